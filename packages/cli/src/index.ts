@@ -1,0 +1,2 @@
+export { main } from './cli.js'
+export { CliError, ExitCode } from './cli-error.js'

@@ -1,0 +1,97 @@
+/**
+ * Wire types for `POST /v1/chat/completions`, as OpenAI defines them plus the few
+ * extensions Visto accepts (grouped in `VistoExtensions`). Internal engine types live
+ * in the server package; nothing here has runtime dependencies.
+ */
+
+export type Role = 'system' | 'user' | 'assistant' | 'developer' | 'tool'
+
+export type ImageDetail = 'low' | 'high' | 'auto'
+
+export interface TextPart {
+  type: 'text'
+  text: string
+}
+
+export interface ImageUrlPart {
+  type: 'image_url'
+  /** Visto also accepts a bare string here (some clients send one); see README. */
+  image_url: { url: string; detail?: ImageDetail } | string
+}
+
+export type ContentPart = TextPart | ImageUrlPart
+
+export interface ChatMessage {
+  role: Role
+  content: string | ContentPart[] | null
+  name?: string
+}
+
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | { type: 'json_schema'; json_schema: { name: string; schema?: Record<string, unknown>; strict?: boolean | null; description?: string } }
+
+/** Fields Visto understands that OpenAI does not define. */
+export interface VistoExtensions {
+  /** llama.cpp-style sampling knobs, passed through to the engine. */
+  top_k?: number
+  min_p?: number
+  repeat_penalty?: number
+}
+
+export interface ChatCompletionRequest extends VistoExtensions {
+  model: string
+  messages: ChatMessage[]
+  max_tokens?: number | null
+  max_completion_tokens?: number | null
+  temperature?: number | null
+  top_p?: number | null
+  n?: number | null
+  stop?: string | string[] | null
+  seed?: number | null
+  presence_penalty?: number | null
+  frequency_penalty?: number | null
+  response_format?: ResponseFormat
+  stream?: boolean | null
+  stream_options?: { include_usage?: boolean } | null
+  user?: string
+}
+
+export type FinishReason = 'stop' | 'length'
+
+export interface Usage {
+  prompt_tokens: number
+  completion_tokens: number
+  total_tokens: number
+}
+
+export interface ChatCompletion {
+  id: string
+  object: 'chat.completion'
+  created: number
+  model: string
+  system_fingerprint?: string
+  choices: Array<{
+    index: number
+    message: { role: 'assistant'; content: string; refusal: null }
+    logprobs: null
+    finish_reason: FinishReason
+  }>
+  usage: Usage
+}
+
+export interface ChatCompletionChunk {
+  id: string
+  object: 'chat.completion.chunk'
+  created: number
+  model: string
+  system_fingerprint?: string
+  choices: Array<{
+    index: number
+    delta: { role?: 'assistant'; content?: string }
+    logprobs: null
+    finish_reason: FinishReason | null
+  }>
+  usage?: Usage | null
+}
