@@ -1,0 +1,154 @@
+/**
+ * `visto serve` configuration: one table of options with their defaults and reasons.
+ * Precedence: command-line flag → VISTO_* environment variable → default. Validated
+ * once, then frozen; main.ts logs only what differs from the defaults.
+ */
+
+type Kind = 'string' | 'int' | 'number' | 'boolean'
+
+interface OptionSpec {
+  kind: Kind
+  default?: string | number | boolean
+  description: string
+  choices?: readonly string[]
+  min?: number
+  max?: number
+  secret?: boolean
+}
+
+const MiB = 1024 * 1024
+
+export const serveOptions = {
+  port: { kind: 'int', default: 7860, min: 0, max: 65535, description: 'HTTP port (the article’s 7860).' },
+  host: { kind: 'string', default: '127.0.0.1', description: 'Interface to bind. 0.0.0.0 opens the API to the network (containers).' },
+  model: { kind: 'string', description: 'A .gguf file, a folder holding one, or a hub repo such as Qwen/Qwen3-VL-4B-Instruct-GGUF:Q4_K_M. Default: the official Qwen3-VL-4B-Instruct Q4_K_M.' },
+  mmproj: { kind: 'string', description: 'The vision projector .gguf (found next to --model when omitted).' },
+  'model-alias': { kind: 'string', default: 'qwen3-vl-4b-instruct', description: 'The model id clients send (the article sends qwen3-vl-4b-instruct). Comma-separate several.' },
+  source: { kind: 'string', default: 'huggingface', choices: ['huggingface', 'modelscope'], description: 'Where hub models are downloaded from (HF_ENDPOINT selects a mirror).' },
+  'ctx-size': { kind: 'int', default: 8192, min: 512, description: 'Context length per request, in tokens (a 1024×1024 image takes 1024).' },
+  parallel: { kind: 'int', default: 2, min: 1, max: 64, description: 'Requests generated at once (llama.cpp slots, continuous batching).' },
+  'max-queue': { kind: 'int', default: 64, min: 0, description: 'Requests that may wait for a slot; beyond that: 503 with Retry-After.' },
+  threads: { kind: 'int', min: 1, description: 'CPU threads for the engine (default: llama.cpp picks).' },
+  'gpu-layers': { kind: 'int', min: 0, description: 'Layers offloaded to the GPU (default: llama.cpp decides; 0 = CPU only).' },
+  engine: { kind: 'string', default: 'llama.cpp', choices: ['llama.cpp', 'openai'], description: 'llama.cpp runs the model here; openai fronts an existing OpenAI-compatible server (vLLM, SGLang, llama.cpp).' },
+  'upstream-url': { kind: 'string', description: 'With --engine openai: the upstream base URL, e.g. http://gpu-box:8000/v1.' },
+  'upstream-api-key': { kind: 'string', secret: true, description: 'With --engine openai: the upstream API key.' },
+  'llama-server': { kind: 'string', description: 'Path to a llama-server binary (default: PATH, then Visto’s own cached build).' },
+  'api-key': { kind: 'string', secret: true, description: 'Require "Authorization: Bearer KEY" (default: no key, as in the article).' },
+  'body-limit-mb': { kind: 'number', default: 50, min: 1, description: 'Largest request body in MiB (base64 makes images a third larger).' },
+  'allow-remote-images': { kind: 'boolean', default: false, description: 'Fetch http(s) image URLs (SSRF-guarded). Off: only inline base64, as in the article.' },
+  'max-image-mb': { kind: 'number', default: 20, min: 0.001, description: 'Largest image, in MiB of decoded bytes.' },
+  'max-images': { kind: 'int', default: 8, min: 1, description: 'Most images per request.' },
+  'max-image-pixels': { kind: 'int', default: 100_000_000, min: 1, description: 'Largest decoded image area (decompression-bomb guard).' },
+  'image-pixels-low': { kind: 'int', default: 512 * 512, min: 1024, description: 'Pixel budget for image_url.detail "low".' },
+  'image-pixels': { kind: 'int', default: 1024 * 1024, min: 1024, description: 'Pixel budget for detail "auto" (the article: about 1024×1024).' },
+  'image-pixels-high': { kind: 'int', default: 1536 * 1536, min: 1024, description: 'Pixel budget for detail "high".' },
+  'default-max-tokens': { kind: 'int', default: 1024, min: 1, description: 'max_tokens when a request sets none (the article’s default).' },
+  'drain-seconds': { kind: 'number', default: 30, min: 0, description: 'On SIGINT/SIGTERM, how long in-flight requests may finish.' },
+  cache: { kind: 'string', description: 'Cache folder for models and the engine build (default ~/.cache/visto; env VISTO_CACHE).' },
+  'log-level': { kind: 'string', default: 'info', choices: ['silent', 'error', 'warn', 'info', 'debug'], description: 'Server log level.' },
+} as const satisfies Record<string, OptionSpec>
+
+export type ServeOptionName = keyof typeof serveOptions
+
+type ValueOf<K extends Kind> = K extends 'string' ? string : K extends 'boolean' ? boolean : number
+type Spec<N extends ServeOptionName> = (typeof serveOptions)[N]
+export type ServeConfig = {
+  readonly [N in ServeOptionName]: Spec<N> extends { default: unknown } ? ValueOf<Spec<N>['kind']> : ValueOf<Spec<N>['kind']> | undefined
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+export function envName(option: string): string {
+  return `VISTO_${option.toUpperCase().replaceAll('-', '_')}`
+}
+
+function convert(name: string, spec: OptionSpec, raw: string | boolean, origin: string): string | number | boolean {
+  if (spec.kind === 'boolean') {
+    if (typeof raw === 'boolean') return raw
+    if (/^(1|true|yes|on)$/i.test(raw)) return true
+    if (/^(0|false|no|off|)$/i.test(raw)) return false
+    throw new ConfigError(`${origin} must be true or false, got "${raw}"`)
+  }
+  if (typeof raw === 'boolean') throw new ConfigError(`${origin} needs a value`)
+  if (spec.kind === 'string') {
+    if (spec.choices && !spec.choices.includes(raw)) throw new ConfigError(`${origin} must be one of ${spec.choices.join(', ')}, got "${raw}"`)
+    if (raw === '') throw new ConfigError(`${origin} must not be empty`)
+    return raw
+  }
+  const value = Number(raw)
+  if (raw.trim() === '' || !Number.isFinite(value) || (spec.kind === 'int' && !Number.isInteger(value))) {
+    throw new ConfigError(`${origin} must be ${spec.kind === 'int' ? 'a whole number' : 'a number'}, got "${raw}"`)
+  }
+  if (spec.min !== undefined && value < spec.min) throw new ConfigError(`${origin} must be at least ${spec.min}, got ${value}`)
+  if (spec.max !== undefined && value > spec.max) throw new ConfigError(`${origin} must be at most ${spec.max}, got ${value}`)
+  void name
+  return value
+}
+
+/**
+ * Parses `visto serve` flags (`--name value`, `--name=value`, `--flag`, `--no-flag`) over
+ * VISTO_* variables over defaults. Throws ConfigError with one clear line.
+ */
+export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServeConfig {
+  const fromFlags = new Map<string, string | boolean>()
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument "${arg}" (options start with --; see visto serve --help)`)
+    let [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined]
+    let negated = false
+    if (!(name in serveOptions) && name.startsWith('no-') && name.slice(3) in serveOptions) {
+      name = name.slice(3)
+      negated = true
+    }
+    const spec = (serveOptions as Record<string, OptionSpec>)[name]
+    if (!spec) throw new ConfigError(`unknown option --${name} (see visto serve --help)`)
+    if (spec.kind === 'boolean') {
+      fromFlags.set(name, negated ? false : (inline ?? true))
+      continue
+    }
+    if (negated) throw new ConfigError(`--no-${name} is not valid; --${name} takes a value`)
+    const value = inline ?? argv[++i]
+    if (value === undefined) throw new ConfigError(`--${name} needs a value`)
+    fromFlags.set(name, value)
+  }
+  const config: Record<string, string | number | boolean | undefined> = {}
+  for (const [name, spec] of Object.entries(serveOptions as Record<string, OptionSpec>)) {
+    const flag = fromFlags.get(name)
+    const fromEnv = env[envName(name)]
+    if (flag !== undefined) config[name] = convert(name, spec, flag, `--${name}`)
+    else if (fromEnv !== undefined && fromEnv !== '') config[name] = convert(name, spec, fromEnv, envName(name))
+    else config[name] = spec.default
+  }
+  if (config.cache === undefined && env.VISTO_CACHE) config.cache = env.VISTO_CACHE
+  if (config.engine === 'openai' && !config['upstream-url']) throw new ConfigError('--engine openai needs --upstream-url (e.g. http://gpu-box:8000/v1)')
+  const low = config['image-pixels-low'] as number
+  const auto = config['image-pixels'] as number
+  const high = config['image-pixels-high'] as number
+  if (!(low <= auto && auto <= high)) throw new ConfigError(`image pixel budgets must satisfy low ≤ default ≤ high, got ${low}, ${auto}, ${high}`)
+  return Object.freeze(config) as ServeConfig
+}
+
+/** Options that differ from their defaults, secrets redacted: what start-up logs. */
+export function describeNonDefaults(config: ServeConfig): string[] {
+  const lines: string[] = []
+  for (const [name, spec] of Object.entries(serveOptions as Record<string, OptionSpec>)) {
+    const value = config[name as ServeOptionName]
+    if (value === undefined || value === spec.default) continue
+    lines.push(`${name}=${spec.secret ? '<redacted>' : String(value)}`)
+  }
+  return lines
+}
+
+export function serveHelp(): string {
+  const lines = ['Usage: visto serve [options]', '', 'Every option can also be set as VISTO_<NAME> (e.g. VISTO_PORT=8080).', '']
+  for (const [name, spec] of Object.entries(serveOptions as Record<string, OptionSpec>)) {
+    const def = spec.default === undefined ? '' : ` (default: ${spec.default})`
+    lines.push(`  --${name}${spec.kind === 'boolean' ? '' : ' VALUE'}`.padEnd(30) + spec.description + def)
+  }
+  return lines.join('\n')
+}
+
+export { MiB }

@@ -1,0 +1,81 @@
+/**
+ * The boundary between serving (OpenAI protocol, images, queueing) and whatever
+ * actually runs the model: the embedded llama-server, or an upstream OpenAI-compatible
+ * engine. Images arrive already decoded, normalised and re-encoded by the pipeline.
+ */
+
+export interface EngineImage {
+  data: Buffer
+  mime: string
+  width: number
+  height: number
+}
+
+export type EngineContentPart = { type: 'text'; text: string } | { type: 'image'; image: EngineImage }
+
+export interface EngineMessage {
+  role: 'system' | 'user' | 'assistant'
+  content: EngineContentPart[]
+}
+
+export interface SamplingParams {
+  maxTokens: number
+  temperature?: number
+  topP?: number
+  topK?: number
+  minP?: number
+  repeatPenalty?: number
+  presencePenalty?: number
+  frequencyPenalty?: number
+  seed?: number
+  stop?: string[]
+  /** A JSON schema to constrain output; `{}` or `{type:'object'}` for plain JSON objects. */
+  jsonSchema?: Record<string, unknown>
+}
+
+export interface EngineRequest {
+  /** The model id the client asked for (already checked against describe().models). */
+  model: string
+  messages: EngineMessage[]
+  sampling: SamplingParams
+  requestId: string
+}
+
+export type EngineEvent =
+  | { type: 'text'; text: string }
+  | {
+      type: 'done'
+      finishReason: 'stop' | 'length'
+      promptTokens: number
+      completionTokens: number
+    }
+
+export interface EngineInfo {
+  /** Model ids this engine answers to; the first is the default. */
+  models: string[]
+  contextLength: number
+  /** How many requests it runs at once. */
+  parallel: number
+  vision: boolean
+  kind: string
+}
+
+export type EngineState =
+  | { status: 'loading'; progress: number; message: string }
+  | { status: 'ready' }
+  | { status: 'unavailable'; message: string }
+
+export interface Engine {
+  readonly id: string
+  describe(): EngineInfo
+  state(): EngineState
+  /**
+   * Yields text deltas (valid UTF-8, already cleaned of engine quirks) then exactly one
+   * `done`. Throws ApiErrors (context exceeded → 400, engine down → 503). Aborting the
+   * signal stops generation and frees the engine slot.
+   */
+  generate(request: EngineRequest, signal: AbortSignal): AsyncIterable<EngineEvent>
+  /** Resolves when ready; throws EngineUnavailableError otherwise. */
+  health(): Promise<void>
+  close(): Promise<void>
+}

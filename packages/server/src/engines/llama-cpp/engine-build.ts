@@ -1,0 +1,200 @@
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { open } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { locateLlamaSource } from './llama-source.js'
+
+export type EngineFlavor = 'cpu' | 'cuda'
+
+export interface EngineBuild {
+  flavor: EngineFlavor
+  llamaServer: string
+  llamaBench: string
+  buildDir: string
+  /** The cache key: same key, same binary. */
+  key: string
+}
+
+export interface BuildOptions {
+  cacheDir: string
+  flavor?: EngineFlavor
+  jobs?: number
+  /** Progress lines for a human (stderr). */
+  log?: (line: string) => void
+  /** 0..1 as cmake reports it. */
+  onProgress?: (fraction: number) => void
+}
+
+const STAMP = 'visto-build.json'
+
+/** CUDA only when a GPU is really there: nvcc alone (a toolkit without a card) is common. */
+export function detectFlavor(): EngineFlavor {
+  const hasNvcc = spawnSync('nvcc', ['--version'], { stdio: 'ignore' }).status === 0
+  const hasGpu = existsSync('/dev/nvidia0') || spawnSync('nvidia-smi', ['-L'], { stdio: 'ignore' }).status === 0
+  return hasNvcc && hasGpu ? 'cuda' : 'cpu'
+}
+
+function cmakeFlags(flavor: EngineFlavor): string[] {
+  const flags = [
+    '-DCMAKE_BUILD_TYPE=Release',
+    // Native code for this CPU: the whole point of building instead of using prebuilt binaries.
+    '-DGGML_NATIVE=ON',
+    '-DBUILD_SHARED_LIBS=OFF',
+    '-DLLAMA_BUILD_TESTS=OFF',
+    '-DLLAMA_BUILD_EXAMPLES=OFF',
+    '-DLLAMA_BUILD_SERVER=ON',
+    '-DLLAMA_BUILD_TOOLS=ON',
+    '-DLLAMA_BUILD_APP=OFF',
+    // No network during builds: no prebuilt web UI, no HTTPS/curl model downloads (Visto downloads models itself).
+    '-DLLAMA_USE_PREBUILT_UI=OFF',
+    '-DLLAMA_OPENSSL=OFF',
+    '-DLLAMA_CURL=OFF',
+  ]
+  if (flavor === 'cuda') flags.push('-DGGML_CUDA=ON')
+  return flags
+}
+
+export function engineRoot(cacheDir: string): string {
+  const { packageVersion } = locateLlamaSource()
+  return path.join(cacheDir, 'engine', `llama.cpp-nlc${packageVersion}`)
+}
+
+/** The cached build for this flavor, or undefined when it has not been built (completely). */
+export function findCachedBuild(cacheDir: string, flavor: EngineFlavor = detectFlavor()): EngineBuild | undefined {
+  const buildDir = path.join(engineRoot(cacheDir), `build-${flavor}`)
+  const build = describeBuild(buildDir, flavor, cacheDir)
+  if (!existsSync(path.join(buildDir, STAMP)) || !existsSync(build.llamaServer)) return undefined
+  return build
+}
+
+function describeBuild(buildDir: string, flavor: EngineFlavor, cacheDir: string): EngineBuild {
+  return {
+    flavor,
+    buildDir,
+    llamaServer: path.join(buildDir, 'bin', 'llama-server'),
+    llamaBench: path.join(buildDir, 'bin', 'llama-bench'),
+    key: `${path.basename(engineRoot(cacheDir))}/${flavor}`,
+  }
+}
+
+function requireTool(name: string, versionArg: string, hint: string): void {
+  if (spawnSync(name, [versionArg], { stdio: 'ignore' }).status !== 0) {
+    throw new Error(`Building the llama.cpp engine needs ${name}, which was not found. ${hint}`)
+  }
+}
+
+function run(command: string, args: string[], options: { cwd?: string; log?: (line: string) => void; onLine?: (line: string) => void }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+    const tail: string[] = []
+    const onData = (chunk: Buffer): void => {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (!line.trim()) continue
+        tail.push(line)
+        if (tail.length > 40) tail.shift()
+        options.onLine?.(line)
+      }
+    }
+    child.stdout.on('data', onData)
+    child.stderr.on('data', onData)
+    child.on('error', reject)
+    child.on('close', (code) => {
+      if (code === 0) resolve()
+      else reject(new Error(`${command} ${args.join(' ')} failed (exit ${code}). Last output:\n${tail.join('\n')}`))
+    })
+  })
+}
+
+/** Holds a lock file while building, so two `npm install`s never build into one folder at once. */
+async function withLock<T>(lockPath: string, log: (line: string) => void, body: () => Promise<T>): Promise<T> {
+  for (let waited = 0; ; waited++) {
+    try {
+      const handle = await open(lockPath, 'wx')
+      await handle.writeFile(String(process.pid))
+      await handle.close()
+      break
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      const owner = Number(readFileSync(lockPath, 'utf8'))
+      if (!Number.isInteger(owner) || owner <= 0 || !isAlive(owner)) {
+        rmSync(lockPath, { force: true })
+        continue
+      }
+      if (waited % 30 === 0) log(`waiting for another build (pid ${owner}) to finish…`)
+      await new Promise((r) => setTimeout(r, 2000))
+    }
+  }
+  try {
+    return await body()
+  } finally {
+    rmSync(lockPath, { force: true })
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Builds llama-server and llama-bench natively from the bundled llama.cpp source into
+ * the cache, keyed by node-llama-cpp's version and the flavor. Reuses a finished build.
+ */
+export async function buildEngine(options: BuildOptions): Promise<EngineBuild> {
+  const flavor = options.flavor ?? detectFlavor()
+  const log = options.log ?? (() => {})
+  const cached = findCachedBuild(options.cacheDir, flavor)
+  if (cached) return cached
+
+  requireTool('git', '--version', 'Install it (Debian/Ubuntu: `apt-get install git`).')
+  requireTool('cmake', '--version', 'Install it (Debian/Ubuntu: `apt-get install cmake build-essential`; macOS: `brew install cmake`).')
+  requireTool(process.env.CXX ?? 'c++', '--version', 'Install a C++ compiler (Debian/Ubuntu: `apt-get install build-essential`; macOS: `xcode-select --install`).')
+
+  const source = locateLlamaSource()
+  const root = engineRoot(options.cacheDir)
+  mkdirSync(root, { recursive: true })
+  return withLock(path.join(root, `build-${flavor}.lock`), log, async () => {
+    const again = findCachedBuild(options.cacheDir, flavor)
+    if (again) return again
+
+    const srcDir = path.join(root, 'src')
+    if (!existsSync(path.join(srcDir, 'CMakeLists.txt'))) {
+      log(`unpacking llama.cpp ${source.tag} from node-llama-cpp ${source.packageVersion}…`)
+      const tmp = `${srcDir}.tmp-${process.pid}`
+      rmSync(tmp, { recursive: true, force: true })
+      await run('git', ['clone', '--quiet', source.bundlePath, tmp], { log })
+      rmSync(srcDir, { recursive: true, force: true })
+      renameSync(tmp, srcDir)
+    }
+
+    const build = describeBuild(path.join(root, `build-${flavor}`), flavor, options.cacheDir)
+    const flags = cmakeFlags(flavor)
+    log(`configuring (${flavor}, GGML_NATIVE)…`)
+    await run('cmake', ['-S', srcDir, '-B', build.buildDir, ...flags], { log })
+    const jobs = options.jobs ?? Math.max(1, os.availableParallelism())
+    log(`compiling llama-server and llama-bench with ${jobs} jobs (about 15 minutes on 2 cores; done once, then cached)…`)
+    let last = -1
+    await run('cmake', ['--build', build.buildDir, '--config', 'Release', '-j', String(jobs), '--target', 'llama-server', 'llama-bench'], {
+      onLine: (line) => {
+        const match = /^\[\s*(\d+)%\]/.exec(line)
+        if (!match) return
+        const percent = Number(match[1])
+        if (percent !== last) {
+          last = percent
+          options.onProgress?.(percent / 100)
+        }
+      },
+    })
+    if (!existsSync(build.llamaServer)) throw new Error(`The build finished but ${build.llamaServer} is missing.`)
+    writeFileSync(
+      path.join(build.buildDir, STAMP),
+      JSON.stringify({ key: build.key, flavor, nodeLlamaCpp: source.packageVersion, tag: source.tag, flags, builtAt: new Date().toISOString() }, null, 2),
+    )
+    return build
+  })
+}

@@ -1,0 +1,253 @@
+import {
+  ApiError,
+  ContextLengthExceededError,
+  EngineUnavailableError,
+  InternalServerError,
+  InvalidRequestError,
+} from '../../errors.js'
+import type { Engine, EngineEvent, EngineInfo, EngineRequest, EngineState } from '../engine.js'
+import { readSseData } from '../sse-reader.js'
+import { ChatTemplate, CHATML_TEMPLATE } from './chat-template.js'
+import { LlamaServerProcess, type LlamaServerProcessOptions } from './llama-server-process.js'
+
+export interface LlamaCppEngineOptions extends LlamaServerProcessOptions {
+  /** Model ids clients may send; the first is what /v1/models lists first. */
+  modelAliases: string[]
+  /** Restart backoff after a crash: base × 2^n, capped. */
+  restartBaseMs?: number
+  restartMaxMs?: number
+}
+
+interface CompletionChunk {
+  content?: string
+  stop?: boolean
+  stop_type?: 'none' | 'eos' | 'limit' | 'word'
+  tokens_predicted?: number
+  tokens_evaluated?: number
+  error?: { message?: string; type?: string; n_prompt_tokens?: number; n_ctx?: number }
+}
+
+/**
+ * Qwen3-VL through a supervised llama-server. Prompts are rendered here with the
+ * model's template and sent to the raw /completion endpoint, so llama-server's chat
+ * parser (which answers 500 to output it cannot parse) is never in the path.
+ */
+export class LlamaCppEngine implements Engine {
+  readonly id = 'llama.cpp'
+  private process: LlamaServerProcess
+  private template: ChatTemplate | undefined
+  private restartAttempt = 0
+  private restartTimer: NodeJS.Timeout | undefined
+  private closed = false
+  /** Aborted when the current child dies, so in-flight requests fail at once. */
+  private generation = new AbortController()
+  private stateOverride: EngineState | undefined
+
+  constructor(private readonly options: LlamaCppEngineOptions) {
+    this.process = this.createProcess()
+  }
+
+  private createProcess(): LlamaServerProcess {
+    const child = new LlamaServerProcess(this.options)
+    child.on('exit', ({ expected }: { expected: boolean }) => {
+      this.generation.abort(new EngineUnavailableError('The engine (llama-server) stopped unexpectedly; it is being restarted. Retry shortly.'))
+      if (!expected && !this.closed) this.scheduleRestart()
+    })
+    return child
+  }
+
+  /** Starts llama-server and waits until it can serve. Throws with its output if it cannot start. */
+  async start(): Promise<void> {
+    this.generation = new AbortController()
+    await this.process.start()
+    await this.loadTemplate()
+    this.restartAttempt = 0
+    this.stateOverride = undefined
+  }
+
+  private scheduleRestart(): void {
+    const base = this.options.restartBaseMs ?? 1000
+    const delay = Math.min(this.options.restartMaxMs ?? 30_000, base * 2 ** this.restartAttempt)
+    this.restartAttempt++
+    this.stateOverride = { status: 'unavailable', message: `llama-server exited; restarting in ${Math.round(delay / 100) / 10} s` }
+    this.options.log?.(`[visto] llama-server exited unexpectedly; restart #${this.restartAttempt} in ${delay} ms`)
+    this.restartTimer = setTimeout(() => {
+      if (this.closed) return
+      this.process = this.createProcess()
+      this.stateOverride = undefined
+      this.start().catch((error: unknown) => {
+        this.options.log?.(`[visto] restart failed: ${error instanceof Error ? error.message : String(error)}`)
+        if (!this.closed && !this.process.isRunning()) return // its 'exit' handler schedules the next try
+      })
+    }, delay)
+    this.restartTimer.unref()
+  }
+
+  private async loadTemplate(): Promise<void> {
+    const props = (await this.call('/props', { method: 'GET' }).then((r) => r.json())) as {
+      chat_template?: string
+      bos_token?: string
+      eos_token?: string
+    }
+    this.template = new ChatTemplate(props.chat_template || CHATML_TEMPLATE, { bos: props.bos_token, eos: props.eos_token })
+  }
+
+  describe(): EngineInfo {
+    return {
+      models: this.options.modelAliases,
+      contextLength: this.options.contextLength,
+      parallel: this.options.parallel,
+      vision: this.options.mmprojPath !== undefined,
+      kind: 'llama.cpp',
+    }
+  }
+
+  state(): EngineState {
+    if (this.closed) return { status: 'unavailable', message: 'shutting down' }
+    return this.stateOverride ?? this.process.state()
+  }
+
+  async health(): Promise<void> {
+    const state = this.state()
+    if (state.status === 'ready' && this.process.isRunning()) return
+    const detail = state.status === 'loading' ? `loading (${Math.round(state.progress * 100)}%: ${state.message})` : state.status === 'unavailable' ? state.message : 'not running'
+    throw new EngineUnavailableError(`The model is not ready: ${detail}.`, { code: state.status === 'loading' ? 'model_loading' : 'engine_unavailable' })
+  }
+
+  /** The rendered prompt, exposed for tests and for token accounting. */
+  renderPrompt(request: EngineRequest): string {
+    if (!this.template) throw new EngineUnavailableError('The model is not loaded yet.')
+    return this.template.render(request.messages, this.process.mediaMarker)
+  }
+
+  private call(pathname: string, init: RequestInit): Promise<Response> {
+    return fetch(`${this.process.baseUrl}${pathname}`, {
+      ...init,
+      headers: { authorization: `Bearer ${this.process.apiKey}`, 'content-type': 'application/json', ...init.headers },
+    })
+  }
+
+  async *generate(request: EngineRequest, signal: AbortSignal): AsyncGenerator<EngineEvent> {
+    await this.health()
+    const prompt = this.renderPrompt(request)
+    const images = request.messages.flatMap((m) => m.content.flatMap((p) => (p.type === 'image' ? [p.image.data.toString('base64')] : [])))
+    const s = request.sampling
+    const body: Record<string, unknown> = {
+      prompt: images.length > 0 ? { prompt_string: prompt, multimodal_data: images } : prompt,
+      stream: true,
+      n_predict: s.maxTokens,
+      cache_prompt: true,
+      temperature: s.temperature,
+      top_p: s.topP,
+      top_k: s.topK,
+      min_p: s.minP,
+      repeat_penalty: s.repeatPenalty,
+      presence_penalty: s.presencePenalty,
+      frequency_penalty: s.frequencyPenalty,
+      seed: s.seed,
+      stop: s.stop,
+      json_schema: s.jsonSchema,
+      // We render the template ourselves, so special tokens in user text must stay text.
+      parse_special: false,
+    }
+    const processGone = this.generation.signal
+    const combined = AbortSignal.any([signal, processGone])
+    let response: Response
+    try {
+      response = await this.call('/completion', { method: 'POST', body: JSON.stringify(body), signal: combined })
+    } catch (error) {
+      throw this.translateFailure(error, signal, processGone)
+    }
+    if (!response.ok) {
+      throw await this.translateHttpError(response)
+    }
+    if (!response.body) throw new InternalServerError()
+    let finished = false
+    try {
+      for await (const data of readSseData(response.body)) {
+        let chunk: CompletionChunk
+        try {
+          chunk = JSON.parse(data) as CompletionChunk
+        } catch {
+          continue // Not ours to surface: a malformed line is skipped, the stream goes on.
+        }
+        if (chunk.error) throw this.translateEngineError(chunk.error)
+        if (chunk.content) yield { type: 'text', text: chunk.content }
+        if (chunk.stop) {
+          finished = true
+          yield {
+            type: 'done',
+            finishReason: chunk.stop_type === 'limit' ? 'length' : 'stop',
+            promptTokens: chunk.tokens_evaluated ?? 0,
+            completionTokens: chunk.tokens_predicted ?? 0,
+          }
+          return
+        }
+      }
+    } catch (error) {
+      if (error instanceof ApiError) throw error
+      throw this.translateFailure(error, signal, processGone)
+    }
+    if (!finished) {
+      throw this.translateFailure(new Error('stream ended early'), signal, processGone)
+    }
+  }
+
+  private translateFailure(error: unknown, clientSignal: AbortSignal, processGone: AbortSignal): unknown {
+    if (clientSignal.aborted) return clientSignal.reason ?? error
+    if (processGone.aborted || !this.process.isRunning()) {
+      return processGone.reason instanceof ApiError
+        ? processGone.reason
+        : new EngineUnavailableError('The engine (llama-server) is not running; it is being restarted. Retry shortly.', { cause: error })
+    }
+    return new EngineUnavailableError('Lost the connection to the engine (llama-server). Retry shortly.', { cause: error })
+  }
+
+  private async translateHttpError(response: Response): Promise<ApiError> {
+    let payload: { error?: CompletionChunk['error'] } = {}
+    try {
+      payload = (await response.json()) as typeof payload
+    } catch {
+      // Fall through with an empty payload.
+    }
+    if (payload.error) return this.translateEngineError(payload.error, response.status)
+    if (response.status === 503) return new EngineUnavailableError('The engine is loading. Retry shortly.', { code: 'model_loading' })
+    return new InternalServerError()
+  }
+
+  private translateEngineError(error: NonNullable<CompletionChunk['error']>, status = 500): ApiError {
+    if (error.type === 'exceed_context_size_error') {
+      const prompt = error.n_prompt_tokens
+      const context = error.n_ctx ?? this.options.contextLength
+      return new ContextLengthExceededError(
+        `This model's maximum context length is ${context} tokens, but the request needs ${prompt ?? 'more'} tokens (images included). ` +
+          'Shorten the conversation, send fewer or smaller images (image_url.detail "low"), or start the server with a larger --ctx-size.',
+      )
+    }
+    if (status === 400 || error.type === 'invalid_request_error') {
+      return new InvalidRequestError(`The engine rejected the request: ${error.message ?? 'invalid request'}`, { code: 'engine_rejected' })
+    }
+    if (status === 503 || error.type === 'unavailable_error') {
+      return new EngineUnavailableError(`The engine is not available: ${error.message ?? 'unavailable'}`)
+    }
+    this.options.log?.(`[visto] engine error: ${JSON.stringify(error)}`)
+    return new InternalServerError()
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    if (this.restartTimer) clearTimeout(this.restartTimer)
+    await this.process.stop()
+  }
+
+  /** For process 'exit' handlers: never leave an orphaned llama-server behind. */
+  killNow(): void {
+    this.closed = true
+    this.process.killNow()
+  }
+
+  /** Test hook: the child's pid, to simulate a crash. */
+  enginePid(): number | undefined {
+    return (this.process as unknown as { child?: { pid?: number } }).child?.pid
+  }
+}

@@ -1,0 +1,177 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { createServer } from 'node:net'
+import { EventEmitter } from 'node:events'
+
+export interface LlamaServerProcessOptions {
+  binary: string
+  modelPath: string
+  mmprojPath?: string
+  /** Context per request (slot); llama-server gets contextLength × parallel in total. */
+  contextLength: number
+  parallel: number
+  threads?: number
+  gpuLayers?: number
+  extraArgs?: string[]
+  /** How long a start may take before it counts as failed (big models load slowly). */
+  startTimeoutMs?: number
+  log?: (line: string) => void
+}
+
+export type ProcessState =
+  | { status: 'loading'; progress: number; message: string }
+  | { status: 'ready' }
+  | { status: 'unavailable'; message: string }
+
+/** Stages of llama-server's start-up log, used as a coarse load progress. */
+const LOAD_STAGES: Array<[RegExp, number, string]> = [
+  [/llama_model_loader: loaded meta data/, 0.1, 'reading model metadata'],
+  [/load_tensors:/, 0.3, 'loading model weights'],
+  [/llama_context:|llama_kv_cache/, 0.55, 'allocating context'],
+  [/clip_model_loader|load_hparams: projector/, 0.7, 'loading vision projector'],
+  [/warming up|warmup/i, 0.85, 'warming up'],
+  [/server is listening|model loaded/, 0.95, 'starting HTTP'],
+]
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.unref()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
+    })
+  })
+}
+
+/**
+ * One supervised llama-server child: private loopback port, random API key, a fixed
+ * media marker. Emits 'exit' when the child dies; the engine decides about restarts.
+ */
+export class LlamaServerProcess extends EventEmitter {
+  readonly apiKey = randomBytes(24).toString('hex')
+  /** llama-server replaces this text in a prompt by the next image (LLAMA_MEDIA_MARKER). */
+  readonly mediaMarker = `<__visto_media_${randomBytes(8).toString('hex')}__>`
+  port = 0
+  private child: ChildProcess | undefined
+  private currentState: ProcessState = { status: 'loading', progress: 0, message: 'starting llama-server' }
+  private stderrTail: string[] = []
+  private stopping = false
+
+  constructor(private readonly options: LlamaServerProcessOptions) {
+    super()
+  }
+
+  get baseUrl(): string {
+    return `http://127.0.0.1:${this.port}`
+  }
+
+  state(): ProcessState {
+    return this.currentState
+  }
+
+  /** The last lines llama-server printed: what a user needs when it fails to start. */
+  recentOutput(): string {
+    return this.stderrTail.join('\n')
+  }
+
+  args(): string[] {
+    const o = this.options
+    const args = [
+      '--model', o.modelPath,
+      '--host', '127.0.0.1',
+      '--port', String(this.port),
+      '--api-key', this.apiKey,
+      '--parallel', String(o.parallel),
+      '--ctx-size', String(o.contextLength * o.parallel),
+      '--no-webui',
+      '--metrics',
+    ]
+    if (o.mmprojPath) args.push('--mmproj', o.mmprojPath)
+    if (o.threads !== undefined) args.push('--threads', String(o.threads))
+    if (o.gpuLayers !== undefined) args.push('--n-gpu-layers', String(o.gpuLayers))
+    args.push(...(o.extraArgs ?? []))
+    return args
+  }
+
+  /** Starts the child and resolves once /health answers 200; rejects with its output if it dies first. */
+  async start(): Promise<void> {
+    this.stopping = false
+    this.port = await freePort()
+    this.stderrTail = []
+    this.currentState = { status: 'loading', progress: 0.02, message: 'starting llama-server' }
+    const child = spawn(this.options.binary, this.args(), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, LLAMA_MEDIA_MARKER: this.mediaMarker },
+    })
+    this.child = child
+    const onOutput = (chunk: Buffer): void => {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (!line.trim()) continue
+        this.stderrTail.push(line)
+        if (this.stderrTail.length > 60) this.stderrTail.shift()
+        this.options.log?.(line)
+        if (this.currentState.status === 'loading') {
+          for (const [pattern, progress, message] of LOAD_STAGES) {
+            if (pattern.test(line) && progress > this.currentState.progress) this.currentState = { status: 'loading', progress, message }
+          }
+        }
+      }
+    }
+    child.stdout?.on('data', onOutput)
+    child.stderr?.on('data', onOutput)
+
+    const exited = new Promise<never>((_, reject) => {
+      child.once('error', (error) => reject(error))
+      child.once('exit', (code, signal) => {
+        const message = `llama-server exited (${signal ?? `code ${code}`})`
+        this.currentState = { status: 'unavailable', message }
+        if (this.child === child) this.child = undefined
+        this.emit('exit', { code, signal, expected: this.stopping })
+        reject(new Error(`${message} while starting. Its last output:\n${this.recentOutput()}`))
+      })
+    })
+    exited.catch(() => {})
+    await Promise.race([this.waitHealthy(this.options.startTimeoutMs ?? 600_000), exited])
+    this.currentState = { status: 'ready' }
+  }
+
+  private async waitHealthy(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (Date.now() < deadline) {
+      if (!this.child) throw new Error('llama-server is not running')
+      try {
+        const response = await fetch(`${this.baseUrl}/health`, { signal: AbortSignal.timeout(2000) })
+        if (response.ok) return
+        await response.body?.cancel()
+      } catch {
+        // Not listening yet.
+      }
+      await new Promise((r) => setTimeout(r, 150))
+    }
+    throw new Error(`llama-server did not become healthy within ${Math.round(timeoutMs / 1000)} s. Its last output:\n${this.recentOutput()}`)
+  }
+
+  isRunning(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null
+  }
+
+  /** SIGTERM, then SIGKILL after a grace period. */
+  async stop(graceMs = 5000): Promise<void> {
+    this.stopping = true
+    const child = this.child
+    if (!child || child.exitCode !== null || child.signalCode !== null) return
+    const done = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+    await done
+    clearTimeout(timer)
+  }
+
+  /** Synchronous last resort for process 'exit' handlers. */
+  killNow(): void {
+    this.stopping = true
+    this.child?.kill('SIGKILL')
+  }
+}

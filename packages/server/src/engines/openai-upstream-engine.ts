@@ -1,0 +1,151 @@
+import type { ChatCompletionChunk } from '@visto/protocol'
+import { isErrorEnvelope } from '@visto/protocol'
+import {
+  ApiError,
+  ContextLengthExceededError,
+  EngineUnavailableError,
+  InvalidRequestError,
+  OverloadedError,
+  UpstreamError,
+} from '../errors.js'
+import type { Engine, EngineEvent, EngineInfo, EngineRequest, EngineState } from './engine.js'
+import { readSseData } from './sse-reader.js'
+
+export interface OpenAiUpstreamOptions {
+  /** e.g. http://gpu-box:8000/v1 (vLLM, SGLang, llama.cpp's server, Ollama's /v1). */
+  baseUrl: string
+  apiKey?: string | undefined
+  modelAliases: string[]
+  /** The upstream's model id; default: the first one its /models lists. */
+  upstreamModel?: string
+  contextLength: number
+  parallel: number
+  fetch?: typeof fetch
+}
+
+/**
+ * Fronts an existing OpenAI-compatible engine: Visto keeps its API, image pipeline,
+ * admission control and errors; the upstream does the inference. Images travel as the
+ * data URLs our pipeline re-encoded, so the upstream never sees hostile bytes.
+ */
+export class OpenAiUpstreamEngine implements Engine {
+  readonly id = 'openai-upstream'
+  private currentState: EngineState = { status: 'loading', progress: 0, message: 'contacting upstream' }
+  private upstreamModel: string | undefined
+  private readonly fetch: typeof fetch
+
+  constructor(private readonly options: OpenAiUpstreamOptions) {
+    this.upstreamModel = options.upstreamModel
+    this.fetch = options.fetch ?? fetch
+  }
+
+  private url(path: string): string {
+    return `${this.options.baseUrl.replace(/\/+$/, '')}${path}`
+  }
+
+  private headers(): Record<string, string> {
+    return { 'content-type': 'application/json', ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}) }
+  }
+
+  async start(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const response = await this.fetch(this.url('/models'), { headers: this.headers(), signal: AbortSignal.timeout(10_000) })
+        if (!response.ok) throw new Error(`GET /models answered ${response.status}`)
+        const list = (await response.json()) as { data?: Array<{ id: string }> }
+        this.upstreamModel ??= list.data?.[0]?.id
+        if (!this.upstreamModel) throw new Error('the upstream lists no models')
+        this.currentState = { status: 'ready' }
+        return
+      } catch (error) {
+        this.currentState = { status: 'unavailable', message: `upstream ${this.options.baseUrl} unreachable: ${(error as Error).message}` }
+        if (attempt >= 4) throw new Error(this.currentState.message)
+        await new Promise((r) => setTimeout(r, 1000 * 2 ** attempt))
+      }
+    }
+  }
+
+  describe(): EngineInfo {
+    return { models: this.options.modelAliases, contextLength: this.options.contextLength, parallel: this.options.parallel, vision: true, kind: 'openai-upstream' }
+  }
+
+  state(): EngineState {
+    return this.currentState
+  }
+
+  async health(): Promise<void> {
+    if (this.currentState.status !== 'ready') {
+      throw new EngineUnavailableError(`The upstream engine is not ready: ${'message' in this.currentState ? this.currentState.message : 'starting'}`)
+    }
+  }
+
+  async *generate(request: EngineRequest, signal: AbortSignal): AsyncGenerator<EngineEvent> {
+    await this.health()
+    const s = request.sampling
+    const body = {
+      model: this.upstreamModel,
+      stream: true,
+      stream_options: { include_usage: true },
+      max_tokens: s.maxTokens,
+      temperature: s.temperature,
+      top_p: s.topP,
+      presence_penalty: s.presencePenalty,
+      frequency_penalty: s.frequencyPenalty,
+      seed: s.seed,
+      stop: s.stop,
+      ...(s.jsonSchema ? { response_format: { type: 'json_schema', json_schema: { name: 'response', schema: s.jsonSchema } } } : {}),
+      messages: request.messages.map((m) => ({
+        role: m.role,
+        content: m.content.map((p) =>
+          p.type === 'text' ? p : { type: 'image_url', image_url: { url: `data:${p.image.mime};base64,${p.image.data.toString('base64')}` } },
+        ),
+      })),
+    }
+    let response: Response
+    try {
+      response = await this.fetch(this.url('/chat/completions'), { method: 'POST', headers: this.headers(), body: JSON.stringify(body), signal })
+    } catch (error) {
+      if (signal.aborted) throw signal.reason
+      throw new EngineUnavailableError(`The upstream engine at ${this.options.baseUrl} is unreachable.`, { cause: error })
+    }
+    if (!response.ok || !response.body) throw await this.translate(response)
+    let finish: 'stop' | 'length' = 'stop'
+    let usage = { prompt: 0, completion: 0 }
+    for await (const data of readSseData(response.body)) {
+      if (data.trim() === '[DONE]') break
+      let chunk: ChatCompletionChunk
+      try {
+        chunk = JSON.parse(data) as ChatCompletionChunk
+      } catch {
+        continue
+      }
+      if (isErrorEnvelope(chunk)) throw new UpstreamError(`The upstream engine failed mid-stream: ${chunk.error.message}`)
+      const choice = chunk.choices?.[0]
+      if (choice?.delta?.content) yield { type: 'text', text: choice.delta.content }
+      if (choice?.finish_reason) finish = choice.finish_reason === 'length' ? 'length' : 'stop'
+      if (chunk.usage) usage = { prompt: chunk.usage.prompt_tokens, completion: chunk.usage.completion_tokens }
+    }
+    yield { type: 'done', finishReason: finish, promptTokens: usage.prompt, completionTokens: usage.completion }
+  }
+
+  private async translate(response: Response): Promise<ApiError> {
+    let message = `HTTP ${response.status}`
+    try {
+      const payload: unknown = await response.json()
+      if (isErrorEnvelope(payload)) message = payload.error.message
+    } catch {
+      // Keep the status line.
+    }
+    if (response.status === 400 && /context|too long|maximum/i.test(message)) return new ContextLengthExceededError(`The upstream engine refused the prompt: ${message}`)
+    if (response.status === 400 || response.status === 422) return new InvalidRequestError(`The upstream engine rejected the request: ${message}`, { code: 'upstream_rejected' })
+    if (response.status === 429 || response.status === 503) {
+      const retryAfter = Number(response.headers.get('retry-after') ?? 5)
+      return new OverloadedError(`The upstream engine is busy: ${message}`, Number.isFinite(retryAfter) ? retryAfter : 5)
+    }
+    return new UpstreamError(`The upstream engine failed: ${message}`)
+  }
+
+  async close(): Promise<void> {
+    this.currentState = { status: 'unavailable', message: 'shutting down' }
+  }
+}

@@ -1,0 +1,43 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { ApiError, InternalServerError, InvalidRequestError, PayloadTooLargeError } from './errors.js'
+
+/**
+ * The one place errors become HTTP. ApiErrors render themselves; fastify's own body
+ * errors become 400/413 in the same envelope; everything else is a logged 500 with a
+ * generic message (a TypeError is a bug to fix, not a client mistake).
+ */
+export function toApiError(error: unknown, bodyLimitBytes: number): ApiError {
+  if (error instanceof ApiError) return error
+  const fastifyError = error as Partial<FastifyError>
+  switch (fastifyError.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new PayloadTooLargeError(
+        `Request body too large: the limit is ${(bodyLimitBytes / 1024 / 1024).toFixed(0)} MiB (--body-limit-mb). Send smaller or fewer images.`,
+        { code: 'body_too_large' },
+      )
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new InvalidRequestError(`The request body is not valid JSON: ${fastifyError.message ?? 'parse error'}`, { param: 'body', code: 'invalid_json' })
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new InvalidRequestError('Unsupported Content-Type; send the body as application/json', { param: 'body', code: 'unsupported_media_type' })
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new InvalidRequestError('The Content-Length header does not match the body', { param: 'body', code: 'invalid_content_length' })
+  }
+  if (error instanceof SyntaxError && /JSON/.test(error.message)) {
+    return new InvalidRequestError(`The request body is not valid JSON: ${error.message}`, { param: 'body', code: 'invalid_json' })
+  }
+  // Multipart and other plugins mark client mistakes with a 4xx statusCode.
+  if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500 && fastifyError.code?.startsWith('FST_')) {
+    return fastifyError.statusCode === 413
+      ? new PayloadTooLargeError(fastifyError.message ?? 'Payload too large')
+      : new InvalidRequestError(fastifyError.message ?? 'Bad request', { code: fastifyError.code.toLowerCase() })
+  }
+  return new InternalServerError(undefined, { cause: error })
+}
+
+export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply, bodyLimitBytes: number): FastifyReply {
+  const apiError = toApiError(error, bodyLimitBytes)
+  if (apiError.status >= 500 && apiError.status !== 503) request.log.error({ err: error, requestId: request.id }, 'request failed')
+  else request.log.info({ status: apiError.status, code: apiError.code }, apiError.message)
+  return reply.code(apiError.status).headers(apiError.headers).type('application/json; charset=utf-8').send(apiError.toEnvelope())
+}

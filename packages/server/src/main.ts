@@ -1,0 +1,123 @@
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from './app.js'
+import { describeNonDefaults, MiB, type ServeConfig } from './config.js'
+import type { Engine } from './engines/engine.js'
+import { LlamaCppEngine } from './engines/llama-cpp/llama-cpp-engine.js'
+import { locateLlamaServer } from './engines/llama-cpp/llama-server-binary.js'
+import { OpenAiUpstreamEngine } from './engines/openai-upstream-engine.js'
+import { defaultImagePipelineOptions, prepareImage, type ImagePipelineOptions } from './images/pipeline.js'
+import { defaultCacheDir } from './models/cache-dir.js'
+import { resolveModel } from './models/resolve.js'
+import { Admission } from './serving/admission.js'
+import { ChatCompletionsService } from './serving/chat-completions.js'
+import { webUiRoutes } from './routes/web-ui.js'
+import { imagesDescribeRoutes } from './routes/images-describe.js'
+
+export interface RunningServer {
+  app: FastifyInstance
+  engine: Engine
+  url: string
+  /** Drains in-flight requests (up to the configured deadline), then stops everything. */
+  shutdown(): Promise<void>
+  /** Resolves when the engine is ready to answer. */
+  ready: Promise<void>
+}
+
+export interface ServeIo {
+  log: (line: string) => void
+  /** Engine output (llama-server's log), shown only at debug level. */
+  engineLog?: (line: string) => void
+}
+
+function imageOptions(config: ServeConfig): ImagePipelineOptions {
+  return {
+    ...defaultImagePipelineOptions,
+    maxImageBytes: Math.round(config['max-image-mb'] * MiB),
+    maxImagesPerRequest: config['max-images'],
+    maxPixels: config['max-image-pixels'],
+    pixelBudget: { low: config['image-pixels-low'], auto: config['image-pixels'], high: config['image-pixels-high'] },
+    allowRemote: config['allow-remote-images'],
+  }
+}
+
+async function createEngine(config: ServeConfig, io: ServeIo, cacheDir: string): Promise<Engine & { start(): Promise<void> }> {
+  const aliases = config['model-alias'].split(',').map((s) => s.trim()).filter(Boolean)
+  if (config.engine === 'openai') {
+    return new OpenAiUpstreamEngine({
+      baseUrl: config['upstream-url']!,
+      apiKey: config['upstream-api-key'],
+      modelAliases: aliases,
+      contextLength: config['ctx-size'],
+      parallel: config.parallel,
+    })
+  }
+  const model = await resolveModel(
+    { model: config.model, mmproj: config.mmproj, source: config.source as 'huggingface' | 'modelscope' },
+    { cacheDir },
+  )
+  io.log(`model: ${model.label}`)
+  const binary = await locateLlamaServer({
+    explicitPath: config['llama-server'],
+    cacheDir,
+    build: { log: (line) => io.log(`engine build: ${line}`) },
+  })
+  io.log(`engine: ${binary.path} (${binary.origin})`)
+  return new LlamaCppEngine({
+    binary: binary.path,
+    modelPath: model.modelPath,
+    mmprojPath: model.mmprojPath,
+    modelAliases: aliases,
+    contextLength: config['ctx-size'],
+    parallel: config.parallel,
+    threads: config.threads,
+    gpuLayers: config['gpu-layers'],
+    log: io.engineLog,
+  })
+}
+
+/** config → engine → HTTP listening → engine start. Never exits the process itself. */
+export async function startServer(config: ServeConfig, io: ServeIo): Promise<RunningServer> {
+  const nonDefaults = describeNonDefaults(config)
+  if (nonDefaults.length > 0) io.log(`settings: ${nonDefaults.join(' ')}`)
+  if (config.host === '0.0.0.0' || config.host === '::') {
+    io.log(
+      `WARNING: listening on all interfaces (${config.host}): the API is open to the network` +
+        (config['api-key'] ? '.' : ' and needs no API key. Set --api-key (VISTO_API_KEY) unless a proxy guards it.'),
+    )
+  }
+  const cacheDir = config.cache ?? defaultCacheDir()
+  const engine = await createEngine(config, io, cacheDir)
+  const admission = new Admission(config.parallel, config['max-queue'])
+  const images = imageOptions(config)
+  const chat = new ChatCompletionsService(engine, admission, (url, where, detail, signal) => prepareImage(url, where, images, detail, signal), {
+    defaultMaxTokens: config['default-max-tokens'],
+    maxImagesPerRequest: images.maxImagesPerRequest,
+  })
+  const bodyLimitBytes = Math.round(config['body-limit-mb'] * MiB)
+  const app = await buildApp({
+    engine,
+    admission,
+    chat,
+    bodyLimitBytes,
+    apiKey: config['api-key'],
+    logger: config['log-level'] === 'silent' ? false : { level: config['log-level'] },
+    plugins: [webUiRoutes, (scope) => imagesDescribeRoutes(scope, { chat, images })],
+  })
+  const url = await app.listen({ port: config.port, host: config.host })
+  io.log(`listening on ${url} (POST /v1/chat/completions, web page at /)`)
+  const started = Date.now()
+  const ready = engine.start().then(() => io.log(`model ready in ${((Date.now() - started) / 1000).toFixed(1)} s`))
+  ready.catch(() => {})
+
+  let shuttingDown: Promise<void> | undefined
+  const shutdown = (): Promise<void> =>
+    (shuttingDown ??= (async () => {
+      admission.drain()
+      const closing = app.close()
+      const drained = await admission.idle(config['drain-seconds'] * 1000)
+      if (!drained) io.log(`drain deadline (${config['drain-seconds']} s) passed with ${admission.running} requests still running; stopping them`)
+      await engine.close()
+      await closing
+    })())
+  return { app, engine, url, shutdown, ready }
+}

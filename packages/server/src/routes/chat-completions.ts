@@ -1,0 +1,51 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { AppDeps } from '../app.js'
+import { toApiError } from '../http-errors.js'
+
+/** Aborted when the client goes away before the response is complete. */
+function disconnectSignal(request: FastifyRequest, reply: FastifyReply): AbortSignal {
+  const controller = new AbortController()
+  const onClose = (): void => {
+    if (!reply.raw.writableFinished) controller.abort(new Error('client disconnected'))
+  }
+  reply.raw.once('close', onClose)
+  request.raw.once('close', () => {
+    if (request.raw.destroyed && !reply.raw.writableFinished) onClose()
+  })
+  return controller.signal
+}
+
+export function chatCompletionsRoutes(app: FastifyInstance, deps: AppDeps): void {
+  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+    const signal = disconnectSignal(request, reply)
+    // Validation, images and the engine slot all happen before any byte is written.
+    const prepared = await deps.chat.prepare(request.body, request.id, signal)
+    if (!prepared.parsed.stream) {
+      return deps.chat.complete(prepared, signal)
+    }
+    reply.hijack()
+    const raw = reply.raw
+    raw.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+      'x-request-id': request.id,
+    })
+    try {
+      for await (const chunk of deps.chat.stream(prepared, signal)) {
+        if (signal.aborted) break
+        raw.write(`data: ${JSON.stringify(chunk)}\n\n`)
+      }
+    } catch (error) {
+      if (!signal.aborted) {
+        const apiError = toApiError(error, deps.bodyLimitBytes)
+        if (apiError.status >= 500 && apiError.status !== 503) request.log.error({ err: error }, 'stream failed')
+        raw.write(`data: ${JSON.stringify(apiError.toEnvelope())}\n\n`)
+      }
+    }
+    if (!raw.destroyed) raw.end('data: [DONE]\n\n')
+  }
+  app.post('/v1/chat/completions', handler)
+  app.post('/chat/completions', handler)
+}

@@ -1,0 +1,102 @@
+import { OverloadedError } from '../errors.js'
+
+export type Release = () => void
+
+/**
+ * Bounded admission in front of the engine: `parallel` requests run, up to `maxQueue`
+ * wait in order, the rest get 503 with Retry-After at once. A waiter whose client goes
+ * away leaves the queue; a released slot goes to the next waiter.
+ */
+export class Admission {
+  private active = 0
+  private readonly waiting: Array<{ grant: (release: Release) => void; reject: (error: unknown) => void }> = []
+  private draining = false
+  /** Moving average of how long a slot is held, for Retry-After. */
+  private averageHoldMs = 5000
+
+  constructor(
+    private readonly parallel: number,
+    private readonly maxQueue: number,
+  ) {}
+
+  get running(): number {
+    return this.active
+  }
+
+  get queued(): number {
+    return this.waiting.length
+  }
+
+  private retryAfterSeconds(): number {
+    const ahead = this.waiting.length + 1
+    return Math.min(60, Math.max(1, Math.ceil(((ahead / this.parallel) * this.averageHoldMs) / 1000)))
+  }
+
+  /** Throws at once when a request could not even queue: checked before costly image decoding. */
+  assertCanQueue(): void {
+    if (this.draining) throw new OverloadedError('The server is shutting down; retry against another instance or shortly.', 5, { code: 'shutting_down' })
+    if (this.active >= this.parallel && this.waiting.length >= this.maxQueue) {
+      throw new OverloadedError(
+        `The server is at capacity (${this.active} running, ${this.waiting.length} queued). Retry after the Retry-After delay.`,
+        this.retryAfterSeconds(),
+        { code: 'queue_full' },
+      )
+    }
+  }
+
+  async acquire(signal: AbortSignal): Promise<Release> {
+    this.assertCanQueue()
+    signal.throwIfAborted()
+    if (this.active < this.parallel) {
+      this.active++
+      return this.releaser()
+    }
+    return new Promise<Release>((resolve, reject) => {
+      const entry = {
+        grant: (release: Release) => {
+          signal.removeEventListener('abort', onAbort)
+          resolve(release)
+        },
+        reject: (error: unknown) => {
+          signal.removeEventListener('abort', onAbort)
+          reject(error)
+        },
+      }
+      const onAbort = (): void => {
+        const index = this.waiting.indexOf(entry)
+        if (index >= 0) this.waiting.splice(index, 1)
+        reject(signal.reason)
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      this.waiting.push(entry)
+    })
+  }
+
+  private releaser(): Release {
+    const started = Date.now()
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      this.averageHoldMs = this.averageHoldMs * 0.8 + (Date.now() - started) * 0.2
+      const next = this.waiting.shift()
+      if (next) next.grant(this.releaser())
+      else this.active--
+    }
+  }
+
+  /** Stops admitting; queued requests get 503 so clients retry elsewhere. Running ones finish. */
+  drain(): void {
+    this.draining = true
+    for (const entry of this.waiting.splice(0)) {
+      entry.reject(new OverloadedError('The server is shutting down; retry shortly.', 5, { code: 'shutting_down' }))
+    }
+  }
+
+  /** Resolves when nothing runs (or the deadline passes). */
+  async idle(deadlineMs: number): Promise<boolean> {
+    const until = Date.now() + deadlineMs
+    while (this.active > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50))
+    return this.active === 0
+  }
+}

@@ -1,0 +1,175 @@
+import type { ImageDetail } from '@visto/protocol'
+import { InvalidRequestError } from '../errors.js'
+import type { SamplingParams } from '../engines/engine.js'
+
+/** A validated chat request, in Visto's internal shape (images not decoded yet). */
+export interface ParsedChatRequest {
+  model: string | undefined
+  messages: ParsedMessage[]
+  sampling: Omit<SamplingParams, 'maxTokens'> & { maxTokens: number | undefined }
+  stream: boolean
+  includeUsage: boolean
+}
+
+export interface ParsedMessage {
+  role: 'system' | 'user' | 'assistant'
+  parts: ParsedPart[]
+}
+
+export type ParsedPart =
+  | { type: 'text'; text: string }
+  /** `where` names the part for error messages: messages[0].content[1]. */
+  | { type: 'image'; url: string; detail: ImageDetail; where: string }
+
+type Json = Record<string, unknown>
+
+const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value)
+
+function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`
+}
+
+function fail(message: string, param: string, code = 'invalid_value'): never {
+  throw new InvalidRequestError(message, { param, code })
+}
+
+function optionalNumber(body: Json, name: string, range: { min?: number; max?: number; integer?: boolean; exclusiveMin?: boolean }): number | undefined {
+  const value = body[name]
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'number' || !Number.isFinite(value)) fail(`${name} must be a number, got ${describe(value)}`, name, 'invalid_type')
+  if (range.integer && !Number.isInteger(value)) fail(`${name} must be a whole number, got ${value}`, name)
+  if (range.min !== undefined && (range.exclusiveMin ? value <= range.min : value < range.min)) {
+    fail(`${name} must be ${range.exclusiveMin ? 'greater than' : 'at least'} ${range.min}, got ${value}`, name)
+  }
+  if (range.max !== undefined && value > range.max) fail(`${name} must be at most ${range.max}, got ${value}`, name)
+  return value
+}
+
+const ROLES: Record<string, ParsedMessage['role'] | undefined> = {
+  system: 'system',
+  developer: 'system',
+  user: 'user',
+  assistant: 'assistant',
+}
+
+function parseContent(content: unknown, index: number, role: ParsedMessage['role']): ParsedPart[] {
+  const at = `messages[${index}]`
+  if (typeof content === 'string') return [{ type: 'text', text: content }]
+  if ((content === null || content === undefined) && role === 'assistant') return []
+  if (!Array.isArray(content)) {
+    fail(`content must be a string or array of content parts: ${at}.content is ${describe(content)}`, `${at}.content`, 'invalid_content')
+  }
+  return content.map((part, j): ParsedPart => {
+    const where = `${at}.content[${j}]`
+    if (!isObject(part) || typeof part.type !== 'string') {
+      fail(
+        `content must be a string or array of content parts, each with a "type" ("text" or "image_url"): ${where} ${isObject(part) ? 'has no valid "type"' : `is ${describe(part)}`}`,
+        `${where}.type`,
+        'invalid_content',
+      )
+    }
+    if (part.type === 'text') {
+      if (typeof part.text !== 'string') fail(`${where}.text must be a string, got ${describe(part.text)}`, `${where}.text`, 'invalid_type')
+      return { type: 'text', text: part.text }
+    }
+    if (part.type === 'image_url') {
+      const image = part.image_url
+      // Some clients send image_url as a bare string; we accept it (documented in the README).
+      const url = typeof image === 'string' ? image : isObject(image) ? image.url : undefined
+      if (typeof url !== 'string') {
+        fail(`${where}.image_url must be an object with a "url" string (a data:image/...;base64 URL), got ${describe(image)}`, `${where}.image_url`, 'invalid_type')
+      }
+      const detail = isObject(image) && image.detail !== undefined && image.detail !== null ? image.detail : 'auto'
+      if (detail !== 'low' && detail !== 'high' && detail !== 'auto') {
+        fail(`${where}.image_url.detail must be "low", "high" or "auto", got ${JSON.stringify(detail)}`, `${where}.image_url.detail`)
+      }
+      if (role !== 'user') fail(`Images are only accepted in user messages; ${where} is in a ${role} message`, `${where}`)
+      return { type: 'image', url, detail, where }
+    }
+    fail(`Unsupported content part type "${part.type}" in ${where}; supported types are "text" and "image_url"`, `${where}.type`, 'unsupported_content_type')
+  })
+}
+
+function parseResponseFormat(value: unknown): Record<string, unknown> | undefined {
+  if (value === undefined || value === null) return undefined
+  if (!isObject(value)) fail(`response_format must be an object, got ${describe(value)}`, 'response_format', 'invalid_type')
+  switch (value.type) {
+    case 'text':
+      return undefined
+    case 'json_object':
+      return { type: 'object' }
+    case 'json_schema': {
+      const spec = value.json_schema
+      if (!isObject(spec)) fail('response_format.json_schema must be an object with a "schema"', 'response_format.json_schema', 'invalid_type')
+      const schema = spec.schema ?? {}
+      if (!isObject(schema)) fail(`response_format.json_schema.schema must be an object, got ${describe(schema)}`, 'response_format.json_schema.schema', 'invalid_type')
+      return schema
+    }
+    default:
+      fail(`response_format.type must be "text", "json_object" or "json_schema", got ${JSON.stringify(value.type)}`, 'response_format.type')
+  }
+}
+
+/** Validates an OpenAI chat-completions body. Throws InvalidRequestError naming the parameter. */
+export function parseChatRequest(body: unknown): ParsedChatRequest {
+  if (!isObject(body)) fail(`The request body must be a JSON object, got ${describe(body)}`, 'body', 'invalid_body')
+  if (body.model !== undefined && body.model !== null && typeof body.model !== 'string') {
+    fail(`model must be a string, got ${describe(body.model)}`, 'model', 'invalid_type')
+  }
+  if (!Array.isArray(body.messages) || body.messages.length === 0) {
+    fail(
+      body.messages === undefined ? 'messages is required: a non-empty array of {role, content}' : `messages must be a non-empty array, got ${Array.isArray(body.messages) ? 'an empty array' : describe(body.messages)}`,
+      'messages',
+      body.messages === undefined ? 'missing_required_parameter' : 'invalid_type',
+    )
+  }
+  const messages = body.messages.map((message: unknown, i: number): ParsedMessage => {
+    if (!isObject(message)) fail(`messages[${i}] must be an object with "role" and "content", got ${describe(message)}`, `messages[${i}]`, 'invalid_type')
+    const role = typeof message.role === 'string' ? ROLES[message.role] : undefined
+    if (!role) {
+      fail(`messages[${i}].role must be "system", "user" or "assistant", got ${JSON.stringify(message.role)}`, `messages[${i}].role`, 'invalid_value')
+    }
+    return { role, parts: parseContent(message.content, i, role) }
+  })
+  if (!messages.some((m) => m.role === 'user')) fail('messages must contain at least one user message', 'messages')
+
+  const n = optionalNumber(body, 'n', { integer: true, min: 1 })
+  if (n !== undefined && n !== 1) fail(`n must be 1: Visto generates one choice per request (got ${n}); send several requests instead`, 'n', 'unsupported_value')
+  if (Array.isArray(body.tools) && body.tools.length > 0) fail('tools are not supported by this server', 'tools', 'unsupported_parameter')
+  if (body.logprobs === true) fail('logprobs are not supported by this server', 'logprobs', 'unsupported_parameter')
+
+  const maxCompletion = optionalNumber(body, 'max_completion_tokens', { integer: true, min: 1 })
+  const maxTokens = optionalNumber(body, 'max_tokens', { integer: true, min: 1 })
+  let stop: string[] | undefined
+  if (typeof body.stop === 'string') stop = [body.stop]
+  else if (Array.isArray(body.stop)) {
+    if (body.stop.length > 4 || body.stop.some((s: unknown) => typeof s !== 'string')) fail('stop must be a string or an array of at most 4 strings', 'stop')
+    stop = body.stop as string[]
+  } else if (body.stop !== undefined && body.stop !== null) fail(`stop must be a string or an array of strings, got ${describe(body.stop)}`, 'stop', 'invalid_type')
+  if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') fail(`stream must be a boolean, got ${describe(body.stream)}`, 'stream', 'invalid_type')
+  const streamOptions = body.stream_options
+  if (streamOptions !== undefined && streamOptions !== null && !isObject(streamOptions)) fail('stream_options must be an object', 'stream_options', 'invalid_type')
+  const seed = optionalNumber(body, 'seed', { integer: true })
+
+  return {
+    model: typeof body.model === 'string' ? body.model : undefined,
+    messages,
+    sampling: {
+      maxTokens: maxCompletion ?? maxTokens,
+      temperature: optionalNumber(body, 'temperature', { min: 0, max: 2 }),
+      topP: optionalNumber(body, 'top_p', { min: 0, max: 1, exclusiveMin: true }),
+      topK: optionalNumber(body, 'top_k', { integer: true, min: 0 }),
+      minP: optionalNumber(body, 'min_p', { min: 0, max: 1 }),
+      repeatPenalty: optionalNumber(body, 'repeat_penalty', { min: 0 }),
+      presencePenalty: optionalNumber(body, 'presence_penalty', { min: -2, max: 2 }),
+      frequencyPenalty: optionalNumber(body, 'frequency_penalty', { min: -2, max: 2 }),
+      seed: seed === undefined ? undefined : seed >>> 0,
+      stop,
+      jsonSchema: parseResponseFormat(body.response_format),
+    },
+    stream: body.stream === true,
+    includeUsage: body.stream === true && isObject(streamOptions) && streamOptions.include_usage === true,
+  }
+}

@@ -1,0 +1,58 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { ensureTinyStandin } from './standin.js'
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+export const vistoBin = path.join(repoRoot, 'packages/cli/bin/visto.js')
+
+export interface SpawnedVisto {
+  baseURL: string
+  port: number
+  child: ChildProcess
+  /** Everything the server printed (stderr), for assertions and failure messages. */
+  output(): string
+  /** SIGTERM and wait for exit; resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+/**
+ * Starts the real `visto serve` (real llama-server, tiny stand-in model) on a free port
+ * and waits until /health is 200. Extra flags are passed through.
+ */
+export async function startVisto(extraArgs: string[] = [], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<SpawnedVisto> {
+  const standin = await ensureTinyStandin()
+  const port = 20000 + Math.floor(Math.random() * 20000)
+  const args = [vistoBin, 'serve', '--port', String(port), '--model', standin.model, '--mmproj', standin.mmproj, '--ctx-size', '2048', '--threads', '2', '--log-level', 'warn', ...extraArgs]
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
+  let output = ''
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()))
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()))
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const baseURL = `http://127.0.0.1:${port}`
+  const deadline = Date.now() + (options.timeoutMs ?? 120_000)
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`visto serve exited with ${child.exitCode} before becoming ready:\n${output}`)
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL')
+      throw new Error(`visto serve did not become ready in time:\n${output}`)
+    }
+    try {
+      const response = await fetch(`${baseURL}/health`)
+      if (response.status === 200) break
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  return {
+    baseURL,
+    port,
+    child,
+    output: () => output,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null) child.kill(signal)
+      return exited
+    },
+  }
+}
