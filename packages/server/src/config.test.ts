@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest'
+import { ConfigError, describeNonDefaults, parseServeConfig } from './config.js'
+
+describe('serve config', () => {
+  it('uses the documented defaults', () => {
+    const config = parseServeConfig([], {})
+    expect(config.port).toBe(7860)
+    expect(config.host).toBe('127.0.0.1')
+    expect(config['model-alias']).toBe('qwen3-vl-4b-instruct')
+    expect(config['default-max-tokens']).toBe(1024)
+    expect(config['body-limit-mb']).toBeGreaterThanOrEqual(20)
+    expect(config['allow-remote-images']).toBe(false)
+    expect(Object.isFrozen(config)).toBe(true)
+  })
+
+  it('prefers flags over VISTO_* variables over defaults', () => {
+    expect(parseServeConfig([], { VISTO_PORT: '8080' }).port).toBe(8080)
+    expect(parseServeConfig(['--port', '9090'], { VISTO_PORT: '8080' }).port).toBe(9090)
+    expect(parseServeConfig(['--port=9191'], {}).port).toBe(9191)
+    expect(parseServeConfig([], { VISTO_ALLOW_REMOTE_IMAGES: '1' })['allow-remote-images']).toBe(true)
+    expect(parseServeConfig(['--no-allow-remote-images'], { VISTO_ALLOW_REMOTE_IMAGES: '1' })['allow-remote-images']).toBe(false)
+    expect(parseServeConfig([], { VISTO_CACHE: '/tmp/c' }).cache).toBe('/tmp/c')
+  })
+
+  it.each([
+    [['--port', 'abc'], '--port must be a whole number, got "abc"'],
+    [['--port', '70000'], '--port must be at most 65535, got 70000'],
+    [['--parallel', '0'], '--parallel must be at least 1, got 0'],
+    [['--engine', 'tensorrt'], '--engine must be one of llama.cpp, openai, got "tensorrt"'],
+    [['--frobnicate'], 'unknown option --frobnicate (see visto serve --help)'],
+    [['--model'], '--model needs a value'],
+    [['stray'], 'unexpected argument "stray" (options start with --; see visto serve --help)'],
+    [['--engine', 'openai'], '--engine openai needs --upstream-url (e.g. http://gpu-box:8000/v1)'],
+  ])('rejects %j with one clear line', (argv, message) => {
+    expect(() => parseServeConfig(argv, {})).toThrow(new ConfigError(message))
+  })
+
+  it('names the variable when an environment value is bad', () => {
+    expect(() => parseServeConfig([], { VISTO_CTX_SIZE: 'big' })).toThrow('VISTO_CTX_SIZE must be a whole number, got "big"')
+  })
+
+  it('logs only non-default values, with secrets redacted', () => {
+    const config = parseServeConfig(['--port', '8000', '--api-key', 'sk-secret'], {})
+    expect(describeNonDefaults(config)).toEqual(['port=8000', 'api-key=<redacted>'])
+  })
+})

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest'
+import { OverloadedError } from '../errors.js'
+import { Admission } from './admission.js'
+
+describe('Admission', () => {
+  it('runs up to `parallel` at once and hands released slots to waiters in order', async () => {
+    const admission = new Admission(2, 10)
+    const never = new AbortController().signal
+    const a = await admission.acquire(never)
+    await admission.acquire(never)
+    const order: string[] = []
+    const c = admission.acquire(never).then((release) => (order.push('c'), release))
+    const d = admission.acquire(never).then((release) => (order.push('d'), release))
+    expect(admission.running).toBe(2)
+    expect(admission.queued).toBe(2)
+    a()
+    ;(await c)()
+    await d
+    expect(order).toEqual(['c', 'd'])
+    expect(admission.queued).toBe(0)
+  })
+
+  it('answers 503 with Retry-After when the queue is full', async () => {
+    const admission = new Admission(1, 1)
+    const never = new AbortController().signal
+    await admission.acquire(never)
+    void admission.acquire(never)
+    const error = await admission.acquire(never).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(OverloadedError)
+    expect((error as OverloadedError).status).toBe(503)
+    expect(Number((error as OverloadedError).headers['retry-after'])).toBeGreaterThanOrEqual(1)
+  })
+
+  it('drops a waiter whose client went away', async () => {
+    const admission = new Admission(1, 5)
+    const release = await admission.acquire(new AbortController().signal)
+    const controller = new AbortController()
+    const waiting = admission.acquire(controller.signal)
+    controller.abort(new Error('gone'))
+    await expect(waiting).rejects.toThrow('gone')
+    expect(admission.queued).toBe(0)
+    release()
+    expect(admission.running).toBe(0)
+  })
+
+  it('refuses new and queued work while draining, and reports idle once running work ends', async () => {
+    const admission = new Admission(1, 5)
+    const release = await admission.acquire(new AbortController().signal)
+    const queued = admission.acquire(new AbortController().signal)
+    admission.drain()
+    await expect(queued).rejects.toThrow('shutting down')
+    await expect(admission.acquire(new AbortController().signal)).rejects.toBeInstanceOf(OverloadedError)
+    setTimeout(release, 30)
+    expect(await admission.idle(2000)).toBe(true)
+  })
+})

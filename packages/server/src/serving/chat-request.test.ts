@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest'
+import { InvalidRequestError } from '../errors.js'
+import { parseChatRequest } from './chat-request.js'
+
+const image = 'data:image/jpeg;base64,AAAA'
+const article = {
+  model: 'qwen3-vl-4b-instruct',
+  messages: [{ role: 'user', content: [{ type: 'text', text: '请详细描述这张图片中的场景' }, { type: 'image_url', image_url: { url: image } }] }],
+  max_tokens: 1024,
+  temperature: 0.3,
+}
+
+function rejection(body: unknown): { message: string; param: string | null; status: number } {
+  try {
+    parseChatRequest(body)
+  } catch (error) {
+    expect(error).toBeInstanceOf(InvalidRequestError)
+    const e = error as InvalidRequestError
+    return { message: e.message, param: e.param, status: e.status }
+  }
+  throw new Error('expected a rejection')
+}
+
+describe('parseChatRequest', () => {
+  it("accepts the article's request and keeps its parameters", () => {
+    const parsed = parseChatRequest(article)
+    expect(parsed.model).toBe('qwen3-vl-4b-instruct')
+    expect(parsed.messages).toEqual([
+      { role: 'user', parts: [{ type: 'text', text: '请详细描述这张图片中的场景' }, { type: 'image', url: image, detail: 'auto', where: 'messages[0].content[1]' }] },
+    ])
+    expect(parsed.sampling.maxTokens).toBe(1024)
+    expect(parsed.sampling.temperature).toBe(0.3)
+    expect(parsed.stream).toBe(false)
+  })
+
+  it('accepts string content, multi-turn history and image_url as a bare string', () => {
+    const parsed = parseChatRequest({
+      messages: [
+        { role: 'system', content: 'be brief' },
+        { role: 'user', content: [{ type: 'image_url', image_url: image }] },
+        { role: 'assistant', content: 'A cat.' },
+        { role: 'user', content: 'What colour?' },
+      ],
+    })
+    expect(parsed.messages.map((m) => m.role)).toEqual(['system', 'user', 'assistant', 'user'])
+    expect(parsed.messages[1]!.parts[0]).toMatchObject({ type: 'image', url: image })
+  })
+
+  it('prefers max_completion_tokens over max_tokens', () => {
+    expect(parseChatRequest({ ...article, max_completion_tokens: 12 }).sampling.maxTokens).toBe(12)
+  })
+
+  it('returns 400 "content must be a string or array" naming the message', () => {
+    const result = rejection({ messages: [{ role: 'user', content: 42 }] })
+    expect(result.status).toBe(400)
+    expect(result.message).toBe('content must be a string or array of content parts: messages[0].content is a number')
+    expect(result.param).toBe('messages[0].content')
+  })
+
+  it('returns 400 "content must be a string or array" for a part without a type', () => {
+    const result = rejection({ messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }, { text: 'no type' }] }] })
+    expect(result.message).toContain('content must be a string or array')
+    expect(result.message).toContain('messages[0].content[1]')
+    expect(result.param).toBe('messages[0].content[1].type')
+  })
+
+  it('names an unknown part type', () => {
+    const result = rejection({ messages: [{ role: 'user', content: [{ type: 'video_url', video_url: {} }] }] })
+    expect(result.message).toBe('Unsupported content part type "video_url" in messages[0].content[0]; supported types are "text" and "image_url"')
+  })
+
+  it.each([
+    [{ ...article, temperature: 3 }, 'temperature', 'temperature must be at most 2, got 3'],
+    [{ ...article, max_tokens: 0 }, 'max_tokens', 'max_tokens must be at least 1, got 0'],
+    [{ ...article, max_tokens: 'many' }, 'max_tokens', 'max_tokens must be a number, got a string'],
+    [{ ...article, n: 2 }, 'n', 'n must be 1: Visto generates one choice per request (got 2); send several requests instead'],
+    [{ ...article, top_p: 0 }, 'top_p', 'top_p must be greater than 0, got 0'],
+    [{ ...article, stop: [1] }, 'stop', 'stop must be a string or an array of at most 4 strings'],
+    [{ ...article, response_format: { type: 'xml' } }, 'response_format.type', 'response_format.type must be "text", "json_object" or "json_schema", got "xml"'],
+    [{ model: 'x' }, 'messages', 'messages is required: a non-empty array of {role, content}'],
+    [{ messages: [] }, 'messages', 'messages must be a non-empty array, got an empty array'],
+    [{ messages: [{ role: 'wizard', content: 'hi' }] }, 'messages[0].role', 'messages[0].role must be "system", "user" or "assistant", got "wizard"'],
+    [[1, 2], 'body', 'The request body must be a JSON object, got an array'],
+  ])('rejects invalid parameters, naming them (%#)', (body, param, message) => {
+    const result = rejection(body)
+    expect(result.param).toBe(param)
+    expect(result.message).toBe(message)
+  })
+
+  it('maps response_format to a JSON schema for the engine', () => {
+    expect(parseChatRequest({ ...article, response_format: { type: 'json_object' } }).sampling.jsonSchema).toEqual({ type: 'object' })
+    const schema = { type: 'object', properties: { a: { type: 'string' } } }
+    expect(parseChatRequest({ ...article, response_format: { type: 'json_schema', json_schema: { name: 'x', schema } } }).sampling.jsonSchema).toEqual(schema)
+  })
+
+  it('only reports usage in streams when stream_options.include_usage is set', () => {
+    expect(parseChatRequest({ ...article, stream: true, stream_options: { include_usage: true } }).includeUsage).toBe(true)
+    expect(parseChatRequest({ ...article, stream: true }).includeUsage).toBe(false)
+  })
+})
