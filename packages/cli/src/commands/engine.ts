@@ -70,7 +70,7 @@ const command: Command = {
         const percent = Math.round(fraction * 100)
         const elapsed = Math.round((Date.now() - started) / 1000)
         if (isTty) process.stderr.write(`\rvisto engine: compiling ${String(percent).padStart(3)}%  ${elapsed}s elapsed`)
-        else if (percent >= lastPrinted + 10 || percent === 100) {
+        else if (percent >= lastPrinted + 10 || (percent === 100 && lastPrinted !== 100)) {
           lastPrinted = percent
           process.stderr.write(`visto engine: compiling ${percent}% (${elapsed}s)\n`)
         }

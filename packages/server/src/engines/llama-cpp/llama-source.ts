@@ -18,11 +18,10 @@ export interface LlamaSource {
 }
 
 export function locateLlamaSource(): LlamaSource {
-  const require = createRequire(import.meta.url)
-  let packageJsonPath: string
-  try {
-    packageJsonPath = require.resolve('node-llama-cpp/package.json')
-  } catch {
+  // Its "exports" hide package.json, so look through the node_modules folders ourselves.
+  const candidates = createRequire(import.meta.url).resolve.paths('node-llama-cpp') ?? []
+  const packageJsonPath = candidates.map((dir) => path.join(dir, 'node-llama-cpp', 'package.json')).find((file) => existsSync(file))
+  if (!packageJsonPath) {
     throw new Error('The node-llama-cpp package (which carries the llama.cpp source) is not installed. Run `npm install`.')
   }
   const packageDir = path.dirname(packageJsonPath)
