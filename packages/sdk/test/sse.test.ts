@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest'
+import { parseSse, type SseEvent } from '../src/index.js'
+
+async function parse(pieces: Array<string | Uint8Array>): Promise<SseEvent[]> {
+  const encoder = new TextEncoder()
+  async function* source() {
+    for (const piece of pieces) yield typeof piece === 'string' ? encoder.encode(piece) : piece
+  }
+  const events: SseEvent[] = []
+  for await (const event of parseSse(source())) events.push(event)
+  return events
+}
+
+describe('parseSse', () => {
+  it('splits events on blank lines whatever the line ending', async () => {
+    const events = await parse(['data: a\n\ndata: b\r\n\r\ndata: c\r\rdata: d\n\n'])
+    expect(events.map((e) => e.data)).toEqual(['a', 'b', 'c', 'd'])
+  })
+
+  it('yields the same events however the bytes are cut into network chunks, even inside a UTF-8 character', async () => {
+    const text = 'event: message\r\ndata: {"content":"héllo 世界"}\r\n\r\n: keep-alive\r\n\r\ndata: [DONE]\r\n\r\n'
+    const bytes = new TextEncoder().encode(text)
+    const whole = await parse([bytes])
+    expect(whole.map((e) => e.data)).toEqual(['{"content":"héllo 世界"}', '[DONE]'])
+    for (let cut = 1; cut < bytes.length; cut++) {
+      const split = await parse([bytes.slice(0, cut), bytes.slice(cut)])
+      expect(split, `cut at byte ${cut}`).toEqual(whole)
+    }
+  })
+
+  it('ignores comments, joins multi-line data and keeps the event name and id', async () => {
+    const events = await parse([': ping\n', 'event: error\nid: 7\ndata: line one\ndata:line two\n\n'])
+    expect(events).toEqual([{ event: 'error', id: '7', data: 'line one\nline two' }])
+  })
+
+  it('delivers a last event that is not followed by a blank line', async () => {
+    const events = await parse(['data: first\n\ndata: last'])
+    expect(events.map((e) => e.data)).toEqual(['first', 'last'])
+  })
+
+  it('skips events that carry no data', async () => {
+    expect(await parse(['event: ping\n\nretry: 1000\n\n'])).toEqual([])
+  })
+})
