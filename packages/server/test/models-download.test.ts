@@ -200,6 +200,35 @@ describe('downloadFile', () => {
     expect(result).toEqual({ path: dest, downloaded: false })
   })
 
+  it('gives up on a connection that goes silent and keeps what arrived', async () => {
+    const content = fakeGguf(100_000)
+    hub.addRepo(REPO, { 'm.gguf': { content, stallAfterBytes: 30_000 } })
+    const dest = join(dir, 'm.gguf')
+    const attempt = downloadFile({ url: fileUrl('m.gguf'), dest, stallTimeoutMs: 200, retries: 0 })
+    await expect(attempt).rejects.toBeInstanceOf(DownloadInterruptedError)
+    await expect(attempt).rejects.toThrow(`Downloading m.gguf from ${fileUrl('m.gguf')} failed (no data for 0.2 s).`)
+    expect((await stat(`${dest}.part`)).size).toBe(30_000)
+    expect(existsSync(`${dest}.lock`)).toBe(false)
+  })
+
+  it('stops when the caller aborts, keeping the partial file and releasing the lock', async () => {
+    const content = fakeGguf(100_000)
+    hub.addRepo(REPO, { 'm.gguf': { content, stallAfterBytes: 30_000 } })
+    const dest = join(dir, 'm.gguf')
+    const controller = new AbortController()
+    const attempt = downloadFile({
+      url: fileUrl('m.gguf'),
+      dest,
+      signal: controller.signal,
+      progressIntervalMs: 0,
+      onProgress: (p) => p.downloaded >= 30_000 && controller.abort(new Error('user pressed Ctrl-C')),
+    })
+    await expect(attempt).rejects.toThrow('user pressed Ctrl-C')
+    expect((await stat(`${dest}.part`)).size).toBe(30_000)
+    expect(existsSync(dest)).toBe(false)
+    expect(existsSync(`${dest}.lock`)).toBe(false)
+  })
+
   it('reports progress up to a final done report with the total', async () => {
     const content = fakeGguf(3_000_000)
     hub.addRepo(REPO, { 'm.gguf': { content } })

@@ -11,6 +11,8 @@ export interface FakeFile {
   /** Send this many body bytes, then cut the connection, for the first `dropTimes` GETs. */
   dropAfterBytes?: number
   dropTimes?: number
+  /** Send this many body bytes, then go silent without closing (a dead connection). */
+  stallAfterBytes?: number
   /** Answer every GET with 200 and the whole file, whatever the Range header says. */
   ignoreRange?: boolean
   /** Answer GETs with this status instead. */
@@ -167,6 +169,10 @@ export class FakeHub {
     const body = content.subarray(start)
     if (file.dropAfterBytes !== undefined && count <= (file.dropTimes ?? 1)) {
       res.write(body.subarray(0, file.dropAfterBytes), () => setTimeout(() => res.socket?.destroy(), 20))
+      return
+    }
+    if (file.stallAfterBytes !== undefined) {
+      res.write(body.subarray(0, file.stallAfterBytes))
       return
     }
     res.end(body)

@@ -121,7 +121,7 @@ async function downloadOnce(options: DownloadFileOptions, file: string): Promise
   const signal = options.signal ? AbortSignal.any([options.signal, stall.signal]) : stall.signal
   const failure = (error: unknown): Error => {
     if (options.signal?.aborted) return options.signal.reason instanceof Error ? options.signal.reason : new Error('Download aborted')
-    if (stall.signal.aborted) return interrupted(`no data for ${Math.round(stallTimeoutMs / 1000)} s`, error)
+    if (stall.signal.aborted) return interrupted(`no data for ${stallTimeoutMs / 1000} s`, error)
     return interrupted(describeNetworkError(error), error)
   }
 

@@ -230,7 +230,7 @@ async function resolveFromHub(hub: Hub, target: HubTarget, localMmproj: string |
   const knownWanted = target.exact
     ? [wantedFor(target.exact.model), ...(localMmproj ? [] : [wantedFor(target.exact.mmproj)])]
     : undefined
-  if (isTruthy(options.env?.HF_HUB_OFFLINE ?? process.env.HF_HUB_OFFLINE)) {
+  if (isTruthy((options.env ?? process.env).HF_HUB_OFFLINE)) {
     throw unavailable(`HF_HUB_OFFLINE is set and ${spec} is not in the cache (${repoDir}).`, knownWanted)
   }
   let listing: HubFile[]
