@@ -38,6 +38,8 @@ export interface VistoExtensions {
   top_k?: number
   min_p?: number
   repeat_penalty?: number
+  /** Keep generating past the end-of-sequence token (benchmarks with fixed output lengths). */
+  ignore_eos?: boolean
 }
 
 export interface ChatCompletionRequest extends VistoExtensions {

@@ -29,6 +29,7 @@ export interface SamplingParams {
   frequencyPenalty?: number
   seed?: number
   stop?: string[]
+  ignoreEos?: boolean
   /** A JSON schema to constrain output; `{}` or `{type:'object'}` for plain JSON objects. */
   jsonSchema?: Record<string, unknown>
 }

@@ -152,6 +152,7 @@ export function parseChatRequest(body: unknown): ParsedChatRequest {
   const streamOptions = body.stream_options
   if (streamOptions !== undefined && streamOptions !== null && !isObject(streamOptions)) fail('stream_options must be an object', 'stream_options', 'invalid_type')
   const seed = optionalNumber(body, 'seed', { integer: true })
+  if (body.ignore_eos !== undefined && typeof body.ignore_eos !== 'boolean') fail(`ignore_eos must be a boolean, got ${describe(body.ignore_eos)}`, 'ignore_eos', 'invalid_type')
 
   return {
     model: typeof body.model === 'string' ? body.model : undefined,
@@ -167,6 +168,7 @@ export function parseChatRequest(body: unknown): ParsedChatRequest {
       frequencyPenalty: optionalNumber(body, 'frequency_penalty', { min: -2, max: 2 }),
       seed: seed === undefined ? undefined : seed >>> 0,
       stop,
+      ignoreEos: body.ignore_eos === true ? true : undefined,
       jsonSchema: parseResponseFormat(body.response_format),
     },
     stream: body.stream === true,

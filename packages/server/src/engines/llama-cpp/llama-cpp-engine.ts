@@ -146,6 +146,7 @@ export class LlamaCppEngine implements Engine {
       frequency_penalty: s.frequencyPenalty,
       seed: s.seed,
       stop: s.stop,
+      ignore_eos: s.ignoreEos,
       json_schema: s.jsonSchema,
       // We render the template ourselves, so special tokens in user text must stay text.
       parse_special: false,
@@ -244,6 +245,12 @@ export class LlamaCppEngine implements Engine {
   killNow(): void {
     this.closed = true
     this.process.killNow()
+  }
+
+  /** How many llama-server slots are generating right now (operations and tests). */
+  async busySlots(): Promise<number> {
+    const slots = (await this.call('/slots', { method: 'GET' }).then((r) => r.json())) as Array<{ is_processing?: boolean }>
+    return slots.filter((slot) => slot.is_processing).length
   }
 
   /** Test hook: the child's pid, to simulate a crash. */

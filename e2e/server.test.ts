@@ -1,0 +1,181 @@
+import OpenAI from 'openai'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { LlamaCppEngine } from '../packages/server/src/engines/llama-cpp/llama-cpp-engine.js'
+import type { RunningServer } from '../packages/server/src/main.js'
+import { dataUrl, pythonJsonDumps, testImage } from '../test-support/images.js'
+import { startTinyServer } from '../test-support/in-process-server.js'
+
+let server: RunningServer
+let jpeg256: string
+
+beforeAll(async () => {
+  server = await startTinyServer(['--parallel', '3'])
+  jpeg256 = dataUrl(await testImage(256, 256))
+})
+afterAll(async () => {
+  await server?.shutdown()
+})
+
+const chatUrl = () => `${server.url}/v1/chat/completions`
+
+function articlePayload(image: string, extra: Record<string, unknown> = {}) {
+  return {
+    model: 'qwen3-vl-4b-instruct',
+    messages: [{ role: 'user', content: [{ type: 'text', text: '请详细描述这张图片中的场景' }, { type: 'image_url', image_url: { url: image } }] }],
+    max_tokens: 1024,
+    temperature: 0.3,
+    ...extra,
+  }
+}
+
+async function post(body: unknown, init: RequestInit = {}): Promise<Response> {
+  return fetch(chatUrl(), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), ...init })
+}
+
+describe('the real engine on the tiny stand-in', () => {
+  it("answers the article's request, sent byte for byte as Python's requests sends it", async () => {
+    const response = await fetch(chatUrl(), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: pythonJsonDumps(articlePayload(jpeg256)) })
+    expect(response.status).toBe(200)
+    const result = (await response.json()) as { choices: Array<{ message: { content: unknown }; finish_reason: string }>; usage: { prompt_tokens: number } }
+    expect(typeof result.choices[0]!.message.content).toBe('string')
+    expect(['stop', 'length']).toContain(result.choices[0]!.finish_reason)
+    expect(result.usage.prompt_tokens).toBeGreaterThan(64)
+  })
+
+  it('counts image tokens in usage the way Qwen3-VL preprocessing predicts', async () => {
+    const usage = async (width: number, height: number) => {
+      const body = articlePayload(dataUrl(await testImage(width, height)), { max_tokens: 1, temperature: 0 })
+      const result = (await (await post(body)).json()) as { usage: { prompt_tokens: number } }
+      return result.usage.prompt_tokens
+    }
+    // (W/32)·(H/32): 256×256 → 64 tokens, 512×256 → 128, 320×320 → 100.
+    const base = await usage(256, 256)
+    expect((await usage(512, 256)) - base).toBe(64)
+    expect((await usage(320, 320)) - base).toBe(36)
+  })
+
+  it('serves three concurrent requests (the article’s thread pool of 3)', async () => {
+    const responses = await Promise.all([0, 1, 2].map((i) => post(articlePayload(jpeg256, { max_tokens: 32, seed: i }))))
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 200])
+    for (const response of responses) expect(typeof ((await response.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content).toBe('string')
+  })
+
+  it('streams exactly the text it returns without streaming, at temperature 0 with a fixed seed', async () => {
+    const body = articlePayload(jpeg256, { temperature: 0, seed: 42, max_tokens: 48 })
+    const whole = (await (await post(body)).json()) as { choices: Array<{ message: { content: string } }> }
+    const streamed = await post({ ...body, stream: true })
+    const text = await streamed.text()
+    const deltas = text
+      .split('\n\n')
+      .filter((e) => e.startsWith('data: ') && e !== 'data: [DONE]')
+      .map((e) => JSON.parse(e.slice(6)) as { choices: Array<{ delta: { content?: string } }> })
+      .map((c) => c.choices[0]?.delta.content ?? '')
+    expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true)
+    expect(deltas.join('')).toBe(whole.choices[0]!.message.content)
+    const again = (await (await post(body)).json()) as typeof whole
+    expect(again.choices[0]!.message.content).toBe(whole.choices[0]!.message.content)
+  })
+
+  it('reports finish_reason "length" when max_tokens cuts the answer', async () => {
+    const result = (await (await post(articlePayload(jpeg256, { max_tokens: 3, ignore_eos: true }))).json()) as {
+      choices: Array<{ finish_reason: string }>
+      usage: { completion_tokens: number }
+    }
+    expect(result.choices[0]!.finish_reason).toBe('length')
+    expect(result.usage.completion_tokens).toBe(3)
+  })
+
+  it('frees the engine slot when a streaming client disconnects', async () => {
+    const controller = new AbortController()
+    const response = await post(articlePayload(jpeg256, { stream: true, max_tokens: 1900, ignore_eos: true, temperature: 0 }), { signal: controller.signal })
+    const reader = response.body!.getReader()
+    let received = ''
+    while (!received.includes('"content":"') || received.split('data: ').length < 4) received += new TextDecoder().decode((await reader.read()).value)
+    const engine = server.engine as LlamaCppEngine
+    expect(await engine.busySlots()).toBe(1)
+    controller.abort()
+    let busy = 1
+    for (let i = 0; i < 50 && busy > 0; i++) {
+      await new Promise((r) => setTimeout(r, 50))
+      busy = await engine.busySlots()
+    }
+    expect(busy).toBe(0)
+  })
+
+  it('answers 400 with the token counts when the prompt exceeds the context', async () => {
+    const response = await post({ messages: [{ role: 'user', content: 'hello world '.repeat(3000) }], max_tokens: 8 })
+    expect(response.status).toBe(400)
+    const body = (await response.json()) as { error: { message: string; code: string; type: string } }
+    expect(body.error.type).toBe('invalid_request_error')
+    expect(body.error.code).toBe('context_length_exceeded')
+    expect(body.error.message).toMatch(/maximum context length is 2048 tokens, but the request needs \d+ tokens/)
+  })
+
+  it('keeps multi-turn conversations with images working', async () => {
+    const body = {
+      messages: [
+        { role: 'system', content: 'You describe images.' },
+        { role: 'user', content: [{ type: 'image_url', image_url: { url: jpeg256 } }, { type: 'text', text: 'What is this?' }] },
+        { role: 'assistant', content: 'A gradient with a red block.' },
+        { role: 'user', content: 'Where is the block?' },
+      ],
+      max_tokens: 16,
+    }
+    const response = await post(body)
+    expect(response.status).toBe(200)
+  })
+
+  it('works with the official openai client unchanged: create, stream and its error classes', async () => {
+    const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 })
+    const completion = await client.chat.completions.create({
+      model: 'qwen3-vl-4b-instruct',
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'Describe.' }, { type: 'image_url', image_url: { url: jpeg256 } }] }],
+      max_tokens: 16,
+      temperature: 0,
+    })
+    expect(typeof completion.choices[0]!.message.content).toBe('string')
+    expect(completion.usage!.total_tokens).toBe(completion.usage!.prompt_tokens + completion.usage!.completion_tokens)
+
+    const stream = await client.chat.completions.create({
+      model: 'qwen3-vl-4b-instruct',
+      messages: [{ role: 'user', content: 'Say something.' }],
+      max_tokens: 8,
+      stream: true,
+      stream_options: { include_usage: true },
+    })
+    const chunks = []
+    for await (const chunk of stream) chunks.push(chunk)
+    expect(chunks[0]!.choices[0]!.delta.role).toBe('assistant')
+    expect(chunks.at(-1)!.usage!.completion_tokens).toBeGreaterThan(0)
+
+    const badRequest = await client.chat.completions.create({ model: 'qwen3-vl-4b-instruct', messages: [{ role: 'user', content: 'x' }], temperature: 5 }).catch((e: unknown) => e)
+    expect(badRequest).toBeInstanceOf(OpenAI.BadRequestError)
+    expect((badRequest as InstanceType<typeof OpenAI.BadRequestError>).message).toContain('temperature must be at most 2, got 5')
+    const notFound = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e)
+    expect(notFound).toBeInstanceOf(OpenAI.NotFoundError)
+    const models = await client.models.list()
+    expect(models.data.map((m) => m.id)).toContain('qwen3-vl-4b-instruct')
+  })
+})
+
+describe('engine supervision', () => {
+  it('fails in-flight requests at once with 503 when llama-server dies, then restarts it', async () => {
+    const engine = server.engine as LlamaCppEngine
+    const pid = engine.enginePid()!
+    const inFlight = post(articlePayload(jpeg256, { max_tokens: 1900, ignore_eos: true }))
+    await new Promise((r) => setTimeout(r, 300))
+    process.kill(pid, 'SIGKILL')
+    const response = await inFlight
+    expect(response.status).toBe(503)
+    expect(response.headers.get('retry-after')).not.toBeNull()
+    expect(((await response.json()) as { error: { type: string } }).error.type).toBe('service_unavailable_error')
+    let status = 0
+    for (let i = 0; i < 200 && status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 100))
+      status = (await fetch(`${server.url}/health`)).status
+    }
+    expect(status).toBe(200)
+    expect(engine.enginePid()).not.toBe(pid)
+    expect((await post(articlePayload(jpeg256, { max_tokens: 4 }))).status).toBe(200)
+  })
+})

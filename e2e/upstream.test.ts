@@ -1,0 +1,48 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parseServeConfig } from '../packages/server/src/config.js'
+import { startServer, type RunningServer } from '../packages/server/src/main.js'
+import { dataUrl, testImage } from '../test-support/images.js'
+import { startTinyServer } from '../test-support/in-process-server.js'
+
+let upstream: RunningServer
+let front: RunningServer
+
+beforeAll(async () => {
+  upstream = await startTinyServer()
+  const config = parseServeConfig(['--port', '0', '--engine', 'openai', '--upstream-url', `${upstream.url}/v1`, '--log-level', 'silent'], {})
+  front = await startServer(config, { log: () => {} })
+  await front.ready
+})
+afterAll(async () => {
+  await front?.shutdown()
+  await upstream?.shutdown()
+})
+
+describe('--engine openai: Visto in front of another OpenAI-compatible server', () => {
+  it('answers image requests through the upstream, streaming and not', async () => {
+    const body = {
+      model: 'qwen3-vl-4b-instruct',
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'Describe.' }, { type: 'image_url', image_url: { url: dataUrl(await testImage(256, 192)) } }] }],
+      max_tokens: 8,
+      temperature: 0,
+      seed: 7,
+    }
+    const post = (extra: Record<string, unknown> = {}) =>
+      fetch(`${front.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, ...extra }) })
+    const whole = (await (await post()).json()) as { choices: Array<{ message: { content: string } }>; usage: { prompt_tokens: number } }
+    expect(typeof whole.choices[0]!.message.content).toBe('string')
+    expect(whole.usage.prompt_tokens).toBeGreaterThan(48)
+    const streamed = await (await post({ stream: true })).text()
+    expect(streamed.trimEnd().endsWith('data: [DONE]')).toBe(true)
+  })
+
+  it('still validates images itself before anything reaches the upstream', async () => {
+    const response = await fetch(`${front.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } }] }] }),
+    })
+    expect(response.status).toBe(400)
+    expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(/^Invalid image data in messages\[0\]\.content\[0\]/)
+  })
+})

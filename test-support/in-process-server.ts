@@ -1,0 +1,15 @@
+import { parseServeConfig } from '../packages/server/src/config.js'
+import { startServer, type RunningServer } from '../packages/server/src/main.js'
+import { ensureTinyStandin } from './standin.js'
+
+/** The real server (real llama-server, tiny stand-in) in this process, on a free port. */
+export async function startTinyServer(extraArgs: string[] = []): Promise<RunningServer> {
+  const standin = await ensureTinyStandin()
+  const config = parseServeConfig(
+    ['--port', '0', '--model', standin.model, '--mmproj', standin.mmproj, '--ctx-size', '2048', '--threads', '2', '--log-level', 'silent', ...extraArgs],
+    {},
+  )
+  const server = await startServer(config, { log: () => {} })
+  await server.ready
+  return server
+}
