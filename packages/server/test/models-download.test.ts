@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -180,6 +180,29 @@ describe('downloadFile', () => {
     await downloadFile({ url: fileUrl('m.gguf'), dest, lock: { pollMs: 10 } })
     expect((await readFile(dest)).equals(content)).toBe(true)
     expect(existsSync(`${dest}.lock`)).toBe(false)
+  })
+
+  it('waits for a live lock held on another host and takes over one whose heartbeat stopped', async () => {
+    const content = fakeGguf(1_000)
+    hub.addRepo(REPO, { 'm.gguf': { content } })
+    const dest = join(dir, 'm.gguf')
+    const lock = `${dest}.lock`
+    await writeFile(lock, JSON.stringify({ pid: 1, host: 'another-machine', startedAt: new Date().toISOString() }))
+    let waits = 0
+    const waiting = downloadFile({ url: fileUrl('m.gguf'), dest, lock: { pollMs: 10, staleMs: 60_000 }, onProgress: (p) => p.phase === 'waiting' && waits++ })
+    await waitFor(() => waits >= 3)
+    expect(hub.requests).toHaveLength(0)
+    await unlink(lock)
+    await waiting
+    expect((await readFile(dest)).equals(content)).toBe(true)
+
+    const dest2 = join(dir, 'm2.gguf')
+    hub.addRepo(REPO, { 'm.gguf': { content } })
+    await writeFile(`${dest2}.lock`, JSON.stringify({ pid: 1, host: 'another-machine', startedAt: '2020-01-01T00:00:00Z' }))
+    const old = new Date(Date.now() - 120_000)
+    await utimes(`${dest2}.lock`, old, old)
+    await downloadFile({ url: fileUrl('m.gguf'), dest: dest2, lock: { pollMs: 10, staleMs: 30_000 } })
+    expect((await readFile(dest2)).equals(content)).toBe(true)
   })
 
   it('finishes a complete .part file without fetching its body again', async () => {
