@@ -1,0 +1,164 @@
+import { chatImageLocation, formatBytes, invalidImage, uploadImageLocation, type ImageLocation } from './image-errors.js'
+import { parseImageSource, tooManyBytes } from './image-source.js'
+import { normaliseImage, type OutputFormat } from './normalise.js'
+import { fetchRemoteImage, type ResolvedAddress } from './remote-fetch.js'
+import { Semaphore } from './semaphore.js'
+import { formatDisplayName, isDecodable, sniffImageFormat } from './sniff.js'
+
+export type ImageDetailLevel = 'low' | 'high' | 'auto'
+
+export interface ImagePipelineOptions {
+  /** Decoded (not base64) bytes per image. */
+  maxImageBytes: number
+  /** The caller checks the count; exported here so every layer shares one default. */
+  maxImagesPerRequest: number
+  /** Decompression-bomb guard: width x height read from the header before any decoding. */
+  maxPixels: number
+  /** Output pixel budget per `image_url.detail`. */
+  pixelBudget: { low: number; auto: number; high: number }
+  /** The model's minimum image area (Qwen3-VL: 8 tokens of 32x32). */
+  minPixels: number
+  /** Output sides are multiples of this (Qwen3-VL: patch 16 x spatial merge 2). */
+  alignTo: number
+  allowRemote: boolean
+  remote: {
+    timeoutMs: number
+    maxBytes: number
+    maxRedirects: number
+    /** Test hook: DNS resolution. Production uses the system resolver. */
+    resolve?: (hostname: string) => Promise<ResolvedAddress[]>
+    /** Test hook: why an address is refused (null = allowed). Production refuses all but public unicast. */
+    addressPolicy?: (address: string) => string | null
+  }
+  /** What we hand the engine. JPEG q90 4:4:4 is small and keeps text legible; PNG is lossless. */
+  outputFormat: OutputFormat
+  /** Upper bound on one decode. */
+  decodeTimeoutSeconds: number
+}
+
+export const defaultMaxImagesPerRequest = 8
+
+export const defaultImagePipelineOptions: ImagePipelineOptions = Object.freeze({
+  maxImageBytes: 20 * 1024 * 1024,
+  maxImagesPerRequest: defaultMaxImagesPerRequest,
+  maxPixels: 100_000_000,
+  // The article recommends about 1024x1024; `low` and `high` bracket it.
+  pixelBudget: Object.freeze({ low: 512 * 512, auto: 1024 * 1024, high: 1536 * 1536 }),
+  minPixels: 8 * 32 * 32,
+  alignTo: 32,
+  allowRemote: false,
+  remote: Object.freeze({ timeoutMs: 10_000, maxBytes: 20 * 1024 * 1024, maxRedirects: 3 }),
+  outputFormat: 'jpeg',
+  decodeTimeoutSeconds: 30,
+}) as ImagePipelineOptions
+
+export interface PreparedImage {
+  /** Re-encoded by us; the engine never sees the client's bytes. */
+  data: Buffer
+  mime: 'image/png' | 'image/jpeg'
+  /** After normalisation: multiples of `alignTo`. */
+  width: number
+  height: number
+  /** Sniffed from the bytes: jpeg, png, webp, gif, tiff, avif, bmp, heic. */
+  sourceFormat: string
+  /** After EXIF orientation. */
+  sourceWidth: number
+  sourceHeight: number
+  /** (width / alignTo) x (height / alignTo): what the image costs in the context window. */
+  imageTokens: number
+}
+
+/**
+ * Decoding is CPU- and memory-heavy: two at a time, whatever the request rate. Waiting
+ * requests queue here instead of multiplying peak memory.
+ */
+export const imageDecodeSlots = new Semaphore(2)
+
+/**
+ * Prepares the image of one chat part. `url` is the raw `image_url.url` (data URL, bare
+ * base64, or http(s) URL); `where` names the part, e.g. "messages[0].content[1]".
+ */
+export async function prepareImage(
+  url: string,
+  where: string,
+  options: ImagePipelineOptions,
+  detail?: ImageDetailLevel,
+  signal?: AbortSignal,
+): Promise<PreparedImage> {
+  const location = chatImageLocation(where)
+  if (typeof url !== 'string') throw invalidImage(location, 'image_url.url must be a string', { code: 'invalid_image_url' })
+  const source = parseImageSource(url, location, options.maxImageBytes)
+  let bytes: Buffer
+  if (source.kind === 'remote') {
+    if (!options.allowRemote) {
+      throw invalidImage(
+        location,
+        'remote image URLs are disabled on this server; send the image inline as a data:image/...;base64,... URL, ' +
+          'or start the server with --allow-remote-images (VISTO_ALLOW_REMOTE_IMAGES=1)',
+        { code: 'remote_images_disabled' },
+      )
+    }
+    const maxBytes = Math.min(options.remote.maxBytes, options.maxImageBytes)
+    bytes = await fetchRemoteImage(source.url, location, { ...options.remote, maxBytes }, signal)
+  } else {
+    bytes = source.bytes
+  }
+  return prepareFromBytes(bytes, location, options, detail)
+}
+
+/** Same, from raw bytes (multipart uploads); `where` is the form field, e.g. "image[0]". */
+export async function prepareImageBytes(
+  bytes: Buffer,
+  where: string,
+  options: ImagePipelineOptions,
+  detail?: ImageDetailLevel,
+): Promise<PreparedImage> {
+  return prepareFromBytes(bytes, uploadImageLocation(where), options, detail)
+}
+
+function budgetFor(options: ImagePipelineOptions, detail: ImageDetailLevel | undefined): number {
+  if (detail === 'low') return options.pixelBudget.low
+  if (detail === 'high') return options.pixelBudget.high
+  return options.pixelBudget.auto
+}
+
+async function prepareFromBytes(
+  bytes: Buffer,
+  location: ImageLocation,
+  options: ImagePipelineOptions,
+  detail: ImageDetailLevel | undefined,
+): Promise<PreparedImage> {
+  if (bytes.length === 0) throw invalidImage(location, 'the image is empty (zero bytes)', { code: 'empty_image' })
+  if (bytes.length > options.maxImageBytes) throw tooManyBytes(location, bytes.length, options.maxImageBytes)
+  const format = sniffImageFormat(bytes)
+  if (format === 'heic') {
+    throw invalidImage(
+      location,
+      'HEIC is not supported by this server (no HEVC decoder is available); convert the photo to JPEG or PNG first',
+      { code: 'unsupported_image_format' },
+    )
+  }
+  if (!isDecodable(format)) {
+    const tooShort = format === 'unknown' && bytes.length < 16 ? ` (only ${formatBytes(bytes.length)})` : ''
+    throw invalidImage(
+      location,
+      `unsupported image format: ${formatDisplayName[format]}${tooShort}; send JPEG, PNG, WebP, GIF, TIFF, AVIF or BMP`,
+      { code: 'unsupported_image_format' },
+    )
+  }
+  const normalised = await imageDecodeSlots.run(() =>
+    normaliseImage(bytes, format, location, {
+      maxPixels: options.maxPixels,
+      budget: budgetFor(options, detail),
+      minPixels: options.minPixels,
+      alignTo: options.alignTo,
+      outputFormat: options.outputFormat,
+      decodeTimeoutSeconds: options.decodeTimeoutSeconds,
+    }),
+  )
+  return {
+    ...normalised,
+    sourceFormat: format,
+    imageTokens: (normalised.width / options.alignTo) * (normalised.height / options.alignTo),
+  }
+}

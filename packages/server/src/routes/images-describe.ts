@@ -1,0 +1,135 @@
+import multipart from '@fastify/multipart'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { InvalidRequestError, PayloadTooLargeError } from '../errors.js'
+import { formatBytes } from '../images/image-errors.js'
+import { prepareImageBytes, type ImageDetailLevel, type ImagePipelineOptions } from '../images/pipeline.js'
+import type { ChatCompletionsService } from '../serving/chat-completions.js'
+
+export interface ImagesDescribeDeps {
+  chat: ChatCompletionsService
+  images: ImagePipelineOptions
+}
+
+/** Form fields that carry image files; `image` is the documented one. */
+const imageFields = new Set(['image', 'image[]', 'images', 'images[]', 'file'])
+const textFields = new Set(['prompt', 'max_tokens', 'temperature', 'detail', 'model'])
+const defaultPrompt = 'Describe this image in detail.'
+
+function disconnectSignal(request: FastifyRequest, reply: FastifyReply): AbortSignal {
+  const controller = new AbortController()
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort(new Error('client disconnected'))
+  })
+  return controller.signal
+}
+
+function parseNumberField(fields: Map<string, string>, name: string): number | undefined {
+  const raw = fields.get(name)
+  if (raw === undefined || raw.trim() === '') return undefined
+  const value = Number(raw)
+  if (!Number.isFinite(value)) throw new InvalidRequestError(`${name} must be a number, got ${JSON.stringify(raw.slice(0, 40))}`, { param: name, code: 'invalid_type' })
+  return value
+}
+
+function parseDetail(fields: Map<string, string>): ImageDetailLevel {
+  const raw = fields.get('detail')?.trim()
+  if (raw === undefined || raw === '') return 'auto'
+  if (raw === 'low' || raw === 'high' || raw === 'auto') return raw
+  throw new InvalidRequestError(`detail must be "low", "high" or "auto", got ${JSON.stringify(raw.slice(0, 40))}`, { param: 'detail', code: 'invalid_value' })
+}
+
+/**
+ * `POST /v1/images/describe`: multipart upload without base64, so
+ * `curl -F image=@photo.jpg -F prompt='描述这张图片' http://localhost:7860/v1/images/describe`
+ * works. The images go through the same pipeline as chat images; the answer is the
+ * same chat completion object.
+ */
+export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDescribeDeps): Promise<void> {
+  const { images } = deps
+  await app.register(multipart, {
+    throwFileSizeLimit: true,
+    limits: {
+      fileSize: images.maxImageBytes,
+      files: images.maxImagesPerRequest,
+      fields: 16,
+      fieldSize: 1024 * 1024,
+      parts: images.maxImagesPerRequest + 16,
+      headerPairs: 200,
+    },
+  })
+
+  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!request.isMultipart()) {
+      throw new InvalidRequestError(
+        'Send multipart/form-data with one or more "image" files and a "prompt" field, e.g. curl -F image=@photo.jpg -F prompt="Describe this image" …',
+        { param: 'image', code: 'invalid_content_type' },
+      )
+    }
+    const files: Buffer[] = []
+    const fields = new Map<string, string>()
+    try {
+      for await (const part of request.parts()) {
+        if (part.type === 'file') {
+          const data = await part.toBuffer()
+          if (!imageFields.has(part.fieldname)) {
+            throw new InvalidRequestError(`Unexpected file field "${part.fieldname}"; send images in "image" fields`, { param: part.fieldname, code: 'unknown_field' })
+          }
+          files.push(data)
+        } else {
+          if (!textFields.has(part.fieldname)) {
+            throw new InvalidRequestError(`Unknown form field "${part.fieldname}"; expected image, prompt, max_tokens, temperature, detail`, {
+              param: part.fieldname,
+              code: 'unknown_field',
+            })
+          }
+          fields.set(part.fieldname, String(part.value))
+        }
+      }
+    } catch (error) {
+      const code = (error as { code?: string }).code
+      if (code === 'FST_REQ_FILE_TOO_LARGE') {
+        throw new PayloadTooLargeError(
+          `Image too large in image[${files.length}]: over the per-image limit of ${formatBytes(images.maxImageBytes)} (--max-image-mb)`,
+          { param: `image[${files.length}]`, code: 'image_too_large' },
+        )
+      }
+      if (code === 'FST_FILES_LIMIT') {
+        throw new InvalidRequestError(`Too many images: the limit is ${images.maxImagesPerRequest} per request (--max-images)`, { param: 'image', code: 'too_many_images' })
+      }
+      if (code === 'FST_FIELDS_LIMIT' || code === 'FST_PARTS_LIMIT') {
+        throw new InvalidRequestError('Too many form fields', { param: 'body', code: 'too_many_fields' })
+      }
+      throw error
+    }
+    if (files.length === 0) {
+      throw new InvalidRequestError('No image: send one or more files in the "image" field (curl -F image=@photo.jpg)', { param: 'image', code: 'missing_image' })
+    }
+    const detail = parseDetail(fields)
+    const maxTokens = parseNumberField(fields, 'max_tokens')
+    const temperature = parseNumberField(fields, 'temperature')
+    const prompt = fields.get('prompt')?.trim() || defaultPrompt
+    const signal = disconnectSignal(request, reply)
+
+    // Decode here so errors name the upload ("image[1]"); the chat service then sees
+    // small, already aligned images and leaves their size as it is.
+    const prepared = await Promise.all(files.map((bytes, index) => prepareImageBytes(bytes, `image[${index}]`, images, detail)))
+    const body = {
+      ...(fields.has('model') ? { model: fields.get('model') } : {}),
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: prompt },
+            ...prepared.map((image) => ({ type: 'image_url', image_url: { url: `data:${image.mime};base64,${image.data.toString('base64')}`, detail } })),
+          ],
+        },
+      ],
+      ...(maxTokens === undefined ? {} : { max_tokens: maxTokens }),
+      ...(temperature === undefined ? {} : { temperature }),
+    }
+    const chat = await deps.chat.prepare(body, request.id, signal)
+    return deps.chat.complete(chat, signal)
+  }
+  app.post('/v1/images/describe', handler)
+  app.post('/images/describe', handler)
+}
