@@ -7,7 +7,7 @@ import { locateLlamaServer } from './engines/llama-cpp/llama-server-binary.js'
 import { OpenAiUpstreamEngine } from './engines/openai-upstream-engine.js'
 import { defaultImagePipelineOptions, prepareImage, type ImagePipelineOptions } from './images/pipeline.js'
 import { defaultCacheDir } from './models/cache-dir.js'
-import { resolveModel } from './models/resolve.js'
+import { createProgressPrinter, resolveModel } from './models/resolve.js'
 import { Admission } from './serving/admission.js'
 import { ChatCompletionsService } from './serving/chat-completions.js'
 import { webUiRoutes } from './routes/web-ui.js'
@@ -53,7 +53,7 @@ async function createEngine(config: ServeConfig, io: ServeIo, cacheDir: string):
   }
   const model = await resolveModel(
     { model: config.model, mmproj: config.mmproj, source: config.source as 'huggingface' | 'modelscope' },
-    { cacheDir },
+    { cacheDir, onProgress: createProgressPrinter() },
   )
   io.log(`model: ${model.label}`)
   const binary = await locateLlamaServer({

@@ -21,7 +21,15 @@ const command: Command = {
     const log = (line: string): void => {
       if (config['log-level'] !== 'silent') process.stderr.write(`visto: ${line}\n`)
     }
-    const server = await startServer(config, { log, engineLog: debug ? (line) => process.stderr.write(`llama-server: ${line}\n`) : undefined })
+    let server
+    try {
+      server = await startServer(config, { log, engineLog: debug ? (line) => process.stderr.write(`llama-server: ${line}\n`) : undefined })
+    } catch (error) {
+      // Start-up failures (model missing offline, no toolchain, port in use) are written
+      // to be read as they are; the stack only helps at debug level.
+      if (debug) process.stderr.write(`${(error as Error).stack}\n`)
+      throw new CliError((error as Error).message, ExitCode.Failure)
+    }
     let exitCode: number = ExitCode.Ok
     const stop = async (reason: string): Promise<void> => {
       log(`${reason}: draining in-flight requests (up to ${config['drain-seconds']} s)…`)
