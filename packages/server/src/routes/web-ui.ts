@@ -1,0 +1,90 @@
+import { promises as fs } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { AppDeps } from '../app.js'
+import { NotFoundError } from '../errors.js'
+
+/**
+ * The article's "web interface": the static chat page (packages/webui) on `/`, plus the
+ * browser builds of the SDK and protocol so the page (or anyone's page) can import them.
+ * Plain files, no bundler, so a tiny handler is enough and we need no @fastify/static.
+ */
+
+// src/routes and dist/routes sit at the same depth, so one relative path serves both.
+const packagesDir = fileURLToPath(new URL('../../../', import.meta.url))
+
+export interface StaticRoots {
+  webui: string
+  sdk: string
+  protocol: string
+}
+
+export const defaultStaticRoots: StaticRoots = {
+  webui: path.join(packagesDir, 'webui'),
+  sdk: path.join(packagesDir, 'sdk', 'dist'),
+  protocol: path.join(packagesDir, 'protocol', 'dist'),
+}
+
+// Only what a browser needs; anything else (.ts sources, .tsbuildinfo) is not served.
+const contentTypes: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.txt': 'text/plain; charset=utf-8',
+}
+
+function notFound(request: FastifyRequest): NotFoundError {
+  return new NotFoundError(`No file at ${request.url.split('?')[0]}`, { code: 'file_not_found' })
+}
+
+/** Resolves `relative` inside `root`, following symlinks, and refuses anything that lands outside it. */
+async function resolveInside(root: string, relative: string): Promise<string | undefined> {
+  if (relative.includes('\0')) return undefined
+  let realRoot: string
+  let realFile: string
+  try {
+    realRoot = await fs.realpath(root)
+    realFile = await fs.realpath(path.resolve(realRoot, '.' + path.sep + relative))
+  } catch {
+    return undefined
+  }
+  return realFile.startsWith(realRoot + path.sep) ? realFile : undefined
+}
+
+async function sendFile(request: FastifyRequest, reply: FastifyReply, root: string, relative: string): Promise<FastifyReply> {
+  const type = contentTypes[path.extname(relative).toLowerCase()]
+  const file = type === undefined ? undefined : await resolveInside(root, relative)
+  const stat = file === undefined ? undefined : await fs.stat(file).catch(() => undefined)
+  if (file === undefined || stat === undefined || !stat.isFile()) throw notFound(request)
+
+  // Names carry no content hash, so browsers must revalidate; the ETag keeps that cheap.
+  const etag = `W/"${stat.size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}"`
+  reply
+    .header('cache-control', 'no-cache')
+    .header('etag', etag)
+    .header('last-modified', stat.mtime.toUTCString())
+    .header('x-content-type-options', 'nosniff')
+  if (request.headers['if-none-match'] === etag) return reply.code(304).send()
+  return reply.type(type!).send(await fs.readFile(file))
+}
+
+/** Registered by main.ts as a plugin; `roots` lets tests point it at fixture folders. */
+export function webUiRoutes(app: FastifyInstance, _deps: AppDeps, roots: StaticRoots = defaultStaticRoots): void {
+  app.get('/', (request, reply) => sendFile(request, reply, roots.webui, 'index.html'))
+  // `/index.html` is what people type after seeing `/`; keep one canonical address.
+  app.get('/index.html', (_request, reply) => reply.redirect('/', 301))
+  for (const [prefix, root] of [
+    ['/ui/', roots.webui],
+    ['/sdk/', roots.sdk],
+    ['/protocol/', roots.protocol],
+  ] as const) {
+    app.get(`${prefix}*`, (request, reply) => sendFile(request, reply, root, (request.params as { '*': string })['*']))
+  }
+}
