@@ -356,7 +356,8 @@ export class VistoClient {
         if (timedOut) return new TimeoutError(timeout, url)
         // Aborted by neither the caller nor the clock: the stream's own abort().
         if (controller.signal.aborted) return new AbortError()
-        return new ConnectionError(`Connection error: ${url} (${describeNetworkError(error)})`, url, { cause: error })
+        const reason = describeNetworkError(error)
+        return new ConnectionError(`Connection error: ${url} (${reason})`, url, { cause: error, reason })
       }
       touch()
 

@@ -80,12 +80,15 @@ export class OverloadedError extends ServerError {
 /** No HTTP answer at all: refused, reset, DNS failure, a stream cut short. */
 export class ConnectionError extends VistoError {
   override name = 'ConnectionError'
+  /** Short machine-ish reason, e.g. `ECONNREFUSED`, `ENOTFOUND`, `timeout`. */
+  readonly reason: string | undefined
   constructor(
     message: string,
     readonly url?: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; reason?: string },
   ) {
-    super(message, options)
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.reason = options?.reason
   }
 }
 
@@ -96,7 +99,7 @@ export class TimeoutError extends ConnectionError {
     readonly timeoutMs: number,
     url?: string,
   ) {
-    super(`Request timed out after ${timeoutMs} ms`, url)
+    super(`Request timed out after ${timeoutMs} ms`, url, { reason: 'timeout' })
   }
 }
 

@@ -1,10 +1,75 @@
+/**
+ * `visto ask IMAGE… -q QUESTION`: one question about one or more images; the answer on
+ * stdout (streamed with --stream), or a JSON object with --json.
+ */
+import { checkImagePaths, clientFrom, commonHelp, parse, toCliError } from '../args.js'
 import { CliError, ExitCode } from '../cli-error.js'
 import type { Command } from '../cli.js'
+import { printJson, styler } from '../output.js'
+import { samplingFrom, samplingHelp, samplingOptions } from '../sampling-flags.js'
+
+const help = `Usage: visto ask IMAGE… -q QUESTION [options]
+
+Asks one question about the images (zero or more files or http(s) URLs) and prints the answer.
+
+Options:
+  -q, --question TEXT  the question (required)
+  --stream           print the answer as it is generated
+${samplingHelp}
+
+${commonHelp}`
 
 const command: Command = {
-  summary: '(not implemented yet)',
-  async run() {
-    throw new CliError('ask is not implemented yet', ExitCode.Failure)
+  summary: 'ask a question about one or more images',
+  async run(argv) {
+    const { values, positionals } = parse(argv, {
+      question: { type: 'string', short: 'q' },
+      stream: { type: 'boolean', default: false },
+      ...samplingOptions,
+    })
+    if (values.help) {
+      process.stdout.write(`${help}\n`)
+      return ExitCode.Ok
+    }
+    if (values.question === undefined || values.question.trim() === '') throw new CliError('missing -q QUESTION\nRun `visto ask --help` for usage.', ExitCode.Usage)
+    await checkImagePaths(positionals)
+    const client = clientFrom(values)
+    const streaming = values.stream && !values.json
+    let wroteAny = false
+    try {
+      const result = await client.ask(positionals, values.question, {
+        ...samplingFrom(values),
+        ...(values.system ? { system: values.system } : {}),
+        ...(streaming
+          ? {
+              onToken: (text: string) => {
+                wroteAny = true
+                process.stdout.write(text)
+              },
+            }
+          : {}),
+      })
+      if (values.json) {
+        printJson({
+          text: result.text,
+          finish_reason: result.finishReason,
+          usage: result.usage ?? null,
+          latency_ms: Math.round(result.latencyMs),
+          model: result.model,
+          id: result.id ?? null,
+          request_id: result.requestId ?? null,
+        })
+      } else {
+        process.stdout.write(streaming ? '\n' : `${result.text}\n`)
+        if (result.truncated) {
+          process.stderr.write(styler(process.stderr).yellow('visto ask: the answer was cut off at max_tokens; raise --max-tokens for the rest\n'))
+        }
+      }
+      return ExitCode.Ok
+    } catch (error) {
+      if (wroteAny) process.stdout.write('\n')
+      throw toCliError(error, client.baseURL)
+    }
   },
 }
 export default command

@@ -1,10 +1,216 @@
+/**
+ * `visto batch DIR|GLOB|LIST… -q QUESTION -o results.jsonl`: the article's thread pool
+ * of 3, made resumable. Results are appended as items finish (completion order, one
+ * line each); re-running the same command skips what is already answered.
+ */
+import { extname, resolve } from 'node:path'
+import { AbortError, MetricsRecorder, formatSummary, type AskResult, type BatchItem, type BatchResult } from '@visto/sdk'
+import { clientFrom, commonHelp, describeError, isUnreachable, numberFlag, parse } from '../args.js'
+import { resolveInputs, type BatchInput } from '../batch-inputs.js'
 import { CliError, ExitCode } from '../cli-error.js'
 import type { Command } from '../cli.js'
+import { printJson, styler } from '../output.js'
+import { ProgressReporter } from '../progress.js'
+import { prepareOutput, recordKey, ResultAppender, serialize, type OutputFormat, type ResultRecord } from '../results-file.js'
+import { samplingFrom, samplingHelp, samplingOptions } from '../sampling-flags.js'
+
+const help = `Usage: visto batch DIR|GLOB|LIST|IMAGE… -q QUESTION [-c 3] [-o results.jsonl] [options]
+
+Asks the same question about many images, a few at a time. Inputs: a directory (its image
+files; -r to recurse), a quoted glob ('photos/**/*.jpg'), a list file (one path per line,
+relative to the list; '-' reads the list from stdin) or image files.
+
+With -o, every finished item is appended to the file at once; run the same command again
+after an interruption and only the missing (or failed) items are asked. Lines are in
+completion order; each names its file.
+
+Options:
+  -q, --question TEXT   the question (required)
+  -c, --concurrency N   requests in flight (default 3)
+  -o, --output FILE     results file (default: JSON Lines on stdout, no resume)
+  --format jsonl|csv    output format (default: from the file extension, else jsonl)
+  -r, --recursive       include images in subdirectories
+  --allow-failures      exit 0 even when some items failed
+  --cache               reuse answers from the result cache (~/.cache/visto/results)
+  --cache-dir DIR       the result cache directory (implies --cache)
+  --progress-interval S seconds between plain progress lines when stderr is not a TTY (default 2)
+${samplingHelp}
+
+${commonHelp}`
+
+function toRecord(input: BatchInput, question: string, result: BatchResult): ResultRecord {
+  if (result.ok) {
+    const value: AskResult = result.value
+    return {
+      file: input.file,
+      question,
+      ok: true,
+      answer: value.text,
+      finish_reason: value.finishReason,
+      prompt_tokens: value.usage?.prompt_tokens ?? null,
+      completion_tokens: value.usage?.completion_tokens ?? null,
+      latency_ms: Math.round(value.latencyMs),
+      cached: value.cached,
+      model: value.model,
+      request_id: value.requestId ?? null,
+      error_type: null,
+      status: null,
+      error: null,
+    }
+  }
+  const error = result.error as Error & { status?: number; requestId?: string }
+  return {
+    file: input.file,
+    question,
+    ok: false,
+    answer: null,
+    finish_reason: null,
+    prompt_tokens: null,
+    completion_tokens: null,
+    latency_ms: null,
+    cached: false,
+    model: null,
+    request_id: error.requestId ?? null,
+    error_type: error.name,
+    status: typeof error.status === 'number' ? error.status : null,
+    error: error.message,
+  }
+}
+
+function formatFor(value: string | undefined, output: string | undefined): OutputFormat {
+  if (value !== undefined) {
+    if (value !== 'jsonl' && value !== 'csv') throw new CliError(`--format must be jsonl or csv, got "${value}"`, ExitCode.Usage)
+    return value
+  }
+  return output && extname(output).toLowerCase() === '.csv' ? 'csv' : 'jsonl'
+}
 
 const command: Command = {
-  summary: '(not implemented yet)',
-  async run() {
-    throw new CliError('batch is not implemented yet', ExitCode.Failure)
+  summary: 'ask one question about many images (resumable, with progress)',
+  async run(argv) {
+    const { values, positionals } = parse(argv, {
+      question: { type: 'string', short: 'q' },
+      concurrency: { type: 'string', short: 'c' },
+      output: { type: 'string', short: 'o' },
+      format: { type: 'string' },
+      recursive: { type: 'boolean', short: 'r', default: false },
+      'allow-failures': { type: 'boolean', default: false },
+      cache: { type: 'boolean', default: false },
+      'cache-dir': { type: 'string' },
+      'progress-interval': { type: 'string' },
+      ...samplingOptions,
+    })
+    if (values.help) {
+      process.stdout.write(`${help}\n`)
+      return ExitCode.Ok
+    }
+    const question = values.question
+    if (question === undefined || question.trim() === '') throw new CliError('missing -q QUESTION\nRun `visto batch --help` for usage.', ExitCode.Usage)
+    if (positionals.length === 0) throw new CliError('missing inputs: give a directory, a glob, a list file or images', ExitCode.Usage)
+    const concurrency = numberFlag(values.concurrency, 'concurrency', { min: 1, max: 256, integer: true }) ?? 3
+    const intervalS = numberFlag(values['progress-interval'], 'progress-interval', { min: 0 }) ?? 2
+    const format = formatFor(values.format, values.output)
+    const sampling = samplingFrom(values)
+
+    const inputs = await resolveInputs(positionals, { recursive: values.recursive })
+    if (inputs.length === 0) throw new CliError(`no images found in ${positionals.join(' ')}`, ExitCode.Usage)
+
+    const style = styler(process.stderr)
+    const log = (line: string) => process.stderr.write(`${line}\n`)
+    let pending = inputs
+    let skipped = 0
+    let appender: ResultAppender | undefined
+    const outputPath = values.output ? resolve(values.output) : undefined
+    if (outputPath) {
+      const prepared = await prepareOutput(outputPath, format, new Set(inputs.map((input) => recordKey({ file: input.file, question }))))
+      pending = inputs.filter((input) => !prepared.done.has(recordKey({ file: input.file, question })))
+      skipped = inputs.length - pending.length
+      if (skipped > 0 || prepared.droppedFailures > 0) {
+        const retrying = prepared.droppedFailures > 0 ? `, retrying ${prepared.droppedFailures} that failed` : ''
+        log(`visto batch: resuming ${values.output}: ${skipped} of ${inputs.length} already done${retrying}`)
+      }
+      if (prepared.droppedUnreadable > 0) log(`visto batch: dropped ${prepared.droppedUnreadable} unreadable line(s) from ${values.output}`)
+      appender = new ResultAppender(outputPath, format)
+    }
+    const emit = (record: ResultRecord) => {
+      if (appender) appender.append(record)
+      else process.stdout.write(serialize(record, format))
+    }
+
+    const cacheOption = values['cache-dir'] ? values['cache-dir'] : values.cache ? true : undefined
+    const client = clientFrom(values, cacheOption === undefined ? {} : { cache: cacheOption })
+    const metrics = new MetricsRecorder()
+    const progress = new ProgressReporter({ label: 'visto batch', intervalMs: intervalS * 1000 })
+    const controller = new AbortController()
+    let interrupts = 0
+    const onSignal = (signal: NodeJS.Signals) => {
+      interrupts++
+      if (interrupts > 1) process.exit(130)
+      progress.log(`visto batch: ${signal}, stopping; finished items are saved (press Ctrl-C again to quit at once)`)
+      controller.abort()
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+
+    const counts = { ok: 0, failed: 0, cached: 0, unreachable: 0 }
+    const items: BatchItem[] = pending.map((input) => ({ images: input.path, question, id: input.file }))
+    let interrupted = false
+    try {
+      if (pending.length > 0) {
+        progress.update({ total: pending.length, completed: 0, failed: 0, skipped, ratePerSecond: 0, etaMs: undefined })
+        await client.batch(items, {
+          ...sampling,
+          ...(values.system ? { system: values.system } : {}),
+          concurrency,
+          signal: controller.signal,
+          metrics,
+          onProgress: (state, result) => {
+            // Items cut short by Ctrl-C are neither done nor failed: the next run asks them.
+            if (!result.ok && (result.error instanceof AbortError || controller.signal.aborted)) return
+            emit(toRecord(pending[result.index]!, question, result))
+            if (result.ok) {
+              counts.ok++
+              if (result.value.cached) counts.cached++
+            } else {
+              counts.failed++
+              if (isUnreachable(result.error)) counts.unreachable++
+              progress.log(`${style.red('✗')} ${pending[result.index]!.file}: ${describeError(result.error)}`)
+            }
+            progress.update({ ...state, skipped })
+          },
+        })
+      }
+    } catch (error) {
+      if (!(error instanceof AbortError)) throw error
+      interrupted = true
+    } finally {
+      progress.done()
+      appender?.close()
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+    }
+
+    const summary = metrics.summary()
+    const itemLine = `items       ${inputs.length} (${counts.ok} ok${counts.cached ? `, ${counts.cached} from cache` : ''}, ${counts.failed} failed, ${skipped} already done${interrupted ? `, ${pending.length - counts.ok - counts.failed} not run` : ''})`
+    if (values.json) {
+      const data = {
+        items: { total: inputs.length, ok: counts.ok, failed: counts.failed, cached: counts.cached, skipped, interrupted },
+        output: values.output ?? null,
+        metrics: summary,
+      }
+      if (outputPath) printJson(data)
+      else process.stderr.write(`${JSON.stringify(data)}\n`)
+    } else {
+      log(`${style.bold('visto batch summary')}\n${itemLine}\n${formatSummary(summary)}`)
+    }
+
+    if (interrupted) return 130
+    if (counts.failed > 0 && counts.ok === 0 && counts.unreachable === counts.failed) {
+      log(`visto batch: cannot reach the server at ${client.baseURL}; is it running?`)
+      return ExitCode.Unreachable
+    }
+    if (counts.failed > 0 && !values['allow-failures']) return ExitCode.Failure
+    return ExitCode.Ok
   },
 }
 export default command

@@ -1,0 +1,92 @@
+/**
+ * What `visto batch` runs over: directories (their image files), globs, list files (one
+ * path per line, relative to the list) and plain image files, in the order given.
+ */
+import { open, readFile, readdir, stat } from 'node:fs/promises'
+import { dirname, extname, join, relative, resolve } from 'node:path'
+import { sniffImageMime } from '@visto/sdk'
+import { CliError, ExitCode } from './cli-error.js'
+import { glob, hasMagic } from './glob.js'
+
+export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.gif', '.webp', '.bmp', '.dib', '.tif', '.tiff', '.avif', '.heic', '.heif'])
+
+export interface BatchInput {
+  /** Absolute path (or an http(s) URL, passed through). */
+  path: string
+  /** How the item is named in results: relative to the working directory. */
+  file: string
+}
+
+async function headBytes(path: string, length = 64): Promise<Uint8Array> {
+  const handle = await open(path, 'r')
+  try {
+    const buffer = new Uint8Array(length)
+    const { bytesRead } = await handle.read(buffer, 0, length, 0)
+    return buffer.subarray(0, bytesRead)
+  } finally {
+    await handle.close()
+  }
+}
+
+function listLines(text: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'))
+}
+
+async function readStdin(): Promise<string> {
+  const pieces: Buffer[] = []
+  for await (const piece of process.stdin) pieces.push(piece as Buffer)
+  return Buffer.concat(pieces).toString('utf8')
+}
+
+async function imagesInDirectory(dir: string, recursive: boolean): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true })
+  const found: string[] = []
+  for (const entry of entries) {
+    const full = join(dir, entry.name)
+    if (entry.isDirectory() && recursive && !entry.name.startsWith('.')) found.push(...(await imagesInDirectory(full, true)))
+    else if (entry.isFile() && IMAGE_EXTENSIONS.has(extname(entry.name).toLowerCase())) found.push(full)
+  }
+  return found.sort()
+}
+
+async function expand(arg: string, cwd: string, recursive: boolean, fromList: boolean): Promise<string[]> {
+  if (/^https?:\/\//i.test(arg)) return [arg]
+  if (arg === '-' && !fromList) return (await readStdin().then(listLines)).map((line) => resolve(cwd, line))
+  const path = resolve(cwd, arg)
+  const info = await stat(path).catch(() => undefined)
+  if (!info) {
+    if (hasMagic(arg)) {
+      const matches = await glob(arg, cwd)
+      if (matches.length === 0) throw new CliError(`no files match ${arg}`, ExitCode.Usage)
+      return matches
+    }
+    // A stale line in a list fails as its own item; a bad argument is a usage error.
+    if (fromList) return [path]
+    throw new CliError(`no such file or directory: ${arg}`, ExitCode.Usage)
+  }
+  if (info.isDirectory()) return imagesInDirectory(path, recursive)
+  // Lists do not nest: inside a list every line is an image.
+  if (fromList || IMAGE_EXTENSIONS.has(extname(path).toLowerCase()) || sniffImageMime(await headBytes(path))) return [path]
+  const listDir = dirname(path)
+  const lines = listLines(await readFile(path, 'utf8'))
+  const nested = await Promise.all(lines.map((line) => expand(line, listDir, recursive, true)))
+  return nested.flat()
+}
+
+/** Resolves the positional arguments to unique inputs, first occurrence first. */
+export async function resolveInputs(args: readonly string[], options: { cwd?: string; recursive?: boolean } = {}): Promise<BatchInput[]> {
+  const cwd = options.cwd ?? process.cwd()
+  const seen = new Set<string>()
+  const inputs: BatchInput[] = []
+  for (const arg of args) {
+    for (const path of await expand(arg, cwd, options.recursive ?? false, false)) {
+      if (seen.has(path)) continue
+      seen.add(path)
+      inputs.push({ path, file: /^https?:/i.test(path) ? path : relative(cwd, path) || path })
+    }
+  }
+  return inputs
+}
