@@ -138,6 +138,57 @@ describe('the web page against a scripted engine', () => {
     await expect.poll(() => status.textContent(), { timeout: 5_000 }).toBe('ready')
   })
 
+  it('attaches images dropped on the page or pasted, and refuses files that are not images', async () => {
+    await page.goto(baseURL)
+    const png = (await testImage(24, 24, 'png')).toString('base64')
+    // Real drags cannot be scripted headless; these are the events a browser fires for them.
+    await page.evaluate(`(() => {
+      const file = (name, type) => new File([Uint8Array.from(atob('${png}'), (c) => c.charCodeAt(0))], name, { type })
+      const dropped = new DataTransfer()
+      dropped.items.add(file('dropped.png', 'image/png'))
+      dropped.items.add(file('notes.pdf', 'application/pdf'))
+      document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: dropped, bubbles: true, cancelable: true }))
+      const pasted = new DataTransfer()
+      pasted.items.add(file('image.png', 'image/png'))
+      document.querySelector('#question').dispatchEvent(new ClipboardEvent('paste', { clipboardData: pasted, bubbles: true, cancelable: true }))
+    })()`)
+    const attached = page.getByRole('list', { name: 'Attached images' })
+    await expect.poll(() => attached.getByRole('img').evaluateAll((imgs) => imgs.map((img) => img.getAttribute('alt')))).toEqual(['dropped.png', 'image.png'])
+    expect(await page.getByRole('status').filter({ hasText: 'Not attached' }).textContent()).toBe('Not attached (not an image): notes.pdf')
+
+    await attached.getByRole('button', { name: 'Remove dropped.png' }).click()
+    expect(await attached.getByRole('img').count()).toBe(1)
+    await page.getByRole('button', { name: 'Send' }).click()
+    await expect.poll(() => answer(1).locator('.text').textContent()).toBe('Hello world')
+    expect(engine.requests[0]!.messages[0]!.content.filter((part) => part.type === 'image')).toHaveLength(1)
+  })
+
+  it('asks for the API key when the server requires one, then uses it', async () => {
+    const guarded = await buildApp({
+      engine,
+      admission: new Admission(1, 4),
+      chat: new ChatCompletionsService(engine, new Admission(1, 4), async () => ({ data: Buffer.from('png'), mime: 'image/png', width: 1, height: 1 }), {
+        defaultMaxTokens: 1024,
+        maxImagesPerRequest: 4,
+      }),
+      bodyLimitBytes: 1024 * 1024,
+      apiKey: 'sk-visto-test',
+      plugins: [webUiRoutes],
+    })
+    try {
+      await page.goto(await guarded.listen({ port: 0, host: '127.0.0.1' }))
+      await expect.poll(() => page.getByRole('status').filter({ hasText: 'API key' }).textContent()).toBe('This server needs an API key: enter it under Settings.')
+      await page.getByLabel('API key').fill('sk-visto-test')
+      await page.getByLabel('API key').press('Tab')
+      await expect.poll(() => page.getByLabel('Model').textContent()).toContain('qwen3-vl-4b-instruct')
+      await page.getByRole('textbox', { name: 'Question' }).fill('Hello?')
+      await page.getByRole('button', { name: 'Send' }).click()
+      await expect.poll(() => answer(1).locator('.text').textContent()).toBe('Hello world')
+    } finally {
+      await guarded.close()
+    }
+  })
+
   it('serves an SDK build that works in the browser through the import map', async () => {
     engine.script = words(['From', ' the SDK'])
     await page.goto(baseURL)

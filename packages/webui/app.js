@@ -167,8 +167,16 @@ function readAsDataUrl(file) {
   })
 }
 
-/** Adds image files (from the picker, a drop or a paste). The server checks the bytes. */
-async function addFiles(files) {
+let adding = Promise.resolve()
+
+/** Adds image files (from the picker, a drop or a paste), in the order they came. */
+function addFiles(files) {
+  adding = adding.then(() => readFiles(files))
+  return adding
+}
+
+/** Only a first sieve on the declared type: the server checks the bytes. */
+async function readFiles(files) {
   const skipped = []
   for (const file of files) {
     // An empty type is common for .bmp and friends on some systems: let the server judge.
@@ -182,7 +190,7 @@ async function addFiles(files) {
       skipped.push(`${file.name} (${error instanceof Error ? error.message : 'unreadable'})`)
     }
   }
-  showNotice(skipped.length ? `Not attached (not an image): ${skipped.join(', ')}` : '', skipped.length ? 'error' : 'info')
+  if (skipped.length) showNotice(`Not attached (not an image): ${skipped.join(', ')}`, 'error')
   renderAttachments()
 }
 
