@@ -129,6 +129,19 @@ describe('GGUF writer and reader', () => {
     expect(Math.max(...dequantizeQ4_0(q4, 192).map((v, i) => Math.abs(v - values[i]!)))).toBeLessThanOrEqual(0.25)
   })
 
+  it('reports monotonic progress that ends at the file size', async () => {
+    const path = join(dir, 'progress.gguf')
+    const seen: { bytesWritten: number; totalBytes: number; tensorName: string }[] = []
+    const big = tensor('big', 'F32', [256, 1024], new Float32Array(256 * 1024))
+    const size = await writeGguf(path, [], [big, tensor('small', 'F16', [4], new Float32Array(4))], {
+      bufferBytes: 100_000,
+      onProgress: (p) => seen.push(p),
+    })
+    expect(seen.length).toBeGreaterThan(5)
+    expect(seen.every((p, i) => i === 0 || p.bytesWritten >= seen[i - 1]!.bytesWritten)).toBe(true)
+    expect(seen.at(-1)).toMatchObject({ bytesWritten: size, totalBytes: size, tensorName: 'small' })
+  })
+
   it('fails and leaves no file behind when a tensor source gives the wrong number of bytes', async () => {
     const path = join(dir, 'short.gguf')
     const bad: GgufTensorSource = { name: 'w', type: 'F32', shape: [4], data: () => [new Uint8Array(12)] }

@@ -118,30 +118,43 @@ async function readArray(source: ChunkedSource): Promise<GgufArray> {
     for (let i = 0; i < count; i++) items.push(await readArray(source))
     return { type: 'array', itemType, items }
   }
+  // Items are decoded synchronously; we only await when the window needs refilling.
   const items: unknown[] = []
-  for (let i = 0; i < count; i++) items.push((await readScalar(source, itemType)).value)
+  if (itemType === 'string') {
+    for (let i = 0; i < count; i++) items.push(source.tryString() ?? (await source.string()))
+  } else {
+    const size = scalarSizes[itemType]
+    for (let i = 0; i < count; i++) {
+      const pending = source.need(size)
+      if (pending) await pending
+      items.push(decodeScalar(source, itemType))
+    }
+  }
   return { type: 'array', itemType, items } as GgufArray
 }
 
 async function readScalar(source: ChunkedSource, type: GgufScalarType): Promise<GgufScalar> {
   if (type === 'string') return { type, value: await source.string() }
-  const size = scalarSizes[type]
-  const pending = source.need(size)
+  const pending = source.need(scalarSizes[type])
   if (pending) await pending
+  return { type, value: decodeScalar(source, type) } as GgufScalar
+}
+
+function decodeScalar(source: ChunkedSource, type: Exclude<GgufScalarType, 'string'>): number | bigint | boolean {
   const b = source.buffer
-  const p = source.take(size)
+  const p = source.take(scalarSizes[type])
   switch (type) {
-    case 'uint8': return { type, value: b.readUInt8(p) }
-    case 'int8': return { type, value: b.readInt8(p) }
-    case 'uint16': return { type, value: b.readUInt16LE(p) }
-    case 'int16': return { type, value: b.readInt16LE(p) }
-    case 'uint32': return { type, value: b.readUInt32LE(p) }
-    case 'int32': return { type, value: b.readInt32LE(p) }
-    case 'float32': return { type, value: b.readFloatLE(p) }
-    case 'float64': return { type, value: b.readDoubleLE(p) }
-    case 'uint64': return { type, value: b.readBigUInt64LE(p) }
-    case 'int64': return { type, value: b.readBigInt64LE(p) }
-    case 'bool': return { type, value: b.readUInt8(p) !== 0 }
+    case 'uint8': return b.readUInt8(p)
+    case 'int8': return b.readInt8(p)
+    case 'uint16': return b.readUInt16LE(p)
+    case 'int16': return b.readInt16LE(p)
+    case 'uint32': return b.readUInt32LE(p)
+    case 'int32': return b.readInt32LE(p)
+    case 'float32': return b.readFloatLE(p)
+    case 'float64': return b.readDoubleLE(p)
+    case 'uint64': return b.readBigUInt64LE(p)
+    case 'int64': return b.readBigInt64LE(p)
+    case 'bool': return b.readUInt8(p) !== 0
   }
 }
 
@@ -196,6 +209,17 @@ class ChunkedSource {
     const value = this.buffer.readBigUInt64LE(this.take(8))
     if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw this.error(`count ${value} is too large`)
     return Number(value)
+  }
+
+  /** The next string if it is already in the window (consumed), else `undefined` (nothing consumed). */
+  tryString(): string | undefined {
+    const available = this.buffer.length - this.pos
+    if (available < 8) return undefined
+    const length = Number(this.buffer.readBigUInt64LE(this.pos))
+    if (available < 8 + length) return undefined
+    const start = this.pos + 8
+    this.pos = start + length
+    return this.buffer.toString('utf8', start, start + length)
   }
 
   async string(): Promise<string> {

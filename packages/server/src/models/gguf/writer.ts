@@ -83,7 +83,7 @@ export async function writeGguf(
         tensorIndex,
         tensorCount: tensors.length,
         tensorName: tensors[tensorIndex]!.name,
-        bytesWritten: out.position,
+        bytesWritten: out.accepted,
         totalBytes,
       })
     }
@@ -235,6 +235,7 @@ class ByteBuilder {
 }
 
 class BufferedFileWriter {
+  /** Bytes on disk. */
   position = 0
   private readonly buffer: Uint8Array
   private used = 0
@@ -244,6 +245,11 @@ class BufferedFileWriter {
     size: number,
   ) {
     this.buffer = new Uint8Array(size)
+  }
+
+  /** Bytes on disk or buffered. */
+  get accepted(): number {
+    return this.position + this.used
   }
 
   async write(bytes: Uint8Array, onFlush?: () => void): Promise<void> {
