@@ -173,13 +173,19 @@ export function readBmpHeader(bytes: Uint8Array): BmpHeader {
   return { width, height, topDown, bitsPerPixel, compression, dataOffset, palette, masks }
 }
 
-/** Writes source rows into the output, either 1:1 or box-averaged by `factor`. */
+/**
+ * Writes source rows into the output, either 1:1 or box-averaged by `factor`. Rows must
+ * arrive in file order (monotonic, up or down), so only one band of `factor` rows is
+ * summed at a time: a reduced decode never holds more than the reduced image.
+ */
 class RasterSink {
   readonly outWidth: number
   readonly outHeight: number
-  private readonly full: Buffer | null
-  private readonly sums: Uint32Array | null
+  private readonly out: Buffer
   private readonly row: Uint8Array
+  private readonly sums: Uint32Array
+  private band = -1
+  private rowsInBand = 0
 
   constructor(
     readonly width: number,
@@ -188,53 +194,86 @@ class RasterSink {
   ) {
     this.outWidth = Math.ceil(width / factor)
     this.outHeight = Math.ceil(height / factor)
-    if (factor === 1) {
-      this.full = Buffer.alloc(width * height * 3)
-      this.sums = null
-      this.row = new Uint8Array(0)
-    } else {
-      this.full = null
-      this.sums = new Uint32Array(this.outWidth * this.outHeight * 3)
-      this.row = new Uint8Array(width * 3)
-    }
+    this.out = Buffer.alloc(this.outWidth * this.outHeight * 3)
+    this.row = factor === 1 ? new Uint8Array(0) : new Uint8Array(width * 3)
+    this.sums = new Uint32Array(factor === 1 ? 0 : this.outWidth * 3)
   }
 
   /** The buffer to fill with one RGB row (`width * 3` bytes). */
   rowBuffer(y: number): Uint8Array {
-    if (this.full !== null) return this.full.subarray(y * this.width * 3, (y + 1) * this.width * 3)
+    if (this.factor === 1) return this.out.subarray(y * this.width * 3, (y + 1) * this.width * 3)
     return this.row
   }
 
   commit(y: number): void {
-    const sums = this.sums
-    if (sums === null) return
-    const factor = this.factor
-    const base = Math.floor(y / factor) * this.outWidth * 3
-    const row = this.row
-    for (let x = 0, i = 0; x < this.width; x++, i += 3) {
-      const o = base + Math.floor(x / factor) * 3
-      sums[o] = sums[o]! + row[i]!
-      sums[o + 1] = sums[o + 1]! + row[i + 1]!
-      sums[o + 2] = sums[o + 2]! + row[i + 2]!
+    if (this.factor === 1) return
+    const band = Math.floor(y / this.factor)
+    if (band !== this.band) {
+      this.flush()
+      this.band = band
     }
+    const { sums, row, factor, width } = this
+    // Sum each block's pixels in locals, then touch the sums once per block.
+    for (let ox = 0, x = 0, o = 0; x < width; ox++, o += 3) {
+      const end = Math.min(width, x + factor)
+      let r = 0
+      let g = 0
+      let b = 0
+      for (let i = x * 3; x < end; x++, i += 3) {
+        r += row[i]!
+        g += row[i + 1]!
+        b += row[i + 2]!
+      }
+      sums[o] = sums[o]! + r
+      sums[o + 1] = sums[o + 1]! + g
+      sums[o + 2] = sums[o + 2]! + b
+    }
+    this.rowsInBand++
+  }
+
+  /** 24-bit rows straight from the file's BGR bytes into the block sums (the common big-scan case). */
+  commitBgr(y: number, bytes: Uint8Array, start: number): void {
+    const band = Math.floor(y / this.factor)
+    if (band !== this.band) {
+      this.flush()
+      this.band = band
+    }
+    const { sums, factor, width } = this
+    for (let x = 0, o = 0; x < width; o += 3) {
+      const end = Math.min(width, x + factor)
+      let r = 0
+      let g = 0
+      let b = 0
+      for (let s = start + x * 3; x < end; x++, s += 3) {
+        b += bytes[s]!
+        g += bytes[s + 1]!
+        r += bytes[s + 2]!
+      }
+      sums[o] = sums[o]! + r
+      sums[o + 1] = sums[o + 1]! + g
+      sums[o + 2] = sums[o + 2]! + b
+    }
+    this.rowsInBand++
+  }
+
+  private flush(): void {
+    if (this.band < 0 || this.rowsInBand === 0) return
+    const { sums, out, factor } = this
+    const base = this.band * this.outWidth * 3
+    for (let ox = 0; ox < this.outWidth; ox++) {
+      const count = this.rowsInBand * Math.min(factor, this.width - ox * factor)
+      const o = ox * 3
+      out[base + o] = Math.round(sums[o]! / count)
+      out[base + o + 1] = Math.round(sums[o + 1]! / count)
+      out[base + o + 2] = Math.round(sums[o + 2]! / count)
+    }
+    sums.fill(0)
+    this.rowsInBand = 0
   }
 
   finish(): DecodedRaster {
-    if (this.full !== null) return { width: this.width, height: this.height, channels: 3, data: this.full }
-    const sums = this.sums!
-    const out = Buffer.alloc(this.outWidth * this.outHeight * 3)
-    const factor = this.factor
-    for (let oy = 0; oy < this.outHeight; oy++) {
-      const rows = Math.min(factor, this.height - oy * factor)
-      for (let ox = 0; ox < this.outWidth; ox++) {
-        const count = rows * Math.min(factor, this.width - ox * factor)
-        const o = (oy * this.outWidth + ox) * 3
-        out[o] = Math.round(sums[o]! / count)
-        out[o + 1] = Math.round(sums[o + 1]! / count)
-        out[o + 2] = Math.round(sums[o + 2]! / count)
-      }
-    }
-    return { width: this.outWidth, height: this.outHeight, channels: 3, data: out }
+    if (this.factor !== 1) this.flush()
+    return { width: this.outWidth, height: this.outHeight, channels: 3, data: this.out }
   }
 }
 
@@ -302,6 +341,10 @@ export function decodeBmp(bytes: Uint8Array, header: BmpHeader, reduceFactor = 1
   for (let r = 0; r < height; r++) {
     const y = header.topDown ? r : height - 1 - r
     const src = header.dataOffset + r * stride
+    if (bitsPerPixel === 24 && factor > 1) {
+      sink.commitBgr(y, bytes, src)
+      continue
+    }
     const row = sink.rowBuffer(y)
     if (bitsPerPixel === 24) {
       for (let x = 0, s = src, i = 0; x < width; x++, s += 3, i += 3) {
