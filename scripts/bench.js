@@ -1,0 +1,635 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: how much does Visto cost on top of the engine it supervises?
+ *
+ * The same streamed image requests go through Visto's HTTP API and straight to the
+ * llama-server child Visto started (its own /v1/chat/completions), at several
+ * concurrency levels; llama-bench on the same file and threads gives the engine's
+ * ceiling; scripts/bench-images.js (when present) adds image preprocessing numbers.
+ * Everything lands in docs/benchmarks.md. Imports the built code: run `npx tsc -b` first.
+ */
+import { execFile, spawn } from 'node:child_process'
+import { existsSync, readFileSync, statSync } from 'node:fs'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import { basename, dirname, join, relative, resolve } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
+import { parseArgs, promisify } from 'node:util'
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const visto = join(repoRoot, 'packages/cli/bin/visto.js')
+const run = promisify(execFile)
+
+const FULL_STANDIN_DIR = join(os.homedir(), '.cache/visto/standin/qwen3-vl-4b')
+const MODEL_ALIAS = 'qwen3-vl-4b-instruct'
+const QUESTION = 'Describe this image in one sentence.'
+
+const help = `Usage: npm run bench -- [options]   (or: node scripts/bench.js [options])
+
+Compares Visto's HTTP API with the llama-server it supervises (same prompts, same
+engine), runs llama-bench on the same model and threads, and writes docs/benchmarks.md.
+Needs the built code (npx tsc -b) and the engine (npx visto engine build).
+
+Model: --model/--mmproj when given, else the full-size stand-in in
+${FULL_STANDIN_DIR} when present, else a tiny stand-in generated on the fly.
+
+  --quick               smoke test: tiny stand-in, concurrency 1,2, 3 requests each,
+                        written to ${join(os.tmpdir(), 'visto-bench-quick.md')} unless --out
+  --model FILE          text model .gguf         --mmproj FILE   vision projector .gguf
+  --concurrency LIST    default 1,4,8            --requests N    per level (default max(3, 2×c))
+  --max-tokens N        default 32 (generated exactly: ignore_eos)
+  --threads N           engine and llama-bench threads (default: CPU count, ${os.cpus().length})
+  --image-size N        square test image side in px (default 256, a multiple of 32)
+  --bench-reps N        llama-bench repetitions (default 3)
+  --no-llama-bench      skip llama-bench     --no-images   skip scripts/bench-images.js
+  --out FILE            default docs/benchmarks.md
+  -h, --help`
+
+function fail(message) {
+  process.stderr.write(`bench: ${message}\n`)
+  process.exit(2)
+}
+
+function positiveInt(name, raw) {
+  const value = Number(raw)
+  if (!Number.isInteger(value) || value < 1) fail(`--${name} must be a positive integer, got "${raw}"`)
+  return value
+}
+
+function parseOptions(argv) {
+  let values
+  try {
+    ;({ values } = parseArgs({
+      args: argv,
+      options: {
+        quick: { type: 'boolean' },
+        model: { type: 'string' },
+        mmproj: { type: 'string' },
+        concurrency: { type: 'string' },
+        requests: { type: 'string' },
+        'max-tokens': { type: 'string' },
+        threads: { type: 'string' },
+        'image-size': { type: 'string' },
+        'bench-reps': { type: 'string' },
+        'no-llama-bench': { type: 'boolean' },
+        'no-images': { type: 'boolean' },
+        out: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }))
+  } catch (error) {
+    fail(`${error.message}\n\n${help}`)
+  }
+  if (values.help) {
+    process.stdout.write(`${help}\n`)
+    process.exit(0)
+  }
+  if ((values.model === undefined) !== (values.mmproj === undefined)) fail('--model and --mmproj go together')
+  const quick = values.quick === true
+  const concurrency = (values.concurrency ?? (quick ? '1,2' : '1,4,8')).split(',').map((s) => positiveInt('concurrency', s.trim()))
+  const imageSize = positiveInt('image-size', values['image-size'] ?? '256')
+  if (imageSize % 32 !== 0) fail('--image-size must be a multiple of 32 (Qwen3-VL aligns image sides to 32 px; anything else would be resized by Visto only)')
+  return {
+    quick,
+    model: values.model && resolve(values.model),
+    mmproj: values.mmproj && resolve(values.mmproj),
+    concurrency,
+    requests: values.requests === undefined ? undefined : positiveInt('requests', values.requests),
+    maxTokens: positiveInt('max-tokens', values['max-tokens'] ?? (quick ? '16' : '32')),
+    threads: positiveInt('threads', values.threads ?? String(os.cpus().length)),
+    imageSize,
+    benchReps: positiveInt('bench-reps', values['bench-reps'] ?? (quick ? '1' : '3')),
+    llamaBench: values['no-llama-bench'] !== true,
+    images: values['no-images'] !== true,
+    out: resolve(values.out ?? (quick ? join(os.tmpdir(), 'visto-bench-quick.md') : join(repoRoot, 'docs/benchmarks.md'))),
+  }
+}
+
+const progress = (line) => process.stderr.write(`bench: ${line}\n`)
+
+// ---------------------------------------------------------------- model choice
+
+async function generateTinyStandin() {
+  const dir = await mkdtemp(join(os.tmpdir(), 'visto-bench-tiny-'))
+  try {
+    await run(process.execPath, [visto, 'standin', '--preset', 'tiny', '--out', dir], { cwd: repoRoot })
+  } catch (error) {
+    // Older builds had no `visto standin`; the generator itself is in the server package.
+    progress(`visto standin failed (${String(error.stderr || error.message).trim().split('\n')[0]}); using the generator directly`)
+    const { generateStandin } = await import('../packages/server/dist/models/standin/generate-standin.js')
+    await generateStandin({ preset: 'tiny', outDir: dir })
+  }
+  return dir
+}
+
+async function chooseModel(options) {
+  if (options.model) {
+    return { kind: 'custom', label: `user-supplied model (${options.model})`, model: options.model, mmproj: options.mmproj }
+  }
+  const fullModel = join(FULL_STANDIN_DIR, 'model.gguf')
+  const fullMmproj = join(FULL_STANDIN_DIR, 'mmproj.gguf')
+  if (!options.quick && existsSync(fullModel) && existsSync(fullMmproj)) {
+    return {
+      kind: 'standin-4b',
+      label: 'full-size stand-in qwen3-vl-4b (Qwen3-VL-4B-Instruct shapes, random weights, Q4_0 text + F16 mmproj)',
+      model: fullModel,
+      mmproj: fullMmproj,
+    }
+  }
+  if (!options.quick) progress(`no full-size stand-in at ${FULL_STANDIN_DIR}; falling back to the tiny stand-in`)
+  const dir = await generateTinyStandin()
+  return {
+    kind: 'standin-tiny',
+    label: 'tiny stand-in (same architecture, a few MB, random weights: measures overhead, not model speed)',
+    model: join(dir, 'model.gguf'),
+    mmproj: join(dir, 'mmproj.gguf'),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  }
+}
+
+// ---------------------------------------------------------------- workload
+
+/**
+ * A distinct picture per request index (stripes, a block and colours all move with
+ * it), so no request can reuse another's image from a prompt cache.
+ */
+async function testImage(index, size) {
+  const { default: sharp } = await import('sharp')
+  const pixels = Buffer.alloc(size * size * 3)
+  const period = 6 + (index % 11) * 3
+  const blockX = (index * 37) % (size / 2)
+  const blockY = (index * 53) % (size / 2)
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const i = (y * size + x) * 3
+      const inBlock = x >= blockX && x < blockX + size / 4 && y >= blockY && y < blockY + size / 4
+      const stripe = Math.floor((x + y + index) / period) % 2
+      pixels[i] = inBlock ? (index * 71) % 256 : Math.round((x / size) * 255)
+      pixels[i + 1] = inBlock ? 255 - ((index * 29) % 256) : Math.round((y / size) * 255)
+      pixels[i + 2] = stripe ? (index * 13) % 256 : 255 - ((index * 13) % 256)
+    }
+  }
+  return sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).jpeg({ quality: 90 }).toBuffer()
+}
+
+/**
+ * One chat request. The tag before the image is unique per (phase, index): llama-server
+ * reuses KV cache only for a common prompt prefix, so a unique tag ahead of the image
+ * keeps one phase from reusing another phase's image work, while the images themselves
+ * stay identical for Visto and direct. The tag has a fixed width, so token counts match.
+ */
+function chatBody(imageDataUrl, phase, index, maxTokens) {
+  return {
+    model: MODEL_ALIAS,
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: `Job ${String(phase).padStart(2, '0')}-${String(index).padStart(3, '0')}.` },
+          { type: 'image_url', image_url: { url: imageDataUrl } },
+          { type: 'text', text: QUESTION },
+        ],
+      },
+    ],
+    stream: true,
+    stream_options: { include_usage: true },
+    max_tokens: maxTokens,
+    ignore_eos: true,
+    temperature: 0,
+    seed: 7,
+  }
+}
+
+/** Sends one streamed request; times the first content delta and the end. */
+async function timedRequest(target, body) {
+  const started = performance.now()
+  let firstContentAt
+  let deltas = 0
+  let usage
+  let timings
+  try {
+    const response = await fetch(target.url(), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...target.headers() },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(15 * 60_000),
+    })
+    if (!response.ok || !response.body) {
+      const text = await response.text().catch(() => '')
+      return { ok: false, error: `HTTP ${response.status} ${text.slice(0, 200)}` }
+    }
+    const decoder = new TextDecoder()
+    let buffered = ''
+    let done = false
+    for await (const bytes of response.body) {
+      buffered += decoder.decode(bytes, { stream: true })
+      let newline
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, newline).trim()
+        buffered = buffered.slice(newline + 1)
+        if (!line.startsWith('data:')) continue
+        const data = line.slice(5).trim()
+        if (data === '[DONE]') {
+          done = true
+          continue
+        }
+        let chunk
+        try {
+          chunk = JSON.parse(data)
+        } catch {
+          continue
+        }
+        if (chunk.error) return { ok: false, error: `stream error: ${JSON.stringify(chunk.error).slice(0, 200)}` }
+        const delta = chunk.choices?.[0]?.delta
+        const text = (delta?.content ?? '') + (delta?.reasoning_content ?? '')
+        if (text.length > 0) {
+          deltas++
+          firstContentAt ??= performance.now()
+        }
+        if (chunk.usage) usage = chunk.usage
+        // llama-server's own endpoint reports its timings (the direct path only).
+        if (chunk.timings) timings = chunk.timings
+      }
+    }
+    if (!done) return { ok: false, error: 'stream ended without [DONE]' }
+  } catch (error) {
+    return { ok: false, error: error instanceof Error ? error.message : String(error) }
+  }
+  const ended = performance.now()
+  return {
+    ok: true,
+    latencyMs: ended - started,
+    ttftMs: firstContentAt === undefined ? undefined : firstContentAt - started,
+    completionTokens: usage?.completion_tokens ?? deltas,
+    promptTokens: usage?.prompt_tokens,
+    enginePromptPerS: timings?.prompt_per_second,
+    engineGenerationPerS: timings?.predicted_per_second,
+  }
+}
+
+/** `count` requests, `concurrency` at a time; wall time from the first send to the last answer. */
+async function runLevel(target, images, phase, concurrency, count, maxTokens) {
+  const results = []
+  let next = 0
+  const started = performance.now()
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const index = next++
+        const result = await timedRequest(target, chatBody(images[index], phase, index, maxTokens))
+        results.push(result)
+        progress(
+          `  ${target.name} c=${concurrency}: ${results.length}/${count} ` +
+            (result.ok ? `in ${(result.latencyMs / 1000).toFixed(1)} s` : `FAILED: ${result.error}`),
+        )
+      }
+    }),
+  )
+  return summarise(results, performance.now() - started)
+}
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return undefined
+  const rank = (p / 100) * (sorted.length - 1)
+  const low = Math.floor(rank)
+  const high = Math.ceil(rank)
+  return sorted[low] + (sorted[high] - sorted[low]) * (rank - low)
+}
+
+const mean = (values) => (values.length === 0 ? undefined : values.reduce((a, b) => a + b, 0) / values.length)
+
+function summarise(results, wallMs) {
+  const ok = results.filter((r) => r.ok)
+  const ttfts = ok.map((r) => r.ttftMs).filter((t) => t !== undefined).sort((a, b) => a - b)
+  const tokens = ok.reduce((n, r) => n + r.completionTokens, 0)
+  // Per-stream decode speed: tokens after the first, over the time after the first.
+  const streamRates = ok
+    .filter((r) => r.ttftMs !== undefined && r.completionTokens > 1 && r.latencyMs > r.ttftMs)
+    .map((r) => (r.completionTokens - 1) / ((r.latencyMs - r.ttftMs) / 1000))
+  return {
+    total: results.length,
+    ok: ok.length,
+    errors: [...new Set(results.filter((r) => !r.ok).map((r) => r.error))],
+    wallS: wallMs / 1000,
+    requestsPerS: ok.length / (wallMs / 1000),
+    ttftP50S: percentile(ttfts, 50) / 1000,
+    ttftP95S: percentile(ttfts, 95) / 1000,
+    tokensPerS: tokens / (wallMs / 1000),
+    streamTokensPerS: mean(streamRates),
+    meanLatencyS: mean(ok.map((r) => r.latencyMs)) / 1000,
+    promptTokens: mean(ok.map((r) => r.promptTokens).filter((n) => n !== undefined)),
+    completionTokens: mean(ok.map((r) => r.completionTokens)),
+    // The machine's 1-minute load average when the level ended: noise from other work shows here.
+    loadAfter: os.loadavg()[0],
+    enginePromptPerS: mean(ok.map((r) => r.enginePromptPerS).filter((n) => n !== undefined)),
+    engineGenerationPerS: mean(ok.map((r) => r.engineGenerationPerS).filter((n) => n !== undefined)),
+  }
+}
+
+// ---------------------------------------------------------------- llama-bench, image bench, machine
+
+async function llamaServerInfo() {
+  const { stdout } = await run(process.execPath, [visto, 'engine', 'path'], { cwd: repoRoot })
+  const path = stdout.trim().split('\n').pop()
+  // Visto's own builds live in <cache>/engine/<source key>/<build flavour>/bin/.
+  const buildDir = dirname(dirname(path))
+  const key = basename(buildDir).startsWith('build') ? `${basename(dirname(buildDir))}/${basename(buildDir)}` : path
+  let version = 'unknown'
+  try {
+    const result = await run(path, ['--version'], { timeout: 30_000 })
+    version = `${result.stdout}${result.stderr}`.split('\n').find((l) => l.startsWith('version:'))?.trim() ?? version
+  } catch (error) {
+    version = `${error.stdout ?? ''}${error.stderr ?? ''}`.split('\n').find((l) => l.startsWith('version:'))?.trim() ?? version
+  }
+  return { path, key, version }
+}
+
+async function runLlamaBench(llamaServer, model, threads, reps) {
+  const binary = join(dirname(llamaServer), 'llama-bench')
+  if (!existsSync(binary)) return { skipped: `no llama-bench next to ${llamaServer}` }
+  const args = ['-m', model, '-t', String(threads), '-p', '256', '-n', '32', '-r', String(reps), '-o', 'json']
+  progress(`llama-bench ${args.join(' ')}`)
+  try {
+    const { stdout } = await run(binary, args, { maxBuffer: 16 * 1024 * 1024, timeout: 15 * 60_000 })
+    const rows = JSON.parse(stdout.slice(stdout.indexOf('[')))
+    return {
+      command: `llama-bench ${args.map((a) => (a === model ? basename(model) : a)).join(' ')}`,
+      rows: rows.map((r) => ({
+        test: r.n_prompt > 0 ? `pp${r.n_prompt} (prompt)` : `tg${r.n_gen} (generation)`,
+        tokensPerS: r.avg_ts,
+        stddev: r.stddev_ts,
+        threads: r.n_threads,
+      })),
+    }
+  } catch (error) {
+    return { skipped: `llama-bench failed: ${String(error.stderr || error.message).trim().split('\n').slice(-3).join(' / ')}` }
+  }
+}
+
+/** Runs scripts/bench-images.js (owned by the image pipeline work) and keeps its markdown. */
+function runImageBench() {
+  const script = join(repoRoot, 'scripts/bench-images.js')
+  if (!existsSync(script)) return Promise.resolve({ skipped: 'scripts/bench-images.js does not exist yet, so image preprocessing was not measured in this run.' })
+  progress('running scripts/bench-images.js')
+  return new Promise((resolveRun) => {
+    const child = spawn(process.execPath, [script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderrTail = ''
+    child.stdout.on('data', (b) => (stdout += b))
+    child.stderr.on('data', (b) => {
+      process.stderr.write(b)
+      stderrTail = (stderrTail + b).slice(-2000)
+    })
+    const timer = setTimeout(() => child.kill('SIGTERM'), 15 * 60_000)
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      if (code === 0) resolveRun({ markdown: stdout.trim() })
+      else resolveRun({ skipped: `scripts/bench-images.js failed (${signal ?? `exit code ${code}`}): ${stderrTail.trim().split('\n').slice(-3).join(' / ')}` })
+    })
+    child.on('error', (error) => {
+      clearTimeout(timer)
+      resolveRun({ skipped: `scripts/bench-images.js could not start: ${error.message}` })
+    })
+  })
+}
+
+function machineInfo() {
+  let cpu = os.cpus()[0]?.model ?? 'unknown'
+  try {
+    cpu = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? cpu
+  } catch {
+    // Not Linux: os.cpus() named it.
+  }
+  return {
+    cpu,
+    cores: os.cpus().length,
+    memoryGiB: os.totalmem() / 1024 ** 3,
+    node: process.version,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+  }
+}
+
+// ---------------------------------------------------------------- report
+
+const fmt = (value, digits = 2) => (value === undefined || Number.isNaN(value) ? '–' : value.toFixed(digits))
+const ratio = (a, b) => (a === undefined || b === undefined || b === 0 ? '–' : `${(a / b).toFixed(2)}×`)
+const signedMs = (a, b) => (a === undefined || b === undefined ? '–' : `${a >= b ? '+' : '−'}${Math.abs((a - b) * 1000).toFixed(0)} ms`)
+const mib = (bytes) => `${(bytes / 1024 ** 2).toFixed(1)} MiB`
+
+function throughputTable(levels) {
+  const lines = [
+    '| target | concurrency | ok/sent | wall s | requests/s | TTFT p50 s | TTFT p95 s | completion tok/s | per-stream tok/s | mean latency s | prompt tok/req | load avg |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ]
+  for (const level of levels) {
+    for (const [name, s] of [['Visto', level.visto], ['direct', level.direct]]) {
+      lines.push(
+        `| ${name} | ${level.concurrency} | ${s.ok}/${s.total} | ${fmt(s.wallS, 1)} | ${fmt(s.requestsPerS, 3)} | ${fmt(s.ttftP50S)} | ${fmt(s.ttftP95S)} | ` +
+          `${fmt(s.tokensPerS)} | ${fmt(s.streamTokensPerS)} | ${fmt(s.meanLatencyS)} | ${fmt(s.promptTokens, 0)} | ${fmt(s.loadAfter, 1)} |`,
+      )
+    }
+  }
+  return lines.join('\n')
+}
+
+function ratioTable(levels) {
+  const lines = [
+    '| concurrency | requests/s | completion tok/s | TTFT p50 | TTFT p95 | mean latency | mean latency Visto − direct |',
+    '|---:|---:|---:|---:|---:|---:|---:|',
+  ]
+  for (const { concurrency, visto: v, direct: d } of levels) {
+    lines.push(
+      `| ${concurrency} | ${ratio(v.requestsPerS, d.requestsPerS)} | ${ratio(v.tokensPerS, d.tokensPerS)} | ${ratio(v.ttftP50S, d.ttftP50S)} | ` +
+        `${ratio(v.ttftP95S, d.ttftP95S)} | ${ratio(v.meanLatencyS, d.meanLatencyS)} | ${signedMs(v.meanLatencyS, d.meanLatencyS)} |`,
+    )
+  }
+  return lines.join('\n')
+}
+
+/** What llama-server itself measured for the direct requests: comparable with llama-bench. */
+function engineTimings(levels) {
+  const rows = levels.filter((l) => l.direct.enginePromptPerS !== undefined)
+  if (rows.length === 0) return ''
+  const parts = rows.map((l) => `concurrency ${l.concurrency}: prompt ${fmt(l.direct.enginePromptPerS, 1)}, generation ${fmt(l.direct.engineGenerationPerS, 1)}`)
+  return `\nllama-server's own per-request timings for the direct requests (mean tok/s; prompt includes the image tokens, not the vision encoder): ${parts.join('; ')}.\n`
+}
+
+function llamaBenchTable(result) {
+  if (result.skipped) return `_Not run: ${result.skipped}_`
+  const lines = ['| test | threads | tok/s | ± stddev |', '|---|---:|---:|---:|']
+  for (const row of result.rows) lines.push(`| ${row.test} | ${row.threads} | ${fmt(row.tokensPerS)} | ${fmt(row.stddev)} |`)
+  return `\`${result.command}\`\n\n${lines.join('\n')}`
+}
+
+function renderReport(r) {
+  const errorNotes = r.levels.flatMap((l) =>
+    [['Visto', l.visto], ['direct', l.direct]].flatMap(([name, s]) => s.errors.map((e) => `- ${name}, concurrency ${l.concurrency}: ${e}`)),
+  )
+  return `# Visto benchmarks
+
+Generated by \`scripts/bench.js\` (\`npm run bench\`); do not edit by hand.
+
+- **Date:** ${r.date}
+- **Command:** \`${r.command}\`
+- **Machine:** ${r.machine.cpu}, ${r.machine.cores} cores (os.cpus), ${fmt(r.machine.memoryGiB, 1)} GiB memory, ${r.machine.platform}, Node ${r.machine.node}
+- **Load average** (1 min) at start / end: ${fmt(r.loadStart, 2)} / ${fmt(r.loadEnd, 2)}${r.machine.cores <= 4 ? ' — a small machine shared with other work, so expect noise of tens of percent between runs' : ''}
+- **Engine:** llama-server build \`${r.engine.key}\` (${r.engine.version}), \`${r.engine.path}\`
+- **Model:** ${r.model.label}
+  - ${r.model.files ?? `\`${r.model.model}\``} (${mib(r.model.modelBytes)}), \`${r.model.files ? basename(r.model.mmproj) : r.model.mmproj}\` (${mib(r.model.mmprojBytes)})
+- **Settings:** ${r.threads} engine threads, ${r.parallel} parallel slots, ${r.ctxSize} tokens of context per slot; per request one distinct ${r.imageSize}×${r.imageSize} JPEG plus a short question, \`stream: true\`, \`max_tokens: ${r.maxTokens}\` with \`ignore_eos: true\` (exactly ${r.maxTokens} tokens generated), temperature 0; one unmeasured warm-up request per target.
+${r.model.kind === 'standin-4b' ? '' : r.model.kind === 'standin-tiny' ? '\n> **This run used the tiny stand-in, not the full-size one.** Its model costs almost nothing, so the ratios below show Visto\'s fixed per-request cost at its most visible; they are not what a 4B model would show.\n' : ''}
+## Visto vs. the engine it supervises
+
+Same requests, same llama-server process: **Visto** is \`POST ${'{visto}'}/v1/chat/completions\`; **direct** is llama-server's own \`/v1/chat/completions\` on its private port.
+
+${throughputTable(r.levels)}
+
+Visto ÷ direct (for requests/s and tok/s below 1.00× means Visto is slower; for TTFT and latency above 1.00× means Visto is slower):
+
+${ratioTable(r.levels)}
+${engineTimings(r.levels)}
+${errorNotes.length > 0 ? `\nFailed requests:\n\n${errorNotes.join('\n')}\n` : ''}
+Visto's image pipeline alone (decode, normalise, re-encode one ${r.imageSize}×${r.imageSize} JPEG in-process, mean of ${r.pipeline.count}): ${fmt(r.pipeline.meanMs, 1)} ms.
+
+## llama.cpp's ceiling (llama-bench, same model file and threads, text only)
+
+${llamaBenchTable(r.llamaBench)}
+
+## Image preprocessing (scripts/bench-images.js)
+
+${r.imageBench.skipped ? `_Not run: ${r.imageBench.skipped}_` : r.imageBench.markdown}
+
+## How to read this
+
+Both targets run on the same llama-server process with the same images, so the **Visto ÷ direct** ratios are Visto's own cost: parsing the request, decoding and re-encoding each image with sharp, rendering the chat template, and relaying the stream. A ratio near 1.00× means the engine dominates, as it should; on the same CPU cores Visto's image work competes with the engine's threads. **TTFT** (time to the first content token) includes the vision encoder and prompt processing, so it is the number images move most; **completion tok/s** is generated tokens per wall-clock second over the whole level (all streams together), and **per-stream tok/s** the decode speed one client sees. The direct path renders the prompt with llama-server's own template and Visto with its own, so prompt token counts can differ by a few tokens (see the prompt tok/req column). **llama-bench** measures the engine alone on text (no image encoder, no HTTP) and is the ceiling: direct generation at concurrency 1 should come close to its tg figure, and prompt-heavy requests cannot beat its pp figure per token. The models are stand-ins with random weights and real shapes: speed matches the real model of the same shape, the text does not. Small request counts make p95 close to the maximum; rerun before drawing fine conclusions.
+`
+}
+
+// ---------------------------------------------------------------- main
+
+async function measurePipeline(imageDataUrls) {
+  const { prepareImage, defaultImagePipelineOptions } = await import('../packages/server/dist/images/pipeline.js')
+  const count = Math.min(imageDataUrls.length, 10)
+  const started = performance.now()
+  for (let i = 0; i < count; i++) await prepareImage(imageDataUrls[i], `messages[0].content[1]`, defaultImagePipelineOptions)
+  return { count, meanMs: (performance.now() - started) / count }
+}
+
+async function main() {
+  const options = parseOptions(process.argv.slice(2))
+  const command = process.env.npm_lifecycle_event === 'bench'
+    ? `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`
+    : `node ${relative(process.cwd(), fileURLToPath(import.meta.url)) || 'scripts/bench.js'} ${process.argv.slice(2).join(' ')}`.trim()
+  if (!existsSync(join(repoRoot, 'packages/server/dist/main.js'))) fail('packages/server/dist is missing: run `npx tsc -b` first')
+  const loadStart = os.loadavg()[0]
+  const date = new Date().toISOString()
+  const engine = await llamaServerInfo()
+  const model = await chooseModel(options)
+  model.modelBytes = statSync(model.model).size
+  model.mmprojBytes = statSync(model.mmproj).size
+  process.stdout.write(`Model: ${model.label}\n  ${model.model} (${mib(model.modelBytes)})\n  ${model.mmproj} (${mib(model.mmprojBytes)})\n`)
+
+  const parallel = Math.max(...options.concurrency)
+  const ctxSize = 2048
+  const countFor = (c) => options.requests ?? (options.quick ? 3 : Math.max(3, 2 * c))
+  const maxCount = Math.max(...options.concurrency.map(countFor)) + 1
+  progress(`generating ${maxCount} distinct ${options.imageSize}×${options.imageSize} images`)
+  const images = []
+  for (let i = 0; i < maxCount; i++) images.push(`data:image/jpeg;base64,${(await testImage(i, options.imageSize)).toString('base64')}`)
+  const warmupImage = images.pop()
+  const pipeline = await measurePipeline(images)
+
+  const { parseServeConfig } = await import('../packages/server/dist/config.js')
+  const { startServer } = await import('../packages/server/dist/main.js')
+  const serveArgs = ['--port', '0', '--model', model.model, '--mmproj', model.mmproj, '--parallel', String(parallel), '--ctx-size', String(ctxSize), '--threads', String(options.threads), '--log-level', 'silent']
+  progress(`starting Visto in-process (${serveArgs.join(' ')})`)
+  const loadStarted = performance.now()
+  const server = await startServer(parseServeConfig(serveArgs, {}), { log: () => {} })
+  const killEngine = () => server.engine.killNow?.()
+  process.once('exit', killEngine)
+  const interrupted = () => {
+    progress('interrupted: stopping the engine')
+    killEngine()
+    process.exit(130)
+  }
+  process.once('SIGINT', interrupted)
+  process.once('SIGTERM', interrupted)
+
+  const levels = []
+  let llamaBench
+  try {
+    await server.ready
+    progress(`model ready in ${((performance.now() - loadStarted) / 1000).toFixed(1)} s`)
+    const targets = {
+      visto: { name: 'Visto', url: () => `${server.url}/v1/chat/completions`, headers: () => ({}) },
+      direct: {
+        name: 'direct',
+        // The engine's private fields: the child it supervises, read per request in case it restarted.
+        url: () => `${server.engine.process.baseUrl}/v1/chat/completions`,
+        headers: () => ({ authorization: `Bearer ${server.engine.process.apiKey}` }),
+      },
+    }
+    let phase = 0
+    for (const target of [targets.visto, targets.direct]) {
+      progress(`warm-up request via ${target.name}`)
+      const warm = await timedRequest(target, chatBody(warmupImage, phase++, 0, options.maxTokens))
+      if (!warm.ok) throw new Error(`warm-up via ${target.name} failed: ${warm.error}`)
+      progress(`  warm-up via ${target.name}: ${(warm.latencyMs / 1000).toFixed(1)} s`)
+    }
+    for (const [i, concurrency] of options.concurrency.entries()) {
+      const count = countFor(concurrency)
+      // Alternate who goes first, so drift on a shared machine does not always hit the same side.
+      const order = i % 2 === 0 ? ['visto', 'direct'] : ['direct', 'visto']
+      const level = { concurrency }
+      for (const key of order) {
+        progress(`${targets[key].name}: concurrency ${concurrency}, ${count} requests`)
+        level[key] = await runLevel(targets[key], images, phase++, concurrency, count, options.maxTokens)
+      }
+      levels.push(level)
+    }
+  } finally {
+    progress('stopping Visto')
+    await server.shutdown()
+    process.off('exit', killEngine)
+  }
+
+  llamaBench = options.llamaBench ? await runLlamaBench(engine.path, model.model, options.threads, options.benchReps) : { skipped: '--no-llama-bench' }
+  const imageBench = options.images ? await runImageBench() : { skipped: '--no-images was given.' }
+  await model.cleanup?.()
+  if (model.kind === 'standin-tiny') {
+    // The files were temporary; say what they were instead of pointing at deleted paths.
+    model.files = '`model.gguf` generated by `visto standin --preset tiny` into a temporary folder'
+  }
+
+  const report = renderReport({
+    date,
+    command,
+    machine: machineInfo(),
+    loadStart,
+    loadEnd: os.loadavg()[0],
+    engine,
+    model,
+    threads: options.threads,
+    parallel,
+    ctxSize,
+    imageSize: options.imageSize,
+    maxTokens: options.maxTokens,
+    levels,
+    pipeline,
+    llamaBench,
+    imageBench,
+  })
+  await mkdir(dirname(options.out), { recursive: true })
+  await writeFile(options.out, report)
+  process.stdout.write(
+    `\n${throughputTable(levels)}\n\nVisto ÷ direct:\n\n${ratioTable(levels)}\n\nllama-bench:\n\n${llamaBenchTable(llamaBench)}\n\n` +
+      `Image preprocessing:\n\n${imageBench.skipped ? `Not run: ${imageBench.skipped}` : imageBench.markdown}\n\nWrote ${relative(process.cwd(), options.out) || options.out}\n`,
+  )
+  process.exit(0)
+}
+
+main().catch((error) => {
+  process.stderr.write(`bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
+  process.exit(1)
+})
