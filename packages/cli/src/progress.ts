@@ -39,6 +39,7 @@ export class ProgressReporter {
   private state: ProgressState | undefined
   private lastDraw = 0
   private drawn = false
+  private lastLine = ''
 
   constructor(private readonly options: ProgressOptions) {
     this.stream = options.stream ?? process.stderr
@@ -54,8 +55,12 @@ export class ProgressReporter {
     if (this.tty) {
       if (finished || now - this.lastDraw >= REDRAW_MS) this.draw(now)
     } else if (finished || this.lastDraw === 0 || now - this.lastDraw >= this.intervalMs) {
+      const line = `${this.options.label}: ${this.describe(state)}\n`
+      // A final state reported twice (last item, then the closing report) prints once.
+      if (line === this.lastLine) return
       this.lastDraw = now
-      this.stream.write(`${this.options.label}: ${this.describe(state)}\n`)
+      this.lastLine = line
+      this.stream.write(line)
     }
   }
 
@@ -69,7 +74,6 @@ export class ProgressReporter {
   /** Leaves the final bar on its own line. */
   done(): void {
     if (this.tty && this.drawn) {
-      if (this.state) this.draw(performance.now())
       this.stream.write('\n')
       this.drawn = false
     }

@@ -25,7 +25,7 @@ afterEach(async () => {
   await server.close()
 })
 
-const articleRequest = (): ChatCompletionRequest => ({
+const articleRequest = () => ({
   model: 'qwen3-vl-4b-instruct',
   messages: [
     {
@@ -38,7 +38,7 @@ const articleRequest = (): ChatCompletionRequest => ({
   ],
   max_tokens: 1024,
   temperature: 0.3,
-})
+}) satisfies ChatCompletionRequest
 
 describe('chat.completions.create', () => {
   it('posts the request as JSON to /v1/chat/completions and returns the completion', async () => {
