@@ -101,12 +101,12 @@ export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDes
       }
       throw error
     }
-    if (files.length === 0) {
-      throw new InvalidRequestError('No image: send one or more files in the "image" field (curl -F image=@photo.jpg)', { param: 'image', code: 'missing_image' })
-    }
     const detail = parseDetail(fields)
     const maxTokens = parseNumberField(fields, 'max_tokens')
     const temperature = parseNumberField(fields, 'temperature')
+    if (files.length === 0) {
+      throw new InvalidRequestError('No image: send one or more files in the "image" field (curl -F image=@photo.jpg)', { param: 'image', code: 'missing_image' })
+    }
     const prompt = fields.get('prompt')?.trim() || defaultPrompt
     const signal = disconnectSignal(request, reply)
 
