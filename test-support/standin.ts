@@ -1,0 +1,64 @@
+/**
+ * The tiny stand-in Qwen3-VL pair for tests that run the real engine. Generated once
+ * into a cache directory keyed by the generator's version and source, and reused after;
+ * the GGUF writer renames each file into place only when complete, so parallel test
+ * workers never see half-written files.
+ */
+import { createHash } from 'node:crypto'
+import { access, readdir, readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+import {
+  DEFAULT_STANDIN_SEED,
+  STANDIN_GENERATOR_VERSION,
+  generateStandin,
+} from '../packages/server/src/models/standin/generate-standin.js'
+
+export interface StandinPair {
+  dir: string
+  model: string
+  mmproj: string
+}
+
+const modelsSource = join(dirname(fileURLToPath(import.meta.url)), '..', 'packages', 'server', 'src', 'models')
+
+let pending: Promise<StandinPair> | undefined
+
+export function ensureTinyStandin(): Promise<StandinPair> {
+  pending ??= generateOnce().catch((error: unknown) => {
+    pending = undefined
+    throw error
+  })
+  return pending
+}
+
+async function generateOnce(): Promise<StandinPair> {
+  const key = await cacheKey()
+  const dir = join(tmpdir(), `visto-standin-tiny-${key}`)
+  const pair = { dir, model: join(dir, 'model.gguf'), mmproj: join(dir, 'mmproj.gguf') }
+  if (!((await exists(pair.model)) && (await exists(pair.mmproj)))) {
+    await generateStandin({ preset: 'tiny', outDir: dir, seed: DEFAULT_STANDIN_SEED })
+  }
+  return pair
+}
+
+/** Version and seed, plus the generator's own source, so an edit never reuses stale files. */
+async function cacheKey(): Promise<string> {
+  const hash = createHash('sha256').update(`${STANDIN_GENERATOR_VERSION}:${DEFAULT_STANDIN_SEED}`)
+  for (const folder of ['standin', 'gguf']) {
+    const files = (await readdir(join(modelsSource, folder))).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).sort()
+    for (const file of files) hash.update(file).update(await readFile(join(modelsSource, folder, file)))
+  }
+  return hash.digest('hex').slice(0, 16)
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path)
+    return true
+  } catch {
+    return false
+  }
+}
