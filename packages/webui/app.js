@@ -194,13 +194,28 @@ async function readFiles(files) {
   renderAttachments()
 }
 
+const NO_PREVIEW =
+  'data:image/svg+xml,' +
+  encodeURIComponent(
+    '<svg xmlns="http://www.w3.org/2000/svg" width="72" height="72" viewBox="0 0 72 72"><rect width="72" height="72" fill="#9aa1ac" opacity=".25"/>' +
+      '<text x="36" y="33" font-family="sans-serif" font-size="11" text-anchor="middle" fill="#6b7280">no</text>' +
+      '<text x="36" y="47" font-family="sans-serif" font-size="11" text-anchor="middle" fill="#6b7280">preview</text></svg>',
+  )
+
 function thumbnail(image) {
   const img = document.createElement('img')
   img.src = image.dataUrl
   img.alt = image.name
   img.decoding = 'async'
-  // A file the browser cannot show may still be one the server can (or will explain).
-  img.addEventListener('error', () => img.classList.add('broken'), { once: true })
+  // A file the browser cannot show may still be one the server can read (or explain why not).
+  img.addEventListener(
+    'error',
+    () => {
+      img.classList.add('broken')
+      img.src = NO_PREVIEW
+    },
+    { once: true },
+  )
   return img
 }
 
@@ -274,7 +289,8 @@ function answerBubble(turn) {
   return {
     setText(value) {
       const nearEnd = els.chat.scrollHeight - els.chat.scrollTop - els.chat.clientHeight < 120
-      text.textContent = value
+      // Models often open with a space or newline; the history keeps it, the eye needs not.
+      text.textContent = value.trimStart()
       if (nearEnd) scrollToEnd()
     },
     done({ elapsedMs, firstTokenMs, usage, finishReason, stopped }) {
@@ -283,8 +299,9 @@ function answerBubble(turn) {
       if (firstTokenMs !== null) parts.push(`first token ${seconds(firstTokenMs)}`)
       if (usage) {
         parts.push(`${usage.prompt_tokens} prompt + ${usage.completion_tokens} completion = ${usage.total_tokens} tokens`)
-        const generatingMs = elapsedMs - (firstTokenMs ?? 0)
-        if (usage.completion_tokens > 1 && generatingMs > 0) parts.push(`${(usage.completion_tokens / (generatingMs / 1000)).toFixed(1)} tokens/s`)
+        // Decode speed: the tokens after the first, over the time after the first.
+        const generatingMs = elapsedMs - (firstTokenMs ?? elapsedMs)
+        if (usage.completion_tokens > 1 && generatingMs > 0) parts.push(`${((usage.completion_tokens - 1) / (generatingMs / 1000)).toFixed(1)} tokens/s`)
       }
       if (stopped) parts.push('stopped')
       meta.textContent = parts.join(' · ')
@@ -436,6 +453,8 @@ async function ask() {
       if (!els.question.value) els.question.value = typed
       state.attachments.unshift(...images)
       renderAttachments()
+      // The composer grew with the returned images; keep the error in view.
+      scrollToEnd()
     }
   } finally {
     state.controller = null

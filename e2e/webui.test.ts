@@ -1,0 +1,87 @@
+import type { Browser, Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { testImage } from '../test-support/images.js'
+import { startVisto, type SpawnedVisto } from '../test-support/visto-server.js'
+import { launchChromium } from './support/chromium.js'
+
+// The article's "web interface": the page on `/` of a real `visto serve` (real
+// llama-server, tiny stand-in model), driven in Chromium the way a person would.
+// Set VISTO_SCREENSHOT=/tmp/webui.png to keep a picture of the finished conversation.
+
+let visto: SpawnedVisto
+let browser: Browser
+let page: Page
+
+beforeAll(async () => {
+  visto = await startVisto()
+  browser = await launchChromium()
+  page = await browser.newPage({ viewport: { width: 1200, height: 800 } })
+})
+
+afterAll(async () => {
+  await browser?.close()
+  await visto?.stop()
+})
+
+const answer = (turn: number) => page.getByRole('listitem', { name: `Answer ${turn}` })
+const question = () => page.getByRole('textbox', { name: 'Question' })
+const answerTimeout = { timeout: 60_000 }
+
+/** The answer's text once it is finished (aria-busy goes false when the stream ends). */
+async function finishedAnswer(turn: number): Promise<{ text: string; stats: string }> {
+  await expect.poll(() => answer(turn).getAttribute('aria-busy'), answerTimeout).toBe('false')
+  return { text: (await answer(turn).locator('.text').textContent()) ?? '', stats: (await answer(turn).getByLabel('Answer statistics').textContent()) ?? '' }
+}
+
+describe('the web page of a running server', () => {
+  it('shows the served model and that it is ready', async () => {
+    const models = (await (await fetch(`${visto.baseURL}/v1/models`)).json()) as { data: Array<{ id: string }> }
+    await page.goto(visto.baseURL)
+    await expect.poll(() => page.getByLabel('Model').textContent()).toContain(models.data[0]!.id)
+    await expect.poll(() => page.getByRole('status', { name: 'Server status' }).textContent()).toBe('ready')
+  })
+
+  it('answers a question about an attached image, streaming, with latency and token usage', async () => {
+    // Few tokens and no randomness: the stand-in's words mean nothing, only their arrival does.
+    await page.getByLabel('Temperature').fill('0')
+    await page.getByLabel('Max tokens').fill('12')
+    await page.getByLabel('Attach images').setInputFiles({ name: 'scene.png', mimeType: 'image/png', buffer: await testImage(320, 240, 'png') })
+    await page.getByRole('list', { name: 'Attached images' }).getByRole('img', { name: 'scene.png' }).waitFor()
+    await question().fill('请详细描述这张图片中的场景')
+    await page.getByRole('button', { name: 'Send' }).click()
+
+    const { text, stats } = await finishedAnswer(1)
+    expect(await answer(1).getByRole('alert').count()).toBe(0)
+    expect(text.trim()).not.toBe('')
+    expect(text).not.toBe('(empty answer)')
+    const usage = /(\d+) prompt \+ (\d+) completion = (\d+) tokens/.exec(stats)
+    expect(usage, stats).not.toBeNull()
+    const [prompt, completion, total] = usage!.slice(1).map(Number) as [number, number, number]
+    expect(completion).toBeGreaterThan(0)
+    expect(completion).toBeLessThanOrEqual(12)
+    expect(prompt + completion).toBe(total)
+    expect(stats).toMatch(/^\d+\.\d+ s · first token \d+\.\d+ s/)
+  })
+
+  it('answers a follow-up question about the same image in the same conversation', async () => {
+    await question().fill('What colour is the rectangle?')
+    await question().press('Enter')
+    const { text, stats } = await finishedAnswer(2)
+    expect(await answer(2).getByRole('alert').count()).toBe(0)
+    expect(text.trim()).not.toBe('')
+    expect(text).not.toBe('(empty answer)')
+    // The image and the first exchange went along again, so the prompt is longer than the first one.
+    const prompt = (s: string) => Number(/(\d+) prompt/.exec(s)?.[1])
+    const first = (await answer(1).getByLabel('Answer statistics').textContent()) ?? ''
+    expect(prompt(stats)).toBeGreaterThan(prompt(first))
+  })
+
+  it("shows the server's own message when an attached file is not a valid image", async () => {
+    await page.getByLabel('Attach images').setInputFiles({ name: 'corrupt.png', mimeType: 'image/png', buffer: Buffer.from('this is not a PNG, just text') })
+    await question().fill('And this one?')
+    await page.getByRole('button', { name: 'Send' }).click()
+    const alert = answer(3).getByRole('alert')
+    await expect.poll(() => alert.textContent(), answerTimeout).toMatch(/^Invalid image data/)
+    if (process.env.VISTO_SCREENSHOT) await page.screenshot({ path: process.env.VISTO_SCREENSHOT })
+  })
+})
