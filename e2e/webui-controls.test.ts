@@ -52,13 +52,15 @@ afterEach(async () => {
   await context?.close()
 })
 
+// Generous: two CI cores are shared with other test files.
+const ui = { timeout: 15_000 }
 const answer = (turn: number) => page.getByRole('listitem', { name: `Answer ${turn}` })
 
 describe('the web page against a scripted engine', () => {
   it('sends an image with the default question and the chosen settings, then a follow-up that carries the history', async () => {
     engine.script = words(['A red', ' square', ' on a gradient.'])
     await page.goto(baseURL)
-    await expect.poll(() => page.getByLabel('Model').textContent()).toContain('qwen3-vl-4b-instruct')
+    await expect.poll(() => page.getByLabel('Model').textContent(), ui).toContain('qwen3-vl-4b-instruct')
 
     await page.getByLabel('Temperature').fill('0.7')
     await page.getByLabel('Max tokens').fill('64')
@@ -66,8 +68,8 @@ describe('the web page against a scripted engine', () => {
     await page.getByRole('list', { name: 'Attached images' }).getByRole('img', { name: 'square.png' }).waitFor()
     await page.getByRole('button', { name: 'Send' }).click()
 
-    await expect.poll(() => answer(1).locator('.text').textContent()).toBe('A red square on a gradient.')
-    await expect.poll(() => answer(1).getByLabel('Answer statistics').textContent()).toContain('20 prompt + 3 completion = 23 tokens')
+    await expect.poll(() => answer(1).locator('.text').textContent(), ui).toBe('A red square on a gradient.')
+    await expect.poll(() => answer(1).getByLabel('Answer statistics').textContent(), ui).toContain('20 prompt + 3 completion = 23 tokens')
     const first = engine.requests[0]!
     expect(first.sampling).toMatchObject({ temperature: 0.7, maxTokens: 64 })
     expect(first.messages).toHaveLength(1)
@@ -80,7 +82,7 @@ describe('the web page against a scripted engine', () => {
     engine.script = words(['It is', ' red.'])
     await page.getByRole('textbox', { name: 'Question' }).fill('What colour is the square?')
     await page.getByRole('textbox', { name: 'Question' }).press('Enter')
-    await expect.poll(() => answer(2).locator('.text').textContent()).toBe('It is red.')
+    await expect.poll(() => answer(2).locator('.text').textContent(), ui).toBe('It is red.')
     const second = engine.requests[1]!
     expect(second.messages.map((m) => m.role)).toEqual(['user', 'assistant', 'user'])
     expect(second.messages[0]!.content[1]).toEqual(image)
@@ -93,12 +95,12 @@ describe('the web page against a scripted engine', () => {
     await page.goto(baseURL)
     await page.getByRole('textbox', { name: 'Question' }).fill('Count forever')
     await page.getByRole('button', { name: 'Send' }).click()
-    await expect.poll(() => answer(1).locator('.text').textContent()).toMatch(/^x+$/)
+    await expect.poll(() => answer(1).locator('.text').textContent(), ui).toMatch(/^x+$/)
     expect(await page.getByRole('button', { name: 'Send' }).isDisabled()).toBe(true)
 
     await page.getByRole('button', { name: 'Stop' }).click()
-    await expect.poll(() => engine.aborted).toBe(1)
-    await expect.poll(() => answer(1).getByLabel('Answer statistics').textContent()).toContain('stopped')
+    await expect.poll(() => engine.aborted, ui).toBe(1)
+    await expect.poll(() => answer(1).getByLabel('Answer statistics').textContent(), ui).toContain('stopped')
     expect(await page.getByRole('button', { name: 'Send' }).isEnabled()).toBe(true)
     expect(await page.getByRole('button', { name: 'Stop' }).isHidden()).toBe(true)
   })
@@ -111,13 +113,13 @@ describe('the web page against a scripted engine', () => {
     await page.goto(baseURL)
     await page.getByRole('textbox', { name: 'Question' }).fill('Describe it')
     await page.getByRole('button', { name: 'Send' }).click()
-    await expect.poll(() => answer(1).getByRole('alert').textContent()).toBe('The model process crashed; it is restarting.')
+    await expect.poll(() => answer(1).getByRole('alert').textContent(), ui).toBe('The model process crashed; it is restarting.')
     expect(await page.getByRole('textbox', { name: 'Question' }).inputValue()).toBe('Describe it')
 
     // The failed turn is not part of the history the next question sends.
     engine.script = words(['Fine', ' now.'])
     await page.getByRole('button', { name: 'Send' }).click()
-    await expect.poll(() => answer(2).locator('.text').textContent()).toBe('Fine now.')
+    await expect.poll(() => answer(2).locator('.text').textContent(), ui).toBe('Fine now.')
     expect(engine.requests[1]!.messages.map((m) => m.role)).toEqual(['user'])
   })
 
@@ -126,16 +128,16 @@ describe('the web page against a scripted engine', () => {
     await page.goto(baseURL)
     await page.getByRole('textbox', { name: 'Question' }).fill('Tell me everything')
     await page.getByRole('button', { name: 'Send' }).click()
-    await expect.poll(() => answer(1).getByLabel('Answer statistics').textContent()).toContain('cut short at the max tokens limit')
+    await expect.poll(() => answer(1).getByLabel('Answer statistics').textContent(), ui).toContain('cut short at the max tokens limit')
   })
 
   it('shows the load progress from /health while the model loads, then that it is ready', async () => {
     engine.currentState = { status: 'loading', progress: 0.42, message: 'loading model' }
     await page.goto(baseURL)
     const status = page.getByRole('status', { name: 'Server status' })
-    await expect.poll(() => status.textContent()).toBe('loading 42%')
+    await expect.poll(() => status.textContent(), ui).toBe('loading 42%')
     engine.currentState = { status: 'ready' }
-    await expect.poll(() => status.textContent(), { timeout: 5_000 }).toBe('ready')
+    await expect.poll(() => status.textContent(), ui).toBe('ready')
   })
 
   it('attaches images dropped on the page or pasted, and refuses files that are not images', async () => {
@@ -153,13 +155,13 @@ describe('the web page against a scripted engine', () => {
       document.querySelector('#question').dispatchEvent(new ClipboardEvent('paste', { clipboardData: pasted, bubbles: true, cancelable: true }))
     })()`)
     const attached = page.getByRole('list', { name: 'Attached images' })
-    await expect.poll(() => attached.getByRole('img').evaluateAll((imgs) => imgs.map((img) => img.getAttribute('alt')))).toEqual(['dropped.png', 'image.png'])
+    await expect.poll(() => attached.getByRole('img').evaluateAll((imgs) => imgs.map((img) => img.getAttribute('alt'))), ui).toEqual(['dropped.png', 'image.png'])
     expect(await page.getByRole('status').filter({ hasText: 'Not attached' }).textContent()).toBe('Not attached (not an image): notes.pdf')
 
     await attached.getByRole('button', { name: 'Remove dropped.png' }).click()
     expect(await attached.getByRole('img').count()).toBe(1)
     await page.getByRole('button', { name: 'Send' }).click()
-    await expect.poll(() => answer(1).locator('.text').textContent()).toBe('Hello world')
+    await expect.poll(() => answer(1).locator('.text').textContent(), ui).toBe('Hello world')
     expect(engine.requests[0]!.messages[0]!.content.filter((part) => part.type === 'image')).toHaveLength(1)
   })
 
@@ -177,13 +179,13 @@ describe('the web page against a scripted engine', () => {
     })
     try {
       await page.goto(await guarded.listen({ port: 0, host: '127.0.0.1' }))
-      await expect.poll(() => page.getByRole('status').filter({ hasText: 'API key' }).textContent()).toBe('This server needs an API key: enter it under Settings.')
+      await expect.poll(() => page.getByRole('status').filter({ hasText: 'API key' }).textContent(), ui).toBe('This server needs an API key: enter it under Settings.')
       await page.getByLabel('API key').fill('sk-visto-test')
       await page.getByLabel('API key').press('Tab')
-      await expect.poll(() => page.getByLabel('Model').textContent()).toContain('qwen3-vl-4b-instruct')
+      await expect.poll(() => page.getByLabel('Model').textContent(), ui).toContain('qwen3-vl-4b-instruct')
       await page.getByRole('textbox', { name: 'Question' }).fill('Hello?')
       await page.getByRole('button', { name: 'Send' }).click()
-      await expect.poll(() => answer(1).locator('.text').textContent()).toBe('Hello world')
+      await expect.poll(() => answer(1).locator('.text').textContent(), ui).toBe('Hello world')
     } finally {
       await guarded.close()
     }

@@ -23,6 +23,8 @@ afterAll(async () => {
   await visto?.stop()
 })
 
+// Generous: two CI cores are shared with other test files.
+const ui = { timeout: 15_000 }
 const answer = (turn: number) => page.getByRole('listitem', { name: `Answer ${turn}` })
 const question = () => page.getByRole('textbox', { name: 'Question' })
 const answerTimeout = { timeout: 60_000 }
@@ -37,8 +39,8 @@ describe('the web page of a running server', () => {
   it('shows the served model and that it is ready', async () => {
     const models = (await (await fetch(`${visto.baseURL}/v1/models`)).json()) as { data: Array<{ id: string }> }
     await page.goto(visto.baseURL)
-    await expect.poll(() => page.getByLabel('Model').textContent()).toContain(models.data[0]!.id)
-    await expect.poll(() => page.getByRole('status', { name: 'Server status' }).textContent()).toBe('ready')
+    await expect.poll(() => page.getByLabel('Model').textContent(), ui).toContain(models.data[0]!.id)
+    await expect.poll(() => page.getByRole('status', { name: 'Server status' }).textContent(), ui).toBe('ready')
   })
 
   it('answers a question about an attached image, streaming, with latency and token usage', async () => {
