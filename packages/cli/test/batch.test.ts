@@ -68,8 +68,8 @@ describe('visto batch', () => {
   })
 
   it('survives being killed mid-run: the re-run asks only what is missing and every item ends up exactly once', async () => {
-    server.fallback = numbered(120)
-    const input = await images(12)
+    server.fallback = numbered(150)
+    const input = await images(16)
     const output = join(dir, 'results.jsonl')
     const args = ['batch', input, '-q', 'Describe.', '-c', '2', '-o', output, '--base-url', server.url]
     const first = startCli(args, { cwd: dir })
@@ -79,30 +79,30 @@ describe('visto batch', () => {
     expect(killed.signal).toBe('SIGKILL')
     const afterKill = await readJsonl(output)
     expect(afterKill.length).toBeGreaterThanOrEqual(4)
-    expect(afterKill.length).toBeLessThan(12)
+    expect(afterKill.length).toBeLessThan(16)
     const requestsBefore = server.requests.length
 
     const second = await runCli(args, { cwd: dir })
     expect(second.code).toBe(0)
-    expect(second.stderr).toContain(`resuming ${output}: ${afterKill.length} of 12 already done`)
+    expect(second.stderr).toContain(`resuming ${output}: ${afterKill.length} of 16 already done`)
     const records = await readJsonl(output)
     const files = records.map((r) => r.file)
-    expect(files).toHaveLength(12)
-    expect(new Set(files).size).toBe(12)
+    expect(files).toHaveLength(16)
+    expect(new Set(files).size).toBe(16)
     expect(records.every((r) => r.ok)).toBe(true)
     // The lines written before the kill are kept untouched, in place.
     expect(records.slice(0, afterKill.length)).toEqual(afterKill)
-    expect(server.requests.length - requestsBefore).toBe(12 - afterKill.length)
+    expect(server.requests.length - requestsBefore).toBe(16 - afterKill.length)
 
     const third = await runCli(args, { cwd: dir })
     expect(third.code).toBe(0)
     expect(await readJsonl(output)).toEqual(records)
-    expect(server.requests.length - requestsBefore).toBe(12 - afterKill.length)
+    expect(server.requests.length - requestsBefore).toBe(16 - afterKill.length)
   })
 
   it('stops cleanly on SIGTERM, keeping finished items and not recording interrupted ones', async () => {
     server.fallback = numbered(150)
-    const input = await images(10)
+    const input = await images(12)
     const output = join(dir, 'results.jsonl')
     const args = ['batch', input, '-q', 'Describe.', '-c', '2', '-o', output, '--base-url', server.url]
     const first = startCli(args, { cwd: dir })
@@ -116,7 +116,7 @@ describe('visto batch', () => {
     const rerun = await runCli(args, { cwd: dir })
     expect(rerun.code).toBe(0)
     const records = await readJsonl(output)
-    expect(records.map((r) => r.file).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `images/img-${String(i).padStart(2, '0')}.png`))
+    expect(records.map((r) => r.file).sort()).toEqual(Array.from({ length: 12 }, (_, i) => `images/img-${String(i).padStart(2, '0')}.png`))
   })
 
   it('keeps going past a failed item, exits 1, and retries only the failure on the next run', async () => {
@@ -209,6 +209,14 @@ describe('visto batch', () => {
     expect(server.requests.length).toBe(before)
     expect(again.stderr).toContain('3 from cache')
     expect(again.stdout.split('\n').filter(Boolean).every((line) => JSON.parse(line).cached === true)).toBe(true)
+  })
+
+  it('refuses an output path it cannot write, before asking anything', async () => {
+    const input = await images(1)
+    const run = await runCli(['batch', input, '-q', 'x', '-o', join(dir, 'no', 'such', 'dir', 'out.jsonl'), '--base-url', server.url], { cwd: dir })
+    expect(run.code).toBe(1)
+    expect(run.stderr).toMatch(/^visto batch: cannot use .*out\.jsonl for results: ENOENT/)
+    expect(server.requests).toHaveLength(0)
   })
 
   it('exits 3 when the server cannot be reached at all, and 2 for bad usage', async () => {

@@ -103,7 +103,7 @@ export async function complete(client: VistoClient, messages: ChatMessage[], opt
       model,
       id,
       requestId: stream.requestId,
-      attempts: 1,
+      attempts: stream.attempts,
       cached: false,
     }
   }

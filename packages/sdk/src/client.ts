@@ -288,7 +288,7 @@ export class VistoClient {
         if (firstTokenMs !== undefined) metric.timeToFirstTokenMs = firstTokenMs
         this.record(metric, options)
       },
-    })
+    }, attempts)
   }
 
   private async readJson(attempt: Attempt): Promise<unknown> {

@@ -23,6 +23,8 @@ export class ChatCompletionStream implements AsyncIterable<ChatCompletionChunk> 
     readonly response: Response,
     private readonly controller: AbortController,
     private readonly hooks: StreamHooks,
+    /** How many attempts it took to get the stream started (retries happen only before it starts). */
+    readonly attempts = 1,
   ) {}
 
   get requestId(): string | undefined {

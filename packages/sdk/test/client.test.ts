@@ -216,6 +216,21 @@ describe('errors', () => {
   })
 })
 
+describe('injected fetch', () => {
+  it('sends every request through the fetch it was given', async () => {
+    const seen: string[] = []
+    const client = createClient({
+      baseURL: 'http://visto.invalid',
+      fetch: async (url, init) => {
+        seen.push(`${init.method} ${url}`)
+        return new Response(JSON.stringify({ id: 'x', object: 'chat.completion', created: 0, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'from fake fetch', refusal: null }, logprobs: null, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } }), { status: 200, headers: { 'content-type': 'application/json' } })
+      },
+    })
+    expect((await client.ask(undefined, 'hi')).text).toBe('from fake fetch')
+    expect(seen).toEqual(['POST http://visto.invalid/v1/chat/completions'])
+  })
+})
+
 describe('models.list', () => {
   it('reads /v1/models', async () => {
     server.script(json(200, { object: 'list', data: [{ id: 'qwen3-vl-4b-instruct', object: 'model', created: 0, owned_by: 'visto' }] }))

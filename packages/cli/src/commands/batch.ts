@@ -122,7 +122,10 @@ const command: Command = {
     let appender: ResultAppender | undefined
     const outputPath = values.output ? resolve(values.output) : undefined
     if (outputPath) {
-      const prepared = await prepareOutput(outputPath, format, new Set(inputs.map((input) => recordKey({ file: input.file, question }))))
+      const keys = new Set(inputs.map((input) => recordKey({ file: input.file, question })))
+      const prepared = await prepareOutput(outputPath, format, keys).catch((error: unknown) => {
+        throw new CliError(`cannot use ${values.output} for results: ${(error as Error).message}`, ExitCode.Failure)
+      })
       pending = inputs.filter((input) => !prepared.done.has(recordKey({ file: input.file, question })))
       skipped = inputs.length - pending.length
       if (skipped > 0 || prepared.droppedFailures > 0) {
