@@ -5,8 +5,8 @@
  */
 import { open, type FileHandle } from 'node:fs/promises'
 
+import { GGUF_MAGIC, alignUp, alignmentOf } from './format.js'
 import { ggmlTypeName, tensorByteLength, type GgmlTypeName } from './tensor-types.js'
-import { GGUF_MAGIC, alignUp, alignmentOf } from './writer.js'
 import { valueTypeName, type GgufArray, type GgufMetadata, type GgufScalar, type GgufScalarType, type GgufValue } from './values.js'
 
 export interface GgufMetadataFile {

@@ -6,12 +6,9 @@
  */
 import { open, rename, rm } from 'node:fs/promises'
 
+import { GGUF_MAGIC, GGUF_VERSION, alignUp, alignmentOf } from './format.js'
 import { GgmlType, tensorByteLength, type GgmlTypeName } from './tensor-types.js'
-import { GgufValueType, metadataValue, type GgufArray, type GgufMetadata, type GgufValue } from './values.js'
-
-export const GGUF_MAGIC = 0x46554747 // "GGUF" read as a little-endian uint32
-export const GGUF_VERSION = 3
-export const GGUF_DEFAULT_ALIGNMENT = 32
+import { GgufValueType, type GgufArray, type GgufMetadata, type GgufValue } from './values.js'
 
 export interface GgufTensorSource {
   name: string
@@ -92,19 +89,6 @@ export async function writeGguf(
     await rm(partial, { force: true })
     throw error
   }
-}
-
-export function alignUp(n: number, alignment: number): number {
-  return Math.ceil(n / alignment) * alignment
-}
-
-export function alignmentOf(metadata: GgufMetadata): number {
-  const value = metadataValue(metadata, 'general.alignment')
-  if (value === undefined) return GGUF_DEFAULT_ALIGNMENT
-  if (value.type !== 'uint32' || value.value <= 0 || value.value % 8 !== 0) {
-    throw new RangeError('general.alignment must be a UINT32 multiple of 8')
-  }
-  return value.value
 }
 
 function layoutTensors(tensors: readonly GgufTensorSource[], alignment: number) {
