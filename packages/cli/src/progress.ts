@@ -39,7 +39,7 @@ export class ProgressReporter {
   private state: ProgressState | undefined
   private lastDraw = 0
   private drawn = false
-  private lastLine = ''
+  private printedFinal = false
 
   constructor(private readonly options: ProgressOptions) {
     this.stream = options.stream ?? process.stderr
@@ -55,12 +55,11 @@ export class ProgressReporter {
     if (this.tty) {
       if (finished || now - this.lastDraw >= REDRAW_MS) this.draw(now)
     } else if (finished || this.lastDraw === 0 || now - this.lastDraw >= this.intervalMs) {
-      const line = `${this.options.label}: ${this.describe(state)}\n`
-      // A final state reported twice (last item, then the closing report) prints once.
-      if (line === this.lastLine) return
+      // The final state is often reported twice (last item, then the closing report): print it once.
+      if (finished && this.printedFinal) return
+      this.printedFinal = finished
       this.lastDraw = now
-      this.lastLine = line
-      this.stream.write(line)
+      this.stream.write(`${this.options.label}: ${this.describe(state)}\n`)
     }
   }
 

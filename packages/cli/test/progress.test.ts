@@ -37,6 +37,7 @@ describe('ProgressReporter', () => {
     const { stream, writes } = fakeStream(false)
     const progress = new ProgressReporter({ label: 'batch', stream, intervalMs: 60_000 })
     for (let i = 1; i <= 5; i++) progress.update({ total: 5, completed: i, failed: 0, ratePerSecond: 1, etaMs: (5 - i) * 1000 })
+    progress.update({ total: 5, completed: 5, failed: 0, ratePerSecond: 0.9, etaMs: 0 })
     expect(writes).toEqual(['batch: 1/5 (20%) · 0 failed · 1.00/s · ETA 4.00 s\n', 'batch: 5/5 (100%) · 0 failed · 1.00/s · ETA 0 ms\n'])
   })
 })
