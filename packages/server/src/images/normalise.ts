@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os'
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp'
 import { BmpDecodeError, decodeBmp, readBmpHeader } from './bmp-decoder.js'
+import { decodeHeic } from './heic-decoder.js'
 import { formatPixels, imageTooLarge, invalidImage, type ImageLocation } from './image-errors.js'
 import { formatDisplayName, type DecodableFormat } from './sniff.js'
 import { aspectRatioOf, maxAspectRatio, smartResize, type ResizeTarget } from './smart-resize.js'
@@ -49,7 +50,7 @@ function reasonFromSharp(error: unknown, format: DecodableFormat): { reason: str
   const message = error instanceof Error ? error.message : String(error)
   if (truncationPattern.test(message)) return { reason: `truncated ${name}`, code: 'truncated_image' }
   if (/timeout/i.test(message)) return { reason: `decoding the ${name} took too long`, code: 'invalid_image' }
-  if (format === 'heic' || /no decoding plugin|compression format has not been built in|unsupported codec/i.test(message)) {
+  if (/no decoding plugin|compression format has not been built in|unsupported codec/i.test(message)) {
     return { reason: `${name} with this compression is not supported`, code: 'unsupported_image_format' }
   }
   const detail = message
@@ -170,6 +171,26 @@ async function normaliseWithSharp(bytes: Buffer, format: DecodableFormat, locati
   return finish(await runSharp(encode(pipeline, settings), location, format), settings, oriented)
 }
 
+async function normaliseHeic(bytes: Buffer, location: ImageLocation, settings: NormaliseSettings): Promise<NormalisedImage> {
+  const result = await decodeHeic(bytes, settings.maxPixels, settings.decodeTimeoutSeconds * 1000)
+  if (result.kind === 'failed') {
+    // libheif cannot tell a cut-off file from a damaged one; say both when the container itself is unreadable.
+    const reason = result.reason.trim()
+    const containerUnreadable = /too small|meta box|end of data|truncat|not enough/i.test(reason)
+    throw invalidImage(location, `${containerUnreadable ? 'truncated or corrupt' : 'corrupt'} HEIC (${reason})`, {
+      code: containerUnreadable ? 'truncated_image' : 'corrupt_image',
+    })
+  }
+  checkPixels(location, result.width, result.height, settings.maxPixels)
+  if (result.kind !== 'decoded') throw new Error('HEIC decoder refused a size the pixel check accepted')
+  // libheif has already applied the container's rotation and mirroring.
+  const target = targetFor(result.width, result.height, settings)
+  const pipeline = sharp(result.rgba, { raw: { width: result.width, height: result.height, channels: 4 } })
+    .timeout({ seconds: settings.decodeTimeoutSeconds })
+    .resize(target.width, target.height, { fit: 'fill', kernel: 'lanczos3' })
+  return finish(await runSharp(encode(pipeline, settings), location, 'heic'), settings, result)
+}
+
 export async function normaliseImage(
   bytes: Buffer,
   format: DecodableFormat,
@@ -178,5 +199,6 @@ export async function normaliseImage(
 ): Promise<NormalisedImage> {
   configureSharp()
   if (format === 'bmp') return normaliseBmp(bytes, location, settings)
+  if (format === 'heic') return normaliseHeic(bytes, location, settings)
   return normaliseWithSharp(bytes, format, location, settings)
 }

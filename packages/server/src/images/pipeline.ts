@@ -1,5 +1,6 @@
 import { chatImageLocation, formatBytes, invalidImage, uploadImageLocation, type ImageLocation } from './image-errors.js'
 import { parseImageSource, tooManyBytes } from './image-source.js'
+import { heicDecoderPath } from './heic-decoder.js'
 import { normaliseImage, type OutputFormat } from './normalise.js'
 import { fetchRemoteImage, type ResolvedAddress } from './remote-fetch.js'
 import { Semaphore } from './semaphore.js'
@@ -131,7 +132,7 @@ async function prepareFromBytes(
   if (bytes.length === 0) throw invalidImage(location, 'the image is empty (zero bytes)', { code: 'empty_image' })
   if (bytes.length > options.maxImageBytes) throw tooManyBytes(location, bytes.length, options.maxImageBytes)
   const format = sniffImageFormat(bytes)
-  if (format === 'heic') {
+  if (format === 'heic' && heicDecoderPath() === null) {
     throw invalidImage(
       location,
       'HEIC is not supported by this server (no HEVC decoder is available); convert the photo to JPEG or PNG first',
@@ -142,7 +143,7 @@ async function prepareFromBytes(
     const tooShort = format === 'unknown' && bytes.length < 16 ? ` (only ${formatBytes(bytes.length)})` : ''
     throw invalidImage(
       location,
-      `unsupported image format: ${formatDisplayName[format]}${tooShort}; send JPEG, PNG, WebP, GIF, TIFF, AVIF or BMP`,
+      `unsupported image format: ${formatDisplayName[format]}${tooShort}; send JPEG, PNG, WebP, GIF, TIFF, AVIF, HEIC or BMP`,
       { code: 'unsupported_image_format' },
     )
   }
