@@ -13,7 +13,7 @@ export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.jpe', '.jfif', '.png
 export interface BatchInput {
   /** Absolute path (or an http(s) URL, passed through). */
   path: string
-  /** How the item is named in results: relative to the working directory. */
+  /** How the item is named in results (and recognised on resume): relative to `relativeTo`. */
   file: string
 }
 
@@ -77,15 +77,19 @@ async function expand(arg: string, cwd: string, recursive: boolean, fromList: bo
 }
 
 /** Resolves the positional arguments to unique inputs, first occurrence first. */
-export async function resolveInputs(args: readonly string[], options: { cwd?: string; recursive?: boolean } = {}): Promise<BatchInput[]> {
+export async function resolveInputs(
+  args: readonly string[],
+  options: { cwd?: string; recursive?: boolean; relativeTo?: string } = {},
+): Promise<BatchInput[]> {
   const cwd = options.cwd ?? process.cwd()
+  const base = options.relativeTo ?? cwd
   const seen = new Set<string>()
   const inputs: BatchInput[] = []
   for (const arg of args) {
     for (const path of await expand(arg, cwd, options.recursive ?? false, false)) {
       if (seen.has(path)) continue
       seen.add(path)
-      inputs.push({ path, file: /^https?:/i.test(path) ? path : relative(cwd, path) || path })
+      inputs.push({ path, file: /^https?:/i.test(path) ? path : relative(base, path) || path })
     }
   }
   return inputs

@@ -100,6 +100,20 @@ describe('visto batch', () => {
     expect(server.requests.length - requestsBefore).toBe(16 - afterKill.length)
   })
 
+  it('names files relative to the results file, so a re-run from another directory recognises them', async () => {
+    server.fallback = numbered()
+    await images(3)
+    await mkdir(join(dir, 'out'))
+    const first = await runCli(['batch', 'images', '-q', 'Describe.', '-o', 'out/results.jsonl', '--base-url', server.url], { cwd: dir })
+    expect(first.code).toBe(0)
+    const records = await readJsonl(join(dir, 'out', 'results.jsonl'))
+    expect(records.map((r) => r.file).sort()).toEqual(['../images/img-00.png', '../images/img-01.png', '../images/img-02.png'])
+    const fromInside = await runCli(['batch', '../images', '-q', 'Describe.', '-o', 'results.jsonl', '--base-url', server.url], { cwd: join(dir, 'out') })
+    expect(fromInside.code).toBe(0)
+    expect(fromInside.stderr).toContain('3 of 3 already done')
+    expect(server.requests).toHaveLength(3)
+  })
+
   it('stops cleanly on SIGTERM, keeping finished items and not recording interrupted ones', async () => {
     server.fallback = numbered(150)
     const input = await images(12)

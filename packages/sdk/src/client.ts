@@ -264,9 +264,9 @@ export class VistoClient {
     }
     let firstTokenMs: number | undefined
     return new ChatCompletionStream(attempt.response, attempt.controller, {
-      onEvent: (chunk) => {
-        attempt.touch()
-        if (firstTokenMs === undefined && chunk?.choices.some((choice) => choice.delta.content)) firstTokenMs = performance.now() - started
+      onBytes: () => attempt.touch(),
+      onChunk: (chunk) => {
+        if (firstTokenMs === undefined && chunk.choices.some((choice) => choice.delta.content)) firstTokenMs = performance.now() - started
       },
       translateError: (error) => attempt.translate(error),
       finish: ({ error, chunks }) => {

@@ -95,10 +95,12 @@ export class SseLineDecoder {
   }
 }
 
-export async function* parseSse(body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent> {
+/** `onBytes` is told about every network chunk, comments and keep-alives included. */
+export async function* parseSse(body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>, onBytes?: () => void): AsyncGenerator<SseEvent> {
   const decoder = new TextDecoder('utf-8')
   const lines = new SseLineDecoder()
   for await (const chunk of chunksOf(body)) {
+    onBytes?.()
     yield* lines.push(decoder.decode(chunk, { stream: true }))
   }
   yield* lines.push(decoder.decode())

@@ -12,8 +12,10 @@ export interface StreamHooks {
   translateError(error: unknown): unknown
   /** Called once when the stream ends for any reason (completion, error, consumer break). */
   finish(outcome: { error?: unknown; chunks: ChatCompletionChunk[] }): void
-  /** Called on every event, with the parsed chunk when it is one (the client resets its idle timeout here). */
-  onEvent(chunk?: ChatCompletionChunk): void
+  /** Called on every network read, keep-alive comments included (the client resets its idle timeout here). */
+  onBytes(): void
+  /** Called on every chunk. */
+  onChunk(chunk: ChatCompletionChunk): void
 }
 
 export class ChatCompletionStream implements AsyncIterable<ChatCompletionChunk> {
@@ -45,9 +47,8 @@ export class ChatCompletionStream implements AsyncIterable<ChatCompletionChunk> 
     let sawFinish = false
     try {
       if (!this.response.body) throw new InvalidResponseError('Streaming response has no body')
-      for await (const event of parseSse(this.response.body)) {
+      for await (const event of parseSse(this.response.body, () => this.hooks.onBytes())) {
         if (event.data === '[DONE]') {
-          this.hooks.onEvent()
           done = true
           break
         }
@@ -63,7 +64,7 @@ export class ChatCompletionStream implements AsyncIterable<ChatCompletionChunk> 
         if (!Array.isArray(chunk.choices)) throw new InvalidResponseError(`Stream event is not a chat.completion.chunk: ${event.data.slice(0, 200)}`)
         if (chunk.choices.some((choice) => choice.finish_reason)) sawFinish = true
         chunks.push(chunk)
-        this.hooks.onEvent(chunk)
+        this.hooks.onChunk(chunk)
         yield chunk
       }
       // Some servers omit [DONE]; a stream with no finish_reason and no [DONE] was cut short.

@@ -107,6 +107,12 @@ describe('streaming', () => {
     await expect(stream.text()).rejects.toThrow(TimeoutError)
   })
 
+  it('counts keep-alive comments as signs of life for the idle timeout', async () => {
+    server.script(sseRaw([': ping\n\n', ': ping\n\n', ': ping\n\n', `data: ${JSON.stringify(chunk('late'))}\n\n`, `data: ${JSON.stringify(chunk(undefined, 'stop'))}\n\n`], 120))
+    const client = createClient({ baseURL: server.url, timeout: 300 })
+    expect(await (await client.chat.completions.create(request)).text()).toBe('late')
+  })
+
   it('throws AbortError when the caller aborts mid-stream', async () => {
     server.script(sseRaw(Array.from({ length: 100 }, () => `data: ${JSON.stringify(chunk('x'))}\n\n`), 20))
     const controller = new AbortController()

@@ -3,7 +3,7 @@
  * of 3, made resumable. Results are appended as items finish (completion order, one
  * line each); re-running the same command skips what is already answered.
  */
-import { extname, resolve } from 'node:path'
+import { dirname, extname, resolve } from 'node:path'
 import { AbortError, MetricsRecorder, formatSummary, type AskResult, type BatchItem, type BatchResult } from '@visto/sdk'
 import { clientFrom, commonHelp, describeError, isUnreachable, numberFlag, parse } from '../args.js'
 import { resolveInputs, type BatchInput } from '../batch-inputs.js'
@@ -22,7 +22,8 @@ relative to the list; '-' reads the list from stdin) or image files.
 
 With -o, every finished item is appended to the file at once; run the same command again
 after an interruption and only the missing (or failed) items are asked. Lines are in
-completion order; each names its file.
+completion order; each names its file, relative to the results file's directory (so the
+re-run may start from any directory).
 
 Options:
   -q, --question TEXT   the question (required)
@@ -112,7 +113,9 @@ const command: Command = {
     const format = formatFor(values.format, values.output)
     const sampling = samplingFrom(values)
 
-    const inputs = await resolveInputs(positionals, { recursive: values.recursive })
+    const outputPath = values.output ? resolve(values.output) : undefined
+    // Named relative to the results file, so a re-run from another directory still recognises them.
+    const inputs = await resolveInputs(positionals, { recursive: values.recursive, ...(outputPath ? { relativeTo: dirname(outputPath) } : {}) })
     if (inputs.length === 0) throw new CliError(`no images found in ${positionals.join(' ')}`, ExitCode.Usage)
 
     const style = styler(process.stderr)
@@ -120,7 +123,6 @@ const command: Command = {
     let pending = inputs
     let skipped = 0
     let appender: ResultAppender | undefined
-    const outputPath = values.output ? resolve(values.output) : undefined
     if (outputPath) {
       const keys = new Set(inputs.map((input) => recordKey({ file: input.file, question })))
       const prepared = await prepareOutput(outputPath, format, keys).catch((error: unknown) => {
@@ -135,16 +137,24 @@ const command: Command = {
       if (prepared.droppedUnreadable > 0) log(`visto batch: dropped ${prepared.droppedUnreadable} unreadable line(s) from ${values.output}`)
       appender = new ResultAppender(outputPath, format)
     }
+    let writeError: unknown
+    const controller = new AbortController()
     const emit = (record: ResultRecord) => {
-      if (appender) appender.append(record)
-      else process.stdout.write(serialize(record, format))
+      if (writeError !== undefined) return
+      try {
+        if (appender) appender.append(record)
+        else process.stdout.write(serialize(record, format))
+      } catch (error) {
+        // A full disk must not become answers that were paid for and then lost: stop.
+        writeError = error
+        controller.abort()
+      }
     }
 
     const cacheOption = values['cache-dir'] ? values['cache-dir'] : values.cache ? true : undefined
     const client = clientFrom(values, cacheOption === undefined ? {} : { cache: cacheOption })
     const metrics = new MetricsRecorder()
     const progress = new ProgressReporter({ label: 'visto batch', intervalMs: intervalS * 1000 })
-    const controller = new AbortController()
     let interrupts = 0
     const onSignal = (signal: NodeJS.Signals) => {
       interrupts++
@@ -188,9 +198,16 @@ const command: Command = {
       interrupted = true
     } finally {
       progress.done()
-      appender?.close()
+      try {
+        appender?.close()
+      } catch (error) {
+        writeError ??= error
+      }
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)
+    }
+    if (writeError !== undefined) {
+      throw new CliError(`cannot write results to ${values.output ?? 'stdout'}: ${(writeError as Error).message}`, ExitCode.Failure)
     }
 
     const summary = metrics.summary()
