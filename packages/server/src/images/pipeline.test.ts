@@ -120,6 +120,24 @@ describe('prepareImage: normalisation', () => {
     near(await fixtures.meanColour(image.data, { left: 20, top: 220, width: 150, height: 150 }), fixtures.blue)
   })
 
+  it.each([
+    [1, 'left', [320, 160]],
+    [2, 'right', [320, 160]],
+    [3, 'right', [320, 160]],
+    [4, 'left', [320, 160]],
+    [5, 'top', [160, 320]],
+    [6, 'top', [160, 320]],
+    [7, 'bottom', [160, 320]],
+    [8, 'bottom', [160, 320]],
+  ] as const)('applies EXIF orientation %i: the red half ends up %s', async (orientation, side, size) => {
+    const image = await prepareImageBytes(await fixtures.jpeg(320, 160, { orientation }), 'image[0]', options)
+    expect([image.width, image.height]).toEqual([...size])
+    const [w, h] = size
+    const half = side === 'left' || side === 'right' ? { width: w / 2 - 20, height: h - 20 } : { width: w - 20, height: h / 2 - 20 }
+    const origin = { left: side === 'right' ? w / 2 + 10 : 10, top: side === 'bottom' ? h / 2 + 10 : 10 }
+    near(await fixtures.meanColour(image.data, { ...origin, ...half }), fixtures.red)
+  })
+
   it('flattens transparency on white', async () => {
     const image = await prepareImageBytes(await fixtures.transparentPng(128, 128), 'image[0]', options)
     near(await fixtures.meanColour(image.data, { left: 0, top: 0, width: 128, height: 128 }), { r: 255, g: 255, b: 255 }, 1)
