@@ -4,6 +4,7 @@
  * server do the same work get the same key, however they were spelled.
  */
 import type { ChatCompletionRequest, ContentPart } from '@visto/protocol'
+import { sha256Hex } from './sha256.js'
 
 /** Fields that change the answer. `stream`, `user` and `stream_options` do not. */
 const SAMPLING_FIELDS = [
@@ -74,12 +75,6 @@ export function normaliseForCache(request: ChatCompletionRequest): unknown {
   }
 }
 
-function toHex(buffer: ArrayBuffer): string {
-  return Array.from(new Uint8Array(buffer), (byte) => byte.toString(16).padStart(2, '0')).join('')
-}
-
 export async function cacheKey(request: ChatCompletionRequest): Promise<string> {
-  const text = stableStringify(normaliseForCache(request))
-  const digest = await globalThis.crypto.subtle.digest('SHA-256', new TextEncoder().encode(text))
-  return toHex(digest)
+  return sha256Hex(new TextEncoder().encode(stableStringify(normaliseForCache(request))))
 }

@@ -214,7 +214,8 @@ export class VistoClient {
     const cache = options.cache === false ? undefined : (options.cache ?? (await this.cache()))
     const key = cache ? await cacheKey(body) : undefined
     if (cache && key) {
-      const hit = await cache.get(key)
+      // A cache that cannot be read (permissions, a full disk) is a miss, not a failed request.
+      const hit = await cache.get(key).catch(() => undefined)
       if (hit) {
         const latencyMs = performance.now() - started
         this.record({ startedAt, latencyMs, outcome: 'cached', attempts: 0, stream: false, ...usageOf(hit) }, options)

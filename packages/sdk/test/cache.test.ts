@@ -124,3 +124,15 @@ describe('caching through the client', () => {
     expect(await readdir(join(dir, 'visto', 'results'))).toHaveLength(1)
   })
 })
+
+describe('sha256 fallback', () => {
+  it('matches node:crypto for empty, block-boundary and random inputs', async () => {
+    const { createHash, randomBytes } = await import('node:crypto')
+    const { sha256Pure } = await import('../src/sha256.js')
+    const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex')
+    for (const length of [0, 1, 55, 56, 63, 64, 65, 119, 120, 1000, 100_003]) {
+      const data = new Uint8Array(randomBytes(length))
+      expect(hex(sha256Pure(data)), `length ${length}`).toBe(createHash('sha256').update(data).digest('hex'))
+    }
+  })
+})
