@@ -96,7 +96,12 @@ export function clientOptionsFrom(values: CommonValues, extra: ClientOptions = {
 }
 
 export function clientFrom(values: CommonValues, extra: ClientOptions = {}): VistoClient {
-  return createClient(clientOptionsFrom(values, extra))
+  try {
+    return createClient(clientOptionsFrom(values, extra))
+  } catch (error) {
+    if (error instanceof TypeError) throw new CliError(`--base-url: ${error.message}`, ExitCode.Usage)
+    throw error
+  }
 }
 
 /** Image arguments must exist before anything is sent; http(s) URLs pass through. */

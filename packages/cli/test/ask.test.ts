@@ -90,6 +90,9 @@ describe('visto ask', () => {
     const badFlag = await runCli(['ask', png, '-q', 'x', '--timeout', 'soon'])
     expect(badFlag.code).toBe(2)
     expect(badFlag.stderr).toContain('--timeout must be a number')
+    const badUrl = await runCli(['ask', png, '-q', 'x', '--base-url', 'localhost:7860'])
+    expect(badUrl.code).toBe(2)
+    expect(badUrl.stderr).toContain('--base-url: baseURL must be an absolute http(s) URL')
     expect(server.requests).toHaveLength(0)
   })
 

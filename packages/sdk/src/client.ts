@@ -88,6 +88,15 @@ export interface CompletionWithMeta extends CompletionMeta {
 }
 
 function normaliseBaseUrl(baseURL: string): string {
+  let parsed: URL | undefined
+  try {
+    parsed = new URL(baseURL)
+  } catch {
+    parsed = undefined
+  }
+  if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
+    throw new TypeError(`baseURL must be an absolute http(s) URL such as http://127.0.0.1:7860, got "${baseURL}"`)
+  }
   const trimmed = baseURL.replace(/\/+$/, '')
   return /\/v1$/.test(trimmed) ? trimmed : `${trimmed}/v1`
 }

@@ -62,6 +62,11 @@ describe('chat.completions.create', () => {
     expect(server.requests[0]?.headers.authorization).toBe('Bearer sk-test')
   })
 
+  it('refuses a base URL that is not an absolute http(s) URL', () => {
+    expect(() => createClient({ baseURL: 'localhost:7860' })).toThrow('baseURL must be an absolute http(s) URL such as http://127.0.0.1:7860, got "localhost:7860"')
+    expect(() => createClient({ baseURL: 'ftp://example.com' })).toThrow(TypeError)
+  })
+
   it('never mutates the caller’s request object', async () => {
     const request = articleRequest()
     const before = structuredClone(request)
