@@ -26,15 +26,23 @@ describe('visto serve as a process', () => {
     const body = {
       model: 'qwen3-vl-4b-instruct',
       messages: [{ role: 'user', content: [{ type: 'text', text: 'Describe.' }, { type: 'image_url', image_url: { url: dataUrl(await testImage(128, 128)) } }] }],
-      max_tokens: 400,
+      max_tokens: 1200,
       ignore_eos: true,
+      stream: true,
+      stream_options: { include_usage: true },
     }
-    const inFlight = fetch(`${server.baseURL}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
-    await new Promise((r) => setTimeout(r, 150))
-    const exit = server.stop('SIGTERM')
-    const response = await inFlight
+    const response = await fetch(`${server.baseURL}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
     expect(response.status).toBe(200)
-    expect(((await response.json()) as { usage: { completion_tokens: number } }).usage.completion_tokens).toBe(400)
+    const reader = response.body!.getReader()
+    const decoder = new TextDecoder()
+    let text = decoder.decode((await reader.read()).value, { stream: true })
+    // The request is generating now: stop the server under it.
+    const exit = server.stop('SIGTERM')
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += decoder.decode(chunk.value, { stream: true })
+    expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true)
+    const usage = text.split('\n\n').filter((e) => e.includes('"usage":{')).map((e) => JSON.parse(e.slice(6)) as { usage: { completion_tokens: number } })
+    expect(usage.at(-1)!.usage.completion_tokens).toBe(1200)
     expect(await exit).toBe(0)
+    expect(server.output()).toContain('SIGTERM: draining in-flight requests')
   })
 })

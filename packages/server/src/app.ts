@@ -22,6 +22,13 @@ export interface AppDeps {
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Responses not yet fully written (streams included): what a graceful shutdown waits for. */
+    inFlight: { count: number }
+  }
+}
+
 /** Builds the HTTP app without listening: tests use app.inject(), main.ts listens. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
@@ -49,7 +56,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
   })
 
+  app.decorate('inFlight', { count: 0 })
   app.addHook('onRequest', async (request, reply) => {
+    app.inFlight.count++
+    reply.raw.once('close', () => app.inFlight.count--)
     reply.header('x-request-id', request.id)
     if (!deps.apiKey || !request.url.startsWith('/v1/')) return
     const header = request.headers.authorization ?? ''

@@ -114,8 +114,11 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
     (shuttingDown ??= (async () => {
       admission.drain()
       const closing = app.close()
-      const drained = await admission.idle(config['drain-seconds'] * 1000)
-      if (!drained) io.log(`drain deadline (${config['drain-seconds']} s) passed with ${admission.running} requests still running; stopping them`)
+      const deadline = Date.now() + config['drain-seconds'] * 1000
+      while (app.inFlight.count > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25))
+      if (app.inFlight.count > 0) io.log(`drain deadline (${config['drain-seconds']} s) passed with ${app.inFlight.count} responses unfinished; stopping them`)
+      // Keep-alive clients hold idle sockets open forever; the work is done, so cut them.
+      app.server.closeAllConnections()
       await engine.close()
       await closing
     })())

@@ -92,11 +92,4 @@ export class Admission {
       entry.reject(new OverloadedError('The server is shutting down; retry shortly.', 5, { code: 'shutting_down' }))
     }
   }
-
-  /** Resolves when nothing runs (or the deadline passes). */
-  async idle(deadlineMs: number): Promise<boolean> {
-    const until = Date.now() + deadlineMs
-    while (this.active > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50))
-    return this.active === 0
-  }
 }

@@ -104,6 +104,9 @@ export class LlamaServerProcess extends EventEmitter {
     const child = spawn(this.options.binary, this.args(), {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, LLAMA_MEDIA_MARKER: this.mediaMarker },
+      // Its own process group: a terminal's Ctrl-C must reach Visto only, which then
+      // drains in-flight requests before stopping the engine itself.
+      detached: true,
     })
     this.child = child
     const onOutput = (chunk: Buffer): void => {
