@@ -93,8 +93,10 @@ function decodeBase64(payload: string, location: ImageLocation, maxImageBytes: n
   }
   if (!base64Alphabet.test(body)) {
     const index = body.search(/[^A-Za-z0-9+/]/)
-    const character = body[index] ?? '?'
-    throw invalidImage(location, `bad base64: invalid character ${JSON.stringify(character)} at position ${index}`, {
+    const code = body.codePointAt(index) ?? 0
+    // Printable ASCII as itself, anything else by code point, so the message stays readable.
+    const character = code > 0x20 && code < 0x7f ? JSON.stringify(String.fromCodePoint(code)) : `U+${code.toString(16).toUpperCase().padStart(4, '0')}`
+    throw invalidImage(location, `bad base64: invalid character ${character} at position ${index}`, {
       code: 'invalid_base64',
     })
   }

@@ -53,12 +53,15 @@ function reasonFromSharp(error: unknown, format: DecodableFormat): { reason: str
   if (/no decoding plugin|compression format has not been built in|unsupported codec/i.test(message)) {
     return { reason: `${name} with this compression is not supported`, code: 'unsupported_image_format' }
   }
-  const detail = message
-    .split('\n')[0]!
-    .replace(/^(Vips\w*|vips\w*|\w+load(_buffer)?|Input buffer has)\s*:?\s*/i, '')
-    .replace(/[^\x20-\x7e]/g, '')
-    .trim()
-    .slice(0, 120)
+  if (/unsupported image format/i.test(message)) return { reason: `corrupt ${name} (unreadable header)`, code: 'corrupt_image' }
+  // "Input buffer has corrupt header: VipsJpeg: Bogus marker length" -> "Bogus marker length".
+  let detail = message.split('\n')[0]!.replace(/^Input buffer has corrupt header:?\s*/i, '')
+  let previous
+  do {
+    previous = detail
+    detail = detail.replace(/^(Vips\w*|vips\w*|\w+load(_buffer|_source)?|\w+2vips|webp|source|heif)\s*:\s*/i, '')
+  } while (detail !== previous)
+  detail = detail.replace(/[^\x20-\x7e]/g, '').trim().slice(0, 120)
   return { reason: detail ? `corrupt ${name} (${detail})` : `corrupt ${name}`, code: 'corrupt_image' }
 }
 
