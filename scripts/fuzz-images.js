@@ -1,10 +1,20 @@
 #!/usr/bin/env node
-// Large fuzz run of the image pipeline (issue 4, item 8): hostile images through the
-// built code (run `npm run build` first). Every case must end in a usable image or a
-// 400/413 "Invalid image data…" / "Image too large…" ApiError; anything else is a
-// violation and the exit code is 1.
+// Large fuzz run of the image pipeline (issue 4, item 8), through the built code (run
+// `npm run build` first). Exit code 1 on any violation.
+//
+// Pipeline mode (default): hostile images straight into prepareImage. Every case must
+// end in a usable image or a 400/413 "Invalid image data…" / "Image too large…" ApiError.
+//
+// HTTP mode: the same images plus malformed JSON shapes, cut-off bodies and multipart
+// uploads, over real sockets. `--http` starts an in-process server (real pipeline and
+// routes, an echo engine instead of the model); `--url` targets a running Visto (keep
+// --concurrency at or below its --parallel, and expect the model to run for every image
+// that is accepted). Zero 5xx (a 503 with Retry-After counts as overload, not a fault),
+// every error in the OpenAI envelope, and the server must still answer at the end.
 //
 //   node scripts/fuzz-images.js --cases 200000 [--seed 7] [--concurrency 4] [--json]
+//   node scripts/fuzz-images.js --http --cases 20000
+//   node scripts/fuzz-images.js --url http://127.0.0.1:7860 --cases 500 --concurrency 2
 import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 import sharp from 'sharp'
@@ -15,11 +25,13 @@ const { values } = parseArgs({
     seed: { type: 'string', default: String(Date.now() % 1_000_000) },
     concurrency: { type: 'string', default: String(Math.max(2, availableParallelism())) },
     json: { type: 'boolean', default: false },
+    http: { type: 'boolean', default: false },
+    url: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 })
 if (values.help) {
-  console.log('usage: node scripts/fuzz-images.js [--cases N] [--seed S] [--concurrency C] [--json]')
+  console.log('usage: node scripts/fuzz-images.js [--cases N] [--seed S] [--concurrency C] [--json] [--http | --url BASE_URL]')
   process.exit(0)
 }
 const cases = Number(values.cases)
@@ -83,6 +95,10 @@ async function seeds() {
 
 const seedImages = await seeds()
 const options = { ...pipeline.defaultImagePipelineOptions, decodeTimeoutSeconds: 10 }
+const httpMode = values.http || values.url !== undefined
+let baseUrl = values.url?.replace(/\/+$/, '')
+let closeServer = async () => {}
+if (values.http) ({ baseUrl, closeServer } = await startInProcessServer())
 const tally = { accepted: 0, refused: 0, violations: 0 }
 const byCode = new Map()
 const violations = []
@@ -96,7 +112,9 @@ async function worker() {
     const index = next++
     const testCase = fuzz.fuzzCase(seedImages, index, seed)
     let outcome
-    try {
+    if (httpMode) {
+      ;({ outcome, label: testCase.label } = await httpCase(index, testCase))
+    } else try {
       const image = await pipeline.prepareImage(testCase.url, `messages[0].content[${index}]`, options, index % 3 === 0 ? 'low' : undefined)
       outcome = fuzz.checkAccepted(image, options.alignTo, options.pixelBudget.auto)
     } catch (error) {
@@ -122,9 +140,19 @@ async function worker() {
 }
 
 await Promise.all(Array.from({ length: concurrency }, worker))
+let stillUp = true
+if (httpMode) {
+  stillUp = await serverStillAnswers()
+  if (!stillUp) {
+    tally.violations++
+    violations.push('the server no longer answers a valid request after the run')
+  }
+  await closeServer()
+}
 const seconds = (performance.now() - started) / 1000
 peakRss = Math.max(peakRss, process.memoryUsage().rss)
 const report = {
+  mode: values.url ? `http ${values.url}` : values.http ? 'http (in-process server, echo engine)' : 'pipeline',
   cases,
   seed,
   concurrency,
@@ -138,10 +166,145 @@ const report = {
 if (values.json) {
   console.log(JSON.stringify(report, null, 2))
 } else {
-  console.log(`image fuzz: ${cases} cases (seed ${seed}, concurrency ${concurrency}) in ${report.seconds} s (${report.casesPerSecond}/s), peak RSS ${report.peakRssMiB} MiB`)
+  console.log(`image fuzz [${report.mode}]: ${cases} cases (seed ${seed}, concurrency ${concurrency}) in ${report.seconds} s (${report.casesPerSecond}/s), peak RSS ${report.peakRssMiB} MiB`)
+  if (httpMode) console.log(`  server still answering after the run: ${stillUp ? 'yes' : 'NO'}`)
   console.log(`  accepted ${tally.accepted}, refused ${tally.refused}, violations ${tally.violations}`)
   for (const [key, count] of Object.entries(report.outcomes)) console.log(`  ${String(count).padStart(8)}  ${key}`)
   for (const line of violations) console.log(`  VIOLATION ${line}`)
   console.log(`${tally.accepted + tally.refused} passed, ${tally.violations} failed`)
 }
 process.exit(tally.violations === 0 ? 0 : 1)
+
+// ---------------------------------------------------------------------------------
+// HTTP mode
+
+async function startInProcessServer() {
+  const [{ buildApp }, { Admission }, { ChatCompletionsService }, { imagesDescribeRoutes }] = await Promise.all([
+    import('../packages/server/dist/app.js'),
+    import('../packages/server/dist/serving/admission.js'),
+    import('../packages/server/dist/serving/chat-completions.js'),
+    import('../packages/server/dist/routes/images-describe.js'),
+  ])
+  // Answers at once, so the run measures the HTTP layer and the image pipeline.
+  const engine = {
+    id: 'fuzz-echo',
+    describe: () => ({ models: ['qwen3-vl-4b-instruct'], contextLength: 8192, parallel: concurrency, vision: true, kind: 'fuzz-echo' }),
+    state: () => ({ status: 'ready' }),
+    health: async () => {},
+    async *generate() {
+      yield { type: 'text', text: 'ok' }
+      yield { type: 'done', finishReason: 'stop', promptTokens: 1, completionTokens: 1 }
+    },
+    close: async () => {},
+  }
+  const admission = new Admission(concurrency, 1024)
+  const chat = new ChatCompletionsService(engine, admission, (url, where, detail, signal) => pipeline.prepareImage(url, where, options, detail, signal), {
+    defaultMaxTokens: 16,
+    maxImagesPerRequest: options.maxImagesPerRequest,
+  })
+  const app = await buildApp({ engine, admission, chat, bodyLimitBytes: 50 * 2 ** 20, plugins: [(scope) => imagesDescribeRoutes(scope, { chat, images: options })] })
+  const address = await app.listen({ port: 0, host: '127.0.0.1' })
+  return { baseUrl: address, closeServer: () => app.close() }
+}
+
+function article(url, detail) {
+  return {
+    model: 'qwen3-vl-4b-instruct',
+    messages: [{ role: 'user', content: [{ type: 'text', text: '请详细描述这张图片中的场景' }, { type: 'image_url', image_url: detail ? { url, detail } : { url } }] }],
+    max_tokens: 1,
+    temperature: 0.3,
+  }
+}
+
+/** JSON shapes clients get wrong: every position of the article's request, filled with junk. */
+function malformedBody(random) {
+  const junk = [null, 0, -1, 1e308, '', 'x', [], {}, [[]], { type: 'image_url' }, { url: 1 }, true, '\u0000', { image_url: { url: null } }]
+  const pick = () => junk[Math.floor(random() * junk.length)]
+  const body = article('data:image/png;base64,iVBORw0KGgo=')
+  const slots = [
+    () => (body.messages = pick()),
+    () => (body.messages[0] = pick()),
+    () => (body.messages[0].role = pick()),
+    () => (body.messages[0].content = pick()),
+    () => (body.messages[0].content[1] = pick()),
+    () => (body.messages[0].content[1].type = pick()),
+    () => (body.messages[0].content[1].image_url = pick()),
+    () => (body.messages[0].content[1].image_url.url = pick()),
+    () => (body.messages[0].content[1].image_url.detail = pick()),
+    () => (body.messages[0].content[0].text = pick()),
+    () => (body.max_tokens = pick()),
+    () => (body.temperature = pick()),
+    () => (body.model = pick()),
+  ]
+  slots[Math.floor(random() * slots.length)]()
+  return JSON.stringify(body)
+}
+
+function multipartBody(bytes, random) {
+  const boundary = `----visto-fuzz-${Math.floor(random() * 1e9)}`
+  const head = `--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="x.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`
+  const tail = `\r\n--${boundary}\r\nContent-Disposition: form-data; name="prompt"\r\n\r\ndescribe\r\n--${boundary}\r\nContent-Disposition: form-data; name="max_tokens"\r\n\r\n1\r\n--${boundary}--\r\n`
+  let body = Buffer.concat([Buffer.from(head), bytes, Buffer.from(tail)])
+  // Sometimes cut the form itself short.
+  if (random() < 0.2) body = body.subarray(0, Math.floor(random() * body.length))
+  return { body, contentType: `multipart/form-data; boundary=${boundary}` }
+}
+
+async function httpCase(index, testCase) {
+  const random = fuzz.createRandom((seed * 31 + index) >>> 0)
+  const roll = random()
+  let label
+  let request
+  if (roll < 0.7) {
+    label = `chat image: ${testCase.label}`
+    request = { path: '/v1/chat/completions', body: JSON.stringify(article(testCase.url, index % 3 === 0 ? 'low' : undefined)), contentType: 'application/json' }
+  } else if (roll < 0.85) {
+    label = 'malformed JSON shape'
+    request = { path: '/v1/chat/completions', body: malformedBody(random), contentType: 'application/json' }
+  } else if (roll < 0.93) {
+    const text = JSON.stringify(article(testCase.url))
+    label = 'cut-off JSON body'
+    request = { path: '/v1/chat/completions', body: text.slice(0, Math.floor(random() * text.length)), contentType: random() < 0.5 ? 'application/json' : 'text/plain' }
+  } else {
+    const comma = testCase.url.indexOf(',')
+    const bytes = Buffer.from(comma >= 0 ? testCase.url.slice(comma + 1) : testCase.url, 'base64')
+    const form = multipartBody(bytes, random)
+    label = `multipart upload: ${testCase.label}`
+    request = { path: '/v1/images/describe', body: form.body, contentType: form.contentType }
+  }
+  try {
+    const response = await fetch(`${baseUrl}${request.path}`, { method: 'POST', headers: { 'content-type': request.contentType }, body: request.body, signal: AbortSignal.timeout(120_000) })
+    const text = await response.text()
+    const status = response.status
+    if (status === 503 && response.headers.get('retry-after')) return { label, outcome: { kind: 'refused', status, code: 'overloaded' } }
+    if (status >= 500) return { label, outcome: { kind: 'violation', reason: `HTTP ${status}: ${text.slice(0, 200)}` } }
+    if (status === 200) return { label, outcome: { kind: 'accepted' } }
+    let envelope
+    try {
+      envelope = JSON.parse(text)
+    } catch {
+      return { label, outcome: { kind: 'violation', reason: `HTTP ${status} without a JSON body: ${text.slice(0, 200)}` } }
+    }
+    if (typeof envelope?.error?.message !== 'string' || typeof envelope.error.type !== 'string') {
+      return { label, outcome: { kind: 'violation', reason: `HTTP ${status} without the error envelope: ${text.slice(0, 200)}` } }
+    }
+    return { label, outcome: { kind: 'refused', status, code: envelope.error.code ?? null } }
+  } catch (error) {
+    return { label, outcome: { kind: 'violation', reason: `request failed: ${error.cause?.code ?? error.message}` } }
+  }
+}
+
+async function serverStillAnswers() {
+  try {
+    const png = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#4080c0' } }).png().toBuffer()
+    const response = await fetch(`${baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(article(`data:image/png;base64,${png.toString('base64')}`)),
+      signal: AbortSignal.timeout(120_000),
+    })
+    return response.status === 200
+  } catch {
+    return false
+  }
+}

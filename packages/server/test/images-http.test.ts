@@ -231,6 +231,24 @@ describe('images over HTTP: POST /v1/images/describe (multipart upload)', () => 
     expect(response.json().error.message).toBe('Image too large in image[0]: over the per-image limit of 2 MiB (--max-image-mb)')
   })
 
+  it('answers a cut-off or garbled form with a 400, never a 500', async () => {
+    const { payload, headers } = multipart([
+      { name: 'image', filename: 'photo.jpg', data: jpeg.subarray(0, 2000) },
+      { name: 'prompt', value: 'x' },
+    ])
+    const statuses = new Set<number>()
+    for (const cut of [5, 40, 120, 500, 1500, payload.length - 3]) {
+      const response = await app.inject({ method: 'POST', url: '/v1/images/describe', headers, payload: payload.subarray(0, cut) })
+      statuses.add(response.statusCode)
+      expect(response.json().error.type).toBe('invalid_request_error')
+    }
+    expect([...statuses]).toEqual([400])
+    const cut = await app.inject({ method: 'POST', url: '/v1/images/describe', headers, payload: payload.subarray(0, 120) })
+    expect(cut.json().error).toEqual({ message: 'Malformed multipart/form-data body: Unexpected end of multipart data', type: 'invalid_request_error', param: 'body', code: 'invalid_multipart' })
+    const noBoundary = await app.inject({ method: 'POST', url: '/v1/images/describe', headers: { 'content-type': 'multipart/form-data' }, payload: 'x' })
+    expect(noBoundary.statusCode).toBe(400)
+  })
+
   it('explains the form when the body is not multipart', async () => {
     const response = await app.inject({ method: 'POST', url: '/v1/images/describe', headers: { 'content-type': 'application/json' }, payload: '{}' })
     expect(response.statusCode).toBe(400)

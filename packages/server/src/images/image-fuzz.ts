@@ -20,7 +20,11 @@ export interface FuzzCase {
 
 /** xorshift32: small, fast, and the same everywhere. */
 export function createRandom(seed: number): () => number {
-  let state = seed >>> 0 || 0x9e3779b9
+  // Mix the seed first (murmur3's finaliser): raw xorshift starts near zero for small seeds.
+  let state = seed >>> 0
+  state = Math.imul(state ^ (state >>> 16), 0x85ebca6b) >>> 0
+  state = Math.imul(state ^ (state >>> 13), 0xc2b2ae35) >>> 0
+  state = (state ^ (state >>> 16)) >>> 0 || 0x9e3779b9
   return () => {
     state ^= state << 13
     state >>>= 0

@@ -1,6 +1,6 @@
 import multipart from '@fastify/multipart'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { InvalidRequestError, PayloadTooLargeError } from '../errors.js'
+import { ApiError, InvalidRequestError, PayloadTooLargeError } from '../errors.js'
 import { formatBytes } from '../images/image-errors.js'
 import { prepareImageBytes, type ImageDetailLevel, type ImagePipelineOptions } from '../images/pipeline.js'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
@@ -99,7 +99,11 @@ export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDes
       if (code === 'FST_FIELDS_LIMIT' || code === 'FST_PARTS_LIMIT') {
         throw new InvalidRequestError('Too many form fields', { param: 'body', code: 'too_many_fields' })
       }
-      throw error
+      // busboy reports a cut-off or garbled form with a plain Error ("Unexpected end of
+      // multipart data"): the client's mistake. Our own bugs (TypeError and friends) stay 500s.
+      if (error instanceof ApiError || error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError) throw error
+      const detail = error instanceof Error ? error.message.split('\n')[0]!.slice(0, 120) : String(error)
+      throw new InvalidRequestError(`Malformed multipart/form-data body: ${detail}`, { param: 'body', code: 'invalid_multipart' })
     }
     const detail = parseDetail(fields)
     const maxTokens = parseNumberField(fields, 'max_tokens')
