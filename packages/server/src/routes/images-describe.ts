@@ -15,7 +15,8 @@ const imageFields = new Set(['image', 'image[]', 'images', 'images[]', 'file'])
 const textFields = new Set(['prompt', 'max_tokens', 'temperature', 'detail', 'model'])
 const defaultPrompt = 'Describe this image in detail.'
 
-function disconnectSignal(request: FastifyRequest, reply: FastifyReply): AbortSignal {
+/** Aborted when the client goes away before the answer is written (frees the engine slot). */
+function disconnectSignal(reply: FastifyReply): AbortSignal {
   const controller = new AbortController()
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) controller.abort(new Error('client disconnected'))
@@ -112,7 +113,7 @@ export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDes
       throw new InvalidRequestError('No image: send one or more files in the "image" field (curl -F image=@photo.jpg)', { param: 'image', code: 'missing_image' })
     }
     const prompt = fields.get('prompt')?.trim() || defaultPrompt
-    const signal = disconnectSignal(request, reply)
+    const signal = disconnectSignal(reply)
 
     // Decode here so errors name the upload ("image[1]"); the chat service then sees
     // small, already aligned images and leaves their size as it is.
