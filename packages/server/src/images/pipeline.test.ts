@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { writeBmp } from '../../test/support/bmp-writer.js'
 import * as fixtures from '../../test/support/image-fixtures.js'
 import { ApiError, InvalidImageError, PayloadTooLargeError } from '../errors.js'
-import { defaultImagePipelineOptions, prepareImage, prepareImageBytes, type ImagePipelineOptions } from './pipeline.js'
+import { defaultImagePipelineOptions, imageDecodeSlots, prepareImage, prepareImageBytes, type ImagePipelineOptions } from './pipeline.js'
 
 const where = 'messages[0].content[1]'
 const options = defaultImagePipelineOptions
@@ -263,5 +263,26 @@ describe('prepareImage: limits', () => {
     const error = await failure(prepareImageBytes(await fixtures.png(4100, 10), 'image[0]', options))
     expect(error.status).toBe(400)
     expect(error.message).toBe('Invalid image data in image[0]: the image is 4100x10, an aspect ratio of 410:1; the model accepts at most 200:1')
+  })
+})
+
+describe('prepareImage: concurrency', () => {
+  it('decodes at most two images at once, queueing the rest', async () => {
+    const photo = fixtures.dataUrl(await fixtures.photoLikeJpeg(1200, 900))
+    let peak = 0
+    let sawQueue = false
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, imageDecodeSlots.inUse)
+      sawQueue ||= imageDecodeSlots.queued > 0
+    }, 1)
+    try {
+      const results = await Promise.all(Array.from({ length: 8 }, (_, i) => prepareImage(photo, `messages[0].content[${i}]`, options)))
+      expect(results.every((image) => image.width === 1152 && image.height === 864)).toBe(true)
+    } finally {
+      clearInterval(sampler)
+    }
+    expect(peak).toBe(2)
+    expect(sawQueue).toBe(true)
+    expect(imageDecodeSlots.inUse).toBe(0)
   })
 })
