@@ -186,7 +186,7 @@ function chatBody(imageDataUrl, phase, index, maxTokens) {
       {
         role: 'user',
         content: [
-          { type: 'text', text: `Job ${String(phase).padStart(2, '0')}-${String(index).padStart(3, '0')}.` },
+          { type: 'text', text: `Job ${String(phase).padStart(3, '0')}-${String(index).padStart(3, '0')}.` },
           { type: 'image_url', image_url: { url: imageDataUrl } },
           { type: 'text', text: QUESTION },
         ],
@@ -268,25 +268,41 @@ async function timedRequest(target, body) {
   }
 }
 
-/** `count` requests, `concurrency` at a time; wall time from the first send to the last answer. */
-async function runLevel(target, images, phase, concurrency, count, maxTokens) {
-  const results = []
-  let next = 0
+/**
+ * One round: `size` requests sent together (a closed batch, as `concurrency` clients
+ * would), with request indices from `firstIndex`. Returns each result and the wall time.
+ */
+async function runRound(target, images, phase, firstIndex, size, concurrency, maxTokens) {
   const started = performance.now()
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < count) {
-        const index = next++
-        const result = await timedRequest(target, chatBody(images[index], phase, index, maxTokens))
-        results.push(result)
-        progress(
-          `  ${target.name} c=${concurrency}: ${results.length}/${count} ` +
-            (result.ok ? `in ${(result.latencyMs / 1000).toFixed(1)} s` : `FAILED: ${result.error}`),
-        )
-      }
+  const results = await Promise.all(
+    Array.from({ length: size }, async (_, k) => {
+      const index = firstIndex + k
+      const result = await timedRequest(target, chatBody(images[index], phase, index, maxTokens))
+      progress(
+        `  ${target.name} c=${concurrency}: request ${index + 1} ` + (result.ok ? `in ${(result.latencyMs / 1000).toFixed(1)} s` : `FAILED: ${result.error}`),
+      )
+      return result
     }),
   )
-  return summarise(results, performance.now() - started)
+  return { results, wallMs: performance.now() - started }
+}
+
+/**
+ * Per-request time inside llama-server's slot (prompt incl. image encoder, then
+ * generation), read from its own "print_timing ... total time = X ms" log lines.
+ * Latency minus this is the time a request spent outside the engine: HTTP, JSON,
+ * image handling, templating, queueing and relaying. That difference is Visto's cost,
+ * and it stays readable when other work on the machine slows the engine down.
+ */
+class EngineSlotTimes {
+  samples = []
+  onLine = (line) => {
+    const match = /task\s+(\d+)\s*\|\s*total time\s*=\s*([\d.]+)\s*ms/.exec(line)
+    if (match) this.samples.push({ at: performance.now(), task: Number(match[1]), ms: Number(match[2]) })
+  }
+  between(from, to) {
+    return this.samples.filter((s) => s.at >= from && s.at <= to).map((s) => s.ms)
+  }
 }
 
 function percentile(sorted, p) {
@@ -299,7 +315,7 @@ function percentile(sorted, p) {
 
 const mean = (values) => (values.length === 0 ? undefined : values.reduce((a, b) => a + b, 0) / values.length)
 
-function summarise(results, wallMs) {
+function summarise(results, wallMs, engineMs = []) {
   const ok = results.filter((r) => r.ok)
   const ttfts = ok.map((r) => r.ttftMs).filter((t) => t !== undefined).sort((a, b) => a - b)
   const tokens = ok.reduce((n, r) => n + r.completionTokens, 0)
@@ -320,6 +336,8 @@ function summarise(results, wallMs) {
     meanLatencyS: mean(ok.map((r) => r.latencyMs)) / 1000,
     promptTokens: mean(ok.map((r) => r.promptTokens).filter((n) => n !== undefined)),
     completionTokens: mean(ok.map((r) => r.completionTokens)),
+    engineSlotS: mean(engineMs) === undefined ? undefined : mean(engineMs) / 1000,
+    engineSamples: engineMs.length,
     // The machine's 1-minute load average when the level ended: noise from other work shows here.
     loadAfter: os.loadavg()[0],
     enginePromptPerS: mean(ok.map((r) => r.enginePromptPerS).filter((n) => n !== undefined)),
@@ -417,16 +435,20 @@ const ratio = (a, b) => (a === undefined || b === undefined || b === 0 ? '–' :
 const signedMs = (a, b) => (a === undefined || b === undefined ? '–' : `${a >= b ? '+' : '−'}${Math.abs((a - b) * 1000).toFixed(0)} ms`)
 const mib = (bytes) => `${(bytes / 1024 ** 2).toFixed(1)} MiB`
 
+/** Mean latency minus mean time in the engine's slot (when the log gave every request's). */
+const outsideS = (s) => (s.engineSlotS === undefined || s.engineSamples < s.ok ? undefined : s.meanLatencyS - s.engineSlotS)
+const outside = (s) => fmt(outsideS(s), 3)
+
 function throughputTable(levels) {
   const lines = [
-    '| target | concurrency | ok/sent | wall s | requests/s | TTFT p50 s | TTFT p95 s | completion tok/s | per-stream tok/s | mean latency s | prompt tok/req | load avg |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| target | concurrency | ok/sent | wall s | requests/s | TTFT p50 s | TTFT p95 s | completion tok/s | per-stream tok/s | mean latency s | engine s/req | outside engine s/req | prompt tok/req | load avg |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ]
   for (const level of levels) {
     for (const [name, s] of [['Visto', level.visto], ['direct', level.direct]]) {
       lines.push(
         `| ${name} | ${level.concurrency} | ${s.ok}/${s.total} | ${fmt(s.wallS, 1)} | ${fmt(s.requestsPerS, 3)} | ${fmt(s.ttftP50S)} | ${fmt(s.ttftP95S)} | ` +
-          `${fmt(s.tokensPerS)} | ${fmt(s.streamTokensPerS)} | ${fmt(s.meanLatencyS)} | ${fmt(s.promptTokens, 0)} | ${fmt(s.loadAfter, 1)} |`,
+          `${fmt(s.tokensPerS)} | ${fmt(s.streamTokensPerS)} | ${fmt(s.meanLatencyS)} | ${fmt(s.engineSlotS)} | ${outside(s)} | ${fmt(s.promptTokens, 0)} | ${fmt(s.loadAfter, 1)} |`,
       )
     }
   }
@@ -435,13 +457,13 @@ function throughputTable(levels) {
 
 function ratioTable(levels) {
   const lines = [
-    '| concurrency | requests/s | completion tok/s | TTFT p50 | TTFT p95 | mean latency | mean latency Visto − direct |',
-    '|---:|---:|---:|---:|---:|---:|---:|',
+    '| concurrency | requests/s | completion tok/s | TTFT p50 | TTFT p95 | mean latency | mean latency Visto − direct | outside engine Visto − direct |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|',
   ]
   for (const { concurrency, visto: v, direct: d } of levels) {
     lines.push(
       `| ${concurrency} | ${ratio(v.requestsPerS, d.requestsPerS)} | ${ratio(v.tokensPerS, d.tokensPerS)} | ${ratio(v.ttftP50S, d.ttftP50S)} | ` +
-        `${ratio(v.ttftP95S, d.ttftP95S)} | ${ratio(v.meanLatencyS, d.meanLatencyS)} | ${signedMs(v.meanLatencyS, d.meanLatencyS)} |`,
+        `${ratio(v.ttftP95S, d.ttftP95S)} | ${ratio(v.meanLatencyS, d.meanLatencyS)} | ${signedMs(v.meanLatencyS, d.meanLatencyS)} | ${signedMs(outsideS(v), outsideS(d))} |`,
     )
   }
   return lines.join('\n')
@@ -481,7 +503,7 @@ Generated by \`scripts/bench.js\` (\`npm run bench\`); do not edit by hand.
 ${r.model.kind === 'standin-4b' ? '' : r.model.kind === 'standin-tiny' ? '\n> **This run used the tiny stand-in, not the full-size one.** Its model costs almost nothing, so the ratios below show Visto\'s fixed per-request cost at its most visible; they are not what a 4B model would show.\n' : ''}
 ## Visto vs. the engine it supervises
 
-Same requests, same llama-server process: **Visto** is \`POST ${'{visto}'}/v1/chat/completions\`; **direct** is llama-server's own \`/v1/chat/completions\` on its private port.
+Same requests, same llama-server process: **Visto** is \`POST /v1/chat/completions\` on Visto; **direct** is llama-server's own \`/v1/chat/completions\` on its private port. At each concurrency level the requests go out in rounds of that many at once, alternating Visto and direct rounds (A B B A …).
 
 ${throughputTable(r.levels)}
 
@@ -502,7 +524,7 @@ ${r.imageBench.skipped ? `_Not run: ${r.imageBench.skipped}_` : r.imageBench.mar
 
 ## How to read this
 
-Both targets run on the same llama-server process with the same images, so the **Visto ÷ direct** ratios are Visto's own cost: parsing the request, decoding and re-encoding each image with sharp, rendering the chat template, and relaying the stream. A ratio near 1.00× means the engine dominates, as it should; on the same CPU cores Visto's image work competes with the engine's threads. **TTFT** (time to the first content token) includes the vision encoder and prompt processing, so it is the number images move most; **completion tok/s** is generated tokens per wall-clock second over the whole level (all streams together), and **per-stream tok/s** the decode speed one client sees. The direct path renders the prompt with llama-server's own template and Visto with its own, so prompt token counts can differ by a few tokens (see the prompt tok/req column). **llama-bench** measures the engine alone on text (no image encoder, no HTTP) and is the ceiling: direct generation at concurrency 1 should come close to its tg figure, and prompt-heavy requests cannot beat its pp figure per token. The models are stand-ins with random weights and real shapes: speed matches the real model of the same shape, the text does not. Small request counts make p95 close to the maximum; rerun before drawing fine conclusions.
+Both targets run on the same llama-server process with the same images, so the **Visto ÷ direct** ratios are Visto's own cost: parsing the request, decoding and re-encoding each image with sharp, rendering the chat template, and relaying the stream. A ratio near 1.00× means the engine dominates, as it should; on the same CPU cores Visto's image work competes with the engine's threads. Because the machine is shared, the engine's own speed swings from run to run (see the load column), and that moves every time-based column on both sides. The steadier measure of Visto's cost is therefore **outside engine s/req**: a request's latency minus the time llama-server itself reports for that request's slot (prompt, image encoder and generation, from its log), i.e. the time spent in HTTP, JSON, image handling, templating and streaming; **outside engine Visto − direct** is what Visto adds per request. **TTFT** (time to the first content token) includes the vision encoder and prompt processing, so it is the number images move most; **completion tok/s** is generated tokens per wall-clock second over the whole level (all streams together), and **per-stream tok/s** the decode speed one client sees. The direct path renders the prompt with llama-server's own template and Visto with its own, so prompt token counts can differ by a few tokens (see the prompt tok/req column). **llama-bench** measures the engine alone on text (no image encoder, no HTTP) and is the ceiling: direct generation at concurrency 1 should come close to its tg figure, and prompt-heavy requests cannot beat its pp figure per token. The models are stand-ins with random weights and real shapes: speed matches the real model of the same shape, the text does not. Small request counts make p95 close to the maximum; rerun before drawing fine conclusions.
 `
 }
 
@@ -545,7 +567,8 @@ async function main() {
   const serveArgs = ['--port', '0', '--model', model.model, '--mmproj', model.mmproj, '--parallel', String(parallel), '--ctx-size', String(ctxSize), '--threads', String(options.threads), '--log-level', 'silent']
   progress(`starting Visto in-process (${serveArgs.join(' ')})`)
   const loadStarted = performance.now()
-  const server = await startServer(parseServeConfig(serveArgs, {}), { log: () => {} })
+  const slotTimes = new EngineSlotTimes()
+  const server = await startServer(parseServeConfig(serveArgs, {}), { log: () => {}, engineLog: slotTimes.onLine })
   const killEngine = () => server.engine.killNow?.()
   process.once('exit', killEngine)
   const interrupted = () => {
@@ -579,16 +602,31 @@ async function main() {
       if (!warm.ok) throw new Error(`warm-up via ${target.name} failed: ${warm.error}`)
       progress(`  warm-up via ${target.name}: ${(warm.latencyMs / 1000).toFixed(1)} s`)
     }
-    for (const [i, concurrency] of options.concurrency.entries()) {
+    // Rounds alternate A B B A … between the targets, so drift and bursts of other work on
+    // a shared machine fall on both sides alike instead of on whichever ran second.
+    let vistoFirst = true
+    for (const concurrency of options.concurrency) {
       const count = countFor(concurrency)
-      // Alternate who goes first, so drift on a shared machine does not always hit the same side.
-      const order = i % 2 === 0 ? ['visto', 'direct'] : ['direct', 'visto']
-      const level = { concurrency }
-      for (const key of order) {
-        progress(`${targets[key].name}: concurrency ${concurrency}, ${count} requests`)
-        level[key] = await runLevel(targets[key], images, phase++, concurrency, count, options.maxTokens)
+      const collected = { visto: { results: [], wallMs: 0, engineMs: [] }, direct: { results: [], wallMs: 0, engineMs: [] } }
+      progress(`concurrency ${concurrency}: ${count} requests per target in rounds of ${concurrency}`)
+      for (let first = 0; first < count; first += concurrency) {
+        const size = Math.min(concurrency, count - first)
+        for (const key of vistoFirst ? ['visto', 'direct'] : ['direct', 'visto']) {
+          const from = performance.now()
+          const round = await runRound(targets[key], images, phase++, first, size, concurrency, options.maxTokens)
+          // llama-server logs a slot's timings as it finishes; let the last lines arrive.
+          await new Promise((r) => setTimeout(r, 300))
+          collected[key].results.push(...round.results)
+          collected[key].wallMs += round.wallMs
+          collected[key].engineMs.push(...slotTimes.between(from, performance.now()))
+        }
+        vistoFirst = !vistoFirst
       }
-      levels.push(level)
+      levels.push({
+        concurrency,
+        visto: summarise(collected.visto.results, collected.visto.wallMs, collected.visto.engineMs),
+        direct: summarise(collected.direct.results, collected.direct.wallMs, collected.direct.engineMs),
+      })
     }
   } finally {
     progress('stopping Visto')
