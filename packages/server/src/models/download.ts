@@ -4,7 +4,7 @@ import { mkdir, open, rename, stat, truncate, unlink, type FileHandle } from 'no
 import { basename, dirname } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 
-import { acquireDownloadLock, type DownloadLockOptions } from './download-lock.js'
+import { acquireFileLock, type FileLockOptions } from '../file-lock.js'
 import type { DownloadProgress } from './download-progress.js'
 import { fetchFollowingRedirects } from './fetch-following-redirects.js'
 import { describeNetworkError } from './hub.js'
@@ -31,7 +31,7 @@ export interface DownloadFileOptions {
   /** Abort an attempt that receives nothing for this long (a dead connection never errors by itself). */
   stallTimeoutMs?: number
   progressIntervalMs?: number
-  lock?: Omit<DownloadLockOptions, 'signal' | 'onWait'>
+  lock?: Omit<FileLockOptions, 'signal' | 'onWait'>
 }
 
 export interface DownloadResult {
@@ -57,7 +57,7 @@ export async function downloadFile(options: DownloadFileOptions): Promise<Downlo
   if (await isFile(dest)) return { path: dest, downloaded: false }
   await mkdir(dirname(dest), { recursive: true })
   const file = options.file ?? basename(dest)
-  const release = await acquireDownloadLock(`${dest}.lock`, {
+  const release = await acquireFileLock(`${dest}.lock`, {
     ...options.lock,
     signal: options.signal,
     onWait: () =>

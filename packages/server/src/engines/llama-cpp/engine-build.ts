@@ -1,8 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import { open } from 'node:fs/promises'
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { acquireFileLock } from '../../file-lock.js'
 import { locateLlamaSource } from './llama-source.js'
 
 export type EngineFlavor = 'cpu' | 'cuda'
@@ -106,41 +106,6 @@ function run(command: string, args: string[], options: { cwd?: string; log?: (li
   })
 }
 
-/** Holds a lock file while building, so two `npm install`s never build into one folder at once. */
-async function withLock<T>(lockPath: string, log: (line: string) => void, body: () => Promise<T>): Promise<T> {
-  for (let waited = 0; ; waited++) {
-    try {
-      const handle = await open(lockPath, 'wx')
-      await handle.writeFile(String(process.pid))
-      await handle.close()
-      break
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-      const owner = Number(readFileSync(lockPath, 'utf8'))
-      if (!Number.isInteger(owner) || owner <= 0 || !isAlive(owner)) {
-        rmSync(lockPath, { force: true })
-        continue
-      }
-      if (waited % 30 === 0) log(`waiting for another build (pid ${owner}) to finish…`)
-      await new Promise((r) => setTimeout(r, 2000))
-    }
-  }
-  try {
-    return await body()
-  } finally {
-    rmSync(lockPath, { force: true })
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
 /**
  * Builds llama-server and llama-bench natively from the bundled llama.cpp source into
  * the cache, keyed by node-llama-cpp's version and the flavor. Reuses a finished build.
@@ -158,7 +123,14 @@ export async function buildEngine(options: BuildOptions): Promise<EngineBuild> {
   const source = locateLlamaSource()
   const root = engineRoot(options.cacheDir)
   mkdirSync(root, { recursive: true })
-  return withLock(path.join(root, `build-${flavor}.lock`), log, async () => {
+  let waits = 0
+  const release = await acquireFileLock(path.join(root, `build-${flavor}.lock`), {
+    // Compiling can pause output for minutes, but the holder's heartbeat keeps the lock live.
+    onWait: () => {
+      if (waits++ % 30 === 0) log('waiting for another build of this engine to finish…')
+    },
+  })
+  try {
     const again = findCachedBuild(options.cacheDir, flavor)
     if (again) return again
 
@@ -196,5 +168,7 @@ export async function buildEngine(options: BuildOptions): Promise<EngineBuild> {
       JSON.stringify({ key: build.key, flavor, nodeLlamaCpp: source.packageVersion, tag: source.tag, flags, builtAt: new Date().toISOString() }, null, 2),
     )
     return build
-  })
+  } finally {
+    await release()
+  }
 }

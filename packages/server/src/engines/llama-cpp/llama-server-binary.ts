@@ -17,11 +17,12 @@ function isExecutable(file: string): boolean {
   }
 }
 
-function onPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
+/** The first `name` on PATH that exists and answers `--version` (a broken install is skipped). */
+function workingOnPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
   for (const dir of (env.PATH ?? '').split(path.delimiter)) {
     if (!dir) continue
     const candidate = path.join(dir, name)
-    if (isExecutable(candidate)) return candidate
+    if (isExecutable(candidate) && spawnSync(candidate, ['--version'], { stdio: 'ignore', timeout: 10_000 }).status === 0) return candidate
   }
   return undefined
 }
@@ -44,10 +45,8 @@ export async function locateLlamaServer(options: {
     }
     return { path: options.explicitPath, origin: 'flag' }
   }
-  const fromPath = onPath('llama-server', env)
-  if (fromPath && spawnSync(fromPath, ['--version'], { stdio: 'ignore', timeout: 10_000 }).status === 0) {
-    return { path: fromPath, origin: 'path' }
-  }
+  const fromPath = workingOnPath('llama-server', env)
+  if (fromPath) return { path: fromPath, origin: 'path' }
   const flavor = detectFlavor()
   const cached = findCachedBuild(options.cacheDir, flavor)
   if (cached) return { path: cached.llamaServer, origin: 'cache' }

@@ -2,7 +2,7 @@ import { open, readFile, stat, unlink, utimes } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 
-export interface DownloadLockOptions {
+export interface FileLockOptions {
   signal?: AbortSignal | undefined
   /** Called once per poll while another process holds the lock. */
   onWait?: () => void
@@ -19,13 +19,14 @@ interface LockOwner {
 }
 
 /**
- * An exclusive lock file next to the download (`<file>.lock`, created with O_EXCL), so
- * two Visto processes sharing a cache never write the same `.part` file. The holder
+ * An exclusive lock file (created with O_EXCL) for work two Visto processes sharing a
+ * cache must never do at once: writing the same download `.part` file, or building the
+ * engine into the same folder. The holder
  * touches the file every few seconds; a waiter takes over a lock whose owner is a dead
  * process on this host, or whose heartbeat stopped (an owner on another host or in
  * another PID namespace). Returns the function that releases it.
  */
-export async function acquireDownloadLock(lockPath: string, options: DownloadLockOptions = {}): Promise<() => Promise<void>> {
+export async function acquireFileLock(lockPath: string, options: FileLockOptions = {}): Promise<() => Promise<void>> {
   const staleMs = options.staleMs ?? 30_000
   const heartbeatMs = options.heartbeatMs ?? 5_000
   const pollMs = options.pollMs ?? 250
