@@ -15,6 +15,7 @@ import {
   STANDIN_GENERATOR_VERSION,
   generateStandin,
 } from '../packages/server/src/models/standin/generate-standin.js'
+import type { StandinOutput } from '../packages/server/src/models/standin/text-model.js'
 
 export interface StandinPair {
   dir: string
@@ -24,22 +25,27 @@ export interface StandinPair {
 
 const modelsSource = join(dirname(fileURLToPath(import.meta.url)), '..', 'packages', 'server', 'src', 'models')
 
-let pending: Promise<StandinPair> | undefined
+const pending = new Map<StandinOutput, Promise<StandinPair>>()
 
-export function ensureTinyStandin(): Promise<StandinPair> {
-  pending ??= generateOnce().catch((error: unknown) => {
-    pending = undefined
-    throw error
-  })
-  return pending
+/** `invalid-utf8`: a variant that only emits invalid UTF-8, for engine-quirk tests. */
+export function ensureTinyStandin(output: StandinOutput = 'printable'): Promise<StandinPair> {
+  let pair = pending.get(output)
+  if (!pair) {
+    pair = generateOnce(output).catch((error: unknown) => {
+      pending.delete(output)
+      throw error
+    })
+    pending.set(output, pair)
+  }
+  return pair
 }
 
-async function generateOnce(): Promise<StandinPair> {
+async function generateOnce(output: StandinOutput): Promise<StandinPair> {
   const key = await cacheKey()
-  const dir = join(tmpdir(), `visto-standin-tiny-${key}`)
+  const dir = join(tmpdir(), `visto-standin-tiny-${output === 'printable' ? '' : `${output}-`}${key}`)
   const pair = { dir, model: join(dir, 'model.gguf'), mmproj: join(dir, 'mmproj.gguf') }
   if (!((await exists(pair.model)) && (await exists(pair.mmproj)))) {
-    await generateStandin({ preset: 'tiny', outDir: dir, seed: DEFAULT_STANDIN_SEED })
+    await generateStandin({ preset: 'tiny', outDir: dir, seed: DEFAULT_STANDIN_SEED, output })
   }
   return pair
 }

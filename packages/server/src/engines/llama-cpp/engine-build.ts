@@ -1,7 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { acquireFileLock } from '../../file-lock.js'
 import { locateLlamaSource } from './llama-source.js'
 
@@ -27,6 +29,30 @@ export interface BuildOptions {
 }
 
 const STAMP = 'visto-build.json'
+const PATCH_MARKER = '.visto-patches'
+
+/**
+ * Our few changes to llama.cpp, applied to the bundled source before building (see each
+ * patch's comment). Found next to src/ and dist/ alike: both sit one level below the
+ * package root.
+ */
+const PATCH_DIR = fileURLToPath(new URL('../../../engine-patches/', import.meta.url))
+
+export function enginePatches(): { files: string[]; hash: string } {
+  const files = existsSync(PATCH_DIR) ? readdirSync(PATCH_DIR).filter((f) => f.endsWith('.patch')).sort().map((f) => path.join(PATCH_DIR, f)) : []
+  const hash = createHash('sha256')
+  for (const file of files) hash.update(path.basename(file)).update(readFileSync(file))
+  return { files, hash: hash.digest('hex').slice(0, 16) }
+}
+
+function stampMatches(buildDir: string): boolean {
+  try {
+    const stamp = JSON.parse(readFileSync(path.join(buildDir, STAMP), 'utf8')) as { patches?: string }
+    return stamp.patches === enginePatches().hash
+  } catch {
+    return false
+  }
+}
 
 /** CUDA only when a GPU is really there: nvcc alone (a toolkit without a card) is common. */
 export function detectFlavor(): EngineFlavor {
@@ -64,8 +90,17 @@ export function engineRoot(cacheDir: string): string {
 export function findCachedBuild(cacheDir: string, flavor: EngineFlavor = detectFlavor()): EngineBuild | undefined {
   const buildDir = path.join(engineRoot(cacheDir), `build-${flavor}`)
   const build = describeBuild(buildDir, flavor, cacheDir)
-  if (!existsSync(path.join(buildDir, STAMP)) || !existsSync(build.llamaServer)) return undefined
+  // A build from other patches is stale: rebuilding it is incremental (same folder).
+  if (!stampMatches(buildDir) || !existsSync(build.llamaServer)) return undefined
   return build
+}
+
+function readText(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch {
+    return undefined
+  }
 }
 
 function describeBuild(buildDir: string, flavor: EngineFlavor, cacheDir: string): EngineBuild {
@@ -144,6 +179,14 @@ export async function buildEngine(options: BuildOptions): Promise<EngineBuild> {
       renameSync(tmp, srcDir)
     }
 
+    const patches = enginePatches()
+    if (readText(path.join(srcDir, PATCH_MARKER)) !== patches.hash) {
+      log(`applying ${patches.files.length} Visto patch(es) to llama.cpp…`)
+      await run('git', ['-C', srcDir, 'checkout', '--quiet', '--', '.'], { log })
+      for (const file of patches.files) await run('git', ['-C', srcDir, 'apply', file], { log })
+      writeFileSync(path.join(srcDir, PATCH_MARKER), patches.hash)
+    }
+
     const build = describeBuild(path.join(root, `build-${flavor}`), flavor, options.cacheDir)
     const flags = cmakeFlags(flavor)
     log(`configuring (${flavor}, GGML_NATIVE)…`)
@@ -165,7 +208,7 @@ export async function buildEngine(options: BuildOptions): Promise<EngineBuild> {
     if (!existsSync(build.llamaServer)) throw new Error(`The build finished but ${build.llamaServer} is missing.`)
     writeFileSync(
       path.join(build.buildDir, STAMP),
-      JSON.stringify({ key: build.key, flavor, nodeLlamaCpp: source.packageVersion, tag: source.tag, flags, builtAt: new Date().toISOString() }, null, 2),
+      JSON.stringify({ key: build.key, flavor, nodeLlamaCpp: source.packageVersion, tag: source.tag, patches: patches.hash, flags, builtAt: new Date().toISOString() }, null, 2),
     )
     return build
   } finally {

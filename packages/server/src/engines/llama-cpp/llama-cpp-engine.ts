@@ -4,6 +4,7 @@ import {
   EngineUnavailableError,
   InternalServerError,
   InvalidRequestError,
+  UpstreamError,
 } from '../../errors.js'
 import type { Engine, EngineEvent, EngineInfo, EngineRequest, EngineState } from '../engine.js'
 import { readSseData } from '../sse-reader.js'
@@ -227,6 +228,14 @@ export class LlamaCppEngine implements Engine {
     }
     if (status === 400 || error.type === 'invalid_request_error') {
       return new InvalidRequestError(`The engine rejected the request: ${error.message ?? 'invalid request'}`, { code: 'engine_rejected' })
+    }
+    if (error.message?.includes('does not match the expected')) {
+      // Stock llama-server builds refuse output their chat parser cannot read (invalid
+      // UTF-8); Visto's own build carries a patch for exactly this (engine-patches/).
+      return new UpstreamError(
+        'The engine refused the model’s output (invalid UTF-8, a known llama-server quirk). Visto’s own engine build tolerates it: run `npx visto engine build` and start without --llama-server.',
+        { cause: error },
+      )
     }
     if (status === 503 || error.type === 'unavailable_error') {
       return new EngineUnavailableError(`The engine is not available: ${error.message ?? 'unavailable'}`)

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { engineRoot, findCachedBuild } from './engine-build.js'
+import { enginePatches, engineRoot, findCachedBuild } from './engine-build.js'
 import { locateLlamaServer } from './llama-server-binary.js'
 
 function fakeBinary(dir: string, exitCode = 0): string {
@@ -34,12 +34,14 @@ describe('locateLlamaServer', () => {
     expect(await locateLlamaServer({ cacheDir: emptyCache(), env: { PATH: `${broken}:${good}` }, build: false })).toEqual({ path: expected, origin: 'path' })
   })
 
-  it('then the cached build, which counts only once its stamp is written', async () => {
+  it('then the cached build, which counts only once its stamp is written for the current patches', async () => {
     const cacheDir = emptyCache()
     const buildDir = path.join(engineRoot(cacheDir), 'build-cpu')
     const binary = fakeBinary(path.join(buildDir, 'bin'))
     expect(findCachedBuild(cacheDir, 'cpu')).toBeUndefined()
-    writeFileSync(path.join(buildDir, 'visto-build.json'), '{}')
+    writeFileSync(path.join(buildDir, 'visto-build.json'), JSON.stringify({ patches: 'from-an-older-visto' }))
+    expect(findCachedBuild(cacheDir, 'cpu')).toBeUndefined()
+    writeFileSync(path.join(buildDir, 'visto-build.json'), JSON.stringify({ patches: enginePatches().hash }))
     expect(findCachedBuild(cacheDir, 'cpu')?.llamaServer).toBe(binary)
   })
 

@@ -62,6 +62,8 @@ export interface Vocabulary {
   types: number[]
   /** Ids a stand-in may generate: plain tokens of printable ASCII (plus newline). */
   emittable: Uint8Array
+  /** Single-byte tokens 0x80–0xBF: UTF-8 continuation bytes, invalid on their own. */
+  loneContinuationBytes: Uint8Array
   idOf(token: QwenAddedToken): number
 }
 
@@ -92,15 +94,18 @@ export function buildVocabulary(size: number, addedTokensStart: number): Vocabul
     types.push(TokenType.unused)
   }
   const emittable = new Uint8Array(size)
+  const loneContinuationBytes = new Uint8Array(size)
   for (let id = 0; id < size; id++) {
     if (types[id] !== TokenType.normal) continue
     const bytes = tokenBytes(tokens[id]!)!
     emittable[id] = bytes.every((b) => (b >= 0x20 && b < 0x7f) || b === 0x0a) ? 1 : 0
+    loneContinuationBytes[id] = bytes.length === 1 && bytes[0]! >= 0x80 && bytes[0]! <= 0xbf ? 1 : 0
   }
   return {
     tokens,
     types,
     emittable,
+    loneContinuationBytes,
     idOf: (token) => addedTokensStart + QWEN_ADDED_TOKENS.indexOf(token),
   }
 }

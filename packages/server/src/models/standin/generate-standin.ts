@@ -10,7 +10,7 @@ import { writeGguf, type GgufWriteProgress } from '../gguf/writer.js'
 import { mmprojMetadata, mmprojTensors } from './mmproj.js'
 import { STANDIN_PRESETS, type MmprojQuant, type StandinPresetName, type TextQuant } from './presets.js'
 import { tensorSource } from './tensor-plan.js'
-import { textModelMetadata, textModelTensors, textVocabulary } from './text-model.js'
+import { textModelMetadata, textModelTensors, textVocabulary, type StandinOutput } from './text-model.js'
 
 /** Bump whenever the bytes written for the same options change (caches key on it). */
 export const STANDIN_GENERATOR_VERSION = 1
@@ -22,6 +22,8 @@ export interface GenerateStandinOptions {
   quant?: TextQuant
   mmprojQuant?: MmprojQuant
   seed?: number
+  /** `invalid-utf8` makes a model that only emits invalid UTF-8 (engine-quirk tests). */
+  output?: StandinOutput
   onProgress?: (progress: GgufWriteProgress) => void
 }
 
@@ -48,7 +50,7 @@ export async function generateStandin(options: GenerateStandinOptions): Promise<
   const modelBytes = await writeGguf(
     model,
     textModelMetadata(preset, quant, seed, vocab),
-    textModelTensors(preset, quant, vocab).map((t) => tensorSource(t, seed)),
+    textModelTensors(preset, quant, vocab, options.output).map((t) => tensorSource(t, seed)),
     writeOptions,
   )
   const mmprojBytes = await writeGguf(

@@ -57,7 +57,14 @@ export function textModelMetadata(preset: StandinPreset, quant: TextQuant, seed:
   ]
 }
 
-export function textModelTensors(preset: StandinPreset, quant: TextQuant, vocab: Vocabulary): PlannedTensor[] {
+/**
+ * What the stand-in's output layer lets it say: `printable` ASCII (what tests and
+ * benchmarks want), or only lone UTF-8 continuation bytes (`invalid-utf8`), which
+ * reproduces the random-weight output that makes llama-server's chat endpoint answer 500.
+ */
+export type StandinOutput = 'printable' | 'invalid-utf8'
+
+export function textModelTensors(preset: StandinPreset, quant: TextQuant, vocab: Vocabulary, output: StandinOutput = 'printable'): PlannedTensor[] {
   const t = preset.text
   const w = GGML_TYPES[quant]
   const qWidth = t.heads * t.headDim
@@ -90,7 +97,7 @@ export function textModelTensors(preset: StandinPreset, quant: TextQuant, vocab:
       name: 'output.weight',
       shape: [t.hidden, t.vocabSize],
       type: w,
-      init: { kind: 'uniform', scale: OUTPUT_ROW_GAIN / Math.sqrt(t.hidden), rowMask: vocab.emittable },
+      init: { kind: 'uniform', scale: OUTPUT_ROW_GAIN / Math.sqrt(t.hidden), rowMask: output === 'printable' ? vocab.emittable : vocab.loneContinuationBytes },
     },
   )
   return tensors
