@@ -45,4 +45,23 @@ describe('visto serve as a process', () => {
     expect(await exit).toBe(0)
     expect(server.output()).toContain('SIGTERM: draining in-flight requests')
   })
+
+  it('takes llama-server down with it even when killed with SIGKILL', async () => {
+    const server = await startVisto()
+    const children = spawnSync('ps', ['-o', 'pid=,comm=', '--ppid', String(server.child.pid)], { encoding: 'utf8' }).stdout
+    const engine = children.split('\n').map((line) => line.trim().split(/\s+/)).find(([, comm]) => comm === 'llama-server')
+    expect(engine).toBeDefined()
+    const pid = Number(engine![0])
+    await server.stop('SIGKILL')
+    const alive = (): boolean => {
+      try {
+        process.kill(pid, 0)
+        return spawnSync('ps', ['-o', 'stat=', '-p', String(pid)], { encoding: 'utf8' }).stdout.trim().startsWith('Z') === false
+      } catch {
+        return false
+      }
+    }
+    for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 100))
+    expect(alive()).toBe(false)
+  })
 })

@@ -109,6 +109,7 @@ export class LlamaServerProcess extends EventEmitter {
       detached: true,
     })
     this.child = child
+    this.watchOrphan(child)
     const onOutput = (chunk: Buffer): void => {
       for (const line of chunk.toString('utf8').split('\n')) {
         if (!line.trim()) continue
@@ -138,6 +139,22 @@ export class LlamaServerProcess extends EventEmitter {
     exited.catch(() => {})
     await Promise.race([this.waitHealthy(this.options.startTimeoutMs ?? 600_000), exited])
     this.currentState = { status: 'ready' }
+  }
+
+  /**
+   * llama-server runs in its own process group (so Ctrl-C reaches Visto first), which also
+   * means nothing kills it if Visto itself is SIGKILLed. A tiny shell watchdog does: it
+   * ends when either process does, and stops llama-server if Visto went first.
+   */
+  private watchOrphan(child: ChildProcess): void {
+    if (process.platform === 'win32' || child.pid === undefined) return
+    const script =
+      'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done; ' +
+      'if kill -0 "$2" 2>/dev/null; then kill -TERM "$2"; sleep 5; kill -KILL "$2" 2>/dev/null; fi'
+    const watchdog = spawn('/bin/sh', ['-c', script, 'visto-watchdog', String(process.pid), String(child.pid)], { detached: true, stdio: 'ignore' })
+    watchdog.on('error', () => {})
+    watchdog.unref()
+    child.once('exit', () => watchdog.kill())
   }
 
   private async waitHealthy(timeoutMs: number): Promise<void> {
