@@ -85,6 +85,25 @@ describe('the real engine on the tiny stand-in', () => {
     expect(result.usage.completion_tokens).toBe(3)
   })
 
+  it('stops at a stop sequence and reports finish_reason "stop"', async () => {
+    const body = articlePayload(jpeg256, { temperature: 0, seed: 3, max_tokens: 40 })
+    const free = ((await (await post(body)).json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content
+    const stop = free.slice(10, 13)
+    const cut = (await (await post({ ...body, stop: [stop] })).json()) as { choices: Array<{ message: { content: string }; finish_reason: string }> }
+    expect(cut.choices[0]!.finish_reason).toBe('stop')
+    expect(cut.choices[0]!.message.content).toBe(free.slice(0, free.indexOf(stop)))
+  })
+
+  it('constrains output to JSON with response_format', async () => {
+    const schema = { type: 'object', properties: { colour: { type: 'string' } }, required: ['colour'] }
+    for (const response_format of [{ type: 'json_object' }, { type: 'json_schema', json_schema: { name: 'answer', schema } }]) {
+      const result = (await (await post(articlePayload(jpeg256, { temperature: 0, max_tokens: 60, response_format }))).json()) as {
+        choices: Array<{ message: { content: string } }>
+      }
+      expect(result.choices[0]!.message.content.trimStart().startsWith('{')).toBe(true)
+    }
+  })
+
   it('frees the engine slot when a streaming client disconnects', async () => {
     const controller = new AbortController()
     const response = await post(articlePayload(jpeg256, { stream: true, max_tokens: 1900, ignore_eos: true, temperature: 0 }), { signal: controller.signal })
