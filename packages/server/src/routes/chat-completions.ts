@@ -1,22 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { AppDeps } from '../app.js'
 import { toApiError } from '../http-errors.js'
-
-/** Aborted when the client goes away before the response is complete. */
-function disconnectSignal(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController()
-  const onClose = (): void => {
-    if (!reply.raw.writableFinished) controller.abort(new Error('client disconnected'))
-  }
-  // The response's 'close' fires when the connection drops (or after a full reply).
-  // Not the request's: Node emits that as soon as the body has been read.
-  reply.raw.once('close', onClose)
-  return controller.signal
-}
+import { clientDisconnectSignal } from './client-disconnect.js'
 
 export function chatCompletionsRoutes(app: FastifyInstance, deps: AppDeps): void {
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
-    const signal = disconnectSignal(reply)
+    const signal = clientDisconnectSignal(reply)
     // Validation, images and the engine slot all happen before any byte is written.
     const prepared = await deps.chat.prepare(request.body, request.id, signal)
     if (!prepared.parsed.stream) {

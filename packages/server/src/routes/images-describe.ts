@@ -4,6 +4,7 @@ import { ApiError, InvalidRequestError, PayloadTooLargeError } from '../errors.j
 import { formatBytes } from '../images/image-errors.js'
 import { prepareImageBytes, type ImageDetailLevel, type ImagePipelineOptions } from '../images/pipeline.js'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
+import { clientDisconnectSignal } from './client-disconnect.js'
 
 export interface ImagesDescribeDeps {
   chat: ChatCompletionsService
@@ -14,15 +15,6 @@ export interface ImagesDescribeDeps {
 const imageFields = new Set(['image', 'image[]', 'images', 'images[]', 'file'])
 const textFields = new Set(['prompt', 'max_tokens', 'temperature', 'detail', 'model'])
 const defaultPrompt = 'Describe this image in detail.'
-
-/** Aborted when the client goes away before the answer is written (frees the engine slot). */
-function disconnectSignal(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController()
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort(new Error('client disconnected'))
-  })
-  return controller.signal
-}
 
 function parseNumberField(fields: Map<string, string>, name: string): number | undefined {
   const raw = fields.get(name)
@@ -113,7 +105,7 @@ export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDes
       throw new InvalidRequestError('No image: send one or more files in the "image" field (curl -F image=@photo.jpg)', { param: 'image', code: 'missing_image' })
     }
     const prompt = fields.get('prompt')?.trim() || defaultPrompt
-    const signal = disconnectSignal(reply)
+    const signal = clientDisconnectSignal(reply)
 
     // Decode here so errors name the upload ("image[1]"); the chat service then sees
     // small, already aligned images and leaves their size as it is.

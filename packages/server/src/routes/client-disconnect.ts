@@ -1,0 +1,14 @@
+import type { FastifyReply } from 'fastify'
+
+/**
+ * Aborted when the client goes away before the response is complete, so its generation
+ * stops and its engine slot frees. The response's 'close' fires when the connection drops
+ * (or after a full reply); not the request's, which Node emits once the body is read.
+ */
+export function clientDisconnectSignal(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController()
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort(new Error('client disconnected'))
+  })
+  return controller.signal
+}
