@@ -300,8 +300,18 @@ class EngineSlotTimes {
     const match = /task\s+(\d+)\s*\|\s*total time\s*=\s*([\d.]+)\s*ms/.exec(line)
     if (match) this.samples.push({ at: performance.now(), task: Number(match[1]), ms: Number(match[2]) })
   }
-  between(from, to) {
-    return this.samples.filter((s) => s.at >= from && s.at <= to).map((s) => s.ms)
+  consumed = 0
+  /**
+   * The slot times of the `expected` requests that just finished. llama-server logs a
+   * slot after its last chunk is sent, so wait for the lines; rounds never overlap, so
+   * lines arrive in round order. Returns undefined when the count does not match.
+   */
+  async take(expected, timeoutMs = 15_000) {
+    const deadline = performance.now() + timeoutMs
+    while (this.samples.length < this.consumed + expected && performance.now() < deadline) await new Promise((r) => setTimeout(r, 25))
+    const taken = this.samples.slice(this.consumed).map((s) => s.ms)
+    this.consumed = this.samples.length
+    return taken.length === expected ? taken : undefined
   }
 }
 
@@ -436,7 +446,7 @@ const signedMs = (a, b) => (a === undefined || b === undefined ? '–' : `${a >=
 const mib = (bytes) => `${(bytes / 1024 ** 2).toFixed(1)} MiB`
 
 /** Mean latency minus mean time in the engine's slot (when the log gave every request's). */
-const outsideS = (s) => (s.engineSlotS === undefined || s.engineSamples < s.ok ? undefined : s.meanLatencyS - s.engineSlotS)
+const outsideS = (s) => (s.engineSlotS === undefined || s.engineSamples !== s.ok ? undefined : s.meanLatencyS - s.engineSlotS)
 const outside = (s) => fmt(outsideS(s), 3)
 
 function throughputTable(levels) {
@@ -600,6 +610,7 @@ async function main() {
       progress(`warm-up request via ${target.name}`)
       const warm = await timedRequest(target, chatBody(warmupImage, phase++, 0, options.maxTokens))
       if (!warm.ok) throw new Error(`warm-up via ${target.name} failed: ${warm.error}`)
+      await slotTimes.take(1)
       progress(`  warm-up via ${target.name}: ${(warm.latencyMs / 1000).toFixed(1)} s`)
     }
     // Rounds alternate A B B A … between the targets, so drift and bursts of other work on
@@ -612,20 +623,19 @@ async function main() {
       for (let first = 0; first < count; first += concurrency) {
         const size = Math.min(concurrency, count - first)
         for (const key of vistoFirst ? ['visto', 'direct'] : ['direct', 'visto']) {
-          const from = performance.now()
           const round = await runRound(targets[key], images, phase++, first, size, concurrency, options.maxTokens)
-          // llama-server logs a slot's timings as it finishes; let the last lines arrive.
-          await new Promise((r) => setTimeout(r, 300))
+          const slots = await slotTimes.take(round.results.filter((r) => r.ok).length)
           collected[key].results.push(...round.results)
           collected[key].wallMs += round.wallMs
-          collected[key].engineMs.push(...slotTimes.between(from, performance.now()))
+          if (slots === undefined) collected[key].engineIncomplete = true
+          else collected[key].engineMs.push(...slots)
         }
         vistoFirst = !vistoFirst
       }
       levels.push({
         concurrency,
-        visto: summarise(collected.visto.results, collected.visto.wallMs, collected.visto.engineMs),
-        direct: summarise(collected.direct.results, collected.direct.wallMs, collected.direct.engineMs),
+        visto: summarise(collected.visto.results, collected.visto.wallMs, collected.visto.engineIncomplete ? [] : collected.visto.engineMs),
+        direct: summarise(collected.direct.results, collected.direct.wallMs, collected.direct.engineIncomplete ? [] : collected.direct.engineMs),
       })
     }
   } finally {
