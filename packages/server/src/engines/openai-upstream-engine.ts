@@ -9,6 +9,7 @@ import {
   UpstreamError,
 } from '../errors.js'
 import type { Engine, EngineEvent, EngineInfo, EngineRequest, EngineState } from './engine.js'
+import { fetchOnceMore } from './fetch-once-more.js'
 import { readSseData } from './sse-reader.js'
 
 export interface OpenAiUpstreamOptions {
@@ -103,7 +104,10 @@ export class OpenAiUpstreamEngine implements Engine {
     }
     let response: Response
     try {
-      response = await this.fetch(this.url('/chat/completions'), { method: 'POST', headers: this.headers(), body: JSON.stringify(body), signal })
+      response = await fetchOnceMore(
+        () => this.fetch(this.url('/chat/completions'), { method: 'POST', headers: this.headers(), body: JSON.stringify(body), signal }),
+        () => !signal.aborted,
+      )
     } catch (error) {
       if (signal.aborted) throw signal.reason
       throw new EngineUnavailableError(`The upstream engine at ${this.options.baseUrl} is unreachable.`, { cause: error })

@@ -7,6 +7,7 @@ import {
   UpstreamError,
 } from '../../errors.js'
 import type { Engine, EngineEvent, EngineInfo, EngineRequest, EngineState } from '../engine.js'
+import { fetchOnceMore } from '../fetch-once-more.js'
 import { readSseData } from '../sse-reader.js'
 import { ChatTemplate, CHATML_TEMPLATE } from './chat-template.js'
 import { LlamaServerProcess, type LlamaServerProcessOptions } from './llama-server-process.js'
@@ -154,20 +155,15 @@ export class LlamaCppEngine implements Engine {
     }
     const processGone = this.generation.signal
     const combined = AbortSignal.any([signal, processGone])
-    let response: Response | undefined
-    for (let attempt = 0; !response; attempt++) {
-      try {
-        response = await this.call('/completion', { method: 'POST', body: JSON.stringify(body), signal: combined })
-      } catch (error) {
-        // llama-server closes the connection after every streamed response while still
-        // advertising keep-alive, so fetch's pool sometimes reuses a socket that is
-        // already dead (seen in CI as a stray 503). Nothing reached the engine: try again.
-        if (attempt < 2 && !combined.aborted && this.process.isRunning()) {
-          this.options.log?.(`[visto] ${request.requestId}: engine connection failed before a response (${(error as Error).message}); retrying`)
-          continue
-        }
-        throw this.translateFailure(error, signal, processGone)
-      }
+    let response: Response
+    try {
+      response = await fetchOnceMore(
+        () => this.call('/completion', { method: 'POST', body: JSON.stringify(body), signal: combined }),
+        () => !combined.aborted && this.process.isRunning(),
+        (error) => this.options.log?.(`[visto] ${request.requestId}: engine connection failed before a response (${(error as Error).message}); retrying`),
+      )
+    } catch (error) {
+      throw this.translateFailure(error, signal, processGone)
     }
     if (!response.ok) {
       throw await this.translateHttpError(response)
