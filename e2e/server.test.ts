@@ -181,13 +181,21 @@ describe('engine supervision', () => {
   it('fails in-flight requests at once with 503 when llama-server dies, then restarts it', async () => {
     const engine = server.engine as LlamaCppEngine
     const pid = engine.enginePid()!
-    const inFlight = post(articlePayload(jpeg256, { max_tokens: 1900, ignore_eos: true }))
-    await new Promise((r) => setTimeout(r, 300))
+    // A stream proves the request is in flight when the engine dies: its headers are out.
+    const inFlight = await post(articlePayload(jpeg256, { stream: true, max_tokens: 1900, ignore_eos: true }))
+    const reader = inFlight.body!.getReader()
+    const decoder = new TextDecoder()
+    let text = decoder.decode((await reader.read()).value, { stream: true })
     process.kill(pid, 'SIGKILL')
-    const response = await inFlight
-    expect(response.status).toBe(503)
-    expect(response.headers.get('retry-after')).not.toBeNull()
-    expect(((await response.json()) as { error: { type: string } }).error.type).toBe('service_unavailable_error')
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += decoder.decode(chunk.value, { stream: true })
+    const events = text.split('\n\n').filter(Boolean)
+    expect(events.at(-1)).toBe('data: [DONE]')
+    const failure = JSON.parse(events.at(-2)!.slice(6)) as { error: { type: string; code: string } }
+    expect(failure.error).toMatchObject({ type: 'service_unavailable_error', code: 'engine_unavailable' })
+    // While it restarts, new requests get a plain 503 with Retry-After, never a hang.
+    const during = await post(articlePayload(jpeg256, { max_tokens: 4 }))
+    expect(during.status).toBe(503)
+    expect(during.headers.get('retry-after')).not.toBeNull()
     let status = 0
     for (let i = 0; i < 200 && status !== 200; i++) {
       await new Promise((r) => setTimeout(r, 100))

@@ -122,11 +122,20 @@ export class LlamaCppEngine implements Engine {
     return this.template.render(request.messages, this.process.mediaMarker)
   }
 
-  private call(pathname: string, init: RequestInit): Promise<Response> {
-    return fetch(`${this.process.baseUrl}${pathname}`, {
-      ...init,
-      headers: { authorization: `Bearer ${this.process.apiKey}`, 'content-type': 'application/json', ...init.headers },
-    })
+  /**
+   * Every request to the child goes through here, re-sent when it got no response at all
+   * (see fetchOnceMore: llama-server drops sockets it advertised as keep-alive).
+   */
+  private call(pathname: string, init: RequestInit, requestId = 'engine'): Promise<Response> {
+    return fetchOnceMore(
+      () =>
+        fetch(`${this.process.baseUrl}${pathname}`, {
+          ...init,
+          headers: { authorization: `Bearer ${this.process.apiKey}`, 'content-type': 'application/json', ...init.headers },
+        }),
+      () => !init.signal?.aborted && this.process.isRunning(),
+      (error) => this.options.log?.(`[visto] ${requestId}: ${pathname} got no response (${(error as Error).message}); sending again`),
+    )
   }
 
   async *generate(request: EngineRequest, signal: AbortSignal): AsyncGenerator<EngineEvent> {
@@ -157,11 +166,7 @@ export class LlamaCppEngine implements Engine {
     const combined = AbortSignal.any([signal, processGone])
     let response: Response
     try {
-      response = await fetchOnceMore(
-        () => this.call('/completion', { method: 'POST', body: JSON.stringify(body), signal: combined }),
-        () => !combined.aborted && this.process.isRunning(),
-        (error) => this.options.log?.(`[visto] ${request.requestId}: engine connection failed before a response (${(error as Error).message}); retrying`),
-      )
+      response = await this.call('/completion', { method: 'POST', body: JSON.stringify(body), signal: combined }, request.requestId)
     } catch (error) {
       throw this.translateFailure(error, signal, processGone)
     }
