@@ -55,6 +55,18 @@ describe('the real engine on the tiny stand-in', () => {
     expect((await usage(320, 320)) - base).toBe(36)
   })
 
+  it('reads several images in one message, each counted in usage', async () => {
+    const tokens = async (images: number) => {
+      const content = [{ type: 'text', text: 'Compare.' }, ...Array.from({ length: images }, () => ({ type: 'image_url', image_url: { url: jpeg256 } }))]
+      const result = (await (await post({ messages: [{ role: 'user', content }], max_tokens: 1 })).json()) as { usage: { prompt_tokens: number } }
+      return result.usage.prompt_tokens
+    }
+    const one = await tokens(1)
+    // Each further 256×256 image: 64 image tokens plus its <|vision_start|>/<|vision_end|> pair.
+    expect((await tokens(2)) - one).toBe(66)
+    expect((await tokens(3)) - one).toBe(132)
+  })
+
   it('serves three concurrent requests (the article’s thread pool of 3)', async () => {
     const responses = await Promise.all([0, 1, 2].map((i) => post(articlePayload(jpeg256, { max_tokens: 32, seed: i }))))
     expect(responses.map((r) => r.status)).toEqual([200, 200, 200])
