@@ -35,9 +35,15 @@ export function toApiError(error: unknown, bodyLimitBytes: number): ApiError {
   return new InternalServerError(undefined, { cause: error })
 }
 
-export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply, bodyLimitBytes: number): FastifyReply {
+/** Maps and logs an error: real server faults at error level with the cause, the rest at info. */
+export function reportError(error: unknown, request: FastifyRequest, bodyLimitBytes: number): ApiError {
   const apiError = toApiError(error, bodyLimitBytes)
   if (apiError.status >= 500 && apiError.status !== 503) request.log.error({ err: error, requestId: request.id }, 'request failed')
   else request.log.info({ status: apiError.status, code: apiError.code }, apiError.message)
+  return apiError
+}
+
+export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply, bodyLimitBytes: number): FastifyReply {
+  const apiError = reportError(error, request, bodyLimitBytes)
   return reply.code(apiError.status).headers(apiError.headers).type('application/json; charset=utf-8').send(apiError.toEnvelope())
 }

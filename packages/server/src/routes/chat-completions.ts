@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { AppDeps } from '../app.js'
-import { toApiError } from '../http-errors.js'
+import { reportError } from '../http-errors.js'
 import { clientDisconnectSignal } from './client-disconnect.js'
 
 export function chatCompletionsRoutes(app: FastifyInstance, deps: AppDeps): void {
@@ -27,8 +27,7 @@ export function chatCompletionsRoutes(app: FastifyInstance, deps: AppDeps): void
       }
     } catch (error) {
       if (!signal.aborted) {
-        const apiError = toApiError(error, deps.bodyLimitBytes)
-        if (apiError.status >= 500 && apiError.status !== 503) request.log.error({ err: error }, 'stream failed')
+        const apiError = reportError(error, request, deps.bodyLimitBytes)
         raw.write(`data: ${JSON.stringify(apiError.toEnvelope())}\n\n`)
       }
     }

@@ -77,9 +77,9 @@ export class LlamaCppEngine implements Engine {
       if (this.closed) return
       this.process = this.createProcess()
       this.stateOverride = undefined
+      // A child that dies while starting schedules the next try from its 'exit' handler.
       this.start().catch((error: unknown) => {
         this.options.log?.(`[visto] restart failed: ${error instanceof Error ? error.message : String(error)}`)
-        if (!this.closed && !this.process.isRunning()) return // its 'exit' handler schedules the next try
       })
     }, delay)
     this.restartTimer.unref()
@@ -116,8 +116,7 @@ export class LlamaCppEngine implements Engine {
     throw new EngineUnavailableError(`The model is not ready: ${detail}.`, { code: state.status === 'loading' ? 'model_loading' : 'engine_unavailable' })
   }
 
-  /** The rendered prompt, exposed for tests and for token accounting. */
-  renderPrompt(request: EngineRequest): string {
+  private renderPrompt(request: EngineRequest): string {
     if (!this.template) throw new EngineUnavailableError('The model is not loaded yet.')
     return this.template.render(request.messages, this.process.mediaMarker)
   }
@@ -274,6 +273,6 @@ export class LlamaCppEngine implements Engine {
 
   /** Test hook: the child's pid, to simulate a crash. */
   enginePid(): number | undefined {
-    return (this.process as unknown as { child?: { pid?: number } }).child?.pid
+    return this.process.pid
   }
 }
