@@ -579,7 +579,7 @@ async function main() {
   const loadStarted = performance.now()
   const slotTimes = new EngineSlotTimes()
   const server = await startServer(parseServeConfig(serveArgs, {}), { log: () => {}, engineLog: slotTimes.onLine })
-  const killEngine = () => server.engine.killNow?.()
+  const killEngine = () => server.kill()
   process.once('exit', killEngine)
   const interrupted = () => {
     progress('interrupted: stopping the engine')

@@ -179,11 +179,9 @@ process.exit(tally.violations === 0 ? 0 : 1)
 // HTTP mode
 
 async function startInProcessServer() {
-  const [{ buildApp }, { Admission }, { ChatCompletionsService }, { imagesDescribeRoutes }] = await Promise.all([
-    import('../packages/server/dist/app.js'),
-    import('../packages/server/dist/serving/admission.js'),
-    import('../packages/server/dist/serving/chat-completions.js'),
-    import('../packages/server/dist/routes/images-describe.js'),
+  const [{ composeServer }, { serveConfig }] = await Promise.all([
+    import('../packages/server/dist/compose.js'),
+    import('../packages/server/dist/config.js'),
   ])
   // Answers at once, so the run measures the HTTP layer and the image pipeline.
   const engine = {
@@ -195,14 +193,12 @@ async function startInProcessServer() {
       yield { type: 'text', text: 'ok' }
       yield { type: 'done', finishReason: 'stop', promptTokens: 1, completionTokens: 1 }
     },
+    start: async () => {},
     close: async () => {},
+    kill: () => {},
   }
-  const admission = new Admission(concurrency, 1024)
-  const chat = new ChatCompletionsService(engine, admission, (url, where, detail, signal) => pipeline.prepareImage(url, where, options, detail, signal), {
-    defaultMaxTokens: 16,
-    maxImagesPerRequest: options.maxImagesPerRequest,
-  })
-  const app = await buildApp({ engine, admission, chat, bodyLimitBytes: 50 * 2 ** 20, plugins: [(scope) => imagesDescribeRoutes(scope, { chat, images: options })] })
+  const config = serveConfig({ parallel: concurrency, 'max-queue': 1024, 'default-max-tokens': 16, 'body-limit-mb': 50 })
+  const { app } = await composeServer(config, { engine })
   const address = await app.listen({ port: 0, host: '127.0.0.1' })
   return { baseUrl: address, closeServer: () => app.close() }
 }

@@ -4,6 +4,8 @@
  * once, then frozen; main.ts logs only what differs from the defaults.
  */
 
+import { parseOriginList } from './access.js'
+
 type Kind = 'string' | 'int' | 'number' | 'boolean'
 
 interface OptionSpec {
@@ -34,8 +36,10 @@ export const serveOptions = {
   'upstream-url': { kind: 'string', description: 'With --engine openai: the upstream base URL, e.g. http://gpu-box:8000/v1.' },
   'upstream-api-key': { kind: 'string', secret: true, description: 'With --engine openai: the upstream API key.' },
   'llama-server': { kind: 'string', description: 'Path to a llama-server binary (default: PATH, then Visto’s own cached build).' },
-  'api-key': { kind: 'string', secret: true, description: 'Require "Authorization: Bearer KEY" (default: no key, as in the article).' },
-  'body-limit-mb': { kind: 'number', default: 50, min: 1, description: 'Largest request body in MiB (base64 makes images a third larger).' },
+  'api-key': { kind: 'string', secret: true, description: 'Require "Authorization: Bearer KEY" on every API route (default: none). Prefer VISTO_API_KEY: flags are visible to other users in ps.' },
+  'cors-origins': { kind: 'string', description: 'Other web origins (scheme://host:port, comma-separated, or *) allowed to call the API from a browser. Default: only the server’s own page.' },
+  'allowed-hosts': { kind: 'string', description: 'Host names the server answers to besides loopback ones (comma-separated), e.g. a reverse proxy’s name. Checked when bound to loopback or when set.' },
+  'body-limit-mb': { kind: 'number', default: 50, min: 0.001, description: 'Largest request body in MiB (base64 makes images a third larger).' },
   'allow-remote-images': { kind: 'boolean', default: false, description: 'Fetch http(s) image URLs (SSRF-guarded). Off: only inline base64, as in the article.' },
   'max-image-mb': { kind: 'number', default: 20, min: 0.001, description: 'Largest image, in MiB of decoded bytes.' },
   'max-images': { kind: 'int', default: 8, min: 1, description: 'Most images per request.' },
@@ -128,7 +132,25 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
   const auto = config['image-pixels'] as number
   const high = config['image-pixels-high'] as number
   if (!(low <= auto && auto <= high)) throw new ConfigError(`image pixel budgets must satisfy low ≤ default ≤ high, got ${low}, ${auto}, ${high}`)
+  try {
+    parseOriginList(config['cors-origins'] as string | undefined)
+  } catch (error) {
+    throw new ConfigError(`--cors-origins: ${(error as Error).message}`)
+  }
   return Object.freeze(config) as ServeConfig
+}
+
+/**
+ * A validated config from option values, as `visto serve --name value` would give:
+ * what tests and scripts compose servers from.
+ */
+export function serveConfig(options: Partial<Record<ServeOptionName, string | number | boolean>> = {}): ServeConfig {
+  const argv: string[] = []
+  for (const [name, value] of Object.entries(options)) {
+    if (value === undefined) continue
+    argv.push(typeof value === 'boolean' ? (value ? `--${name}` : `--no-${name}`) : `--${name}=${value}`)
+  }
+  return parseServeConfig(argv, {})
 }
 
 /** Options that differ from their defaults, secrets redacted: what start-up logs. */
@@ -152,3 +174,6 @@ export function serveHelp(): string {
 }
 
 export { MiB }
+
+/** Every option at its default. */
+export const defaultServeConfig: ServeConfig = parseServeConfig([], {})

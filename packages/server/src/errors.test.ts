@@ -6,6 +6,7 @@ const construct: Record<keyof typeof errors.errorRegistry, () => errors.ApiError
   InvalidImageError: () => new errors.InvalidImageError('Invalid image data in messages[0].content[1]: truncated JPEG'),
   ContextLengthExceededError: () => new errors.ContextLengthExceededError('too long'),
   AuthenticationError: () => new errors.AuthenticationError(),
+  PermissionDeniedError: () => new errors.PermissionDeniedError('not from that origin'),
   NotFoundError: () => new errors.NotFoundError('no such model'),
   PayloadTooLargeError: () => new errors.PayloadTooLargeError('too big'),
   InternalServerError: () => new errors.InternalServerError(),

@@ -79,6 +79,13 @@ export class AuthenticationError extends ApiError {
   }
 }
 
+/** 403: the caller is known to be refused (another web page's origin, a Host this server does not answer to). */
+export class PermissionDeniedError extends ApiError {
+  constructor(message: string, options: ApiErrorOptions & { code?: string } = {}) {
+    super(403, 'permission_error', options.code ?? 'permission_denied', message, options)
+  }
+}
+
 /** 503 with Retry-After: the queue is full or the server is draining. */
 export class OverloadedError extends ApiError {
   constructor(message: string, retryAfterSeconds: number, options: ApiErrorOptions & { code?: string } = {}) {
@@ -119,6 +126,7 @@ export const errorRegistry = {
   InvalidImageError: 400,
   ContextLengthExceededError: 400,
   AuthenticationError: 401,
+  PermissionDeniedError: 403,
   NotFoundError: 404,
   PayloadTooLargeError: 413,
   InternalServerError: 500,

@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
-import { buildApp } from '../src/app.js'
+import { composeServer } from '../src/compose.js'
+import { serveConfig } from '../src/config.js'
 import { InvalidImageError } from '../src/errors.js'
-import { Admission } from '../src/serving/admission.js'
-import { ChatCompletionsService, type ImagePreparer } from '../src/serving/chat-completions.js'
+import type { ImagePreparer } from '../src/serving/chat-completions.js'
 import { endless, ScriptedEngine, words } from '../../../test-support/scripted-engine.js'
 
 const acceptAnyImage: ImagePreparer = async (url, where) => {
@@ -24,11 +24,11 @@ afterEach(async () => {
   app = undefined
 })
 
-async function setup(engine = new ScriptedEngine(), options: { parallel?: number; maxQueue?: number; apiKey?: string; bodyLimitBytes?: number } = {}) {
-  const admission = new Admission(options.parallel ?? 1, options.maxQueue ?? 4)
-  const chat = new ChatCompletionsService(engine, admission, acceptAnyImage, { defaultMaxTokens: 1024, maxImagesPerRequest: 2 })
-  app = await buildApp({ engine, admission, chat, bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024, apiKey: options.apiKey })
-  return { app, engine, admission }
+async function setup(engine = new ScriptedEngine(), options: { parallel?: number; maxQueue?: number; apiKey?: string; bodyLimitMb?: number } = {}) {
+  const config = serveConfig({ parallel: options.parallel ?? 1, 'max-queue': options.maxQueue ?? 4, 'max-images': 2, 'body-limit-mb': options.bodyLimitMb ?? 1, ...(options.apiKey ? { 'api-key': options.apiKey } : {}) })
+  const composed = await composeServer(config, { engine, prepareImage: acceptAnyImage })
+  app = composed.app
+  return { app, engine, admission: composed.admission }
 }
 
 function sseEvents(body: string): string[] {
@@ -102,7 +102,7 @@ describe('POST /v1/chat/completions over HTTP', () => {
   })
 
   it('returns 400 for malformed JSON and 413 beyond the body limit, in the same envelope', async () => {
-    const { app } = await setup(undefined, { bodyLimitBytes: 2000 })
+    const { app } = await setup(undefined, { bodyLimitMb: 0.002 })
     const bad = await app.inject({ method: 'POST', url: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, payload: '{"model": ' })
     expect(bad.statusCode).toBe(400)
     expect(bad.json().error.code).toBe('invalid_json')

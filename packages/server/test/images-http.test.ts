@@ -1,16 +1,14 @@
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ScriptedEngine } from '../../../test-support/scripted-engine.js'
-import { buildApp } from '../src/app.js'
+import { composeServer } from '../src/compose.js'
+import { serveConfig } from '../src/config.js'
 import { createRandom, fuzzCase, type FuzzSeed } from '../src/images/image-fuzz.js'
-import { defaultImagePipelineOptions, prepareImage, type ImagePipelineOptions } from '../src/images/pipeline.js'
-import { imagesDescribeRoutes } from '../src/routes/images-describe.js'
-import { Admission } from '../src/serving/admission.js'
-import { ChatCompletionsService } from '../src/serving/chat-completions.js'
+import type { ImagePipelineOptions } from '../src/images/pipeline.js'
 import { writeBmp } from './support/bmp-writer.js'
 import * as fixtures from './support/image-fixtures.js'
 
-const images: ImagePipelineOptions = { ...defaultImagePipelineOptions, maxImageBytes: 2 * 1024 * 1024, maxImagesPerRequest: 3 }
+let images: ImagePipelineOptions
 let app: FastifyInstance
 let engine: ScriptedEngine
 let jpeg: Buffer
@@ -18,12 +16,9 @@ let jpeg: Buffer
 beforeAll(async () => {
   jpeg = await fixtures.photoLikeJpeg(1600, 1200)
   engine = new ScriptedEngine()
-  const admission = new Admission(2, 64)
-  const chat = new ChatCompletionsService(engine, admission, (url, where, detail, signal) => prepareImage(url, where, images, detail, signal), {
-    defaultMaxTokens: 1024,
-    maxImagesPerRequest: images.maxImagesPerRequest,
-  })
-  app = await buildApp({ engine, admission, chat, bodyLimitBytes: 8 * 1024 * 1024, plugins: [(scope) => imagesDescribeRoutes(scope, { chat, images })] })
+  const composed = await composeServer(serveConfig({ 'max-image-mb': 2, 'max-images': 3, 'body-limit-mb': 8 }), { engine })
+  app = composed.app
+  images = composed.images
 })
 
 afterAll(async () => {

@@ -3,10 +3,9 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { buildApp, type AppDeps } from '../src/app.js'
-import { webUiRoutes, type StaticRoots } from '../src/routes/web-ui.js'
-import { Admission } from '../src/serving/admission.js'
-import { ChatCompletionsService } from '../src/serving/chat-completions.js'
+import { composeServer } from '../src/compose.js'
+import { serveConfig } from '../src/config.js'
+import type { StaticRoots } from '../src/routes/web-ui.js'
 import { ScriptedEngine } from '../../../test-support/scripted-engine.js'
 
 let app: FastifyInstance | undefined
@@ -16,14 +15,8 @@ afterEach(async () => {
 })
 
 async function setup(roots?: StaticRoots): Promise<FastifyInstance> {
-  const engine = new ScriptedEngine()
-  const admission = new Admission(1, 4)
-  const chat = new ChatCompletionsService(engine, admission, async () => ({ data: Buffer.from('png'), mime: 'image/png', width: 1, height: 1 }), {
-    defaultMaxTokens: 1024,
-    maxImagesPerRequest: 2,
-  })
-  const plugin = roots ? (scope: FastifyInstance, deps: AppDeps) => webUiRoutes(scope, deps, roots) : webUiRoutes
-  app = await buildApp({ engine, admission, chat, bodyLimitBytes: 1024 * 1024, apiKey: 'secret', plugins: [plugin] })
+  const composed = await composeServer(serveConfig({ 'api-key': 'secret' }), { engine: new ScriptedEngine(), ...(roots ? { staticRoots: roots } : {}) })
+  app = composed.app
   return app
 }
 
@@ -113,7 +106,8 @@ describe('the static file handler', () => {
     ['/ui/app.js%00.css', 'a NUL byte'],
   ])('refuses %s (%s) with the 404 error envelope', async (url) => {
     const app = await setup(roots)
-    const response = await app.inject({ method: 'GET', url })
+    // With the key: a path the router leaves unmatched is guarded like any unknown route.
+    const response = await app.inject({ method: 'GET', url, headers: { authorization: 'Bearer secret' } })
     expect(response.statusCode).toBe(404)
     expect(response.headers['content-type']).toBe('application/json; charset=utf-8')
     expect(response.json()).toEqual({

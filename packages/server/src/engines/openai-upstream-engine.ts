@@ -152,4 +152,9 @@ export class OpenAiUpstreamEngine implements Engine {
   async close(): Promise<void> {
     this.currentState = { status: 'unavailable', message: 'shutting down' }
   }
+
+  /** Nothing runs here to kill: the upstream is someone else's process. */
+  kill(): void {
+    this.currentState = { status: 'unavailable', message: 'shutting down' }
+  }
 }

@@ -1,3 +1,4 @@
+import { defaultServeConfig, MiB, type ServeConfig } from '../config.js'
 import { chatImageLocation, formatBytes, invalidImage, uploadImageLocation, type ImageLocation } from './image-errors.js'
 import { parseImageSource, tooManyBytes } from './image-source.js'
 import { heicDecoderPath } from './heic-decoder.js'
@@ -37,21 +38,25 @@ export interface ImagePipelineOptions {
   decodeTimeoutSeconds: number
 }
 
-export const defaultMaxImagesPerRequest = 8
+/** The pipeline's options for a server config: the one place config values become image limits. */
+export function imagePipelineOptions(config: ServeConfig): ImagePipelineOptions {
+  return Object.freeze({
+    maxImageBytes: Math.round(config['max-image-mb'] * MiB),
+    maxImagesPerRequest: config['max-images'],
+    maxPixels: config['max-image-pixels'],
+    pixelBudget: Object.freeze({ low: config['image-pixels-low'], auto: config['image-pixels'], high: config['image-pixels-high'] }),
+    // Qwen3-VL's geometry: at least 8 tokens of 32×32 (patch 16 × spatial merge 2).
+    minPixels: 8 * 32 * 32,
+    alignTo: 32,
+    allowRemote: config['allow-remote-images'],
+    remote: Object.freeze({ timeoutMs: 10_000, maxBytes: 20 * MiB, maxRedirects: 3 }),
+    outputFormat: 'jpeg',
+    decodeTimeoutSeconds: 30,
+  })
+}
 
-export const defaultImagePipelineOptions: ImagePipelineOptions = Object.freeze({
-  maxImageBytes: 20 * 1024 * 1024,
-  maxImagesPerRequest: defaultMaxImagesPerRequest,
-  maxPixels: 100_000_000,
-  // The article recommends about 1024x1024; `low` and `high` bracket it.
-  pixelBudget: Object.freeze({ low: 512 * 512, auto: 1024 * 1024, high: 1536 * 1536 }),
-  minPixels: 8 * 32 * 32,
-  alignTo: 32,
-  allowRemote: false,
-  remote: Object.freeze({ timeoutMs: 10_000, maxBytes: 20 * 1024 * 1024, maxRedirects: 3 }),
-  outputFormat: 'jpeg',
-  decodeTimeoutSeconds: 30,
-}) as ImagePipelineOptions
+/** The options `visto serve` runs with when nothing is set. */
+export const defaultImagePipelineOptions: ImagePipelineOptions = imagePipelineOptions(defaultServeConfig)
 
 export interface PreparedImage {
   /** Re-encoded by us; the engine never sees the client's bytes. */

@@ -127,6 +127,5 @@ export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDes
     const chat = await deps.chat.prepare(body, request.id, signal)
     return deps.chat.complete(chat, signal)
   }
-  app.post('/v1/images/describe', handler)
-  app.post('/images/describe', handler)
+  for (const url of ['/v1/images/describe', '/images/describe']) app.post(url, { config: { access: 'guarded' } }, handler)
 }

@@ -2,7 +2,6 @@ import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { AppDeps } from '../app.js'
 import { NotFoundError } from '../errors.js'
 
 /**
@@ -75,16 +74,17 @@ async function sendFile(request: FastifyRequest, reply: FastifyReply, root: stri
   return reply.type(type!).send(await fs.readFile(file))
 }
 
-/** Registered by main.ts as a plugin; `roots` lets tests point it at fixture folders. */
-export function webUiRoutes(app: FastifyInstance, _deps: AppDeps, roots: StaticRoots = defaultStaticRoots): void {
-  app.get('/', (request, reply) => sendFile(request, reply, roots.webui, 'index.html'))
+/** The page and its files are public: they hold no data, and the page asks for the key itself. */
+export function webUiRoutes(app: FastifyInstance, roots: StaticRoots = defaultStaticRoots): void {
+  const access = { config: { access: 'public' as const } }
+  app.get('/', access, (request, reply) => sendFile(request, reply, roots.webui, 'index.html'))
   // `/index.html` is what people type after seeing `/`; keep one canonical address.
-  app.get('/index.html', (_request, reply) => reply.redirect('/', 301))
+  app.get('/index.html', access, (_request, reply) => reply.redirect('/', 301))
   for (const [prefix, root] of [
     ['/ui/', roots.webui],
     ['/sdk/', roots.sdk],
     ['/protocol/', roots.protocol],
   ] as const) {
-    app.get(`${prefix}*`, (request, reply) => sendFile(request, reply, root, (request.params as { '*': string })['*']))
+    app.get(`${prefix}*`, access, (request, reply) => sendFile(request, reply, root, (request.params as { '*': string })['*']))
   }
 }

@@ -260,7 +260,7 @@ export class LlamaCppEngine implements Engine {
   }
 
   /** For process 'exit' handlers: never leave an orphaned llama-server behind. */
-  killNow(): void {
+  kill(): void {
     this.closed = true
     this.process.killNow()
   }
