@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
@@ -115,6 +115,15 @@ describe('caching through the client', () => {
     await cache.set(key, completion('fresh'))
     expect((await cache.get(key))?.choices[0]?.message.content).toBe('fresh')
     expect(await readdir(dir)).toEqual([`${key}.json`])
+  })
+
+  it('keeps cached answers private: the folder 0700, each file 0600', async () => {
+    const cacheDir = join(dir, 'nested', 'results')
+    const cache = new DiskCache(cacheDir)
+    const key = 'b'.repeat(64)
+    await cache.set(key, completion('private'))
+    expect((await stat(cacheDir)).mode & 0o777).toBe(0o700)
+    expect((await stat(join(cacheDir, `${key}.json`))).mode & 0o777).toBe(0o600)
   })
 
   it('uses a disk cache under XDG_CACHE_HOME when cache is true in Node', async () => {
