@@ -33,6 +33,19 @@ describe('the web page shipped in packages/webui', () => {
     expect(response.body).toContain('placeholder="请详细描述这张图片中的场景"')
   })
 
+  it('sends a Content-Security-Policy that allows only the page itself, its import map by hash, and never framing', async () => {
+    const app = await setup()
+    const response = await app.inject({ method: 'GET', url: '/' })
+    const policy = response.headers['content-security-policy'] as string
+    const importMap = /<script type="importmap">([\s\S]*?)<\/script>/.exec(response.body)![1]!
+    const hash = (await import('node:crypto')).createHash('sha256').update(importMap).digest('base64')
+    expect(policy.split('; ')).toEqual(
+      expect.arrayContaining(["default-src 'self'", `script-src 'self' 'sha256-${hash}'`, "img-src 'self' data: blob:", "connect-src 'self'", "frame-ancestors 'none'"]),
+    )
+    expect(policy).not.toMatch(/unsafe-inline|unsafe-eval|\*/)
+    expect(response.headers['x-frame-options']).toBe('DENY')
+  })
+
   it('serves the page without an API key even when the API requires one', async () => {
     const app = await setup()
     expect((await app.inject({ method: 'GET', url: '/ui/app.js' })).statusCode).toBe(200)

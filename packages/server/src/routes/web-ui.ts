@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -39,6 +40,29 @@ const contentTypes: Record<string, string> = {
   '.txt': 'text/plain; charset=utf-8',
 }
 
+/**
+ * The page may load only its own files, talk only to its own server and never be framed:
+ * even a model answer that slipped into the DOM as HTML could not load or send anything.
+ * The one inline script (the import map, which browsers cannot load from a file) is
+ * allowed by its hash.
+ */
+export function contentSecurityPolicy(html: string): string {
+  const inlineScripts = [...html.matchAll(/<script(?![^>]*\bsrc=)[^>]*>([\s\S]*?)<\/script>/gi)].map(
+    (match) => `'sha256-${createHash('sha256').update(match[1]!).digest('base64')}'`,
+  )
+  return [
+    "default-src 'self'",
+    `script-src 'self'${inlineScripts.map((hash) => ` ${hash}`).join('')}`,
+    "style-src 'self'",
+    "img-src 'self' data: blob:",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join('; ')
+}
+
 function notFound(request: FastifyRequest): NotFoundError {
   return new NotFoundError(`No file at ${request.url.split('?')[0]}`, { code: 'file_not_found' })
 }
@@ -70,8 +94,12 @@ async function sendFile(request: FastifyRequest, reply: FastifyReply, root: stri
     .header('etag', etag)
     .header('last-modified', stat.mtime.toUTCString())
     .header('x-content-type-options', 'nosniff')
+    .header('x-frame-options', 'DENY')
+    .header('referrer-policy', 'no-referrer')
+  const body = await fs.readFile(file)
+  if (type!.startsWith('text/html')) reply.header('content-security-policy', contentSecurityPolicy(body.toString('utf8')))
   if (request.headers['if-none-match'] === etag) return reply.code(304).send()
-  return reply.type(type!).send(await fs.readFile(file))
+  return reply.type(type!).send(body)
 }
 
 /** The page and its files are public: they hold no data, and the page asks for the key itself. */
