@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningServer } from '../packages/server/src/main.js'
-import { dataUrl, testImage } from '../test-support/images.js'
+import { dataUrl, testImage } from '@visto/testkit/images/test-images'
 import { startTinyServer } from '../test-support/in-process-server.js'
 
 // A stand-in whose every output token is a lone UTF-8 continuation byte: the worst a

@@ -2,7 +2,8 @@ import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LlamaCppEngine } from '../packages/server/src/engines/llama-cpp/llama-cpp-engine.js'
 import type { RunningServer } from '../packages/server/src/main.js'
-import { dataUrl, pythonJsonDumps, testImage } from '../test-support/images.js'
+import { dataUrl, testImage } from '@visto/testkit/images/test-images'
+import { pythonJsonDumps } from '../test-support/python-json.js'
 import { startTinyServer } from '../test-support/in-process-server.js'
 
 let server: RunningServer

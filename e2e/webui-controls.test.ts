@@ -7,9 +7,9 @@ import { defaultImagePipelineOptions, prepareImage } from '../packages/server/sr
 import { webUiRoutes } from '../packages/server/src/routes/web-ui.js'
 import { Admission } from '../packages/server/src/serving/admission.js'
 import { ChatCompletionsService } from '../packages/server/src/serving/chat-completions.js'
-import { testImage } from '../test-support/images.js'
+import { testImage } from '@visto/testkit/images/test-images'
 import { endless, ScriptedEngine, words } from '../test-support/scripted-engine.js'
-import { launchChromium } from './support/chromium.js'
+import { launchChromium } from '../test-support/chromium.js'
 
 // The page's controls (stop, settings, loading state, mid-stream errors) against a
 // scripted engine, where timing and failures can be made to happen on purpose. The

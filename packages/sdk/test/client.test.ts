@@ -13,7 +13,7 @@ import {
   type ChatCompletionRequest,
   type RetryInfo,
 } from '../src/index.js'
-import { apiError, delayed, hang, json, ok, refusedUrl, startScriptedServer, type ScriptedServer } from './support/scripted-server.js'
+import { apiError, delayed, hang, json, ok, refusedUrl, startScriptedServer, type ScriptedServer } from '../../../test-support/scripted-server.js'
 
 const fastBackoff = { initialDelayMs: 5, maxDelayMs: 20 }
 

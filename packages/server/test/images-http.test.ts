@@ -2,13 +2,14 @@ import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ScriptedEngine } from '../../../test-support/scripted-engine.js'
 import { buildApp } from '../src/app.js'
-import { createRandom, fuzzCase, type FuzzSeed } from '../src/images/image-fuzz.js'
+import { fuzzSeeds } from '@visto/testkit/images/fuzz-seeds'
+import { createRandom, fuzzCase } from '@visto/testkit/images/image-fuzz'
 import { defaultImagePipelineOptions, prepareImage, type ImagePipelineOptions } from '../src/images/pipeline.js'
 import { imagesDescribeRoutes } from '../src/routes/images-describe.js'
 import { Admission } from '../src/serving/admission.js'
 import { ChatCompletionsService } from '../src/serving/chat-completions.js'
-import { writeBmp } from './support/bmp-writer.js'
-import * as fixtures from './support/image-fixtures.js'
+import { writeBmp } from '@visto/testkit/images/bmp-writer'
+import * as fixtures from '@visto/testkit/images/test-images'
 
 const images: ImagePipelineOptions = { ...defaultImagePipelineOptions, maxImageBytes: 2 * 1024 * 1024, maxImagesPerRequest: 3 }
 let app: FastifyInstance
@@ -30,7 +31,8 @@ afterAll(async () => {
   await app.close()
 })
 
-function article(url: string) {
+/** The request a typical client sends: a Chinese "describe this scene" prompt and one image. */
+function describeRequest(url: string) {
   return {
     model: 'qwen3-vl-4b-instruct',
     messages: [{ role: 'user', content: [{ type: 'text', text: '请详细描述这张图片中的场景' }, { type: 'image_url', image_url: { url } }] }],
@@ -51,7 +53,7 @@ function lastEngineImage() {
 
 describe('images over HTTP: POST /v1/chat/completions', () => {
   it("decodes the article's base64 JPEG and hands the engine an aligned re-encoded image", async () => {
-    const response = await chat(article(fixtures.dataUrl(jpeg)))
+    const response = await chat(describeRequest(fixtures.dataUrl(jpeg)))
     expect(response.statusCode).toBe(200)
     expect(response.json().choices[0].message.content).toBe('Hello world')
     const image = lastEngineImage()!
@@ -60,7 +62,7 @@ describe('images over HTTP: POST /v1/chat/completions', () => {
   })
 
   it('answers a truncated JPEG with the article wording in the OpenAI envelope', async () => {
-    const response = await chat(article(fixtures.dataUrl(jpeg.subarray(0, jpeg.length >> 1))))
+    const response = await chat(describeRequest(fixtures.dataUrl(jpeg.subarray(0, jpeg.length >> 1))))
     expect(response.statusCode).toBe(400)
     expect(response.json()).toEqual({
       error: {
@@ -73,25 +75,20 @@ describe('images over HTTP: POST /v1/chat/completions', () => {
   })
 
   it('refuses a remote URL by default, saying how to enable it', async () => {
-    const response = await chat(article('http://169.254.169.254/latest/meta-data/'))
+    const response = await chat(describeRequest('http://169.254.169.254/latest/meta-data/'))
     expect(response.statusCode).toBe(400)
     expect(response.json().error.message).toMatch(/--allow-remote-images \(VISTO_ALLOW_REMOTE_IMAGES=1\)$/)
   })
 
   it('answers 413 for an image over the byte limit', async () => {
     const big = Buffer.concat([jpeg, Buffer.alloc(3 * 1024 * 1024)])
-    const response = await chat(article(fixtures.dataUrl(big)))
+    const response = await chat(describeRequest(fixtures.dataUrl(big)))
     expect(response.statusCode).toBe(413)
     expect(response.json().error.message).toMatch(/^Image too large in messages\[0\]\.content\[1\]: the image is [\d.]+ MiB, over the per-image limit of 2 MiB \(--max-image-mb\)$/)
   })
 
   it('survives hostile images and malformed JSON shapes with zero 5xx, and still answers afterwards', async () => {
-    const seeds: FuzzSeed[] = [
-      { name: 'jpeg', format: 'jpeg', bytes: await fixtures.photoLikeJpeg(40, 32) },
-      { name: 'png', format: 'png', bytes: await fixtures.png(40, 30) },
-      { name: 'gif', format: 'gif', bytes: await fixtures.multiPage('gif', 16, 16, fixtures.red, fixtures.blue) },
-      { name: 'bmp', format: 'bmp', bytes: fixtures.bmp24(20, 10) },
-    ]
+    const seeds = await fuzzSeeds()
     const random = createRandom(4242)
     const junk = (): unknown => {
       const options: Array<() => unknown> = [
@@ -119,11 +116,11 @@ describe('images over HTTP: POST /v1/chat/completions', () => {
       const kind = i % 3
       if (kind === 0) {
         const testCase = fuzzCase(seeds, i, 99)
-        response = await chat(article(testCase.url))
+        response = await chat(describeRequest(testCase.url))
       } else if (kind === 1) {
         response = await chat({ model: 'qwen3-vl-4b-instruct', messages: [{ role: random() < 0.8 ? 'user' : junk(), content: junk() }], max_tokens: random() < 0.8 ? 16 : junk() })
       } else {
-        const text = JSON.stringify(article(fixtures.dataUrl(seeds[0]!.bytes)))
+        const text = JSON.stringify(describeRequest(fixtures.dataUrl(seeds[0]!.bytes)))
         const cut = text.slice(0, Math.floor(random() * text.length))
         response = await app.inject({ method: 'POST', url: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, payload: cut })
       }
@@ -133,7 +130,7 @@ describe('images over HTTP: POST /v1/chat/completions', () => {
     }
     expect(serverErrors).toEqual([])
     expect(statuses.get(400)).toBeGreaterThan(100)
-    expect((await chat(article(fixtures.dataUrl(jpeg)))).statusCode).toBe(200)
+    expect((await chat(describeRequest(fixtures.dataUrl(jpeg)))).statusCode).toBe(200)
   }, 60_000)
 })
 

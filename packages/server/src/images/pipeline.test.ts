@@ -1,22 +1,13 @@
 import sharp from 'sharp'
 import { describe, expect, it } from 'vitest'
-import { writeBmp } from '../../test/support/bmp-writer.js'
-import * as fixtures from '../../test/support/image-fixtures.js'
-import { ApiError, InvalidImageError, PayloadTooLargeError } from '../errors.js'
+import { writeBmp } from '@visto/testkit/images/bmp-writer'
+import * as fixtures from '@visto/testkit/images/test-images'
+import { failure } from '../../../../test-support/api-failure.js'
+import { InvalidImageError, PayloadTooLargeError } from '../errors.js'
 import { defaultImagePipelineOptions, imageDecodeSlots, prepareImage, prepareImageBytes, type ImagePipelineOptions } from './pipeline.js'
 
 const where = 'messages[0].content[1]'
 const options = defaultImagePipelineOptions
-
-async function failure(promise: Promise<unknown>): Promise<ApiError> {
-  try {
-    await promise
-  } catch (error) {
-    expect(error).toBeInstanceOf(ApiError)
-    return error as ApiError
-  }
-  throw new Error('expected the image to be refused')
-}
 
 function near(actual: fixtures.Colour, expected: fixtures.Colour, tolerance = 12): void {
   expect(Math.abs(actual.r - expected.r), `red of ${JSON.stringify(actual)}`).toBeLessThanOrEqual(tolerance)
