@@ -44,7 +44,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     forceCloseConnections: 'idle',
   })
 
-  // The article sends application/json; curl -d sends form encoding and some clients
+  // Most clients send application/json; curl -d sends form encoding and some clients
   // send text/plain or nothing. All of them carry JSON here, so parse them as JSON.
   app.removeContentTypeParser(['application/json', 'text/plain'])
   app.addContentTypeParser(['application/json', 'text/plain', 'application/x-www-form-urlencoded'], { parseAs: 'string', bodyLimit: deps.bodyLimitBytes }, (_request, body, done) => {

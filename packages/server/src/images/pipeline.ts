@@ -43,7 +43,7 @@ export const defaultImagePipelineOptions: ImagePipelineOptions = Object.freeze({
   maxImageBytes: 20 * 1024 * 1024,
   maxImagesPerRequest: defaultMaxImagesPerRequest,
   maxPixels: 100_000_000,
-  // The article recommends about 1024x1024; `low` and `high` bracket it.
+  // About 1024x1024 keeps detail legible at a modest token cost; `low` and `high` bracket it.
   pixelBudget: Object.freeze({ low: 512 * 512, auto: 1024 * 1024, high: 1536 * 1536 }),
   minPixels: 8 * 32 * 32,
   alignTo: 32,
