@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { composeServer } from '../packages/server/src/compose.js'
 import { serveConfig } from '../packages/server/src/config.js'
 import { ScriptedEngine, words } from '../test-support/scripted-engine.js'
-import { launchChromium } from './support/chromium.js'
+import { launchChromium } from '../test-support/chromium.js'
 
 // What another web page open in the user's browser can do to a local Visto: nothing.
 // Visto's own page, under its Content-Security-Policy, keeps working.

@@ -4,9 +4,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { composeServer } from '../packages/server/src/compose.js'
 import { serveConfig } from '../packages/server/src/config.js'
 import { EngineUnavailableError } from '../packages/server/src/errors.js'
-import { testImage } from '../test-support/images.js'
+import { testImage } from '@visto/testkit/images/test-images'
 import { endless, ScriptedEngine, words } from '../test-support/scripted-engine.js'
-import { launchChromium } from './support/chromium.js'
+import { launchChromium } from '../test-support/chromium.js'
 
 // The page's controls (stop, settings, loading state, mid-stream errors) against a
 // scripted engine, where timing and failures can be made to happen on purpose. The

@@ -112,14 +112,7 @@ const progress = (line) => process.stderr.write(`bench: ${line}\n`)
 
 async function generateTinyStandin() {
   const dir = await mkdtemp(join(os.tmpdir(), 'visto-bench-tiny-'))
-  try {
-    await run(process.execPath, [visto, 'standin', '--preset', 'tiny', '--out', dir], { cwd: repoRoot })
-  } catch (error) {
-    // Older builds had no `visto standin`; the generator itself is in the server package.
-    progress(`visto standin failed (${String(error.stderr || error.message).trim().split('\n')[0]}); using the generator directly`)
-    const { generateStandin } = await import('../packages/server/dist/models/standin/generate-standin.js')
-    await generateStandin({ preset: 'tiny', outDir: dir })
-  }
+  await run(process.execPath, [visto, 'standin', '--preset', 'tiny', '--out', dir], { cwd: repoRoot })
   return dir
 }
 

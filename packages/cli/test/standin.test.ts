@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import { readGgufMetadata } from '../../server/src/models/gguf/reader.js'
-import { metadataValue } from '../../server/src/models/gguf/values.js'
-import { runCli } from './support/run-cli.js'
+import { readGgufMetadata } from '@visto/testkit/gguf/reader'
+import { metadataValue } from '@visto/testkit/gguf/values'
+import { runCli } from '../../../test-support/run-cli.js'
 
 let dir: string
 beforeAll(async () => {

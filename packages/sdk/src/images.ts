@@ -1,5 +1,5 @@
 /**
- * Images → `data:` URLs (step one of the article), and into chat content parts.
+ * Images → `data:` URLs, and into chat content parts.
  */
 import type { ContentPart, ImageDetail, ImageUrlPart } from '@visto/protocol'
 import { base64ToBytes, bytesToBase64 } from './base64.js'

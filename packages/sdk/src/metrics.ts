@@ -1,5 +1,5 @@
 /**
- * Monitoring, the article's last piece of advice: every request's latency, outcome and
+ * Monitoring: every request's latency, outcome and
  * tokens, and a summary (p50/p95/p99, success rate, throughput) as data or as text.
  */
 

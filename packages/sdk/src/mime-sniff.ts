@@ -1,6 +1,6 @@
 /**
- * Image MIME type from the leading bytes, never from a file name: the article's client
- * labels anything it does not recognise `image/jpeg`, and a wrong label is how servers
+ * Image MIME type from the leading bytes, never from a file name: many clients label
+ * anything they do not recognise `image/jpeg`, and a wrong label is how servers
  * end up rejecting good images.
  */
 

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { cacheKey, createClient, MemoryCache, type ChatCompletionRequest } from '../src/index.js'
 import { DiskCache } from '../src/node.js'
-import { completion, ok, startScriptedServer, apiError, type ScriptedServer } from './support/scripted-server.js'
+import { completion, ok, startScriptedServer, apiError, type ScriptedServer } from '../../../test-support/scripted-server.js'
 
 const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex').toString('base64')
 const JPEG = Buffer.from('ffd8ffe000104a464946', 'hex').toString('base64')

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { InvalidImageError, imagePart, imageToDataUrl, sniffImageMime } from '../src/index.js'
+import { fixturesDir } from '../../../test-support/paths.js'
 
-const fixtures = join(import.meta.dirname, 'fixtures')
-const read = async (name: string) => new Uint8Array(await readFile(join(fixtures, name)))
+const read = async (name: string) => new Uint8Array(await readFile(join(fixturesDir, name)))
 
 /** An ISO-BMFF ftyp box as written by iPhones (HEIC) and libheif. */
 function ftyp(major: string, compatible: string[]): Uint8Array {
@@ -58,7 +58,7 @@ describe('imageToDataUrl', () => {
 
   it('labels a PNG saved with a .jpg name as image/png, reading it by path', async () => {
     const misnamed = join(dir, 'photo.jpg')
-    await copyFile(join(fixtures, 'tiny.png'), misnamed)
+    await copyFile(join(fixturesDir, 'tiny.png'), misnamed)
     const url = await imageToDataUrl(misnamed)
     const bytes = await read('tiny.png')
     expect(url).toBe(`data:image/png;base64,${Buffer.from(bytes).toString('base64')}`)

@@ -33,7 +33,7 @@ const command: Command = {
       throw new CliError('--seed must be an integer from 0 to 4294967295', ExitCode.Usage)
     }
 
-    const { generateStandin } = await import('@visto/server/models/standin/generate-standin')
+    const { generateStandin } = await import('@visto/testkit/standin/generate-standin')
     const started = Date.now()
     const interactive = process.stderr.isTTY === true
     let lastLine = 0

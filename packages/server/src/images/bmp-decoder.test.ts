@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { writeBmp, type BmpWriteOptions, type Rgba } from '../../test/support/bmp-writer.js'
+import { writeBmp, type BmpWriteOptions, type Rgba } from '@visto/testkit/images/bmp-writer'
 import { BmpDecodeError, decodeBmp, readBmpHeader } from './bmp-decoder.js'
 
 /** A pattern where every pixel differs, so row order and padding mistakes show. */

@@ -18,7 +18,7 @@ export function uploadImageLocation(where: string): ImageLocation {
   return { where, param: where }
 }
 
-/** The article's wording first: "Invalid image data in <where>: <reason>". */
+/** One wording for every refused image, which clients match on: "Invalid image data in <where>: <reason>". */
 export function invalidImage(location: ImageLocation, reason: string, options: { code?: string; cause?: unknown } = {}): InvalidImageError {
   return new InvalidImageError(`Invalid image data in ${location.where}: ${reason}`, {
     param: location.param,

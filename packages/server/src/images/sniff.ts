@@ -1,6 +1,6 @@
 /**
  * Identifies an image format from its first bytes. The declared MIME type of a data URL
- * is never trusted: the article's own client labels anything it does not recognise
+ * is never trusted: common Python clients label anything they do not recognise
  * `image/jpeg`.
  */
 

@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { NotFoundError } from '../errors.js'
 
 /**
- * The article's "web interface": the static chat page (packages/webui) on `/`, plus the
+ * The web interface: the static chat page (packages/webui) on `/`, plus the
  * browser builds of the SDK and protocol so the page (or anyone's page) can import them.
  * Plain files, no bundler, so a tiny handler is enough and we need no @fastify/static.
  */

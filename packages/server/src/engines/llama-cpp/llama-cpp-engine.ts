@@ -31,8 +31,11 @@ interface CompletionChunk {
 
 /**
  * Qwen3-VL through a supervised llama-server. Prompts are rendered here with the
- * model's template and sent to the raw /completion endpoint, so llama-server's chat
- * parser (which answers 500 to output it cannot parse) is never in the path.
+ * model's template and sent to the raw /completion endpoint, so the prompt is exactly
+ * ours (image markers placed by us, special tokens in user text kept as text).
+ * llama-server still runs its chat parser over the output, and stock builds fail on
+ * output it cannot parse (invalid UTF-8): Visto's own build patches that
+ * (engine-patches/), and translateEngineError explains it when a stock binary is used.
  */
 export class LlamaCppEngine implements Engine {
   readonly id = 'llama.cpp'

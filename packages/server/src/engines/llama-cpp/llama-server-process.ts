@@ -33,7 +33,8 @@ const LOAD_STAGES: Array<[RegExp, number, string]> = [
   [/server is listening|model loaded/, 0.95, 'starting HTTP'],
 ]
 
-function freePort(): Promise<number> {
+/** A loopback port nothing listens on right now (the OS picks it). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer()
     server.unref()
