@@ -1,9 +1,9 @@
 import { availableParallelism } from 'node:os'
+import { formatDisplayName, type DecodableFormat } from '@visto/protocol'
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp'
 import { BmpDecodeError, decodeBmp, readBmpHeader } from './bmp-decoder.js'
 import { decodeHeic } from './heic-decoder.js'
 import { formatPixels, imageTooLarge, invalidImage, type ImageLocation } from './image-errors.js'
-import { formatDisplayName, type DecodableFormat } from './sniff.js'
 import { aspectRatioOf, maxAspectRatio, smartResize, type ResizeTarget } from './smart-resize.js'
 
 export type OutputFormat = 'jpeg' | 'png'

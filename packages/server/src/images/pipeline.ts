@@ -1,10 +1,10 @@
+import { formatDisplayName, isDecodable, sniffImageFormat } from '@visto/protocol'
 import { chatImageLocation, formatBytes, invalidImage, uploadImageLocation, type ImageLocation } from './image-errors.js'
 import { parseImageSource, tooManyBytes } from './image-source.js'
 import { heicDecoderPath } from './heic-decoder.js'
 import { normaliseImage, type OutputFormat } from './normalise.js'
 import { fetchRemoteImage, type ResolvedAddress } from './remote-fetch.js'
 import { Semaphore } from './semaphore.js'
-import { formatDisplayName, isDecodable, sniffImageFormat } from './sniff.js'
 
 export type ImageDetailLevel = 'low' | 'high' | 'auto'
 
