@@ -2,6 +2,7 @@
  * Monitoring, the article's last piece of advice: every request's latency, outcome and
  * tokens, and a summary (p50/p95/p99, success rate, throughput) as data or as text.
  */
+import { percentile } from '@visto/protocol'
 
 export type Outcome = 'success' | 'error' | 'cached'
 
@@ -49,13 +50,6 @@ export interface MetricsSummary {
   throughput: { requestsPerSecond: number; completionTokensPerSecond: number }
   /** Failures by error class. */
   errors: Record<string, number>
-}
-
-/** Nearest-rank percentile over sorted values. */
-export function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN
-  const rank = Math.ceil((p / 100) * sorted.length)
-  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!
 }
 
 function stats(values: number[]): LatencyStats | null {

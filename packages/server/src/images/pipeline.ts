@@ -1,5 +1,5 @@
-import { formatDisplayName, isDecodable, sniffImageFormat } from '@visto/protocol'
-import { chatImageLocation, formatBytes, invalidImage, uploadImageLocation, type ImageLocation } from './image-errors.js'
+import { formatBytes, formatDisplayName, isDecodable, sniffImageFormat } from '@visto/protocol'
+import { chatImageLocation, invalidImage, uploadImageLocation, type ImageLocation } from './image-errors.js'
 import { parseImageSource, tooManyBytes } from './image-source.js'
 import { heicDecoderPath } from './heic-decoder.js'
 import { normaliseImage, type OutputFormat } from './normalise.js'
