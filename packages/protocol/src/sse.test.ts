@@ -72,11 +72,3 @@ describe('readSseData', () => {
     expect(cancelled).toBe(true)
   })
 })
-
-describe('the SSE module', () => {
-  it('imports nothing, so a browser can load it as /protocol/sse.js', async () => {
-    const { readFile } = await import('node:fs/promises')
-    const source = await readFile(new URL('./sse.ts', import.meta.url), 'utf8')
-    expect(source).not.toMatch(/^\s*import\s/m)
-  })
-})
