@@ -3,7 +3,7 @@ import { chatImageLocation, invalidImage, uploadImageLocation, type ImageLocatio
 import { parseImageSource, tooManyBytes } from './image-source.js'
 import { heicDecoderPath } from './heic-decoder.js'
 import { normaliseImage, type OutputFormat } from './normalise.js'
-import { fetchRemoteImage, type ResolvedAddress } from './remote-fetch.js'
+import { fetchRemoteImage, type RemoteFetchOptions } from './remote-fetch.js'
 import { Semaphore } from './semaphore.js'
 
 export type ImageDetailLevel = 'low' | 'high' | 'auto'
@@ -22,15 +22,7 @@ export interface ImagePipelineOptions {
   /** Output sides are multiples of this (Qwen3-VL: patch 16 x spatial merge 2). */
   alignTo: number
   allowRemote: boolean
-  remote: {
-    timeoutMs: number
-    maxBytes: number
-    maxRedirects: number
-    /** Test hook: DNS resolution. Production uses the system resolver. */
-    resolve?: (hostname: string) => Promise<ResolvedAddress[]>
-    /** Test hook: why an address is refused (null = allowed). Production refuses all but public unicast. */
-    addressPolicy?: (address: string) => string | null
-  }
+  remote: RemoteFetchOptions
   /** What we hand the engine. JPEG q90 4:4:4 is small and keeps text legible; PNG is lossless. */
   outputFormat: OutputFormat
   /** Upper bound on one decode. */
