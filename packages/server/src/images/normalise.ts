@@ -22,8 +22,10 @@ export interface NormaliseSettings {
 export interface NormalisedImage {
   data: Buffer
   mime: 'image/png' | 'image/jpeg'
+  /** After resizing: multiples of `alignTo`. */
   width: number
   height: number
+  /** The original's, after EXIF orientation. */
   sourceWidth: number
   sourceHeight: number
 }

@@ -1,8 +1,8 @@
-import { formatBytes, formatDisplayName, isDecodable, sniffImageFormat } from '@visto/protocol'
+import { formatBytes, formatDisplayName, isDecodable, sniffImageFormat, type DecodableFormat } from '@visto/protocol'
 import { chatImageLocation, invalidImage, uploadImageLocation, type ImageLocation } from './image-errors.js'
 import { parseImageSource, tooManyBytes } from './image-source.js'
 import { heicDecoderPath } from './heic-decoder.js'
-import { normaliseImage, type OutputFormat } from './normalise.js'
+import { normaliseImage, type NormalisedImage, type OutputFormat } from './normalise.js'
 import { fetchRemoteImage, type RemoteFetchOptions } from './remote-fetch.js'
 import { Semaphore } from './semaphore.js'
 
@@ -45,18 +45,10 @@ export const defaultImagePipelineOptions: ImagePipelineOptions = Object.freeze({
   decodeTimeoutSeconds: 30,
 }) as ImagePipelineOptions
 
-export interface PreparedImage {
-  /** Re-encoded by us; the engine never sees the client's bytes. */
-  data: Buffer
-  mime: 'image/png' | 'image/jpeg'
-  /** After normalisation: multiples of `alignTo`. */
-  width: number
-  height: number
-  /** Sniffed from the bytes: jpeg, png, webp, gif, tiff, avif, bmp, heic. */
-  sourceFormat: string
-  /** After EXIF orientation. */
-  sourceWidth: number
-  sourceHeight: number
+/** Re-encoded by us (the engine never sees the client's bytes), sides multiples of `alignTo`. */
+export interface PreparedImage extends NormalisedImage {
+  /** Sniffed from the bytes. */
+  sourceFormat: DecodableFormat
   /** (width / alignTo) x (height / alignTo): what the image costs in the context window. */
   imageTokens: number
 }
