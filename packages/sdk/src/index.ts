@@ -26,14 +26,13 @@ export { cacheKey, normaliseForCache, stableStringify } from './cache-key.js'
 export { ChatCompletionStream } from './stream.js'
 export { parseSse, readSseData, SseLineDecoder, type SseEvent } from '@visto/protocol'
 export { imageToDataUrl, imagePart, userContent, bytesToDataUrl, type ImageInput, type ImageOptions } from './images.js'
-export { sniffImageMime, percentile, type ImageMime } from '@visto/protocol'
+export { formatDuration, percentile, sniffImageMime, type ImageMime } from '@visto/protocol'
 export { bytesToBase64, base64ToBytes } from './base64.js'
 export { isRetryableStatus, retryAfterMs, retryDelayMs, sleep, DEFAULT_BACKOFF, type BackoffOptions } from './retry.js'
 export {
   MetricsRecorder,
   summarize,
   formatSummary,
-  formatDuration,
   type MetricsSummary,
   type RequestMetric,
   type LatencyStats,

@@ -2,7 +2,7 @@
  * Monitoring, the article's last piece of advice: every request's latency, outcome and
  * tokens, and a summary (p50/p95/p99, success rate, throughput) as data or as text.
  */
-import { percentile } from '@visto/protocol'
+import { formatDuration, percentile } from '@visto/protocol'
 
 export type Outcome = 'success' | 'error' | 'cached'
 
@@ -112,15 +112,6 @@ export function summarize(metrics: readonly RequestMetric[]): MetricsSummary {
     },
     errors,
   }
-}
-
-export function formatDuration(ms: number): string {
-  if (!Number.isFinite(ms)) return '–'
-  if (ms < 1000) return `${Math.round(ms)} ms`
-  if (ms < 60_000) return `${(ms / 1000).toFixed(2)} s`
-  const minutes = Math.floor(ms / 60_000)
-  const seconds = Math.round((ms % 60_000) / 1000)
-  return `${minutes}m${String(seconds).padStart(2, '0')}s`
 }
 
 function formatStats(s: LatencyStats): string {
