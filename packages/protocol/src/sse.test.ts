@@ -65,6 +65,19 @@ describe('readSseData', () => {
     expect(data).toEqual(['{"a":1}', '{"b":2}', '[DONE]'])
   })
 
+  it('reads a stream that is not async-iterable (Safari) through its reader, cancelling it on an early stop', async () => {
+    let cancelled = false
+    const stream = streamOf(['data: one\n\n', 'data: two\n\n'], () => (cancelled = true))
+    const readerOnly = { getReader: () => stream.getReader() } as unknown as ReadableStream<Uint8Array>
+    const data: string[] = []
+    for await (const d of readSseData(readerOnly)) {
+      data.push(d)
+      break
+    }
+    expect(data).toEqual(['one'])
+    expect(cancelled).toBe(true)
+  })
+
   it('cancels the body when the reader stops early, so the connection is released', async () => {
     let cancelled = false
     const body = streamOf(['data: one\n\n', 'data: two\n\n', 'data: three\n\n'], () => (cancelled = true))
