@@ -2,7 +2,6 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { globToRegExp } from '../src/glob.js'
 import { CSV_COLUMNS, csvLine, parseCsv, prepareOutput, readResults, recordKey, ResultAppender, serialize, type ResultRecord } from '../src/results-file.js'
 
 const record = (file: string, ok: boolean, answer = 'an answer'): ResultRecord => ({
@@ -97,23 +96,5 @@ describe('prepareOutput', () => {
     const prepared = await prepareOutput(path, 'csv', new Set([recordKey({ file: 'a.png', question: 'q' })]))
     expect(prepared.done.size).toBe(1)
     expect(await readFile(path, 'utf8')).toBe(before)
-  })
-})
-
-describe('globToRegExp', () => {
-  it.each([
-    ['*.png', 'a.png', true],
-    ['*.png', 'dir/a.png', false],
-    ['**/*.png', 'a.png', true],
-    ['**/*.png', 'x/y/a.png', true],
-    ['img-??.jpg', 'img-01.jpg', true],
-    ['img-??.jpg', 'img-1.jpg', false],
-    ['*.{jpg,png}', 'a.png', true],
-    ['*.{jpg,png}', 'a.gif', false],
-    ['[ab]*.gif', 'b1.gif', true],
-    ['[!ab]*.gif', 'b1.gif', false],
-    ['a.b', 'axb', false],
-  ])('%s matches %s: %s', (pattern, path, expected) => {
-    expect(globToRegExp(pattern).test(path)).toBe(expected)
   })
 })

@@ -75,6 +75,11 @@ describe('the web page shipped in packages/webui', () => {
     const protocol = await app.inject({ method: 'GET', url: '/protocol/index.js' })
     expect(protocol.statusCode).toBe(200)
     expect(protocol.headers['content-type']).toBe('text/javascript; charset=utf-8')
+    // The page reads its streams with the same SSE parser as the SDK and the engines.
+    const sse = await app.inject({ method: 'GET', url: '/protocol/sse.js' })
+    expect(sse.statusCode).toBe(200)
+    expect(sse.headers['content-type']).toBe('text/javascript; charset=utf-8')
+    expect(sse.body).toContain('export async function* readSseData')
   })
 
   it('redirects /index.html to /', async () => {

@@ -32,12 +32,6 @@ export function imageTooLarge(location: ImageLocation, what: string, code: strin
   return new PayloadTooLargeError(`Image too large in ${location.where}: ${what}`, { param: location.param, code })
 }
 
-export function formatBytes(bytes: number): string {
-  if (bytes >= 1024 * 1024) return `${trimNumber(bytes / (1024 * 1024))} MiB`
-  if (bytes >= 1024) return `${trimNumber(bytes / 1024)} KiB`
-  return `${bytes} bytes`
-}
-
 export function formatPixels(pixels: number): string {
   return `${trimNumber(pixels / 1_000_000)} MP`
 }

@@ -1,9 +1,9 @@
 import { availableParallelism } from 'node:os'
+import { formatDisplayName, type DecodableFormat } from '@visto/protocol'
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp'
 import { BmpDecodeError, decodeBmp, readBmpHeader } from './bmp-decoder.js'
 import { decodeHeic } from './heic-decoder.js'
 import { formatPixels, imageTooLarge, invalidImage, type ImageLocation } from './image-errors.js'
-import { formatDisplayName, type DecodableFormat } from './sniff.js'
 import { aspectRatioOf, maxAspectRatio, smartResize, type ResizeTarget } from './smart-resize.js'
 
 export type OutputFormat = 'jpeg' | 'png'
@@ -22,8 +22,10 @@ export interface NormaliseSettings {
 export interface NormalisedImage {
   data: Buffer
   mime: 'image/png' | 'image/jpeg'
+  /** After resizing: multiples of `alignTo`. */
   width: number
   height: number
+  /** The original's, after EXIF orientation. */
   sourceWidth: number
   sourceHeight: number
 }

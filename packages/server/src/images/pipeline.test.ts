@@ -250,6 +250,19 @@ describe('prepareImage: limits', () => {
     expect(error.message).toBe('Image too large in image[0]: the image is 50000x50000 (2500 MP), over the limit of 100 MP decoded pixels (--max-image-pixels)')
   })
 
+  it('names text that happens to start with "BM" plain text, not a corrupt bitmap', async () => {
+    const error = await failure(prepareImageBytes(Buffer.from('BMW 320i service history and receipts'), 'image[0]', options))
+    expect(error.message).toBe('Invalid image data in image[0]: unsupported image format: plain text; send JPEG, PNG, WebP, GIF, TIFF, AVIF, HEIC or BMP')
+  })
+
+  it('still names the fault in a bitmap whose DIB header size is unknown', async () => {
+    const bmp = fixtures.bmp24(4, 4)
+    bmp.writeUInt32LE(77, 14)
+    const error = await failure(prepareImageBytes(bmp, 'image[0]', options))
+    expect(error.status).toBe(400)
+    expect(error.message).toBe('Invalid image data in image[0]: corrupt BMP (unknown header size 77)')
+  })
+
   it('refuses an aspect ratio Qwen cannot handle, naming it', async () => {
     const error = await failure(prepareImageBytes(await fixtures.png(4100, 10), 'image[0]', options))
     expect(error.status).toBe(400)

@@ -1,11 +1,11 @@
+import { formatBytes, formatDisplayName, isDecodable, sniffImageFormat, type DecodableFormat } from '@visto/protocol'
 import { defaultServeConfig, MiB, type ServeConfig } from '../config.js'
-import { chatImageLocation, formatBytes, invalidImage, uploadImageLocation, type ImageLocation } from './image-errors.js'
+import { chatImageLocation, invalidImage, uploadImageLocation, type ImageLocation } from './image-errors.js'
 import { parseImageSource, tooManyBytes } from './image-source.js'
 import { heicDecoderPath } from './heic-decoder.js'
-import { normaliseImage, type OutputFormat } from './normalise.js'
-import { fetchRemoteImage, type ResolvedAddress } from './remote-fetch.js'
+import { normaliseImage, type NormalisedImage, type OutputFormat } from './normalise.js'
+import { fetchRemoteImage, type RemoteFetchOptions } from './remote-fetch.js'
 import { Semaphore } from './semaphore.js'
-import { formatDisplayName, isDecodable, sniffImageFormat } from './sniff.js'
 
 export type ImageDetailLevel = 'low' | 'high' | 'auto'
 
@@ -23,15 +23,7 @@ export interface ImagePipelineOptions {
   /** Output sides are multiples of this (Qwen3-VL: patch 16 x spatial merge 2). */
   alignTo: number
   allowRemote: boolean
-  remote: {
-    timeoutMs: number
-    maxBytes: number
-    maxRedirects: number
-    /** Test hook: DNS resolution. Production uses the system resolver. */
-    resolve?: (hostname: string) => Promise<ResolvedAddress[]>
-    /** Test hook: why an address is refused (null = allowed). Production refuses all but public unicast. */
-    addressPolicy?: (address: string) => string | null
-  }
+  remote: RemoteFetchOptions
   /** What we hand the engine. JPEG q90 4:4:4 is small and keeps text legible; PNG is lossless. */
   outputFormat: OutputFormat
   /** Upper bound on one decode. */
@@ -58,18 +50,10 @@ export function imagePipelineOptions(config: ServeConfig): ImagePipelineOptions 
 /** The options `visto serve` runs with when nothing is set. */
 export const defaultImagePipelineOptions: ImagePipelineOptions = imagePipelineOptions(defaultServeConfig)
 
-export interface PreparedImage {
-  /** Re-encoded by us; the engine never sees the client's bytes. */
-  data: Buffer
-  mime: 'image/png' | 'image/jpeg'
-  /** After normalisation: multiples of `alignTo`. */
-  width: number
-  height: number
-  /** Sniffed from the bytes: jpeg, png, webp, gif, tiff, avif, bmp, heic. */
-  sourceFormat: string
-  /** After EXIF orientation. */
-  sourceWidth: number
-  sourceHeight: number
+/** Re-encoded by us (the engine never sees the client's bytes), sides multiples of `alignTo`. */
+export interface PreparedImage extends NormalisedImage {
+  /** Sniffed from the bytes. */
+  sourceFormat: DecodableFormat
   /** (width / alignTo) x (height / alignTo): what the image costs in the context window. */
   imageTokens: number
 }

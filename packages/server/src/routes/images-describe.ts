@@ -1,7 +1,7 @@
 import multipart from '@fastify/multipart'
+import { formatBytes } from '@visto/protocol'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError, InvalidRequestError, PayloadTooLargeError } from '../errors.js'
-import { formatBytes } from '../images/image-errors.js'
 import { prepareImageBytes, type ImageDetailLevel, type ImagePipelineOptions } from '../images/pipeline.js'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
 import { clientDisconnectSignal } from './client-disconnect.js'

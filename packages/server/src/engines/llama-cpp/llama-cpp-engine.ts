@@ -1,3 +1,4 @@
+import { readSseData } from '@visto/protocol'
 import {
   ApiError,
   ContextLengthExceededError,
@@ -8,7 +9,6 @@ import {
 } from '../../errors.js'
 import type { Engine, EngineEvent, EngineInfo, EngineRequest, EngineState } from '../engine.js'
 import { fetchOnceMore } from '../fetch-once-more.js'
-import { readSseData } from '../sse-reader.js'
 import { ChatTemplate, CHATML_TEMPLATE } from './chat-template.js'
 import { LlamaServerProcess, type LlamaServerProcessOptions } from './llama-server-process.js'
 

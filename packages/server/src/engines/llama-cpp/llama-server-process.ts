@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import { EventEmitter } from 'node:events'
+import type { EngineState } from '../engine.js'
 
 export interface LlamaServerProcessOptions {
   binary: string
@@ -17,11 +18,6 @@ export interface LlamaServerProcessOptions {
   startTimeoutMs?: number
   log?: (line: string) => void
 }
-
-export type ProcessState =
-  | { status: 'loading'; progress: number; message: string }
-  | { status: 'ready' }
-  | { status: 'unavailable'; message: string }
 
 /** Stages of llama-server's start-up log, used as a coarse load progress. */
 const LOAD_STAGES: Array<[RegExp, number, string]> = [
@@ -56,7 +52,7 @@ export class LlamaServerProcess extends EventEmitter {
   readonly mediaMarker = `<__visto_media_${randomBytes(8).toString('hex')}__>`
   port = 0
   private child: ChildProcess | undefined
-  private currentState: ProcessState = { status: 'loading', progress: 0, message: 'starting llama-server' }
+  private currentState: EngineState = { status: 'loading', progress: 0, message: 'starting llama-server' }
   private stderrTail: string[] = []
   private stopping = false
 
@@ -73,7 +69,7 @@ export class LlamaServerProcess extends EventEmitter {
     return this.child?.pid
   }
 
-  state(): ProcessState {
+  state(): EngineState {
     return this.currentState
   }
 
