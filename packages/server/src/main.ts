@@ -92,6 +92,13 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
   const chat = new ChatCompletionsService(engine, admission, (url, where, detail, signal) => prepareImage(url, where, images, detail, signal), {
     defaultMaxTokens: config['default-max-tokens'],
     maxImagesPerRequest: images.maxImagesPerRequest,
+    limits: {
+      maxMessages: config['max-messages'],
+      maxPartsPerMessage: config['max-message-parts'],
+      maxTextChars: config['max-text-chars'],
+      maxSchemaDepth: config['max-schema-depth'],
+      maxSchemaBytes: Math.round(config['max-schema-kb'] * 1024),
+    },
   })
   const bodyLimitBytes = Math.round(config['body-limit-mb'] * MiB)
   const app = await buildApp({

@@ -4,12 +4,15 @@ import type { Engine, EngineImage, EngineMessage, EngineRequest } from '../engin
 import { InvalidRequestError, NotFoundError } from '../errors.js'
 import type { Admission, Release } from './admission.js'
 import { parseChatRequest, type ParsedChatRequest } from './chat-request.js'
+import type { ChatRequestLimits } from './request-limits.js'
 
 export type ImagePreparer = (url: string, where: string, detail: ImageDetail, signal: AbortSignal) => Promise<EngineImage>
 
 export interface ChatServiceOptions {
   defaultMaxTokens: number
   maxImagesPerRequest: number
+  /** Defaults apply when omitted. */
+  limits?: ChatRequestLimits
 }
 
 /** A request ready to run: validated, images decoded, an engine slot held. */
@@ -45,7 +48,7 @@ export class ChatCompletionsService {
   }
 
   async prepare(body: unknown, requestId: string, signal: AbortSignal): Promise<PreparedChat> {
-    const parsed = parseChatRequest(body)
+    const parsed = parseChatRequest(body, this.options.limits)
     const model = this.resolveModel(parsed.model)
     const imageCount = parsed.messages.reduce((n, m) => n + m.parts.filter((p) => p.type === 'image').length, 0)
     if (imageCount > this.options.maxImagesPerRequest) {

@@ -1,0 +1,22 @@
+/**
+ * Per-request size caps: each bounds work done on the event loop before the engine
+ * sees anything, and each names the `visto serve` flag that raises it.
+ */
+export interface ChatRequestLimits {
+  maxMessages: number
+  maxPartsPerMessage: number
+  /** Characters of text across all messages (image URLs are bounded by the image limits). */
+  maxTextChars: number
+  /** Nesting of objects and arrays in response_format.json_schema.schema. */
+  maxSchemaDepth: number
+  /** The schema's size as compact JSON, in bytes. */
+  maxSchemaBytes: number
+}
+
+export const defaultChatRequestLimits: ChatRequestLimits = Object.freeze({
+  maxMessages: 256,
+  maxPartsPerMessage: 64,
+  maxTextChars: 1_000_000,
+  maxSchemaDepth: 32,
+  maxSchemaBytes: 64 * 1024,
+})
