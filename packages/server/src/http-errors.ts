@@ -11,10 +11,7 @@ export function toApiError(error: unknown, bodyLimitBytes: number): ApiError {
   const fastifyError = error as Partial<FastifyError>
   switch (fastifyError.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new PayloadTooLargeError(
-        `Request body too large: the limit is ${(bodyLimitBytes / 1024 / 1024).toFixed(0)} MiB (--body-limit-mb). Send smaller or fewer images.`,
-        { code: 'body_too_large' },
-      )
+      return bodyTooLarge(bodyLimitBytes)
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new InvalidRequestError(`The request body is not valid JSON: ${fastifyError.message ?? 'parse error'}`, { param: 'body', code: 'invalid_json' })
@@ -33,6 +30,14 @@ export function toApiError(error: unknown, bodyLimitBytes: number): ApiError {
       : new InvalidRequestError(fastifyError.message ?? 'Bad request', { code: fastifyError.code.toLowerCase() })
   }
   return new InternalServerError(undefined, { cause: error })
+}
+
+/** 413 for a body over --body-limit-mb, whichever route read it. */
+export function bodyTooLarge(bodyLimitBytes: number): PayloadTooLargeError {
+  return new PayloadTooLargeError(
+    `Request body too large: the limit is ${(bodyLimitBytes / 1024 / 1024).toFixed(0)} MiB (--body-limit-mb). Send smaller or fewer images.`,
+    { code: 'body_too_large' },
+  )
 }
 
 /** Maps and logs an error: real server faults at error level with the cause, the rest at info. */
