@@ -2,7 +2,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Engine } from './engines/engine.js'
 import { AuthenticationError, NotFoundError } from './errors.js'
-import { sendError } from './http-errors.js'
+import { sendClientError, sendError } from './http-errors.js'
 import { chatCompletionsRoutes } from './routes/chat-completions.js'
 import { healthRoutes } from './routes/health.js'
 import { modelsRoutes } from './routes/models.js'
@@ -14,11 +14,15 @@ export interface AppDeps {
   admission: Admission
   chat: ChatCompletionsService
   bodyLimitBytes: number
+  /** Receiving one request (headers and body) may take this long; 0 = no limit. Generation is never limited. */
+  bodyTimeoutMs?: number
   apiKey?: string | undefined
   logger?: FastifyServerOptions['logger']
   /** Extra route plugins (the web page, uploads) registered after the core API. */
   plugins?: Array<(app: FastifyInstance, deps: AppDeps) => void | Promise<void>>
 }
+
+const defaultBodyTimeoutMs = 300_000
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 
@@ -31,6 +35,7 @@ declare module 'fastify' {
 
 /** Builds the HTTP app without listening: tests use app.inject(), main.ts listens. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const bodyTimeoutMs = deps.bodyTimeoutMs ?? defaultBodyTimeoutMs
   const app = Fastify({
     logger: deps.logger ?? false,
     bodyLimit: deps.bodyLimitBytes,
@@ -39,8 +44,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const incoming = request.headers['x-request-id']
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : `req_${randomBytes(12).toString('hex')}`
     },
-    // Requests with big images legitimately take minutes on CPU.
-    requestTimeout: 0,
+    // Node's requestTimeout covers receiving the request only (it stops once the body has
+    // arrived), so a slow upload is cut while a generation of many minutes is not.
+    requestTimeout: bodyTimeoutMs,
+    http: {
+      // Node checks for expired requests on this interval (30 s by default).
+      connectionsCheckingInterval: bodyTimeoutMs > 0 ? Math.min(30_000, Math.max(100, Math.floor(bodyTimeoutMs / 4))) : 30_000,
+      // Node insists that headers arrive no later than the whole request.
+      headersTimeout: bodyTimeoutMs > 0 ? Math.min(60_000, bodyTimeoutMs) : 60_000,
+    },
+    clientErrorHandler: (error, socket) => sendClientError(error, socket, bodyTimeoutMs),
     forceCloseConnections: 'idle',
   })
 

@@ -36,6 +36,7 @@ export const serveOptions = {
   'llama-server': { kind: 'string', description: 'Path to a llama-server binary (default: PATH, then Visto’s own cached build).' },
   'api-key': { kind: 'string', secret: true, description: 'Require "Authorization: Bearer KEY" (default: no key, as in the article).' },
   'body-limit-mb': { kind: 'number', default: 50, min: 1, description: 'Largest request body in MiB (base64 makes images a third larger).' },
+  'body-timeout-seconds': { kind: 'number', default: 300, min: 0, description: 'How long receiving one request (headers and body) may take; 0 = no limit. Generation is not limited.' },
   'allow-remote-images': { kind: 'boolean', default: false, description: 'Fetch http(s) image URLs (SSRF-guarded). Off: only inline base64, as in the article.' },
   'max-image-mb': { kind: 'number', default: 20, min: 0.001, description: 'Largest image, in MiB of decoded bytes.' },
   'max-images': { kind: 'int', default: 8, min: 1, description: 'Most images per request.' },

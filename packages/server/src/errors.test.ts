@@ -7,6 +7,7 @@ const construct: Record<keyof typeof errors.errorRegistry, () => errors.ApiError
   ContextLengthExceededError: () => new errors.ContextLengthExceededError('too long'),
   AuthenticationError: () => new errors.AuthenticationError(),
   NotFoundError: () => new errors.NotFoundError('no such model'),
+  RequestTimeoutError: () => new errors.RequestTimeoutError('too slow'),
   PayloadTooLargeError: () => new errors.PayloadTooLargeError('too big'),
   InternalServerError: () => new errors.InternalServerError(),
   UpstreamError: () => new errors.UpstreamError('upstream broke'),

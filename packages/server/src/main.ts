@@ -106,6 +106,7 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
     admission,
     chat,
     bodyLimitBytes,
+    bodyTimeoutMs: Math.round(config['body-timeout-seconds'] * 1000),
     apiKey: config['api-key'],
     logger: config['log-level'] === 'silent' ? false : { level: config['log-level'] },
     plugins: [webUiRoutes, (scope) => imagesDescribeRoutes(scope, { chat, images })],
