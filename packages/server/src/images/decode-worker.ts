@@ -27,6 +27,8 @@ export function runDecodeWorker<Message>(options: DecodeWorkerOptions): Promise<
     }
     const worker = new Worker(options.source, {
       eval: true,
+      // The source is CommonJS whatever flags started the process (--input-type=module would make it ESM).
+      execArgv: [],
       workerData: options.workerData,
       resourceLimits: { maxOldGenerationSizeMb: options.heapMb },
     })
