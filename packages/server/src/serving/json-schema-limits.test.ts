@@ -35,7 +35,7 @@ describe('response_format schemas the grammar converter cannot take', () => {
     ).not.toThrow()
   })
 
-  it('refuses repetition counts above 1000 (minItems, maxLength, ...), naming the keyword', () => {
+  it('refuses repetition counts above 1000 (minItems, maxItems, minLength, maxLength), naming the keyword', () => {
     expect(refusal({ type: 'object', properties: { list: { type: 'array', minItems: 1_000_000 } } })).toEqual({
       message:
         "response_format.json_schema.schema.properties.list.minItems is 1000000; the engine's grammar cannot enforce a count above 1000. Lower it or leave it out",
@@ -60,6 +60,13 @@ describe('response_format schemas the grammar converter cannot take', () => {
     for (const pattern of ['^\\d+\\.\\d*$', '[+*?]+', '[]a]*', 'a+?b*?', '^x{2,5}$', '\\{+', 'a{', '(?:ab)+', '^$']) {
       expect(patternProblem(pattern), pattern).toBeNull()
     }
+  })
+
+  it('accepts a long $ref chain that ends in a schema, however many $refs point into it (each link followed once)', () => {
+    const defs: Record<string, unknown> = { d2000: { type: 'string' } }
+    for (let i = 0; i < 2000; i++) defs[`d${i}`] = { $ref: `#/$defs/d${i + 1}` }
+    const properties = Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`p${i}`, { $ref: '#/$defs/d0' }]))
+    expect(() => checkResponseSchema({ type: 'object', properties, $defs: defs }, { maxDepth: 32, maxBytes: 1024 * 1024 })).not.toThrow()
   })
 
   it('refuses remote, missing and purely circular $refs', () => {

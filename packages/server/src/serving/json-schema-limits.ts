@@ -43,7 +43,7 @@ function schemaDepthExceeds(schema: unknown, maxDepth: number): boolean {
   return false
 }
 
-const repetitionKeywords = ['minItems', 'maxItems', 'minLength', 'maxLength', 'minProperties', 'maxProperties'] as const
+const repetitionKeywords = ['minItems', 'maxItems', 'minLength', 'maxLength'] as const
 
 /** Why a regex `pattern` is refused, or null. */
 export function patternProblem(pattern: string): string | null {
@@ -149,6 +149,8 @@ export function checkResponseSchema(schema: Json, limits: SchemaLimits, param = 
       walk(child, /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`)
     }
   }
+  // References already followed to a real schema: a thousand $refs into one long chain cost one walk.
+  const leadsToSchema = new Set<string>()
   const checkRef = (ref: unknown, at: string): void => {
     if (typeof ref !== 'string' || !ref.startsWith('#/')) {
       refuse(`${at} must be a local reference such as "#/$defs/name"; got ${JSON.stringify(ref).slice(0, 80)}`, at, 'unsupported_schema')
@@ -156,13 +158,15 @@ export function checkResponseSchema(schema: Json, limits: SchemaLimits, param = 
     const seen = new Set<string>()
     let current: string = ref
     for (;;) {
+      if (leadsToSchema.has(current)) break
       if (seen.has(current)) refuse(`${at} is circular: "${current}" refers back to itself through $ref alone`, at, 'unsupported_schema')
       seen.add(current)
       const target = resolvePointer(schema, current)
       if (target === undefined) refuse(`${at} points to "${current}", which is not in the schema`, at, 'unsupported_schema')
-      if (!isObject(target) || typeof target.$ref !== 'string') return
+      if (!isObject(target) || typeof target.$ref !== 'string') break
       current = target.$ref
     }
+    for (const followed of seen) leadsToSchema.add(followed)
   }
   walk(schema, param)
 }
