@@ -44,6 +44,29 @@ describe('response_format schemas the grammar converter cannot take', () => {
     expect(refusal({ type: 'string', maxLength: 65536 }).param).toBe('response_format.json_schema.schema.maxLength')
   })
 
+  it('refuses a minimum above its maximum, which makes the grammar parser count down past zero', () => {
+    expect(refusal({ type: 'array', items: { type: 'string' }, minItems: 10, maxItems: 3 })).toEqual({
+      message: 'response_format.json_schema.schema.minItems (10) is greater than maxItems (3): no value can satisfy it',
+      param: 'response_format.json_schema.schema.minItems',
+    })
+    expect(refusal({ type: 'string', minLength: 5, maxLength: 2 }).param).toBe('response_format.json_schema.schema.minLength')
+    expect(patternProblem('^a{5,2}$')).toBe('the repetition "{5,2}" has its minimum above its maximum')
+    expect(refusal({ type: 'integer', minimum: 10, exclusiveMaximum: 10 }).message).toBe(
+      'response_format.json_schema.schema allows no integer: its lower bound 10 is above its upper bound 9',
+    )
+  })
+
+  it('refuses counts and integer bounds the converter reads as C integers: negative, fractional, beyond 2^53', () => {
+    expect(refusal({ type: 'array', minItems: -1 }).message).toBe('response_format.json_schema.schema.minItems must be a whole number of at least 0, got -1')
+    expect(refusal({ type: 'string', maxLength: 2.5 }).param).toBe('response_format.json_schema.schema.maxLength')
+    expect(refusal({ type: 'string', maxLength: '10' }).param).toBe('response_format.json_schema.schema.maxLength')
+    expect(refusal({ type: 'integer', maximum: 1e300 }).message).toBe(
+      'response_format.json_schema.schema.maximum of an integer must be a whole number within ±9007199254740991, got 1e+300',
+    )
+    expect(() => checkResponseSchema({ type: 'integer', minimum: -5, maximum: 9007199254740991 }, limits)).not.toThrow()
+    expect(() => checkResponseSchema({ type: 'number', maximum: 1.5e300 }, limits)).not.toThrow()
+  })
+
   it('refuses patterns known to crash the regex converter: a quantifier after nothing, deep groups, huge repetitions', () => {
     expect(refusal({ type: 'string', pattern: '^+[a-z]$' }).message).toBe(
       'response_format.json_schema.schema.pattern cannot be used as a grammar: the quantifier "+" at offset 1 follows nothing',

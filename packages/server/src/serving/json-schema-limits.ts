@@ -9,7 +9,11 @@ import { InvalidRequestError } from '../errors.js'
  *   past an empty sequence in its regex converter, or deeply nested groups;
  * - repetition counts (minItems/maxItems, minLength/maxLength, `x{n,m}` in patterns)
  *   beyond what its grammar parser expands (it refuses about 2000; the expansion itself
- *   costs memory and time per count);
+ *   costs memory and time per count), negative or fractional ones (read as C ints), and a
+ *   minimum above its maximum: the parser computes max - min unsigned, so `{5,2}` makes it
+ *   generate rules until memory runs out;
+ * - integer `minimum`/`maximum` bounds that are not exact integers (read as int64) or
+ *   that leave no value;
  * - `$ref` that is not a local JSON pointer into the schema, or a chain of `$ref`s that
  *   loops back without any structure in between (a left-recursive rule).
  */
@@ -43,7 +47,11 @@ function schemaDepthExceeds(schema: unknown, maxDepth: number): boolean {
   return false
 }
 
-const repetitionKeywords = ['minItems', 'maxItems', 'minLength', 'maxLength'] as const
+const repetitionPairs = [
+  ['minItems', 'maxItems'],
+  ['minLength', 'maxLength'],
+] as const
+const integerBounds = ['minimum', 'exclusiveMinimum', 'maximum', 'exclusiveMaximum'] as const
 
 /** Why a regex `pattern` is refused, or null. */
 export function patternProblem(pattern: string): string | null {
@@ -88,6 +96,9 @@ export function patternProblem(pattern: string): string | null {
       if (!hasAtom) return `the repetition "${match[0]}" at offset ${i} follows nothing`
       const counts = [match[1], match[3]].filter((n): n is string => n !== undefined && n !== '').map(Number)
       if (counts.some((n) => n > maxRepetitionCount)) return `the repetition "${match[0]}" exceeds ${maxRepetitionCount}`
+      if (match[3] !== undefined && match[3] !== '' && Number(match[1] || 0) > Number(match[3])) {
+        return `the repetition "${match[0]}" has its minimum above its maximum`
+      }
       i += match[0].length - 1
       hasAtom = false
     } else {
@@ -128,14 +139,37 @@ export function checkResponseSchema(schema: Json, limits: SchemaLimits, param = 
       return
     }
     if (!isObject(node)) return
-    for (const keyword of repetitionKeywords) {
-      const value = node[keyword]
-      if (typeof value === 'number' && value > maxRepetitionCount) {
-        refuse(
-          `${path}.${keyword} is ${value}; the engine's grammar cannot enforce a count above ${maxRepetitionCount}. Lower it or leave it out`,
-          `${path}.${keyword}`,
-          'unsupported_schema',
-        )
+    for (const [minKeyword, maxKeyword] of repetitionPairs) {
+      for (const keyword of [minKeyword, maxKeyword]) {
+        const value = node[keyword]
+        if (value === undefined) continue
+        if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+          refuse(`${path}.${keyword} must be a whole number of at least 0, got ${JSON.stringify(value)}`, `${path}.${keyword}`, 'unsupported_schema')
+        }
+        if (value > maxRepetitionCount) {
+          refuse(
+            `${path}.${keyword} is ${value}; the engine's grammar cannot enforce a count above ${maxRepetitionCount}. Lower it or leave it out`,
+            `${path}.${keyword}`,
+            'unsupported_schema',
+          )
+        }
+      }
+      const [min, max] = [node[minKeyword], node[maxKeyword]]
+      if (typeof min === 'number' && typeof max === 'number' && min > max) {
+        refuse(`${path}.${minKeyword} (${min}) is greater than ${maxKeyword} (${max}): no value can satisfy it`, `${path}.${minKeyword}`, 'unsupported_schema')
+      }
+    }
+    if (node.type === 'integer') {
+      for (const keyword of integerBounds) {
+        const value = node[keyword]
+        if (value !== undefined && !Number.isSafeInteger(value)) {
+          refuse(`${path}.${keyword} of an integer must be a whole number within ±${Number.MAX_SAFE_INTEGER}, got ${JSON.stringify(value)}`, `${path}.${keyword}`, 'unsupported_schema')
+        }
+      }
+      const low = typeof node.minimum === 'number' ? node.minimum : typeof node.exclusiveMinimum === 'number' ? node.exclusiveMinimum + 1 : undefined
+      const high = typeof node.maximum === 'number' ? node.maximum : typeof node.exclusiveMaximum === 'number' ? node.exclusiveMaximum - 1 : undefined
+      if (low !== undefined && high !== undefined && low > high) {
+        refuse(`${path} allows no integer: its lower bound ${low} is above its upper bound ${high}`, path, 'unsupported_schema')
       }
     }
     if (typeof node.pattern === 'string') {
