@@ -48,7 +48,7 @@ export const serveOptions = {
   'max-message-parts': { kind: 'int', default: 64, min: 1, description: 'Most content parts (text and images) per message.' },
   'max-text-chars': { kind: 'int', default: 1_000_000, min: 1, description: 'Most characters of text per request, all messages together.' },
   'max-schema-depth': { kind: 'int', default: 32, min: 1, max: 256, description: 'Deepest nesting of a response_format JSON schema.' },
-  'max-schema-kb': { kind: 'number', default: 64, min: 1, description: 'Largest response_format JSON schema, in KiB of JSON.' },
+  'max-schema-kb': { kind: 'number', default: 64, min: 0.1, description: 'Largest response_format JSON schema, in KiB of JSON.' },
   'default-max-tokens': { kind: 'int', default: 1024, min: 1, description: 'max_tokens when a request sets none (the article’s default).' },
   'drain-seconds': { kind: 'number', default: 30, min: 0, description: 'On SIGINT/SIGTERM, how long in-flight requests may finish.' },
   cache: { kind: 'string', description: 'Cache folder for models and the engine build (default ~/.cache/visto; env VISTO_CACHE).' },

@@ -10,6 +10,7 @@ import { defaultCacheDir } from './models/cache-dir.js'
 import { createProgressPrinter, resolveModel } from './models/resolve.js'
 import { Admission } from './serving/admission.js'
 import { ChatCompletionsService } from './serving/chat-completions.js'
+import { chatRequestLimitsFrom } from './serving/request-limits.js'
 import { webUiRoutes } from './routes/web-ui.js'
 import { imagesDescribeRoutes } from './routes/images-describe.js'
 
@@ -92,13 +93,7 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
   const chat = new ChatCompletionsService(engine, admission, (url, where, detail, signal) => prepareImage(url, where, images, detail, signal), {
     defaultMaxTokens: config['default-max-tokens'],
     maxImagesPerRequest: images.maxImagesPerRequest,
-    limits: {
-      maxMessages: config['max-messages'],
-      maxPartsPerMessage: config['max-message-parts'],
-      maxTextChars: config['max-text-chars'],
-      maxSchemaDepth: config['max-schema-depth'],
-      maxSchemaBytes: Math.round(config['max-schema-kb'] * 1024),
-    },
+    limits: chatRequestLimitsFrom(config),
   })
   const bodyLimitBytes = Math.round(config['body-limit-mb'] * MiB)
   const app = await buildApp({

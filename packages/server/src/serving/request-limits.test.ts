@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { InvalidRequestError } from '../errors.js'
 import { parseChatRequest } from './chat-request.js'
-import { defaultChatRequestLimits, type ChatRequestLimits } from './request-limits.js'
+import { parseServeConfig } from '../config.js'
+import { chatRequestLimitsFrom, defaultChatRequestLimits, type ChatRequestLimits } from './request-limits.js'
 
 const limits: ChatRequestLimits = { maxMessages: 3, maxPartsPerMessage: 2, maxTextChars: 10, maxSchemaDepth: 4, maxSchemaBytes: 200 }
 
@@ -19,8 +20,14 @@ function rejection(body: unknown, with_ = limits): { message: string; param: str
 const user = (content: unknown) => ({ role: 'user', content })
 
 describe('chat request caps', () => {
-  it('has the documented defaults', () => {
+  it('has the documented defaults, which are also the flags\' defaults', () => {
     expect(defaultChatRequestLimits).toEqual({ maxMessages: 256, maxPartsPerMessage: 64, maxTextChars: 1_000_000, maxSchemaDepth: 32, maxSchemaBytes: 65536 })
+    expect(chatRequestLimitsFrom(parseServeConfig([], {}))).toEqual(defaultChatRequestLimits)
+  })
+
+  it('takes every cap from its flag or VISTO_* variable', () => {
+    const config = parseServeConfig(['--max-messages', '3', '--max-message-parts=2', '--max-text-chars', '10', '--max-schema-depth', '4'], { VISTO_MAX_SCHEMA_KB: '0.5' })
+    expect(chatRequestLimitsFrom(config)).toEqual({ maxMessages: 3, maxPartsPerMessage: 2, maxTextChars: 10, maxSchemaDepth: 4, maxSchemaBytes: 512 })
   })
 
   it('accepts a request exactly at every cap', () => {

@@ -1,3 +1,5 @@
+import type { ServeConfig } from '../config.js'
+
 /**
  * Per-request size caps: each bounds work done on the event loop before the engine
  * sees anything, and each names the `visto serve` flag that raises it.
@@ -20,3 +22,14 @@ export const defaultChatRequestLimits: ChatRequestLimits = Object.freeze({
   maxSchemaDepth: 32,
   maxSchemaBytes: 64 * 1024,
 })
+
+/** The caps `visto serve` was started with. */
+export function chatRequestLimitsFrom(config: ServeConfig): ChatRequestLimits {
+  return {
+    maxMessages: config['max-messages'],
+    maxPartsPerMessage: config['max-message-parts'],
+    maxTextChars: config['max-text-chars'],
+    maxSchemaDepth: config['max-schema-depth'],
+    maxSchemaBytes: Math.round(config['max-schema-kb'] * 1024),
+  }
+}
