@@ -2,13 +2,17 @@ import { randomBytes } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { installAccessControl, type AccessOptions } from './access.js'
 import { NotFoundError } from './errors.js'
-import { sendError } from './http-errors.js'
+import { sendClientError, sendError } from './http-errors.js'
 
 export interface HttpAppOptions {
   bodyLimitBytes: number
+  /** Receiving one request (headers and body) may take this long; 0 = no limit. Generation is never limited. */
+  bodyTimeoutMs?: number
   access: AccessOptions
   logger?: FastifyServerOptions['logger']
 }
+
+const defaultBodyTimeoutMs = 300_000
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 
@@ -26,6 +30,7 @@ declare module 'fastify' {
  * the one error handler. It has no routes of its own; compose.ts registers them.
  */
 export function createHttpApp(options: HttpAppOptions): FastifyInstance {
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? defaultBodyTimeoutMs
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimitBytes,
@@ -37,8 +42,16 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     // One route per path whatever its spelling, so the access rule sees one decision:
     // `/V1/Models` and `//v1//models` are `/v1/models` (percent-decoding is the router's own).
     routerOptions: { caseSensitive: false, ignoreDuplicateSlashes: true },
-    // Generation is never timed out: requests with big images legitimately take minutes on CPU.
-    requestTimeout: 0,
+    // Node's requestTimeout covers receiving the request only (it stops once the body has
+    // arrived), so a slow upload is cut while a generation of many minutes is not.
+    requestTimeout: bodyTimeoutMs,
+    http: {
+      // Node checks for expired requests on this interval (30 s by default).
+      connectionsCheckingInterval: bodyTimeoutMs > 0 ? Math.min(30_000, Math.max(100, Math.floor(bodyTimeoutMs / 4))) : 30_000,
+      // Node insists that headers arrive no later than the whole request.
+      headersTimeout: bodyTimeoutMs > 0 ? Math.min(60_000, bodyTimeoutMs) : 60_000,
+    },
+    clientErrorHandler: (error, socket) => sendClientError(error, socket, bodyTimeoutMs),
     forceCloseConnections: 'idle',
   })
 

@@ -11,6 +11,7 @@ import { modelsRoutes } from './routes/models.js'
 import { defaultStaticRoots, webUiRoutes, type StaticRoots } from './routes/web-ui.js'
 import { Admission } from './serving/admission.js'
 import { ChatCompletionsService, type ImagePreparer } from './serving/chat-completions.js'
+import { chatRequestLimitsFrom } from './serving/request-limits.js'
 
 export interface ComposeOptions {
   /** What runs the model: llama-server, an upstream, or a scripted engine in tests. Not started here. */
@@ -44,11 +45,12 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
     engine,
     admission,
     options.prepareImage ?? ((url, where, detail, signal) => prepareImage(url, where, images, detail, signal)),
-    { defaultMaxTokens: config['default-max-tokens'], maxImagesPerRequest: images.maxImagesPerRequest },
+    { defaultMaxTokens: config['default-max-tokens'], maxImagesPerRequest: images.maxImagesPerRequest, limits: chatRequestLimitsFrom(config) },
   )
   const allowedHosts = parseHostList(config['allowed-hosts'])
   const app = createHttpApp({
     bodyLimitBytes: Math.round(config['body-limit-mb'] * MiB),
+    bodyTimeoutMs: Math.round(config['body-timeout-seconds'] * 1000),
     logger: options.logger,
     access: {
       apiKey: config['api-key'],

@@ -8,6 +8,7 @@ const construct: Record<keyof typeof errors.errorRegistry, () => errors.ApiError
   AuthenticationError: () => new errors.AuthenticationError(),
   PermissionDeniedError: () => new errors.PermissionDeniedError('not from that origin'),
   NotFoundError: () => new errors.NotFoundError('no such model'),
+  RequestTimeoutError: () => new errors.RequestTimeoutError('too slow'),
   PayloadTooLargeError: () => new errors.PayloadTooLargeError('too big'),
   InternalServerError: () => new errors.InternalServerError(),
   UpstreamError: () => new errors.UpstreamError('upstream broke'),

@@ -65,6 +65,13 @@ export class ContextLengthExceededError extends ApiError {
   }
 }
 
+/** 408: the request (headers and body) did not arrive within --body-timeout-seconds. */
+export class RequestTimeoutError extends ApiError {
+  constructor(message: string, options: ApiErrorOptions = {}) {
+    super(408, 'invalid_request_error', 'request_timeout', message, options)
+  }
+}
+
 /** 404: unknown model or route. */
 export class NotFoundError extends ApiError {
   constructor(message: string, options: ApiErrorOptions & { code?: string } = {}) {
@@ -128,6 +135,7 @@ export const errorRegistry = {
   AuthenticationError: 401,
   PermissionDeniedError: 403,
   NotFoundError: 404,
+  RequestTimeoutError: 408,
   PayloadTooLargeError: 413,
   InternalServerError: 500,
   UpstreamError: 502,

@@ -263,6 +263,17 @@ describe('prepareImage: limits', () => {
     expect(error.message).toBe('Invalid image data in image[0]: corrupt BMP (unknown header size 77)')
   })
 
+  it('refuses an RLE BMP whose run goes past the row end as corrupt (400), decoded off the event loop', async () => {
+    const palette: Array<[number, number, number]> = [[0, 0, 0], [255, 255, 255]]
+    const file = writeBmp({ width: 64, height: 64, bitsPerPixel: 8, compression: 'rle8', palette, pixel: () => [0, 0, 0, 0] })
+    const dataOffset = file.readUInt32LE(10)
+    const bytes = Buffer.concat([file.subarray(0, dataOffset), Buffer.from([200, 1, 0, 1])])
+    const error = await failure(prepareImage(fixtures.dataUrl(bytes, 'image/bmp'), where, options))
+    expect(error.status).toBe(400)
+    expect(error.code).toBe('corrupt_image')
+    expect(error.message).toBe('Invalid image data in messages[0].content[1]: corrupt BMP (RLE run past the end of row 0: to pixel 200 of 64)')
+  })
+
   it('refuses an aspect ratio Qwen cannot handle, naming it', async () => {
     const error = await failure(prepareImageBytes(await fixtures.png(4100, 10), 'image[0]', options))
     expect(error.status).toBe(400)

@@ -60,7 +60,9 @@ export interface PreparedImage extends NormalisedImage {
 
 /**
  * Decoding is CPU- and memory-heavy: two at a time, whatever the request rate. Waiting
- * requests queue here instead of multiplying peak memory.
+ * requests queue here instead of multiplying peak memory; the queue is bounded because
+ * every decode belongs to a request holding an admission place (at most --max-images
+ * each), and a request whose client went away leaves it.
  */
 export const imageDecodeSlots = new Semaphore(2)
 
@@ -93,7 +95,7 @@ export async function prepareImage(
   } else {
     bytes = source.bytes
   }
-  return prepareFromBytes(bytes, location, options, detail)
+  return prepareFromBytes(bytes, location, options, detail, signal)
 }
 
 /** Same, from raw bytes (multipart uploads); `where` is the form field, e.g. "image[0]". */
@@ -102,8 +104,9 @@ export async function prepareImageBytes(
   where: string,
   options: ImagePipelineOptions,
   detail?: ImageDetailLevel,
+  signal?: AbortSignal,
 ): Promise<PreparedImage> {
-  return prepareFromBytes(bytes, uploadImageLocation(where), options, detail)
+  return prepareFromBytes(bytes, uploadImageLocation(where), options, detail, signal)
 }
 
 function budgetFor(options: ImagePipelineOptions, detail: ImageDetailLevel | undefined): number {
@@ -117,6 +120,7 @@ async function prepareFromBytes(
   location: ImageLocation,
   options: ImagePipelineOptions,
   detail: ImageDetailLevel | undefined,
+  signal: AbortSignal | undefined,
 ): Promise<PreparedImage> {
   if (bytes.length === 0) throw invalidImage(location, 'the image is empty (zero bytes)', { code: 'empty_image' })
   if (bytes.length > options.maxImageBytes) throw tooManyBytes(location, bytes.length, options.maxImageBytes)
@@ -144,7 +148,9 @@ async function prepareFromBytes(
       alignTo: options.alignTo,
       outputFormat: options.outputFormat,
       decodeTimeoutSeconds: options.decodeTimeoutSeconds,
+      signal,
     }),
+    signal,
   )
   return {
     ...normalised,
