@@ -5,7 +5,7 @@ import { composeServer } from '../src/compose.js'
 import { serveConfig } from '../src/config.js'
 import { fuzzSeeds } from '@visto/testkit/images/fuzz-seeds'
 import { createRandom, fuzzCase } from '@visto/testkit/images/image-fuzz'
-import type { ImagePipelineOptions } from '../src/images/pipeline.js'
+import { prepareImage, prepareImageBytes, type ImagePipelineOptions } from '../src/images/pipeline.js'
 import { writeBmp } from '@visto/testkit/images/bmp-writer'
 import * as fixtures from '@visto/testkit/images/test-images'
 import { describeSceneRequest } from '../../../test-support/requests.js'
@@ -162,6 +162,16 @@ describe('images over HTTP: POST /v1/images/describe (multipart upload)', () => 
     expect(request.sampling).toMatchObject({ maxTokens: 64, temperature: 0.2 })
     expect(request.messages[0]!.content[0]).toEqual({ type: 'text', text: '描述这张图片' })
     expect([lastEngineImage()!.width, lastEngineImage()!.height]).toEqual([1152, 864])
+  })
+
+  it('hands the engine the image exactly as the pipeline prepared it: decoded once, encoded once', async () => {
+    const response = await describeImages([{ name: 'image', filename: 'photo.jpg', data: jpeg }])
+    expect(response.statusCode).toBe(200)
+    const once = await prepareImageBytes(jpeg, 'image[0]', images, 'auto')
+    expect(lastEngineImage()!.data.equals(once.data)).toBe(true)
+    // A second decode and JPEG pass would change the bytes.
+    const twice = await prepareImage(`data:${once.mime};base64,${once.data.toString('base64')}`, 'messages[0].content[1]', images, 'auto')
+    expect(twice.data.equals(once.data)).toBe(false)
   })
 
   it('takes several images, a BMP among them, and honours detail=low', async () => {

@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto'
 import multipart from '@fastify/multipart'
 import { formatBytes } from '@visto/protocol'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { ApiError, InvalidRequestError, PayloadTooLargeError } from '../errors.js'
+import { ApiError, InternalServerError, InvalidRequestError, PayloadTooLargeError } from '../errors.js'
 import { bodyTooLarge } from '../http-errors.js'
 import { prepareImageBytes, type ImageDetailLevel, type ImagePipelineOptions } from '../images/pipeline.js'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
@@ -15,6 +16,8 @@ export interface ImagesDescribeDeps {
 /** Form fields that carry image files; `image` is the documented one. */
 const imageFields = new Set(['image', 'image[]', 'images', 'images[]', 'file'])
 const textFields = new Set(['prompt', 'max_tokens', 'temperature', 'detail', 'model'])
+/** Stands for an upload already decoded by this route, in the chat request it builds. */
+const UPLOAD_SCHEME = 'visto-upload:'
 const defaultPrompt = 'Describe this image in detail.'
 
 function parseNumberField(fields: Map<string, string>, name: string): number | undefined {
@@ -77,9 +80,11 @@ export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDes
       }
       const prompt = fields.get('prompt')?.trim() || defaultPrompt
 
-      // Decode here so errors name the upload ("image[1]"); the chat service then sees
-      // small, already aligned images and leaves their size as it is.
+      // Decode here so errors name the upload ("image[1]"); the chat service takes these
+      // prepared images as they are (no second decode or lossy re-encode). Each part's URL
+      // names its upload by content, so nothing downstream can confuse two uploads.
       const prepared = await Promise.all(files.map((bytes, index) => prepareImageBytes(bytes, `image[${index}]`, images, detail, signal)))
+      const byUrl = new Map(prepared.map((image, index) => [`${UPLOAD_SCHEME}${createHash('sha256').update(files[index]!).digest('hex')}:${index}`, image]))
       const body = {
         ...(fields.has('model') ? { model: fields.get('model') } : {}),
         messages: [
@@ -87,14 +92,21 @@ export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDes
             role: 'user',
             content: [
               { type: 'text', text: prompt },
-              ...prepared.map((image) => ({ type: 'image_url', image_url: { url: `data:${image.mime};base64,${image.data.toString('base64')}`, detail } })),
+              ...[...byUrl.keys()].map((url) => ({ type: 'image_url', image_url: { url, detail } })),
             ],
           },
         ],
         ...(maxTokens === undefined ? {} : { max_tokens: maxTokens }),
         ...(temperature === undefined ? {} : { temperature }),
       }
-      const chat = await deps.chat.prepare(body, request.id, signal, reservation)
+      const chat = await deps.chat.prepare(body, request.id, signal, {
+        reservation,
+        prepareImage: async (url) => {
+          const image = byUrl.get(url)
+          if (image === undefined) throw new InternalServerError(undefined, { cause: new Error(`no prepared upload for ${url}`) })
+          return image
+        },
+      })
       return deps.chat.complete(chat, signal)
     } catch (error) {
       // Refused before the form was read to its end: close the connection rather than read on.

@@ -57,8 +57,13 @@ export class ChatCompletionsService {
    * place from before its images decode (`reservation`, or one taken here), so a full
    * server answers 503 before any decoding, and decoding cannot queue without bound.
    */
-  async prepare(body: unknown, requestId: string, signal: AbortSignal, reservation?: Reservation): Promise<PreparedChat> {
-    let place = reservation
+  /**
+   * `reservation`: an admission place the caller already holds. `prepareImage`: how this
+   * request's images are obtained when the caller has prepared them itself (uploads).
+   */
+  async prepare(body: unknown, requestId: string, signal: AbortSignal, options: { reservation?: Reservation; prepareImage?: ImagePreparer } = {}): Promise<PreparedChat> {
+    let place = options.reservation
+    const prepareImage = options.prepareImage ?? this.prepareImage
     // When one image fails, the others stop decoding too: nobody will use them.
     const imagesNeeded = new AbortController()
     const imageSignal = AbortSignal.any([signal, imagesNeeded.signal])
@@ -83,7 +88,7 @@ export class ChatCompletionsService {
           role: message.role,
           content: await Promise.all(
             message.parts.map(async (part) =>
-              part.type === 'text' ? part : { type: 'image' as const, image: await this.prepareImage(part.url, part.where, part.detail, imageSignal) },
+              part.type === 'text' ? part : { type: 'image' as const, image: await prepareImage(part.url, part.where, part.detail, imageSignal) },
             ),
           ),
         })),
