@@ -6,6 +6,9 @@ import { sendError } from './http-errors.js'
 import { chatCompletionsRoutes } from './routes/chat-completions.js'
 import { healthRoutes } from './routes/health.js'
 import { modelsRoutes } from './routes/models.js'
+import { metricsRoutes } from './routes/metrics.js'
+import { installRequestMetrics } from './observability/request-metrics.js'
+import type { ServerMetrics } from './observability/server-metrics.js'
 import type { Admission } from './serving/admission.js'
 import type { ChatCompletionsService } from './serving/chat-completions.js'
 
@@ -15,6 +18,9 @@ export interface AppDeps {
   chat: ChatCompletionsService
   bodyLimitBytes: number
   apiKey?: string | undefined
+  /** Metrics and the status view's numbers; without it there is no /metrics. */
+  metrics?: ServerMetrics | undefined
+  metricsPublic?: boolean
   logger?: FastifyServerOptions['logger']
   /** Extra route plugins (the web page, uploads) registered after the core API. */
   plugins?: Array<(app: FastifyInstance, deps: AppDeps) => void | Promise<void>>
@@ -57,11 +63,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   })
 
   app.decorate('inFlight', { count: 0 })
+  if (deps.metrics) installRequestMetrics(app, deps.metrics)
   app.addHook('onRequest', async (request, reply) => {
     app.inFlight.count++
     reply.raw.once('close', () => app.inFlight.count--)
     reply.header('x-request-id', request.id)
-    if (!deps.apiKey || !request.url.startsWith('/v1/')) return
+    if (!deps.apiKey || !(request.url.startsWith('/v1/') || (request.routeOptions.config as { access?: string } | undefined)?.access === 'guarded')) return
     const header = request.headers.authorization ?? ''
     const presented = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '')
     const expected = Buffer.from(deps.apiKey)
@@ -77,6 +84,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     chatCompletionsRoutes(scope, deps)
     modelsRoutes(scope, deps)
     healthRoutes(scope, deps)
+    if (deps.metrics) metricsRoutes(scope, { metrics: deps.metrics, metricsPublic: deps.metricsPublic ?? false })
   })
   for (const plugin of deps.plugins ?? []) await app.register(async (scope) => plugin(scope, deps))
   return app

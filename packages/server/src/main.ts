@@ -10,6 +10,8 @@ import { defaultCacheDir } from './models/cache-dir.js'
 import { createProgressPrinter, resolveModel } from './models/resolve.js'
 import { Admission } from './serving/admission.js'
 import { ChatCompletionsService } from './serving/chat-completions.js'
+import { ResponseCache, type ResponseCacheMode } from './serving/response-cache.js'
+import { ServerMetrics } from './observability/server-metrics.js'
 import { webUiRoutes } from './routes/web-ui.js'
 import { imagesDescribeRoutes } from './routes/images-describe.js'
 
@@ -89,9 +91,17 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
   const engine = await createEngine(config, io, cacheDir)
   const admission = new Admission(config.parallel, config['max-queue'])
   const images = imageOptions(config)
-  const chat = new ChatCompletionsService(engine, admission, (url, where, detail, signal) => prepareImage(url, where, images, detail, signal), {
+  const responseCache = new ResponseCache({
+    maxBytes: Math.round(config['response-cache-mb'] * MiB),
+    mode: config['response-cache'] as ResponseCacheMode,
+    maxImageBytes: images.maxImageBytes,
+  })
+  const metrics = new ServerMetrics({ engine, admission, responseCache })
+  const chat = new ChatCompletionsService(engine, admission, metrics.observeImages((url, where, detail, signal) => prepareImage(url, where, images, detail, signal)), {
     defaultMaxTokens: config['default-max-tokens'],
     maxImagesPerRequest: images.maxImagesPerRequest,
+    responseCache,
+    observer: metrics,
   })
   const bodyLimitBytes = Math.round(config['body-limit-mb'] * MiB)
   const app = await buildApp({
@@ -100,6 +110,8 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
     chat,
     bodyLimitBytes,
     apiKey: config['api-key'],
+    metrics,
+    metricsPublic: config['metrics-public'],
     logger: config['log-level'] === 'silent' ? false : { level: config['log-level'] },
     plugins: [webUiRoutes, (scope) => imagesDescribeRoutes(scope, { chat, images })],
   })
@@ -120,6 +132,7 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
       // Keep-alive clients hold idle sockets open forever; the work is done, so cut them.
       app.server.closeAllConnections()
       await engine.close()
+      metrics.close()
       await closing
     })())
   return { app, engine, url, shutdown, ready }

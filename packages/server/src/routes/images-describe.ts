@@ -4,6 +4,7 @@ import { ApiError, InvalidRequestError, PayloadTooLargeError } from '../errors.j
 import { formatBytes } from '../images/image-errors.js'
 import { prepareImageBytes, type ImageDetailLevel, type ImagePipelineOptions } from '../images/pipeline.js'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
+import { cacheDirective } from '../serving/response-cache.js'
 import { clientDisconnectSignal } from './client-disconnect.js'
 
 export interface ImagesDescribeDeps {
@@ -124,7 +125,8 @@ export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDes
       ...(maxTokens === undefined ? {} : { max_tokens: maxTokens }),
       ...(temperature === undefined ? {} : { temperature }),
     }
-    const chat = await deps.chat.prepare(body, request.id, signal)
+    const chat = await deps.chat.prepare(body, request.id, signal, cacheDirective(request.headers['cache-control']))
+    if (chat.cache) reply.header('x-visto-cache', chat.cache)
     return deps.chat.complete(chat, signal)
   }
   app.post('/v1/images/describe', handler)

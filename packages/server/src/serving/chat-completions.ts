@@ -1,15 +1,21 @@
 import { randomBytes } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
 import type { ChatCompletion, ChatCompletionChunk, FinishReason, ImageDetail, Usage } from '@visto/protocol'
-import type { Engine, EngineImage, EngineMessage, EngineRequest } from '../engines/engine.js'
+import type { Engine, EngineEvent, EngineImage, EngineMessage, EngineRequest } from '../engines/engine.js'
 import { InvalidRequestError, NotFoundError } from '../errors.js'
 import type { Admission, Release } from './admission.js'
+import type { ChatObserver } from './chat-observer.js'
 import { parseChatRequest, type ParsedChatRequest } from './chat-request.js'
+import type { CacheDirective, CachedResponse, ResponseCache } from './response-cache.js'
 
-export type ImagePreparer = (url: string, where: string, detail: ImageDetail, signal: AbortSignal) => Promise<EngineImage>
+/** `imageTokens`: what the image costs in the prompt, when the preparer knows it (for metrics). */
+export type ImagePreparer = (url: string, where: string, detail: ImageDetail, signal: AbortSignal) => Promise<EngineImage & { imageTokens?: number }>
 
 export interface ChatServiceOptions {
   defaultMaxTokens: number
   maxImagesPerRequest: number
+  responseCache?: ResponseCache | undefined
+  observer?: ChatObserver | undefined
 }
 
 /** A request ready to run: validated, images decoded, an engine slot held. */
@@ -20,6 +26,14 @@ export interface PreparedChat {
   parsed: ParsedChatRequest
   engineRequest: EngineRequest
   release: Release
+  /** performance.now() when the service received the request. */
+  startedAt: number
+  imageTokens: number
+  /** Set when the response cache was consulted: `hit` answers from `cached`, without the engine. */
+  cache?: 'hit' | 'miss'
+  cached?: CachedResponse
+  /** Where a complete answer is stored (absent when the request may not be cached). */
+  cacheKey?: string
 }
 
 /**
@@ -44,7 +58,8 @@ export class ChatCompletionsService {
     })
   }
 
-  async prepare(body: unknown, requestId: string, signal: AbortSignal): Promise<PreparedChat> {
+  async prepare(body: unknown, requestId: string, signal: AbortSignal, cacheUse: CacheDirective = 'use'): Promise<PreparedChat> {
+    const startedAt = performance.now()
     const parsed = parseChatRequest(body)
     const model = this.resolveModel(parsed.model)
     const imageCount = parsed.messages.reduce((n, m) => n + m.parts.filter((p) => p.type === 'image').length, 0)
@@ -57,32 +72,85 @@ export class ChatCompletionsService {
     if (imageCount > 0 && !this.engine.describe().vision) {
       throw new InvalidRequestError(`The model "${model}" has no vision projector loaded, so it cannot read images`, { param: 'messages', code: 'vision_unavailable' })
     }
+    const sampling = { ...parsed.sampling, maxTokens: parsed.sampling.maxTokens ?? this.options.defaultMaxTokens }
+    const identity = { id: `chatcmpl-${randomBytes(12).toString('hex')}`, created: Math.floor(Date.now() / 1000), model, parsed, startedAt }
+
+    // Before admission and image decoding: a hit costs neither a slot nor a decode, and is
+    // answered even while the engine restarts.
+    const cache = this.options.responseCache
+    const cacheKey = cache?.keyFor(model, parsed, sampling)
+    let cacheState: Pick<PreparedChat, 'cache' | 'cacheKey'> = {}
+    if (cache?.enabled) cacheState = { cache: 'miss' }
+    if (cache && cacheKey !== undefined) {
+      const cached = cacheUse === 'use' ? cache.get(cacheKey) : (cache.bypasses++, undefined)
+      // A hit carries no engine request: nothing is decoded or sent to the engine.
+      if (cached) return { ...identity, cache: 'hit', cached, imageTokens: 0, release: () => {}, engineRequest: { model, messages: [], requestId, sampling } }
+      if (cacheUse !== 'skip') cacheState = { cache: 'miss', cacheKey }
+    }
+
     // Fail fast under overload, before paying for image decoding.
     this.admission.assertCanQueue()
     await this.engine.health()
+    let imageTokens = 0
     const messages: EngineMessage[] = await Promise.all(
       parsed.messages.map(async (message) => ({
         role: message.role,
         content: await Promise.all(
-          message.parts.map(async (part) =>
-            part.type === 'text' ? part : { type: 'image' as const, image: await this.prepareImage(part.url, part.where, part.detail, signal) },
-          ),
+          message.parts.map(async (part) => {
+            if (part.type === 'text') return part
+            const image = await this.prepareImage(part.url, part.where, part.detail, signal)
+            imageTokens += image.imageTokens ?? 0
+            return { type: 'image' as const, image }
+          }),
         ),
       })),
     )
     const release = await this.admission.acquire(signal)
-    return {
-      id: `chatcmpl-${randomBytes(12).toString('hex')}`,
-      created: Math.floor(Date.now() / 1000),
-      model,
-      parsed,
-      release,
-      engineRequest: {
-        model,
-        messages,
-        requestId,
-        sampling: { ...parsed.sampling, maxTokens: parsed.sampling.maxTokens ?? this.options.defaultMaxTokens },
-      },
+    return { ...identity, ...cacheState, imageTokens, release, engineRequest: { model, messages, requestId, sampling } }
+  }
+
+  /**
+   * The engine's events for a prepared request (or the cached ones, replayed). A complete
+   * generation is stored in the response cache and reported to the observer; a failed or
+   * cancelled one is neither. The engine slot is released however it ends.
+   */
+  private async *events(prepared: PreparedChat, signal: AbortSignal): AsyncGenerator<EngineEvent> {
+    if (prepared.cached) {
+      const { deltas, finishReason, promptTokens, completionTokens } = prepared.cached
+      for (const text of deltas) yield { type: 'text', text }
+      yield { type: 'done', finishReason, promptTokens, completionTokens }
+      return
+    }
+    const deltas: string[] = []
+    const engineStarted = performance.now()
+    let firstTokenAt: number | undefined
+    try {
+      for await (const event of this.engine.generate(prepared.engineRequest, signal)) {
+        if (event.type === 'text') {
+          firstTokenAt ??= performance.now()
+          deltas.push(event.text)
+        } else if (!signal.aborted) {
+          const { finishReason, promptTokens, completionTokens } = event
+          if (prepared.cacheKey !== undefined) this.options.responseCache?.set(prepared.cacheKey, { deltas, finishReason, promptTokens, completionTokens })
+          const now = performance.now()
+          firstTokenAt ??= now
+          this.options.observer?.generationFinished({
+            requestId: prepared.engineRequest.requestId,
+            promptTokens,
+            imageTokens: prepared.imageTokens,
+            completionTokens,
+            timeToFirstTokenSeconds: (firstTokenAt - prepared.startedAt) / 1000,
+            promptSeconds: (firstTokenAt - engineStarted) / 1000,
+            generationSeconds: (now - firstTokenAt) / 1000,
+          })
+        }
+        yield event
+      }
+    } catch (error) {
+      if (!signal.aborted) this.options.observer?.generationFailed(prepared.engineRequest.requestId)
+      throw error
+    } finally {
+      prepared.release()
     }
   }
 
@@ -91,16 +159,12 @@ export class ChatCompletionsService {
     let text = ''
     let usage: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }
     let finishReason: FinishReason = 'stop'
-    try {
-      for await (const event of this.engine.generate(prepared.engineRequest, signal)) {
-        if (event.type === 'text') text += event.text
-        else {
-          finishReason = event.finishReason
-          usage = toUsage(event.promptTokens, event.completionTokens)
-        }
+    for await (const event of this.events(prepared, signal)) {
+      if (event.type === 'text') text += event.text
+      else {
+        finishReason = event.finishReason
+        usage = toUsage(event.promptTokens, event.completionTokens)
       }
-    } finally {
-      prepared.release()
     }
     return {
       id: prepared.id,
@@ -122,9 +186,10 @@ export class ChatCompletionsService {
       choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
       ...(prepared.parsed.includeUsage ? { usage: null } : {}),
     })
+    const events = this.events(prepared, signal)
     try {
       yield chunk({ role: 'assistant', content: '' }, null)
-      for await (const event of this.engine.generate(prepared.engineRequest, signal)) {
+      for await (const event of events) {
         if (event.type === 'text') {
           yield chunk({ content: event.text }, null)
           continue
@@ -142,6 +207,8 @@ export class ChatCompletionsService {
         }
       }
     } finally {
+      // Stopped before the engine was reached (client gone after the role chunk): free the slot.
+      await events.return(undefined)
       prepared.release()
     }
   }
