@@ -13,8 +13,11 @@ const CLIENT_CLOSED = 499
 export function installRequestMetrics(app: FastifyInstance, metrics: ServerMetrics): void {
   const routeOf = (request: { routeOptions: { url?: string | undefined } }): string => request.routeOptions.url ?? 'unmatched'
   app.addHook('onRequest', async (request, reply) => {
+    // 'finish' comes before 'close' when the response was written out; onResponse counts those.
+    let finished = false
+    reply.raw.once('finish', () => (finished = true))
     reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) metrics.recordHttp(request.method, routeOf(request), CLIENT_CLOSED, reply.elapsedTime / 1000, request.id)
+      if (!finished) metrics.recordHttp(request.method, routeOf(request), CLIENT_CLOSED, reply.elapsedTime / 1000, request.id)
     })
   })
   app.addHook('onResponse', async (request, reply) => {
