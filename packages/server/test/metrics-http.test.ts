@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import type { FastifyInstance } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
 import { buildApp } from '../src/app.js'
@@ -5,6 +6,7 @@ import { InvalidImageError } from '../src/errors.js'
 import { ServerMetrics } from '../src/observability/server-metrics.js'
 import { Admission } from '../src/serving/admission.js'
 import { ChatCompletionsService } from '../src/serving/chat-completions.js'
+import { ResponseCache } from '../src/serving/response-cache.js'
 import { endless, ScriptedEngine, words } from '../../../test-support/scripted-engine.js'
 import { parsePrometheusText, sample } from './support/prometheus-text.js'
 
@@ -163,6 +165,29 @@ describe('GET /metrics', () => {
     expect(count(await scrape())).toBe(2)
     await first.close()
     firstMetrics.close()
+  })
+})
+
+describe('metric documentation', () => {
+  it('names only metrics that exist, in the README table and in the Grafana dashboard, and the README lists every one', async () => {
+    const engine = new ScriptedEngine()
+    const admission = new Admission(1, 1)
+    metrics = new ServerMetrics({ engine, admission, responseCache: new ResponseCache({ maxBytes: 1, mode: 'deterministic', maxImageBytes: 1 }) })
+    const exported = new Set((await metrics.registry.getMetricsAsJSON()).map((m) => m.name))
+    const root = new URL('../../../', import.meta.url)
+    const readme = readFileSync(new URL('README.md', root), 'utf8')
+    const dashboard = readFileSync(new URL('docs/grafana-dashboard.json', root), 'utf8')
+    JSON.parse(dashboard)
+    const base = (name: string) => name.replace(/_(bucket|count|sum)$/, '')
+    const documented = new Set([...readme.matchAll(/^\| `(visto_[a-z_]+)/gm)].map((m) => m[1]!))
+    const charted = new Set([...dashboard.matchAll(/\b(visto_[a-z_]+)/g)].map((m) => base(m[1]!)))
+    // Families documented as groups: prom-client's process metrics and llama-server's own.
+    expect(documented.size).toBeGreaterThan(25)
+    expect(charted.size).toBeGreaterThan(15)
+    const grouped = (name: string) => /^visto_(process|nodejs)_/.test(name) || name.startsWith('visto_engine_llamacpp_')
+    for (const name of documented) expect(exported.has(name) || grouped(name), `README names ${name}`).toBe(true)
+    for (const name of charted) expect(exported.has(name) || grouped(name), `dashboard charts ${name}`).toBe(true)
+    for (const name of exported) if (!grouped(name)) expect(documented.has(name), `README lacks ${name}`).toBe(true)
   })
 })
 
