@@ -5,7 +5,8 @@
  * The same streamed image requests go through Visto's HTTP API and straight to the
  * llama-server child Visto started (its own /v1/chat/completions), at several
  * concurrency levels; llama-bench on the same file and threads gives the engine's
- * ceiling; scripts/bench-images.js (when present) adds image preprocessing numbers.
+ * ceiling; scripts/bench-images.js (when present) adds image preprocessing numbers and
+ * scripts/bench-cache.js response-cache hits per second and /metrics scrape time.
  * Everything lands in docs/benchmarks.md. Imports the built code: run `npx tsc -b` first.
  */
 import { execFile, spawn } from 'node:child_process'
@@ -397,11 +398,20 @@ async function runLlamaBench(llamaServer, model, threads, reps) {
 
 /** Runs scripts/bench-images.js (owned by the image pipeline work) and keeps its markdown. */
 function runImageBench() {
-  const script = join(repoRoot, 'scripts/bench-images.js')
-  if (!existsSync(script)) return Promise.resolve({ skipped: 'scripts/bench-images.js does not exist yet, so image preprocessing was not measured in this run.' })
-  progress('running scripts/bench-images.js')
+  return runSideBench('bench-images.js', [], 'image preprocessing')
+}
+
+/** Runs scripts/bench-cache.js (response-cache hits/s on loopback, /metrics scrape time) and keeps its markdown. */
+function runCacheBench() {
+  return runSideBench('bench-cache.js', [], 'the response cache')
+}
+
+function runSideBench(name, args, what) {
+  const script = join(repoRoot, 'scripts', name)
+  if (!existsSync(script)) return Promise.resolve({ skipped: `scripts/${name} does not exist yet, so ${what} was not measured in this run.` })
+  progress(`running scripts/${name}`)
   return new Promise((resolveRun) => {
-    const child = spawn(process.execPath, [script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [script, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderrTail = ''
     child.stdout.on('data', (b) => (stdout += b))
@@ -413,11 +423,11 @@ function runImageBench() {
     child.on('close', (code, signal) => {
       clearTimeout(timer)
       if (code === 0) resolveRun({ markdown: stdout.trim() })
-      else resolveRun({ skipped: `scripts/bench-images.js failed (${signal ?? `exit code ${code}`}): ${stderrTail.trim().split('\n').slice(-3).join(' / ')}` })
+      else resolveRun({ skipped: `scripts/${name} failed (${signal ?? `exit code ${code}`}): ${stderrTail.trim().split('\n').slice(-3).join(' / ')}` })
     })
     child.on('error', (error) => {
       clearTimeout(timer)
-      resolveRun({ skipped: `scripts/bench-images.js could not start: ${error.message}` })
+      resolveRun({ skipped: `scripts/${name} could not start: ${error.message}` })
     })
   })
 }
@@ -531,6 +541,10 @@ ${llamaBenchTable(r.llamaBench)}
 ## Image preprocessing (scripts/bench-images.js)
 
 ${r.imageBench.skipped ? `_Not run: ${r.imageBench.skipped}_` : r.imageBench.markdown}
+
+## Response cache (scripts/bench-cache.js)
+
+${r.cacheBench.skipped ? `_Not run: ${r.cacheBench.skipped}_` : r.cacheBench.markdown}
 
 ## How to read this
 
@@ -646,6 +660,7 @@ async function main() {
 
   llamaBench = options.llamaBench ? await runLlamaBench(engine.path, model.model, options.threads, options.benchReps) : { skipped: '--no-llama-bench' }
   const imageBench = options.images ? await runImageBench() : { skipped: '--no-images was given.' }
+  const cacheBench = await runCacheBench()
   await model.cleanup?.()
   if (model.kind === 'standin-tiny') {
     // The files were temporary; say what they were instead of pointing at deleted paths.
@@ -670,6 +685,7 @@ async function main() {
     pipeline,
     llamaBench,
     imageBench,
+    cacheBench,
   })
   await mkdir(dirname(options.out), { recursive: true })
   await writeFile(options.out, report)
