@@ -8,7 +8,7 @@ import { Admission } from '../src/serving/admission.js'
 import { ChatCompletionsService } from '../src/serving/chat-completions.js'
 import { ResponseCache } from '../src/serving/response-cache.js'
 import { endless, ScriptedEngine, words } from '../../../test-support/scripted-engine.js'
-import { parsePrometheusText, sample } from './support/prometheus-text.js'
+import { parsePrometheusText, sample } from '../../../test-support/prometheus-text.js'
 
 // GET /metrics and GET /v1/visto/stats: scrape, make requests, scrape again, compare.
 // The engine is scripted (token counts are fixed), so every delta is exact.

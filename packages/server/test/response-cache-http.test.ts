@@ -7,7 +7,7 @@ import { Admission } from '../src/serving/admission.js'
 import { ChatCompletionsService } from '../src/serving/chat-completions.js'
 import { ResponseCache, type ResponseCacheMode } from '../src/serving/response-cache.js'
 import { endless, ScriptedEngine, words, type Script } from '../../../test-support/scripted-engine.js'
-import { parsePrometheusText, sample } from './support/prometheus-text.js'
+import { parsePrometheusText, sample } from '../../../test-support/prometheus-text.js'
 
 // The response cache through HTTP. The engine is scripted: what is tested is which
 // requests reach it, not what it says.
