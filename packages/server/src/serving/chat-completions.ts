@@ -79,12 +79,15 @@ export class ChatCompletionsService {
     // answered even while the engine restarts.
     const cache = this.options.responseCache
     const cacheKey = cache?.keyFor(model, parsed, sampling)
-    let cacheState: Pick<PreparedChat, 'cache' | 'cacheKey'> = {}
-    if (cache?.enabled) cacheState = { cache: 'miss' }
+    let cacheState: Pick<PreparedChat, 'cache' | 'cacheKey'> = cache?.enabled ? { cache: 'miss' } : {}
     if (cache && cacheKey !== undefined) {
-      const cached = cacheUse === 'use' ? cache.get(cacheKey) : (cache.bypasses++, undefined)
-      // A hit carries no engine request: nothing is decoded or sent to the engine.
-      if (cached) return { ...identity, cache: 'hit', cached, imageTokens: 0, release: () => {}, engineRequest: { model, messages: [], requestId, sampling } }
+      if (cacheUse === 'use') {
+        const cached = cache.get(cacheKey)
+        // A hit carries no engine request: nothing is decoded or sent to the engine.
+        if (cached) return { ...identity, cache: 'hit', cached, imageTokens: 0, release: () => {}, engineRequest: { model, messages: [], requestId, sampling } }
+      } else {
+        cache.bypasses++
+      }
       if (cacheUse !== 'skip') cacheState = { cache: 'miss', cacheKey }
     }
 

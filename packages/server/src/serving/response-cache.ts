@@ -59,6 +59,9 @@ const SAMPLING_FIELDS = [
   'ignoreEos',
   'jsonSchema',
 ] as const satisfies ReadonlyArray<keyof SamplingParams>
+// A sampling parameter added to SamplingParams but not to the key stops the build here.
+const everySamplingField: [Exclude<keyof SamplingParams, (typeof SAMPLING_FIELDS)[number]>] extends [never] ? true : never = true
+void everySamplingField
 
 /** JSON with object keys sorted, so user-supplied objects (a json_schema) hash the same whatever their key order. */
 function canonicalJson(value: unknown): string {
