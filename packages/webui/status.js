@@ -186,8 +186,8 @@ export function mountStatus(container, authHeaders = () => ({}), options = {}) {
     facts.append(el('dt', undefined, statusText[key]), value)
     fact[key] = value
   }
+  // Plain text, not a live region: the page itself announces problems such as a missing key.
   const note = el('p', 'status-note')
-  note.setAttribute('role', 'status')
   note.hidden = true
   const windowLine = el('p', 'status-window')
   const charts = {
