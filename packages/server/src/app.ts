@@ -6,8 +6,7 @@ import { sendError } from './http-errors.js'
 import { chatCompletionsRoutes } from './routes/chat-completions.js'
 import { healthRoutes } from './routes/health.js'
 import { modelsRoutes } from './routes/models.js'
-import { metricsRoutes } from './routes/metrics.js'
-import { installRequestMetrics } from './observability/request-metrics.js'
+import { installObservability } from './observability/install-observability.js'
 import type { ServerMetrics } from './observability/server-metrics.js'
 import type { Admission } from './serving/admission.js'
 import type { ChatCompletionsService } from './serving/chat-completions.js'
@@ -63,7 +62,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   })
 
   app.decorate('inFlight', { count: 0 })
-  if (deps.metrics) installRequestMetrics(app, deps.metrics)
+  if (deps.metrics) installObservability(app, { metrics: deps.metrics, metricsPublic: deps.metricsPublic ?? false })
   app.addHook('onRequest', async (request, reply) => {
     app.inFlight.count++
     reply.raw.once('close', () => app.inFlight.count--)
@@ -84,7 +83,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     chatCompletionsRoutes(scope, deps)
     modelsRoutes(scope, deps)
     healthRoutes(scope, deps)
-    if (deps.metrics) metricsRoutes(scope, { metrics: deps.metrics, metricsPublic: deps.metricsPublic ?? false })
   })
   for (const plugin of deps.plugins ?? []) await app.register(async (scope) => plugin(scope, deps))
   return app

@@ -162,13 +162,14 @@ export class ServerMetrics implements ChatObserver {
   }
 
   /** Wraps an image preparer so every image is counted by format and timed, and every refusal counted by code. */
-  observeImages(prepare: (...args: Parameters<ImagePreparer>) => Promise<Awaited<ReturnType<ImagePreparer>> & { sourceFormat: string }>): ImagePreparer {
+  observeImages(prepare: (...args: Parameters<ImagePreparer>) => Promise<Awaited<ReturnType<ImagePreparer>> & { sourceFormat?: string }>): ImagePreparer {
     return async (...args) => {
       const started = performance.now()
       try {
         const image = await prepare(...args)
-        this.images.inc({ format: image.sourceFormat })
-        this.imagePreprocess.observe({ format: image.sourceFormat }, (performance.now() - started) / 1000)
+        const format = image.sourceFormat ?? 'unknown'
+        this.images.inc({ format })
+        this.imagePreprocess.observe({ format }, (performance.now() - started) / 1000)
         return image
       } catch (error) {
         if (error instanceof ApiError) this.imagesRejected.inc({ code: error.code ?? 'invalid_image' })
