@@ -132,7 +132,6 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
       // Keep-alive clients hold idle sockets open forever; the work is done, so cut them.
       app.server.closeAllConnections()
       await engine.close()
-      metrics.close()
       await closing
     })())
   return { app, engine, url, shutdown, ready }
