@@ -4,6 +4,8 @@
  * once, then frozen; main.ts logs only what differs from the defaults.
  */
 
+import { redactUrlCredentials } from './redact.js'
+
 type Kind = 'string' | 'int' | 'number' | 'boolean'
 
 interface OptionSpec {
@@ -137,7 +139,7 @@ export function describeNonDefaults(config: ServeConfig): string[] {
   for (const [name, spec] of Object.entries(serveOptions as Record<string, OptionSpec>)) {
     const value = config[name as ServeOptionName]
     if (value === undefined || value === spec.default) continue
-    lines.push(`${name}=${spec.secret ? '<redacted>' : String(value)}`)
+    lines.push(`${name}=${spec.secret ? '<redacted>' : redactUrlCredentials(String(value))}`)
   }
   return lines
 }

@@ -34,6 +34,12 @@ describe('error registry', () => {
     expect(subclasses).toEqual(Object.keys(errors.errorRegistry).sort())
   })
 
+  it('drops URL credentials from messages, so neither responses nor logs carry them', () => {
+    const error = new errors.EngineUnavailableError('The upstream engine at http://user:s3cret@gpu-box:8000/v1 is unreachable.')
+    expect(error.message).toBe('The upstream engine at http://gpu-box:8000/v1 is unreachable.')
+    expect(JSON.stringify(error.toEnvelope())).not.toContain('s3cret')
+  })
+
   it('sets Retry-After on 503s, rounded up to whole seconds', () => {
     expect(new errors.OverloadedError('busy', 2.2).headers['retry-after']).toBe('3')
     expect(new errors.EngineUnavailableError('down').headers['retry-after']).toBe('5')

@@ -1,4 +1,5 @@
 import type { ErrorBody, ErrorEnvelope, ErrorType } from '@visto/protocol'
+import { redactUrlCredentials } from './redact.js'
 
 export interface ApiErrorOptions {
   param?: string | null
@@ -19,7 +20,8 @@ export class ApiError extends Error {
   readonly headers: Record<string, string>
 
   constructor(status: number, type: ErrorType, code: string | null, message: string, options: ApiErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    // Messages reach clients and logs; a URL quoted in one must not carry its credentials.
+    super(redactUrlCredentials(message), options.cause === undefined ? undefined : { cause: options.cause })
     this.name = new.target.name
     this.status = status
     this.type = type

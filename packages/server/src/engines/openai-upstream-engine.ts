@@ -9,11 +9,15 @@ import {
   UpstreamError,
 } from '../errors.js'
 import type { Engine, EngineEvent, EngineInfo, EngineRequest, EngineState } from './engine.js'
+import { redactUrlCredentials, splitUrlCredentials } from '../redact.js'
 import { fetchOnceMore } from './fetch-once-more.js'
 import { readSseData } from './sse-reader.js'
 
 export interface OpenAiUpstreamOptions {
-  /** e.g. http://gpu-box:8000/v1 (vLLM, SGLang, llama.cpp's server, Ollama's /v1). */
+  /**
+   * e.g. http://gpu-box:8000/v1 (vLLM, SGLang, llama.cpp's server, Ollama's /v1).
+   * Userinfo (http://user:pass@host/v1) is sent as Basic auth, unless apiKey is set.
+   */
   baseUrl: string
   apiKey?: string | undefined
   modelAliases: string[]
@@ -34,18 +38,26 @@ export class OpenAiUpstreamEngine implements Engine {
   private currentState: EngineState = { status: 'loading', progress: 0, message: 'contacting upstream' }
   private upstreamModel: string | undefined
   private readonly fetch: typeof fetch
+  private readonly baseUrl: string
+  private readonly authorization: string | undefined
+  /** The base URL as messages and logs may show it: without credentials. */
+  readonly displayUrl: string
 
   constructor(private readonly options: OpenAiUpstreamOptions) {
     this.upstreamModel = options.upstreamModel
     this.fetch = options.fetch ?? fetch
+    const { url, basicAuth } = splitUrlCredentials(options.baseUrl)
+    this.baseUrl = url.replace(/\/+$/, '')
+    this.displayUrl = redactUrlCredentials(this.baseUrl)
+    this.authorization = options.apiKey ? `Bearer ${options.apiKey}` : basicAuth
   }
 
   private url(path: string): string {
-    return `${this.options.baseUrl.replace(/\/+$/, '')}${path}`
+    return `${this.baseUrl}${path}`
   }
 
   private headers(): Record<string, string> {
-    return { 'content-type': 'application/json', ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}) }
+    return { 'content-type': 'application/json', ...(this.authorization ? { authorization: this.authorization } : {}) }
   }
 
   async start(): Promise<void> {
@@ -59,7 +71,8 @@ export class OpenAiUpstreamEngine implements Engine {
         this.currentState = { status: 'ready' }
         return
       } catch (error) {
-        this.currentState = { status: 'unavailable', message: `upstream ${this.options.baseUrl} unreachable: ${(error as Error).message}` }
+        const reason = redactUrlCredentials((error as Error).message)
+        this.currentState = { status: 'unavailable', message: `upstream ${this.displayUrl} unreachable: ${reason}` }
         if (attempt >= 4) throw new Error(this.currentState.message)
         await new Promise((r) => setTimeout(r, 1000 * 2 ** attempt))
       }
@@ -110,7 +123,7 @@ export class OpenAiUpstreamEngine implements Engine {
       )
     } catch (error) {
       if (signal.aborted) throw signal.reason
-      throw new EngineUnavailableError(`The upstream engine at ${this.options.baseUrl} is unreachable.`, { cause: error })
+      throw new EngineUnavailableError(`The upstream engine at ${this.displayUrl} is unreachable.`, { cause: error })
     }
     if (!response.ok || !response.body) throw await this.translate(response)
     let finish: 'stop' | 'length' = 'stop'
