@@ -39,7 +39,12 @@ export function toApiError(error: unknown, bodyLimitBytes: number): ApiError {
 export function reportError(error: unknown, request: FastifyRequest, bodyLimitBytes: number): ApiError {
   const apiError = toApiError(error, bodyLimitBytes)
   if (apiError.status >= 500 && apiError.status !== 503) request.log.error({ err: error, requestId: request.id }, 'request failed')
-  else request.log.info({ status: apiError.status, code: apiError.code }, apiError.message)
+  else {
+    // A cause holds what the server may know but the client must not (an SSRF refusal's
+    // resolved address, a decoder's own words): logged here, never in the response.
+    const detail = apiError.cause instanceof Error ? apiError.cause.message : undefined
+    request.log.info({ status: apiError.status, code: apiError.code, ...(detail === undefined ? {} : { detail }) }, apiError.message)
+  }
   return apiError
 }
 
