@@ -8,6 +8,7 @@ const construct: Record<keyof typeof errors.errorRegistry, () => errors.ApiError
   AuthenticationError: () => new errors.AuthenticationError(),
   NotFoundError: () => new errors.NotFoundError('no such model'),
   PayloadTooLargeError: () => new errors.PayloadTooLargeError('too big'),
+  ClientClosedRequestError: () => new errors.ClientClosedRequestError(),
   InternalServerError: () => new errors.InternalServerError(),
   UpstreamError: () => new errors.UpstreamError('upstream broke'),
   OverloadedError: () => new errors.OverloadedError('busy', 2.2),

@@ -115,6 +115,17 @@ export class UpstreamError extends ApiError {
   }
 }
 
+/**
+ * 499 (nginx's "client closed request"): the client went away before its answer was
+ * complete. Nobody receives it; it exists so that logs count a disconnect as what it
+ * is, at info level, and never as a server fault.
+ */
+export class ClientClosedRequestError extends ApiError {
+  constructor(options: ApiErrorOptions = {}) {
+    super(499, 'invalid_request_error', 'client_closed_request', 'The client closed the connection before the response was complete.', options)
+  }
+}
+
 /** The registry a test enumerates: each class, and the status it must render with. */
 export const errorRegistry = {
   InvalidRequestError: 400,
@@ -123,6 +134,7 @@ export const errorRegistry = {
   AuthenticationError: 401,
   NotFoundError: 404,
   PayloadTooLargeError: 413,
+  ClientClosedRequestError: 499,
   InternalServerError: 500,
   UpstreamError: 502,
   OverloadedError: 503,

@@ -126,21 +126,28 @@ export class OpenAiUpstreamEngine implements Engine {
       throw new EngineUnavailableError(`The upstream engine at ${this.displayUrl} is unreachable.`, { cause: error })
     }
     if (!response.ok || !response.body) throw await this.translate(response)
+    yield { type: 'accepted' }
     let finish: 'stop' | 'length' = 'stop'
     let usage = { prompt: 0, completion: 0 }
-    for await (const data of readSseData(response.body)) {
-      if (data.trim() === '[DONE]') break
-      let chunk: ChatCompletionChunk
-      try {
-        chunk = JSON.parse(data) as ChatCompletionChunk
-      } catch {
-        continue
+    try {
+      for await (const data of readSseData(response.body)) {
+        if (data.trim() === '[DONE]') break
+        let chunk: ChatCompletionChunk
+        try {
+          chunk = JSON.parse(data) as ChatCompletionChunk
+        } catch {
+          continue
+        }
+        if (isErrorEnvelope(chunk)) throw new UpstreamError(`The upstream engine failed mid-stream: ${chunk.error.message}`)
+        const choice = chunk.choices?.[0]
+        if (choice?.delta?.content) yield { type: 'text', text: choice.delta.content }
+        if (choice?.finish_reason) finish = choice.finish_reason === 'length' ? 'length' : 'stop'
+        if (chunk.usage) usage = { prompt: chunk.usage.prompt_tokens, completion: chunk.usage.completion_tokens }
       }
-      if (isErrorEnvelope(chunk)) throw new UpstreamError(`The upstream engine failed mid-stream: ${chunk.error.message}`)
-      const choice = chunk.choices?.[0]
-      if (choice?.delta?.content) yield { type: 'text', text: choice.delta.content }
-      if (choice?.finish_reason) finish = choice.finish_reason === 'length' ? 'length' : 'stop'
-      if (chunk.usage) usage = { prompt: chunk.usage.prompt_tokens, completion: chunk.usage.completion_tokens }
+    } catch (error) {
+      // A client that went away surfaces here as a bare AbortError from the body reader.
+      if (signal.aborted) throw signal.reason
+      throw error
     }
     yield { type: 'done', finishReason: finish, promptTokens: usage.prompt, completionTokens: usage.completion }
   }

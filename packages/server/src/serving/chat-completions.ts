@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { ChatCompletion, ChatCompletionChunk, FinishReason, ImageDetail, Usage } from '@visto/protocol'
-import type { Engine, EngineImage, EngineMessage, EngineRequest } from '../engines/engine.js'
+import type { Engine, EngineEvent, EngineImage, EngineMessage, EngineRequest } from '../engines/engine.js'
 import { InvalidRequestError, NotFoundError } from '../errors.js'
 import type { Admission, Release } from './admission.js'
 import { parseChatRequest, type ParsedChatRequest } from './chat-request.js'
@@ -94,7 +94,7 @@ export class ChatCompletionsService {
     try {
       for await (const event of this.engine.generate(prepared.engineRequest, signal)) {
         if (event.type === 'text') text += event.text
-        else {
+        else if (event.type === 'done') {
           finishReason = event.finishReason
           usage = toUsage(event.promptTokens, event.completionTokens)
         }
@@ -112,8 +112,28 @@ export class ChatCompletionsService {
     }
   }
 
+  /**
+   * Starts a streamed completion and resolves once the engine has accepted the prompt,
+   * so that a request it rejects at once (a prompt beyond the context, an invalid
+   * schema) fails as a plain HTTP error, exactly as without streaming. Headers go out
+   * only after that. The caller must iterate the result: its end, failure or return()
+   * releases the slot.
+   */
+  async startStream(prepared: PreparedChat, signal: AbortSignal): Promise<AsyncGenerator<ChatCompletionChunk>> {
+    const events = this.engine.generate(prepared.engineRequest, signal)[Symbol.asyncIterator]()
+    let first: IteratorResult<EngineEvent>
+    try {
+      first = await events.next()
+    } catch (error) {
+      prepared.release()
+      throw error
+    }
+    const pending = first.done || first.value.type === 'accepted' ? undefined : first.value
+    return this.chunks(prepared, events, pending)
+  }
+
   /** Chunks in OpenAI order: role first, content deltas, the finish chunk, then usage if asked. */
-  async *stream(prepared: PreparedChat, signal: AbortSignal): AsyncGenerator<ChatCompletionChunk> {
+  private async *chunks(prepared: PreparedChat, events: AsyncIterator<EngineEvent>, pending: EngineEvent | undefined): AsyncGenerator<ChatCompletionChunk> {
     const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], finish: FinishReason | null): ChatCompletionChunk => ({
       id: prepared.id,
       object: 'chat.completion.chunk',
@@ -122,9 +142,11 @@ export class ChatCompletionsService {
       choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
       ...(prepared.parsed.includeUsage ? { usage: null } : {}),
     })
+    const rest: AsyncIterable<EngineEvent> = { [Symbol.asyncIterator]: () => events }
     try {
       yield chunk({ role: 'assistant', content: '' }, null)
-      for await (const event of this.engine.generate(prepared.engineRequest, signal)) {
+      for await (const event of prependEvent(pending, rest)) {
+        if (event.type === 'accepted') continue
         if (event.type === 'text') {
           yield chunk({ content: event.text }, null)
           continue
@@ -145,6 +167,11 @@ export class ChatCompletionsService {
       prepared.release()
     }
   }
+}
+
+async function* prependEvent(first: EngineEvent | undefined, rest: AsyncIterable<EngineEvent>): AsyncGenerator<EngineEvent> {
+  if (first !== undefined) yield first
+  yield* rest
 }
 
 function toUsage(prompt: number, completion: number): Usage {
