@@ -57,6 +57,20 @@ describe('a streamed request the engine rejects at once', () => {
     expect(await streamed.json()).toEqual(plainBody)
   })
 
+  it('gets the same 400 JSON as the non-streamed one for a schema the engine cannot compile', async () => {
+    const schema = { type: 'object', properties: { a: { $ref: '#/$defs/missing' } } }
+    const request = { messages: [{ role: 'user', content: 'Hello' }], max_tokens: 4, response_format: { type: 'json_schema', json_schema: { name: 'broken', schema } } }
+    const plain = await post(request)
+    const streamed = await post({ ...request, stream: true })
+    expect(plain.status).toBe(400)
+    expect(streamed.status).toBe(400)
+    expect(streamed.headers.get('content-type')).toBe('application/json; charset=utf-8')
+    const plainBody = (await plain.json()) as { error: { type: string; message: string } }
+    expect(plainBody.error.type).toBe('invalid_request_error')
+    expect(plainBody.error.message).toMatch(/#\/\$defs\/missing/)
+    expect(await streamed.json()).toEqual(plainBody)
+  })
+
   it('streams as before once the prompt fits', async () => {
     const response = await post({ messages: [{ role: 'user', content: 'Hello' }], max_tokens: 4, temperature: 0, stream: true })
     expect(response.status).toBe(200)

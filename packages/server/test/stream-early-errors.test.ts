@@ -1,6 +1,6 @@
 import { request as httpRequest } from 'node:http'
 import type { FastifyInstance } from 'fastify'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest'
 import { endless, ScriptedEngine, type Script } from '../../../test-support/scripted-engine.js'
 import { buildApp } from '../src/app.js'
 import type { EngineEvent } from '../src/engines/engine.js'
@@ -79,8 +79,15 @@ describe('SSE headers', () => {
     })
     const url = await app.listen({ port: 0, host: '127.0.0.1' })
     let headersArrived = false
-    const responding = fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...question, stream: true }) })
-    void responding.then(() => (headersArrived = true))
+    const client = new AbortController()
+    onTestFinished(() => client.abort())
+    const responding = fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...question, stream: true }),
+      signal: client.signal,
+    })
+    responding.then(() => (headersArrived = true)).catch(() => {})
     await until(() => engine.requests.length === 1, 'the engine to get the request')
     await new Promise((r) => setTimeout(r, 150))
     expect(headersArrived).toBe(false)
