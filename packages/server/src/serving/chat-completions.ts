@@ -165,6 +165,9 @@ export class ChatCompletionsService {
       }
     } finally {
       prepared.release()
+      // A consumer that stops before the engine events were read (a client gone after
+      // the role chunk) still ends the engine's generator, so it lets go of its request.
+      void events.return?.()?.catch(() => {})
     }
   }
 }
