@@ -33,7 +33,7 @@ export const serveOptions = {
   threads: { kind: 'int', min: 1, description: 'CPU threads for the engine (default: llama.cpp picks).' },
   'gpu-layers': { kind: 'int', min: 0, description: 'Layers offloaded to the GPU (default: llama.cpp decides; 0 = CPU only).' },
   engine: { kind: 'string', default: 'llama.cpp', choices: ['llama.cpp', 'openai'], description: 'llama.cpp runs the model here; openai fronts an existing OpenAI-compatible server (vLLM, SGLang, llama.cpp).' },
-  'upstream-url': { kind: 'string', description: 'With --engine openai: the upstream base URL, e.g. http://gpu-box:8000/v1.' },
+  'upstream-url': { kind: 'string', description: 'With --engine openai: the upstream base URL, e.g. http://gpu-box:8000/v1 (user:pass@ in it is sent as Basic auth, never shown).' },
   'upstream-api-key': { kind: 'string', secret: true, description: 'With --engine openai: the upstream API key.' },
   'llama-server': { kind: 'string', description: 'Path to a llama-server binary (default: PATH, then Visto’s own cached build).' },
   'api-key': { kind: 'string', secret: true, description: 'Require "Authorization: Bearer KEY" (default: no key, as in the article).' },
