@@ -36,6 +36,21 @@ describe('--engine openai: Visto in front of another OpenAI-compatible server', 
     expect(streamed.trimEnd().endsWith('data: [DONE]')).toBe(true)
   })
 
+  it('answers a prompt the upstream refuses with the same 400 JSON, streamed or not', async () => {
+    const request = { messages: [{ role: 'user', content: 'hello world '.repeat(1500) }], max_tokens: 8 }
+    const post = (extra: Record<string, unknown>) =>
+      fetch(`${front.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...request, ...extra }) })
+    const plain = await post({})
+    const streamed = await post({ stream: true })
+    expect(plain.status).toBe(400)
+    expect(streamed.status).toBe(400)
+    expect(streamed.headers.get('content-type')).toBe('application/json; charset=utf-8')
+    const body = (await plain.json()) as { error: { code: string; message: string } }
+    expect(body.error.code).toBe('context_length_exceeded')
+    expect(body.error.message).toMatch(/^The upstream engine refused the prompt: This model's maximum context length is 2048 tokens/)
+    expect(await streamed.json()).toEqual(body)
+  })
+
   it('still validates images itself before anything reaches the upstream', async () => {
     const response = await fetch(`${front.url}/v1/chat/completions`, {
       method: 'POST',

@@ -41,17 +41,19 @@ export class ScriptedEngine implements Engine {
   kill(): void {}
 }
 
-/** Emits the given deltas, then done(stop) with fixed token counts. */
+/** Accepts the prompt, emits the given deltas, then done(stop) with fixed token counts. */
 export function words(deltas: string[], finishReason: 'stop' | 'length' = 'stop', promptTokens = 20): Script {
   return async function* () {
+    yield { type: 'accepted' }
     for (const text of deltas) yield { type: 'text', text }
     yield { type: 'done', finishReason, promptTokens, completionTokens: deltas.length }
   }
 }
 
-/** Emits deltas slowly until aborted: for disconnect and queue tests. */
+/** Accepts the prompt, then emits deltas slowly until aborted: for disconnect and queue tests. */
 export function endless(intervalMs = 20): Script {
   return async function* (_request, signal) {
+    yield { type: 'accepted' }
     while (!signal.aborted) {
       yield { type: 'text', text: 'x' }
       await new Promise((r) => setTimeout(r, intervalMs))

@@ -31,7 +31,7 @@ export const commonOptions = {
 export const commonHelp = `Common options:
   --base-url URL   server root or its /v1 URL (env VISTO_BASE_URL; default ${DEFAULT_BASE_URL})
   -m, --model ID   model to ask for (env VISTO_MODEL; default ${DEFAULT_MODEL})
-  --api-key KEY    sent as a Bearer token (env VISTO_API_KEY, then OPENAI_API_KEY)
+  --api-key KEY    sent as a Bearer token; prefer env VISTO_API_KEY (a flag shows in ps)
   --timeout S      per-attempt timeout in seconds (default 120)
   --retries N      retries on 408/409/429/5xx and network errors (default 2)
   --json           machine-readable output on stdout
@@ -86,7 +86,9 @@ export function clientOptionsFrom(values: CommonValues, extra: ClientOptions = {
     model: values.model ?? (env.VISTO_MODEL || DEFAULT_MODEL),
     ...extra,
   }
-  const apiKey = values['api-key'] ?? (env.VISTO_API_KEY || env.OPENAI_API_KEY || undefined)
+  // Only Visto's own variable: a key meant for another service (OPENAI_API_KEY) must
+  // never travel to whatever server --base-url names.
+  const apiKey = values['api-key'] ?? (env.VISTO_API_KEY || undefined)
   if (apiKey) options.apiKey = apiKey
   const timeout = numberFlag(values.timeout, 'timeout', { min: 0.001 })
   if (timeout !== undefined) options.timeout = Math.round(timeout * 1000)

@@ -57,6 +57,21 @@ describe('visto ask', () => {
     expect(server.requests[0]?.headers.authorization).toBe('Bearer k-123')
   })
 
+  it('never sends OPENAI_API_KEY: a key for another service stays on this machine', async () => {
+    server.script(ok('Answer.'))
+    const run = await runCli(['ask', png, '-q', 'What?', '--base-url', server.url], { env: { OPENAI_API_KEY: 'sk-not-for-visto' } })
+    expect(run.code).toBe(0)
+    expect(server.requests[0]?.headers.authorization).toBeUndefined()
+    expect(JSON.stringify(server.requests[0]?.headers)).not.toContain('sk-not-for-visto')
+  })
+
+  it('sends an explicit --api-key over VISTO_API_KEY', async () => {
+    server.script(ok('Answer.'))
+    const run = await runCli(['ask', png, '-q', 'What?', '--base-url', server.url, '--api-key', 'flag-key'], { env: { VISTO_API_KEY: 'env-key', OPENAI_API_KEY: 'sk-other' } })
+    expect(run.code).toBe(0)
+    expect(server.requests[0]?.headers.authorization).toBe('Bearer flag-key')
+  })
+
   it('warns on stderr when the answer was cut off by max_tokens', async () => {
     server.script(ok('Partial', { finishReason: 'length' }))
     const run = await runCli(['ask', png, '-q', 'What?', '--base-url', server.url])

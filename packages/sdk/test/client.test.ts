@@ -41,6 +41,23 @@ describe('chat.completions.create', () => {
     expect(request?.json).toEqual(sceneRequest())
   })
 
+  it('sends only the apiKey it was given: never a key from the environment (OPENAI_API_KEY, VISTO_API_KEY)', async () => {
+    const saved = { OPENAI_API_KEY: process.env.OPENAI_API_KEY, VISTO_API_KEY: process.env.VISTO_API_KEY }
+    process.env.OPENAI_API_KEY = 'sk-not-for-visto'
+    process.env.VISTO_API_KEY = 'visto-env-key'
+    try {
+      server.script(ok('one'), ok('two'))
+      await createClient({ baseURL: server.url }).chat.completions.create(sceneRequest())
+      await createClient({ baseURL: server.url, apiKey: 'given' }).chat.completions.create(sceneRequest())
+    } finally {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name]
+        else process.env[name] = value
+      }
+    }
+    expect(server.requests.map((request) => request.headers.authorization)).toEqual([undefined, 'Bearer given'])
+  })
+
   it('accepts a base URL that already ends in /v1 and fills in the default model', async () => {
     const client = createClient({ baseURL: `${server.url}/v1/`, apiKey: 'sk-test' })
     await client.chat.completions.create({ messages: [{ role: 'user', content: 'hi' }] })

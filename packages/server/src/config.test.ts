@@ -43,4 +43,9 @@ describe('serve config', () => {
     const config = parseServeConfig(['--port', '8000', '--api-key', 'sk-secret'], {})
     expect(describeNonDefaults(config)).toEqual(['port=8000', 'api-key=<redacted>'])
   })
+
+  it('logs an upstream URL without its credentials', () => {
+    const config = parseServeConfig(['--engine', 'openai', '--upstream-url', 'http://user:s3cret@gpu-box:8000/v1'], {})
+    expect(describeNonDefaults(config)).toEqual(['engine=openai', 'upstream-url=http://gpu-box:8000/v1'])
+  })
 })

@@ -5,6 +5,7 @@
  */
 
 import { parseOriginList } from './access.js'
+import { redactUrlCredentials } from './redact.js'
 
 type Kind = 'string' | 'int' | 'number' | 'boolean'
 
@@ -33,7 +34,7 @@ export const serveOptions = {
   threads: { kind: 'int', min: 1, description: 'CPU threads for the engine (default: llama.cpp picks).' },
   'gpu-layers': { kind: 'int', min: 0, description: 'Layers offloaded to the GPU (default: llama.cpp decides; 0 = CPU only).' },
   engine: { kind: 'string', default: 'llama.cpp', choices: ['llama.cpp', 'openai'], description: 'llama.cpp runs the model here; openai fronts an existing OpenAI-compatible server (vLLM, SGLang, llama.cpp).' },
-  'upstream-url': { kind: 'string', description: 'With --engine openai: the upstream base URL, e.g. http://gpu-box:8000/v1.' },
+  'upstream-url': { kind: 'string', description: 'With --engine openai: the upstream base URL, e.g. http://gpu-box:8000/v1 (user:pass@ in it is sent as Basic auth, never shown).' },
   'upstream-api-key': { kind: 'string', secret: true, description: 'With --engine openai: the upstream API key.' },
   'llama-server': { kind: 'string', description: 'Path to a llama-server binary (default: PATH, then Visto’s own cached build).' },
   'api-key': { kind: 'string', secret: true, description: 'Require "Authorization: Bearer KEY" on every API route (default: none). Prefer VISTO_API_KEY: flags are visible to other users in ps.' },
@@ -168,7 +169,7 @@ export function describeNonDefaults(config: ServeConfig): string[] {
   for (const [name, spec] of Object.entries(serveOptions as Record<string, OptionSpec>)) {
     const value = config[name as ServeOptionName]
     if (value === undefined || value === spec.default) continue
-    lines.push(`${name}=${spec.secret ? '<redacted>' : String(value)}`)
+    lines.push(`${name}=${spec.secret ? '<redacted>' : redactUrlCredentials(String(value))}`)
   }
   return lines
 }

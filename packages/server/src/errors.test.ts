@@ -10,6 +10,7 @@ const construct: Record<keyof typeof errors.errorRegistry, () => errors.ApiError
   NotFoundError: () => new errors.NotFoundError('no such model'),
   RequestTimeoutError: () => new errors.RequestTimeoutError('too slow'),
   PayloadTooLargeError: () => new errors.PayloadTooLargeError('too big'),
+  ClientClosedRequestError: () => new errors.ClientClosedRequestError(),
   InternalServerError: () => new errors.InternalServerError(),
   UpstreamError: () => new errors.UpstreamError('upstream broke'),
   OverloadedError: () => new errors.OverloadedError('busy', 2.2),
@@ -34,6 +35,12 @@ describe('error registry', () => {
       .map(([name]) => name)
       .sort()
     expect(subclasses).toEqual(Object.keys(errors.errorRegistry).sort())
+  })
+
+  it('drops URL credentials from messages, so neither responses nor logs carry them', () => {
+    const error = new errors.EngineUnavailableError('The upstream engine at http://user:s3cret@gpu-box:8000/v1 is unreachable.')
+    expect(error.message).toBe('The upstream engine at http://gpu-box:8000/v1 is unreachable.')
+    expect(JSON.stringify(error.toEnvelope())).not.toContain('s3cret')
   })
 
   it('sets Retry-After on 503s, rounded up to whole seconds', () => {

@@ -1,4 +1,5 @@
 import type { ErrorBody, ErrorEnvelope, ErrorType } from '@visto/protocol'
+import { redactUrlCredentials } from './redact.js'
 
 export interface ApiErrorOptions {
   param?: string | null
@@ -19,7 +20,8 @@ export class ApiError extends Error {
   readonly headers: Record<string, string>
 
   constructor(status: number, type: ErrorType, code: string | null, message: string, options: ApiErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    // Messages reach clients and logs; a URL quoted in one must not carry its credentials.
+    super(redactUrlCredentials(message), options.cause === undefined ? undefined : { cause: options.cause })
     this.name = new.target.name
     this.status = status
     this.type = type
@@ -127,6 +129,17 @@ export class UpstreamError extends ApiError {
   }
 }
 
+/**
+ * 499 (nginx's "client closed request"): the client went away before its answer was
+ * complete. Nobody receives it; it exists so that logs count a disconnect as what it
+ * is, at info level, and never as a server fault.
+ */
+export class ClientClosedRequestError extends ApiError {
+  constructor(options: ApiErrorOptions = {}) {
+    super(499, 'invalid_request_error', 'client_closed_request', 'The client closed the connection before the response was complete.', options)
+  }
+}
+
 /** The registry a test enumerates: each class, and the status it must render with. */
 export const errorRegistry = {
   InvalidRequestError: 400,
@@ -137,6 +150,7 @@ export const errorRegistry = {
   NotFoundError: 404,
   RequestTimeoutError: 408,
   PayloadTooLargeError: 413,
+  ClientClosedRequestError: 499,
   InternalServerError: 500,
   UpstreamError: 502,
   OverloadedError: 503,

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { ApiError, InternalServerError, InvalidRequestError, PayloadTooLargeError, RequestTimeoutError } from './errors.js'
+import { ApiError, ClientClosedRequestError, InternalServerError, InvalidRequestError, PayloadTooLargeError, RequestTimeoutError } from './errors.js'
 
 /**
  * The one place errors become HTTP. ApiErrors render themselves; fastify's own body
@@ -41,12 +41,33 @@ export function bodyTooLarge(bodyLimitBytes: number): PayloadTooLargeError {
   )
 }
 
-/** Maps and logs an error: real server faults at error level with the cause, the rest at info. */
+/**
+ * Maps and logs an error: real server faults at error level with the cause, the rest at
+ * info. Once the client has gone, whatever failed failed because nobody waits for it
+ * any more (an aborted body, engine call or image fetch): a 499 at info, never a 500.
+ */
 export function reportError(error: unknown, request: FastifyRequest, bodyLimitBytes: number): ApiError {
+  if (error instanceof ClientClosedRequestError || clientHasGone(request)) {
+    const closed = error instanceof ClientClosedRequestError ? error : new ClientClosedRequestError({ cause: error })
+    const detail = error instanceof ClientClosedRequestError ? undefined : error instanceof Error ? error.message : String(error)
+    request.log.info({ status: closed.status, code: closed.code, ...(detail === undefined ? {} : { detail }) }, 'client disconnected before the response was complete')
+    return closed
+  }
   const apiError = toApiError(error, bodyLimitBytes)
   if (apiError.status >= 500 && apiError.status !== 503) request.log.error({ err: error, requestId: request.id }, 'request failed')
-  else request.log.info({ status: apiError.status, code: apiError.code }, apiError.message)
+  else {
+    // A cause holds what the server may know but the client must not (an SSRF refusal's
+    // resolved address, a decoder's own words): logged here, never in the response.
+    const detail = apiError.cause instanceof Error ? apiError.cause.message : undefined
+    request.log.info({ status: apiError.status, code: apiError.code, ...(detail === undefined ? {} : { detail }) }, apiError.message)
+  }
   return apiError
+}
+
+/** The connection is closed while its request is still being answered. */
+function clientHasGone(request: FastifyRequest): boolean {
+  // Not request.raw.destroyed: Node destroys a request stream once its body is read.
+  return request.raw.socket?.destroyed === true
 }
 
 export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply, bodyLimitBytes: number): FastifyReply {

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
 import { composeServer } from '../src/compose.js'
 import { serveConfig } from '../src/config.js'
-import { InvalidImageError } from '../src/errors.js'
+import { EngineUnavailableError, InvalidImageError } from '../src/errors.js'
 import type { ImagePreparer } from '../src/serving/chat-completions.js'
 import { endless, ScriptedEngine, words } from '../../../test-support/scripted-engine.js'
 import { describeSceneRequest } from '../../../test-support/requests.js'
@@ -207,6 +207,25 @@ describe('capacity', () => {
     expect(chat.statusCode).toBe(503)
     expect(chat.headers['retry-after']).toBeDefined()
     expect(chat.json().error.code).toBe('model_loading')
+  })
+})
+
+describe('credentials in an upstream URL', () => {
+  it('never appear in /health or the 503 a chat request gets while the upstream is down', async () => {
+    const engine = new ScriptedEngine()
+    engine.currentState = { status: 'unavailable', message: 'upstream http://user:s3cret@gpu-box:8000/v1 unreachable: fetch failed' }
+    engine.health = async () => {
+      throw new EngineUnavailableError(`The upstream engine is not ready: ${(engine.currentState as { message: string }).message}`)
+    }
+    const { app } = await setup(engine)
+    const health = await app.inject({ method: 'GET', url: '/v1/health' })
+    expect(health.statusCode).toBe(503)
+    expect(health.json()).toMatchObject({ status: 'unavailable', message: 'upstream http://gpu-box:8000/v1 unreachable: fetch failed' })
+    const chat = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: sceneRequest })
+    expect(chat.statusCode).toBe(503)
+    expect(chat.json().error.message).toBe('The upstream engine is not ready: upstream http://gpu-box:8000/v1 unreachable: fetch failed')
+    const models = await app.inject({ method: 'GET', url: '/v1/models' })
+    for (const response of [health, chat, models]) expect(response.body).not.toContain('s3cret')
   })
 })
 

@@ -43,6 +43,12 @@ export interface EngineRequest {
 }
 
 export type EngineEvent =
+  /**
+   * The engine took the prompt (llama-server or the upstream answered 200), before any
+   * prompt processing. Until then a failure is an ordinary HTTP error; a streamed
+   * response writes its headers only after this point.
+   */
+  | { type: 'accepted' }
   | { type: 'text'; text: string }
   | {
       type: 'done'
@@ -92,9 +98,12 @@ export interface Engine extends Lifecycle {
   /** The engine's own Prometheus metrics, renamed under a Visto prefix; undefined when it has none or cannot say now. */
   prometheusMetrics?(): Promise<string | undefined>
   /**
-   * Yields text deltas (valid UTF-8, already cleaned of engine quirks) then exactly one
-   * `done`. Throws ApiErrors (context exceeded → 400, engine down → 503). Aborting the
-   * signal stops generation and frees the engine slot.
+   * Yields `accepted` once the engine has taken the prompt, then text deltas (valid
+   * UTF-8, already cleaned of engine quirks), then exactly one `done`. Throws ApiErrors
+   * (context exceeded → 400, engine down → 503); errors the engine finds in the prompt
+   * come before `accepted`. An engine without such a point may omit it: the first
+   * event of any kind counts as acceptance. Aborting the signal stops generation and
+   * frees the engine slot.
    */
   generate(request: EngineRequest, signal: AbortSignal): AsyncIterable<EngineEvent>
   /** Resolves when ready; throws EngineUnavailableError otherwise. */

@@ -8,10 +8,14 @@ import {
   UpstreamError,
 } from '../errors.js'
 import type { Engine, EngineEvent, EngineInfo, EngineRequest, EngineState } from './engine.js'
+import { redactUrlCredentials, splitUrlCredentials } from '../redact.js'
 import { fetchOnceMore } from './fetch-once-more.js'
 
 export interface OpenAiUpstreamOptions {
-  /** e.g. http://gpu-box:8000/v1 (vLLM, SGLang, llama.cpp's server, Ollama's /v1). */
+  /**
+   * e.g. http://gpu-box:8000/v1 (vLLM, SGLang, llama.cpp's server, Ollama's /v1).
+   * Userinfo (http://user:pass@host/v1) is sent as Basic auth, unless apiKey is set.
+   */
   baseUrl: string
   apiKey?: string | undefined
   modelAliases: string[]
@@ -32,18 +36,26 @@ export class OpenAiUpstreamEngine implements Engine {
   private currentState: EngineState = { status: 'loading', progress: 0, message: 'contacting upstream' }
   private upstreamModel: string | undefined
   private readonly fetch: typeof fetch
+  private readonly baseUrl: string
+  private readonly authorization: string | undefined
+  /** The base URL as messages and logs may show it: without credentials. */
+  readonly displayUrl: string
 
   constructor(private readonly options: OpenAiUpstreamOptions) {
     this.upstreamModel = options.upstreamModel
     this.fetch = options.fetch ?? fetch
+    const { url, basicAuth } = splitUrlCredentials(options.baseUrl)
+    this.baseUrl = url.replace(/\/+$/, '')
+    this.displayUrl = redactUrlCredentials(this.baseUrl)
+    this.authorization = options.apiKey ? `Bearer ${options.apiKey}` : basicAuth
   }
 
   private url(path: string): string {
-    return `${this.options.baseUrl.replace(/\/+$/, '')}${path}`
+    return `${this.baseUrl}${path}`
   }
 
   private headers(): Record<string, string> {
-    return { 'content-type': 'application/json', ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}) }
+    return { 'content-type': 'application/json', ...(this.authorization ? { authorization: this.authorization } : {}) }
   }
 
   async start(): Promise<void> {
@@ -57,7 +69,8 @@ export class OpenAiUpstreamEngine implements Engine {
         this.currentState = { status: 'ready' }
         return
       } catch (error) {
-        this.currentState = { status: 'unavailable', message: `upstream ${this.options.baseUrl} unreachable: ${(error as Error).message}` }
+        const reason = redactUrlCredentials((error as Error).message)
+        this.currentState = { status: 'unavailable', message: `upstream ${this.displayUrl} unreachable: ${reason}` }
         if (attempt >= 4) throw new Error(this.currentState.message)
         await new Promise((r) => setTimeout(r, 1000 * 2 ** attempt))
       }
@@ -108,24 +121,31 @@ export class OpenAiUpstreamEngine implements Engine {
       )
     } catch (error) {
       if (signal.aborted) throw signal.reason
-      throw new EngineUnavailableError(`The upstream engine at ${this.options.baseUrl} is unreachable.`, { cause: error })
+      throw new EngineUnavailableError(`The upstream engine at ${this.displayUrl} is unreachable.`, { cause: error })
     }
     if (!response.ok || !response.body) throw await this.translate(response)
+    yield { type: 'accepted' }
     let finish: 'stop' | 'length' = 'stop'
     let usage = { prompt: 0, completion: 0 }
-    for await (const data of readSseData(response.body)) {
-      if (data.trim() === '[DONE]') break
-      let chunk: ChatCompletionChunk
-      try {
-        chunk = JSON.parse(data) as ChatCompletionChunk
-      } catch {
-        continue
+    try {
+      for await (const data of readSseData(response.body)) {
+        if (data.trim() === '[DONE]') break
+        let chunk: ChatCompletionChunk
+        try {
+          chunk = JSON.parse(data) as ChatCompletionChunk
+        } catch {
+          continue
+        }
+        if (isErrorEnvelope(chunk)) throw new UpstreamError(`The upstream engine failed mid-stream: ${chunk.error.message}`)
+        const choice = chunk.choices?.[0]
+        if (choice?.delta?.content) yield { type: 'text', text: choice.delta.content }
+        if (choice?.finish_reason) finish = choice.finish_reason === 'length' ? 'length' : 'stop'
+        if (chunk.usage) usage = { prompt: chunk.usage.prompt_tokens, completion: chunk.usage.completion_tokens }
       }
-      if (isErrorEnvelope(chunk)) throw new UpstreamError(`The upstream engine failed mid-stream: ${chunk.error.message}`)
-      const choice = chunk.choices?.[0]
-      if (choice?.delta?.content) yield { type: 'text', text: choice.delta.content }
-      if (choice?.finish_reason) finish = choice.finish_reason === 'length' ? 'length' : 'stop'
-      if (chunk.usage) usage = { prompt: chunk.usage.prompt_tokens, completion: chunk.usage.completion_tokens }
+    } catch (error) {
+      // A client that went away surfaces here as a bare AbortError from the body reader.
+      if (signal.aborted) throw signal.reason
+      throw error
     }
     yield { type: 'done', finishReason: finish, promptTokens: usage.prompt, completionTokens: usage.completion }
   }

@@ -40,7 +40,7 @@ const redirectStatuses = new Set([301, 302, 303, 307, 308])
 export async function fetchRemoteImage(url: URL, location: ImageLocation, options: RemoteFetchOptions, signal?: AbortSignal): Promise<Buffer> {
   const timeout = AbortSignal.timeout(options.timeoutMs)
   const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
-  const fail = (reason: string, code = 'remote_image_failed'): Error => invalidImage(location, reason, { code })
+  const fail = (reason: string, code = 'remote_image_failed', cause?: Error): Error => invalidImage(location, reason, { code, cause })
 
   let current = url
   for (let hop = 0; ; hop++) {
@@ -100,7 +100,7 @@ function networkFailure(error: unknown, url: URL, options: RemoteFetchOptions, t
   return fail(`could not fetch the image from ${url.host}${code ? ` (${code})` : ''}`)
 }
 
-async function resolveChecked(url: URL, options: RemoteFetchOptions, fail: (reason: string, code?: string) => Error): Promise<ResolvedAddress> {
+async function resolveChecked(url: URL, options: RemoteFetchOptions, fail: (reason: string, code?: string, cause?: Error) => Error): Promise<ResolvedAddress> {
   const policy = options.addressPolicy ?? blockedReason
   const hostname = url.hostname.replace(/^\[|\]$/g, '')
   let addresses: ResolvedAddress[]
@@ -118,7 +118,10 @@ async function resolveChecked(url: URL, options: RemoteFetchOptions, fail: (reas
   for (const entry of addresses) {
     const reason = policy(entry.address)
     if (reason !== null) {
-      throw fail(`refusing to fetch ${url.host}: it resolves to ${entry.address}, a ${reason}`, 'remote_image_forbidden')
+      // The client learns only that the host was refused; which internal address a name
+      // resolves to is a map of the network, so it goes to the server log (as the cause).
+      const detail = new Error(`${url.host} resolves to ${entry.address}, a ${reason}`)
+      throw fail(`refusing to fetch ${url.host}: image URLs must point to a public internet address`, 'remote_image_forbidden', detail)
     }
   }
   return addresses[0]!

@@ -14,6 +14,9 @@ export function chatCompletionsRoutes(app: FastifyInstance, deps: { chat: ChatCo
     if (!prepared.parsed.stream) {
       return deps.chat.complete(prepared, signal)
     }
+    // Headers wait until the engine has accepted the prompt: a prompt it rejects at once
+    // gets the same status and JSON body as without streaming (thrown from here).
+    const chunks = await deps.chat.startStream(prepared, signal)
     reply.hijack()
     const raw = reply.raw
     raw.writeHead(200, {
@@ -23,16 +26,22 @@ export function chatCompletionsRoutes(app: FastifyInstance, deps: { chat: ChatCo
       'x-accel-buffering': 'no',
       'x-request-id': request.id,
     })
+    let failure: unknown
     try {
-      for await (const chunk of deps.chat.stream(prepared, signal)) {
+      for await (const chunk of chunks) {
         if (signal.aborted) break
         raw.write(`data: ${JSON.stringify(chunk)}\n\n`)
       }
     } catch (error) {
-      if (!signal.aborted) {
-        const apiError = reportError(error, request, app.bodyLimitBytes)
-        raw.write(`data: ${JSON.stringify(apiError.toEnvelope())}\n\n`)
-      }
+      failure = error
+    }
+    if (signal.aborted) {
+      reportError(signal.reason, request, app.bodyLimitBytes)
+      return
+    }
+    if (failure !== undefined) {
+      const apiError = reportError(failure, request, app.bodyLimitBytes)
+      raw.write(`data: ${JSON.stringify(apiError.toEnvelope())}\n\n`)
     }
     if (!raw.destroyed) raw.end('data: [DONE]\n\n')
   }

@@ -1,4 +1,5 @@
 import type { FastifyReply } from 'fastify'
+import { ClientClosedRequestError } from '../errors.js'
 
 /**
  * Aborted when the client goes away before the response is complete, so its generation
@@ -8,7 +9,7 @@ import type { FastifyReply } from 'fastify'
 export function clientDisconnectSignal(reply: FastifyReply): AbortSignal {
   const controller = new AbortController()
   reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort(new Error('client disconnected'))
+    if (!reply.raw.writableFinished) controller.abort(new ClientClosedRequestError())
   })
   return controller.signal
 }

@@ -1,6 +1,7 @@
 import type { HealthStatus } from '@visto/protocol'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Engine } from '../engines/engine.js'
+import { redactUrlCredentials } from '../redact.js'
 import type { Admission } from '../serving/admission.js'
 
 /**
@@ -19,6 +20,7 @@ export function healthRoutes(app: FastifyInstance, { engine, admission }: { engi
   app.get('/health', { config: { access: 'public' } }, async (_request, reply) => status(reply))
   app.get('/v1/health', { config: { access: 'guarded' } }, async (_request, reply) => {
     const state = engine.state()
-    return { ...status(reply), ...('message' in state ? { message: state.message } : {}), running: admission.running, queued: admission.queued }
+    // Engine states quote URLs (an upstream's); none may carry its credentials out.
+    return { ...status(reply), ...('message' in state ? { message: redactUrlCredentials(state.message) } : {}), running: admission.running, queued: admission.queued }
   })
 }

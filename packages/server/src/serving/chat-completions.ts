@@ -166,7 +166,7 @@ export class ChatCompletionsService {
         if (event.type === 'text') {
           firstTokenAt ??= performance.now()
           deltas.push(event.text)
-        } else if (!signal.aborted) {
+        } else if (event.type === 'done' && !signal.aborted) {
           const { finishReason, promptTokens, completionTokens } = event
           if (prepared.cacheKey !== undefined) this.options.responseCache?.set(prepared.cacheKey, { deltas, finishReason, promptTokens, completionTokens })
           const now = performance.now()
@@ -198,7 +198,7 @@ export class ChatCompletionsService {
     let finishReason: FinishReason = 'stop'
     for await (const event of this.events(prepared, signal)) {
       if (event.type === 'text') text += event.text
-      else {
+      else if (event.type === 'done') {
         finishReason = event.finishReason
         usage = toUsage(event.promptTokens, event.completionTokens)
       }
@@ -213,8 +213,23 @@ export class ChatCompletionsService {
     }
   }
 
+  /**
+   * Starts a streamed completion and resolves once the engine has accepted the prompt,
+   * so that a request it rejects at once (a prompt beyond the context, an invalid
+   * schema) fails as a plain HTTP error, exactly as without streaming. Headers go out
+   * only after that. The caller must iterate the result: its end, failure or return()
+   * releases the slot.
+   */
+  async startStream(prepared: PreparedChat, signal: AbortSignal): Promise<AsyncGenerator<ChatCompletionChunk>> {
+    const events = this.events(prepared, signal)
+    // A failure here ends `events`, whose own cleanup releases the slot.
+    const first = await events.next()
+    const pending = first.done || first.value.type === 'accepted' ? undefined : first.value
+    return this.chunks(prepared, events, pending)
+  }
+
   /** Chunks in OpenAI order: role first, content deltas, the finish chunk, then usage if asked. */
-  async *stream(prepared: PreparedChat, signal: AbortSignal): AsyncGenerator<ChatCompletionChunk> {
+  private async *chunks(prepared: PreparedChat, events: AsyncGenerator<EngineEvent>, pending: EngineEvent | undefined): AsyncGenerator<ChatCompletionChunk> {
     const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], finish: FinishReason | null): ChatCompletionChunk => ({
       id: prepared.id,
       object: 'chat.completion.chunk',
@@ -223,10 +238,11 @@ export class ChatCompletionsService {
       choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
       ...(prepared.parsed.includeUsage ? { usage: null } : {}),
     })
-    const events = this.events(prepared, signal)
+    const rest: AsyncIterable<EngineEvent> = { [Symbol.asyncIterator]: () => events }
     try {
       yield chunk({ role: 'assistant', content: '' }, null)
-      for await (const event of events) {
+      for await (const event of prependEvent(pending, rest)) {
+        if (event.type === 'accepted') continue
         if (event.type === 'text') {
           yield chunk({ content: event.text }, null)
           continue
@@ -244,11 +260,17 @@ export class ChatCompletionsService {
         }
       }
     } finally {
-      // Stopped before the engine was reached (client gone after the role chunk): free the slot.
-      await events.return(undefined)
+      // Stopped before the engine events were read (a client gone after the role chunk):
+      // ending the generator ends the engine's request and frees the slot.
+      await events.return(undefined).catch(() => undefined)
       prepared.release()
     }
   }
+}
+
+async function* prependEvent(first: EngineEvent | undefined, rest: AsyncIterable<EngineEvent>): AsyncGenerator<EngineEvent> {
+  if (first !== undefined) yield first
+  yield* rest
 }
 
 function toUsage(prompt: number, completion: number): Usage {

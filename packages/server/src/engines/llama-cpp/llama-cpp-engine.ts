@@ -182,6 +182,9 @@ export class LlamaCppEngine implements Engine {
       throw await this.translateHttpError(response)
     }
     if (!response.body) throw new InternalServerError()
+    // llama-server sends its streaming headers once a slot has taken the prompt and
+    // checked it against the context, before processing it (that can take minutes).
+    yield { type: 'accepted' }
     let finished = false
     try {
       for await (const data of readSseData(response.body)) {

@@ -84,7 +84,6 @@ export class LlamaServerProcess extends EventEmitter {
       '--model', o.modelPath,
       '--host', '127.0.0.1',
       '--port', String(this.port),
-      '--api-key', this.apiKey,
       '--parallel', String(o.parallel),
       '--ctx-size', String(o.contextLength * o.parallel),
       '--no-webui',
@@ -97,6 +96,18 @@ export class LlamaServerProcess extends EventEmitter {
     return args
   }
 
+  /**
+   * The key travels in the environment, not argv: any local user can read a process's
+   * command line (ps, /proc/PID/cmdline), only its owner its environment. llama-server
+   * reads --api-key from LLAMA_API_KEY; a key file from the user's own environment would
+   * add keys we did not make, so it is dropped.
+   */
+  private environment(): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { ...process.env, LLAMA_MEDIA_MARKER: this.mediaMarker, LLAMA_API_KEY: this.apiKey }
+    delete env.LLAMA_ARG_API_KEY_FILE
+    return env
+  }
+
   /** Starts the child and resolves once /health answers 200; rejects with its output if it dies first. */
   async start(): Promise<void> {
     this.stopping = false
@@ -105,7 +116,7 @@ export class LlamaServerProcess extends EventEmitter {
     this.currentState = { status: 'loading', progress: 0.02, message: 'starting llama-server' }
     const child = spawn(this.options.binary, this.args(), {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, LLAMA_MEDIA_MARKER: this.mediaMarker },
+      env: this.environment(),
       // Its own process group: a terminal's Ctrl-C must reach Visto only, which then
       // drains in-flight requests before stopping the engine itself.
       detached: true,
@@ -140,6 +151,14 @@ export class LlamaServerProcess extends EventEmitter {
     })
     exited.catch(() => {})
     await Promise.race([this.waitHealthy(this.options.startTimeoutMs ?? 600_000), exited])
+    const unguarded = await Promise.race([this.unguardedStatus(), exited])
+    if (unguarded !== undefined) {
+      await this.stop()
+      throw new Error(
+        `${this.options.binary} did not take its API key from the LLAMA_API_KEY environment variable (GET /props without it answered ${unguarded}), ` +
+          'so it would be open to every local user. Use a newer llama-server, or Visto’s own build (start without --llama-server).',
+      )
+    }
     this.currentState = { status: 'ready' }
   }
 
@@ -173,6 +192,17 @@ export class LlamaServerProcess extends EventEmitter {
       await new Promise((r) => setTimeout(r, 150))
     }
     throw new Error(`llama-server did not become healthy within ${Math.round(timeoutMs / 1000)} s. Its last output:\n${this.recentOutput()}`)
+  }
+
+  /**
+   * A llama-server that ignored LLAMA_API_KEY would serve every local user unguarded;
+   * refuse to run one rather than fall back to putting the key in argv. Returns the
+   * status a keyless request got when it was not refused.
+   */
+  private async unguardedStatus(): Promise<number | undefined> {
+    const response = await fetch(`${this.baseUrl}/props`, { signal: AbortSignal.timeout(10_000) })
+    await response.body?.cancel()
+    return response.status === 401 ? undefined : response.status
   }
 
   isRunning(): boolean {
