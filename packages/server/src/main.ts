@@ -12,6 +12,7 @@ import { Admission } from './serving/admission.js'
 import { ChatCompletionsService } from './serving/chat-completions.js'
 import { webUiRoutes } from './routes/web-ui.js'
 import { imagesDescribeRoutes } from './routes/images-describe.js'
+import { imageCostRoutes } from './routes/image-cost.js'
 
 export interface RunningServer {
   app: FastifyInstance
@@ -101,7 +102,7 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
     bodyLimitBytes,
     apiKey: config['api-key'],
     logger: config['log-level'] === 'silent' ? false : { level: config['log-level'] },
-    plugins: [webUiRoutes, (scope) => imagesDescribeRoutes(scope, { chat, images })],
+    plugins: [webUiRoutes, (scope) => imagesDescribeRoutes(scope, { chat, images }), (scope) => imageCostRoutes(scope, { images })],
   })
   const url = await app.listen({ port: config.port, host: config.host })
   io.log(`listening on ${url} (POST /v1/chat/completions, web page at /)`)
