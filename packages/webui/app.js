@@ -3,7 +3,7 @@
 // fetch and a small SSE reader so that Stop can abort the request directly.
 
 import { curlCode, javascriptCode, pythonCode } from './code-export.js'
-import { initialLanguage, language, setLanguage, t } from './i18n.js'
+import { initialLanguage, label, language, setLanguage, t } from './i18n.js'
 import { renderMarkdown } from './markdown.js'
 
 const FALLBACK_MODEL = 'qwen3-vl-4b-instruct'
@@ -151,10 +151,11 @@ async function loadModel() {
   }
 }
 
-/** @type {{ kind: string, key: string, values?: Record<string, unknown>, title?: string }} */
+/** @type {{ kind: string, key: string, values?: Record<string, unknown>, title?: () => string }} */
 let health = { kind: 'unknown', key: 'health.connecting' }
 
-function setHealth(kind, key, values = {}, title = '') {
+/** `title` is a function so that a language switch re-translates it too. */
+function setHealth(kind, key, values = {}, title = () => '') {
   health = { kind, key, values, title }
   showHealth()
 }
@@ -162,7 +163,7 @@ function setHealth(kind, key, values = {}, title = '') {
 function showHealth() {
   els.health.dataset.state = health.kind
   els.health.textContent = t(health.key, health.values)
-  els.health.title = health.title ?? ''
+  els.health.title = health.title?.() ?? ''
 }
 
 async function pollHealth() {
@@ -171,18 +172,18 @@ async function pollHealth() {
     const response = await fetch('/health', { cache: 'no-store' })
     const body = await response.json().catch(() => ({}))
     if (response.ok) {
-      setHealth('ready', 'health.ready', {}, t('health.readyTitle', { running: body.running ?? 0, queued: body.queued ?? 0 }))
+      setHealth('ready', 'health.ready', {}, () => t('health.readyTitle', { running: body.running ?? 0, queued: body.queued ?? 0 }))
       if (state.model === null) void loadModel()
     } else if (body.status === 'loading') {
       const percent = typeof body.progress === 'number' ? `${Math.round(body.progress * 100)}%` : '…'
-      setHealth('loading', 'health.loading', { percent }, body.message ?? '')
+      setHealth('loading', 'health.loading', { percent }, () => body.message ?? '')
       nextPollMs = 1_000
     } else {
-      setHealth('unavailable', 'health.unavailable', {}, body.message ?? `HTTP ${response.status}`)
+      setHealth('unavailable', 'health.unavailable', {}, () => body.message ?? `HTTP ${response.status}`)
       nextPollMs = 3_000
     }
   } catch {
-    setHealth('offline', 'health.offline', {}, t('health.offlineTitle'))
+    setHealth('offline', 'health.offline', {}, () => t('health.offlineTitle'))
     nextPollMs = 3_000
   }
   setTimeout(pollHealth, nextPollMs)
@@ -504,7 +505,7 @@ function renderAnswer(container, text, kind) {
 function userBubble(turn, question, images) {
   const item = document.createElement('li')
   item.className = 'message user'
-  item.setAttribute('aria-label', t('message.question', { turn }))
+  label(item, 'aria-label', 'message.question', { turn })
   if (images.length) {
     const strip = document.createElement('div')
     strip.className = 'images'
@@ -522,13 +523,13 @@ function userBubble(turn, question, images) {
 function answerBubble(turn, kind) {
   const item = document.createElement('li')
   item.className = 'message assistant pending'
-  item.setAttribute('aria-label', t('message.answer', { turn }))
+  label(item, 'aria-label', 'message.answer', { turn })
   item.setAttribute('aria-busy', 'true')
   const text = document.createElement('div')
   text.className = 'text'
   const meta = document.createElement('p')
   meta.className = 'meta'
-  meta.setAttribute('aria-label', t('message.stats'))
+  label(meta, 'aria-label', 'message.stats')
   meta.textContent = t('message.thinking')
   item.append(text, meta)
   els.messages.append(item)
@@ -595,6 +596,7 @@ function answerBubble(turn, kind) {
       const again = document.createElement('button')
       again.type = 'button'
       again.className = 'retry'
+      again.dataset.i18n = 'message.retry'
       again.textContent = t('message.retry')
       again.addEventListener('click', retry, { once: true })
       item.insertBefore(alert, meta)
@@ -792,10 +794,13 @@ function newChat() {
 
 const generators = { python: pythonCode, curl: curlCode, javascript: javascriptCode }
 
-/** The finished turns, plus what is in the composer when there is something there. */
+/**
+ * The request that would come next: the finished turns plus what is in the composer, or,
+ * with an empty composer, the request that produced the last answer.
+ */
 function turnsForCode() {
   const typed = els.question.value.trim()
-  if (!typed && state.attachments.length === 0) return state.turns
+  if (!typed && state.attachments.length === 0) return state.turns.slice(0, -1)
   return [...state.turns, { role: 'user', text: typed || defaultQuestion(), images: state.attachments }]
 }
 
@@ -940,6 +945,7 @@ document.addEventListener('drop', (event) => {
 if (window.matchMedia('(max-width: 760px)').matches) /** @type {HTMLDetailsElement} */ (byId('settings')).open = false
 setLanguage(initialLanguage(), false)
 els.language.value = language()
+showHealth()
 loadSettings()
 void loadModel()
 void loadPromptSpeed()

@@ -125,7 +125,8 @@ export function curlCode(turns, target) {
   const lines = []
   // `tr` instead of `base64 -w0`: the same line works with GNU and BSD (macOS) base64.
   for (const image of images) lines.push(`${variable(image)}=$(base64 < ${shellQuote(names.get(image))} | tr -d '\\n')`)
-  const placeholder = (i) => `\u0000${i}\u0000`
+  // Private-use characters: JSON.stringify leaves them as they are, and no prompt has them.
+  const placeholder = (i) => `\uE000${i}\uE001`
   const json = JSON.stringify(payload(turns, target, (i) => placeholder(i)), null, 2)
   // The body goes through an unquoted here-document so the shell fills in the images;
   // everything else in it must not be expanded.
@@ -133,7 +134,7 @@ export function curlCode(turns, target) {
   for (const turn of turns) for (const image of turn.images) ordered.push(image)
   const heredoc = json
     .replace(/[\\$`]/g, (c) => `\\${c}`)
-    .replace(/\u0000(\d+)\u0000/g, (_m, i) => `data:${ordered[Number(i)].mime};base64,\${${variable(ordered[Number(i)])}}`)
+    .replace(/\uE000(\d+)\uE001/g, (_m, i) => `data:${ordered[Number(i)].mime};base64,\${${variable(ordered[Number(i)])}}`)
   lines.push(
     `curl ${shellQuote(`${target.baseUrl}/v1/chat/completions`)} \\`,
     `  -H 'Content-Type: application/json' \\`,

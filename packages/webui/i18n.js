@@ -228,15 +228,24 @@ export function t(key, values = {}) {
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole))
 }
 
+/** Marks an element the script built so a language switch re-translates its attribute. */
+export function label(element, attribute, key, values = {}) {
+  element.setAttribute(`data-i18n-${attribute}`, key)
+  if (Object.keys(values).length) element.dataset.i18nValues = JSON.stringify(values)
+  element.setAttribute(attribute, t(key, values))
+}
+
 /**
  * Fills the page's static text from the table: `data-i18n` sets textContent, and
  * `data-i18n-<attribute>` (placeholder, aria-label, title) sets that attribute.
  */
 export function translatePage(root = document) {
-  for (const element of root.querySelectorAll('[data-i18n]')) element.textContent = t(element.dataset.i18n)
+  // `data-i18n-values` (JSON) fills the placeholders of elements the script created.
+  const values = (element) => (element.dataset.i18nValues ? JSON.parse(element.dataset.i18nValues) : {})
+  for (const element of root.querySelectorAll('[data-i18n]')) element.textContent = t(element.dataset.i18n, values(element))
   for (const attribute of ['placeholder', 'aria-label', 'title']) {
     const dataKey = `i18n${attribute.replace(/(^|-)(\w)/g, (_, _dash, c) => c.toUpperCase())}`
-    for (const element of root.querySelectorAll(`[data-i18n-${attribute}]`)) element.setAttribute(attribute, t(element.dataset[dataKey]))
+    for (const element of root.querySelectorAll(`[data-i18n-${attribute}]`)) element.setAttribute(attribute, t(element.dataset[dataKey], values(element)))
   }
   document.title = t('page.title')
 }
