@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
@@ -30,6 +31,8 @@ let baseURL: string
 let engine: ScriptedEngine
 let context: BrowserContext
 let page: Page
+/** Content-Security-Policy violations reported by the page since it was opened (reloads included). */
+let cspViolations: string[] = []
 /** What GET /v1/visto/stats reports; undefined = the route is missing (an older server). */
 let promptSpeed: number | null | undefined
 
@@ -61,10 +64,33 @@ afterAll(async () => {
   await app?.close()
 })
 
+/**
+ * The policy the server is meant to send with the page: nothing inline but the import
+ * map (allowed by its hash), no eval, no inline styles, no other origins.
+ */
+async function strictPolicy(): Promise<string> {
+  const html = await (await fetch(baseURL)).text()
+  const importMap = /<script type="importmap">([\s\S]*?)<\/script>/.exec(html)![1]!
+  const hash = createHash('sha256').update(importMap).digest('base64')
+  return `default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self' 'sha256-${hash}'; connect-src 'self'; frame-ancestors 'none'`
+}
+
 async function open(options: BrowserContextOptions = {}): Promise<Page> {
   await context?.close()
   context = await browser.newContext({ locale: 'en-US', ...options })
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: baseURL })
+  // Every test here runs the page under the strict policy and fails on any violation.
+  const policy = await strictPolicy()
+  await context.route(`${baseURL}/`, async (route) => {
+    const response = await route.fetch()
+    await route.fulfill({ response, headers: { ...response.headers(), 'content-security-policy': policy } })
+  })
+  cspViolations = []
+  await context.exposeBinding('reportCspViolation', (_source, violation: string) => cspViolations.push(violation))
+  await context.addInitScript(() => {
+    const report = (window as unknown as { reportCspViolation: (v: string) => void }).reportCspViolation
+    document.addEventListener('securitypolicyviolation', (event) => report(`${event.violatedDirective}: ${event.blockedURI} ${event.sample}`))
+  })
   page = await context.newPage()
   await page.goto(baseURL)
   return page
@@ -78,6 +104,7 @@ beforeEach(async () => {
 })
 
 afterEach(async () => {
+  expect(cspViolations).toEqual([])
   await context?.close()
 })
 
@@ -146,8 +173,15 @@ describe('languages', () => {
 
   it('remembers the language chosen in the header across a reload', async () => {
     await open({ locale: 'en-US' })
+    await question().fill('Hi')
+    await question().press('Enter')
+    await finished(1)
     await page.getByRole('combobox', { name: 'Language' }).selectOption('zh')
     await page.getByRole('button', { name: '发送' }).waitFor()
+    // What is already on screen changes language too.
+    expect(await answer(1, '回答').count()).toBe(1)
+    expect(await page.getByRole('listitem', { name: '问题 1' }).count()).toBe(1)
+    expect(await page.getByRole('status', { name: '服务状态' }).textContent()).toBe('就绪')
     await page.reload()
     await page.getByRole('button', { name: '发送' }).waitFor()
     expect(await page.getByRole('combobox', { name: '语言' }).inputValue()).toBe('zh')
@@ -453,6 +487,7 @@ describe('everyone can use it', () => {
     await question().fill('Describe it')
     await question().press('Enter')
     await finished(1)
+    if (process.env.VISTO_PHONE_SHOT) await page.screenshot({ path: process.env.VISTO_PHONE_SHOT + '.png' })
     expect(await overflow()).toBe(0)
     // Nothing sticks out of the page box either (overflow hidden would hide the problem, not fix it).
     const wide = await page.evaluate(() =>
@@ -463,6 +498,7 @@ describe('everyone can use it', () => {
     expect(wide).toEqual([])
     await page.getByRole('button', { name: 'Code for this conversation' }).click()
     expect(await overflow()).toBe(0)
+    if (process.env.VISTO_PHONE_SHOT) await page.screenshot({ path: process.env.VISTO_PHONE_SHOT + '-dialog.png' })
     const dialog = await page.getByRole('dialog').boundingBox()
     expect(dialog!.x).toBeGreaterThanOrEqual(0)
     expect(dialog!.x + dialog!.width).toBeLessThanOrEqual(390)
@@ -476,8 +512,12 @@ describe('screenshots', () => {
       ['en-US', 'webui-en.png', 'What is in this picture? Give a table.', '## A red square on a gradient\n\nThe picture shows:\n\n- a **red square** in the upper left\n- a gradient from *green* to *purple*\n\n| element | colour |\n| --- | --- |\n| square | red |\n| background | gradient |\n\n```python\nprint("hello")\n```'],
       ['zh-CN', 'webui-zh.png', '请详细描述这张图片中的场景', '## 渐变背景上的红色方块\n\n图片中有：\n\n- 左上方一个**红色方块**\n- 从*绿色*到*紫色*的渐变背景\n\n| 元素 | 颜色 |\n| --- | --- |\n| 方块 | 红色 |\n| 背景 | 渐变 |'],
     ] as const) {
-      promptSpeed = 30
-      engine.script = words([reply], 'stop', 1022)
+      // Timed like a CPU (about 500 prompt tokens/s on this image) so the figures read true.
+      promptSpeed = 500
+      engine.script = async function* (request, signal) {
+        await new Promise((resolve) => setTimeout(resolve, 1500))
+        yield* words([reply], 'stop', 798)(request, signal)
+      }
       await open({ locale, viewport: { width: 1200, height: 820 } })
       await attach('photo.jpg', await testImage(1600, 1200))
       await question().fill(ask)
