@@ -560,7 +560,7 @@ function answerBubble(turn, kind) {
       renderAnswer(text, latest, kind)
       const parts = [seconds(elapsedMs)]
       if (firstTokenMs !== null) {
-        parts.push(t('message.firstToken', { seconds: seconds(firstTokenMs) }) + (estimatedMs !== null ? ` (${t('message.estimated', { seconds: seconds(estimatedMs) })})` : ''))
+        parts.push(t('message.firstToken', { seconds: seconds(firstTokenMs) }) + (estimatedMs !== null ? t('message.estimated', { seconds: seconds(estimatedMs) }) : ''))
       }
       if (usage) {
         parts.push(t('message.usage', { prompt: usage.prompt_tokens, completion: usage.completion_tokens, total: usage.total_tokens }))
