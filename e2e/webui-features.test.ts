@@ -229,6 +229,35 @@ describe('answers', () => {
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe('print("<b>not bold</b>")')
   })
 
+  it('renders the Markdown that models write into the expected elements', async () => {
+    await open()
+    const cases: Array<[string, string]> = [
+      ['## Title ##', '<h2>Title</h2>'],
+      ['a *b* **c** ~~d~~ `e` snake_case_name', '<p>a <em>b</em> <strong>c</strong> <del>d</del> <code>e</code> snake_case_name</p>'],
+      ['line one\nline two', '<p>line one<br>line two</p>'],
+      ['3. three\n4. four', '<ol start="3"><li>three</li><li>four</li></ol>'],
+      ['- a\n  - b\n- c', '<ul><li>a<ul><li>b</li></ul></li><li>c</li></ul>'],
+      ['> quoted\n> more', '<blockquote><p>quoted<br>more</p></blockquote>'],
+      ['---', '<hr>'],
+      ['\\*not em\\*', '<p>*not em*</p>'],
+      ['| a |\n|:-:|\n| 1 |', '<div class="table-scroll"><table><thead><tr><th data-align="center">a</th></tr></thead><tbody><tr><td data-align="center">1</td></tr></tbody></table></div>'],
+      // A fence still streaming in is already a code block.
+      ['```js\nlet x = "<b>"', '<pre><code>let x = "&lt;b&gt;"</code></pre>'],
+      ['<b>bold?</b> & <i>', '<p>&lt;b&gt;bold?&lt;/b&gt; &amp; &lt;i&gt;</p>'],
+      ['[x](data:text/html,<script>alert(1)</script>)', '<p>[x](data:text/html,&lt;script&gt;alert(1)&lt;/script&gt;)</p>'],
+    ]
+    // Serialising is the test's business; the renderer itself never touches HTML strings.
+    const rendered = await page.evaluate(`(async () => {
+      const { renderMarkdown } = await import('/ui/markdown.js')
+      return ${JSON.stringify(cases.map(([md]) => md))}.map((md) => {
+        const box = document.createElement('div')
+        box.append(renderMarkdown(md))
+        return box.innerHTML
+      })
+    })()`)
+    expect(rendered).toEqual(cases.map(([, html]) => html))
+  })
+
   it('OCR asks for the text in the attached image and shows it in a monospaced block that copies', async () => {
     engine.script = words(['INVOICE 42\n', 'Total: 9.90 €'])
     await open()
