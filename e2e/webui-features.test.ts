@@ -370,7 +370,8 @@ describe('copy as code', () => {
     await open()
     await page.getByLabel('Temperature').fill('0.7')
     await page.getByLabel('Max tokens').fill('64')
-    await attach('square.png', photo)
+    // A name with a space and a quote: each language must quote it its own way.
+    await attach("Bob's square.png", photo)
     engine.script = words(['A red', ' square.'])
     await question().fill('What is "this"? Say $HOME `now`')
     await question().press('Enter')
@@ -392,7 +393,7 @@ describe('copy as code', () => {
 
     const python = await codeFor('Python')
     expect(python).toContain('import requests')
-    expect(python).toContain('with open("square.png", "rb") as image_file:')
+    expect(python).toContain('with open("Bob\'s square.png", "rb") as image_file:')
     expect(python).toContain('"url": f"data:image/png;base64,{base64_image}"')
     expect(python).toContain(`api_url = "${baseURL}/v1/chat/completions"`)
     expect(python).toContain('headers = {"Content-Type": "application/json"}')
@@ -402,9 +403,10 @@ describe('copy as code', () => {
     const curl = await codeFor('curl')
     const javascript = await codeFor('JavaScript')
     expect(javascript).toContain("import OpenAI from 'openai'")
-    expect(javascript).toContain("fs.readFileSync(\"square.png\").toString('base64')")
+    expect(javascript).toContain("fs.readFileSync('Bob\\'s square.png').toString('base64')")
+    expect(curl).toContain("IMAGE_1=$(base64 < 'Bob'\\''s square.png' | tr -d '\\n')")
 
-    writeFileSync(path.join(dir, 'square.png'), photo)
+    writeFileSync(path.join(dir, "Bob's square.png"), photo)
     writeFileSync(path.join(dir, 'ask.py'), python)
     writeFileSync(path.join(dir, 'ask.sh'), curl)
     writeFileSync(path.join(dir, 'ask.mjs'), javascript)

@@ -18,7 +18,7 @@ class Raw {
 
 /**
  * File names as the code will use them: one per image, made unique (two pasted images are
- * both called "image.png") and safe to write inside a string of any of the three languages.
+ * both called "image.png"), and never a path.
  */
 export function imageFileNames(turns) {
   const used = new Set()
@@ -26,7 +26,8 @@ export function imageFileNames(turns) {
   for (const turn of turns) {
     for (const image of turn.images) {
       if (names.has(image)) continue
-      const clean = (image.name || 'image.png').replace(/[^\p{L}\p{N}._ -]/gu, '_').replace(/^[.\s-]+/, '') || 'image.png'
+      // Every string is quoted for its language; only what cannot be a plain file name goes.
+      const clean = (image.name || 'image.png').replace(/[\/\\\p{Cc}]/gu, '_').replace(/^[.\s-]+/, '') || 'image.png'
       const dot = clean.lastIndexOf('.')
       const [stem, ext] = dot > 0 ? [clean.slice(0, dot), clean.slice(dot)] : [clean, '']
       let candidate = clean
@@ -70,7 +71,7 @@ function distinctImages(turns) {
  */
 function literal(value, language, indent = '') {
   if (value instanceof Raw) return value.source
-  if (typeof value === 'string') return JSON.stringify(value)
+  if (typeof value === 'string') return language === 'javascript' ? jsString(value) : JSON.stringify(value)
   if (typeof value === 'number') return String(value)
   if (typeof value === 'boolean') return language === 'python' ? (value ? 'True' : 'False') : String(value)
   if (value === null) return language === 'python' ? 'None' : 'null'
@@ -155,12 +156,17 @@ export function javascriptCode(turns, target) {
   if (images.length) lines.push("import fs from 'node:fs'")
   lines.push("import OpenAI from 'openai'", '')
   lines.push(
-    `const client = new OpenAI({ baseURL: ${JSON.stringify(`${target.baseUrl}/v1`)}, apiKey: ${target.needsKey ? 'process.env.VISTO_API_KEY' : "'unused'"} })`,
+    `const client = new OpenAI({ baseURL: ${jsString(`${target.baseUrl}/v1`)}, apiKey: ${target.needsKey ? 'process.env.VISTO_API_KEY' : "'unused'"} })`,
   )
-  for (const image of images) lines.push(`const ${variable(image)} = fs.readFileSync(${JSON.stringify(names.get(image))}).toString('base64')`)
+  for (const image of images) lines.push(`const ${variable(image)} = fs.readFileSync(${jsString(names.get(image))}).toString('base64')`)
   const body = payload(turns, target, (_i, image) => new Raw(`\`data:${image.mime};base64,\${${variable(image)}}\``))
   lines.push('', `const completion = await client.chat.completions.create(${literal(body, 'javascript')})`, 'console.log(completion.choices[0].message.content)')
   return lines.join('\n') + '\n'
+}
+
+/** A single-quoted JavaScript string, as JavaScript is usually written. */
+function jsString(text) {
+  return `'${JSON.stringify(text).slice(1, -1).replace(/\\"/g, '"').replace(/'/g, "\\'")}'`
 }
 
 function shellQuote(text) {
