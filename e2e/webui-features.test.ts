@@ -344,6 +344,32 @@ describe('what an image costs, before sending', () => {
     }
   })
 
+  it('shows the original size when the server gives no figure, and asks again once the API key is entered', async () => {
+    const guarded = await buildApp({
+      engine,
+      admission: new Admission(1, 4),
+      chat: new ChatCompletionsService(engine, new Admission(1, 4), async () => ({ data: Buffer.from('png'), mime: 'image/png', width: 1, height: 1 }), {
+        defaultMaxTokens: 1024,
+        maxImagesPerRequest: 4,
+      }),
+      bodyLimitBytes: 32 * 1024 * 1024,
+      apiKey: 'sk-visto-test',
+      plugins: [webUiRoutes, (scope) => imageCostRoutes(scope, { images: defaultImagePipelineOptions })],
+    })
+    try {
+      context = await browser.newContext({ locale: 'en-US' })
+      page = await context.newPage()
+      await page.goto(await guarded.listen({ port: 0, host: '127.0.0.1' }))
+      await attach('photo.jpg', await testImage(2000, 1500))
+      await expect.poll(() => attached().locator('.cost').textContent(), ui).toBe('2000×1500')
+      await page.getByLabel('API key').fill('sk-visto-test')
+      await page.getByLabel('API key').press('Tab')
+      await expect.poll(() => attached().locator('.cost').textContent(), ui).toBe('1152×864 · 974 tokens')
+    } finally {
+      await guarded.close()
+    }
+  })
+
   it('says before sending that the server will refuse an image too elongated to use', async () => {
     await open()
     await attach('strip.png', await testImage(4200, 20, 'png'))

@@ -43,7 +43,7 @@ const els = {
 }
 
 /**
- * @typedef {{ width: number, height: number, promptTokens: number } | { error: string }} ImageCost
+ * @typedef {{ width: number, height: number, promptTokens: number } | { error: string } | { unavailable: true }} ImageCost
  * @typedef {{ name: string, mime: string, dataUrl: string, detail: 'low' | 'auto' | 'high',
  *   size: { width: number, height: number } | null, costs: Partial<Record<string, ImageCost>> }} Attachment
  * @typedef {{ role: 'user' | 'assistant', text: string, images: Attachment[] }} Turn
@@ -225,16 +225,21 @@ async function fetchCost(attachment) {
       headers: headers(),
       body: JSON.stringify({ images: [{ ...attachment.size, detail }] }),
     })
-    if (!response.ok) return
-    const figure = (await response.json())?.data?.[0]
+    const figure = response.ok ? (await response.json())?.data?.[0] : undefined
     if (typeof figure?.error === 'string') attachment.costs[detail] = { error: figure.error }
     else if (typeof figure?.prompt_tokens === 'number') attachment.costs[detail] = { width: figure.width, height: figure.height, promptTokens: figure.prompt_tokens }
+    else attachment.costs[detail] = { unavailable: true }
   } catch {
     // No figure is better than a wrong one; the image still sends.
+    attachment.costs[detail] = { unavailable: true }
   }
 }
 
+/** Asks again for every figure the server could not give (say, before the API key was entered). */
 async function refreshCosts() {
+  for (const attachment of state.attachments) {
+    for (const [detail, cost] of Object.entries(attachment.costs)) if (cost && 'unavailable' in cost) delete attachment.costs[detail]
+  }
   await Promise.all(state.attachments.map(fetchCost))
   renderAttachments()
 }
@@ -254,7 +259,7 @@ function pendingPromptTokens(question, images) {
   let tokens = estimateTextTokens(question)
   for (const image of images) {
     const cost = image.costs[image.detail]
-    if (!cost || 'error' in cost) return null
+    if (!cost || !('promptTokens' in cost)) return null
     tokens += cost.promptTokens
   }
   return tokens
@@ -370,6 +375,8 @@ function costText(image) {
   if (!image.size) return { text: t('attachment.unknownSize'), title: '' }
   const cost = image.costs[image.detail]
   if (!cost) return { text: t('attachment.measuring'), title: '' }
+  // A server without the cost endpoint: the original size is all there is to tell.
+  if ('unavailable' in cost) return { text: `${image.size.width}×${image.size.height}`, title: '' }
   if ('error' in cost) return { text: t('attachment.refused', { reason: cost.error }), title: cost.error, refused: true }
   const values = { width: cost.width, height: cost.height, tokens: cost.promptTokens }
   return { text: t('attachment.cost', values), title: t('attachment.costTitle', values) }
