@@ -468,16 +468,16 @@ async function copyText(text, button) {
     }
     area.remove()
   }
-  const label = button.textContent
+  const original = button.textContent
   button.textContent = ok ? t('notice.copied') : t('notice.copyFailed')
   button.dataset.copied = String(ok)
   setTimeout(() => {
-    button.textContent = label
+    button.textContent = original
     delete button.dataset.copied
   }, 1500)
 }
 
-/** A code or text block with its own copy button; `label` names it for screen readers. */
+/** A code or text block under a caption, with its own copy button. */
 function copyableBlock(text, caption, buttonLabel, className = 'code-block') {
   const block = document.createElement('figure')
   block.className = className
@@ -605,7 +605,7 @@ function answerBubble(turn, kind) {
       again.className = 'retry'
       again.dataset.i18n = 'message.retry'
       again.textContent = t('message.retry')
-      again.addEventListener('click', retry, { once: true })
+      again.addEventListener('click', retry)
       item.insertBefore(alert, meta)
       item.insertBefore(again, meta)
       meta.textContent = t('message.failedAfter', { seconds: seconds(elapsedMs) })
@@ -819,8 +819,8 @@ function showCode() {
     tab.tabIndex = selected ? 0 : -1
     if (selected) els.codePanel.setAttribute('aria-labelledby', tab.id)
   }
-  const label = els.codeTabs.find((tab) => tab.dataset.language === state.codeLanguage)?.textContent ?? ''
-  els.copyCode.textContent = t('code.copy', { language: label })
+  const tabName = els.codeTabs.find((tab) => tab.dataset.language === state.codeLanguage)?.textContent ?? ''
+  els.copyCode.textContent = t('code.copy', { language: tabName })
   els.copyCode.hidden = turns.length === 0
   if (turns.length === 0) {
     els.codeText.textContent = t('code.empty')
