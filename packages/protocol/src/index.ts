@@ -1,3 +1,4 @@
 export * from './chat.js'
 export * from './errors.js'
 export * from './models.js'
+export * from './image-cost.js'

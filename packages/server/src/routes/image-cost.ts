@@ -1,3 +1,4 @@
+import type { ImageCost, ImageCostList } from '@visto/protocol'
 import type { FastifyInstance } from 'fastify'
 import { InvalidRequestError } from '../errors.js'
 import { imageCost, refusalFor } from '../images/image-cost.js'
@@ -9,7 +10,7 @@ export interface ImageCostDeps {
 
 /** More than any request may carry, few enough that a single call stays trivially cheap. */
 const maxImagesPerCall = 64
-const details = new Set<ImageDetailLevel>(['low', 'auto', 'high'])
+const details = new Set<string>(['low', 'auto', 'high'])
 
 function positiveSide(value: unknown, param: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 1_000_000) {
@@ -27,7 +28,7 @@ function positiveSide(value: unknown, param: string): number {
  * megabytes of image. Sizes are the EXIF-oriented ones a browser reports.
  */
 export function imageCostRoutes(app: FastifyInstance, { images }: ImageCostDeps): void {
-  app.post('/v1/visto/image-cost', { config: { access: 'guarded' } }, async (request) => {
+  app.post('/v1/visto/image-cost', { config: { access: 'guarded' } }, async (request): Promise<ImageCostList> => {
     const body = request.body as { images?: unknown } | null
     const list = body !== null && typeof body === 'object' ? body.images : undefined
     if (!Array.isArray(list) || list.length === 0 || list.length > maxImagesPerCall) {
@@ -38,21 +39,22 @@ export function imageCostRoutes(app: FastifyInstance, { images }: ImageCostDeps)
     }
     return {
       object: 'list',
-      data: list.map((item: unknown, index) => {
+      data: list.map((item: unknown, index): ImageCost => {
         const where = `images[${index}]`
         if (item === null || typeof item !== 'object') throw new InvalidRequestError(`${where} must be an object`, { param: where, code: 'invalid_type' })
-        const { width, height, detail = 'auto' } = item as { width?: unknown; height?: unknown; detail?: unknown }
-        if (!details.has(detail as ImageDetailLevel)) {
-          throw new InvalidRequestError(`${where}.detail must be "low", "auto" or "high", got ${JSON.stringify(detail)?.slice(0, 40)}`, {
+        const { width, height, detail: requested = 'auto' } = item as { width?: unknown; height?: unknown; detail?: unknown }
+        if (typeof requested !== 'string' || !details.has(requested)) {
+          throw new InvalidRequestError(`${where}.detail must be "low", "auto" or "high", got ${JSON.stringify(requested)?.slice(0, 40)}`, {
             param: `${where}.detail`,
             code: 'invalid_value',
           })
         }
+        const detail = requested as ImageDetailLevel
         const w = positiveSide(width, `${where}.width`)
         const h = positiveSide(height, `${where}.height`)
         const refusal = refusalFor(w, h, images)
         if (refusal) return { object: 'image_cost', detail, source_width: w, source_height: h, error: refusal.message }
-        const cost = imageCost(w, h, detail as ImageDetailLevel, images)
+        const cost = imageCost(w, h, detail, images)
         return {
           object: 'image_cost',
           detail,
