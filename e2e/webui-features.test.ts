@@ -1,22 +1,17 @@
 import { execFile } from 'node:child_process'
-import { createHash } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { buildApp } from '../packages/server/src/app.js'
+import { composeServer } from '../packages/server/src/compose.js'
+import { serveConfig } from '../packages/server/src/config.js'
 import { EngineUnavailableError, NotFoundError } from '../packages/server/src/errors.js'
-import { defaultImagePipelineOptions, prepareImage } from '../packages/server/src/images/pipeline.js'
-import { imageCostRoutes } from '../packages/server/src/routes/image-cost.js'
-import { webUiRoutes } from '../packages/server/src/routes/web-ui.js'
-import { Admission } from '../packages/server/src/serving/admission.js'
-import { ChatCompletionsService } from '../packages/server/src/serving/chat-completions.js'
-import { testImage } from '../test-support/images.js'
+import { testImage } from '@visto/testkit/images/test-images'
 import { endless, ScriptedEngine, words } from '../test-support/scripted-engine.js'
-import { repoRoot } from '../test-support/visto-server.js'
-import { launchChromium } from './support/chromium.js'
+import { launchChromium } from '../test-support/chromium.js'
+import { repoRoot } from '../test-support/paths.js'
 
 // The page's languages, answers, code export, cost figures, keyboard use and phone
 // layout, against a scripted engine so the answers are known in advance. The generated
@@ -38,22 +33,11 @@ let promptSpeed: number | null | undefined
 
 beforeAll(async () => {
   engine = new ScriptedEngine()
-  const admission = new Admission(1, 4)
-  const chat = new ChatCompletionsService(engine, admission, (url, where, detail, signal) => prepareImage(url, where, defaultImagePipelineOptions, detail, signal), {
-    defaultMaxTokens: 1024,
-    maxImagesPerRequest: 4,
-  })
-  const stats = (scope: FastifyInstance) =>
-    scope.get('/v1/visto/stats', { config: { access: 'guarded' } }, async () => {
-      if (promptSpeed === undefined) throw new NotFoundError('No route for GET /v1/visto/stats', { code: 'unknown_route' })
-      return { prompt_tokens_per_second: promptSpeed }
-    })
-  app = await buildApp({
-    engine,
-    admission,
-    chat,
-    bodyLimitBytes: 32 * 1024 * 1024,
-    plugins: [webUiRoutes, (scope) => imageCostRoutes(scope, { images: defaultImagePipelineOptions }), stats],
+  app = (await composeServer(serveConfig({ parallel: 1, 'max-queue': 4, 'max-images': 4, 'body-limit-mb': 32 }), { engine })).app
+  // The server's prompt-speed report, as the page expects to find it (or not).
+  app.get('/v1/visto/stats', { config: { access: 'guarded' } }, async () => {
+    if (promptSpeed === undefined) throw new NotFoundError('No route for GET /v1/visto/stats', { code: 'unknown_route' })
+    return { prompt_tokens_per_second: promptSpeed }
   })
   baseURL = await app.listen({ port: 0, host: '127.0.0.1' })
   browser = await launchChromium()
@@ -64,27 +48,11 @@ afterAll(async () => {
   await app?.close()
 })
 
-/**
- * The policy the server is meant to send with the page: nothing inline but the import
- * map (allowed by its hash), no eval, no inline styles, no other origins.
- */
-async function strictPolicy(): Promise<string> {
-  const html = await (await fetch(baseURL)).text()
-  const importMap = /<script type="importmap">([\s\S]*?)<\/script>/.exec(html)![1]!
-  const hash = createHash('sha256').update(importMap).digest('base64')
-  return `default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self' 'sha256-${hash}'; connect-src 'self'; frame-ancestors 'none'`
-}
-
 async function open(options: BrowserContextOptions = {}): Promise<Page> {
   await context?.close()
   context = await browser.newContext({ locale: 'en-US', ...options })
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: baseURL })
-  // Every test here runs the page under the strict policy and fails on any violation.
-  const policy = await strictPolicy()
-  await context.route(`${baseURL}/`, async (route) => {
-    const response = await route.fetch()
-    await route.fulfill({ response, headers: { ...response.headers(), 'content-security-policy': policy } })
-  })
+  // Every test here runs the page under the server's strict policy and fails on any violation.
   cspViolations = []
   await context.exposeBinding('reportCspViolation', (_source, violation: string) => cspViolations.push(violation))
   await context.addInitScript(() => {
@@ -188,6 +156,12 @@ describe('languages', () => {
     await page.getByRole('combobox', { name: '语言' }).selectOption('en')
     await page.reload()
     await page.getByRole('button', { name: 'Send' }).waitFor()
+  })
+
+  it('is served with the strict policy these tests hold the page to', async () => {
+    const policy = (await fetch(baseURL)).headers.get('content-security-policy') ?? ''
+    expect(policy).toMatch(/^default-src 'self'; .*script-src 'self' 'sha256-[A-Za-z0-9+/=]+'; /)
+    expect(policy).not.toContain('unsafe')
   })
 
   it('uses a font stack with a CJK face for Windows, macOS and Linux', async () => {
@@ -345,17 +319,7 @@ describe('what an image costs, before sending', () => {
   })
 
   it('shows the original size when the server gives no figure, and asks again once the API key is entered', async () => {
-    const guarded = await buildApp({
-      engine,
-      admission: new Admission(1, 4),
-      chat: new ChatCompletionsService(engine, new Admission(1, 4), async () => ({ data: Buffer.from('png'), mime: 'image/png', width: 1, height: 1 }), {
-        defaultMaxTokens: 1024,
-        maxImagesPerRequest: 4,
-      }),
-      bodyLimitBytes: 32 * 1024 * 1024,
-      apiKey: 'sk-visto-test',
-      plugins: [webUiRoutes, (scope) => imageCostRoutes(scope, { images: defaultImagePipelineOptions })],
-    })
+    const { app: guarded } = await composeServer(serveConfig({ parallel: 1, 'max-queue': 4, 'api-key': 'sk-visto-test' }), { engine })
     try {
       context = await browser.newContext({ locale: 'en-US' })
       page = await context.newPage()

@@ -1,10 +1,9 @@
 /**
- * Images → `data:` URLs (step one of the article), and into chat content parts.
+ * Images → `data:` URLs, and into chat content parts.
  */
-import type { ContentPart, ImageDetail, ImageUrlPart } from '@visto/protocol'
+import { sniffImageMime, type ContentPart, type ImageDetail, type ImageUrlPart } from '@visto/protocol'
 import { base64ToBytes, bytesToBase64 } from './base64.js'
 import { InvalidImageError } from './errors.js'
-import { sniffImageMime } from './mime-sniff.js'
 import { loadNodeHelpers } from './runtime.js'
 
 /**

@@ -1,11 +1,9 @@
 import type { FastifyInstance } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
-import { buildApp } from '../src/app.js'
+import { dataUrl, testImage } from '@visto/testkit/images/test-images'
+import { composeServer } from '../src/compose.js'
+import { serveConfig } from '../src/config.js'
 import { defaultImagePipelineOptions, prepareImage } from '../src/images/pipeline.js'
-import { imageCostRoutes } from '../src/routes/image-cost.js'
-import { Admission } from '../src/serving/admission.js'
-import { ChatCompletionsService } from '../src/serving/chat-completions.js'
-import { dataUrl, testImage } from '../../../test-support/images.js'
 import { ScriptedEngine } from '../../../test-support/scripted-engine.js'
 
 let app: FastifyInstance | undefined
@@ -15,13 +13,7 @@ afterEach(async () => {
 })
 
 async function setup(apiKey?: string): Promise<FastifyInstance> {
-  const engine = new ScriptedEngine()
-  const admission = new Admission(1, 4)
-  const chat = new ChatCompletionsService(engine, admission, async () => ({ data: Buffer.from('png'), mime: 'image/png', width: 1, height: 1 }), {
-    defaultMaxTokens: 1024,
-    maxImagesPerRequest: 2,
-  })
-  app = await buildApp({ engine, admission, chat, bodyLimitBytes: 1024 * 1024, apiKey, plugins: [(scope) => imageCostRoutes(scope, { images: defaultImagePipelineOptions })] })
+  app = (await composeServer(serveConfig(apiKey ? { 'api-key': apiKey } : {}), { engine: new ScriptedEngine() })).app
   return app
 }
 

@@ -2,14 +2,17 @@ import { randomBytes } from 'node:crypto'
 import type { ChatCompletion, ChatCompletionChunk, FinishReason, ImageDetail, Usage } from '@visto/protocol'
 import type { Engine, EngineImage, EngineMessage, EngineRequest } from '../engines/engine.js'
 import { InvalidRequestError, NotFoundError } from '../errors.js'
-import type { Admission, Release } from './admission.js'
+import type { Admission, Release, Reservation } from './admission.js'
 import { parseChatRequest, type ParsedChatRequest } from './chat-request.js'
+import type { ChatRequestLimits } from './request-limits.js'
 
 export type ImagePreparer = (url: string, where: string, detail: ImageDetail, signal: AbortSignal) => Promise<EngineImage>
 
 export interface ChatServiceOptions {
   defaultMaxTokens: number
   maxImagesPerRequest: number
+  /** Defaults apply when omitted. */
+  limits?: ChatRequestLimits
 }
 
 /** A request ready to run: validated, images decoded, an engine slot held. */
@@ -44,33 +47,62 @@ export class ChatCompletionsService {
     })
   }
 
-  async prepare(body: unknown, requestId: string, signal: AbortSignal): Promise<PreparedChat> {
-    const parsed = parseChatRequest(body)
-    const model = this.resolveModel(parsed.model)
-    const imageCount = parsed.messages.reduce((n, m) => n + m.parts.filter((p) => p.type === 'image').length, 0)
-    if (imageCount > this.options.maxImagesPerRequest) {
-      throw new InvalidRequestError(`Too many images: ${imageCount} in this request, the limit is ${this.options.maxImagesPerRequest} (--max-images)`, {
-        param: 'messages',
-        code: 'too_many_images',
-      })
-    }
-    if (imageCount > 0 && !this.engine.describe().vision) {
-      throw new InvalidRequestError(`The model "${model}" has no vision projector loaded, so it cannot read images`, { param: 'messages', code: 'vision_unavailable' })
-    }
-    // Fail fast under overload, before paying for image decoding.
-    this.admission.assertCanQueue()
-    await this.engine.health()
-    const messages: EngineMessage[] = await Promise.all(
-      parsed.messages.map(async (message) => ({
-        role: message.role,
-        content: await Promise.all(
-          message.parts.map(async (part) =>
-            part.type === 'text' ? part : { type: 'image' as const, image: await this.prepareImage(part.url, part.where, part.detail, signal) },
+  /** A place in admission for a caller that decodes images itself before `prepare` (uploads). */
+  reserve(): Reservation {
+    return this.admission.reserve()
+  }
+
+  /**
+   * Validates, decodes images and waits for an engine slot. The request holds an admission
+   * place from before its images decode (`reservation`, or one taken here), so a full
+   * server answers 503 before any decoding, and decoding cannot queue without bound.
+   */
+  /**
+   * `reservation`: an admission place the caller already holds. `prepareImage`: how this
+   * request's images are obtained when the caller has prepared them itself (uploads).
+   */
+  async prepare(body: unknown, requestId: string, signal: AbortSignal, options: { reservation?: Reservation; prepareImage?: ImagePreparer } = {}): Promise<PreparedChat> {
+    let place = options.reservation
+    const prepareImage = options.prepareImage ?? this.prepareImage
+    // When one image fails, the others stop decoding too: nobody will use them.
+    const imagesNeeded = new AbortController()
+    const imageSignal = AbortSignal.any([signal, imagesNeeded.signal])
+    try {
+      const parsed = parseChatRequest(body, this.options.limits)
+      const model = this.resolveModel(parsed.model)
+      const imageCount = parsed.messages.reduce((n, m) => n + m.parts.filter((p) => p.type === 'image').length, 0)
+      if (imageCount > this.options.maxImagesPerRequest) {
+        throw new InvalidRequestError(`Too many images: ${imageCount} in this request, the limit is ${this.options.maxImagesPerRequest} (--max-images)`, {
+          param: 'messages',
+          code: 'too_many_images',
+        })
+      }
+      if (imageCount > 0 && !this.engine.describe().vision) {
+        throw new InvalidRequestError(`The model "${model}" has no vision projector loaded, so it cannot read images`, { param: 'messages', code: 'vision_unavailable' })
+      }
+      // Fail fast under overload, before paying for image decoding.
+      place ??= this.admission.reserve()
+      await this.engine.health()
+      const messages: EngineMessage[] = await Promise.all(
+        parsed.messages.map(async (message) => ({
+          role: message.role,
+          content: await Promise.all(
+            message.parts.map(async (part) =>
+              part.type === 'text' ? part : { type: 'image' as const, image: await prepareImage(part.url, part.where, part.detail, imageSignal) },
+            ),
           ),
-        ),
-      })),
-    )
-    const release = await this.admission.acquire(signal)
+        })),
+      )
+      const release = await this.admission.acquire(signal, place)
+      return this.prepared(parsed, model, requestId, messages, release)
+    } catch (error) {
+      imagesNeeded.abort(error)
+      place?.cancel()
+      throw error
+    }
+  }
+
+  private prepared(parsed: ParsedChatRequest, model: string, requestId: string, messages: EngineMessage[], release: Release): PreparedChat {
     return {
       id: `chatcmpl-${randomBytes(12).toString('hex')}`,
       created: Math.floor(Date.now() / 1000),
