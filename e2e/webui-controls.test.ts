@@ -65,7 +65,7 @@ describe('the web page against a scripted engine', () => {
     const first = engine.requests[0]!
     expect(first.sampling).toMatchObject({ temperature: 0.7, maxTokens: 64 })
     expect(first.messages).toHaveLength(1)
-    expect(first.messages[0]!.content[0]).toEqual({ type: 'text', text: '请详细描述这张图片中的场景' })
+    expect(first.messages[0]!.content[0]).toEqual({ type: 'text', text: 'Describe the scene in this image in detail' })
     const image = first.messages[0]!.content[1]
     expect(image).toMatchObject({ type: 'image', image: { mime: expect.stringMatching(/^image\//) } })
     // Attachments go with the question that used them.

@@ -1,6 +1,11 @@
+import { execFile } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { promisify } from 'node:util'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { testImage } from '@visto/testkit/images/test-images'
+import { dataUrl, testImage } from '@visto/testkit/images/test-images'
 import { startVisto, type SpawnedVisto } from '../test-support/visto-server.js'
 import { launchChromium } from '../test-support/chromium.js'
 
@@ -15,7 +20,7 @@ let page: Page
 beforeAll(async () => {
   visto = await startVisto()
   browser = await launchChromium()
-  page = await browser.newPage({ viewport: { width: 1200, height: 800 } })
+  page = await browser.newPage({ viewport: { width: 1200, height: 800 }, locale: 'en-US' })
 })
 
 afterAll(async () => {
@@ -85,5 +90,62 @@ describe('the web page of a running server', () => {
     const alert = answer(3).getByRole('alert')
     await expect.poll(() => alert.textContent(), answerTimeout).toMatch(/^Invalid image data/)
     if (process.env.VISTO_SCREENSHOT) await page.screenshot({ path: process.env.VISTO_SCREENSHOT })
+  })
+
+  it('gives the conversation as Python in the tutorial style that runs against this server and gets an answer', async () => {
+    await page.getByRole('button', { name: 'New chat' }).click()
+    const photo = await testImage(320, 240, 'jpeg')
+    await page.getByLabel('Attach images').setInputFiles({ name: 'photo.jpg', mimeType: 'image/jpeg', buffer: photo })
+    await page.getByRole('list', { name: 'Attached images' }).getByRole('img', { name: 'photo.jpg' }).waitFor()
+    await question().fill('请详细描述这张图片中的场景')
+    await question().press('Enter')
+    const { stats } = await finishedAnswer(1)
+    const pagePrompt = Number(/(\d+) prompt/.exec(stats)?.[1])
+
+    await page.getByRole('button', { name: 'Code for this conversation' }).click()
+    await page.getByRole('tab', { name: 'Python' }).click()
+    const python = (await page.locator('#code-text').textContent()) ?? ''
+    await page.keyboard.press('Escape')
+    expect(python).toContain('with open("photo.jpg", "rb") as image_file:')
+    expect(python).toContain(`api_url = "${visto.baseURL}/v1/chat/completions"`)
+    expect(python).toContain('"max_tokens": 12,\n    "temperature": 0')
+
+    const dir = mkdtempSync(path.join(tmpdir(), 'visto-python-'))
+    try {
+      writeFileSync(path.join(dir, 'photo.jpg'), photo)
+      // Print the usage too, to show the program sent the same prompt as the page.
+      writeFileSync(path.join(dir, 'ask.py'), python + 'print("usage:", json.dumps(response.json().get("usage")))\n')
+      const { stdout } = await promisify(execFile)('python3', ['ask.py'], { cwd: dir, timeout: 120_000 })
+      expect(stdout).toMatch(/^模型回答: [\s\S]*\nusage: \{/)
+      const usage = JSON.parse(/usage: (.*)\n$/.exec(stdout)![1]!) as { prompt_tokens: number; completion_tokens: number }
+      expect(usage.prompt_tokens).toBe(pagePrompt)
+      expect(usage.completion_tokens).toBeGreaterThan(0)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it("shows for a 4000×3000 photo exactly the prompt tokens the server's usage counts for it", async () => {
+    await page.getByRole('button', { name: 'New chat' }).click()
+    const photo = await testImage(4000, 3000, 'jpeg')
+    await page.getByLabel('Attach images').setInputFiles({ name: 'big.jpg', mimeType: 'image/jpeg', buffer: photo })
+    const cost = page.getByRole('list', { name: 'Attached images' }).locator('.cost')
+    await expect.poll(() => cost.textContent(), ui).toMatch(/^\d+×\d+ · \d+ tokens$/)
+    const [, shownWidth, shownHeight, shownTokens] = /^(\d+)×(\d+) · (\d+) tokens$/.exec((await cost.textContent())!)!.map(Number) as [number, number, number, number]
+
+    // The same question with and without the image: the difference is what the image costs.
+    const promptTokens = async (withImage: boolean): Promise<number> => {
+      const content = [{ type: 'text', text: 'Describe.' }, ...(withImage ? [{ type: 'image_url', image_url: { url: dataUrl(photo) } }] : [])]
+      const response = await fetch(`${visto.baseURL}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ messages: [{ role: 'user', content }], max_tokens: 1 }),
+      })
+      expect(response.status).toBe(200)
+      return ((await response.json()) as { usage: { prompt_tokens: number } }).usage.prompt_tokens
+    }
+    const difference = (await promptTokens(true)) - (await promptTokens(false))
+    expect(shownTokens).toBe(difference)
+    expect([shownWidth, shownHeight]).toEqual([1152, 864])
   })
 })

@@ -6,6 +6,7 @@ import type { Engine } from './engines/engine.js'
 import { imagePipelineOptions, prepareImage, type ImagePipelineOptions } from './images/pipeline.js'
 import { chatCompletionsRoutes } from './routes/chat-completions.js'
 import { healthRoutes } from './routes/health.js'
+import { imageCostRoutes } from './routes/image-cost.js'
 import { imagesDescribeRoutes } from './routes/images-describe.js'
 import { modelsRoutes } from './routes/models.js'
 import { defaultStaticRoots, webUiRoutes, type StaticRoots } from './routes/web-ui.js'
@@ -86,6 +87,7 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
     modelsRoutes(scope, { engine })
     healthRoutes(scope, { engine, admission })
     webUiRoutes(scope, options.staticRoots ?? defaultStaticRoots)
+    imageCostRoutes(scope, { images })
   })
   // Its own scope: the multipart parser applies to the upload routes only.
   await app.register(async (scope) => imagesDescribeRoutes(scope, { chat, images }))

@@ -30,7 +30,18 @@ describe('the web page shipped in packages/webui', () => {
     expect(response.headers['x-content-type-options']).toBe('nosniff')
     expect(response.body).toContain('<script type="module" src="/ui/app.js"></script>')
     expect(response.body).toContain('href="/ui/style.css"')
-    expect(response.body).toContain('placeholder="请详细描述这张图片中的场景"')
+    expect(response.body).toContain('data-i18n-placeholder="composer.defaultQuestion"')
+  })
+
+  it('keeps the page fit for a strict Content-Security-Policy: one inline script (the import map), no inline styles or handlers', async () => {
+    const app = await setup()
+    const html = (await app.inject({ method: 'GET', url: '/' })).body
+    expect([...html.matchAll(/<script\b[^>]*>/g)].map((m) => m[0])).toEqual(['<script type="importmap">', '<script type="module" src="/ui/app.js">'])
+    expect(html).not.toMatch(/\sstyle=|\son[a-z]+=/i)
+    for (const file of ['app.js', 'i18n.js', 'markdown.js', 'code-export.js']) {
+      const source = (await app.inject({ method: 'GET', url: `/ui/${file}` })).body
+      expect(source, file).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function/)
+    }
   })
 
   it('sends a Content-Security-Policy that allows only the page itself, its import map by hash, and never framing', async () => {

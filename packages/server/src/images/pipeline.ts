@@ -109,7 +109,8 @@ export async function prepareImageBytes(
   return prepareFromBytes(bytes, uploadImageLocation(where), options, detail, signal)
 }
 
-function budgetFor(options: ImagePipelineOptions, detail: ImageDetailLevel | undefined): number {
+/** The output pixel budget that `image_url.detail` selects. */
+export function budgetFor(options: ImagePipelineOptions, detail: ImageDetailLevel | undefined): number {
   if (detail === 'low') return options.pixelBudget.low
   if (detail === 'high') return options.pixelBudget.high
   return options.pixelBudget.auto

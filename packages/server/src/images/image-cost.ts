@@ -1,0 +1,39 @@
+import { budgetFor, type ImageDetailLevel, type ImagePipelineOptions } from './pipeline.js'
+import { aspectRatioOf, maxAspectRatio, smartResize } from './smart-resize.js'
+
+/**
+ * Qwen3-VL's chat template wraps every image in <|vision_start|> … <|vision_end|>, so an
+ * image adds two prompt tokens on top of its (width/32)·(height/32) image tokens.
+ */
+export const imageFrameTokens = 2
+
+export interface ImageCost {
+  /** What the pipeline will resize the image to. */
+  width: number
+  height: number
+  /** Tokens of the image itself. */
+  imageTokens: number
+  /** What the image adds to `usage.prompt_tokens`: image tokens plus the frame markers. */
+  promptTokens: number
+}
+
+export type ImageCostRefusal = { reason: 'too_many_pixels' | 'aspect_ratio'; message: string }
+
+/** Why the pipeline would refuse an image of this size, or null if it accepts it. */
+export function refusalFor(width: number, height: number, options: ImagePipelineOptions): ImageCostRefusal | null {
+  if (width * height > options.maxPixels) {
+    return { reason: 'too_many_pixels', message: `${width}x${height} is over the limit of ${options.maxPixels} decoded pixels (--max-image-pixels)` }
+  }
+  const ratio = aspectRatioOf(width, height)
+  if (ratio > maxAspectRatio) {
+    return { reason: 'aspect_ratio', message: `${width}x${height} has an aspect ratio of ${Math.round(ratio)}:1; the model accepts at most ${maxAspectRatio}:1` }
+  }
+  return null
+}
+
+/** The same resize the pipeline applies (sides already EXIF-oriented), and what it costs. */
+export function imageCost(width: number, height: number, detail: ImageDetailLevel | undefined, options: ImagePipelineOptions): ImageCost {
+  const target = smartResize(width, height, { factor: options.alignTo, minPixels: options.minPixels, maxPixels: budgetFor(options, detail) })
+  const imageTokens = (target.width / options.alignTo) * (target.height / options.alignTo)
+  return { width: target.width, height: target.height, imageTokens, promptTokens: imageTokens + imageFrameTokens }
+}

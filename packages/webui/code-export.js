@@ -1,0 +1,174 @@
+// The conversation on screen as code someone can run: Python in the style of the
+// tutorials this service follows (requests, base64, json.dumps, only Content-Type), curl,
+// and JavaScript with the official `openai` package. Images are read from files named
+// like the attachments, never pasted in as base64.
+
+/**
+ * @typedef {{ name: string, mime: string, detail: 'low' | 'auto' | 'high' }} ImageRef
+ * @typedef {{ role: 'user' | 'assistant', text: string, images: ImageRef[] }} Turn
+ * @typedef {{ baseUrl: string, model: string, temperature: number, maxTokens: number, needsKey: boolean }} Target
+ */
+
+/** Raw source for a value that is an expression, not a literal. */
+class Raw {
+  constructor(source) {
+    this.source = source
+  }
+}
+
+/**
+ * File names as the code will use them: one per image, made unique (two pasted images are
+ * both called "image.png"), and never a path.
+ */
+export function imageFileNames(turns) {
+  const used = new Set()
+  const names = new Map()
+  for (const turn of turns) {
+    for (const image of turn.images) {
+      if (names.has(image)) continue
+      // Every string is quoted for its language; only what cannot be a plain file name goes.
+      const clean = (image.name || 'image.png').replace(/[\/\\\p{Cc}]/gu, '_').replace(/^[.\s-]+/, '') || 'image.png'
+      const dot = clean.lastIndexOf('.')
+      const [stem, ext] = dot > 0 ? [clean.slice(0, dot), clean.slice(dot)] : [clean, '']
+      let candidate = clean
+      for (let n = 2; used.has(candidate); n++) candidate = `${stem}-${n}${ext}`
+      used.add(candidate)
+      names.set(image, candidate)
+    }
+  }
+  return names
+}
+
+/** The request body, with image URLs left to `imageUrl(index, image)` (an expression). */
+function payload(turns, target, imageUrl) {
+  let index = 0
+  const messages = turns.map((turn) => {
+    if (turn.role === 'assistant' || turn.images.length === 0) return { role: turn.role, content: turn.text }
+    return {
+      role: 'user',
+      content: [
+        { type: 'text', text: turn.text },
+        ...turn.images.map((image) => ({
+          type: 'image_url',
+          image_url: { url: imageUrl(index++, image), ...(image.detail !== 'auto' ? { detail: image.detail } : {}) },
+        })),
+      ],
+    }
+  })
+  return { model: target.model, messages, max_tokens: target.maxTokens, temperature: target.temperature }
+}
+
+/** Distinct images in order of first use, each with its variable number. */
+function distinctImages(turns) {
+  const seen = []
+  for (const turn of turns) for (const image of turn.images) if (!seen.includes(image)) seen.push(image)
+  return seen
+}
+
+/**
+ * A literal in Python or JavaScript syntax, indented; short objects stay on one line as
+ * people write them. JSON string syntax is valid in both languages.
+ */
+function literal(value, language, indent = '') {
+  if (value instanceof Raw) return value.source
+  if (typeof value === 'string') return language === 'javascript' ? jsString(value) : JSON.stringify(value)
+  if (typeof value === 'number') return String(value)
+  if (typeof value === 'boolean') return language === 'python' ? (value ? 'True' : 'False') : String(value)
+  if (value === null) return language === 'python' ? 'None' : 'null'
+  const inner = indent + (language === 'python' ? '    ' : '  ')
+  const key = (k) => (language === 'javascript' && /^[A-Za-z_$][\w$]*$/.test(k) ? k : JSON.stringify(k))
+  if (Array.isArray(value)) {
+    if (value.length === 0) return '[]'
+    return `[\n${value.map((v) => inner + literal(v, language, inner)).join(',\n')}\n${indent}]`
+  }
+  const entries = Object.entries(value)
+  const flat = `{${language === 'javascript' ? ' ' : ''}${entries.map(([k, v]) => `${key(k)}: ${literal(v, language, inner)}`).join(', ')}${language === 'javascript' ? ' ' : ''}}`
+  const nested = entries.some(([, v]) => Array.isArray(v) || (v !== null && typeof v === 'object' && !(v instanceof Raw)))
+  if (!nested && !flat.includes('\n') && indent.length + flat.length <= 88) return flat
+  return `{\n${entries.map(([k, v]) => `${inner}${key(k)}: ${literal(v, language, inner)}`).join(',\n')}\n${indent}}`
+}
+
+/** @param {Turn[]} turns @param {Target} target */
+export function pythonCode(turns, target) {
+  const names = imageFileNames(turns)
+  const images = distinctImages(turns)
+  const variable = (image) => (images.length === 1 ? 'base64_image' : `base64_image_${images.indexOf(image) + 1}`)
+  const lines = ['import base64', 'import json', ...(target.needsKey ? ['import os'] : []), 'import requests', '']
+  for (const image of images) {
+    lines.push(`with open(${JSON.stringify(names.get(image))}, "rb") as image_file:`, `    ${variable(image)} = base64.b64encode(image_file.read()).decode("utf-8")`)
+  }
+  if (images.length) lines.push('')
+  const body = payload(turns, target, (_i, image) => new Raw(`f"data:${image.mime};base64,{${variable(image)}}"`))
+  lines.push(
+    `api_url = ${JSON.stringify(`${target.baseUrl}/v1/chat/completions`)}`,
+    `payload = ${literal(body, 'python')}`,
+    target.needsKey
+      ? 'headers = {"Content-Type": "application/json", "Authorization": "Bearer " + os.environ["VISTO_API_KEY"]}'
+      : 'headers = {"Content-Type": "application/json"}',
+    '',
+    'response = requests.post(api_url, headers=headers, data=json.dumps(payload))',
+    'if response.status_code == 200:',
+    '    result = response.json()',
+    '    answer = result["choices"][0]["message"]["content"]',
+    '    print("模型回答:", answer)',
+    'else:',
+    '    print(f"请求失败，状态码: {response.status_code}")',
+    '    print("错误信息:", response.text)',
+  )
+  return lines.join('\n') + '\n'
+}
+
+/** @param {Turn[]} turns @param {Target} target */
+export function curlCode(turns, target) {
+  const names = imageFileNames(turns)
+  const images = distinctImages(turns)
+  const variable = (image) => `IMAGE_${images.indexOf(image) + 1}`
+  const lines = []
+  // `tr` instead of `base64 -w0`: the same line works with GNU and BSD (macOS) base64.
+  for (const image of images) lines.push(`${variable(image)}=$(base64 < ${shellQuote(names.get(image))} | tr -d '\\n')`)
+  // Private-use characters: JSON.stringify leaves them as they are, and no prompt has them.
+  const placeholder = (i) => `\uE000${i}\uE001`
+  const json = JSON.stringify(payload(turns, target, (i) => placeholder(i)), null, 2)
+  // The body goes through an unquoted here-document so the shell fills in the images;
+  // everything else in it must not be expanded.
+  const ordered = []
+  for (const turn of turns) for (const image of turn.images) ordered.push(image)
+  const heredoc = json
+    .replace(/[\\$`]/g, (c) => `\\${c}`)
+    .replace(/\uE000(\d+)\uE001/g, (_m, i) => `data:${ordered[Number(i)].mime};base64,\${${variable(ordered[Number(i)])}}`)
+  lines.push(
+    `curl ${shellQuote(`${target.baseUrl}/v1/chat/completions`)} \\`,
+    `  -H 'Content-Type: application/json' \\`,
+    ...(target.needsKey ? [`  -H "Authorization: Bearer $VISTO_API_KEY" \\`] : []),
+    '  --data-binary @- <<JSON',
+    heredoc,
+    'JSON',
+  )
+  return lines.join('\n') + '\n'
+}
+
+/** @param {Turn[]} turns @param {Target} target */
+export function javascriptCode(turns, target) {
+  const names = imageFileNames(turns)
+  const images = distinctImages(turns)
+  const variable = (image) => (images.length === 1 ? 'image' : `image${images.indexOf(image) + 1}`)
+  const lines = []
+  if (images.length) lines.push("import fs from 'node:fs'")
+  lines.push("import OpenAI from 'openai'", '')
+  lines.push(
+    `const client = new OpenAI({ baseURL: ${jsString(`${target.baseUrl}/v1`)}, apiKey: ${target.needsKey ? 'process.env.VISTO_API_KEY' : "'unused'"} })`,
+  )
+  for (const image of images) lines.push(`const ${variable(image)} = fs.readFileSync(${jsString(names.get(image))}).toString('base64')`)
+  const body = payload(turns, target, (_i, image) => new Raw(`\`data:${image.mime};base64,\${${variable(image)}}\``))
+  lines.push('', `const completion = await client.chat.completions.create(${literal(body, 'javascript')})`, 'console.log(completion.choices[0].message.content)')
+  return lines.join('\n') + '\n'
+}
+
+/** A single-quoted JavaScript string, as JavaScript is usually written. */
+function jsString(text) {
+  return `'${JSON.stringify(text).slice(1, -1).replace(/\\"/g, '"').replace(/'/g, "\\'")}'`
+}
+
+function shellQuote(text) {
+  return /^[\w./:@%+=,-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`
+}

@@ -1,0 +1,253 @@
+// Every string the page shows of its own, one table per language. Messages from the
+// server are shown as the server sent them. `{name}` marks a value filled in at run time.
+
+export const en = {
+  'page.title': 'Visto',
+  'header.model': 'model',
+  'header.modelLabel': 'Model',
+  'header.language': 'Language',
+  'header.newChat': 'New chat',
+  'health.label': 'Server status',
+  'health.connecting': 'connecting…',
+  'health.ready': 'ready',
+  'health.readyTitle': '{running} running, {queued} queued',
+  'health.loading': 'loading {percent}',
+  'health.unavailable': 'unavailable',
+  'health.offline': 'offline',
+  'health.offlineTitle': 'The server cannot be reached',
+  'chat.label': 'Chat',
+  'chat.emptyHint': 'Attach an image, ask a question, and the answer streams in here.',
+  'chat.emptyHint2': 'Drop or paste images anywhere on the page. Later questions can refer to the same images.',
+  'chat.log': 'Conversation',
+  'settings.label': 'Settings',
+  'settings.title': 'Settings',
+  'settings.temperature': 'Temperature',
+  'settings.maxTokens': 'Max tokens',
+  'settings.apiKey': 'API key',
+  'settings.optional': 'optional',
+  'composer.label': 'Ask about images',
+  'composer.attached': 'Attached images',
+  'composer.attach': 'Attach images',
+  'composer.attachTitle': 'Attach images (or drop / paste them anywhere)',
+  'composer.images': 'Images',
+  'composer.question': 'Question',
+  'composer.defaultQuestion': 'Describe the scene in this image in detail',
+  'composer.send': 'Send',
+  'composer.stop': 'Stop',
+  'composer.ocr': 'OCR',
+  'composer.ocrTitle': 'Read the text in the attached images',
+  'composer.ocrQuestion': 'Read out all the text in this image exactly as written, line by line. Output only the text.',
+  'composer.dropHint': 'Drop images to attach',
+  'composer.estimate': 'Time to first token ≈ {seconds} ({tokens} prompt tokens at {speed} tokens/s)',
+  'composer.estimateLabel': 'Estimated wait',
+  'attachment.remove': 'Remove {name}',
+  'attachment.detail': 'Detail for {name}',
+  'attachment.detail.low': 'low',
+  'attachment.detail.auto': 'auto',
+  'attachment.detail.high': 'high',
+  'attachment.measuring': 'measuring…',
+  'attachment.cost': '{width}×{height} · {tokens} tokens',
+  'attachment.costTitle': 'Sent as {width}×{height} after resizing: {tokens} prompt tokens',
+  'attachment.refused': 'refused: {reason}',
+  'attachment.unknownSize': 'size unknown',
+  'notice.needKey': 'This server needs an API key: enter it under Settings.',
+  'notice.modelsFailed': 'Could not list models: {message}',
+  'notice.notAttached': 'Not attached (not an image): {names}',
+  'notice.empty': 'Type a question or attach an image first.',
+  'notice.ocrNeedsImage': 'Attach an image to read its text.',
+  'notice.unreadable': 'unreadable',
+  'notice.copied': 'Copied',
+  'notice.copyFailed': 'Copy failed: select the text and copy it by hand',
+  'model.unknown': 'unknown',
+  'model.none': 'none',
+  'message.question': 'Question {turn}',
+  'message.answer': 'Answer {turn}',
+  'message.stats': 'Answer statistics',
+  'message.thinking': 'thinking…',
+  'message.firstToken': 'first token {seconds}',
+  'message.estimated': ' (estimated {seconds})',
+  'message.usage': '{prompt} prompt + {completion} completion = {total} tokens',
+  'message.speed': '{speed} tokens/s',
+  'message.stopped': 'stopped',
+  'message.cutShort': ' · cut short at the max tokens limit: raise “Max tokens” in Settings',
+  'message.stoppedEmpty': '(stopped before any text)',
+  'message.emptyAnswer': '(empty answer)',
+  'message.failedAfter': 'failed after {seconds}',
+  'message.retry': 'Retry',
+  'message.ocrText': 'Text read from the image',
+  'message.copy': 'Copy',
+  'message.copyCode': 'Copy code',
+  'message.copyText': 'Copy text',
+  'error.noBody': 'The server sent no response body',
+  'error.serverError': 'The server reported an error',
+  'error.closedEarly': 'The connection closed before the answer was complete',
+  'error.unreachable': 'Could not reach the server: {message}',
+  'code.title': 'Code for this conversation',
+  'code.button': 'Code',
+  'code.hint': 'The same request from your own program. Images are read from files with the names you attached; put them next to the script.',
+  'code.tabs': 'Language',
+  'code.copy': 'Copy {language}',
+  'code.empty': 'Ask something first: the code for the conversation appears here.',
+  'code.pending': 'The next question',
+  'code.close': 'Close',
+}
+
+/** @type {typeof en} */
+export const zh = {
+  'page.title': 'Visto',
+  'header.model': '模型',
+  'header.modelLabel': '模型',
+  'header.language': '语言',
+  'header.newChat': '新对话',
+  'health.label': '服务状态',
+  'health.connecting': '连接中…',
+  'health.ready': '就绪',
+  'health.readyTitle': '{running} 个运行中，{queued} 个排队',
+  'health.loading': '加载中 {percent}',
+  'health.unavailable': '不可用',
+  'health.offline': '离线',
+  'health.offlineTitle': '无法连接服务器',
+  'chat.label': '对话',
+  'chat.emptyHint': '添加图片并提问，回答会实时显示在这里。',
+  'chat.emptyHint2': '可以把图片拖放或粘贴到页面任意位置。后续提问可以继续针对同一组图片。',
+  'chat.log': '对话记录',
+  'settings.label': '设置',
+  'settings.title': '设置',
+  'settings.temperature': '温度',
+  'settings.maxTokens': '最大 token 数',
+  'settings.apiKey': 'API 密钥',
+  'settings.optional': '可选',
+  'composer.label': '就图片提问',
+  'composer.attached': '已添加的图片',
+  'composer.attach': '添加图片',
+  'composer.attachTitle': '添加图片（也可拖放或粘贴到任意位置）',
+  'composer.images': '图片',
+  'composer.question': '问题',
+  'composer.defaultQuestion': '请详细描述这张图片中的场景',
+  'composer.send': '发送',
+  'composer.stop': '停止',
+  'composer.ocr': '识别文字',
+  'composer.ocrTitle': '识别所添加图片中的文字',
+  'composer.ocrQuestion': '请逐行准确识别并输出这张图片中的所有文字，只输出文字内容。',
+  'composer.dropHint': '松开即可添加图片',
+  'composer.estimate': '首个 token 预计约 {seconds}（{tokens} 个提示 token，每秒 {speed} 个）',
+  'composer.estimateLabel': '预计等待',
+  'attachment.remove': '移除 {name}',
+  'attachment.detail': '{name} 的精细度',
+  'attachment.detail.low': '低',
+  'attachment.detail.auto': '自动',
+  'attachment.detail.high': '高',
+  'attachment.measuring': '计算中…',
+  'attachment.cost': '{width}×{height} · {tokens} token',
+  'attachment.costTitle': '缩放后以 {width}×{height} 发送：{tokens} 个提示 token',
+  'attachment.refused': '会被拒绝：{reason}',
+  'attachment.unknownSize': '尺寸未知',
+  'notice.needKey': '此服务器需要 API 密钥：请在“设置”中填写。',
+  'notice.modelsFailed': '无法获取模型列表：{message}',
+  'notice.notAttached': '未添加（不是图片）：{names}',
+  'notice.empty': '请先输入问题或添加图片。',
+  'notice.ocrNeedsImage': '请先添加一张图片再识别文字。',
+  'notice.unreadable': '无法读取',
+  'notice.copied': '已复制',
+  'notice.copyFailed': '复制失败：请手动选择文本并复制',
+  'model.unknown': '未知',
+  'model.none': '无',
+  'message.question': '问题 {turn}',
+  'message.answer': '回答 {turn}',
+  'message.stats': '回答统计',
+  'message.thinking': '思考中…',
+  'message.firstToken': '首个 token {seconds}',
+  'message.estimated': '（预计 {seconds}）',
+  'message.usage': '提示 {prompt} + 生成 {completion} = {total} 个 token',
+  'message.speed': '每秒 {speed} 个 token',
+  'message.stopped': '已停止',
+  'message.cutShort': ' · 达到最大 token 数而被截断：请在“设置”中调高“最大 token 数”',
+  'message.stoppedEmpty': '（在输出任何文字前已停止）',
+  'message.emptyAnswer': '（空回答）',
+  'message.failedAfter': '{seconds} 后失败',
+  'message.retry': '重试',
+  'message.ocrText': '从图片中识别出的文字',
+  'message.copy': '复制',
+  'message.copyCode': '复制代码',
+  'message.copyText': '复制文字',
+  'error.noBody': '服务器没有返回内容',
+  'error.serverError': '服务器报告了一个错误',
+  'error.closedEarly': '回答尚未完成，连接就已关闭',
+  'error.unreachable': '无法连接服务器：{message}',
+  'code.title': '本次对话的代码',
+  'code.button': '代码',
+  'code.hint': '在你自己的程序中发送同样的请求。图片按你添加时的文件名从文件读取，请把图片放在脚本旁边。',
+  'code.tabs': '语言',
+  'code.copy': '复制 {language}',
+  'code.empty': '先提一个问题，本次对话的代码会显示在这里。',
+  'code.pending': '下一个问题',
+  'code.close': '关闭',
+}
+
+export const languages = /** @type {const} */ ({ en: 'English', zh: '中文' })
+const tables = { en, zh }
+const STORAGE_KEY = 'visto.language'
+
+/** `zh-*` browsers get Chinese, everyone else English; a saved choice wins. */
+export function pickLanguage(saved, browserLanguages) {
+  if (saved === 'en' || saved === 'zh') return saved
+  const first = browserLanguages?.[0] ?? ''
+  return /^zh\b/i.test(first) ? 'zh' : 'en'
+}
+
+let current = 'en'
+
+export function language() {
+  return current
+}
+
+export function setLanguage(lang, remember = true) {
+  current = lang === 'zh' ? 'zh' : 'en'
+  if (remember) {
+    try {
+      localStorage.setItem(STORAGE_KEY, current)
+    } catch {
+      // Storage can be disabled; the choice then lasts as long as the page.
+    }
+  }
+  document.documentElement.lang = current === 'zh' ? 'zh-CN' : 'en'
+  translatePage()
+}
+
+export function initialLanguage() {
+  let saved = null
+  try {
+    saved = localStorage.getItem(STORAGE_KEY)
+  } catch {
+    // See setLanguage.
+  }
+  return pickLanguage(saved, navigator.languages?.length ? navigator.languages : [navigator.language])
+}
+
+/** The string for `key` in the current language, with `{name}` filled from `values`. */
+export function t(key, values = {}) {
+  const text = tables[current][key] ?? en[key] ?? key
+  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole))
+}
+
+/** Marks an element the script built so a language switch re-translates its attribute. */
+export function label(element, attribute, key, values = {}) {
+  element.setAttribute(`data-i18n-${attribute}`, key)
+  if (Object.keys(values).length) element.dataset.i18nValues = JSON.stringify(values)
+  element.setAttribute(attribute, t(key, values))
+}
+
+/**
+ * Fills the page's static text from the table: `data-i18n` sets textContent, and
+ * `data-i18n-<attribute>` (placeholder, aria-label, title) sets that attribute.
+ */
+export function translatePage(root = document) {
+  // `data-i18n-values` (JSON) fills the placeholders of elements the script created.
+  const values = (element) => (element.dataset.i18nValues ? JSON.parse(element.dataset.i18nValues) : {})
+  for (const element of root.querySelectorAll('[data-i18n]')) element.textContent = t(element.dataset.i18n, values(element))
+  for (const attribute of ['placeholder', 'aria-label', 'title']) {
+    const dataKey = `i18n${attribute.replace(/(^|-)(\w)/g, (_, _dash, c) => c.toUpperCase())}`
+    for (const element of root.querySelectorAll(`[data-i18n-${attribute}]`)) element.setAttribute(attribute, t(element.dataset[dataKey], values(element)))
+  }
+  document.title = t('page.title')
+}
