@@ -34,11 +34,6 @@ let promptSpeed: number | null | undefined
 beforeAll(async () => {
   engine = new ScriptedEngine()
   app = (await composeServer(serveConfig({ parallel: 1, 'max-queue': 4, 'max-images': 4, 'body-limit-mb': 32 }), { engine })).app
-  // The server's prompt-speed report, as the page expects to find it (or not).
-  app.get('/v1/visto/stats', { config: { access: 'guarded' } }, async () => {
-    if (promptSpeed === undefined) throw new NotFoundError('No route for GET /v1/visto/stats', { code: 'unknown_route' })
-    return { prompt_tokens_per_second: promptSpeed }
-  })
   baseURL = await app.listen({ port: 0, host: '127.0.0.1' })
   browser = await launchChromium()
 })
@@ -51,6 +46,15 @@ afterAll(async () => {
 async function open(options: BrowserContextOptions = {}): Promise<Page> {
   await context?.close()
   context = await browser.newContext({ locale: 'en-US', ...options })
+  // The server's real stats, with the prompt speed set by the test (a scripted engine has
+  // none worth estimating from), or a 404 as from a server without the route.
+  await context.route('**/v1/visto/stats', async (route) => {
+    if (promptSpeed === undefined) {
+      return route.fulfill({ status: 404, json: { error: { message: 'No route for GET /v1/visto/stats', type: 'not_found_error', param: null, code: 'unknown_route' } } })
+    }
+    const response = await route.fetch()
+    return route.fulfill({ response, json: { ...(await response.json()), prompt_tokens_per_second: promptSpeed } })
+  })
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: baseURL })
   // Every test here runs the page under the server's strict policy and fails on any violation.
   cspViolations = []
