@@ -51,6 +51,13 @@ export class InvalidImageError extends ApiError {
   }
 }
 
+/** 400: a file part (a PDF document) could not be used. The message always starts with "Invalid file data". */
+export class InvalidFileError extends ApiError {
+  constructor(message: string, options: ApiErrorOptions & { code?: string } = {}) {
+    super(400, 'invalid_request_error', options.code ?? 'invalid_file', message, options)
+  }
+}
+
 /** 413: a size limit was exceeded (body, image bytes, pixels). */
 export class PayloadTooLargeError extends ApiError {
   constructor(message: string, options: ApiErrorOptions & { code?: string } = {}) {
@@ -117,6 +124,7 @@ export class UpstreamError extends ApiError {
 export const errorRegistry = {
   InvalidRequestError: 400,
   InvalidImageError: 400,
+  InvalidFileError: 400,
   ContextLengthExceededError: 400,
   AuthenticationError: 401,
   NotFoundError: 404,

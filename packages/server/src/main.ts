@@ -6,6 +6,7 @@ import { LlamaCppEngine } from './engines/llama-cpp/llama-cpp-engine.js'
 import { locateLlamaServer } from './engines/llama-cpp/llama-server-binary.js'
 import { OpenAiUpstreamEngine } from './engines/openai-upstream-engine.js'
 import { defaultImagePipelineOptions, prepareImage, type ImagePipelineOptions } from './images/pipeline.js'
+import { defaultDocumentOptions, PdfDocuments, type DocumentOptions } from './documents/pdf-documents.js'
 import { defaultCacheDir } from './models/cache-dir.js'
 import { createProgressPrinter, resolveModel } from './models/resolve.js'
 import { Admission } from './serving/admission.js'
@@ -37,6 +38,20 @@ function imageOptions(config: ServeConfig): ImagePipelineOptions {
     maxPixels: config['max-image-pixels'],
     pixelBudget: { low: config['image-pixels-low'], auto: config['image-pixels'], high: config['image-pixels-high'] },
     allowRemote: config['allow-remote-images'],
+  }
+}
+
+function documentOptions(config: ServeConfig, images: ImagePipelineOptions): DocumentOptions {
+  return {
+    ...defaultDocumentOptions,
+    maxFileBytes: Math.round(config['max-pdf-mb'] * MiB),
+    maxPagesPerRequest: config['max-pdf-pages'],
+    maxPageTokensPerRequest: config['max-pdf-tokens'] ?? config['ctx-size'],
+    pixelBudget: images.pixelBudget,
+    minPixels: images.minPixels,
+    alignTo: images.alignTo,
+    outputFormat: images.outputFormat,
+    timeoutSeconds: config['pdf-timeout-seconds'],
   }
 }
 
@@ -92,6 +107,7 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
   const chat = new ChatCompletionsService(engine, admission, (url, where, detail, signal) => prepareImage(url, where, images, detail, signal), {
     defaultMaxTokens: config['default-max-tokens'],
     maxImagesPerRequest: images.maxImagesPerRequest,
+    documents: new PdfDocuments(documentOptions(config, images)),
   })
   const bodyLimitBytes = Math.round(config['body-limit-mb'] * MiB)
   const app = await buildApp({

@@ -1,15 +1,27 @@
 import { randomBytes } from 'node:crypto'
 import type { ChatCompletion, ChatCompletionChunk, FinishReason, ImageDetail, Usage } from '@visto/protocol'
-import type { Engine, EngineImage, EngineMessage, EngineRequest } from '../engines/engine.js'
+import type { EngineContentPart, Engine, EngineImage, EngineMessage, EngineRequest } from '../engines/engine.js'
 import { InvalidRequestError, NotFoundError } from '../errors.js'
 import type { Admission, Release } from './admission.js'
-import { parseChatRequest, type ParsedChatRequest } from './chat-request.js'
+import { parseChatRequest, type ParsedChatRequest, type ParsedFilePart } from './chat-request.js'
 
 export type ImagePreparer = (url: string, where: string, detail: ImageDetail, signal: AbortSignal) => Promise<EngineImage>
+
+/**
+ * Documents (PDF `file` parts): measured first, so the request-wide limits are checked
+ * before any page is rendered, then rendered into marker + image parts.
+ */
+export interface DocumentPreparer<Inspected = unknown> {
+  inspect(part: ParsedFilePart): Promise<Inspected>
+  checkLimits(documents: readonly Inspected[]): void
+  render(document: Inspected): Promise<EngineContentPart[]>
+}
 
 export interface ChatServiceOptions {
   defaultMaxTokens: number
   maxImagesPerRequest: number
+  /** Without it, a `file` part gets a 400 saying documents are not enabled. */
+  documents?: DocumentPreparer<any> | undefined
 }
 
 /** A request ready to run: validated, images decoded, an engine slot held. */
@@ -57,17 +69,38 @@ export class ChatCompletionsService {
     if (imageCount > 0 && !this.engine.describe().vision) {
       throw new InvalidRequestError(`The model "${model}" has no vision projector loaded, so it cannot read images`, { param: 'messages', code: 'vision_unavailable' })
     }
+    const fileParts = parsed.messages.flatMap((m) => m.parts.filter((p): p is ParsedFilePart => p.type === 'file'))
+    const documents = this.options.documents
+    if (fileParts.length > 0 && !documents) {
+      throw new InvalidRequestError(`This server does not read documents: ${fileParts[0]!.where} is a "file" part; send the pages as images instead`, {
+        param: `${fileParts[0]!.where}.type`,
+        code: 'documents_disabled',
+      })
+    }
+    if (fileParts.length > 0 && imageCount === 0 && !this.engine.describe().vision) {
+      throw new InvalidRequestError(`The model "${model}" has no vision projector loaded, so it cannot read PDF pages`, { param: 'messages', code: 'vision_unavailable' })
+    }
     // Fail fast under overload, before paying for image decoding.
     this.admission.assertCanQueue()
     await this.engine.health()
+    const inspected = new Map<ParsedFilePart, unknown>()
+    if (documents && fileParts.length > 0) {
+      const measured = await Promise.all(fileParts.map((part) => documents.inspect(part)))
+      documents.checkLimits(measured)
+      fileParts.forEach((part, i) => inspected.set(part, measured[i]))
+    }
     const messages: EngineMessage[] = await Promise.all(
       parsed.messages.map(async (message) => ({
         role: message.role,
-        content: await Promise.all(
-          message.parts.map(async (part) =>
-            part.type === 'text' ? part : { type: 'image' as const, image: await this.prepareImage(part.url, part.where, part.detail, signal) },
-          ),
-        ),
+        content: (
+          await Promise.all(
+            message.parts.map(async (part): Promise<EngineContentPart[]> => {
+              if (part.type === 'text') return [part]
+              if (part.type === 'file') return documents!.render(inspected.get(part))
+              return [{ type: 'image', image: await this.prepareImage(part.url, part.where, part.detail, signal) }]
+            }),
+          )
+        ).flat(),
       })),
     )
     const release = await this.admission.acquire(signal)
