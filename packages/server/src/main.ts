@@ -104,10 +104,11 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
   const engine = await createEngine(config, io, cacheDir)
   const admission = new Admission(config.parallel, config['max-queue'])
   const images = imageOptions(config)
+  const documents = documentOptions(config, images)
   const chat = new ChatCompletionsService(engine, admission, (url, where, detail, signal) => prepareImage(url, where, images, detail, signal), {
     defaultMaxTokens: config['default-max-tokens'],
     maxImagesPerRequest: images.maxImagesPerRequest,
-    documents: new PdfDocuments(documentOptions(config, images)),
+    documents: new PdfDocuments(documents),
   })
   const bodyLimitBytes = Math.round(config['body-limit-mb'] * MiB)
   const app = await buildApp({
@@ -117,7 +118,7 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
     bodyLimitBytes,
     apiKey: config['api-key'],
     logger: config['log-level'] === 'silent' ? false : { level: config['log-level'] },
-    plugins: [webUiRoutes, (scope) => imagesDescribeRoutes(scope, { chat, images })],
+    plugins: [webUiRoutes, (scope) => imagesDescribeRoutes(scope, { chat, images, maxPdfBytes: documents.maxFileBytes })],
   })
   const url = await app.listen({ port: config.port, host: config.host })
   io.log(`listening on ${url} (POST /v1/chat/completions, web page at /)`)

@@ -2,18 +2,24 @@ import multipart from '@fastify/multipart'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError, InvalidRequestError, PayloadTooLargeError } from '../errors.js'
 import { formatBytes } from '../images/image-errors.js'
-import { prepareImageBytes, type ImageDetailLevel, type ImagePipelineOptions } from '../images/pipeline.js'
+import { prepareImageBytes, type ImageDetailLevel, type ImagePipelineOptions, type PreparedImage } from '../images/pipeline.js'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
 import { clientDisconnectSignal } from './client-disconnect.js'
 
 export interface ImagesDescribeDeps {
   chat: ChatCompletionsService
   images: ImagePipelineOptions
+  /** Largest PDF upload; PDFs are passed on as file parts (each page becomes an image). */
+  maxPdfBytes?: number
+}
+
+function isPdf(bytes: Buffer): boolean {
+  return bytes.subarray(0, 1024).includes('%PDF-')
 }
 
 /** Form fields that carry image files; `image` is the documented one. */
 const imageFields = new Set(['image', 'image[]', 'images', 'images[]', 'file'])
-const textFields = new Set(['prompt', 'max_tokens', 'temperature', 'detail', 'model'])
+const textFields = new Set(['prompt', 'max_tokens', 'temperature', 'detail', 'model', 'pages'])
 const defaultPrompt = 'Describe this image in detail.'
 
 function parseNumberField(fields: Map<string, string>, name: string): number | undefined {
@@ -31,6 +37,10 @@ function parseDetail(fields: Map<string, string>): ImageDetailLevel {
   throw new InvalidRequestError(`detail must be "low", "high" or "auto", got ${JSON.stringify(raw.slice(0, 40))}`, { param: 'detail', code: 'invalid_value' })
 }
 
+function toImagePart(image: PreparedImage, detail: ImageDetailLevel) {
+  return { type: 'image_url', image_url: { url: `data:${image.mime};base64,${image.data.toString('base64')}`, detail } }
+}
+
 /**
  * `POST /v1/images/describe`: multipart upload without base64, so
  * `curl -F image=@photo.jpg -F prompt='描述这张图片' http://localhost:7860/v1/images/describe`
@@ -39,10 +49,11 @@ function parseDetail(fields: Map<string, string>): ImageDetailLevel {
  */
 export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDescribeDeps): Promise<void> {
   const { images } = deps
+  const maxFileBytes = Math.max(images.maxImageBytes, deps.maxPdfBytes ?? 0)
   await app.register(multipart, {
     throwFileSizeLimit: true,
     limits: {
-      fileSize: images.maxImageBytes,
+      fileSize: maxFileBytes,
       files: images.maxImagesPerRequest,
       fields: 16,
       fieldSize: 1024 * 1024,
@@ -70,7 +81,7 @@ export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDes
           files.push(data)
         } else {
           if (!textFields.has(part.fieldname)) {
-            throw new InvalidRequestError(`Unknown form field "${part.fieldname}"; expected image, prompt, max_tokens, temperature, detail`, {
+            throw new InvalidRequestError(`Unknown form field "${part.fieldname}"; expected image, prompt, max_tokens, temperature, detail, pages`, {
               param: part.fieldname,
               code: 'unknown_field',
             })
@@ -82,7 +93,9 @@ export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDes
       const code = (error as { code?: string }).code
       if (code === 'FST_REQ_FILE_TOO_LARGE') {
         throw new PayloadTooLargeError(
-          `Image too large in image[${files.length}]: over the per-image limit of ${formatBytes(images.maxImageBytes)} (--max-image-mb)`,
+          deps.maxPdfBytes === undefined
+            ? `Image too large in image[${files.length}]: over the per-image limit of ${formatBytes(images.maxImageBytes)} (--max-image-mb)`
+            : `File too large in image[${files.length}]: over the per-file limit of ${formatBytes(maxFileBytes)} (--max-image-mb for images, --max-pdf-mb for PDFs)`,
           { param: `image[${files.length}]`, code: 'image_too_large' },
         )
       }
@@ -109,7 +122,18 @@ export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDes
 
     // Decode here so errors name the upload ("image[1]"); the chat service then sees
     // small, already aligned images and leaves their size as it is.
-    const prepared = await Promise.all(files.map((bytes, index) => prepareImageBytes(bytes, `image[${index}]`, images, detail)))
+    // PDFs go on as file parts: the chat service renders their pages under its page limits.
+    const pages = fields.get('pages')?.trim() || undefined
+    const prepared = await Promise.all(
+      files.map(async (bytes, index) =>
+        deps.maxPdfBytes !== undefined && isPdf(bytes)
+          ? {
+              type: 'file',
+              file: { filename: `image[${index}].pdf`, file_data: `data:application/pdf;base64,${bytes.toString('base64')}`, detail, ...(pages ? { pages } : {}) },
+            }
+          : toImagePart(await prepareImageBytes(bytes, `image[${index}]`, images, detail), detail),
+      ),
+    )
     const body = {
       ...(fields.has('model') ? { model: fields.get('model') } : {}),
       messages: [
@@ -117,7 +141,7 @@ export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDes
           role: 'user',
           content: [
             { type: 'text', text: prompt },
-            ...prepared.map((image) => ({ type: 'image_url', image_url: { url: `data:${image.mime};base64,${image.data.toString('base64')}`, detail } })),
+            ...prepared,
           ],
         },
       ],
