@@ -25,8 +25,8 @@ export { MemoryCache, resolveCache, type CacheOption, type ResultCache } from '.
 export { cacheKey, normaliseForCache, stableStringify } from './cache-key.js'
 export { ChatCompletionStream } from './stream.js'
 export { parseSse, SseLineDecoder, type SseEvent } from './sse.js'
-export { imageToDataUrl, imagePart, userContent, bytesToDataUrl, type ImageInput, type ImageOptions } from './images.js'
-export { sniffImageMime, type ImageMime } from './mime-sniff.js'
+export { imageToDataUrl, imagePart, pdfPart, contentPart, userContent, bytesToDataUrl, type DocumentOptions, type ImageInput, type ImageOptions } from './images.js'
+export { isPdf, sniffImageMime, type ImageMime } from './mime-sniff.js'
 export { bytesToBase64, base64ToBytes } from './base64.js'
 export { isRetryableStatus, retryAfterMs, retryDelayMs, sleep, DEFAULT_BACKOFF, type BackoffOptions } from './retry.js'
 export {
@@ -69,6 +69,7 @@ export type {
   ChatMessage,
   ContentPart,
   ErrorBody,
+  FilePart,
   ErrorEnvelope,
   FinishReason,
   Usage,
