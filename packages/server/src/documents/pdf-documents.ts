@@ -96,8 +96,8 @@ function isPdf(bytes: Buffer): boolean {
 export class PdfDocuments {
   constructor(private readonly options: DocumentOptions) {}
 
-  private limits(): RendererLimits {
-    return { timeoutMs: this.options.timeoutSeconds * 1000, maxHeapBytes: this.options.maxRendererBytes }
+  private limits(signal: AbortSignal | undefined): RendererLimits {
+    return { timeoutMs: this.options.timeoutSeconds * 1000, maxHeapBytes: this.options.maxRendererBytes, signal }
   }
 
   async readBytes(part: ParsedFilePart): Promise<Buffer> {
@@ -162,6 +162,8 @@ export class PdfDocuments {
         return invalidFile(where, `the PDF took too long to read or render: over ${this.options.timeoutSeconds} s (--pdf-timeout-seconds)`, 'pdf_timeout')
       case 'memory':
         return invalidFile(where, `the PDF needs more than ${formatBytes(this.options.maxRendererBytes)} of memory to render`, 'pdf_too_complex')
+      case 'aborted':
+        return invalidFile(where, 'the request was cancelled while the PDF was being read', 'request_cancelled')
       case 'corrupt':
       case 'render':
         return invalidFile(where, `corrupt or unreadable PDF (${reason})`, 'corrupt_pdf')
@@ -169,7 +171,7 @@ export class PdfDocuments {
   }
 
   /** Reads the file and measures its selected pages; renders nothing. */
-  async inspect(part: ParsedFilePart): Promise<InspectedDocument> {
+  async inspect(part: ParsedFilePart, signal?: AbortSignal): Promise<InspectedDocument> {
     const { where } = part
     let selection: number[] | null = null
     if (part.pages !== undefined) {
@@ -183,7 +185,7 @@ export class PdfDocuments {
     }
     const bytes = await this.readBytes(part)
     const result = await imageDecodeSlots.run(() =>
-      inspectPdf(bytes, selection === null ? null : selection.map((page) => page - 1), maxMeasuredPages, this.limits()),
+      inspectPdf(bytes, selection === null ? null : selection.map((page) => page - 1), maxMeasuredPages, this.limits(signal)),
     )
     if (result.kind === 'failed') throw this.failure(where, result.failure, result.reason)
     const { pageCount, sizes } = result
@@ -250,9 +252,9 @@ export class PdfDocuments {
   }
 
   /** Renders the planned pages: a "Page N of M:" marker, then the page image, for each. */
-  async render(document: InspectedDocument): Promise<EngineContentPart[]> {
+  async render(document: InspectedDocument, signal?: AbortSignal): Promise<EngineContentPart[]> {
     const targets = document.pages.map((page) => ({ index: page.number - 1, width: page.width, height: page.height }))
-    const result = await imageDecodeSlots.run(() => renderPdfPages(document.bytes, targets, this.limits()))
+    const result = await imageDecodeSlots.run(() => renderPdfPages(document.bytes, targets, this.limits(signal)))
     if (result.kind === 'failed') throw this.failure(document.where, result.failure, result.reason)
     configureSharp()
     const parts: EngineContentPart[] = []

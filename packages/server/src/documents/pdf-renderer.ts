@@ -20,7 +20,7 @@ export interface PageSize {
   height: number
 }
 
-export type PdfFailureKind = 'encrypted' | 'corrupt' | 'timeout' | 'memory' | 'render'
+export type PdfFailureKind = 'encrypted' | 'corrupt' | 'timeout' | 'memory' | 'render' | 'aborted'
 
 export type InspectResult =
   | { kind: 'inspected'; pageCount: number; sizes: PageSize[] | null }
@@ -35,11 +35,13 @@ export interface RenderedPage {
   rgba: Buffer
 }
 
-export type RenderResult = { kind: 'rendered'; pages: RenderedPage[] } | { kind: 'failed'; failure: PdfFailureKind; reason: string }
+export type RenderResult = { kind: 'rendered'; pages: RenderedPage[]; /** The renderer's WebAssembly heap at the end: its peak, since it never shrinks. */ heapBytes: number } | { kind: 'failed'; failure: PdfFailureKind; reason: string }
 
 export interface RendererLimits {
   timeoutMs: number
   maxHeapBytes: number
+  /** Stops the worker at once (the client went away). */
+  signal?: AbortSignal | undefined
 }
 
 export interface PageTarget {
@@ -117,7 +119,7 @@ async function main() {
     pdfium._FPDF_ClosePage(page)
     parentPort.postMessage({ kind: 'page', index: target.index, width: target.width, height: target.height, rgba }, [rgba.buffer])
   }
-  parentPort.postMessage({ kind: 'done' })
+  parentPort.postMessage({ kind: 'done', heapBytes: pdfium.HEAPU8.length })
 }
 
 main().catch((error) => {
@@ -148,7 +150,7 @@ function compiledPdfium(): Promise<WebAssembly.Module> {
 type WorkerMessage =
   | { kind: 'inspected'; pageCount: number; sizes: PageSize[] | null }
   | { kind: 'page'; index: number; width: number; height: number; rgba: Uint8Array }
-  | { kind: 'done' }
+  | { kind: 'done'; heapBytes: number }
   | { kind: 'failed'; failure: PdfFailureKind; reason: string }
 
 type Task = { kind: 'inspect'; pages: number[] | null; maxSizes: number } | { kind: 'render'; pages: PageTarget[] }
@@ -168,11 +170,15 @@ async function runWorker(bytes: Buffer, task: Task, limits: RendererLimits, onMe
       if (settled) return
       settled = true
       clearTimeout(timer)
+      limits.signal?.removeEventListener('abort', onAbort)
       void worker.terminate()
       resolve(result)
     }
+    const onAbort = (): void => finish({ kind: 'failed', failure: 'aborted', reason: 'the request was cancelled' })
+    if (limits.signal?.aborted) queueMicrotask(onAbort)
+    limits.signal?.addEventListener('abort', onAbort, { once: true })
     const timer = setTimeout(
-      () => finish({ kind: 'failed', failure: 'timeout', reason: `rendering took longer than ${Math.round(limits.timeoutMs / 1000)} s` }),
+      () => finish({ kind: 'failed', failure: 'timeout', reason: `the renderer took longer than ${limits.timeoutMs} ms` }),
       limits.timeoutMs,
     )
     worker.on('message', (message: WorkerMessage) => {
@@ -205,14 +211,16 @@ export async function inspectPdf(bytes: Buffer, pages: number[] | null, maxSizes
 /** Renders each target page at exactly its width x height (the caller picked them). */
 export async function renderPdfPages(bytes: Buffer, targets: PageTarget[], limits: RendererLimits): Promise<RenderResult> {
   const pages: RenderedPage[] = []
+  let heapBytes = 0
   const outcome = await runWorker(bytes, { kind: 'render', pages: targets }, limits, (message) => {
     if (message.kind === 'page') {
       const rgba = message.rgba
       pages.push({ index: message.index, width: message.width, height: message.height, rgba: Buffer.from(rgba.buffer, rgba.byteOffset, rgba.byteLength) })
       return 'continue'
     }
+    if (message.kind === 'done') heapBytes = message.heapBytes
     return 'finish'
   })
   if (outcome.kind === 'failed') return outcome
-  return { kind: 'rendered', pages }
+  return { kind: 'rendered', pages, heapBytes }
 }

@@ -12,9 +12,9 @@ export type ImagePreparer = (url: string, where: string, detail: ImageDetail, si
  * before any page is rendered, then rendered into marker + image parts.
  */
 export interface DocumentPreparer<Inspected = unknown> {
-  inspect(part: ParsedFilePart): Promise<Inspected>
+  inspect(part: ParsedFilePart, signal: AbortSignal): Promise<Inspected>
   checkLimits(documents: readonly Inspected[]): void
-  render(document: Inspected): Promise<EngineContentPart[]>
+  render(document: Inspected, signal: AbortSignal): Promise<EngineContentPart[]>
 }
 
 export interface ChatServiceOptions {
@@ -85,7 +85,7 @@ export class ChatCompletionsService {
     await this.engine.health()
     const inspected = new Map<ParsedFilePart, unknown>()
     if (documents && fileParts.length > 0) {
-      const measured = await Promise.all(fileParts.map((part) => documents.inspect(part)))
+      const measured = await Promise.all(fileParts.map((part) => documents.inspect(part, signal)))
       documents.checkLimits(measured)
       fileParts.forEach((part, i) => inspected.set(part, measured[i]))
     }
@@ -96,7 +96,7 @@ export class ChatCompletionsService {
           await Promise.all(
             message.parts.map(async (part): Promise<EngineContentPart[]> => {
               if (part.type === 'text') return [part]
-              if (part.type === 'file') return documents!.render(inspected.get(part))
+              if (part.type === 'file') return documents!.render(inspected.get(part), signal)
               return [{ type: 'image', image: await this.prepareImage(part.url, part.where, part.detail, signal) }]
             }),
           )
