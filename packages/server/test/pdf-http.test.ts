@@ -140,3 +140,27 @@ describe('PDFs on POST /v1/images/describe', () => {
     expect(response.json().error.message).toBe('Invalid file data in messages[0].content[1]: the PDF is encrypted (password-protected); send a copy without a password')
   })
 })
+
+describe('a server built without document support', () => {
+  it('answers a file part with a 400 saying documents are not read here', async () => {
+    const scripted = new ScriptedEngine()
+    const admission = new Admission(1, 4)
+    const chatService = new ChatCompletionsService(scripted, admission, (url, where, detail, signal) => prepareImage(url, where, defaultImagePipelineOptions, detail, signal), {
+      defaultMaxTokens: 8,
+      maxImagesPerRequest: 2,
+    })
+    const bare = await buildApp({ engine: scripted, admission, chat: chatService, bodyLimitBytes: 1024 * 1024 })
+    try {
+      const response = await bare.inject({ method: 'POST', url: '/v1/chat/completions', payload: { messages: [{ role: 'user', content: [{ type: 'file', file: { file_data: 'JVBERi0=' } }] }] } })
+      expect(response.statusCode).toBe(400)
+      expect(response.json().error).toEqual({
+        message: 'This server does not read documents: messages[0].content[0] is a "file" part; send the pages as images instead',
+        type: 'invalid_request_error',
+        param: 'messages[0].content[0].type',
+        code: 'documents_disabled',
+      })
+    } finally {
+      await bare.close()
+    }
+  })
+})
