@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hostilePdfs, pdfDataUrl, textPdf } from '../../../test-support/pdfs.js'
 import { ScriptedEngine } from '../../../test-support/scripted-engine.js'
 import { buildApp } from '../src/app.js'
+import { pdfFuzzCase } from '../src/documents/pdf-fuzz.js'
 import { defaultDocumentOptions, PdfDocuments } from '../src/documents/pdf-documents.js'
 import { defaultImagePipelineOptions, prepareImage } from '../src/images/pipeline.js'
 import { imagesDescribeRoutes } from '../src/routes/images-describe.js'
@@ -114,6 +115,28 @@ describe('PDF file parts over HTTP', () => {
     const response = await chat([{ type: 'file', file: { file_id: 'file-123' } }])
     expect(response.statusCode).toBe(400)
     expect(response.json().error.code).toBe('file_uploads_disabled')
+  })
+})
+
+describe('mutated PDFs over HTTP', () => {
+  it('answers 24 mutated PDFs with 200 or a 400/413 envelope, never a 5xx', async () => {
+    const seeds = [
+      { name: 'text-3', bytes: threePages },
+      { name: 'encrypted', bytes: hostilePdfs.encrypted() },
+      { name: 'cyclic', bytes: hostilePdfs.cyclicPageTree() },
+    ]
+    const statuses: number[] = []
+    for (let index = 0; index < 24; index++) {
+      const { bytes, label } = pdfFuzzCase(seeds, index, 424242)
+      const response = await chat([{ type: 'file', file: { file_data: pdfDataUrl(bytes), detail: 'low', pages: '1' } }])
+      statuses.push(response.statusCode)
+      if (response.statusCode !== 200) {
+        expect([400, 413], label).toContain(response.statusCode)
+        expect(Object.keys(response.json().error).sort(), label).toEqual(['code', 'message', 'param', 'type'])
+      }
+    }
+    expect(statuses).toContain(200)
+    expect(statuses).toContain(400)
   })
 })
 
