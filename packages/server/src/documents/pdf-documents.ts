@@ -254,18 +254,29 @@ export class PdfDocuments {
   /** Renders the planned pages: a "Page N of M:" marker, then the page image, for each. */
   async render(document: InspectedDocument, signal?: AbortSignal): Promise<EngineContentPart[]> {
     const targets = document.pages.map((page) => ({ index: page.number - 1, width: page.width, height: page.height }))
-    const result = await imageDecodeSlots.run(() => renderPdfPages(document.bytes, targets, this.limits(signal)))
-    if (result.kind === 'failed') throw this.failure(document.where, result.failure, result.reason)
     configureSharp()
+    const mime = this.options.outputFormat === 'png' ? 'image/png' : 'image/jpeg'
+    // Each page is encoded while the next renders; its raw pixels are dropped once encoded.
+    const encoded: Array<Promise<EngineContentPart[]>> = []
+    const result = await imageDecodeSlots.run(() =>
+      renderPdfPages(document.bytes, targets, this.limits(signal), (page) => {
+        const raw = sharp(page.rgba, { raw: { width: page.width, height: page.height, channels: 4 } })
+        encoded.push(
+          encode(raw, this.options)
+            .toBuffer()
+            .then((data) => [
+              { type: 'text', text: `Page ${page.index + 1} of ${document.pageCount}:` },
+              { type: 'image', image: { data, mime, width: page.width, height: page.height } },
+            ]),
+        )
+      }),
+    )
+    const pages = await Promise.allSettled(encoded)
+    if (result.kind === 'failed') throw this.failure(document.where, result.failure, result.reason)
     const parts: EngineContentPart[] = []
-    for (const page of result.pages) {
-      const raw = sharp(page.rgba, { raw: { width: page.width, height: page.height, channels: 4 } })
-      const data = await encode(raw, this.options).toBuffer()
-      parts.push({ type: 'text', text: `Page ${page.index + 1} of ${document.pageCount}:` })
-      parts.push({
-        type: 'image',
-        image: { data, mime: this.options.outputFormat === 'png' ? 'image/png' : 'image/jpeg', width: page.width, height: page.height },
-      })
+    for (const page of pages) {
+      if (page.status === 'rejected') throw page.reason
+      parts.push(...page.value)
     }
     return parts
   }

@@ -208,14 +208,20 @@ export async function inspectPdf(bytes: Buffer, pages: number[] | null, maxSizes
   return inspected ?? { kind: 'failed', failure: 'render', reason: 'the renderer answered nothing' }
 }
 
-/** Renders each target page at exactly its width x height (the caller picked them). */
-export async function renderPdfPages(bytes: Buffer, targets: PageTarget[], limits: RendererLimits): Promise<RenderResult> {
+/**
+ * Renders each target page at exactly its width x height (the caller picked them). With
+ * `onPage`, each page is handed over as soon as it arrives and not kept, so only one
+ * raw page at a time needs to be in memory; `pages` is then empty.
+ */
+export async function renderPdfPages(bytes: Buffer, targets: PageTarget[], limits: RendererLimits, onPage?: (page: RenderedPage) => void): Promise<RenderResult> {
   const pages: RenderedPage[] = []
   let heapBytes = 0
   const outcome = await runWorker(bytes, { kind: 'render', pages: targets }, limits, (message) => {
     if (message.kind === 'page') {
       const rgba = message.rgba
-      pages.push({ index: message.index, width: message.width, height: message.height, rgba: Buffer.from(rgba.buffer, rgba.byteOffset, rgba.byteLength) })
+      const page = { index: message.index, width: message.width, height: message.height, rgba: Buffer.from(rgba.buffer, rgba.byteOffset, rgba.byteLength) }
+      if (onPage) onPage(page)
+      else pages.push(page)
       return 'continue'
     }
     if (message.kind === 'done') heapBytes = message.heapBytes
