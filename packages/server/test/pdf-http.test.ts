@@ -82,6 +82,15 @@ describe('PDF file parts over HTTP', () => {
     expect(engine.requests.length).toBe(before)
   })
 
+  it('refuses more file parts than pages allowed before reading any of them', async () => {
+    const parts = Array.from({ length: 5 }, () => ({ type: 'file', file: { file_data: 'not even base64 $$$' } }))
+    const response = await chat(parts)
+    expect(response.statusCode).toBe(400)
+    expect(response.json().error.message).toBe(
+      'Too many PDF pages: 5 file parts in this request, each with at least one page; the limit is 4 pages per request (--max-pdf-pages)',
+    )
+  })
+
   it('answers the token budget with a 400', async () => {
     const response = await chat([{ type: 'file', file: { file_data: pdfDataUrl(threePages) } }])
     expect(response.statusCode).toBe(400)

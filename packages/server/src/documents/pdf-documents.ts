@@ -224,6 +224,17 @@ export class PdfDocuments {
     return { where, bytes, pageCount, detail: part.detail, selection, pages: estimated ? [] : pages, selectedCount, tokens, estimated }
   }
 
+  /** Before reading anything: every document has at least one page, so more parts than pages allowed cannot fit. */
+  checkParts(parts: readonly ParsedFilePart[]): void {
+    const max = this.options.maxPagesPerRequest
+    if (parts.length > max) {
+      throw new InvalidRequestError(
+        `Too many PDF pages: ${parts.length} file parts in this request, each with at least one page; the limit is ${max} pages per request (--max-pdf-pages)`,
+        { param: 'messages', code: 'too_many_pdf_pages' },
+      )
+    }
+  }
+
   /** The request-wide limits, checked on every document before any page is rendered. */
   checkLimits(documents: readonly InspectedDocument[]): void {
     if (documents.length === 0) return

@@ -12,6 +12,8 @@ export type ImagePreparer = (url: string, where: string, detail: ImageDetail, si
  * before any page is rendered, then rendered into marker + image parts.
  */
 export interface DocumentPreparer<Inspected = unknown> {
+  /** Cheap checks on the parts alone, before any file is read. */
+  checkParts(parts: readonly ParsedFilePart[]): void
   inspect(part: ParsedFilePart, signal: AbortSignal): Promise<Inspected>
   checkLimits(documents: readonly Inspected[]): void
   render(document: Inspected, signal: AbortSignal): Promise<EngineContentPart[]>
@@ -80,6 +82,7 @@ export class ChatCompletionsService {
     if (fileParts.length > 0 && imageCount === 0 && !this.engine.describe().vision) {
       throw new InvalidRequestError(`The model "${model}" has no vision projector loaded, so it cannot read PDF pages`, { param: 'messages', code: 'vision_unavailable' })
     }
+    documents?.checkParts(fileParts)
     // Fail fast under overload, before paying for image decoding.
     this.admission.assertCanQueue()
     await this.engine.health()
