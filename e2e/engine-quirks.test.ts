@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningServer } from '../packages/server/src/main.js'
-import { dataUrl, testImage } from '../test-support/images.js'
+import { dataUrl, testImage } from '@visto/testkit/images/test-images'
 import { startTinyServer } from '../test-support/in-process-server.js'
 
 // A stand-in whose every output token is a lone UTF-8 continuation byte: the worst a
-// random-weight (or unlucky real) model can emit. llama-server's own chat endpoint
-// answers 500 to such output; Visto must answer 200 with the bytes replaced.
+// random-weight (or unlucky real) model can emit. Stock llama-server's chat parser
+// fails on such output; Visto's patched build (engine-patches/) must let it through, and
+// Visto must answer 200 with the bytes replaced.
 let server: RunningServer
 
 beforeAll(async () => {

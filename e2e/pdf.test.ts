@@ -5,10 +5,10 @@ import path from 'node:path'
 import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningServer } from '../packages/server/src/main.js'
-import { dataUrl, testImage } from '../test-support/images.js'
+import { dataUrl, testImage } from '@visto/testkit/images/test-images'
 import { startTinyServer } from '../test-support/in-process-server.js'
 import { hostilePdfs, pdfDataUrl, textPdf } from '../test-support/pdfs.js'
-import { vistoBin } from '../test-support/visto-server.js'
+import { vistoBin } from '../test-support/paths.js'
 
 let server: RunningServer
 let threePages: Buffer

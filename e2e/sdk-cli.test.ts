@@ -5,9 +5,9 @@ import path from 'node:path'
 import { BadRequestError, createClient, NotFoundError } from '@visto/sdk'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningServer } from '../packages/server/src/main.js'
-import { testImage } from '../test-support/images.js'
+import { testImage } from '@visto/testkit/images/test-images'
 import { startTinyServer } from '../test-support/in-process-server.js'
-import { vistoBin } from '../test-support/visto-server.js'
+import { vistoBin } from '../test-support/paths.js'
 
 let server: RunningServer
 let dir: string

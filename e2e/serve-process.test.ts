@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { dataUrl, testImage } from '../test-support/images.js'
-import { startVisto, vistoBin } from '../test-support/visto-server.js'
+import { dataUrl, testImage } from '@visto/testkit/images/test-images'
+import { vistoBin } from '../test-support/paths.js'
+import { startVisto } from '../test-support/visto-server.js'
 
 describe('visto serve as a process', () => {
   it('rejects a bad flag with one clear line and exit code 2', () => {

@@ -2,8 +2,10 @@ import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LlamaCppEngine } from '../packages/server/src/engines/llama-cpp/llama-cpp-engine.js'
 import type { RunningServer } from '../packages/server/src/main.js'
-import { dataUrl, pythonJsonDumps, testImage } from '../test-support/images.js'
+import { dataUrl, testImage } from '@visto/testkit/images/test-images'
+import { pythonJsonDumps } from '../test-support/python-json.js'
 import { startTinyServer } from '../test-support/in-process-server.js'
+import { describeSceneRequest } from '../test-support/requests.js'
 
 let server: RunningServer
 let jpeg256: string
@@ -19,23 +21,14 @@ afterAll(async () => {
 
 const chatUrl = () => `${server.url}/v1/chat/completions`
 
-function articlePayload(image: string, extra: Record<string, unknown> = {}) {
-  return {
-    model: 'qwen3-vl-4b-instruct',
-    messages: [{ role: 'user', content: [{ type: 'text', text: '请详细描述这张图片中的场景' }, { type: 'image_url', image_url: { url: image } }] }],
-    max_tokens: 1024,
-    temperature: 0.3,
-    ...extra,
-  }
-}
 
 async function post(body: unknown, init: RequestInit = {}): Promise<Response> {
   return fetch(chatUrl(), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), ...init })
 }
 
 describe('the real engine on the tiny stand-in', () => {
-  it("answers the article's request, sent byte for byte as Python's requests sends it", async () => {
-    const response = await fetch(chatUrl(), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: pythonJsonDumps(articlePayload(jpeg256)) })
+  it("answers a Python client's request, sent byte for byte as Python's requests sends it", async () => {
+    const response = await fetch(chatUrl(), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: pythonJsonDumps(describeSceneRequest(jpeg256)) })
     expect(response.status).toBe(200)
     const result = (await response.json()) as { choices: Array<{ message: { content: unknown }; finish_reason: string }>; usage: { prompt_tokens: number } }
     expect(typeof result.choices[0]!.message.content).toBe('string')
@@ -45,7 +38,7 @@ describe('the real engine on the tiny stand-in', () => {
 
   it('counts image tokens in usage the way Qwen3-VL preprocessing predicts', async () => {
     const usage = async (width: number, height: number) => {
-      const body = articlePayload(dataUrl(await testImage(width, height)), { max_tokens: 1, temperature: 0 })
+      const body = describeSceneRequest(dataUrl(await testImage(width, height)), { max_tokens: 1, temperature: 0 })
       const result = (await (await post(body)).json()) as { usage: { prompt_tokens: number } }
       return result.usage.prompt_tokens
     }
@@ -67,14 +60,14 @@ describe('the real engine on the tiny stand-in', () => {
     expect((await tokens(3)) - one).toBe(132)
   })
 
-  it('serves three concurrent requests (the article’s thread pool of 3)', async () => {
-    const responses = await Promise.all([0, 1, 2].map((i) => post(articlePayload(jpeg256, { max_tokens: 32, seed: i }))))
+  it('serves three concurrent requests (a client thread pool of 3)', async () => {
+    const responses = await Promise.all([0, 1, 2].map((i) => post(describeSceneRequest(jpeg256, { max_tokens: 32, seed: i }))))
     expect(responses.map((r) => r.status)).toEqual([200, 200, 200])
     for (const response of responses) expect(typeof ((await response.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content).toBe('string')
   })
 
   it('streams exactly the text it returns without streaming, at temperature 0 with a fixed seed', async () => {
-    const body = articlePayload(jpeg256, { temperature: 0, seed: 42, max_tokens: 48 })
+    const body = describeSceneRequest(jpeg256, { temperature: 0, seed: 42, max_tokens: 48 })
     const whole = (await (await post(body)).json()) as { choices: Array<{ message: { content: string } }> }
     const streamed = await post({ ...body, stream: true })
     const text = await streamed.text()
@@ -90,7 +83,7 @@ describe('the real engine on the tiny stand-in', () => {
   })
 
   it('reports finish_reason "length" when max_tokens cuts the answer', async () => {
-    const result = (await (await post(articlePayload(jpeg256, { max_tokens: 3, ignore_eos: true }))).json()) as {
+    const result = (await (await post(describeSceneRequest(jpeg256, { max_tokens: 3, ignore_eos: true }))).json()) as {
       choices: Array<{ finish_reason: string }>
       usage: { completion_tokens: number }
     }
@@ -99,7 +92,7 @@ describe('the real engine on the tiny stand-in', () => {
   })
 
   it('stops at a stop sequence and reports finish_reason "stop"', async () => {
-    const body = articlePayload(jpeg256, { temperature: 0, seed: 3, max_tokens: 40 })
+    const body = describeSceneRequest(jpeg256, { temperature: 0, seed: 3, max_tokens: 40 })
     const free = ((await (await post(body)).json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content
     const stop = free.slice(10, 13)
     const cut = (await (await post({ ...body, stop: [stop] })).json()) as { choices: Array<{ message: { content: string }; finish_reason: string }> }
@@ -110,7 +103,7 @@ describe('the real engine on the tiny stand-in', () => {
   it('constrains output to JSON with response_format', async () => {
     const schema = { type: 'object', properties: { colour: { type: 'string' } }, required: ['colour'] }
     for (const response_format of [{ type: 'json_object' }, { type: 'json_schema', json_schema: { name: 'answer', schema } }]) {
-      const result = (await (await post(articlePayload(jpeg256, { temperature: 0, max_tokens: 60, response_format }))).json()) as {
+      const result = (await (await post(describeSceneRequest(jpeg256, { temperature: 0, max_tokens: 60, response_format }))).json()) as {
         choices: Array<{ message: { content: string } }>
       }
       expect(result.choices[0]!.message.content.trimStart().startsWith('{')).toBe(true)
@@ -119,7 +112,7 @@ describe('the real engine on the tiny stand-in', () => {
 
   it('frees the engine slot when a streaming client disconnects', async () => {
     const controller = new AbortController()
-    const response = await post(articlePayload(jpeg256, { stream: true, max_tokens: 8000, ignore_eos: true, temperature: 0 }), { signal: controller.signal })
+    const response = await post(describeSceneRequest(jpeg256, { stream: true, max_tokens: 8000, ignore_eos: true, temperature: 0 }), { signal: controller.signal })
     const reader = response.body!.getReader()
     let received = ''
     while (!received.includes('"content":"') || received.split('data: ').length < 4) received += new TextDecoder().decode((await reader.read()).value)
@@ -195,7 +188,7 @@ describe('engine supervision', () => {
     const engine = server.engine as LlamaCppEngine
     const pid = engine.enginePid()!
     // A stream proves the request is in flight when the engine dies: its headers are out.
-    const inFlight = await post(articlePayload(jpeg256, { stream: true, max_tokens: 1900, ignore_eos: true }))
+    const inFlight = await post(describeSceneRequest(jpeg256, { stream: true, max_tokens: 1900, ignore_eos: true }))
     const reader = inFlight.body!.getReader()
     const decoder = new TextDecoder()
     let text = decoder.decode((await reader.read()).value, { stream: true })
@@ -206,7 +199,7 @@ describe('engine supervision', () => {
     const failure = JSON.parse(events.at(-2)!.slice(6)) as { error: { type: string; code: string } }
     expect(failure.error).toMatchObject({ type: 'service_unavailable_error', code: 'engine_unavailable' })
     // While it restarts, new requests get a plain 503 with Retry-After, never a hang.
-    const during = await post(articlePayload(jpeg256, { max_tokens: 4 }))
+    const during = await post(describeSceneRequest(jpeg256, { max_tokens: 4 }))
     expect(during.status).toBe(503)
     expect(during.headers.get('retry-after')).not.toBeNull()
     let status = 0
@@ -216,6 +209,6 @@ describe('engine supervision', () => {
     }
     expect(status).toBe(200)
     expect(engine.enginePid()).not.toBe(pid)
-    expect((await post(articlePayload(jpeg256, { max_tokens: 4 }))).status).toBe(200)
+    expect((await post(describeSceneRequest(jpeg256, { max_tokens: 4 }))).status).toBe(200)
   })
 })

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseServeConfig } from '../packages/server/src/config.js'
 import { startServer, type RunningServer } from '../packages/server/src/main.js'
-import { dataUrl, testImage } from '../test-support/images.js'
+import { dataUrl, testImage } from '@visto/testkit/images/test-images'
 import { startTinyServer } from '../test-support/in-process-server.js'
 
 let upstream: RunningServer

@@ -1,15 +1,12 @@
 import type { FastifyInstance } from 'fastify'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { buildApp } from '../packages/server/src/app.js'
+import { composeServer } from '../packages/server/src/compose.js'
+import { serveConfig } from '../packages/server/src/config.js'
 import { EngineUnavailableError } from '../packages/server/src/errors.js'
-import { defaultImagePipelineOptions, prepareImage } from '../packages/server/src/images/pipeline.js'
-import { webUiRoutes } from '../packages/server/src/routes/web-ui.js'
-import { Admission } from '../packages/server/src/serving/admission.js'
-import { ChatCompletionsService } from '../packages/server/src/serving/chat-completions.js'
-import { testImage } from '../test-support/images.js'
+import { testImage } from '@visto/testkit/images/test-images'
 import { endless, ScriptedEngine, words } from '../test-support/scripted-engine.js'
-import { launchChromium } from './support/chromium.js'
+import { launchChromium } from '../test-support/chromium.js'
 
 // The page's controls (stop, settings, loading state, mid-stream errors) against a
 // scripted engine, where timing and failures can be made to happen on purpose. The
@@ -24,12 +21,7 @@ let page: Page
 
 beforeAll(async () => {
   engine = new ScriptedEngine()
-  const admission = new Admission(1, 4)
-  const chat = new ChatCompletionsService(engine, admission, (url, where, detail, signal) => prepareImage(url, where, defaultImagePipelineOptions, detail, signal), {
-    defaultMaxTokens: 1024,
-    maxImagesPerRequest: 4,
-  })
-  app = await buildApp({ engine, admission, chat, bodyLimitBytes: 16 * 1024 * 1024, plugins: [webUiRoutes] })
+  app = (await composeServer(serveConfig({ parallel: 1, 'max-queue': 4, 'max-images': 4, 'body-limit-mb': 16 }), { engine })).app
   baseURL = await app.listen({ port: 0, host: '127.0.0.1' })
   browser = await launchChromium()
 })
@@ -166,16 +158,9 @@ describe('the web page against a scripted engine', () => {
   })
 
   it('asks for the API key when the server requires one, then uses it', async () => {
-    const guarded = await buildApp({
+    const { app: guarded } = await composeServer(serveConfig({ parallel: 1, 'max-queue': 4, 'api-key': 'sk-visto-test' }), {
       engine,
-      admission: new Admission(1, 4),
-      chat: new ChatCompletionsService(engine, new Admission(1, 4), async () => ({ data: Buffer.from('png'), mime: 'image/png', width: 1, height: 1 }), {
-        defaultMaxTokens: 1024,
-        maxImagesPerRequest: 4,
-      }),
-      bodyLimitBytes: 1024 * 1024,
-      apiKey: 'sk-visto-test',
-      plugins: [webUiRoutes],
+      prepareImage: async () => ({ data: Buffer.from('png'), mime: 'image/png', width: 1, height: 1 }),
     })
     try {
       await page.goto(await guarded.listen({ port: 0, host: '127.0.0.1' }))

@@ -1,10 +1,10 @@
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { testImage } from '../test-support/images.js'
+import { testImage } from '@visto/testkit/images/test-images'
 import { startVisto, type SpawnedVisto } from '../test-support/visto-server.js'
-import { launchChromium } from './support/chromium.js'
+import { launchChromium } from '../test-support/chromium.js'
 
-// The article's "web interface": the page on `/` of a real `visto serve` (real
+// The web interface: the page on `/` of a real `visto serve` (real
 // llama-server, tiny stand-in model), driven in Chromium the way a person would.
 // Set VISTO_SCREENSHOT=/tmp/webui.png to keep a picture of the finished conversation.
 

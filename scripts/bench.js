@@ -16,6 +16,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { parseArgs, promisify } from 'node:util'
+import { percentile } from '@visto/protocol'
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const visto = join(repoRoot, 'packages/cli/bin/visto.js')
@@ -112,14 +113,7 @@ const progress = (line) => process.stderr.write(`bench: ${line}\n`)
 
 async function generateTinyStandin() {
   const dir = await mkdtemp(join(os.tmpdir(), 'visto-bench-tiny-'))
-  try {
-    await run(process.execPath, [visto, 'standin', '--preset', 'tiny', '--out', dir], { cwd: repoRoot })
-  } catch (error) {
-    // Older builds had no `visto standin`; the generator itself is in the server package.
-    progress(`visto standin failed (${String(error.stderr || error.message).trim().split('\n')[0]}); using the generator directly`)
-    const { generateStandin } = await import('../packages/server/dist/models/standin/generate-standin.js')
-    await generateStandin({ preset: 'tiny', outDir: dir })
-  }
+  await run(process.execPath, [visto, 'standin', '--preset', 'tiny', '--out', dir], { cwd: repoRoot })
   return dir
 }
 
@@ -315,14 +309,6 @@ class EngineSlotTimes {
   }
 }
 
-function percentile(sorted, p) {
-  if (sorted.length === 0) return undefined
-  const rank = (p / 100) * (sorted.length - 1)
-  const low = Math.floor(rank)
-  const high = Math.ceil(rank)
-  return sorted[low] + (sorted[high] - sorted[low]) * (rank - low)
-}
-
 const mean = (values) => (values.length === 0 ? undefined : values.reduce((a, b) => a + b, 0) / values.length)
 
 function summarise(results, wallMs, engineMs = []) {
@@ -395,11 +381,14 @@ async function runLlamaBench(llamaServer, model, threads, reps) {
   }
 }
 
-/** Runs scripts/bench-images.js (owned by the image pipeline work) and keeps its markdown. */
-function runImageBench() {
-  const script = join(repoRoot, 'scripts/bench-images.js')
-  if (!existsSync(script)) return Promise.resolve({ skipped: 'scripts/bench-images.js does not exist yet, so image preprocessing was not measured in this run.' })
-  progress('running scripts/bench-images.js')
+/**
+ * Runs a focused benchmark script that prints its own markdown section (image
+ * preprocessing, the HTTP layer's checks, …) and keeps that markdown for the report.
+ */
+function runSubBench(name) {
+  const script = join(repoRoot, 'scripts', name)
+  if (!existsSync(script)) return Promise.resolve({ skipped: `scripts/${name} does not exist, so it was not run.` })
+  progress(`running scripts/${name}`)
   return new Promise((resolveRun) => {
     const child = spawn(process.execPath, [script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
@@ -413,11 +402,11 @@ function runImageBench() {
     child.on('close', (code, signal) => {
       clearTimeout(timer)
       if (code === 0) resolveRun({ markdown: stdout.trim() })
-      else resolveRun({ skipped: `scripts/bench-images.js failed (${signal ?? `exit code ${code}`}): ${stderrTail.trim().split('\n').slice(-3).join(' / ')}` })
+      else resolveRun({ skipped: `scripts/${name} failed (${signal ?? `exit code ${code}`}): ${stderrTail.trim().split('\n').slice(-3).join(' / ')}` })
     })
     child.on('error', (error) => {
       clearTimeout(timer)
-      resolveRun({ skipped: `scripts/bench-images.js could not start: ${error.message}` })
+      resolveRun({ skipped: `scripts/${name} could not start: ${error.message}` })
     })
   })
 }
@@ -532,9 +521,13 @@ ${llamaBenchTable(r.llamaBench)}
 
 ${r.imageBench.skipped ? `_Not run: ${r.imageBench.skipped}_` : r.imageBench.markdown}
 
+## The HTTP layer on its own (scripts/bench-http.js)
+
+${r.httpBench.skipped ? `_Not run: ${r.httpBench.skipped}_` : r.httpBench.markdown}
+
 ## How to read this
 
-Both targets run on the same llama-server process with the same images, so the **Visto ÷ direct** ratios are Visto's own cost: parsing the request, decoding and re-encoding each image with sharp, rendering the chat template, and relaying the stream. A ratio near 1.00× means the engine dominates, as it should; on the same CPU cores Visto's image work competes with the engine's threads. Because the machine is shared, the engine's own speed swings from run to run (see the load column), and that moves every time-based column on both sides. The steadier measure of Visto's cost is therefore **outside engine s/req**: a request's latency minus the time llama-server itself reports for that request's slot (prompt, image encoder and generation, from its log), i.e. the time spent in HTTP, JSON, image handling, templating and streaming; **outside engine Visto − direct** is what Visto adds per request. **TTFT** (time to the first content token) includes the vision encoder and prompt processing, so it is the number images move most; **completion tok/s** is generated tokens per wall-clock second over the whole level (all streams together), and **per-stream tok/s** the decode speed one client sees. The direct path renders the prompt with llama-server's own template and Visto with its own, so prompt token counts can differ by a few tokens (see the prompt tok/req column). **llama-bench** measures the engine alone on text (no image encoder, no HTTP) and is the ceiling: direct generation at concurrency 1 should come close to its tg figure, and prompt-heavy requests cannot beat its pp figure per token. The models are stand-ins with random weights and real shapes: speed matches the real model of the same shape, the text does not. Small request counts make p95 close to the maximum; rerun before drawing fine conclusions.
+Both targets run on the same llama-server process with the same images, so the **Visto ÷ direct** ratios are Visto's own cost: parsing the request, decoding and re-encoding each image with sharp, rendering the chat template, and relaying the stream. A ratio near 1.00× means the engine dominates, as it should; on the same CPU cores Visto's image work competes with the engine's threads. Because the machine is shared, the engine's own speed swings from run to run (see the load column), and that moves every time-based column on both sides. The steadier measure of Visto's cost is therefore **outside engine s/req**: a request's latency minus the time llama-server itself reports for that request's slot (prompt, image encoder and generation, from its log), i.e. the time spent in HTTP, JSON, image handling, templating and streaming; **outside engine Visto − direct** is what Visto adds per request. **TTFT** (time to the first content token) includes the vision encoder and prompt processing, so it is the number images move most; **completion tok/s** is generated tokens per wall-clock second over the whole level (all streams together), and **per-stream tok/s** the decode speed one client sees. The direct path renders the prompt with llama-server's own template and Visto with its own, so prompt token counts can differ by a few tokens (see the prompt tok/req column). **llama-bench** measures the engine alone on text (no image encoder, no HTTP) and is the ceiling: direct generation at concurrency 1 should come close to its tg figure, and prompt-heavy requests cannot beat its pp figure per token. The models are stand-ins with random weights and real shapes: speed matches the real model of the same shape, the text does not. Percentiles are nearest-rank (each is a time some request really took), so with fewer than 20 requests a level's p95 is its slowest request; rerun before drawing fine conclusions.
 `
 }
 
@@ -579,7 +572,7 @@ async function main() {
   const loadStarted = performance.now()
   const slotTimes = new EngineSlotTimes()
   const server = await startServer(parseServeConfig(serveArgs, {}), { log: () => {}, engineLog: slotTimes.onLine })
-  const killEngine = () => server.engine.killNow?.()
+  const killEngine = () => server.kill()
   process.once('exit', killEngine)
   const interrupted = () => {
     progress('interrupted: stopping the engine')
@@ -645,7 +638,8 @@ async function main() {
   }
 
   llamaBench = options.llamaBench ? await runLlamaBench(engine.path, model.model, options.threads, options.benchReps) : { skipped: '--no-llama-bench' }
-  const imageBench = options.images ? await runImageBench() : { skipped: '--no-images was given.' }
+  const imageBench = options.images ? await runSubBench('bench-images.js') : { skipped: '--no-images was given.' }
+  const httpBench = await runSubBench('bench-http.js')
   await model.cleanup?.()
   if (model.kind === 'standin-tiny') {
     // The files were temporary; say what they were instead of pointing at deleted paths.
@@ -670,12 +664,14 @@ async function main() {
     pipeline,
     llamaBench,
     imageBench,
+    httpBench,
   })
   await mkdir(dirname(options.out), { recursive: true })
   await writeFile(options.out, report)
   process.stdout.write(
     `\n${throughputTable(levels)}\n\nVisto ÷ direct:\n\n${ratioTable(levels)}\n\nllama-bench:\n\n${llamaBenchTable(llamaBench)}\n\n` +
-      `Image preprocessing:\n\n${imageBench.skipped ? `Not run: ${imageBench.skipped}` : imageBench.markdown}\n\nWrote ${relative(process.cwd(), options.out) || options.out}\n`,
+      `Image preprocessing:\n\n${imageBench.skipped ? `Not run: ${imageBench.skipped}` : imageBench.markdown}\n\n` +
+      `HTTP layer:\n\n${httpBench.skipped ? `Not run: ${httpBench.skipped}` : httpBench.markdown}\n\nWrote ${relative(process.cwd(), options.out) || options.out}\n`,
   )
   process.exit(0)
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Large fuzz run of the image pipeline (issue 4, item 8), through the built code (run
-// `npm run build` first). Exit code 1 on any violation.
+// Large fuzz run of the image pipeline, through the built code (run `npm run build`
+// first). Exit code 1 on any violation.
 //
 // Pipeline mode (default): hostile images straight into prepareImage. Every case must
 // end in a usable image or a 400/413 "Invalid image data…" / "Image too large…" ApiError.
@@ -42,58 +42,18 @@ if (!(cases > 0 && Number.isInteger(seed) && concurrency > 0)) {
   process.exit(2)
 }
 
-let pipeline, fuzz
+let pipeline, errors, fuzz, seeds
 try {
   pipeline = await import('../packages/server/dist/images/pipeline.js')
-  fuzz = await import('../packages/server/dist/images/image-fuzz.js')
+  errors = await import('../packages/server/dist/errors.js')
+  fuzz = await import('../packages/testkit/dist/images/image-fuzz.js')
+  seeds = await import('../packages/testkit/dist/images/fuzz-seeds.js')
 } catch (error) {
-  console.error(`fuzz-images: cannot load the built pipeline (${error.message}); run \`npm run build\` first`)
+  console.error(`fuzz-images: cannot load the built pipeline and test kit (${error.message}); run \`npm run build\` first`)
   process.exit(2)
 }
 
-/** A 24-bit bottom-up BMP and an 8-bit palette one, written by hand (libvips cannot write BMP). */
-function bmp(width, height, bitsPerPixel) {
-  const paletteSize = bitsPerPixel === 8 ? 256 * 4 : 0
-  const stride = Math.floor((bitsPerPixel * width + 31) / 32) * 4
-  const offset = 54 + paletteSize
-  const file = Buffer.alloc(offset + stride * height)
-  file.write('BM', 0, 'latin1')
-  file.writeUInt32LE(file.length, 2)
-  file.writeUInt32LE(offset, 10)
-  file.writeUInt32LE(40, 14)
-  file.writeInt32LE(width, 18)
-  file.writeInt32LE(height, 22)
-  file.writeUInt16LE(1, 26)
-  file.writeUInt16LE(bitsPerPixel, 28)
-  for (let i = 0; i < paletteSize / 4; i++) file.writeUInt32LE(i * 0x010101, 54 + i * 4)
-  for (let y = 0; y < height; y++) for (let x = 0; x < stride; x++) file[offset + y * stride + x] = (x * 7 + y * 13) & 0xff
-  return file
-}
-
-async function seeds() {
-  const noise = Buffer.alloc(48 * 40 * 3)
-  for (let i = 0; i < noise.length; i++) noise[i] = (i * 2654435761) >>> 24
-  const base = () => sharp(noise, { raw: { width: 48, height: 40, channels: 3 } })
-  const frames = Buffer.alloc(24 * 32 * 3)
-  for (let i = 0; i < frames.length; i++) frames[i] = i < frames.length / 2 ? 200 : 30
-  const alpha = sharp({ create: { width: 20, height: 20, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0.3 } } })
-  return [
-    { name: 'jpeg', format: 'jpeg', bytes: await base().jpeg().toBuffer() },
-    { name: 'progressive-jpeg', format: 'jpeg', bytes: await base().jpeg({ progressive: true }).toBuffer() },
-    { name: 'exif-jpeg', format: 'jpeg', bytes: await base().jpeg().withMetadata({ orientation: 8 }).toBuffer() },
-    { name: 'png', format: 'png', bytes: await base().png().toBuffer() },
-    { name: 'alpha-png', format: 'png', bytes: await alpha.png().toBuffer() },
-    { name: 'webp', format: 'webp', bytes: await base().webp().toBuffer() },
-    { name: 'lossless-webp', format: 'webp', bytes: await base().webp({ lossless: true }).toBuffer() },
-    { name: 'gif', format: 'gif', bytes: await sharp(frames, { raw: { width: 24, height: 32, channels: 3, pageHeight: 16 } }).gif().toBuffer() },
-    { name: 'tiff', format: 'tiff', bytes: await base().tiff().toBuffer() },
-    { name: 'avif', format: 'avif', bytes: await base().avif({ effort: 0 }).toBuffer() },
-    { name: 'bmp24', format: 'bmp', bytes: bmp(30, 20, 24) },
-    { name: 'bmp8', format: 'bmp', bytes: bmp(33, 9, 8) },
-  ]
-}
-
-const seedImages = await seeds()
+const seedImages = await seeds.fuzzSeeds()
 const options = { ...pipeline.defaultImagePipelineOptions, decodeTimeoutSeconds: 10 }
 const httpMode = values.http || values.url !== undefined
 let baseUrl = values.url?.replace(/\/+$/, '')
@@ -118,7 +78,7 @@ async function worker() {
       const image = await pipeline.prepareImage(testCase.url, `messages[0].content[${index}]`, options, index % 3 === 0 ? 'low' : undefined)
       outcome = fuzz.checkAccepted(image, options.alignTo, options.pixelBudget.auto)
     } catch (error) {
-      outcome = fuzz.classifyFailure(error)
+      outcome = fuzz.classifyFailure(error, errors.ApiError)
     }
     if (outcome.kind === 'violation') {
       tally.violations++
@@ -179,11 +139,9 @@ process.exit(tally.violations === 0 ? 0 : 1)
 // HTTP mode
 
 async function startInProcessServer() {
-  const [{ buildApp }, { Admission }, { ChatCompletionsService }, { imagesDescribeRoutes }] = await Promise.all([
-    import('../packages/server/dist/app.js'),
-    import('../packages/server/dist/serving/admission.js'),
-    import('../packages/server/dist/serving/chat-completions.js'),
-    import('../packages/server/dist/routes/images-describe.js'),
+  const [{ composeServer }, { serveConfig }] = await Promise.all([
+    import('../packages/server/dist/compose.js'),
+    import('../packages/server/dist/config.js'),
   ])
   // Answers at once, so the run measures the HTTP layer and the image pipeline.
   const engine = {
@@ -195,19 +153,18 @@ async function startInProcessServer() {
       yield { type: 'text', text: 'ok' }
       yield { type: 'done', finishReason: 'stop', promptTokens: 1, completionTokens: 1 }
     },
+    start: async () => {},
     close: async () => {},
+    kill: () => {},
   }
-  const admission = new Admission(concurrency, 1024)
-  const chat = new ChatCompletionsService(engine, admission, (url, where, detail, signal) => pipeline.prepareImage(url, where, options, detail, signal), {
-    defaultMaxTokens: 16,
-    maxImagesPerRequest: options.maxImagesPerRequest,
-  })
-  const app = await buildApp({ engine, admission, chat, bodyLimitBytes: 50 * 2 ** 20, plugins: [(scope) => imagesDescribeRoutes(scope, { chat, images: options })] })
+  const config = serveConfig({ parallel: concurrency, 'max-queue': 1024, 'default-max-tokens': 16, 'body-limit-mb': 50 })
+  const { app } = await composeServer(config, { engine })
   const address = await app.listen({ port: 0, host: '127.0.0.1' })
   return { baseUrl: address, closeServer: () => app.close() }
 }
 
-function article(url, detail) {
+/** The request a typical client sends: a Chinese "describe this scene" prompt and one image. */
+function describeRequest(url, detail) {
   return {
     model: 'qwen3-vl-4b-instruct',
     messages: [{ role: 'user', content: [{ type: 'text', text: '请详细描述这张图片中的场景' }, { type: 'image_url', image_url: detail ? { url, detail } : { url } }] }],
@@ -216,11 +173,11 @@ function article(url, detail) {
   }
 }
 
-/** JSON shapes clients get wrong: every position of the article's request, filled with junk. */
+/** JSON shapes clients get wrong: every position of that request, filled with junk. */
 function malformedBody(random) {
   const junk = [null, 0, -1, 1e308, '', 'x', [], {}, [[]], { type: 'image_url' }, { url: 1 }, true, '\u0000', { image_url: { url: null } }]
   const pick = () => junk[Math.floor(random() * junk.length)]
-  const body = article('data:image/png;base64,iVBORw0KGgo=')
+  const body = describeRequest('data:image/png;base64,iVBORw0KGgo=')
   const slots = [
     () => (body.messages = pick()),
     () => (body.messages[0] = pick()),
@@ -257,12 +214,12 @@ async function httpCase(index, testCase) {
   let request
   if (roll < 0.7) {
     label = `chat image: ${testCase.label}`
-    request = { path: '/v1/chat/completions', body: JSON.stringify(article(testCase.url, index % 3 === 0 ? 'low' : undefined)), contentType: 'application/json' }
+    request = { path: '/v1/chat/completions', body: JSON.stringify(describeRequest(testCase.url, index % 3 === 0 ? 'low' : undefined)), contentType: 'application/json' }
   } else if (roll < 0.85) {
     label = 'malformed JSON shape'
     request = { path: '/v1/chat/completions', body: malformedBody(random), contentType: 'application/json' }
   } else if (roll < 0.93) {
-    const text = JSON.stringify(article(testCase.url))
+    const text = JSON.stringify(describeRequest(testCase.url))
     label = 'cut-off JSON body'
     request = { path: '/v1/chat/completions', body: text.slice(0, Math.floor(random() * text.length)), contentType: random() < 0.5 ? 'application/json' : 'text/plain' }
   } else {
@@ -300,7 +257,7 @@ async function serverStillAnswers() {
     const response = await fetch(`${baseUrl}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(article(`data:image/png;base64,${png.toString('base64')}`)),
+      body: JSON.stringify(describeRequest(`data:image/png;base64,${png.toString('base64')}`)),
       signal: AbortSignal.timeout(120_000),
     })
     return response.status === 200

@@ -1,6 +1,6 @@
 import { parseServeConfig } from '../packages/server/src/config.js'
 import { startServer, type RunningServer } from '../packages/server/src/main.js'
-import type { StandinOutput } from '../packages/server/src/models/standin/text-model.js'
+import type { StandinOutput } from '@visto/testkit/standin/text-model'
 import { ensureTinyStandin } from './standin.js'
 
 /** The real server (real llama-server, tiny stand-in) in this process, on a free port. */

@@ -38,6 +38,7 @@ export class ScriptedEngine implements Engine {
 
   async start(): Promise<void> {}
   async close(): Promise<void> {}
+  kill(): void {}
 }
 
 /** Emits the given deltas, then done(stop) with fixed token counts. */

@@ -14,8 +14,8 @@ import {
   DEFAULT_STANDIN_SEED,
   STANDIN_GENERATOR_VERSION,
   generateStandin,
-} from '../packages/server/src/models/standin/generate-standin.js'
-import type { StandinOutput } from '../packages/server/src/models/standin/text-model.js'
+} from '@visto/testkit/standin/generate-standin'
+import type { StandinOutput } from '@visto/testkit/standin/text-model'
 
 export interface StandinPair {
   dir: string
@@ -23,7 +23,7 @@ export interface StandinPair {
   mmproj: string
 }
 
-const modelsSource = join(dirname(fileURLToPath(import.meta.url)), '..', 'packages', 'server', 'src', 'models')
+const testkitSource = join(dirname(fileURLToPath(import.meta.url)), '..', 'packages', 'testkit', 'src')
 
 const pending = new Map<StandinOutput, Promise<StandinPair>>()
 
@@ -54,8 +54,8 @@ async function generateOnce(output: StandinOutput): Promise<StandinPair> {
 async function cacheKey(): Promise<string> {
   const hash = createHash('sha256').update(`${STANDIN_GENERATOR_VERSION}:${DEFAULT_STANDIN_SEED}`)
   for (const folder of ['standin', 'gguf']) {
-    const files = (await readdir(join(modelsSource, folder))).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).sort()
-    for (const file of files) hash.update(file).update(await readFile(join(modelsSource, folder, file)))
+    const files = (await readdir(join(testkitSource, folder))).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).sort()
+    for (const file of files) hash.update(file).update(await readFile(join(testkitSource, folder, file)))
   }
   return hash.digest('hex').slice(0, 16)
 }

@@ -27,7 +27,7 @@ const els = {
   stop: /** @type {HTMLButtonElement} */ (byId('stop')),
   dropOverlay: byId('drop-overlay'),
 }
-// An empty box with images attached asks the article's own default question.
+// An empty box with images attached asks the question shown as the placeholder.
 const DEFAULT_QUESTION = els.question.placeholder
 
 const state = {

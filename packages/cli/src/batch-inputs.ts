@@ -4,10 +4,10 @@
  * order given.
  */
 import { open, readFile, readdir, stat } from 'node:fs/promises'
-import { dirname, extname, join, relative, resolve } from 'node:path'
+import { dirname, extname, join, relative, resolve, sep } from 'node:path'
 import { isPdf, sniffImageMime } from '@visto/sdk'
+import { glob, isDynamicPattern } from 'tinyglobby'
 import { CliError, ExitCode } from './cli-error.js'
-import { glob, hasMagic } from './glob.js'
 
 export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.gif', '.webp', '.bmp', '.dib', '.tif', '.tiff', '.avif', '.heic', '.heif', '.pdf'])
 
@@ -57,14 +57,23 @@ async function imagesInDirectory(dir: string, recursive: boolean): Promise<strin
   return found.sort()
 }
 
+/**
+ * Files matching a quoted glob (`'photos/**\/*.jpg'`), absolute and sorted. Backslashes
+ * are Windows separators here, not escapes, so Windows users can paste paths.
+ */
+async function filesMatching(pattern: string, cwd: string): Promise<string[]> {
+  const matches = await glob(sep === '\\' ? pattern.split(sep).join('/') : pattern, { cwd, absolute: true, expandDirectories: false })
+  return matches.map((path) => resolve(path)).sort()
+}
+
 async function expand(arg: string, cwd: string, recursive: boolean, fromList: boolean): Promise<string[]> {
   if (/^https?:\/\//i.test(arg)) return [arg]
   if (arg === '-' && !fromList) return (await readStdin().then(listLines)).map((line) => resolve(cwd, line))
   const path = resolve(cwd, arg)
   const info = await stat(path).catch(() => undefined)
   if (!info) {
-    if (hasMagic(arg)) {
-      const matches = await glob(arg, cwd)
+    if (isDynamicPattern(arg)) {
+      const matches = await filesMatching(arg, cwd)
       if (matches.length === 0) throw new CliError(`no files match ${arg}`, ExitCode.Usage)
       return matches
     }

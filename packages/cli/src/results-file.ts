@@ -47,9 +47,25 @@ export function recordKey(record: Pick<ResultRecord, 'file' | 'question'>): stri
   return JSON.stringify([record.file, record.question])
 }
 
+/**
+ * Spreadsheets run a cell that starts with = + - @ (or tab/CR before one) as a formula, so
+ * a model's answer could execute in the reader's Excel. Such cells get a leading
+ * apostrophe, which spreadsheets show as text; a cell that already starts with one gets
+ * another, so reading strips exactly one and resume sees the original value.
+ */
+const FORMULA_START = /^[=+\-@\t\r']/
+
+export function neutraliseCell(text: string): string {
+  return FORMULA_START.test(text) ? `'${text}` : text
+}
+
+export function restoreCell(text: string): string {
+  return text.startsWith("'") && FORMULA_START.test(text.slice(1)) ? text.slice(1) : text
+}
+
 function csvField(value: unknown): string {
   if (value === null || value === undefined) return ''
-  const text = String(value)
+  const text = neutraliseCell(String(value))
   return /[",\r\n]|^\s|\s$/.test(text) ? `"${text.replace(/"/g, '""')}"` : text
 }
 
@@ -104,7 +120,7 @@ export function parseCsv(text: string): { rows: string[][]; partial: boolean } {
 
 function fromCsvRow(row: string[]): ResultRecord | undefined {
   if (row.length !== CSV_COLUMNS.length) return undefined
-  const get = (name: keyof ResultRecord) => row[CSV_COLUMNS.indexOf(name)]!
+  const get = (name: keyof ResultRecord) => restoreCell(row[CSV_COLUMNS.indexOf(name)]!)
   const num = (name: keyof ResultRecord) => (get(name) === '' ? null : Number(get(name)))
   const str = (name: keyof ResultRecord) => (get(name) === '' ? null : get(name))
   if (get('ok') !== 'true' && get('ok') !== 'false') return undefined
@@ -189,7 +205,8 @@ export interface PreparedOutput {
 async function writeAtomically(path: string, text: string): Promise<void> {
   const temp = `${path}.${process.pid}.tmp`
   try {
-    await writeFile(temp, text, 'utf8')
+    // Answers about a user's images are theirs alone.
+    await writeFile(temp, text, { encoding: 'utf8', mode: 0o600 })
     await rename(temp, path)
   } catch (error) {
     await unlink(temp).catch(() => {})
@@ -236,7 +253,7 @@ export class ResultAppender {
     path: string,
     private readonly format: OutputFormat,
   ) {
-    this.fd = openSync(path, 'a')
+    this.fd = openSync(path, 'a', 0o600)
   }
 
   append(record: ResultRecord): void {

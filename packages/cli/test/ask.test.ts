@@ -1,11 +1,12 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { apiError, chunk, ok, refusedUrl, sse, startScriptedServer, type ScriptedServer } from '../../sdk/test/support/scripted-server.js'
-import { repoRoot, runCli } from './support/run-cli.js'
+import { apiError, chunk, ok, refusedUrl, sse, startScriptedServer, type ScriptedServer } from '../../../test-support/scripted-server.js'
+import { fixturesDir } from '../../../test-support/paths.js'
+import { runCli } from '../../../test-support/run-cli.js'
 
-const png = join(repoRoot, 'packages', 'sdk', 'test', 'fixtures', 'tiny.png')
-const jpg = join(repoRoot, 'packages', 'sdk', 'test', 'fixtures', 'tiny.jpg')
+const png = join(fixturesDir, 'tiny.png')
+const jpg = join(fixturesDir, 'tiny.jpg')
 
 let server: ScriptedServer
 beforeEach(async () => {

@@ -2,11 +2,12 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { apiError, delayed, json, completion, startScriptedServer, type Handler, type ScriptedServer } from '../../sdk/test/support/scripted-server.js'
+import { apiError, delayed, json, completion, startScriptedServer, type Handler, type ScriptedServer } from '../../../test-support/scripted-server.js'
 import { parseCsv } from '../src/results-file.js'
-import { repoRoot, runCli, startCli } from './support/run-cli.js'
+import { fixturesDir } from '../../../test-support/paths.js'
+import { runCli, startCli } from '../../../test-support/run-cli.js'
 
-const fixtures = join(repoRoot, 'packages', 'sdk', 'test', 'fixtures')
+const fixtures = fixturesDir
 
 let server: ScriptedServer
 let dir: string

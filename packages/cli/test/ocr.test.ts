@@ -3,12 +3,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { textPdf } from '../../../test-support/pdfs.js'
-import { apiError, json, completion, ok, startScriptedServer, type ScriptedServer } from '../../sdk/test/support/scripted-server.js'
+import { apiError, json, completion, ok, startScriptedServer, type ScriptedServer } from '../../../test-support/scripted-server.js'
 import { OCR_PROMPT, stripFence } from '../src/commands/ocr.js'
-import { repoRoot, runCli } from './support/run-cli.js'
+import { fixturesDir } from '../../../test-support/paths.js'
+import { runCli } from '../../../test-support/run-cli.js'
 
-const png = join(repoRoot, 'packages', 'sdk', 'test', 'fixtures', 'tiny.png')
-const jpg = join(repoRoot, 'packages', 'sdk', 'test', 'fixtures', 'tiny.jpg')
+const png = join(fixturesDir, 'tiny.png')
+const jpg = join(fixturesDir, 'tiny.jpg')
 
 let server: ScriptedServer
 beforeEach(async () => {

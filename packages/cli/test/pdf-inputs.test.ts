@@ -2,10 +2,11 @@ import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { ok, startScriptedServer, type ScriptedServer } from '../../sdk/test/support/scripted-server.js'
+import { ok, startScriptedServer, type ScriptedServer } from '../../../test-support/scripted-server.js'
 import { textPdf } from '../../../test-support/pdfs.js'
 import { resolveInputs } from '../src/batch-inputs.js'
-import { repoRoot, runCli } from './support/run-cli.js'
+import { fixturesDir } from '../../../test-support/paths.js'
+import { runCli } from '../../../test-support/run-cli.js'
 
 let server: ScriptedServer
 let dir: string
@@ -36,7 +37,7 @@ describe('PDFs in visto ask and visto batch', () => {
     const docs = join(dir, 'docs')
     await mkdir(docs)
     await writeFile(join(docs, 'a.pdf'), await textPdf(1))
-    await copyFile(join(repoRoot, 'packages', 'sdk', 'test', 'fixtures', 'tiny.png'), join(docs, 'b.png'))
+    await copyFile(join(fixturesDir, 'tiny.png'), join(docs, 'b.png'))
     await writeFile(join(docs, 'notes.txt'), 'not an input')
     const unnamed = join(dir, 'scan-without-extension')
     await writeFile(unnamed, await textPdf(1))

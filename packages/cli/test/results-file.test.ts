@@ -1,9 +1,8 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { globToRegExp } from '../src/glob.js'
-import { CSV_COLUMNS, csvLine, parseCsv, prepareOutput, recordKey, serialize, type ResultRecord } from '../src/results-file.js'
+import { CSV_COLUMNS, csvLine, parseCsv, prepareOutput, readResults, recordKey, ResultAppender, serialize, type ResultRecord } from '../src/results-file.js'
 
 const record = (file: string, ok: boolean, answer = 'an answer'): ResultRecord => ({
   file,
@@ -38,6 +37,33 @@ describe('CSV', () => {
     expect(rows).toEqual([values, ['x']])
   })
 
+  it('neutralises cells a spreadsheet would run as formulas, and reads them back unchanged', async () => {
+    const hostile = ['=HYPERLINK("http://evil.example","click")', '+1+1', '-2+3', '@SUM(A1)', '\t=1', "'=already quoted", "'plain apostrophe"]
+    const line = csvLine(hostile)
+    for (const cell of parseCsv(line).rows[0]!) expect(cell).toMatch(/^'/)
+    expect(parseCsv(csvLine(['fine', 'a-b', 'x=y'])).rows[0]).toEqual(['fine', 'a-b', 'x=y'])
+
+    const path = join(dir, 'results.csv')
+    await prepareOutput(path, 'csv', new Set())
+    const appender = new ResultAppender(path, 'csv')
+    for (const answer of hostile) appender.append({ ...record('photo.png', true, answer), question: `- ${answer}` })
+    appender.close()
+    const { records } = (await readResults(path, 'csv'))!
+    expect(records.map((r) => r.answer)).toEqual(hostile)
+    expect(records.map((r) => r.question)).toEqual(hostile.map((answer) => `- ${answer}`))
+  })
+
+  it('writes result files readable by their owner only', async () => {
+    for (const format of ['csv', 'jsonl'] as const) {
+      const path = join(dir, `private.${format}`)
+      await prepareOutput(path, format, new Set())
+      expect((await stat(path)).mode & 0o777).toBe(0o600)
+      const appended = join(dir, `appended.${format}`)
+      new ResultAppender(appended, format).close()
+      expect((await stat(appended)).mode & 0o777).toBe(0o600)
+    }
+  })
+
   it('reports a row cut off mid-write as partial', () => {
     expect(parseCsv('a,b\n"unterminated, quote').partial).toBe(true)
     expect(parseCsv('a,b\nc,d').partial).toBe(true)
@@ -70,23 +96,5 @@ describe('prepareOutput', () => {
     const prepared = await prepareOutput(path, 'csv', new Set([recordKey({ file: 'a.png', question: 'q' })]))
     expect(prepared.done.size).toBe(1)
     expect(await readFile(path, 'utf8')).toBe(before)
-  })
-})
-
-describe('globToRegExp', () => {
-  it.each([
-    ['*.png', 'a.png', true],
-    ['*.png', 'dir/a.png', false],
-    ['**/*.png', 'a.png', true],
-    ['**/*.png', 'x/y/a.png', true],
-    ['img-??.jpg', 'img-01.jpg', true],
-    ['img-??.jpg', 'img-1.jpg', false],
-    ['*.{jpg,png}', 'a.png', true],
-    ['*.{jpg,png}', 'a.gif', false],
-    ['[ab]*.gif', 'b1.gif', true],
-    ['[!ab]*.gif', 'b1.gif', false],
-    ['a.b', 'axb', false],
-  ])('%s matches %s: %s', (pattern, path, expected) => {
-    expect(globToRegExp(pattern).test(path)).toBe(expected)
   })
 })

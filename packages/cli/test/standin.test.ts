@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import { readGgufMetadata } from '../../server/src/models/gguf/reader.js'
-import { metadataValue } from '../../server/src/models/gguf/values.js'
-import { runCli } from './support/run-cli.js'
+import { readGgufMetadata } from '@visto/testkit/gguf/reader'
+import { metadataValue } from '@visto/testkit/gguf/values'
+import { runCli } from '../../../test-support/run-cli.js'
 
 let dir: string
 beforeAll(async () => {
@@ -22,7 +22,7 @@ describe('visto standin', () => {
     expect(run.code, run.stderr).toBe(0)
     expect(run.stdout).toBe(`${join(out, 'model.gguf')}\n${join(out, 'mmproj.gguf')}\n`)
     expect(run.stderr).toMatch(/100\.0% .*model\.gguf/)
-    expect(run.stderr).toMatch(/Wrote [\d.]+ MB \+ [\d.]+ MB in [\d.]+s/)
+    expect(run.stderr).toMatch(/Wrote [\d.]+ (KiB|MiB) \+ [\d.]+ (KiB|MiB) in [\d.]+s/)
     const model = await readGgufMetadata(join(out, 'model.gguf'))
     expect(metadataValue(model.metadata, 'general.file_type')).toEqual({ type: 'uint32', value: 7 })
     expect(metadataValue(model.metadata, 'visto.standin.seed')).toEqual({ type: 'uint32', value: 5 })

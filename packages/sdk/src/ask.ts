@@ -1,12 +1,12 @@
 /**
- * `ask(images, question)`: the article's three steps in one call, returning the answer
- * with usage and timing. Also the engine behind Conversation and batch.
+ * `ask(images, question)`: encode the images, build the request and read the answer in
+ * one call, returning the answer with usage and timing. Also the engine behind Conversation and batch.
  */
 import type { ChatMessage, FinishReason, ImageDetail, Usage } from '@visto/protocol'
 import type { ChatCompletionCreateParams, RequestOptions, VistoClient } from './client.js'
 import { userContent, type ImageInput } from './images.js'
 
-/** The article's defaults: 1024 tokens is "usually enough"; 0.3 is its example temperature. */
+/** 1024 tokens is enough for a detailed description; 0.3 keeps answers focused but not rigid. */
 export const DEFAULT_MAX_TOKENS = 1024
 export const DEFAULT_TEMPERATURE = 0.3
 

@@ -1,6 +1,6 @@
 /**
  * `createClient()`: an OpenAI-compatible chat client for Visto (or vLLM, llama.cpp's
- * server, Ollama's /v1 …) with the article's retry loop, timeout, cache and monitoring
+ * server, Ollama's /v1 …) with retries, a timeout, a cache and monitoring
  * built in. Fetch only: runs in Node 20+ and browsers.
  */
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ModelList } from '@visto/protocol'
@@ -26,11 +26,11 @@ import { ChatCompletionStream } from './stream.js'
 export const DEFAULT_BASE_URL = 'http://127.0.0.1:7860'
 export const DEFAULT_MODEL = 'qwen3-vl-4b-instruct'
 /**
- * The article's client waits 30 s; a 4B vision model on a CPU can take longer than that
- * to write 1024 tokens, so the SDK allows two minutes per attempt.
+ * A 4B vision model on a CPU can take longer than the usual 30 s to write 1024 tokens,
+ * so the SDK allows two minutes per attempt.
  */
 export const DEFAULT_TIMEOUT_MS = 120_000
-/** Two retries = the article's three tries. */
+/** Two retries: three tries in all. */
 export const DEFAULT_MAX_RETRIES = 2
 
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>

@@ -1,11 +1,10 @@
 /**
- * Images → `data:` URLs (step one of the article), and into chat content parts. PDFs
- * (recognised from their bytes) become `file` parts instead: the server renders each page.
+ * Images → `data:` URLs, and into chat content parts. PDFs (recognised from their bytes)
+ * become `file` parts instead: the server renders each page.
  */
-import type { ContentPart, FilePart, ImageDetail, ImageUrlPart } from '@visto/protocol'
+import { isPdf, sniffImageMime, type ContentPart, type FilePart, type ImageDetail, type ImageUrlPart } from '@visto/protocol'
 import { base64ToBytes, bytesToBase64 } from './base64.js'
 import { InvalidImageError } from './errors.js'
-import { isPdf, sniffImageMime } from './mime-sniff.js'
 import { loadNodeHelpers } from './runtime.js'
 
 /**

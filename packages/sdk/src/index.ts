@@ -24,17 +24,15 @@ export { mapSettled, type Settled } from './pool.js'
 export { MemoryCache, resolveCache, type CacheOption, type ResultCache } from './cache.js'
 export { cacheKey, normaliseForCache, stableStringify } from './cache-key.js'
 export { ChatCompletionStream } from './stream.js'
-export { parseSse, SseLineDecoder, type SseEvent } from './sse.js'
+export { parseSse, readSseData, SseLineDecoder, type SseEvent } from '@visto/protocol'
 export { imageToDataUrl, imagePart, pdfPart, contentPart, userContent, bytesToDataUrl, type DocumentOptions, type ImageInput, type ImageOptions } from './images.js'
-export { isPdf, sniffImageMime, type ImageMime } from './mime-sniff.js'
+export { formatDuration, isPdf, percentile, sniffImageMime, type ImageMime } from '@visto/protocol'
 export { bytesToBase64, base64ToBytes } from './base64.js'
 export { isRetryableStatus, retryAfterMs, retryDelayMs, sleep, DEFAULT_BACKOFF, type BackoffOptions } from './retry.js'
 export {
   MetricsRecorder,
   summarize,
   formatSummary,
-  formatDuration,
-  percentile,
   type MetricsSummary,
   type RequestMetric,
   type LatencyStats,

@@ -1,7 +1,8 @@
 /**
- * Monitoring, the article's last piece of advice: every request's latency, outcome and
+ * Monitoring: every request's latency, outcome and
  * tokens, and a summary (p50/p95/p99, success rate, throughput) as data or as text.
  */
+import { formatDuration, percentile } from '@visto/protocol'
 
 export type Outcome = 'success' | 'error' | 'cached'
 
@@ -49,13 +50,6 @@ export interface MetricsSummary {
   throughput: { requestsPerSecond: number; completionTokensPerSecond: number }
   /** Failures by error class. */
   errors: Record<string, number>
-}
-
-/** Nearest-rank percentile over sorted values. */
-export function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN
-  const rank = Math.ceil((p / 100) * sorted.length)
-  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!
 }
 
 function stats(values: number[]): LatencyStats | null {
@@ -118,15 +112,6 @@ export function summarize(metrics: readonly RequestMetric[]): MetricsSummary {
     },
     errors,
   }
-}
-
-export function formatDuration(ms: number): string {
-  if (!Number.isFinite(ms)) return '–'
-  if (ms < 1000) return `${Math.round(ms)} ms`
-  if (ms < 60_000) return `${(ms / 1000).toFixed(2)} s`
-  const minutes = Math.floor(ms / 60_000)
-  const seconds = Math.round((ms % 60_000) / 1000)
-  return `${minutes}m${String(seconds).padStart(2, '0')}s`
 }
 
 function formatStats(s: LatencyStats): string {

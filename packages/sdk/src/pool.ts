@@ -1,6 +1,6 @@
 /**
- * Runs an async function over items with at most `concurrency` in flight (the article's
- * thread pool of 3). Results keep input order; a rejection is captured per item, never
+ * Runs an async function over items with at most `concurrency` in flight (3 by default
+ * in batches). Results keep input order; a rejection is captured per item, never
  * stopping the rest. Aborting stops new work from starting and rejects with the reason.
  */
 

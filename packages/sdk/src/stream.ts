@@ -3,9 +3,8 @@
  * ChatCompletionChunk; `data: [DONE]` ends it; `data: {"error":…}` (how Visto and vLLM
  * report a failure after the 200 headers went out) becomes a typed ApiError.
  */
-import { isErrorEnvelope, type ChatCompletionChunk } from '@visto/protocol'
+import { isErrorEnvelope, parseSse, type ChatCompletionChunk } from '@visto/protocol'
 import { ConnectionError, InvalidResponseError, errorFromStreamEvent } from './errors.js'
-import { parseSse } from './sse.js'
 
 export interface StreamHooks {
   /** Maps a low-level read failure (abort, timeout, reset) to the error to throw. */

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { AbortError, BadRequestError, createClient, MemoryCache, type BatchProgress, type BatchItem } from '../src/index.js'
-import { apiError, completion, delayed, json, startScriptedServer, type Handler, type ScriptedServer } from './support/scripted-server.js'
+import { apiError, completion, delayed, json, startScriptedServer, type Handler, type ScriptedServer } from '../../../test-support/scripted-server.js'
 
 let server: ScriptedServer
 beforeEach(async () => {

@@ -1,10 +1,10 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { cacheKey, createClient, MemoryCache, type ChatCompletionRequest } from '../src/index.js'
 import { DiskCache } from '../src/node.js'
-import { completion, ok, startScriptedServer, apiError, type ScriptedServer } from './support/scripted-server.js'
+import { completion, ok, startScriptedServer, apiError, type ScriptedServer } from '../../../test-support/scripted-server.js'
 
 const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex').toString('base64')
 const JPEG = Buffer.from('ffd8ffe000104a464946', 'hex').toString('base64')
@@ -115,6 +115,15 @@ describe('caching through the client', () => {
     await cache.set(key, completion('fresh'))
     expect((await cache.get(key))?.choices[0]?.message.content).toBe('fresh')
     expect(await readdir(dir)).toEqual([`${key}.json`])
+  })
+
+  it('keeps cached answers private: the folder 0700, each file 0600', async () => {
+    const cacheDir = join(dir, 'nested', 'results')
+    const cache = new DiskCache(cacheDir)
+    const key = 'b'.repeat(64)
+    await cache.set(key, completion('private'))
+    expect((await stat(cacheDir)).mode & 0o777).toBe(0o700)
+    expect((await stat(join(cacheDir, `${key}.json`))).mode & 0o777).toBe(0o600)
   })
 
   it('uses a disk cache under XDG_CACHE_HOME when cache is true in Node', async () => {

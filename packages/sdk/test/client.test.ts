@@ -10,10 +10,10 @@ import {
   RateLimitError,
   ServerError,
   TimeoutError,
-  type ChatCompletionRequest,
   type RetryInfo,
 } from '../src/index.js'
-import { apiError, delayed, hang, json, ok, refusedUrl, startScriptedServer, type ScriptedServer } from './support/scripted-server.js'
+import { apiError, delayed, hang, json, ok, refusedUrl, startScriptedServer, type ScriptedServer } from '../../../test-support/scripted-server.js'
+import { describeSceneRequest } from '../../../test-support/requests.js'
 
 const fastBackoff = { initialDelayMs: 5, maxDelayMs: 20 }
 
@@ -25,33 +25,20 @@ afterEach(async () => {
   await server.close()
 })
 
-const articleRequest = () => ({
-  model: 'qwen3-vl-4b-instruct',
-  messages: [
-    {
-      role: 'user',
-      content: [
-        { type: 'text', text: '请详细描述这张图片中的场景' },
-        { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } },
-      ],
-    },
-  ],
-  max_tokens: 1024,
-  temperature: 0.3,
-}) satisfies ChatCompletionRequest
+const sceneRequest = () => describeSceneRequest('data:image/png;base64,iVBORw0KGgo=')
 
 describe('chat.completions.create', () => {
   it('posts the request as JSON to /v1/chat/completions and returns the completion', async () => {
     server.script(ok('A cat on a mat.'))
     const client = createClient({ baseURL: server.url })
-    const completion = await client.chat.completions.create(articleRequest())
+    const completion = await client.chat.completions.create(sceneRequest())
     expect(completion.choices[0]?.message.content).toBe('A cat on a mat.')
     const [request] = server.requests
     expect(request?.method).toBe('POST')
     expect(request?.path).toBe('/v1/chat/completions')
     expect(request?.headers['content-type']).toBe('application/json')
     expect(request?.headers.authorization).toBeUndefined()
-    expect(request?.json).toEqual(articleRequest())
+    expect(request?.json).toEqual(sceneRequest())
   })
 
   it('accepts a base URL that already ends in /v1 and fills in the default model', async () => {
@@ -68,7 +55,7 @@ describe('chat.completions.create', () => {
   })
 
   it('never mutates the caller’s request object', async () => {
-    const request = articleRequest()
+    const request = sceneRequest()
     const before = structuredClone(request)
     Object.freeze(request)
     const client = createClient({ baseURL: server.url, model: 'other-model' })
@@ -84,7 +71,7 @@ describe('errors', () => {
     server.script(apiError(500, 'engine crashed', { type: 'server_error' }), ok('second time lucky'))
     const retries: RetryInfo[] = []
     const client = createClient({ baseURL: server.url, backoff: fastBackoff, onRetry: (info) => retries.push(info) })
-    const result = await client.chat.completions.createWithMeta(articleRequest())
+    const result = await client.chat.completions.createWithMeta(sceneRequest())
     expect(result.completion.choices[0]?.message.content).toBe('second time lucky')
     expect(result.attempts).toBe(2)
     expect(server.requests).toHaveLength(2)
@@ -100,7 +87,7 @@ describe('errors', () => {
       }),
     )
     const client = createClient({ baseURL: server.url, backoff: fastBackoff })
-    const error = await client.chat.completions.create(articleRequest()).catch((e: unknown) => e)
+    const error = await client.chat.completions.create(sceneRequest()).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(BadRequestError)
     const bad = error as BadRequestError
     expect(bad.message).toBe('400 Invalid image data in messages[0].content[1]: not a recognised image format')
@@ -121,7 +108,7 @@ describe('errors', () => {
   ])('maps status %i to %o and tries %i time(s)', async (status, ErrorClass, tries) => {
     server.fallback = apiError(status, `status ${status}`)
     const client = createClient({ baseURL: server.url, maxRetries: 2, backoff: fastBackoff })
-    const error = await client.chat.completions.create(articleRequest()).catch((e: unknown) => e)
+    const error = await client.chat.completions.create(sceneRequest()).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(ErrorClass)
     expect((error as ServerError).status).toBe(status)
     expect(server.requests).toHaveLength(tries)
@@ -133,14 +120,14 @@ describe('errors', () => {
       res.end('<h1>I am a teapot</h1>')
     })
     const client = createClient({ baseURL: server.url })
-    await expect(client.chat.completions.create(articleRequest())).rejects.toThrow('418 <h1>I am a teapot</h1>')
+    await expect(client.chat.completions.create(sceneRequest())).rejects.toThrow('418 <h1>I am a teapot</h1>')
   })
 
   it('waits as long as retry-after-ms asks before retrying', async () => {
     server.script(apiError(503, 'queue full', { type: 'service_unavailable_error', headers: { 'retry-after-ms': '300' } }), ok('done'))
     const client = createClient({ baseURL: server.url, backoff: fastBackoff })
     const started = performance.now()
-    await client.chat.completions.create(articleRequest())
+    await client.chat.completions.create(sceneRequest())
     expect(performance.now() - started).toBeGreaterThanOrEqual(290)
     expect(server.requests).toHaveLength(2)
   })
@@ -150,7 +137,7 @@ describe('errors', () => {
     const delays: number[] = []
     const client = createClient({ baseURL: server.url, backoff: fastBackoff, onRetry: (info) => delays.push(info.delayMs) })
     const started = performance.now()
-    await client.chat.completions.create(articleRequest())
+    await client.chat.completions.create(sceneRequest())
     expect(delays).toEqual([1000])
     expect(performance.now() - started).toBeGreaterThanOrEqual(990)
   })
@@ -158,7 +145,7 @@ describe('errors', () => {
   it('gives up after maxRetries and throws the last error', async () => {
     server.script(apiError(500, 'first'), apiError(500, 'second'), apiError(500, 'third'), ok('never reached'))
     const client = createClient({ baseURL: server.url, maxRetries: 2, backoff: fastBackoff })
-    await expect(client.chat.completions.create(articleRequest())).rejects.toThrow('500 third')
+    await expect(client.chat.completions.create(sceneRequest())).rejects.toThrow('500 third')
     expect(server.requests).toHaveLength(3)
   })
 
@@ -166,7 +153,7 @@ describe('errors', () => {
     server.script(hang)
     const client = createClient({ baseURL: server.url, timeout: 200, maxRetries: 0 })
     const started = performance.now()
-    const error = await client.chat.completions.create(articleRequest()).catch((e: unknown) => e)
+    const error = await client.chat.completions.create(sceneRequest()).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(TimeoutError)
     expect((error as TimeoutError).message).toBe('Request timed out after 200 ms')
     expect(performance.now() - started).toBeLessThan(2000)
@@ -176,7 +163,7 @@ describe('errors', () => {
   it('retries a timed-out attempt and succeeds when the next one answers', async () => {
     server.script(hang, ok('fast now'))
     const client = createClient({ baseURL: server.url, timeout: 200, maxRetries: 1, backoff: fastBackoff })
-    const completion = await client.chat.completions.create(articleRequest())
+    const completion = await client.chat.completions.create(sceneRequest())
     expect(completion.choices[0]?.message.content).toBe('fast now')
   })
 
@@ -184,7 +171,7 @@ describe('errors', () => {
     const url = await refusedUrl()
     const retries: RetryInfo[] = []
     const client = createClient({ baseURL: url, maxRetries: 1, backoff: fastBackoff, onRetry: (info) => retries.push(info) })
-    const error = await client.chat.completions.create(articleRequest()).catch((e: unknown) => e)
+    const error = await client.chat.completions.create(sceneRequest()).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(ConnectionError)
     expect(error).not.toBeInstanceOf(TimeoutError)
     expect((error as Error).message).toBe(`Connection error: ${url}/v1/chat/completions (ECONNREFUSED)`)
@@ -196,7 +183,7 @@ describe('errors', () => {
     const controller = new AbortController()
     const client = createClient({ baseURL: server.url, backoff: fastBackoff })
     setTimeout(() => controller.abort(), 100)
-    await expect(client.chat.completions.create(articleRequest(), { signal: controller.signal })).rejects.toThrow(AbortError)
+    await expect(client.chat.completions.create(sceneRequest(), { signal: controller.signal })).rejects.toThrow(AbortError)
     expect(server.requests).toHaveLength(1)
   })
 
@@ -205,7 +192,7 @@ describe('errors', () => {
     const controller = new AbortController()
     const client = createClient({ baseURL: server.url, onRetry: () => setTimeout(() => controller.abort(), 20) })
     const started = performance.now()
-    await expect(client.chat.completions.create(articleRequest(), { signal: controller.signal })).rejects.toThrow(AbortError)
+    await expect(client.chat.completions.create(sceneRequest(), { signal: controller.signal })).rejects.toThrow(AbortError)
     expect(performance.now() - started).toBeLessThan(5000)
     expect(server.requests).toHaveLength(1)
   })
@@ -217,7 +204,7 @@ describe('errors', () => {
       setTimeout(() => res.destroy(), 20)
     }
     const client = createClient({ baseURL: server.url, maxRetries: 0 })
-    await expect(client.chat.completions.create(articleRequest())).rejects.toThrow(ConnectionError)
+    await expect(client.chat.completions.create(sceneRequest())).rejects.toThrow(ConnectionError)
   })
 })
 
@@ -251,8 +238,8 @@ describe('metrics', () => {
   it('records latency, outcome, attempts and tokens for every call', async () => {
     server.script(delayed(50, ok('one two three', { promptTokens: 7 })), apiError(400, 'bad'))
     const client = createClient({ baseURL: server.url })
-    await client.chat.completions.create(articleRequest())
-    await client.chat.completions.create(articleRequest()).catch(() => {})
+    await client.chat.completions.create(sceneRequest())
+    await client.chat.completions.create(sceneRequest()).catch(() => {})
     const [success, failure] = client.metrics.entries
     expect(success).toMatchObject({ outcome: 'success', attempts: 1, status: 200, promptTokens: 7, completionTokens: 3, totalTokens: 10, stream: false })
     expect(success!.latencyMs).toBeGreaterThanOrEqual(45)

@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createClient, InvalidImageError } from '../src/index.js'
-import { apiError, ok, startScriptedServer, type ScriptedServer } from './support/scripted-server.js'
+import { apiError, ok, startScriptedServer, type ScriptedServer } from '../../../test-support/scripted-server.js'
+import { fixturesDir } from '../../../test-support/paths.js'
 
 let server: ScriptedServer
 beforeEach(async () => {
@@ -12,7 +13,7 @@ afterEach(async () => {
   await server.close()
 })
 
-const fixture = join(import.meta.dirname, 'fixtures', 'tiny.png')
+const fixture = join(fixturesDir, 'tiny.png')
 
 describe('Conversation', () => {
   it('sends the whole history each turn, with images attached to the turn they were added to', async () => {

@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { fixturesDir } from '../../../test-support/paths.js'
 import { contentPart, createClient, isPdf, pdfPart, userContent, type ChatCompletionRequest } from '../src/index.js'
 
 // A minimal PDF header is all the SDK looks at: it never parses documents, the server does.
@@ -35,7 +36,7 @@ describe('PDFs in the SDK', () => {
   })
 
   it('keeps images as image_url parts next to PDFs', async () => {
-    const png = await readFile(new URL('./fixtures/tiny.png', import.meta.url))
+    const png = await readFile(join(fixturesDir, 'tiny.png'))
     const parts = await userContent('Compare', [new Uint8Array(png), pdf])
     expect(parts.map((p) => p.type)).toEqual(['text', 'image_url', 'file'])
   })

@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { formatSummary, MetricsRecorder, percentile, summarize, type RequestMetric } from '../src/index.js'
+import { formatSummary, MetricsRecorder, summarize, type RequestMetric } from '../src/index.js'
 
 const metric = (over: Partial<RequestMetric>): RequestMetric => ({ startedAt: 0, latencyMs: 100, outcome: 'success', attempts: 1, stream: false, ...over })
 
 describe('metrics', () => {
-  it('computes nearest-rank percentiles', () => {
-    const values = Array.from({ length: 100 }, (_, i) => i + 1)
-    expect(percentile(values, 50)).toBe(50)
-    expect(percentile(values, 95)).toBe(95)
-    expect(percentile(values, 99)).toBe(99)
-    expect(percentile([7], 99)).toBe(7)
-    expect(percentile([1, 2, 3, 4], 50)).toBe(2)
-  })
-
   it('summarises success rate, latency over real requests, tokens and throughput', () => {
     const summary = summarize([
       metric({ startedAt: 0, latencyMs: 1000, completionTokens: 10, promptTokens: 5, totalTokens: 15 }),

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { AbortError, ConnectionError, createClient, OverloadedError, ServerError, TimeoutError, type ChatCompletionChunk } from '../src/index.js'
-import { chunk, sse, sseRaw, startScriptedServer, type ScriptedServer } from './support/scripted-server.js'
+import { chunk, sse, sseRaw, startScriptedServer, type ScriptedServer } from '../../../test-support/scripted-server.js'
 
 let server: ScriptedServer
 beforeEach(async () => {

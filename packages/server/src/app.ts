@@ -1,24 +1,18 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import type { Engine } from './engines/engine.js'
-import { AuthenticationError, NotFoundError } from './errors.js'
-import { sendError } from './http-errors.js'
-import { chatCompletionsRoutes } from './routes/chat-completions.js'
-import { healthRoutes } from './routes/health.js'
-import { modelsRoutes } from './routes/models.js'
-import type { Admission } from './serving/admission.js'
-import type { ChatCompletionsService } from './serving/chat-completions.js'
+import { installAccessControl, type AccessOptions } from './access.js'
+import { NotFoundError } from './errors.js'
+import { sendClientError, sendError } from './http-errors.js'
 
-export interface AppDeps {
-  engine: Engine
-  admission: Admission
-  chat: ChatCompletionsService
+export interface HttpAppOptions {
   bodyLimitBytes: number
-  apiKey?: string | undefined
+  /** Receiving one request (headers and body) may take this long; 0 = no limit. Generation is never limited. */
+  bodyTimeoutMs?: number
+  access: AccessOptions
   logger?: FastifyServerOptions['logger']
-  /** Extra route plugins (the web page, uploads) registered after the core API. */
-  plugins?: Array<(app: FastifyInstance, deps: AppDeps) => void | Promise<void>>
 }
+
+const defaultBodyTimeoutMs = 300_000
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 
@@ -26,28 +20,46 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Responses not yet fully written (streams included): what a graceful shutdown waits for. */
     inFlight: { count: number }
+    /** The body limit the error handler names in 413s. */
+    bodyLimitBytes: number
   }
 }
 
-/** Builds the HTTP app without listening: tests use app.inject(), main.ts listens. */
-export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+/**
+ * The HTTP shell every route lives in: body parsing, request ids, the access rule, and
+ * the one error handler. It has no routes of its own; compose.ts registers them.
+ */
+export function createHttpApp(options: HttpAppOptions): FastifyInstance {
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? defaultBodyTimeoutMs
   const app = Fastify({
-    logger: deps.logger ?? false,
-    bodyLimit: deps.bodyLimitBytes,
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimitBytes,
     requestIdHeader: false,
     genReqId: (request) => {
       const incoming = request.headers['x-request-id']
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : `req_${randomBytes(12).toString('hex')}`
     },
-    // Requests with big images legitimately take minutes on CPU.
-    requestTimeout: 0,
+    // One route per path whatever its spelling, so the access rule sees one decision:
+    // `/V1/Models` and `//v1//models` are `/v1/models` (percent-decoding is the router's own).
+    routerOptions: { caseSensitive: false, ignoreDuplicateSlashes: true },
+    // Node's requestTimeout covers receiving the request only (it stops once the body has
+    // arrived), so a slow upload is cut while a generation of many minutes is not.
+    requestTimeout: bodyTimeoutMs,
+    http: {
+      // Node checks for expired requests on this interval (30 s by default).
+      connectionsCheckingInterval: bodyTimeoutMs > 0 ? Math.min(30_000, Math.max(100, Math.floor(bodyTimeoutMs / 4))) : 30_000,
+      // Node insists that headers arrive no later than the whole request.
+      headersTimeout: bodyTimeoutMs > 0 ? Math.min(60_000, bodyTimeoutMs) : 60_000,
+    },
+    clientErrorHandler: (error, socket) => sendClientError(error, socket, bodyTimeoutMs),
     forceCloseConnections: 'idle',
   })
 
-  // The article sends application/json; curl -d sends form encoding and some clients
-  // send text/plain or nothing. All of them carry JSON here, so parse them as JSON.
+  // Clients send JSON as application/json, text/plain, form encoding (curl -d) or with no
+  // type at all; all of them carry JSON here. Cross-origin "simple" requests that exploit
+  // this are refused by the Origin check before the body is read.
   app.removeContentTypeParser(['application/json', 'text/plain'])
-  app.addContentTypeParser(['application/json', 'text/plain', 'application/x-www-form-urlencoded'], { parseAs: 'string', bodyLimit: deps.bodyLimitBytes }, (_request, body, done) => {
+  app.addContentTypeParser(['application/json', 'text/plain', 'application/x-www-form-urlencoded'], { parseAs: 'string', bodyLimit: options.bodyLimitBytes }, (_request, body, done) => {
     try {
       done(null, JSON.parse(body as string))
     } catch (error) {
@@ -57,27 +69,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   })
 
   app.decorate('inFlight', { count: 0 })
+  app.decorate('bodyLimitBytes', options.bodyLimitBytes)
   app.addHook('onRequest', async (request, reply) => {
     app.inFlight.count++
     reply.raw.once('close', () => app.inFlight.count--)
     reply.header('x-request-id', request.id)
-    if (!deps.apiKey || !request.url.startsWith('/v1/')) return
-    const header = request.headers.authorization ?? ''
-    const presented = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '')
-    const expected = Buffer.from(deps.apiKey)
-    if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) throw new AuthenticationError()
   })
+  installAccessControl(app, options.access)
 
-  app.setErrorHandler((error, request, reply) => sendError(error, request, reply, deps.bodyLimitBytes))
+  app.setErrorHandler((error, request, reply) => sendError(error, request, reply, options.bodyLimitBytes))
   app.setNotFoundHandler((request, reply) =>
-    sendError(new NotFoundError(`No route for ${request.method} ${request.url.split('?')[0]}`, { code: 'unknown_route' }), request, reply, deps.bodyLimitBytes),
+    sendError(new NotFoundError(`No route for ${request.method} ${request.url.split('?')[0]}`, { code: 'unknown_route' }), request, reply, options.bodyLimitBytes),
   )
-
-  await app.register(async (scope) => {
-    chatCompletionsRoutes(scope, deps)
-    modelsRoutes(scope, deps)
-    healthRoutes(scope, deps)
-  })
-  for (const plugin of deps.plugins ?? []) await app.register(async (scope) => plugin(scope, deps))
   return app
 }

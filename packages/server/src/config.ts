@@ -4,6 +4,8 @@
  * once, then frozen; main.ts logs only what differs from the defaults.
  */
 
+import { parseOriginList } from './access.js'
+
 type Kind = 'string' | 'int' | 'number' | 'boolean'
 
 interface OptionSpec {
@@ -19,11 +21,11 @@ interface OptionSpec {
 const MiB = 1024 * 1024
 
 export const serveOptions = {
-  port: { kind: 'int', default: 7860, min: 0, max: 65535, description: 'HTTP port (the article’s 7860).' },
+  port: { kind: 'int', default: 7860, min: 0, max: 65535, description: 'HTTP port.' },
   host: { kind: 'string', default: '127.0.0.1', description: 'Interface to bind. 0.0.0.0 opens the API to the network (containers).' },
   model: { kind: 'string', description: 'A .gguf file, a folder holding one, or a hub repo such as Qwen/Qwen3-VL-4B-Instruct-GGUF:Q4_K_M. Default: the official Qwen3-VL-4B-Instruct Q4_K_M.' },
   mmproj: { kind: 'string', description: 'The vision projector .gguf (found next to --model when omitted).' },
-  'model-alias': { kind: 'string', default: 'qwen3-vl-4b-instruct', description: 'The model id clients send (the article sends qwen3-vl-4b-instruct). Comma-separate several.' },
+  'model-alias': { kind: 'string', default: 'qwen3-vl-4b-instruct', description: 'The model id clients send. Comma-separate several.' },
   source: { kind: 'string', default: 'huggingface', choices: ['huggingface', 'modelscope'], description: 'Where hub models are downloaded from (HF_ENDPOINT selects a mirror).' },
   'ctx-size': { kind: 'int', default: 8192, min: 512, description: 'Context length per request, in tokens (a 1024×1024 image takes 1024).' },
   parallel: { kind: 'int', default: 2, min: 1, max: 64, description: 'Requests generated at once (llama.cpp slots, continuous batching).' },
@@ -34,20 +36,28 @@ export const serveOptions = {
   'upstream-url': { kind: 'string', description: 'With --engine openai: the upstream base URL, e.g. http://gpu-box:8000/v1.' },
   'upstream-api-key': { kind: 'string', secret: true, description: 'With --engine openai: the upstream API key.' },
   'llama-server': { kind: 'string', description: 'Path to a llama-server binary (default: PATH, then Visto’s own cached build).' },
-  'api-key': { kind: 'string', secret: true, description: 'Require "Authorization: Bearer KEY" (default: no key, as in the article).' },
-  'body-limit-mb': { kind: 'number', default: 50, min: 1, description: 'Largest request body in MiB (base64 makes images a third larger).' },
-  'allow-remote-images': { kind: 'boolean', default: false, description: 'Fetch http(s) image URLs (SSRF-guarded). Off: only inline base64, as in the article.' },
+  'api-key': { kind: 'string', secret: true, description: 'Require "Authorization: Bearer KEY" on every API route (default: none). Prefer VISTO_API_KEY: flags are visible to other users in ps.' },
+  'cors-origins': { kind: 'string', description: 'Other web origins (scheme://host:port, comma-separated, or *) allowed to call the API from a browser. Default: only the server’s own page.' },
+  'allowed-hosts': { kind: 'string', description: 'Host names the server answers to besides loopback ones (comma-separated), e.g. a reverse proxy’s name. Checked when bound to loopback or when set.' },
+  'body-limit-mb': { kind: 'number', default: 50, min: 0.001, description: 'Largest request body in MiB (base64 makes images a third larger).' },
+  'body-timeout-seconds': { kind: 'number', default: 300, min: 0, description: 'How long receiving one request (headers and body) may take; 0 = no limit. Generation is not limited.' },
+  'allow-remote-images': { kind: 'boolean', default: false, description: 'Fetch http(s) image URLs (SSRF-guarded). Off: only inline base64 data URLs.' },
   'max-image-mb': { kind: 'number', default: 20, min: 0.001, description: 'Largest image, in MiB of decoded bytes.' },
   'max-images': { kind: 'int', default: 8, min: 1, description: 'Most images per request.' },
   'max-image-pixels': { kind: 'int', default: 100_000_000, min: 1, description: 'Largest decoded image area (decompression-bomb guard).' },
   'image-pixels-low': { kind: 'int', default: 512 * 512, min: 1024, description: 'Pixel budget for image_url.detail "low".' },
-  'image-pixels': { kind: 'int', default: 1024 * 1024, min: 1024, description: 'Pixel budget for detail "auto" (the article: about 1024×1024).' },
+  'image-pixels': { kind: 'int', default: 1024 * 1024, min: 1024, description: 'Pixel budget for detail "auto" (about 1024×1024).' },
   'image-pixels-high': { kind: 'int', default: 1536 * 1536, min: 1024, description: 'Pixel budget for detail "high".' },
   'max-pdf-pages': { kind: 'int', default: 16, min: 1, description: 'Most PDF pages rendered for one request, all file parts together.' },
   'max-pdf-tokens': { kind: 'int', min: 1, description: 'Most image tokens the PDF pages of one request may take together (default: --ctx-size).' },
   'max-pdf-mb': { kind: 'number', default: 32, min: 0.001, description: 'Largest PDF, in MiB of decoded bytes.' },
   'pdf-timeout-seconds': { kind: 'number', default: 60, min: 1, description: 'Time limit for reading, and again for rendering, one PDF.' },
-  'default-max-tokens': { kind: 'int', default: 1024, min: 1, description: 'max_tokens when a request sets none (the article’s default).' },
+  'max-messages': { kind: 'int', default: 256, min: 1, description: 'Most messages per chat request.' },
+  'max-message-parts': { kind: 'int', default: 64, min: 1, description: 'Most content parts (text and images) per message.' },
+  'max-text-chars': { kind: 'int', default: 1_000_000, min: 1, description: 'Most characters of text per request, all messages together.' },
+  'max-schema-depth': { kind: 'int', default: 32, min: 1, max: 256, description: 'Deepest nesting of a response_format JSON schema.' },
+  'max-schema-kb': { kind: 'number', default: 64, min: 0.1, description: 'Largest response_format JSON schema, in KiB of JSON.' },
+  'default-max-tokens': { kind: 'int', default: 1024, min: 1, description: 'max_tokens when a request sets none.' },
   'drain-seconds': { kind: 'number', default: 30, min: 0, description: 'On SIGINT/SIGTERM, how long in-flight requests may finish.' },
   cache: { kind: 'string', description: 'Cache folder for models and the engine build (default ~/.cache/visto; env VISTO_CACHE).' },
   'log-level': { kind: 'string', default: 'info', choices: ['silent', 'error', 'warn', 'info', 'debug'], description: 'Server log level.' },
@@ -132,7 +142,25 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
   const auto = config['image-pixels'] as number
   const high = config['image-pixels-high'] as number
   if (!(low <= auto && auto <= high)) throw new ConfigError(`image pixel budgets must satisfy low ≤ default ≤ high, got ${low}, ${auto}, ${high}`)
+  try {
+    parseOriginList(config['cors-origins'] as string | undefined)
+  } catch (error) {
+    throw new ConfigError(`--cors-origins: ${(error as Error).message}`)
+  }
   return Object.freeze(config) as ServeConfig
+}
+
+/**
+ * A validated config from option values, as `visto serve --name value` would give:
+ * what tests and scripts compose servers from.
+ */
+export function serveConfig(options: Partial<Record<ServeOptionName, string | number | boolean>> = {}): ServeConfig {
+  const argv: string[] = []
+  for (const [name, value] of Object.entries(options)) {
+    if (value === undefined) continue
+    argv.push(typeof value === 'boolean' ? (value ? `--${name}` : `--no-${name}`) : `--${name}=${value}`)
+  }
+  return parseServeConfig(argv, {})
 }
 
 /** Options that differ from their defaults, secrets redacted: what start-up logs. */
@@ -156,3 +184,6 @@ export function serveHelp(): string {
 }
 
 export { MiB }
+
+/** Every option at its default. */
+export const defaultServeConfig: ServeConfig = parseServeConfig([], {})

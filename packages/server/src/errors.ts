@@ -72,6 +72,13 @@ export class ContextLengthExceededError extends ApiError {
   }
 }
 
+/** 408: the request (headers and body) did not arrive within --body-timeout-seconds. */
+export class RequestTimeoutError extends ApiError {
+  constructor(message: string, options: ApiErrorOptions = {}) {
+    super(408, 'invalid_request_error', 'request_timeout', message, options)
+  }
+}
+
 /** 404: unknown model or route. */
 export class NotFoundError extends ApiError {
   constructor(message: string, options: ApiErrorOptions & { code?: string } = {}) {
@@ -83,6 +90,13 @@ export class NotFoundError extends ApiError {
 export class AuthenticationError extends ApiError {
   constructor(message = 'Missing or invalid API key. Send it as "Authorization: Bearer <key>".') {
     super(401, 'authentication_error', 'invalid_api_key', message)
+  }
+}
+
+/** 403: the caller is known to be refused (another web page's origin, a Host this server does not answer to). */
+export class PermissionDeniedError extends ApiError {
+  constructor(message: string, options: ApiErrorOptions & { code?: string } = {}) {
+    super(403, 'permission_error', options.code ?? 'permission_denied', message, options)
   }
 }
 
@@ -127,7 +141,9 @@ export const errorRegistry = {
   InvalidFileError: 400,
   ContextLengthExceededError: 400,
   AuthenticationError: 401,
+  PermissionDeniedError: 403,
   NotFoundError: 404,
+  RequestTimeoutError: 408,
   PayloadTooLargeError: 413,
   InternalServerError: 500,
   UpstreamError: 502,

@@ -1,18 +1,12 @@
 import type { FastifyInstance } from 'fastify'
-import { buildApp } from './app.js'
-import { describeNonDefaults, MiB, type ServeConfig } from './config.js'
+import { composeServer } from './compose.js'
+import { describeNonDefaults, type ServeConfig } from './config.js'
 import type { Engine } from './engines/engine.js'
 import { LlamaCppEngine } from './engines/llama-cpp/llama-cpp-engine.js'
 import { locateLlamaServer } from './engines/llama-cpp/llama-server-binary.js'
 import { OpenAiUpstreamEngine } from './engines/openai-upstream-engine.js'
-import { defaultImagePipelineOptions, prepareImage, type ImagePipelineOptions } from './images/pipeline.js'
-import { defaultDocumentOptions, PdfDocuments, type DocumentOptions } from './documents/pdf-documents.js'
 import { defaultCacheDir } from './models/cache-dir.js'
 import { createProgressPrinter, resolveModel } from './models/resolve.js'
-import { Admission } from './serving/admission.js'
-import { ChatCompletionsService } from './serving/chat-completions.js'
-import { webUiRoutes } from './routes/web-ui.js'
-import { imagesDescribeRoutes } from './routes/images-describe.js'
 
 export interface RunningServer {
   app: FastifyInstance
@@ -20,6 +14,8 @@ export interface RunningServer {
   url: string
   /** Drains in-flight requests (up to the configured deadline), then stops everything. */
   shutdown(): Promise<void>
+  /** Stops the engine at once, synchronously: for process 'exit' handlers. */
+  kill(): void
   /** Resolves when the engine is ready to answer. */
   ready: Promise<void>
 }
@@ -30,32 +26,7 @@ export interface ServeIo {
   engineLog?: (line: string) => void
 }
 
-function imageOptions(config: ServeConfig): ImagePipelineOptions {
-  return {
-    ...defaultImagePipelineOptions,
-    maxImageBytes: Math.round(config['max-image-mb'] * MiB),
-    maxImagesPerRequest: config['max-images'],
-    maxPixels: config['max-image-pixels'],
-    pixelBudget: { low: config['image-pixels-low'], auto: config['image-pixels'], high: config['image-pixels-high'] },
-    allowRemote: config['allow-remote-images'],
-  }
-}
-
-function documentOptions(config: ServeConfig, images: ImagePipelineOptions): DocumentOptions {
-  return {
-    ...defaultDocumentOptions,
-    maxFileBytes: Math.round(config['max-pdf-mb'] * MiB),
-    maxPagesPerRequest: config['max-pdf-pages'],
-    maxPageTokensPerRequest: config['max-pdf-tokens'] ?? config['ctx-size'],
-    pixelBudget: images.pixelBudget,
-    minPixels: images.minPixels,
-    alignTo: images.alignTo,
-    outputFormat: images.outputFormat,
-    timeoutSeconds: config['pdf-timeout-seconds'],
-  }
-}
-
-async function createEngine(config: ServeConfig, io: ServeIo, cacheDir: string): Promise<Engine & { start(): Promise<void> }> {
+async function createEngine(config: ServeConfig, io: ServeIo, cacheDir: string): Promise<Engine> {
   const aliases = config['model-alias'].split(',').map((s) => s.trim()).filter(Boolean)
   if (config.engine === 'openai') {
     return new OpenAiUpstreamEngine({
@@ -102,23 +73,9 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
   }
   const cacheDir = config.cache ?? defaultCacheDir()
   const engine = await createEngine(config, io, cacheDir)
-  const admission = new Admission(config.parallel, config['max-queue'])
-  const images = imageOptions(config)
-  const documents = documentOptions(config, images)
-  const chat = new ChatCompletionsService(engine, admission, (url, where, detail, signal) => prepareImage(url, where, images, detail, signal), {
-    defaultMaxTokens: config['default-max-tokens'],
-    maxImagesPerRequest: images.maxImagesPerRequest,
-    documents: new PdfDocuments(documents),
-  })
-  const bodyLimitBytes = Math.round(config['body-limit-mb'] * MiB)
-  const app = await buildApp({
+  const { app, admission } = await composeServer(config, {
     engine,
-    admission,
-    chat,
-    bodyLimitBytes,
-    apiKey: config['api-key'],
     logger: config['log-level'] === 'silent' ? false : { level: config['log-level'] },
-    plugins: [webUiRoutes, (scope) => imagesDescribeRoutes(scope, { chat, images, maxPdfBytes: documents.maxFileBytes })],
   })
   const url = await app.listen({ port: config.port, host: config.host })
   io.log(`listening on ${url} (POST /v1/chat/completions, web page at /)`)
@@ -139,5 +96,5 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
       await engine.close()
       await closing
     })())
-  return { app, engine, url, shutdown, ready }
+  return { app, engine, url, shutdown, kill: () => engine.kill(), ready }
 }

@@ -1,22 +1,18 @@
 import type { FastifyInstance } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
-import { buildApp } from '../src/app.js'
+import { composeServer } from '../src/compose.js'
+import { serveConfig } from '../src/config.js'
 import { InvalidImageError } from '../src/errors.js'
-import { Admission } from '../src/serving/admission.js'
-import { ChatCompletionsService, type ImagePreparer } from '../src/serving/chat-completions.js'
+import type { ImagePreparer } from '../src/serving/chat-completions.js'
 import { endless, ScriptedEngine, words } from '../../../test-support/scripted-engine.js'
+import { describeSceneRequest } from '../../../test-support/requests.js'
 
 const acceptAnyImage: ImagePreparer = async (url, where) => {
   if (url.includes('broken')) throw new InvalidImageError(`Invalid image data in ${where}: truncated JPEG`, { param: `${where}.image_url.url` })
   return { data: Buffer.from('png'), mime: 'image/png', width: 64, height: 64 }
 }
 
-const article = {
-  model: 'qwen3-vl-4b-instruct',
-  messages: [{ role: 'user', content: [{ type: 'text', text: '请详细描述这张图片中的场景' }, { type: 'image_url', image_url: { url: 'data:image/jpeg;base64,AAAA' } }] }],
-  max_tokens: 1024,
-  temperature: 0.3,
-}
+const sceneRequest = describeSceneRequest('data:image/jpeg;base64,AAAA')
 
 let app: FastifyInstance | undefined
 afterEach(async () => {
@@ -24,11 +20,11 @@ afterEach(async () => {
   app = undefined
 })
 
-async function setup(engine = new ScriptedEngine(), options: { parallel?: number; maxQueue?: number; apiKey?: string; bodyLimitBytes?: number } = {}) {
-  const admission = new Admission(options.parallel ?? 1, options.maxQueue ?? 4)
-  const chat = new ChatCompletionsService(engine, admission, acceptAnyImage, { defaultMaxTokens: 1024, maxImagesPerRequest: 2 })
-  app = await buildApp({ engine, admission, chat, bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024, apiKey: options.apiKey })
-  return { app, engine, admission }
+async function setup(engine = new ScriptedEngine(), options: { parallel?: number; maxQueue?: number; apiKey?: string; bodyLimitMb?: number } = {}) {
+  const config = serveConfig({ parallel: options.parallel ?? 1, 'max-queue': options.maxQueue ?? 4, 'max-images': 2, 'body-limit-mb': options.bodyLimitMb ?? 1, ...(options.apiKey ? { 'api-key': options.apiKey } : {}) })
+  const composed = await composeServer(config, { engine, prepareImage: acceptAnyImage })
+  app = composed.app
+  return { app, engine, admission: composed.admission }
 }
 
 function sseEvents(body: string): string[] {
@@ -36,9 +32,9 @@ function sseEvents(body: string): string[] {
 }
 
 describe('POST /v1/chat/completions over HTTP', () => {
-  it("answers the article's request (JSON string body, only Content-Type) with a chat completion", async () => {
+  it('answers a typical vision request (JSON string body, only Content-Type) with a chat completion', async () => {
     const { app } = await setup()
-    const response = await app.inject({ method: 'POST', url: '/v1/chat/completions', headers: { 'Content-Type': 'application/json' }, payload: JSON.stringify(article) })
+    const response = await app.inject({ method: 'POST', url: '/v1/chat/completions', headers: { 'Content-Type': 'application/json' }, payload: JSON.stringify(sceneRequest) })
     expect(response.statusCode).toBe(200)
     expect(response.headers['content-type']).toMatch(/^application\/json/)
     expect(response.headers['x-request-id']).toMatch(/^req_/)
@@ -55,13 +51,13 @@ describe('POST /v1/chat/completions over HTTP', () => {
 
   it('also serves /chat/completions and parses bodies sent without a JSON content type', async () => {
     const { app } = await setup()
-    const response = await app.inject({ method: 'POST', url: '/chat/completions', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: JSON.stringify(article) })
+    const response = await app.inject({ method: 'POST', url: '/chat/completions', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: JSON.stringify(sceneRequest) })
     expect(response.statusCode).toBe(200)
   })
 
   it('reports finish_reason "length" honestly', async () => {
     const { app } = await setup(new ScriptedEngine(words(['cut'], 'length')))
-    const response = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { ...article, max_tokens: 1 } })
+    const response = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { ...sceneRequest, max_tokens: 1 } })
     expect(response.json().choices[0].finish_reason).toBe('length')
   })
 
@@ -73,7 +69,7 @@ describe('POST /v1/chat/completions over HTTP', () => {
 
   it('returns 404 listing the available models for an unknown model', async () => {
     const { app } = await setup()
-    const response = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { ...article, model: 'gpt-4o' } })
+    const response = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { ...sceneRequest, model: 'gpt-4o' } })
     expect(response.statusCode).toBe(404)
     expect(response.json()).toEqual({
       error: { message: 'The model "gpt-4o" does not exist. Available models: qwen3-vl-4b-instruct', type: 'not_found_error', param: 'model', code: 'model_not_found' },
@@ -82,14 +78,14 @@ describe('POST /v1/chat/completions over HTTP', () => {
 
   it('returns 400 invalid_request_error naming the parameter', async () => {
     const { app } = await setup()
-    const response = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { ...article, temperature: 9 } })
+    const response = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { ...sceneRequest, temperature: 9 } })
     expect(response.statusCode).toBe(400)
     expect(response.json()).toEqual({ error: { message: 'temperature must be at most 2, got 9', type: 'invalid_request_error', param: 'temperature', code: 'invalid_value' } })
   })
 
   it('returns 400 with "Invalid image data" naming the part for a bad image', async () => {
     const { app } = await setup()
-    const body = structuredClone(article)
+    const body = structuredClone(sceneRequest)
     ;(body.messages[0]!.content[1] as { image_url: { url: string } }).image_url.url = 'data:image/jpeg;base64,broken'
     const response = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: body })
     expect(response.statusCode).toBe(400)
@@ -102,12 +98,12 @@ describe('POST /v1/chat/completions over HTTP', () => {
   })
 
   it('returns 400 for malformed JSON and 413 beyond the body limit, in the same envelope', async () => {
-    const { app } = await setup(undefined, { bodyLimitBytes: 2000 })
+    const { app } = await setup(undefined, { bodyLimitMb: 0.002 })
     const bad = await app.inject({ method: 'POST', url: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, payload: '{"model": ' })
     expect(bad.statusCode).toBe(400)
     expect(bad.json().error.code).toBe('invalid_json')
     expect(bad.json().error.message).toMatch(/^The request body is not valid JSON/)
-    const big = await app.inject({ method: 'POST', url: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ ...article, pad: 'x'.repeat(5000) }) })
+    const big = await app.inject({ method: 'POST', url: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ ...sceneRequest, pad: 'x'.repeat(5000) }) })
     expect(big.statusCode).toBe(413)
     expect(big.json().error).toMatchObject({ type: 'invalid_request_error', code: 'body_too_large' })
   })
@@ -132,7 +128,7 @@ describe('POST /v1/chat/completions over HTTP', () => {
       throw new TypeError('cannot read properties of undefined')
     })
     const { app } = await setup(broken)
-    const response = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: article })
+    const response = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: sceneRequest })
     expect(response.statusCode).toBe(500)
     expect(response.json()).toEqual({ error: { message: 'The server had an error while processing your request.', type: 'server_error', param: null, code: 'internal_error' } })
   })
@@ -148,7 +144,7 @@ describe('POST /v1/chat/completions over HTTP', () => {
 describe('streaming', () => {
   it('sends the role first, content deltas, the finish chunk, usage when asked, then [DONE]', async () => {
     const { app } = await setup(new ScriptedEngine(words(['Hel', 'lo'])))
-    const response = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { ...article, stream: true, stream_options: { include_usage: true } } })
+    const response = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { ...sceneRequest, stream: true, stream_options: { include_usage: true } } })
     expect(response.statusCode).toBe(200)
     expect(response.headers['content-type']).toMatch(/^text\/event-stream/)
     const events = sseEvents(response.body)
@@ -166,7 +162,7 @@ describe('streaming', () => {
       throw new Error('engine exploded')
     })
     const { app } = await setup(failing)
-    const response = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { ...article, stream: true } })
+    const response = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { ...sceneRequest, stream: true } })
     const events = sseEvents(response.body)
     expect(events.at(-1)).toBe('[DONE]')
     expect(JSON.parse(events.at(-2)!)).toEqual({ error: { message: 'The server had an error while processing your request.', type: 'server_error', param: null, code: 'internal_error' } })
@@ -174,7 +170,7 @@ describe('streaming', () => {
 
   it('validates before streaming: a bad request gets a plain 400, not an event stream', async () => {
     const { app } = await setup()
-    const response = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { ...article, stream: true, messages: [{ role: 'user', content: 5 }] } })
+    const response = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { ...sceneRequest, stream: true, messages: [{ role: 'user', content: 5 }] } })
     expect(response.statusCode).toBe(400)
     expect(response.headers['content-type']).toMatch(/^application\/json/)
   })
@@ -186,10 +182,10 @@ describe('capacity', () => {
     const { app, admission } = await setup(engine, { parallel: 1, maxQueue: 0 })
     const url = await app.listen({ port: 0, host: '127.0.0.1' })
     const controller = new AbortController()
-    const first = fetch(`${url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ ...article, stream: true }), headers: { 'content-type': 'application/json' }, signal: controller.signal })
+    const first = fetch(`${url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ ...sceneRequest, stream: true }), headers: { 'content-type': 'application/json' }, signal: controller.signal })
     const firstResponse = await first
     expect(admission.running).toBe(1)
-    const second = await fetch(`${url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify(article), headers: { 'content-type': 'application/json' } })
+    const second = await fetch(`${url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify(sceneRequest), headers: { 'content-type': 'application/json' } })
     expect(second.status).toBe(503)
     expect(Number(second.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
     expect((await second.json()).error.code).toBe('queue_full')
@@ -207,7 +203,7 @@ describe('capacity', () => {
     const health = await app.inject({ method: 'GET', url: '/health' })
     expect(health.statusCode).toBe(503)
     expect(health.json()).toMatchObject({ status: 'loading', progress: 0.4 })
-    const chat = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: article })
+    const chat = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: sceneRequest })
     expect(chat.statusCode).toBe(503)
     expect(chat.headers['retry-after']).toBeDefined()
     expect(chat.json().error.code).toBe('model_loading')

@@ -1,16 +1,16 @@
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ScriptedEngine } from '../../../test-support/scripted-engine.js'
-import { buildApp } from '../src/app.js'
-import { createRandom, fuzzCase, type FuzzSeed } from '../src/images/image-fuzz.js'
-import { defaultImagePipelineOptions, prepareImage, type ImagePipelineOptions } from '../src/images/pipeline.js'
-import { imagesDescribeRoutes } from '../src/routes/images-describe.js'
-import { Admission } from '../src/serving/admission.js'
-import { ChatCompletionsService } from '../src/serving/chat-completions.js'
-import { writeBmp } from './support/bmp-writer.js'
-import * as fixtures from './support/image-fixtures.js'
+import { composeServer } from '../src/compose.js'
+import { serveConfig } from '../src/config.js'
+import { fuzzSeeds } from '@visto/testkit/images/fuzz-seeds'
+import { createRandom, fuzzCase } from '@visto/testkit/images/image-fuzz'
+import { prepareImage, prepareImageBytes, type ImagePipelineOptions } from '../src/images/pipeline.js'
+import { writeBmp } from '@visto/testkit/images/bmp-writer'
+import * as fixtures from '@visto/testkit/images/test-images'
+import { describeSceneRequest } from '../../../test-support/requests.js'
 
-const images: ImagePipelineOptions = { ...defaultImagePipelineOptions, maxImageBytes: 2 * 1024 * 1024, maxImagesPerRequest: 3 }
+let images: ImagePipelineOptions
 let app: FastifyInstance
 let engine: ScriptedEngine
 let jpeg: Buffer
@@ -18,26 +18,15 @@ let jpeg: Buffer
 beforeAll(async () => {
   jpeg = await fixtures.photoLikeJpeg(1600, 1200)
   engine = new ScriptedEngine()
-  const admission = new Admission(2, 64)
-  const chat = new ChatCompletionsService(engine, admission, (url, where, detail, signal) => prepareImage(url, where, images, detail, signal), {
-    defaultMaxTokens: 1024,
-    maxImagesPerRequest: images.maxImagesPerRequest,
-  })
-  app = await buildApp({ engine, admission, chat, bodyLimitBytes: 8 * 1024 * 1024, plugins: [(scope) => imagesDescribeRoutes(scope, { chat, images })] })
+  const composed = await composeServer(serveConfig({ 'max-image-mb': 2, 'max-images': 3, 'body-limit-mb': 8 }), { engine })
+  app = composed.app
+  images = composed.images
 })
 
 afterAll(async () => {
   await app.close()
 })
 
-function article(url: string) {
-  return {
-    model: 'qwen3-vl-4b-instruct',
-    messages: [{ role: 'user', content: [{ type: 'text', text: '请详细描述这张图片中的场景' }, { type: 'image_url', image_url: { url } }] }],
-    max_tokens: 1024,
-    temperature: 0.3,
-  }
-}
 
 function chat(body: unknown) {
   return app.inject({ method: 'POST', url: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(body) })
@@ -50,8 +39,8 @@ function lastEngineImage() {
 }
 
 describe('images over HTTP: POST /v1/chat/completions', () => {
-  it("decodes the article's base64 JPEG and hands the engine an aligned re-encoded image", async () => {
-    const response = await chat(article(fixtures.dataUrl(jpeg)))
+  it('decodes a base64 JPEG and hands the engine an aligned re-encoded image', async () => {
+    const response = await chat(describeSceneRequest(fixtures.dataUrl(jpeg)))
     expect(response.statusCode).toBe(200)
     expect(response.json().choices[0].message.content).toBe('Hello world')
     const image = lastEngineImage()!
@@ -59,8 +48,8 @@ describe('images over HTTP: POST /v1/chat/completions', () => {
     expect(image.data.subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff]))
   })
 
-  it('answers a truncated JPEG with the article wording in the OpenAI envelope', async () => {
-    const response = await chat(article(fixtures.dataUrl(jpeg.subarray(0, jpeg.length >> 1))))
+  it('answers a truncated JPEG with "Invalid image data" in the OpenAI envelope', async () => {
+    const response = await chat(describeSceneRequest(fixtures.dataUrl(jpeg.subarray(0, jpeg.length >> 1))))
     expect(response.statusCode).toBe(400)
     expect(response.json()).toEqual({
       error: {
@@ -73,25 +62,20 @@ describe('images over HTTP: POST /v1/chat/completions', () => {
   })
 
   it('refuses a remote URL by default, saying how to enable it', async () => {
-    const response = await chat(article('http://169.254.169.254/latest/meta-data/'))
+    const response = await chat(describeSceneRequest('http://169.254.169.254/latest/meta-data/'))
     expect(response.statusCode).toBe(400)
     expect(response.json().error.message).toMatch(/--allow-remote-images \(VISTO_ALLOW_REMOTE_IMAGES=1\)$/)
   })
 
   it('answers 413 for an image over the byte limit', async () => {
     const big = Buffer.concat([jpeg, Buffer.alloc(3 * 1024 * 1024)])
-    const response = await chat(article(fixtures.dataUrl(big)))
+    const response = await chat(describeSceneRequest(fixtures.dataUrl(big)))
     expect(response.statusCode).toBe(413)
     expect(response.json().error.message).toMatch(/^Image too large in messages\[0\]\.content\[1\]: the image is [\d.]+ MiB, over the per-image limit of 2 MiB \(--max-image-mb\)$/)
   })
 
   it('survives hostile images and malformed JSON shapes with zero 5xx, and still answers afterwards', async () => {
-    const seeds: FuzzSeed[] = [
-      { name: 'jpeg', format: 'jpeg', bytes: await fixtures.photoLikeJpeg(40, 32) },
-      { name: 'png', format: 'png', bytes: await fixtures.png(40, 30) },
-      { name: 'gif', format: 'gif', bytes: await fixtures.multiPage('gif', 16, 16, fixtures.red, fixtures.blue) },
-      { name: 'bmp', format: 'bmp', bytes: fixtures.bmp24(20, 10) },
-    ]
+    const seeds = await fuzzSeeds()
     const random = createRandom(4242)
     const junk = (): unknown => {
       const options: Array<() => unknown> = [
@@ -119,11 +103,11 @@ describe('images over HTTP: POST /v1/chat/completions', () => {
       const kind = i % 3
       if (kind === 0) {
         const testCase = fuzzCase(seeds, i, 99)
-        response = await chat(article(testCase.url))
+        response = await chat(describeSceneRequest(testCase.url))
       } else if (kind === 1) {
         response = await chat({ model: 'qwen3-vl-4b-instruct', messages: [{ role: random() < 0.8 ? 'user' : junk(), content: junk() }], max_tokens: random() < 0.8 ? 16 : junk() })
       } else {
-        const text = JSON.stringify(article(fixtures.dataUrl(seeds[0]!.bytes)))
+        const text = JSON.stringify(describeSceneRequest(fixtures.dataUrl(seeds[0]!.bytes)))
         const cut = text.slice(0, Math.floor(random() * text.length))
         response = await app.inject({ method: 'POST', url: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, payload: cut })
       }
@@ -133,7 +117,7 @@ describe('images over HTTP: POST /v1/chat/completions', () => {
     }
     expect(serverErrors).toEqual([])
     expect(statuses.get(400)).toBeGreaterThan(100)
-    expect((await chat(article(fixtures.dataUrl(jpeg)))).statusCode).toBe(200)
+    expect((await chat(describeSceneRequest(fixtures.dataUrl(jpeg)))).statusCode).toBe(200)
   }, 60_000)
 })
 
@@ -178,6 +162,16 @@ describe('images over HTTP: POST /v1/images/describe (multipart upload)', () => 
     expect(request.sampling).toMatchObject({ maxTokens: 64, temperature: 0.2 })
     expect(request.messages[0]!.content[0]).toEqual({ type: 'text', text: '描述这张图片' })
     expect([lastEngineImage()!.width, lastEngineImage()!.height]).toEqual([1152, 864])
+  })
+
+  it('hands the engine the image exactly as the pipeline prepared it: decoded once, encoded once', async () => {
+    const response = await describeImages([{ name: 'image', filename: 'photo.jpg', data: jpeg }])
+    expect(response.statusCode).toBe(200)
+    const once = await prepareImageBytes(jpeg, 'image[0]', images, 'auto')
+    expect(lastEngineImage()!.data.equals(once.data)).toBe(true)
+    // A second decode and JPEG pass would change the bytes.
+    const twice = await prepareImage(`data:${once.mime};base64,${once.data.toString('base64')}`, 'messages[0].content[1]', images, 'auto')
+    expect(twice.data.equals(once.data)).toBe(false)
   })
 
   it('takes several images, a BMP among them, and honours detail=low', async () => {
@@ -228,7 +222,8 @@ describe('images over HTTP: POST /v1/images/describe (multipart upload)', () => 
   it('answers 413 for an upload over the byte limit', async () => {
     const response = await describeImages([{ name: 'image', filename: 'big.jpg', data: Buffer.concat([jpeg, Buffer.alloc(3 * 1024 * 1024)]) }])
     expect(response.statusCode).toBe(413)
-    expect(response.json().error.message).toBe('Image too large in image[0]: over the per-image limit of 2 MiB (--max-image-mb)')
+    // Uploads may be as large as a PDF (--max-pdf-mb); an image over its own limit is refused by the pipeline, naming its size.
+    expect(response.json().error.message).toMatch(/^Image too large in image\[0\]: the image is [\d.]+ MiB, over the per-image limit of 2 MiB \(--max-image-mb\)$/)
   })
 
   it('answers a cut-off or garbled form with a 400, never a 500', async () => {

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { downloadFile, DownloadInterruptedError } from '../src/models/download.js'
 import type { DownloadProgress } from '../src/models/download-progress.js'
 import { ModelIntegrityError, ModelUnavailableError } from '../src/models/model-errors.js'
-import { fakeGguf, FakeHub, sha256 } from './models-fake-hub.js'
+import { fakeGguf, FakeHub, sha256 } from '../../../test-support/fake-hub.js'
 
 const REPO = 'acme/tiny-GGUF'
 let hub: FakeHub

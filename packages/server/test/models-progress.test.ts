@@ -30,7 +30,7 @@ const progress = (downloaded: number, phase: DownloadProgress['phase'] = 'downlo
 
 describe('download progress output', () => {
   it('formats percentage, sizes, speed and ETA', () => {
-    expect(formatProgressLine(progress(1_130_000_000), 10)).toBe('[#####-----]  Downloading   45.2%  1.13 GB/2.50 GB  12.3 MB/s  ETA 1m51s  model.gguf')
+    expect(formatProgressLine(progress(1_130_000_000), 10)).toBe('[#####-----]  Downloading   45.2%  1.1 GiB/2.3 GiB  11.7 MiB/s  ETA 1m51s  model.gguf')
   })
 
   it('redraws one line on a terminal and ends it when done', () => {
@@ -41,7 +41,7 @@ describe('download progress output', () => {
     print(progress(2_500_000_000, 'done'))
     const text = out.text()
     expect(text.split('\r\x1b[K')).toHaveLength(4)
-    expect(text.endsWith('Downloaded  100.0%  2.50 GB/2.50 GB  model.gguf\n')).toBe(true)
+    expect(text.endsWith('Downloaded  100.0%  2.3 GiB/2.3 GiB  model.gguf\n')).toBe(true)
     expect(text.match(/\n/g)).toHaveLength(1)
   })
 

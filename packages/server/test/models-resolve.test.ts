@@ -13,7 +13,7 @@ import {
   ModelUnavailableError,
   resolveModel,
 } from '../src/models/resolve.js'
-import { fakeGguf, FakeHub, sha256 } from './models-fake-hub.js'
+import { fakeGguf, FakeHub, sha256 } from '../../../test-support/fake-hub.js'
 
 let hub: FakeHub
 let dir: string

@@ -2,11 +2,11 @@ import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hostilePdfs, pdfDataUrl, textPdf } from '../../../test-support/pdfs.js'
 import { ScriptedEngine } from '../../../test-support/scripted-engine.js'
-import { buildApp } from '../src/app.js'
-import { pdfFuzzCase } from '../src/documents/pdf-fuzz.js'
-import { defaultDocumentOptions, PdfDocuments } from '../src/documents/pdf-documents.js'
+import { composeServer } from '../src/compose.js'
+import { serveConfig } from '../src/config.js'
+import { ApiError } from '../src/errors.js'
+import { pdfFuzzCase } from '@visto/testkit/documents/pdf-fuzz'
 import { defaultImagePipelineOptions, prepareImage } from '../src/images/pipeline.js'
-import { imagesDescribeRoutes } from '../src/routes/images-describe.js'
 import { Admission } from '../src/serving/admission.js'
 import { ChatCompletionsService } from '../src/serving/chat-completions.js'
 
@@ -18,21 +18,7 @@ let threePages: Buffer
 beforeAll(async () => {
   threePages = await textPdf(3)
   engine = new ScriptedEngine()
-  const admission = new Admission(2, 64)
-  const images = defaultImagePipelineOptions
-  const documents = { ...defaultDocumentOptions, maxPagesPerRequest: 4, maxPageTokensPerRequest: 2048 }
-  const chat = new ChatCompletionsService(engine, admission, (url, where, detail, signal) => prepareImage(url, where, images, detail, signal), {
-    defaultMaxTokens: 64,
-    maxImagesPerRequest: images.maxImagesPerRequest,
-    documents: new PdfDocuments(documents),
-  })
-  app = await buildApp({
-    engine,
-    admission,
-    chat,
-    bodyLimitBytes: 8 * 1024 * 1024,
-    plugins: [(scope) => imagesDescribeRoutes(scope, { chat, images, maxPdfBytes: documents.maxFileBytes })],
-  })
+  app = (await composeServer(serveConfig({ 'max-pdf-pages': 4, 'max-pdf-tokens': 2048, 'body-limit-mb': 8 }), { engine })).app
 })
 
 afterAll(async () => {
@@ -173,26 +159,21 @@ describe('PDFs on POST /v1/images/describe', () => {
   })
 })
 
-describe('a server built without document support', () => {
+describe('a chat service built without document support', () => {
   it('answers a file part with a 400 saying documents are not read here', async () => {
     const scripted = new ScriptedEngine()
-    const admission = new Admission(1, 4)
-    const chatService = new ChatCompletionsService(scripted, admission, (url, where, detail, signal) => prepareImage(url, where, defaultImagePipelineOptions, detail, signal), {
+    const chatService = new ChatCompletionsService(scripted, new Admission(1, 4), (url, where, detail, signal) => prepareImage(url, where, defaultImagePipelineOptions, detail, signal), {
       defaultMaxTokens: 8,
       maxImagesPerRequest: 2,
     })
-    const bare = await buildApp({ engine: scripted, admission, chat: chatService, bodyLimitBytes: 1024 * 1024 })
-    try {
-      const response = await bare.inject({ method: 'POST', url: '/v1/chat/completions', payload: { messages: [{ role: 'user', content: [{ type: 'file', file: { file_data: 'JVBERi0=' } }] }] } })
-      expect(response.statusCode).toBe(400)
-      expect(response.json().error).toEqual({
-        message: 'This server does not read documents: messages[0].content[0] is a "file" part; send the pages as images instead',
-        type: 'invalid_request_error',
-        param: 'messages[0].content[0].type',
-        code: 'documents_disabled',
-      })
-    } finally {
-      await bare.close()
-    }
+    const body = { messages: [{ role: 'user', content: [{ type: 'file', file: { file_data: 'JVBERi0=' } }] }] }
+    const error = await chatService.prepare(body, 'req_1', new AbortController().signal).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(ApiError)
+    expect((error as ApiError).toBody()).toEqual({
+      message: 'This server does not read documents: messages[0].content[0] is a "file" part; send the pages as images instead',
+      type: 'invalid_request_error',
+      param: 'messages[0].content[0].type',
+      code: 'documents_disabled',
+    })
   })
 })

@@ -4,7 +4,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 
@@ -12,6 +11,7 @@ import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { ensureTinyStandin } from '../../../test-support/standin.js'
+import { freePort } from '../src/engines/llama-cpp/llama-server-process.js'
 
 const binary =
   process.env.VISTO_LLAMA_SERVER ??
@@ -22,16 +22,6 @@ if (!haveBinary) console.warn(`standin-llama-server: skipped, no llama-server at
 let server: ChildProcess | undefined
 let base = ''
 let log = ''
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number }
-      probe.close(() => resolve(port))
-    })
-    probe.on('error', reject)
-  })
-}
 
 async function png(width: number, height: number): Promise<string> {
   const pixels = Buffer.alloc(width * height * 3)

@@ -3,10 +3,9 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { buildApp, type AppDeps } from '../src/app.js'
-import { webUiRoutes, type StaticRoots } from '../src/routes/web-ui.js'
-import { Admission } from '../src/serving/admission.js'
-import { ChatCompletionsService } from '../src/serving/chat-completions.js'
+import { composeServer } from '../src/compose.js'
+import { serveConfig } from '../src/config.js'
+import type { StaticRoots } from '../src/routes/web-ui.js'
 import { ScriptedEngine } from '../../../test-support/scripted-engine.js'
 
 let app: FastifyInstance | undefined
@@ -16,14 +15,8 @@ afterEach(async () => {
 })
 
 async function setup(roots?: StaticRoots): Promise<FastifyInstance> {
-  const engine = new ScriptedEngine()
-  const admission = new Admission(1, 4)
-  const chat = new ChatCompletionsService(engine, admission, async () => ({ data: Buffer.from('png'), mime: 'image/png', width: 1, height: 1 }), {
-    defaultMaxTokens: 1024,
-    maxImagesPerRequest: 2,
-  })
-  const plugin = roots ? (scope: FastifyInstance, deps: AppDeps) => webUiRoutes(scope, deps, roots) : webUiRoutes
-  app = await buildApp({ engine, admission, chat, bodyLimitBytes: 1024 * 1024, apiKey: 'secret', plugins: [plugin] })
+  const composed = await composeServer(serveConfig({ 'api-key': 'secret' }), { engine: new ScriptedEngine(), ...(roots ? { staticRoots: roots } : {}) })
+  app = composed.app
   return app
 }
 
@@ -38,6 +31,19 @@ describe('the web page shipped in packages/webui', () => {
     expect(response.body).toContain('<script type="module" src="/ui/app.js"></script>')
     expect(response.body).toContain('href="/ui/style.css"')
     expect(response.body).toContain('placeholder="请详细描述这张图片中的场景"')
+  })
+
+  it('sends a Content-Security-Policy that allows only the page itself, its import map by hash, and never framing', async () => {
+    const app = await setup()
+    const response = await app.inject({ method: 'GET', url: '/' })
+    const policy = response.headers['content-security-policy'] as string
+    const importMap = /<script type="importmap">([\s\S]*?)<\/script>/.exec(response.body)![1]!
+    const hash = (await import('node:crypto')).createHash('sha256').update(importMap).digest('base64')
+    expect(policy.split('; ')).toEqual(
+      expect.arrayContaining(["default-src 'self'", `script-src 'self' 'sha256-${hash}'`, "img-src 'self' data: blob:", "connect-src 'self'", "frame-ancestors 'none'"]),
+    )
+    expect(policy).not.toMatch(/unsafe-inline|unsafe-eval|\*/)
+    expect(response.headers['x-frame-options']).toBe('DENY')
   })
 
   it('serves the page without an API key even when the API requires one', async () => {
@@ -69,6 +75,11 @@ describe('the web page shipped in packages/webui', () => {
     const protocol = await app.inject({ method: 'GET', url: '/protocol/index.js' })
     expect(protocol.statusCode).toBe(200)
     expect(protocol.headers['content-type']).toBe('text/javascript; charset=utf-8')
+    // The page reads its streams with the same SSE parser as the SDK and the engines.
+    const sse = await app.inject({ method: 'GET', url: '/protocol/sse.js' })
+    expect(sse.statusCode).toBe(200)
+    expect(sse.headers['content-type']).toBe('text/javascript; charset=utf-8')
+    expect(sse.body).toContain('export async function* readSseData')
   })
 
   it('redirects /index.html to /', async () => {
@@ -113,7 +124,8 @@ describe('the static file handler', () => {
     ['/ui/app.js%00.css', 'a NUL byte'],
   ])('refuses %s (%s) with the 404 error envelope', async (url) => {
     const app = await setup(roots)
-    const response = await app.inject({ method: 'GET', url })
+    // With the key: a path the router leaves unmatched is guarded like any unknown route.
+    const response = await app.inject({ method: 'GET', url, headers: { authorization: 'Bearer secret' } })
     expect(response.statusCode).toBe(404)
     expect(response.headers['content-type']).toBe('application/json; charset=utf-8')
     expect(response.json()).toEqual({

@@ -1,6 +1,6 @@
 /**
- * `visto batch DIR|GLOB|LIST… -q QUESTION -o results.jsonl`: the article's thread pool
- * of 3, made resumable. Results are appended as items finish (completion order, one
+ * `visto batch DIR|GLOB|LIST… -q QUESTION -o results.jsonl`: a pool of requests (3 in
+ * flight by default), made resumable. Results are appended as items finish (completion order, one
  * line each); re-running the same command skips what is already answered.
  */
 import { dirname, extname, resolve } from 'node:path'

@@ -37,7 +37,7 @@ const command: Command = {
       log('stopped')
     }
     // Never leave an orphaned llama-server behind, whatever kills us.
-    process.once('exit', () => (server.engine as { killNow?: () => void }).killNow?.())
+    process.once('exit', () => server.kill())
     const finished = new Promise<void>((resolve) => {
       let signals = 0
       const onSignal = (signal: NodeJS.Signals): void => {

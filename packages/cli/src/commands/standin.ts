@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util'
-
+import { formatBytes } from '@visto/protocol'
 import { CliError, ExitCode } from '../cli-error.js'
 import type { Command } from '../cli.js'
 
@@ -33,7 +33,7 @@ const command: Command = {
       throw new CliError('--seed must be an integer from 0 to 4294967295', ExitCode.Usage)
     }
 
-    const { generateStandin } = await import('@visto/server/models/standin/generate-standin')
+    const { generateStandin } = await import('@visto/testkit/standin/generate-standin')
     const started = Date.now()
     const interactive = process.stderr.isTTY === true
     let lastLine = 0
@@ -61,10 +61,6 @@ const command: Command = {
   },
 }
 export default command
-
-function formatBytes(bytes: number): string {
-  return bytes >= 1e9 ? `${(bytes / 1e9).toFixed(2)} GB` : `${(bytes / 1e6).toFixed(1)} MB`
-}
 
 function parseFlags(argv: string[]) {
   try {

@@ -2,7 +2,7 @@
  * One JSON file per key under a directory. Writes go to a temporary file that is then
  * renamed over the target, so a reader (or a killed writer) never sees half a file.
  */
-import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import type { ChatCompletion } from '@visto/protocol'
@@ -22,6 +22,8 @@ export function defaultCacheDir(): string {
 let tempCounter = 0
 
 export class DiskCache implements ResultCache {
+  private dirReady = false
+
   constructor(readonly dir: string) {}
 
   pathFor(key: string): string {
@@ -48,11 +50,16 @@ export class DiskCache implements ResultCache {
 
   async set(key: string, completion: ChatCompletion): Promise<void> {
     const target = this.pathFor(key)
-    await mkdir(this.dir, { recursive: true })
+    // Cached answers describe the user's images: private to the user, like ssh keys.
+    if (!this.dirReady) {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 })
+      await chmod(this.dir, 0o700)
+      this.dirReady = true
+    }
     const temp = `${target}.${process.pid}.${++tempCounter}.tmp`
     const entry: Entry = { key, storedAt: new Date().toISOString(), completion }
     try {
-      await writeFile(temp, JSON.stringify(entry), 'utf8')
+      await writeFile(temp, JSON.stringify(entry), { encoding: 'utf8', mode: 0o600 })
       await rename(temp, target)
     } catch (error) {
       await unlink(temp).catch(() => {})

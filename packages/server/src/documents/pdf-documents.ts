@@ -1,13 +1,12 @@
-import type { ImageDetail } from '@visto/protocol'
+import { formatBytes, formatDisplayName, isPdf, sniffImageFormat, type ImageDetail } from '@visto/protocol'
 import sharp from 'sharp'
+import { MiB, type ServeConfig } from '../config.js'
 import type { EngineContentPart } from '../engines/engine.js'
 import { InvalidFileError, InvalidRequestError, PayloadTooLargeError } from '../errors.js'
-import { formatBytes } from '../images/image-errors.js'
 import { decodeLenientBase64 } from '../images/image-source.js'
 import { configureSharp, encode, type OutputFormat } from '../images/normalise.js'
-import { imageDecodeSlots } from '../images/pipeline.js'
+import { imageDecodeSlots, type ImagePipelineOptions } from '../images/pipeline.js'
 import { aspectRatioOf, maxAspectRatio } from '../images/smart-resize.js'
-import { formatDisplayName, sniffImageFormat } from '../images/sniff.js'
 import type { ParsedFilePart } from '../serving/chat-request.js'
 import { formatPageList, PageSelectionError, parsePageSelection } from './page-selection.js'
 import { pageRenderSize } from './page-size.js'
@@ -51,6 +50,22 @@ export const defaultDocumentOptions: Readonly<DocumentOptions> = Object.freeze({
   maxRendererBytes: 512 * 1024 * 1024,
 })
 
+/** The options `visto serve` runs with: its flags, and the image pipeline's geometry and budgets. */
+export function documentOptionsFrom(config: ServeConfig, images: ImagePipelineOptions, files?: FileLookup): DocumentOptions {
+  return {
+    ...defaultDocumentOptions,
+    maxFileBytes: Math.round(config['max-pdf-mb'] * MiB),
+    maxPagesPerRequest: config['max-pdf-pages'],
+    maxPageTokensPerRequest: config['max-pdf-tokens'] ?? config['ctx-size'],
+    pixelBudget: images.pixelBudget,
+    minPixels: images.minPixels,
+    alignTo: images.alignTo,
+    outputFormat: images.outputFormat,
+    timeoutSeconds: config['pdf-timeout-seconds'],
+    files,
+  }
+}
+
 export interface PlannedPage {
   /** 1-based, as a reader numbers pages. */
   number: number
@@ -80,11 +95,6 @@ const maxMeasuredPages = 2000
 
 function invalidFile(where: string, reason: string, code: string, field = 'file_data'): InvalidFileError {
   return new InvalidFileError(`Invalid file data in ${where}: ${reason}`, { param: `${where}.file.${field}`, code })
-}
-
-function isPdf(bytes: Buffer): boolean {
-  // The header may follow up to 1 KiB of junk; readers (PDFium included) accept that.
-  return bytes.subarray(0, 1024).includes('%PDF-')
 }
 
 /**

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { hostilePdfs, rawPdf, textPdf } from '../../../../test-support/pdfs.js'
 import type { EngineContentPart } from '../engines/engine.js'
-import { classifyPdfFailure, pdfFuzzCase, type PdfFuzzOutcome } from './pdf-fuzz.js'
+import { classifyPdfFailure, pdfFuzzCase, type PdfFuzzOutcome } from '@visto/testkit/documents/pdf-fuzz'
+import { ApiError } from '../errors.js'
 import { defaultDocumentOptions, PdfDocuments } from './pdf-documents.js'
 
 const caseCount = Number(process.env.VISTO_PDF_FUZZ_CASES ?? 60)
@@ -44,7 +45,7 @@ describe('PDF fuzz', () => {
           docs.checkLimits([doc])
           outcome = checkRendered(await docs.render(doc), options.pixelBudget.low)
         } catch (error) {
-          outcome = classifyPdfFailure(error)
+          outcome = classifyPdfFailure(error, ApiError)
         }
         if (outcome.kind === 'violation') violations.push(`case ${index} (seed ${fuzzSeed}) ${testCase.label}: ${outcome.reason}`)
         else tally[outcome.kind]++

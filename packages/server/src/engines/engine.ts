@@ -66,7 +66,17 @@ export type EngineState =
   | { status: 'ready' }
   | { status: 'unavailable'; message: string }
 
-export interface Engine {
+/**
+ * Start, stop (graceful) and kill (immediate, synchronous: for process 'exit' handlers,
+ * so no engine child outlives Visto). What the composed server drives.
+ */
+export interface Lifecycle {
+  start(): Promise<void>
+  close(): Promise<void>
+  kill(): void
+}
+
+export interface Engine extends Lifecycle {
   readonly id: string
   describe(): EngineInfo
   state(): EngineState
@@ -78,5 +88,4 @@ export interface Engine {
   generate(request: EngineRequest, signal: AbortSignal): AsyncIterable<EngineEvent>
   /** Resolves when ready; throws EngineUnavailableError otherwise. */
   health(): Promise<void>
-  close(): Promise<void>
 }

@@ -1,5 +1,4 @@
-import type { ChatCompletionChunk } from '@visto/protocol'
-import { isErrorEnvelope } from '@visto/protocol'
+import { isErrorEnvelope, readSseData, type ChatCompletionChunk } from '@visto/protocol'
 import {
   ApiError,
   ContextLengthExceededError,
@@ -10,7 +9,6 @@ import {
 } from '../errors.js'
 import type { Engine, EngineEvent, EngineInfo, EngineRequest, EngineState } from './engine.js'
 import { fetchOnceMore } from './fetch-once-more.js'
-import { readSseData } from './sse-reader.js'
 
 export interface OpenAiUpstreamOptions {
   /** e.g. http://gpu-box:8000/v1 (vLLM, SGLang, llama.cpp's server, Ollama's /v1). */
@@ -150,6 +148,11 @@ export class OpenAiUpstreamEngine implements Engine {
   }
 
   async close(): Promise<void> {
+    this.currentState = { status: 'unavailable', message: 'shutting down' }
+  }
+
+  /** Nothing runs here to kill: the upstream is someone else's process. */
+  kill(): void {
     this.currentState = { status: 'unavailable', message: 'shutting down' }
   }
 }

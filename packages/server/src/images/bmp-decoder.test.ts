@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { writeBmp, type BmpWriteOptions, type Rgba } from '../../test/support/bmp-writer.js'
+import { writeBmp, type BmpWriteOptions, type Rgba } from '@visto/testkit/images/bmp-writer'
 import { BmpDecodeError, decodeBmp, readBmpHeader } from './bmp-decoder.js'
 
 /** A pattern where every pixel differs, so row order and padding mistakes show. */
@@ -152,6 +152,38 @@ describe('BMP decoder', () => {
   it('reports truncated RLE data', () => {
     const file = writeBmp({ width: 40, height: 30, bitsPerPixel: 8, compression: 'rle8', palette, pixel: indexPattern(8) })
     expect(() => decode(file.subarray(0, file.length - 40))).toThrow(/truncated BMP \(RLE data ends at row/)
+  })
+
+  it('refuses RLE runs and deltas that go past the row or the image as corrupt, instead of clipping them', () => {
+    const file = writeBmp({ width: 4, height: 3, bitsPerPixel: 8, compression: 'rle8', palette, pixel: () => [0, 0, 0, 0] })
+    const header = readBmpHeader(file)
+    const withRle = (rle: number[]) => Buffer.concat([file.subarray(0, header.dataOffset), Buffer.from(rle)])
+    const kindAndMessage = (rle: number[]) => {
+      try {
+        decode(withRle(rle))
+      } catch (error) {
+        expect(error).toBeInstanceOf(BmpDecodeError)
+        return [(error as BmpDecodeError).kind, (error as Error).message]
+      }
+      throw new Error('expected a decode error')
+    }
+    // An encoded run of 5 in a 4-pixel row; one of 3 after 2 pixels; an absolute run of 5.
+    expect(kindAndMessage([5, 1, 0, 1])).toEqual(['corrupt', 'corrupt BMP (RLE run past the end of row 0: to pixel 5 of 4)'])
+    expect(kindAndMessage([2, 1, 3, 1, 0, 1])).toEqual(['corrupt', 'corrupt BMP (RLE run past the end of row 0: to pixel 5 of 4)'])
+    expect(kindAndMessage([0, 5, 1, 2, 3, 4, 5, 0, 0, 1])).toEqual(['corrupt', 'corrupt BMP (RLE run past the end of row 0: to pixel 5 of 4)'])
+    // Deltas right past the row, and up past the last row.
+    expect(kindAndMessage([0, 2, 5, 0, 0, 1])).toEqual(['corrupt', 'corrupt BMP (RLE run past the end of row 0: to pixel 5 of 4)'])
+    expect(kindAndMessage([0, 2, 0, 4, 0, 1])).toEqual(['corrupt', 'corrupt BMP (RLE delta past the last row: row 4 of 3)'])
+    // Runs that end exactly at the row's end are fine.
+    expect(decode(withRle([4, 1, 0, 0, 0, 1])).width).toBe(4)
+  })
+
+  it('bounds the work of a tiny RLE file by the pixels it declares: 255-pixel runs cannot repeat past the row', () => {
+    const file = writeBmp({ width: 16, height: 16, bitsPerPixel: 8, compression: 'rle8', palette, pixel: () => [0, 0, 0, 0] })
+    const header = readBmpHeader(file)
+    // 100,000 maximal runs: before, each wrote 255 pixels into nowhere past the row's end.
+    const runs = Buffer.alloc(200_000, 0xff)
+    expect(() => decode(Buffer.concat([file.subarray(0, header.dataOffset), runs]))).toThrow('corrupt BMP (RLE run past the end of row 0: to pixel 255 of 16)')
   })
 
   it('names embedded JPEG compression as unsupported', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import * as fixtures from '../../test/support/image-fixtures.js'
+import * as fixtures from '@visto/testkit/images/test-images'
 import { ApiError } from '../errors.js'
-import { createRandom } from './image-fuzz.js'
+import { createRandom } from '@visto/testkit/images/image-fuzz'
 import { defaultImagePipelineOptions, prepareImage, prepareImageBytes } from './pipeline.js'
 
 /**

@@ -1,14 +1,13 @@
 import { createRequire } from 'node:module'
-import { Worker } from 'node:worker_threads'
+import { runDecodeWorker } from './decode-worker.js'
 
 /**
  * HEIC (HEVC-coded HEIF, the iPhone default) through libheif-js: libheif and libde265
  * compiled to WebAssembly, shipped on npm. sharp's prebuilt libheif only decodes AV1.
  *
- * Each decode runs in its own short-lived worker thread: the WebAssembly decode is
- * synchronous (seconds for a 12 MP photo), so it must not block the event loop; its
- * heap grows to the image size and is only returned when the worker exits; and a
- * hostile file that traps or hangs kills a worker, not the server.
+ * Each decode runs in its own short-lived worker thread (decode-worker.ts): the
+ * WebAssembly decode is synchronous (seconds for a 12 MP photo) and its heap grows to
+ * the image size, only returned when the worker exits.
  */
 export type HeicResult =
   | { kind: 'decoded'; width: number; height: number; rgba: Buffer }
@@ -65,36 +64,23 @@ export function heicDecoderPath(): string | null {
   return modulePath
 }
 
-export function decodeHeic(bytes: Buffer, maxPixels: number, timeoutMs: number): Promise<HeicResult> {
+export async function decodeHeic(bytes: Buffer, maxPixels: number, timeoutMs: number, signal?: AbortSignal): Promise<HeicResult> {
   const path = heicDecoderPath()
-  if (path === null) return Promise.resolve({ kind: 'failed', reason: 'no HEVC decoder is installed' })
-  return new Promise((resolve) => {
-    const worker = new Worker(workerSource, {
-      eval: true,
-      workerData: { modulePath: path, bytes, maxPixels },
-      // The decoded image lives in the WebAssembly heap plus one RGBA copy; leave room for both.
-      resourceLimits: { maxOldGenerationSizeMb: 256 },
-    })
-    let settled = false
-    const finish = (result: HeicResult): void => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      void worker.terminate()
-      resolve(result)
-    }
-    const timer = setTimeout(() => finish({ kind: 'failed', reason: `decoding took longer than ${Math.round(timeoutMs / 1000)} s` }), timeoutMs)
-    worker.once('message', (message: { kind: string; width?: number; height?: number; rgba?: Uint8ClampedArray; reason?: string }) => {
-      if (message.kind === 'decoded') {
-        const rgba = message.rgba!
-        finish({ kind: 'decoded', width: message.width!, height: message.height!, rgba: Buffer.from(rgba.buffer, rgba.byteOffset, rgba.byteLength) })
-      } else if (message.kind === 'too-large') {
-        finish({ kind: 'too-large', width: message.width!, height: message.height! })
-      } else {
-        finish({ kind: 'failed', reason: message.reason ?? 'unknown error' })
-      }
-    })
-    worker.once('error', (error) => finish({ kind: 'failed', reason: error.message.split('\n')[0]!.slice(0, 120) }))
-    worker.once('exit', (code) => finish({ kind: 'failed', reason: `the decoder stopped (exit code ${code})` }))
+  if (path === null) return { kind: 'failed', reason: 'no HEVC decoder is installed' }
+  const outcome = await runDecodeWorker<{ kind: string; width?: number; height?: number; rgba?: Uint8ClampedArray; reason?: string }>({
+    source: workerSource,
+    workerData: { modulePath: path, bytes, maxPixels },
+    timeoutMs,
+    // The decoded image lives in the WebAssembly heap plus one RGBA copy; leave room for both.
+    heapMb: 256,
+    signal,
   })
+  if (outcome.kind === 'failed') return outcome
+  const message = outcome.message
+  if (message.kind === 'decoded') {
+    const rgba = message.rgba!
+    return { kind: 'decoded', width: message.width!, height: message.height!, rgba: Buffer.from(rgba.buffer, rgba.byteOffset, rgba.byteLength) }
+  }
+  if (message.kind === 'too-large') return { kind: 'too-large', width: message.width!, height: message.height! }
+  return { kind: 'failed', reason: message.reason ?? 'unknown error' }
 }

@@ -18,7 +18,7 @@ export function uploadImageLocation(where: string): ImageLocation {
   return { where, param: where }
 }
 
-/** The article's wording first: "Invalid image data in <where>: <reason>". */
+/** One wording for every refused image, which clients match on: "Invalid image data in <where>: <reason>". */
 export function invalidImage(location: ImageLocation, reason: string, options: { code?: string; cause?: unknown } = {}): InvalidImageError {
   return new InvalidImageError(`Invalid image data in ${location.where}: ${reason}`, {
     param: location.param,
@@ -30,12 +30,6 @@ export function invalidImage(location: ImageLocation, reason: string, options: {
 /** 413 naming the limit, its value, and what the image measured. */
 export function imageTooLarge(location: ImageLocation, what: string, code: string): PayloadTooLargeError {
   return new PayloadTooLargeError(`Image too large in ${location.where}: ${what}`, { param: location.param, code })
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes >= 1024 * 1024) return `${trimNumber(bytes / (1024 * 1024))} MiB`
-  if (bytes >= 1024) return `${trimNumber(bytes / 1024)} KiB`
-  return `${bytes} bytes`
 }
 
 export function formatPixels(pixels: number): string {

@@ -1,4 +1,5 @@
-import { formatBytes, imageTooLarge, invalidImage, type ImageLocation } from './image-errors.js'
+import { formatBytes } from '@visto/protocol'
+import { imageTooLarge, invalidImage, type ImageLocation } from './image-errors.js'
 
 /**
  * What an `image_url.url` string turned out to be: inline bytes (data URL or bare

@@ -1,9 +1,10 @@
 import { availableParallelism } from 'node:os'
+import { formatDisplayName, type DecodableFormat } from '@visto/protocol'
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp'
-import { BmpDecodeError, decodeBmp, readBmpHeader } from './bmp-decoder.js'
+import { BmpDecodeError, readBmpHeader } from './bmp-decoder.js'
+import { decodeBmpInWorker } from './bmp-worker.js'
 import { decodeHeic } from './heic-decoder.js'
 import { formatPixels, imageTooLarge, invalidImage, type ImageLocation } from './image-errors.js'
-import { formatDisplayName, type DecodableFormat } from './sniff.js'
 import { aspectRatioOf, maxAspectRatio, smartResize, type ResizeTarget } from './smart-resize.js'
 
 export type OutputFormat = 'jpeg' | 'png'
@@ -17,13 +18,17 @@ export interface NormaliseSettings {
   outputFormat: OutputFormat
   /** Upper bound on one decode, so a pathological file cannot hold a slot forever. */
   decodeTimeoutSeconds: number
+  /** The client went away: stop decoding where the decoder can be stopped (BMP, HEIC workers). */
+  signal?: AbortSignal | undefined
 }
 
 export interface NormalisedImage {
   data: Buffer
   mime: 'image/png' | 'image/jpeg'
+  /** After resizing: multiples of `alignTo`. */
   width: number
   height: number
+  /** The original's, after EXIF orientation. */
   sourceWidth: number
   sourceHeight: number
 }
@@ -128,7 +133,7 @@ async function normaliseBmp(bytes: Buffer, location: ImageLocation, settings: No
     const target = targetFor(header.width, header.height, settings)
     // Average whole blocks while decoding, keeping at least twice the target size for the final Lanczos pass.
     const reduce = Math.max(1, Math.floor(Math.min(header.width / target.width, header.height / target.height) / 2))
-    const raster = decodeBmp(bytes, header, reduce)
+    const raster = await decodeBmpInWorker(bytes, reduce, settings.decodeTimeoutSeconds * 1000, settings.signal)
     const pipeline = sharp(raster.data, { raw: { width: raster.width, height: raster.height, channels: raster.channels } })
       .timeout({ seconds: settings.decodeTimeoutSeconds })
       .resize(target.width, target.height, { fit: 'fill', kernel: 'lanczos3' })
@@ -176,7 +181,7 @@ async function normaliseWithSharp(bytes: Buffer, format: DecodableFormat, locati
 }
 
 async function normaliseHeic(bytes: Buffer, location: ImageLocation, settings: NormaliseSettings): Promise<NormalisedImage> {
-  const result = await decodeHeic(bytes, settings.maxPixels, settings.decodeTimeoutSeconds * 1000)
+  const result = await decodeHeic(bytes, settings.maxPixels, settings.decodeTimeoutSeconds * 1000, settings.signal)
   if (result.kind === 'failed') {
     // libheif cannot tell a cut-off file from a damaged one; say both when the container itself is unreadable.
     const reason = result.reason.trim()

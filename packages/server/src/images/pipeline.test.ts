@@ -1,22 +1,13 @@
 import sharp from 'sharp'
 import { describe, expect, it } from 'vitest'
-import { writeBmp } from '../../test/support/bmp-writer.js'
-import * as fixtures from '../../test/support/image-fixtures.js'
-import { ApiError, InvalidImageError, PayloadTooLargeError } from '../errors.js'
+import { writeBmp } from '@visto/testkit/images/bmp-writer'
+import * as fixtures from '@visto/testkit/images/test-images'
+import { failure } from '../../../../test-support/api-failure.js'
+import { InvalidImageError, PayloadTooLargeError } from '../errors.js'
 import { defaultImagePipelineOptions, imageDecodeSlots, prepareImage, prepareImageBytes, type ImagePipelineOptions } from './pipeline.js'
 
 const where = 'messages[0].content[1]'
 const options = defaultImagePipelineOptions
-
-async function failure(promise: Promise<unknown>): Promise<ApiError> {
-  try {
-    await promise
-  } catch (error) {
-    expect(error).toBeInstanceOf(ApiError)
-    return error as ApiError
-  }
-  throw new Error('expected the image to be refused')
-}
 
 function near(actual: fixtures.Colour, expected: fixtures.Colour, tolerance = 12): void {
   expect(Math.abs(actual.r - expected.r), `red of ${JSON.stringify(actual)}`).toBeLessThanOrEqual(tolerance)
@@ -24,7 +15,7 @@ function near(actual: fixtures.Colour, expected: fixtures.Colour, tolerance = 12
   expect(Math.abs(actual.b - expected.b), `blue of ${JSON.stringify(actual)}`).toBeLessThanOrEqual(tolerance)
 }
 
-describe('prepareImage: what the article sends', () => {
+describe('prepareImage: what clients send', () => {
   it('accepts a data:image/jpeg;base64 URL and hands back our own aligned JPEG', async () => {
     const image = await prepareImage(fixtures.dataUrl(await fixtures.jpeg(640, 480)), where, options)
     expect(image).toMatchObject({ mime: 'image/jpeg', sourceFormat: 'jpeg', sourceWidth: 640, sourceHeight: 480, width: 640, height: 480, imageTokens: 300 })
@@ -76,7 +67,7 @@ describe('prepareImage: formats', () => {
     near(await fixtures.meanColour(image.data, { left: 0, top: 0, width: image.width, height: image.height }), fixtures.green, 20)
   })
 
-  it.each([false, true])('decodes a 24-bit BMP (top-down: %s) the article labels image/bmp', async (topDown) => {
+  it.each([false, true])('decodes a 24-bit BMP (top-down: %s) labelled image/bmp', async (topDown) => {
     const image = await prepareImage(fixtures.dataUrl(fixtures.bmp24(300, 200, topDown), 'image/bmp'), where, options)
     expect(image).toMatchObject({ sourceFormat: 'bmp', sourceWidth: 300, sourceHeight: 200, width: 288, height: 192 })
     near(await fixtures.meanColour(image.data, { left: 10, top: 10, width: 100, height: 170 }), fixtures.red)
@@ -171,7 +162,7 @@ describe('prepareImage: normalisation', () => {
   })
 })
 
-describe('prepareImage: errors the article names', () => {
+describe('prepareImage: refused images', () => {
   it('reports a truncated JPEG with the exact message and JSON path', async () => {
     const jpeg = await fixtures.photoLikeJpeg(400, 300)
     const error = await failure(prepareImage(fixtures.dataUrl(jpeg.subarray(0, jpeg.length >> 1)), where, options))
@@ -258,6 +249,30 @@ describe('prepareImage: limits', () => {
     bmp.writeInt32LE(50_000, 22)
     const error = await failure(prepareImageBytes(bmp, 'image[0]', options))
     expect(error.message).toBe('Image too large in image[0]: the image is 50000x50000 (2500 MP), over the limit of 100 MP decoded pixels (--max-image-pixels)')
+  })
+
+  it('names text that happens to start with "BM" plain text, not a corrupt bitmap', async () => {
+    const error = await failure(prepareImageBytes(Buffer.from('BMW 320i service history and receipts'), 'image[0]', options))
+    expect(error.message).toBe('Invalid image data in image[0]: unsupported image format: plain text; send JPEG, PNG, WebP, GIF, TIFF, AVIF, HEIC or BMP')
+  })
+
+  it('still names the fault in a bitmap whose DIB header size is unknown', async () => {
+    const bmp = fixtures.bmp24(4, 4)
+    bmp.writeUInt32LE(77, 14)
+    const error = await failure(prepareImageBytes(bmp, 'image[0]', options))
+    expect(error.status).toBe(400)
+    expect(error.message).toBe('Invalid image data in image[0]: corrupt BMP (unknown header size 77)')
+  })
+
+  it('refuses an RLE BMP whose run goes past the row end as corrupt (400), decoded off the event loop', async () => {
+    const palette: Array<[number, number, number]> = [[0, 0, 0], [255, 255, 255]]
+    const file = writeBmp({ width: 64, height: 64, bitsPerPixel: 8, compression: 'rle8', palette, pixel: () => [0, 0, 0, 0] })
+    const dataOffset = file.readUInt32LE(10)
+    const bytes = Buffer.concat([file.subarray(0, dataOffset), Buffer.from([200, 1, 0, 1])])
+    const error = await failure(prepareImage(fixtures.dataUrl(bytes, 'image/bmp'), where, options))
+    expect(error.status).toBe(400)
+    expect(error.code).toBe('corrupt_image')
+    expect(error.message).toBe('Invalid image data in messages[0].content[1]: corrupt BMP (RLE run past the end of row 0: to pixel 200 of 64)')
   })
 
   it('refuses an aspect ratio Qwen cannot handle, naming it', async () => {

@@ -1,10 +1,11 @@
-import { chatImageLocation, formatBytes, invalidImage, uploadImageLocation, type ImageLocation } from './image-errors.js'
+import { formatBytes, formatDisplayName, isDecodable, sniffImageFormat, type DecodableFormat } from '@visto/protocol'
+import { defaultServeConfig, MiB, type ServeConfig } from '../config.js'
+import { chatImageLocation, invalidImage, uploadImageLocation, type ImageLocation } from './image-errors.js'
 import { parseImageSource, tooManyBytes } from './image-source.js'
 import { heicDecoderPath } from './heic-decoder.js'
-import { normaliseImage, type OutputFormat } from './normalise.js'
-import { fetchRemoteImage, type ResolvedAddress } from './remote-fetch.js'
+import { normaliseImage, type NormalisedImage, type OutputFormat } from './normalise.js'
+import { fetchRemoteImage, type RemoteFetchOptions } from './remote-fetch.js'
 import { Semaphore } from './semaphore.js'
-import { formatDisplayName, isDecodable, sniffImageFormat } from './sniff.js'
 
 export type ImageDetailLevel = 'low' | 'high' | 'auto'
 
@@ -22,56 +23,46 @@ export interface ImagePipelineOptions {
   /** Output sides are multiples of this (Qwen3-VL: patch 16 x spatial merge 2). */
   alignTo: number
   allowRemote: boolean
-  remote: {
-    timeoutMs: number
-    maxBytes: number
-    maxRedirects: number
-    /** Test hook: DNS resolution. Production uses the system resolver. */
-    resolve?: (hostname: string) => Promise<ResolvedAddress[]>
-    /** Test hook: why an address is refused (null = allowed). Production refuses all but public unicast. */
-    addressPolicy?: (address: string) => string | null
-  }
+  remote: RemoteFetchOptions
   /** What we hand the engine. JPEG q90 4:4:4 is small and keeps text legible; PNG is lossless. */
   outputFormat: OutputFormat
   /** Upper bound on one decode. */
   decodeTimeoutSeconds: number
 }
 
-export const defaultMaxImagesPerRequest = 8
+/** The pipeline's options for a server config: the one place config values become image limits. */
+export function imagePipelineOptions(config: ServeConfig): ImagePipelineOptions {
+  return Object.freeze({
+    maxImageBytes: Math.round(config['max-image-mb'] * MiB),
+    maxImagesPerRequest: config['max-images'],
+    maxPixels: config['max-image-pixels'],
+    pixelBudget: Object.freeze({ low: config['image-pixels-low'], auto: config['image-pixels'], high: config['image-pixels-high'] }),
+    // Qwen3-VL's geometry: at least 8 tokens of 32×32 (patch 16 × spatial merge 2).
+    minPixels: 8 * 32 * 32,
+    alignTo: 32,
+    allowRemote: config['allow-remote-images'],
+    remote: Object.freeze({ timeoutMs: 10_000, maxBytes: 20 * MiB, maxRedirects: 3 }),
+    outputFormat: 'jpeg',
+    decodeTimeoutSeconds: 30,
+  })
+}
 
-export const defaultImagePipelineOptions: ImagePipelineOptions = Object.freeze({
-  maxImageBytes: 20 * 1024 * 1024,
-  maxImagesPerRequest: defaultMaxImagesPerRequest,
-  maxPixels: 100_000_000,
-  // The article recommends about 1024x1024; `low` and `high` bracket it.
-  pixelBudget: Object.freeze({ low: 512 * 512, auto: 1024 * 1024, high: 1536 * 1536 }),
-  minPixels: 8 * 32 * 32,
-  alignTo: 32,
-  allowRemote: false,
-  remote: Object.freeze({ timeoutMs: 10_000, maxBytes: 20 * 1024 * 1024, maxRedirects: 3 }),
-  outputFormat: 'jpeg',
-  decodeTimeoutSeconds: 30,
-}) as ImagePipelineOptions
+/** The options `visto serve` runs with when nothing is set. */
+export const defaultImagePipelineOptions: ImagePipelineOptions = imagePipelineOptions(defaultServeConfig)
 
-export interface PreparedImage {
-  /** Re-encoded by us; the engine never sees the client's bytes. */
-  data: Buffer
-  mime: 'image/png' | 'image/jpeg'
-  /** After normalisation: multiples of `alignTo`. */
-  width: number
-  height: number
-  /** Sniffed from the bytes: jpeg, png, webp, gif, tiff, avif, bmp, heic. */
-  sourceFormat: string
-  /** After EXIF orientation. */
-  sourceWidth: number
-  sourceHeight: number
+/** Re-encoded by us (the engine never sees the client's bytes), sides multiples of `alignTo`. */
+export interface PreparedImage extends NormalisedImage {
+  /** Sniffed from the bytes. */
+  sourceFormat: DecodableFormat
   /** (width / alignTo) x (height / alignTo): what the image costs in the context window. */
   imageTokens: number
 }
 
 /**
  * Decoding is CPU- and memory-heavy: two at a time, whatever the request rate. Waiting
- * requests queue here instead of multiplying peak memory.
+ * requests queue here instead of multiplying peak memory; the queue is bounded because
+ * every decode belongs to a request holding an admission place (at most --max-images
+ * each), and a request whose client went away leaves it.
  */
 export const imageDecodeSlots = new Semaphore(2)
 
@@ -104,7 +95,7 @@ export async function prepareImage(
   } else {
     bytes = source.bytes
   }
-  return prepareFromBytes(bytes, location, options, detail)
+  return prepareFromBytes(bytes, location, options, detail, signal)
 }
 
 /** Same, from raw bytes (multipart uploads); `where` is the form field, e.g. "image[0]". */
@@ -113,8 +104,9 @@ export async function prepareImageBytes(
   where: string,
   options: ImagePipelineOptions,
   detail?: ImageDetailLevel,
+  signal?: AbortSignal,
 ): Promise<PreparedImage> {
-  return prepareFromBytes(bytes, uploadImageLocation(where), options, detail)
+  return prepareFromBytes(bytes, uploadImageLocation(where), options, detail, signal)
 }
 
 function budgetFor(options: ImagePipelineOptions, detail: ImageDetailLevel | undefined): number {
@@ -128,6 +120,7 @@ async function prepareFromBytes(
   location: ImageLocation,
   options: ImagePipelineOptions,
   detail: ImageDetailLevel | undefined,
+  signal: AbortSignal | undefined,
 ): Promise<PreparedImage> {
   if (bytes.length === 0) throw invalidImage(location, 'the image is empty (zero bytes)', { code: 'empty_image' })
   if (bytes.length > options.maxImageBytes) throw tooManyBytes(location, bytes.length, options.maxImageBytes)
@@ -156,7 +149,9 @@ async function prepareFromBytes(
       alignTo: options.alignTo,
       outputFormat: options.outputFormat,
       decodeTimeoutSeconds: options.decodeTimeoutSeconds,
+      signal,
     }),
+    signal,
   )
   return {
     ...normalised,

@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import * as fixtures from '../../test/support/image-fixtures.js'
-import { ApiError } from '../errors.js'
+import * as fixtures from '@visto/testkit/images/test-images'
+import { failure } from '../../../../test-support/api-failure.js'
 import { blockedReason } from './address-policy.js'
 import { defaultImagePipelineOptions, prepareImage, type ImagePipelineOptions } from './pipeline.js'
 
@@ -74,16 +74,6 @@ function localOptions(remote: Partial<ImagePipelineOptions['remote']> = {}): Ima
       ...remote,
     },
   }
-}
-
-async function failure(promise: Promise<unknown>): Promise<ApiError> {
-  try {
-    await promise
-  } catch (error) {
-    expect(error).toBeInstanceOf(ApiError)
-    return error as ApiError
-  }
-  throw new Error('expected a refusal')
 }
 
 describe('remote image URLs', () => {

@@ -2,8 +2,9 @@ import { lookup as dnsLookup } from 'node:dns/promises'
 import http from 'node:http'
 import https from 'node:https'
 import { isIP, type LookupFunction } from 'node:net'
+import { formatBytes } from '@visto/protocol'
 import { blockedReason } from './address-policy.js'
-import { formatBytes, imageTooLarge, invalidImage, type ImageLocation } from './image-errors.js'
+import { imageTooLarge, invalidImage, type ImageLocation } from './image-errors.js'
 
 export interface ResolvedAddress {
   address: string

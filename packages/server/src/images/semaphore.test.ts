@@ -28,4 +28,24 @@ describe('Semaphore', () => {
     await expect(semaphore.run(async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom')
     await expect(semaphore.run(async () => 'next')).resolves.toBe('next')
   })
+
+  it('drops a waiter whose signal aborts, without taking a slot', async () => {
+    const semaphore = new Semaphore(1)
+    let finishFirst: () => void = () => {}
+    const first = semaphore.run(() => new Promise<void>((resolve) => (finishFirst = resolve)))
+    const controller = new AbortController()
+    let ran = false
+    const waiting = semaphore.run(async () => {
+      ran = true
+    }, controller.signal)
+    expect(semaphore.queued).toBe(1)
+    controller.abort(new Error('client disconnected'))
+    await expect(waiting).rejects.toThrow('client disconnected')
+    expect(semaphore.queued).toBe(0)
+    finishFirst()
+    await first
+    expect(ran).toBe(false)
+    expect(semaphore.inUse).toBe(0)
+    await expect(semaphore.run(async () => 'later', AbortSignal.abort(new Error('already gone')))).rejects.toThrow('already gone')
+  })
 })

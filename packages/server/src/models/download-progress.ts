@@ -1,3 +1,4 @@
+import { formatBytes, formatDuration } from '@visto/protocol'
 /** One progress report for one file. Emitted at most every `intervalMs`, plus once at the end. */
 export interface DownloadProgress {
   /** The hub path of the file, e.g. `Qwen3VL-4B-Instruct-Q4_K_M.gguf`. */
@@ -65,7 +66,7 @@ export function createProgressPrinter(options: ProgressPrinterOptions = {}): (pr
   }
 }
 
-/** `[#####-----]  45.2%  1.13/2.50 GB  12.3 MB/s  ETA 1m52s  file.gguf` (no bar when barWidth is 0). */
+/** `[#####-----]  Downloading   45.2%  1.1 GiB/2.3 GiB  11.7 MiB/s  ETA 1m51s  file.gguf` (no bar when barWidth is 0). */
 export function formatProgressLine(progress: DownloadProgress, barWidth = 0): string {
   const parts: string[] = []
   const { total, downloaded } = progress
@@ -79,23 +80,9 @@ export function formatProgressLine(progress: DownloadProgress, barWidth = 0): st
   if (fraction !== undefined) parts.push(`${(fraction * 100).toFixed(1).padStart(5)}%`)
   parts.push(total ? `${formatBytes(downloaded)}/${formatBytes(total)}` : formatBytes(downloaded))
   if (progress.phase === 'downloading') {
-    parts.push(`${(progress.bytesPerSecond / 1e6).toFixed(1)} MB/s`)
-    parts.push(`ETA ${progress.etaSeconds === undefined ? '?' : formatDuration(progress.etaSeconds)}`)
+    parts.push(`${formatBytes(progress.bytesPerSecond)}/s`)
+    parts.push(`ETA ${progress.etaSeconds === undefined ? '?' : formatDuration(progress.etaSeconds * 1000)}`)
   }
   parts.push(progress.file)
   return parts.join('  ')
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(2)} GB`
-  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`
-  if (bytes >= 1e3) return `${(bytes / 1e3).toFixed(1)} kB`
-  return `${bytes} B`
-}
-
-export function formatDuration(seconds: number): string {
-  const s = Math.max(0, Math.round(seconds))
-  if (s < 60) return `${s}s`
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
 }

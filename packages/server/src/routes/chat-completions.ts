@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { AppDeps } from '../app.js'
+import type { ChatCompletionsService } from '../serving/chat-completions.js'
 import { reportError } from '../http-errors.js'
 import { clientDisconnectSignal } from './client-disconnect.js'
 
-export function chatCompletionsRoutes(app: FastifyInstance, deps: AppDeps): void {
+export function chatCompletionsRoutes(app: FastifyInstance, deps: { chat: ChatCompletionsService }): void {
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     const signal = clientDisconnectSignal(reply)
     // Validation, images and the engine slot all happen before any byte is written.
@@ -27,12 +27,11 @@ export function chatCompletionsRoutes(app: FastifyInstance, deps: AppDeps): void
       }
     } catch (error) {
       if (!signal.aborted) {
-        const apiError = reportError(error, request, deps.bodyLimitBytes)
+        const apiError = reportError(error, request, app.bodyLimitBytes)
         raw.write(`data: ${JSON.stringify(apiError.toEnvelope())}\n\n`)
       }
     }
     if (!raw.destroyed) raw.end('data: [DONE]\n\n')
   }
-  app.post('/v1/chat/completions', handler)
-  app.post('/chat/completions', handler)
+  for (const url of ['/v1/chat/completions', '/chat/completions']) app.post(url, { config: { access: 'guarded' } }, handler)
 }

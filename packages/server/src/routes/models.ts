@@ -1,10 +1,10 @@
 import type { ModelList } from '@visto/protocol'
 import type { FastifyInstance } from 'fastify'
-import type { AppDeps } from '../app.js'
+import type { Engine } from '../engines/engine.js'
 
 const started = Math.floor(Date.now() / 1000)
 
-export function modelsRoutes(app: FastifyInstance, { engine }: AppDeps): void {
+export function modelsRoutes(app: FastifyInstance, { engine }: { engine: Engine }): void {
   const list = (): ModelList => {
     const info = engine.describe()
     return {
@@ -18,6 +18,5 @@ export function modelsRoutes(app: FastifyInstance, { engine }: AppDeps): void {
       })),
     }
   }
-  app.get('/v1/models', async () => list())
-  app.get('/models', async () => list())
+  for (const url of ['/v1/models', '/models']) app.get(url, { config: { access: 'guarded' } }, async () => list())
 }

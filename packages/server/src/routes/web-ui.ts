@@ -1,12 +1,12 @@
+import { createHash } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { AppDeps } from '../app.js'
 import { NotFoundError } from '../errors.js'
 
 /**
- * The article's "web interface": the static chat page (packages/webui) on `/`, plus the
+ * The web interface: the static chat page (packages/webui) on `/`, plus the
  * browser builds of the SDK and protocol so the page (or anyone's page) can import them.
  * Plain files, no bundler, so a tiny handler is enough and we need no @fastify/static.
  */
@@ -40,6 +40,29 @@ const contentTypes: Record<string, string> = {
   '.txt': 'text/plain; charset=utf-8',
 }
 
+/**
+ * The page may load only its own files, talk only to its own server and never be framed:
+ * even a model answer that slipped into the DOM as HTML could not load or send anything.
+ * The one inline script (the import map, which browsers cannot load from a file) is
+ * allowed by its hash.
+ */
+export function contentSecurityPolicy(html: string): string {
+  const inlineScripts = [...html.matchAll(/<script(?![^>]*\bsrc=)[^>]*>([\s\S]*?)<\/script>/gi)].map(
+    (match) => `'sha256-${createHash('sha256').update(match[1]!).digest('base64')}'`,
+  )
+  return [
+    "default-src 'self'",
+    `script-src 'self'${inlineScripts.map((hash) => ` ${hash}`).join('')}`,
+    "style-src 'self'",
+    "img-src 'self' data: blob:",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join('; ')
+}
+
 function notFound(request: FastifyRequest): NotFoundError {
   return new NotFoundError(`No file at ${request.url.split('?')[0]}`, { code: 'file_not_found' })
 }
@@ -71,20 +94,25 @@ async function sendFile(request: FastifyRequest, reply: FastifyReply, root: stri
     .header('etag', etag)
     .header('last-modified', stat.mtime.toUTCString())
     .header('x-content-type-options', 'nosniff')
+    .header('x-frame-options', 'DENY')
+    .header('referrer-policy', 'no-referrer')
+  const body = await fs.readFile(file)
+  if (type!.startsWith('text/html')) reply.header('content-security-policy', contentSecurityPolicy(body.toString('utf8')))
   if (request.headers['if-none-match'] === etag) return reply.code(304).send()
-  return reply.type(type!).send(await fs.readFile(file))
+  return reply.type(type!).send(body)
 }
 
-/** Registered by main.ts as a plugin; `roots` lets tests point it at fixture folders. */
-export function webUiRoutes(app: FastifyInstance, _deps: AppDeps, roots: StaticRoots = defaultStaticRoots): void {
-  app.get('/', (request, reply) => sendFile(request, reply, roots.webui, 'index.html'))
+/** The page and its files are public: they hold no data, and the page asks for the key itself. */
+export function webUiRoutes(app: FastifyInstance, roots: StaticRoots = defaultStaticRoots): void {
+  const access = { config: { access: 'public' as const } }
+  app.get('/', access, (request, reply) => sendFile(request, reply, roots.webui, 'index.html'))
   // `/index.html` is what people type after seeing `/`; keep one canonical address.
-  app.get('/index.html', (_request, reply) => reply.redirect('/', 301))
+  app.get('/index.html', access, (_request, reply) => reply.redirect('/', 301))
   for (const [prefix, root] of [
     ['/ui/', roots.webui],
     ['/sdk/', roots.sdk],
     ['/protocol/', roots.protocol],
   ] as const) {
-    app.get(`${prefix}*`, (request, reply) => sendFile(request, reply, root, (request.params as { '*': string })['*']))
+    app.get(`${prefix}*`, access, (request, reply) => sendFile(request, reply, root, (request.params as { '*': string })['*']))
   }
 }

@@ -54,4 +54,43 @@ describe('Admission', () => {
     release()
     expect(admission.running).toBe(0)
   })
+
+  it('counts reservations (requests decoding images) toward capacity, and turns them into slots', async () => {
+    const admission = new Admission(1, 1)
+    const never = new AbortController().signal
+    const a = admission.reserve()
+    const b = admission.reserve()
+    expect(admission.reserved).toBe(2)
+    const full = (() => {
+      try {
+        admission.reserve()
+      } catch (error) {
+        return error
+      }
+    })()
+    expect(full).toBeInstanceOf(OverloadedError)
+    expect((full as OverloadedError).message).toBe('The server is at capacity (0 running, 0 queued, 2 preparing images). Retry after the Retry-After delay.')
+    await expect(admission.acquire(never)).rejects.toBeInstanceOf(OverloadedError)
+
+    const releaseA = await admission.acquire(never, a)
+    const waitingB = admission.acquire(never, b)
+    expect([admission.running, admission.queued, admission.reserved]).toEqual([1, 1, 0])
+    releaseA()
+    ;(await waitingB)()
+    expect([admission.running, admission.queued, admission.reserved]).toEqual([0, 0, 0])
+  })
+
+  it('gives a cancelled reservation back once, and ignores a cancel after it became a slot', async () => {
+    const admission = new Admission(1, 0)
+    const reservation = admission.reserve()
+    reservation.cancel()
+    reservation.cancel()
+    expect(admission.reserved).toBe(0)
+    const again = admission.reserve()
+    const release = await admission.acquire(new AbortController().signal, again)
+    again.cancel()
+    expect([admission.running, admission.reserved]).toEqual([1, 0])
+    release()
+  })
 })
+

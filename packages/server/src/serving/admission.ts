@@ -2,13 +2,37 @@ import { OverloadedError } from '../errors.js'
 
 export type Release = () => void
 
+/** A place held while a request decodes its images, before it asks for an engine slot. */
+export class Reservation {
+  private held = true
+
+  constructor(private readonly giveBack: () => void) {}
+
+  /** Gives the place back (the request failed or went away); does nothing once it became a slot. */
+  cancel(): void {
+    if (!this.held) return
+    this.held = false
+    this.giveBack()
+  }
+
+  /** Hands the place over to a wait for a slot: true when it was still held. */
+  take(): boolean {
+    const held = this.held
+    this.cancel()
+    return held
+  }
+}
+
 /**
  * Bounded admission in front of the engine: `parallel` requests run, up to `maxQueue`
- * wait in order, the rest get 503 with Retry-After at once. A waiter whose client goes
- * away leaves the queue; a released slot goes to the next waiter.
+ * more wait, the rest get 503 with Retry-After at once. A request that still decodes its
+ * images holds a place too (a reservation), so image decoding cannot pile up outside the
+ * bound. A waiter whose client goes away leaves the queue; a released slot goes to the
+ * next waiter.
  */
 export class Admission {
   private active = 0
+  private preparing = 0
   private readonly waiting: Array<{ grant: (release: Release) => void; reject: (error: unknown) => void }> = []
   private draining = false
   /** Moving average of how long a slot is held, for Retry-After. */
@@ -27,25 +51,43 @@ export class Admission {
     return this.waiting.length
   }
 
+  /** Requests holding a reservation: decoding images, not yet running or queued. */
+  get reserved(): number {
+    return this.preparing
+  }
+
   private retryAfterSeconds(): number {
-    const ahead = this.waiting.length + 1
+    const ahead = this.waiting.length + this.preparing + 1
     return Math.min(60, Math.max(1, Math.ceil(((ahead / this.parallel) * this.averageHoldMs) / 1000)))
   }
 
   /** Throws at once when a request could not even queue: checked before costly image decoding. */
   assertCanQueue(): void {
     if (this.draining) throw new OverloadedError('The server is shutting down; retry against another instance or shortly.', 5, { code: 'shutting_down' })
-    if (this.active >= this.parallel && this.waiting.length >= this.maxQueue) {
+    if (this.active + this.waiting.length + this.preparing >= this.parallel + this.maxQueue) {
+      const preparing = this.preparing > 0 ? `, ${this.preparing} preparing images` : ''
       throw new OverloadedError(
-        `The server is at capacity (${this.active} running, ${this.waiting.length} queued). Retry after the Retry-After delay.`,
+        `The server is at capacity (${this.active} running, ${this.waiting.length} queued${preparing}). Retry after the Retry-After delay.`,
         this.retryAfterSeconds(),
         { code: 'queue_full' },
       )
     }
   }
 
-  async acquire(signal: AbortSignal): Promise<Release> {
+  /** Takes a place for a request about to decode images; 503 when there is none. */
+  reserve(): Reservation {
     this.assertCanQueue()
+    this.preparing++
+    return new Reservation(() => this.preparing--)
+  }
+
+  /**
+   * Waits for an engine slot. With a reservation still held, the request already has its
+   * place and is not refused for a full queue (only while draining).
+   */
+  async acquire(signal: AbortSignal, reservation?: Reservation): Promise<Release> {
+    const reserved = reservation?.take() === true
+    if (!reserved || this.draining) this.assertCanQueue()
     signal.throwIfAborted()
     if (this.active < this.parallel) {
       this.active++

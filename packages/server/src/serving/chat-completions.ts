@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto'
 import type { ChatCompletion, ChatCompletionChunk, FinishReason, ImageDetail, Usage } from '@visto/protocol'
 import type { EngineContentPart, Engine, EngineImage, EngineMessage, EngineRequest } from '../engines/engine.js'
 import { InvalidRequestError, NotFoundError } from '../errors.js'
-import type { Admission, Release } from './admission.js'
+import type { Admission, Release, Reservation } from './admission.js'
 import { parseChatRequest, type ParsedChatRequest, type ParsedFilePart } from './chat-request.js'
+import type { ChatRequestLimits } from './request-limits.js'
 
 export type ImagePreparer = (url: string, where: string, detail: ImageDetail, signal: AbortSignal) => Promise<EngineImage>
 
@@ -22,6 +23,8 @@ export interface DocumentPreparer<Inspected = unknown> {
 export interface ChatServiceOptions {
   defaultMaxTokens: number
   maxImagesPerRequest: number
+  /** Defaults apply when omitted. */
+  limits?: ChatRequestLimits
   /** Without it, a `file` part gets a 400 saying documents are not enabled. */
   documents?: DocumentPreparer<any> | undefined
 }
@@ -58,55 +61,85 @@ export class ChatCompletionsService {
     })
   }
 
-  async prepare(body: unknown, requestId: string, signal: AbortSignal): Promise<PreparedChat> {
-    const parsed = parseChatRequest(body)
-    const model = this.resolveModel(parsed.model)
-    const imageCount = parsed.messages.reduce((n, m) => n + m.parts.filter((p) => p.type === 'image').length, 0)
-    if (imageCount > this.options.maxImagesPerRequest) {
-      throw new InvalidRequestError(`Too many images: ${imageCount} in this request, the limit is ${this.options.maxImagesPerRequest} (--max-images)`, {
-        param: 'messages',
-        code: 'too_many_images',
-      })
+  /** A place in admission for a caller that decodes images itself before `prepare` (uploads). */
+  reserve(): Reservation {
+    return this.admission.reserve()
+  }
+
+  /**
+   * Validates, decodes images and waits for an engine slot. The request holds an admission
+   * place from before its images decode (`reservation`, or one taken here), so a full
+   * server answers 503 before any decoding, and decoding cannot queue without bound.
+   */
+  /**
+   * `reservation`: an admission place the caller already holds. `prepareImage`: how this
+   * request's images are obtained when the caller has prepared them itself (uploads).
+   */
+  async prepare(body: unknown, requestId: string, signal: AbortSignal, options: { reservation?: Reservation; prepareImage?: ImagePreparer } = {}): Promise<PreparedChat> {
+    let place = options.reservation
+    const prepareImage = options.prepareImage ?? this.prepareImage
+    // When one image fails, the others stop decoding too: nobody will use them.
+    const imagesNeeded = new AbortController()
+    const imageSignal = AbortSignal.any([signal, imagesNeeded.signal])
+    try {
+      const parsed = parseChatRequest(body, this.options.limits)
+      const model = this.resolveModel(parsed.model)
+      const imageCount = parsed.messages.reduce((n, m) => n + m.parts.filter((p) => p.type === 'image').length, 0)
+      if (imageCount > this.options.maxImagesPerRequest) {
+        throw new InvalidRequestError(`Too many images: ${imageCount} in this request, the limit is ${this.options.maxImagesPerRequest} (--max-images)`, {
+          param: 'messages',
+          code: 'too_many_images',
+        })
+      }
+      if (imageCount > 0 && !this.engine.describe().vision) {
+        throw new InvalidRequestError(`The model "${model}" has no vision projector loaded, so it cannot read images`, { param: 'messages', code: 'vision_unavailable' })
+      }
+      const fileParts = parsed.messages.flatMap((m) => m.parts.filter((p): p is ParsedFilePart => p.type === 'file'))
+      const documents = this.options.documents
+      if (fileParts.length > 0 && !documents) {
+        throw new InvalidRequestError(`This server does not read documents: ${fileParts[0]!.where} is a "file" part; send the pages as images instead`, {
+          param: `${fileParts[0]!.where}.type`,
+          code: 'documents_disabled',
+        })
+      }
+      if (fileParts.length > 0 && imageCount === 0 && !this.engine.describe().vision) {
+        throw new InvalidRequestError(`The model "${model}" has no vision projector loaded, so it cannot read PDF pages`, { param: 'messages', code: 'vision_unavailable' })
+      }
+      documents?.checkParts(fileParts)
+      // Fail fast under overload, before paying for image decoding.
+      place ??= this.admission.reserve()
+      await this.engine.health()
+      // Documents are measured first: the request-wide page and token limits are checked before any page renders.
+      const inspected = new Map<ParsedFilePart, unknown>()
+      if (documents && fileParts.length > 0) {
+        const measured = await Promise.all(fileParts.map((part) => documents.inspect(part, imageSignal)))
+        documents.checkLimits(measured)
+        fileParts.forEach((part, i) => inspected.set(part, measured[i]))
+      }
+      const messages: EngineMessage[] = await Promise.all(
+        parsed.messages.map(async (message) => ({
+          role: message.role,
+          content: (
+            await Promise.all(
+              message.parts.map(async (part): Promise<EngineContentPart[]> => {
+                if (part.type === 'text') return [part]
+                if (part.type === 'file') return documents!.render(inspected.get(part), imageSignal)
+                return [{ type: 'image', image: await prepareImage(part.url, part.where, part.detail, imageSignal) }]
+              }),
+            )
+          ).flat(),
+        })),
+      )
+      const release = await this.admission.acquire(signal, place)
+      return this.prepared(parsed, model, requestId, messages, release)
+    } catch (error) {
+      imagesNeeded.abort(error)
+      place?.cancel()
+      throw error
     }
-    if (imageCount > 0 && !this.engine.describe().vision) {
-      throw new InvalidRequestError(`The model "${model}" has no vision projector loaded, so it cannot read images`, { param: 'messages', code: 'vision_unavailable' })
-    }
-    const fileParts = parsed.messages.flatMap((m) => m.parts.filter((p): p is ParsedFilePart => p.type === 'file'))
-    const documents = this.options.documents
-    if (fileParts.length > 0 && !documents) {
-      throw new InvalidRequestError(`This server does not read documents: ${fileParts[0]!.where} is a "file" part; send the pages as images instead`, {
-        param: `${fileParts[0]!.where}.type`,
-        code: 'documents_disabled',
-      })
-    }
-    if (fileParts.length > 0 && imageCount === 0 && !this.engine.describe().vision) {
-      throw new InvalidRequestError(`The model "${model}" has no vision projector loaded, so it cannot read PDF pages`, { param: 'messages', code: 'vision_unavailable' })
-    }
-    documents?.checkParts(fileParts)
-    // Fail fast under overload, before paying for image decoding.
-    this.admission.assertCanQueue()
-    await this.engine.health()
-    const inspected = new Map<ParsedFilePart, unknown>()
-    if (documents && fileParts.length > 0) {
-      const measured = await Promise.all(fileParts.map((part) => documents.inspect(part, signal)))
-      documents.checkLimits(measured)
-      fileParts.forEach((part, i) => inspected.set(part, measured[i]))
-    }
-    const messages: EngineMessage[] = await Promise.all(
-      parsed.messages.map(async (message) => ({
-        role: message.role,
-        content: (
-          await Promise.all(
-            message.parts.map(async (part): Promise<EngineContentPart[]> => {
-              if (part.type === 'text') return [part]
-              if (part.type === 'file') return documents!.render(inspected.get(part), signal)
-              return [{ type: 'image', image: await this.prepareImage(part.url, part.where, part.detail, signal) }]
-            }),
-          )
-        ).flat(),
-      })),
-    )
-    const release = await this.admission.acquire(signal)
+  }
+
+  private prepared(parsed: ParsedChatRequest, model: string, requestId: string, messages: EngineMessage[], release: Release): PreparedChat {
     return {
       id: `chatcmpl-${randomBytes(12).toString('hex')}`,
       created: Math.floor(Date.now() / 1000),

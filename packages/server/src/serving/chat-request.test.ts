@@ -1,14 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import { InvalidRequestError } from '../errors.js'
 import { parseChatRequest } from './chat-request.js'
+import { describeSceneRequest } from '../../../../test-support/requests.js'
 
 const image = 'data:image/jpeg;base64,AAAA'
-const article = {
-  model: 'qwen3-vl-4b-instruct',
-  messages: [{ role: 'user', content: [{ type: 'text', text: '请详细描述这张图片中的场景' }, { type: 'image_url', image_url: { url: image } }] }],
-  max_tokens: 1024,
-  temperature: 0.3,
-}
+const sceneRequest = describeSceneRequest(image)
 
 function rejection(body: unknown): { message: string; param: string | null; status: number } {
   try {
@@ -22,8 +18,8 @@ function rejection(body: unknown): { message: string; param: string | null; stat
 }
 
 describe('parseChatRequest', () => {
-  it("accepts the article's request and keeps its parameters", () => {
-    const parsed = parseChatRequest(article)
+  it('accepts a typical vision request and keeps its parameters', () => {
+    const parsed = parseChatRequest(sceneRequest)
     expect(parsed.model).toBe('qwen3-vl-4b-instruct')
     expect(parsed.messages).toEqual([
       { role: 'user', parts: [{ type: 'text', text: '请详细描述这张图片中的场景' }, { type: 'image', url: image, detail: 'auto', where: 'messages[0].content[1]' }] },
@@ -47,7 +43,7 @@ describe('parseChatRequest', () => {
   })
 
   it('prefers max_completion_tokens over max_tokens', () => {
-    expect(parseChatRequest({ ...article, max_completion_tokens: 12 }).sampling.maxTokens).toBe(12)
+    expect(parseChatRequest({ ...sceneRequest, max_completion_tokens: 12 }).sampling.maxTokens).toBe(12)
   })
 
   it('returns 400 "content must be a string or array" naming the message', () => {
@@ -70,13 +66,13 @@ describe('parseChatRequest', () => {
   })
 
   it.each([
-    [{ ...article, temperature: 3 }, 'temperature', 'temperature must be at most 2, got 3'],
-    [{ ...article, max_tokens: 0 }, 'max_tokens', 'max_tokens must be at least 1, got 0'],
-    [{ ...article, max_tokens: 'many' }, 'max_tokens', 'max_tokens must be a number, got a string'],
-    [{ ...article, n: 2 }, 'n', 'n must be 1: Visto generates one choice per request (got 2); send several requests instead'],
-    [{ ...article, top_p: 0 }, 'top_p', 'top_p must be greater than 0, got 0'],
-    [{ ...article, stop: [1] }, 'stop', 'stop must be a string or an array of at most 4 strings'],
-    [{ ...article, response_format: { type: 'xml' } }, 'response_format.type', 'response_format.type must be "text", "json_object" or "json_schema", got "xml"'],
+    [{ ...sceneRequest, temperature: 3 }, 'temperature', 'temperature must be at most 2, got 3'],
+    [{ ...sceneRequest, max_tokens: 0 }, 'max_tokens', 'max_tokens must be at least 1, got 0'],
+    [{ ...sceneRequest, max_tokens: 'many' }, 'max_tokens', 'max_tokens must be a number, got a string'],
+    [{ ...sceneRequest, n: 2 }, 'n', 'n must be 1: Visto generates one choice per request (got 2); send several requests instead'],
+    [{ ...sceneRequest, top_p: 0 }, 'top_p', 'top_p must be greater than 0, got 0'],
+    [{ ...sceneRequest, stop: [1] }, 'stop', 'stop must be a string or an array of at most 4 strings'],
+    [{ ...sceneRequest, response_format: { type: 'xml' } }, 'response_format.type', 'response_format.type must be "text", "json_object" or "json_schema", got "xml"'],
     [{ model: 'x' }, 'messages', 'messages is required: a non-empty array of {role, content}'],
     [{ messages: [] }, 'messages', 'messages must be a non-empty array, got an empty array'],
     [{ messages: [{ role: 'wizard', content: 'hi' }] }, 'messages[0].role', 'messages[0].role must be "system", "user" or "assistant", got "wizard"'],
@@ -88,14 +84,14 @@ describe('parseChatRequest', () => {
   })
 
   it('maps response_format to a JSON schema for the engine', () => {
-    expect(parseChatRequest({ ...article, response_format: { type: 'json_object' } }).sampling.jsonSchema).toEqual({ type: 'object' })
+    expect(parseChatRequest({ ...sceneRequest, response_format: { type: 'json_object' } }).sampling.jsonSchema).toEqual({ type: 'object' })
     const schema = { type: 'object', properties: { a: { type: 'string' } } }
-    expect(parseChatRequest({ ...article, response_format: { type: 'json_schema', json_schema: { name: 'x', schema } } }).sampling.jsonSchema).toEqual(schema)
+    expect(parseChatRequest({ ...sceneRequest, response_format: { type: 'json_schema', json_schema: { name: 'x', schema } } }).sampling.jsonSchema).toEqual(schema)
   })
 
   it('only reports usage in streams when stream_options.include_usage is set', () => {
-    expect(parseChatRequest({ ...article, stream: true, stream_options: { include_usage: true } }).includeUsage).toBe(true)
-    expect(parseChatRequest({ ...article, stream: true }).includeUsage).toBe(false)
+    expect(parseChatRequest({ ...sceneRequest, stream: true, stream_options: { include_usage: true } }).includeUsage).toBe(true)
+    expect(parseChatRequest({ ...sceneRequest, stream: true }).includeUsage).toBe(false)
   })
 })
 

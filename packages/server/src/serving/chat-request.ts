@@ -1,6 +1,8 @@
 import type { ImageDetail } from '@visto/protocol'
 import { InvalidRequestError } from '../errors.js'
 import type { SamplingParams } from '../engines/engine.js'
+import { checkResponseSchema } from './json-schema-limits.js'
+import { defaultChatRequestLimits, type ChatRequestLimits } from './request-limits.js'
 
 /** A validated chat request, in Visto's internal shape (images not decoded yet). */
 export interface ParsedChatRequest {
@@ -67,12 +69,29 @@ const ROLES: Record<string, ParsedMessage['role'] | undefined> = {
   assistant: 'assistant',
 }
 
-function parseContent(content: unknown, index: number, role: ParsedMessage['role']): ParsedPart[] {
+/** Counts text characters across the request and stops at the limit, before the rest is read. */
+class TextBudget {
+  private used = 0
+  constructor(private readonly limit: number) {}
+
+  take(text: string, where: string): string {
+    this.used += text.length
+    if (this.used > this.limit) {
+      fail(`Too much text: over ${this.limit} characters in this request at ${where} (--max-text-chars)`, where, 'too_much_text')
+    }
+    return text
+  }
+}
+
+function parseContent(content: unknown, index: number, role: ParsedMessage['role'], limits: ChatRequestLimits, budget: TextBudget): ParsedPart[] {
   const at = `messages[${index}]`
-  if (typeof content === 'string') return [{ type: 'text', text: content }]
+  if (typeof content === 'string') return [{ type: 'text', text: budget.take(content, `${at}.content`) }]
   if ((content === null || content === undefined) && role === 'assistant') return []
   if (!Array.isArray(content)) {
     fail(`content must be a string or array of content parts: ${at}.content is ${describe(content)}`, `${at}.content`, 'invalid_content')
+  }
+  if (content.length > limits.maxPartsPerMessage) {
+    fail(`Too many content parts: ${content.length} in ${at}.content, the limit is ${limits.maxPartsPerMessage} per message (--max-message-parts)`, `${at}.content`, 'too_many_parts')
   }
   return content.map((part, j): ParsedPart => {
     const where = `${at}.content[${j}]`
@@ -85,7 +104,7 @@ function parseContent(content: unknown, index: number, role: ParsedMessage['role
     }
     if (part.type === 'text') {
       if (typeof part.text !== 'string') fail(`${where}.text must be a string, got ${describe(part.text)}`, `${where}.text`, 'invalid_type')
-      return { type: 'text', text: part.text }
+      return { type: 'text', text: budget.take(part.text, `${where}.text`) }
     }
     if (part.type === 'image_url') {
       const image = part.image_url
@@ -135,7 +154,7 @@ function parseFilePart(file: unknown, where: string): ParsedFilePart {
   return { type: 'file', where, filename: optionalString('filename'), fileData, fileId, pages: optionalString('pages'), detail }
 }
 
-function parseResponseFormat(value: unknown): Record<string, unknown> | undefined {
+function parseResponseFormat(value: unknown, limits: ChatRequestLimits): Record<string, unknown> | undefined {
   if (value === undefined || value === null) return undefined
   if (!isObject(value)) fail(`response_format must be an object, got ${describe(value)}`, 'response_format', 'invalid_type')
   switch (value.type) {
@@ -148,6 +167,7 @@ function parseResponseFormat(value: unknown): Record<string, unknown> | undefine
       if (!isObject(spec)) fail('response_format.json_schema must be an object with a "schema"', 'response_format.json_schema', 'invalid_type')
       const schema = spec.schema ?? {}
       if (!isObject(schema)) fail(`response_format.json_schema.schema must be an object, got ${describe(schema)}`, 'response_format.json_schema.schema', 'invalid_type')
+      checkResponseSchema(schema, { maxDepth: limits.maxSchemaDepth, maxBytes: limits.maxSchemaBytes })
       return schema
     }
     default:
@@ -156,7 +176,7 @@ function parseResponseFormat(value: unknown): Record<string, unknown> | undefine
 }
 
 /** Validates an OpenAI chat-completions body. Throws InvalidRequestError naming the parameter. */
-export function parseChatRequest(body: unknown): ParsedChatRequest {
+export function parseChatRequest(body: unknown, limits: ChatRequestLimits = defaultChatRequestLimits): ParsedChatRequest {
   if (!isObject(body)) fail(`The request body must be a JSON object, got ${describe(body)}`, 'body', 'invalid_body')
   if (body.model !== undefined && body.model !== null && typeof body.model !== 'string') {
     fail(`model must be a string, got ${describe(body.model)}`, 'model', 'invalid_type')
@@ -168,13 +188,18 @@ export function parseChatRequest(body: unknown): ParsedChatRequest {
       body.messages === undefined ? 'missing_required_parameter' : 'invalid_type',
     )
   }
+  // Checked before reading any message: a request of 500,000 tiny messages costs nothing more.
+  if (body.messages.length > limits.maxMessages) {
+    fail(`Too many messages: ${body.messages.length} in this request, the limit is ${limits.maxMessages} (--max-messages)`, 'messages', 'too_many_messages')
+  }
+  const budget = new TextBudget(limits.maxTextChars)
   const messages = body.messages.map((message: unknown, i: number): ParsedMessage => {
     if (!isObject(message)) fail(`messages[${i}] must be an object with "role" and "content", got ${describe(message)}`, `messages[${i}]`, 'invalid_type')
     const role = typeof message.role === 'string' ? ROLES[message.role] : undefined
     if (!role) {
       fail(`messages[${i}].role must be "system", "user" or "assistant", got ${JSON.stringify(message.role)}`, `messages[${i}].role`, 'invalid_value')
     }
-    return { role, parts: parseContent(message.content, i, role) }
+    return { role, parts: parseContent(message.content, i, role, limits, budget) }
   })
   if (!messages.some((m) => m.role === 'user')) fail('messages must contain at least one user message', 'messages')
 
@@ -212,7 +237,7 @@ export function parseChatRequest(body: unknown): ParsedChatRequest {
       seed: seed === undefined ? undefined : seed >>> 0,
       stop,
       ignoreEos: body.ignore_eos === true ? true : undefined,
-      jsonSchema: parseResponseFormat(body.response_format),
+      jsonSchema: parseResponseFormat(body.response_format, limits),
     },
     stream: body.stream === true,
     includeUsage: body.stream === true && isObject(streamOptions) && streamOptions.include_usage === true,

@@ -1,3 +1,4 @@
+import { readSseData } from '@visto/protocol'
 import {
   ApiError,
   ContextLengthExceededError,
@@ -8,7 +9,6 @@ import {
 } from '../../errors.js'
 import type { Engine, EngineEvent, EngineInfo, EngineRequest, EngineState } from '../engine.js'
 import { fetchOnceMore } from '../fetch-once-more.js'
-import { readSseData } from '../sse-reader.js'
 import { ChatTemplate, CHATML_TEMPLATE } from './chat-template.js'
 import { LlamaServerProcess, type LlamaServerProcessOptions } from './llama-server-process.js'
 
@@ -31,8 +31,11 @@ interface CompletionChunk {
 
 /**
  * Qwen3-VL through a supervised llama-server. Prompts are rendered here with the
- * model's template and sent to the raw /completion endpoint, so llama-server's chat
- * parser (which answers 500 to output it cannot parse) is never in the path.
+ * model's template and sent to the raw /completion endpoint, so the prompt is exactly
+ * ours (image markers placed by us, special tokens in user text kept as text).
+ * llama-server still runs its chat parser over the output, and stock builds fail on
+ * output it cannot parse (invalid UTF-8): Visto's own build patches that
+ * (engine-patches/), and translateEngineError explains it when a stock binary is used.
  */
 export class LlamaCppEngine implements Engine {
   readonly id = 'llama.cpp'
@@ -260,7 +263,7 @@ export class LlamaCppEngine implements Engine {
   }
 
   /** For process 'exit' handlers: never leave an orphaned llama-server behind. */
-  killNow(): void {
+  kill(): void {
     this.closed = true
     this.process.killNow()
   }

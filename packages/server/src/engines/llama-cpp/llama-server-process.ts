@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import { EventEmitter } from 'node:events'
+import type { EngineState } from '../engine.js'
 
 export interface LlamaServerProcessOptions {
   binary: string
@@ -18,11 +19,6 @@ export interface LlamaServerProcessOptions {
   log?: (line: string) => void
 }
 
-export type ProcessState =
-  | { status: 'loading'; progress: number; message: string }
-  | { status: 'ready' }
-  | { status: 'unavailable'; message: string }
-
 /** Stages of llama-server's start-up log, used as a coarse load progress. */
 const LOAD_STAGES: Array<[RegExp, number, string]> = [
   [/llama_model_loader: loaded meta data/, 0.1, 'reading model metadata'],
@@ -33,7 +29,8 @@ const LOAD_STAGES: Array<[RegExp, number, string]> = [
   [/server is listening|model loaded/, 0.95, 'starting HTTP'],
 ]
 
-function freePort(): Promise<number> {
+/** A loopback port nothing listens on right now (the OS picks it). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer()
     server.unref()
@@ -55,7 +52,7 @@ export class LlamaServerProcess extends EventEmitter {
   readonly mediaMarker = `<__visto_media_${randomBytes(8).toString('hex')}__>`
   port = 0
   private child: ChildProcess | undefined
-  private currentState: ProcessState = { status: 'loading', progress: 0, message: 'starting llama-server' }
+  private currentState: EngineState = { status: 'loading', progress: 0, message: 'starting llama-server' }
   private stderrTail: string[] = []
   private stopping = false
 
@@ -72,7 +69,7 @@ export class LlamaServerProcess extends EventEmitter {
     return this.child?.pid
   }
 
-  state(): ProcessState {
+  state(): EngineState {
     return this.currentState
   }
 

@@ -1,9 +1,6 @@
 /** Runs the real `visto` binary (built dist) as a child process, as a user would. */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { join } from 'node:path'
-
-export const repoRoot = join(import.meta.dirname, '..', '..', '..', '..')
-export const visto = join(repoRoot, 'packages', 'cli', 'bin', 'visto.js')
+import { repoRoot, vistoBin } from './paths.js'
 
 export interface CliRun {
   code: number | null
@@ -29,7 +26,7 @@ function environment(extra: Record<string, string | undefined> = {}): NodeJS.Pro
 }
 
 export function startCli(args: string[], options: CliOptions = {}): { child: ChildProcess; done: Promise<CliRun> } {
-  const child = spawn(process.execPath, [visto, ...args], {
+  const child = spawn(process.execPath, [vistoBin, ...args], {
     cwd: options.cwd ?? repoRoot,
     env: environment(options.env),
     stdio: ['pipe', 'pipe', 'pipe'],

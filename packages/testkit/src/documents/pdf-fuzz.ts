@@ -1,5 +1,4 @@
-import { ApiError } from '../errors.js'
-import { createRandom } from '../images/image-fuzz.js'
+import { createRandom, type ApiErrorClass } from '../images/image-fuzz.js'
 
 /**
  * Hostile-PDF generator for the fuzz test: each case is a seed document mutated the ways
@@ -94,9 +93,9 @@ export type PdfFuzzOutcome = { kind: 'accepted' } | { kind: 'refused' } | { kind
 
 const refusalMessages = /^(Invalid file data in |File too large in |Too many PDF pages: |PDF pages over the token budget: )/
 
-/** Only a 400/413 ApiError with one of the documented messages counts as a refusal. */
-export function classifyPdfFailure(error: unknown): PdfFuzzOutcome {
-  if (!(error instanceof ApiError)) return { kind: 'violation', reason: `not an ApiError: ${String(error instanceof Error ? error.stack : error).slice(0, 300)}` }
+/** Only a 400/413 ApiError (the server's class, passed in) with one of the documented messages counts as a refusal. */
+export function classifyPdfFailure(error: unknown, apiError: ApiErrorClass): PdfFuzzOutcome {
+  if (!(error instanceof apiError)) return { kind: 'violation', reason: `not an ApiError: ${String(error instanceof Error ? error.stack : error).slice(0, 300)}` }
   if (error.status !== 400 && error.status !== 413) return { kind: 'violation', reason: `status ${error.status}: ${error.message}` }
   if (!refusalMessages.test(error.message)) return { kind: 'violation', reason: `unexpected message: ${error.message}` }
   return { kind: 'refused' }

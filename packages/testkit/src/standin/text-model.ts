@@ -60,7 +60,8 @@ export function textModelMetadata(preset: StandinPreset, quant: TextQuant, seed:
 /**
  * What the stand-in's output layer lets it say: `printable` ASCII (what tests and
  * benchmarks want), or only lone UTF-8 continuation bytes (`invalid-utf8`), which
- * reproduces the random-weight output that makes llama-server's chat endpoint answer 500.
+ * reproduces the random-weight output stock llama-server builds refuse (their chat
+ * parser fails on it), so the engine-quirk tests can check that Visto's patched build lets it through.
  */
 export type StandinOutput = 'printable' | 'invalid-utf8'
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { parseSse, type SseEvent } from '../src/index.js'
+import { parseSse, readSseData, type SseEvent } from './sse.js'
 
 async function parse(pieces: Array<string | Uint8Array>): Promise<SseEvent[]> {
   const encoder = new TextEncoder()
@@ -40,5 +40,48 @@ describe('parseSse', () => {
 
   it('skips events that carry no data', async () => {
     expect(await parse(['event: ping\n\nretry: 1000\n\n'])).toEqual([])
+  })
+})
+
+function streamOf(pieces: string[], onCancel?: () => void): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder()
+  let next = 0
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      const piece = pieces[next++]
+      if (piece === undefined) controller.close()
+      else controller.enqueue(encoder.encode(piece))
+    },
+    cancel() {
+      onCancel?.()
+    },
+  })
+}
+
+describe('readSseData', () => {
+  it('yields the data of each event from a fetch body, whatever the event name', async () => {
+    const data: string[] = []
+    for await (const d of readSseData(streamOf(['data:{"a":1}\r\n\r\nevent: error\ndata: {"b"', ':2}\n\n: ping\n\ndata: [DONE]']))) data.push(d)
+    expect(data).toEqual(['{"a":1}', '{"b":2}', '[DONE]'])
+  })
+
+  it('reads a stream that is not async-iterable (Safari) through its reader, cancelling it on an early stop', async () => {
+    let cancelled = false
+    const stream = streamOf(['data: one\n\n', 'data: two\n\n'], () => (cancelled = true))
+    const readerOnly = { getReader: () => stream.getReader() } as unknown as ReadableStream<Uint8Array>
+    const data: string[] = []
+    for await (const d of readSseData(readerOnly)) {
+      data.push(d)
+      break
+    }
+    expect(data).toEqual(['one'])
+    expect(cancelled).toBe(true)
+  })
+
+  it('cancels the body when the reader stops early, so the connection is released', async () => {
+    let cancelled = false
+    const body = streamOf(['data: one\n\n', 'data: two\n\n', 'data: three\n\n'], () => (cancelled = true))
+    for await (const d of readSseData(body)) if (d === 'one') break
+    expect(cancelled).toBe(true)
   })
 })

@@ -110,6 +110,22 @@ export async function meanColour(image: Buffer, region: { left: number; top: num
   return { r: r!, g: g!, b: b! }
 }
 
+/** A deterministic colourful picture (gradient plus a block) for tests that need "a photo": the model sees structure, and the bytes never change. */
+export async function testImage(width: number, height: number, format: 'jpeg' | 'png' = 'jpeg'): Promise<Buffer> {
+  const pixels = Buffer.alloc(width * height * 3)
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 3
+      const inBlock = x > width / 4 && x < width / 2 && y > height / 4 && y < height / 2
+      pixels[i] = inBlock ? 250 : Math.round((x / width) * 255)
+      pixels[i + 1] = inBlock ? 30 : Math.round((y / height) * 255)
+      pixels[i + 2] = 128
+    }
+  }
+  const image = sharp(pixels, { raw: { width, height, channels: 3 } })
+  return format === 'jpeg' ? image.jpeg({ quality: 90 }).toBuffer() : image.png().toBuffer()
+}
+
 export function dataUrl(bytes: Buffer, mime = 'image/jpeg'): string {
   return `data:${mime};base64,${bytes.toString('base64')}`
 }

@@ -1,7 +1,8 @@
 /**
- * Identifies an image format from its first bytes. The declared MIME type of a data URL
- * is never trusted: the article's own client labels anything it does not recognise
- * `image/jpeg`.
+ * Identifies an image format from its first bytes. The server decides how to decode with
+ * it and the SDK labels data URLs with it, so both read a file the same way. A declared
+ * MIME type is never trusted: common Python clients label anything it does not
+ * recognise `image/jpeg`.
  */
 
 /** Formats we decode. */
@@ -86,10 +87,17 @@ function ascii(bytes: Uint8Array, start: number, end: number): string {
   return out
 }
 
+// HEVC-coded HEIF, images and sequences (ISO/IEC 23008-12 annex B, as libheif lists them).
 const heicBrands = new Set(['heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'hevm', 'hevs'])
 const avifBrands = new Set(['avif', 'avis'])
+// HEIF structure with any codec: the compatible brands say which one.
+const heifStructuralBrands = new Set(['mif1', 'mif2', 'msf1', 'miaf'])
 
-/** ISO base media file (`ftyp` box): AVIF, HEIC, other HEIF, or video. */
+/**
+ * ISO base media file (`ftyp` box): AVIF, HEIC, other HEIF, or video. The major brand
+ * decides when it names a codec; a generic HEIF major brand defers to the compatible
+ * brands. Anything else with an `ftyp` box is video.
+ */
 function sniffIsoBmff(bytes: Uint8Array): SniffedFormat | null {
   if (ascii(bytes, 4, 8) !== 'ftyp') return null
   const boxSize = (((bytes[0]! << 24) >>> 0) | (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!) >>> 0
@@ -99,7 +107,7 @@ function sniffIsoBmff(bytes: Uint8Array): SniffedFormat | null {
   for (let offset = 16; offset + 4 <= end; offset += 4) brands.push(ascii(bytes, offset, offset + 4))
   if (avifBrands.has(major)) return 'avif'
   if (heicBrands.has(major)) return 'heic'
-  if (major === 'mif1' || major === 'msf1' || major === 'miaf') {
+  if (heifStructuralBrands.has(major)) {
     if (brands.some((brand) => avifBrands.has(brand))) return 'avif'
     if (brands.some((brand) => heicBrands.has(brand))) return 'heic'
     return 'heif'
@@ -126,6 +134,19 @@ function sniffText(bytes: Uint8Array): SniffedFormat | null {
   return null
 }
 
+/** The DIB header sizes BMP defines: OS/2 1.x and 2.x, BITMAPINFOHEADER and its V2–V5 successors. */
+const bmpHeaderSizes = new Set([12, 16, 40, 52, 56, 64, 108, 124])
+
+/**
+ * "BM" alone is too weak: plenty of text starts with it. A bitmap also has a DIB header
+ * size BMP defines; binary data with another size is still taken for a damaged bitmap,
+ * so the decoder can say what is wrong with it.
+ */
+function looksLikeBmp(bytes: Uint8Array): boolean {
+  const dibSize = (bytes[14]! | (bytes[15]! << 8) | (bytes[16]! << 16) | (bytes[17]! << 24)) >>> 0
+  return bmpHeaderSizes.has(dibSize) || sniffText(bytes) === null
+}
+
 export function sniffImageFormat(bytes: Uint8Array): SniffedFormat {
   if (startsWith(bytes, [0xff, 0xd8, 0xff])) return 'jpeg'
   if (startsWith(bytes, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return 'png'
@@ -134,7 +155,7 @@ export function sniffImageFormat(bytes: Uint8Array): SniffedFormat {
   // Classic TIFF and BigTIFF, both byte orders.
   if (startsWith(bytes, [0x49, 0x49, 0x2a, 0x00]) || startsWith(bytes, [0x4d, 0x4d, 0x00, 0x2a])) return 'tiff'
   if (startsWith(bytes, [0x49, 0x49, 0x2b, 0x00]) || startsWith(bytes, [0x4d, 0x4d, 0x00, 0x2b])) return 'tiff'
-  if (ascii(bytes, 0, 2) === 'BM' && bytes.length >= 18) return 'bmp'
+  if (ascii(bytes, 0, 2) === 'BM' && bytes.length >= 18 && looksLikeBmp(bytes)) return 'bmp'
   const iso = sniffIsoBmff(bytes)
   if (iso !== null) return iso
   if (ascii(bytes, 0, 5) === '%PDF-') return 'pdf'
@@ -154,4 +175,43 @@ export function sniffImageFormat(bytes: Uint8Array): SniffedFormat {
   if (startsWith(bytes, [0x50, 0x4b, 0x03, 0x04])) return 'zip'
   if (startsWith(bytes, [0x1f, 0x8b])) return 'gzip'
   return sniffText(bytes) ?? 'unknown'
+}
+
+/** MIME types for the formats that are images, as a client labels a data URL. */
+export type ImageMime =
+  | 'image/jpeg'
+  | 'image/png'
+  | 'image/gif'
+  | 'image/webp'
+  | 'image/bmp'
+  | 'image/tiff'
+  | 'image/avif'
+  | 'image/heic'
+  | 'image/heif'
+
+const imageMimes: Partial<Record<SniffedFormat, ImageMime>> = {
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  gif: 'image/gif',
+  webp: 'image/webp',
+  bmp: 'image/bmp',
+  tiff: 'image/tiff',
+  avif: 'image/avif',
+  heic: 'image/heic',
+  heif: 'image/heif',
+}
+
+/** The image MIME type the bytes start with, or undefined when they are no known image. */
+export function sniffImageMime(input: Uint8Array | ArrayBuffer): ImageMime | undefined {
+  return imageMimes[sniffImageFormat(input instanceof Uint8Array ? input : new Uint8Array(input))]
+}
+
+/** A PDF: "%PDF-" within the first KiB (readers, PDFium included, accept a little junk before it). */
+export function isPdf(input: Uint8Array | ArrayBuffer): boolean {
+  const bytes = input instanceof Uint8Array ? input : new Uint8Array(input)
+  const end = Math.min(bytes.length, 1024) - 5
+  for (let i = 0; i <= end; i++) {
+    if (bytes[i] === 0x25 && bytes[i + 1] === 0x50 && bytes[i + 2] === 0x44 && bytes[i + 3] === 0x46 && bytes[i + 4] === 0x2d) return true
+  }
+  return false
 }

@@ -1,9 +1,7 @@
-import { ApiError } from '../errors.js'
-
 /**
- * Hostile-input generator shared by the fuzz test (a few thousand cases in `npm test`)
- * and scripts/fuzz-images.js (as many as you like). Deterministic for a given seed, so
- * a failure can be replayed with the same seed and case number.
+ * Hostile-input generator shared by the server's pipeline fuzz test (a few thousand
+ * cases in `npm test`) and scripts/fuzz-images.js (as many as you like). Deterministic
+ * for a given seed, so a failure can be replayed with the same seed and case number.
  */
 export interface FuzzSeed {
   name: string
@@ -195,12 +193,16 @@ export function fuzzCase(seeds: readonly FuzzSeed[], index: number, seed: number
 
 export type FuzzOutcome = { kind: 'accepted' } | { kind: 'refused'; status: number; code: string | null } | { kind: 'violation'; reason: string }
 
+/** The parts of the server's ApiError the verdict reads; the class is passed in so this package never imports the server. */
+export type ApiErrorClass = abstract new (...args: never[]) => Error & { status: number; code: string | null }
+
 /**
- * Every failure must be a client error the article's client can print: an ApiError
- * with status 400 or 413 whose message starts "Invalid image data" or names a limit.
+ * Every failure must be a client error an OpenAI client can print: an `apiError` (the
+ * server's ApiError class) with status 400 or 413 whose message starts "Invalid image
+ * data" or names a limit. Anything else would reach the client as a 500.
  */
-export function classifyFailure(error: unknown): FuzzOutcome {
-  if (!(error instanceof ApiError)) {
+export function classifyFailure(error: unknown, apiError: ApiErrorClass): FuzzOutcome {
+  if (!(error instanceof apiError)) {
     const name = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
     return { kind: 'violation', reason: `not an ApiError: ${name}` }
   }

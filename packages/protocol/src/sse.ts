@@ -1,7 +1,10 @@
 /**
- * A Server-Sent Events parser that follows the WHATWG rules where servers disagree:
- * `\n`, `\r\n` or `\r` line ends, a line or a UTF-8 character split across network
- * chunks, comments (`: ping`), multi-line `data:`, and a last event with no blank line.
+ * The one Server-Sent Events parser: the server reads its engines' streams with it, the
+ * SDK reads the server's, and the web page imports it as `/protocol/sse.js`. So it uses
+ * only what fetch and browsers have (no `node:` imports). It follows the WHATWG rules
+ * where servers disagree: `\n`, `\r\n` or `\r` line ends, a line or a UTF-8 character
+ * split across network chunks, comments (`: ping`), multi-line `data:`, and a last event
+ * with no blank line.
  */
 
 export interface SseEvent {
@@ -105,4 +108,9 @@ export async function* parseSse(body: ReadableStream<Uint8Array> | AsyncIterable
   }
   yield* lines.push(decoder.decode())
   yield* lines.end()
+}
+
+/** Just the `data` of each event, for readers that ignore event names and ids. */
+export async function* readSseData(body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>): AsyncGenerator<string> {
+  for await (const event of parseSse(body)) yield event.data
 }

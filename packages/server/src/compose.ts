@@ -1,0 +1,81 @@
+import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import { isLoopbackBind, parseHostList, parseOriginList } from './access.js'
+import { createHttpApp } from './app.js'
+import { MiB, type ServeConfig } from './config.js'
+import { documentOptionsFrom, PdfDocuments, type FileLookup } from './documents/pdf-documents.js'
+import type { Engine } from './engines/engine.js'
+import { imagePipelineOptions, prepareImage, type ImagePipelineOptions } from './images/pipeline.js'
+import { chatCompletionsRoutes } from './routes/chat-completions.js'
+import { healthRoutes } from './routes/health.js'
+import { imagesDescribeRoutes } from './routes/images-describe.js'
+import { modelsRoutes } from './routes/models.js'
+import { defaultStaticRoots, webUiRoutes, type StaticRoots } from './routes/web-ui.js'
+import { Admission } from './serving/admission.js'
+import { ChatCompletionsService, type ImagePreparer } from './serving/chat-completions.js'
+import { chatRequestLimitsFrom } from './serving/request-limits.js'
+
+export interface ComposeOptions {
+  /** What runs the model: llama-server, an upstream, or a scripted engine in tests. Not started here. */
+  engine: Engine
+  logger?: FastifyServerOptions['logger']
+  /** Replaces image decoding: only for HTTP tests whose images are placeholders. */
+  prepareImage?: ImagePreparer
+  /** Where the web page's files are read from (tests point this at fixtures). */
+  staticRoots?: StaticRoots
+  /** Uploaded files, for `file_id` in chat requests; without it such parts get a 400. */
+  files?: FileLookup
+}
+
+/** Everything a running Visto is made of, wired but not listening. */
+export interface ComposedServer {
+  app: FastifyInstance
+  engine: Engine
+  admission: Admission
+  chat: ChatCompletionsService
+  images: ImagePipelineOptions
+}
+
+/**
+ * The composition root: a frozen config (plus the engine) becomes admission, services
+ * and every route. main.ts, the tests and the scripts all build servers through here,
+ * so what they exercise is what `visto serve` runs.
+ */
+export async function composeServer(config: ServeConfig, options: ComposeOptions): Promise<ComposedServer> {
+  const { engine } = options
+  const images = imagePipelineOptions(config)
+  const documents = documentOptionsFrom(config, images, options.files)
+  const admission = new Admission(config.parallel, config['max-queue'])
+  const chat = new ChatCompletionsService(
+    engine,
+    admission,
+    options.prepareImage ?? ((url, where, detail, signal) => prepareImage(url, where, images, detail, signal)),
+    {
+      defaultMaxTokens: config['default-max-tokens'],
+      maxImagesPerRequest: images.maxImagesPerRequest,
+      limits: chatRequestLimitsFrom(config),
+      documents: new PdfDocuments(documents),
+    },
+  )
+  const allowedHosts = parseHostList(config['allowed-hosts'])
+  const app = createHttpApp({
+    bodyLimitBytes: Math.round(config['body-limit-mb'] * MiB),
+    bodyTimeoutMs: Math.round(config['body-timeout-seconds'] * 1000),
+    logger: options.logger,
+    access: {
+      apiKey: config['api-key'],
+      corsOrigins: parseOriginList(config['cors-origins']),
+      allowedHosts,
+      checkHost: isLoopbackBind(config.host) || allowedHosts.length > 0,
+    },
+  })
+
+  await app.register(async (scope) => {
+    chatCompletionsRoutes(scope, { chat })
+    modelsRoutes(scope, { engine })
+    healthRoutes(scope, { engine, admission })
+    webUiRoutes(scope, options.staticRoots ?? defaultStaticRoots)
+  })
+  // Its own scope: the multipart parser applies to the upload routes only.
+  await app.register(async (scope) => imagesDescribeRoutes(scope, { chat, images, maxPdfBytes: documents.maxFileBytes }))
+  return { app, engine, admission, chat, images }
+}
