@@ -2,6 +2,8 @@
 // HTTP API as every other client (POST /v1/chat/completions with stream: true), with
 // fetch and a small SSE reader so that Stop can abort the request directly.
 
+import { mountStatus } from './status.js'
+
 const FALLBACK_MODEL = 'qwen3-vl-4b-instruct'
 const SETTINGS_KEY = 'visto.settings'
 const API_KEY_KEY = 'visto.apiKey'
@@ -539,4 +541,5 @@ if (window.matchMedia('(max-width: 760px)').matches) /** @type {HTMLDetailsEleme
 loadSettings()
 void loadModel()
 void pollHealth()
+mountStatus(document.querySelector('aside.settings'), headers)
 els.question.focus()

@@ -10,7 +10,10 @@ import { healthRoutes } from './routes/health.js'
 import { imagesDescribeRoutes } from './routes/images-describe.js'
 import { modelsRoutes } from './routes/models.js'
 import { defaultStaticRoots, webUiRoutes, type StaticRoots } from './routes/web-ui.js'
+import { installObservability } from './observability/install-observability.js'
+import { ServerMetrics, type ServerMetricsOptions } from './observability/server-metrics.js'
 import { Admission } from './serving/admission.js'
+import { ResponseCache, type ResponseCacheMode } from './serving/response-cache.js'
 import { ChatCompletionsService, type ImagePreparer } from './serving/chat-completions.js'
 import { chatRequestLimitsFrom } from './serving/request-limits.js'
 
@@ -24,6 +27,8 @@ export interface ComposeOptions {
   staticRoots?: StaticRoots
   /** Uploaded files, for `file_id` in chat requests; without it such parts get a 400. */
   files?: FileLookup
+  /** Tests: sampling intervals, and no process metrics. */
+  metrics?: ServerMetricsOptions
 }
 
 /** Everything a running Visto is made of, wired but not listening. */
@@ -33,6 +38,8 @@ export interface ComposedServer {
   admission: Admission
   chat: ChatCompletionsService
   images: ImagePipelineOptions
+  metrics: ServerMetrics
+  responseCache: ResponseCache
 }
 
 /**
@@ -45,15 +52,23 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
   const images = imagePipelineOptions(config)
   const documents = documentOptionsFrom(config, images, options.files)
   const admission = new Admission(config.parallel, config['max-queue'])
+  const responseCache = new ResponseCache({
+    maxBytes: Math.round(config['response-cache-mb'] * MiB),
+    mode: config['response-cache'] as ResponseCacheMode,
+    maxImageBytes: images.maxImageBytes,
+  })
+  const metrics = new ServerMetrics({ engine, admission, responseCache }, options.metrics)
   const chat = new ChatCompletionsService(
     engine,
     admission,
-    options.prepareImage ?? ((url, where, detail, signal) => prepareImage(url, where, images, detail, signal)),
+    metrics.observeImages(options.prepareImage ?? ((url, where, detail, signal) => prepareImage(url, where, images, detail, signal))),
     {
       defaultMaxTokens: config['default-max-tokens'],
       maxImagesPerRequest: images.maxImagesPerRequest,
       limits: chatRequestLimitsFrom(config),
       documents: new PdfDocuments(documents),
+      responseCache,
+      observer: metrics,
     },
   )
   const allowedHosts = parseHostList(config['allowed-hosts'])
@@ -68,6 +83,8 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
       checkHost: isLoopbackBind(config.host) || allowedHosts.length > 0,
     },
   })
+  // Request metrics hook every route registered after this, /metrics among them.
+  installObservability(app, { metrics, metricsPublic: config['metrics-public'] })
 
   await app.register(async (scope) => {
     chatCompletionsRoutes(scope, { chat })
@@ -77,5 +94,5 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
   })
   // Its own scope: the multipart parser applies to the upload routes only.
   await app.register(async (scope) => imagesDescribeRoutes(scope, { chat, images, maxPdfBytes: documents.maxFileBytes }))
-  return { app, engine, admission, chat, images }
+  return { app, engine, admission, chat, images, metrics, responseCache }
 }

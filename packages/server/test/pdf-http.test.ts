@@ -44,6 +44,23 @@ describe('PDF file parts over HTTP', () => {
     expect(lastEngineContent()).toEqual(['Summarise.', 'Page 1 of 3:', 'image 448x576', 'Page 2 of 3:', 'image 448x576', 'Page 3 of 3:', 'image 448x576', 'Be brief.'])
   })
 
+  it('caches a deterministic answer by the PDF, its pages and detail: another document is never a hit', async () => {
+    const ask = (data: Buffer, pages: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        payload: { messages: [{ role: 'user', content: [{ type: 'file', file: { file_data: pdfDataUrl(data), pages, detail: 'low' } }] }], max_tokens: 8, temperature: 0 },
+      })
+    const other = await textPdf(3, { text: (page) => `Other ${page}` })
+    const before = engine.requests.length
+    expect((await ask(threePages, '1')).statusCode).toBe(200)
+    expect((await ask(threePages, '1')).statusCode).toBe(200)
+    expect(engine.requests.length - before).toBe(1)
+    expect((await ask(threePages, '2')).statusCode).toBe(200)
+    expect((await ask(other, '1')).statusCode).toBe(200)
+    expect(engine.requests.length - before).toBe(3)
+  })
+
   it('renders only the pages asked for', async () => {
     const response = await chat([{ type: 'file', file: { file_data: threePages.toString('base64'), filename: 'three.pdf', pages: '2', detail: 'low' } }])
     expect(response.statusCode).toBe(200)

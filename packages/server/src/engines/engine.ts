@@ -66,6 +66,14 @@ export type EngineState =
   | { status: 'ready' }
   | { status: 'unavailable'; message: string }
 
+/** How the engine has fared since the server started, for metrics. */
+export interface EngineHistory {
+  /** Restarts after the engine died unexpectedly. */
+  restarts: number
+  /** How long the last successful start took (model load included), in seconds. */
+  lastLoadSeconds: number | undefined
+}
+
 /**
  * Start, stop (graceful) and kill (immediate, synchronous: for process 'exit' handlers,
  * so no engine child outlives Visto). What the composed server drives.
@@ -80,6 +88,9 @@ export interface Engine extends Lifecycle {
   readonly id: string
   describe(): EngineInfo
   state(): EngineState
+  history?(): EngineHistory
+  /** The engine's own Prometheus metrics, renamed under a Visto prefix; undefined when it has none or cannot say now. */
+  prometheusMetrics?(): Promise<string | undefined>
   /**
    * Yields text deltas (valid UTF-8, already cleaned of engine quirks) then exactly one
    * `done`. Throws ApiErrors (context exceeded → 400, engine down → 503). Aborting the

@@ -1,13 +1,16 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
 import { reportError } from '../http-errors.js'
+import { cacheDirective } from '../serving/response-cache.js'
 import { clientDisconnectSignal } from './client-disconnect.js'
 
 export function chatCompletionsRoutes(app: FastifyInstance, deps: { chat: ChatCompletionsService }): void {
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     const signal = clientDisconnectSignal(reply)
     // Validation, images and the engine slot all happen before any byte is written.
-    const prepared = await deps.chat.prepare(request.body, request.id, signal)
+    const prepared = await deps.chat.prepare(request.body, request.id, signal, { cacheUse: cacheDirective(request.headers['cache-control']) })
+    // On the raw response so it reaches both the JSON reply and the hijacked event stream.
+    if (prepared.cache) reply.raw.setHeader('x-visto-cache', prepared.cache)
     if (!prepared.parsed.stream) {
       return deps.chat.complete(prepared, signal)
     }

@@ -6,6 +6,7 @@ import { ApiError, InternalServerError, InvalidRequestError, PayloadTooLargeErro
 import { bodyTooLarge } from '../http-errors.js'
 import { prepareImageBytes, type ImageDetailLevel, type ImagePipelineOptions, type PreparedImage } from '../images/pipeline.js'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
+import { cacheDirective } from '../serving/response-cache.js'
 import { clientDisconnectSignal } from './client-disconnect.js'
 
 export interface ImagesDescribeDeps {
@@ -108,12 +109,14 @@ export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDes
       }
       const chat = await deps.chat.prepare(body, request.id, signal, {
         reservation,
+        cacheUse: cacheDirective(request.headers['cache-control']),
         prepareImage: async (url) => {
           const image = byUrl.get(url)
           if (image === undefined) throw new InternalServerError(undefined, { cause: new Error(`no prepared upload for ${url}`) })
           return image
         },
       })
+      if (chat.cache) reply.header('x-visto-cache', chat.cache)
       return deps.chat.complete(chat, signal)
     } catch (error) {
       // Refused before the form was read to its end: close the connection rather than read on.

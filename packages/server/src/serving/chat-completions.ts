@@ -1,12 +1,16 @@
 import { randomBytes } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
 import type { ChatCompletion, ChatCompletionChunk, FinishReason, ImageDetail, Usage } from '@visto/protocol'
-import type { EngineContentPart, Engine, EngineImage, EngineMessage, EngineRequest } from '../engines/engine.js'
+import type { Engine, EngineContentPart, EngineEvent, EngineImage, EngineMessage, EngineRequest } from '../engines/engine.js'
 import { InvalidRequestError, NotFoundError } from '../errors.js'
 import type { Admission, Release, Reservation } from './admission.js'
+import type { ChatObserver } from './chat-observer.js'
 import { parseChatRequest, type ParsedChatRequest, type ParsedFilePart } from './chat-request.js'
 import type { ChatRequestLimits } from './request-limits.js'
+import type { CacheDirective, CachedResponse, ResponseCache } from './response-cache.js'
 
-export type ImagePreparer = (url: string, where: string, detail: ImageDetail, signal: AbortSignal) => Promise<EngineImage>
+/** `imageTokens`: what the image costs in the prompt, when the preparer knows it (for metrics). */
+export type ImagePreparer = (url: string, where: string, detail: ImageDetail, signal: AbortSignal) => Promise<EngineImage & { imageTokens?: number }>
 
 /**
  * Documents (PDF `file` parts): measured first, so the request-wide limits are checked
@@ -18,6 +22,8 @@ export interface DocumentPreparer<Inspected = unknown> {
   inspect(part: ParsedFilePart, signal: AbortSignal): Promise<Inspected>
   checkLimits(documents: readonly Inspected[]): void
   render(document: Inspected, signal: AbortSignal): Promise<EngineContentPart[]>
+  /** What the rendered pages cost in the prompt. */
+  imageTokens(document: Inspected): number
 }
 
 export interface ChatServiceOptions {
@@ -27,6 +33,17 @@ export interface ChatServiceOptions {
   limits?: ChatRequestLimits
   /** Without it, a `file` part gets a 400 saying documents are not enabled. */
   documents?: DocumentPreparer<any> | undefined
+  responseCache?: ResponseCache | undefined
+  observer?: ChatObserver | undefined
+}
+
+export interface PrepareOptions {
+  /** An admission place the caller already holds (uploads take one before reading the form). */
+  reservation?: Reservation
+  /** How this request's images are obtained when the caller has prepared them itself (uploads). */
+  prepareImage?: ImagePreparer
+  /** What the client's Cache-Control allows the response cache to do. */
+  cacheUse?: CacheDirective
 }
 
 /** A request ready to run: validated, images decoded, an engine slot held. */
@@ -37,6 +54,14 @@ export interface PreparedChat {
   parsed: ParsedChatRequest
   engineRequest: EngineRequest
   release: Release
+  /** performance.now() when the service received the request. */
+  startedAt: number
+  imageTokens: number
+  /** Set when the response cache was consulted: `hit` answers from `cached`, without the engine. */
+  cache?: 'hit' | 'miss'
+  cached?: CachedResponse
+  /** Where a complete answer is stored (absent when the request may not be cached). */
+  cacheKey?: string
 }
 
 /**
@@ -67,17 +92,14 @@ export class ChatCompletionsService {
   }
 
   /**
-   * Validates, decodes images and waits for an engine slot. The request holds an admission
-   * place from before its images decode (`reservation`, or one taken here), so a full
-   * server answers 503 before any decoding, and decoding cannot queue without bound.
+   * Validates, answers from the response cache when it can, decodes images and waits for
+   * an engine slot. The request holds an admission place from before its images decode,
+   * so a full server answers 503 before any decoding, and decoding cannot queue without bound.
    */
-  /**
-   * `reservation`: an admission place the caller already holds. `prepareImage`: how this
-   * request's images are obtained when the caller has prepared them itself (uploads).
-   */
-  async prepare(body: unknown, requestId: string, signal: AbortSignal, options: { reservation?: Reservation; prepareImage?: ImagePreparer } = {}): Promise<PreparedChat> {
-    let place = options.reservation
+  async prepare(body: unknown, requestId: string, signal: AbortSignal, options: PrepareOptions = {}): Promise<PreparedChat> {
+    const startedAt = performance.now()
     const prepareImage = options.prepareImage ?? this.prepareImage
+    let place = options.reservation
     // When one image fails, the others stop decoding too: nobody will use them.
     const imagesNeeded = new AbortController()
     const imageSignal = AbortSignal.any([signal, imagesNeeded.signal])
@@ -106,6 +128,26 @@ export class ChatCompletionsService {
         throw new InvalidRequestError(`The model "${model}" has no vision projector loaded, so it cannot read PDF pages`, { param: 'messages', code: 'vision_unavailable' })
       }
       documents?.checkParts(fileParts)
+      const sampling = { ...parsed.sampling, maxTokens: parsed.sampling.maxTokens ?? this.options.defaultMaxTokens }
+      const identity = { id: `chatcmpl-${randomBytes(12).toString('hex')}`, created: Math.floor(Date.now() / 1000), model, parsed, startedAt }
+
+      // Before admission and image decoding: a hit costs neither a slot nor a decode, and is
+      // answered even while the engine restarts.
+      const cache = this.options.responseCache
+      const cacheUse = options.cacheUse ?? 'use'
+      const cacheKey = cache?.keyFor(model, parsed, sampling)
+      let cacheState: Pick<PreparedChat, 'cache' | 'cacheKey'> = cache?.enabled ? { cache: 'miss' } : {}
+      if (cache && cacheKey !== undefined) {
+        if (cacheUse === 'use') {
+          const cached = cache.get(cacheKey)
+          // A hit carries no engine request: nothing is decoded or sent to the engine.
+          if (cached) return { ...identity, cache: 'hit', cached, imageTokens: 0, release: () => {}, engineRequest: { model, messages: [], requestId, sampling } }
+        } else {
+          cache.bypasses++
+        }
+        if (cacheUse !== 'skip') cacheState = { cache: 'miss', cacheKey }
+      }
+
       // Fail fast under overload, before paying for image decoding.
       place ??= this.admission.reserve()
       await this.engine.health()
@@ -116,6 +158,7 @@ export class ChatCompletionsService {
         documents.checkLimits(measured)
         fileParts.forEach((part, i) => inspected.set(part, measured[i]))
       }
+      let imageTokens = 0
       const messages: EngineMessage[] = await Promise.all(
         parsed.messages.map(async (message) => ({
           role: message.role,
@@ -123,15 +166,22 @@ export class ChatCompletionsService {
             await Promise.all(
               message.parts.map(async (part): Promise<EngineContentPart[]> => {
                 if (part.type === 'text') return [part]
-                if (part.type === 'file') return documents!.render(inspected.get(part), imageSignal)
-                return [{ type: 'image', image: await prepareImage(part.url, part.where, part.detail, imageSignal) }]
+                if (part.type === 'file') {
+                  const document = inspected.get(part)
+                  const pages = await documents!.render(document, imageSignal)
+                  imageTokens += documents!.imageTokens(document)
+                  return pages
+                }
+                const image = await prepareImage(part.url, part.where, part.detail, imageSignal)
+                imageTokens += image.imageTokens ?? 0
+                return [{ type: 'image', image }]
               }),
             )
           ).flat(),
         })),
       )
       const release = await this.admission.acquire(signal, place)
-      return this.prepared(parsed, model, requestId, messages, release)
+      return { ...identity, ...cacheState, imageTokens, release, engineRequest: { model, messages, requestId, sampling } }
     } catch (error) {
       imagesNeeded.abort(error)
       place?.cancel()
@@ -139,19 +189,48 @@ export class ChatCompletionsService {
     }
   }
 
-  private prepared(parsed: ParsedChatRequest, model: string, requestId: string, messages: EngineMessage[], release: Release): PreparedChat {
-    return {
-      id: `chatcmpl-${randomBytes(12).toString('hex')}`,
-      created: Math.floor(Date.now() / 1000),
-      model,
-      parsed,
-      release,
-      engineRequest: {
-        model,
-        messages,
-        requestId,
-        sampling: { ...parsed.sampling, maxTokens: parsed.sampling.maxTokens ?? this.options.defaultMaxTokens },
-      },
+  /**
+   * The engine's events for a prepared request (or the cached ones, replayed). A complete
+   * generation is stored in the response cache and reported to the observer; a failed or
+   * cancelled one is neither. The engine slot is released however it ends.
+   */
+  private async *events(prepared: PreparedChat, signal: AbortSignal): AsyncGenerator<EngineEvent> {
+    if (prepared.cached) {
+      const { deltas, finishReason, promptTokens, completionTokens } = prepared.cached
+      for (const text of deltas) yield { type: 'text', text }
+      yield { type: 'done', finishReason, promptTokens, completionTokens }
+      return
+    }
+    const deltas: string[] = []
+    const engineStarted = performance.now()
+    let firstTokenAt: number | undefined
+    try {
+      for await (const event of this.engine.generate(prepared.engineRequest, signal)) {
+        if (event.type === 'text') {
+          firstTokenAt ??= performance.now()
+          deltas.push(event.text)
+        } else if (!signal.aborted) {
+          const { finishReason, promptTokens, completionTokens } = event
+          if (prepared.cacheKey !== undefined) this.options.responseCache?.set(prepared.cacheKey, { deltas, finishReason, promptTokens, completionTokens })
+          const now = performance.now()
+          firstTokenAt ??= now
+          this.options.observer?.generationFinished({
+            requestId: prepared.engineRequest.requestId,
+            promptTokens,
+            imageTokens: prepared.imageTokens,
+            completionTokens,
+            timeToFirstTokenSeconds: (firstTokenAt - prepared.startedAt) / 1000,
+            promptSeconds: (firstTokenAt - engineStarted) / 1000,
+            generationSeconds: (now - firstTokenAt) / 1000,
+          })
+        }
+        yield event
+      }
+    } catch (error) {
+      if (!signal.aborted) this.options.observer?.generationFailed(prepared.engineRequest.requestId)
+      throw error
+    } finally {
+      prepared.release()
     }
   }
 
@@ -160,16 +239,12 @@ export class ChatCompletionsService {
     let text = ''
     let usage: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }
     let finishReason: FinishReason = 'stop'
-    try {
-      for await (const event of this.engine.generate(prepared.engineRequest, signal)) {
-        if (event.type === 'text') text += event.text
-        else {
-          finishReason = event.finishReason
-          usage = toUsage(event.promptTokens, event.completionTokens)
-        }
+    for await (const event of this.events(prepared, signal)) {
+      if (event.type === 'text') text += event.text
+      else {
+        finishReason = event.finishReason
+        usage = toUsage(event.promptTokens, event.completionTokens)
       }
-    } finally {
-      prepared.release()
     }
     return {
       id: prepared.id,
@@ -191,9 +266,10 @@ export class ChatCompletionsService {
       choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
       ...(prepared.parsed.includeUsage ? { usage: null } : {}),
     })
+    const events = this.events(prepared, signal)
     try {
       yield chunk({ role: 'assistant', content: '' }, null)
-      for await (const event of this.engine.generate(prepared.engineRequest, signal)) {
+      for await (const event of events) {
         if (event.type === 'text') {
           yield chunk({ content: event.text }, null)
           continue
@@ -211,6 +287,8 @@ export class ChatCompletionsService {
         }
       }
     } finally {
+      // Stopped before the engine was reached (client gone after the role chunk): free the slot.
+      await events.return(undefined)
       prepared.release()
     }
   }

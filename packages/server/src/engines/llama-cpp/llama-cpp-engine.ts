@@ -7,9 +7,10 @@ import {
   InvalidRequestError,
   UpstreamError,
 } from '../../errors.js'
-import type { Engine, EngineEvent, EngineInfo, EngineRequest, EngineState } from '../engine.js'
+import type { Engine, EngineEvent, EngineInfo, EngineHistory, EngineRequest, EngineState } from '../engine.js'
 import { fetchOnceMore } from '../fetch-once-more.js'
 import { ChatTemplate, CHATML_TEMPLATE } from './chat-template.js'
+import { prefixLlamaCppMetrics } from './llama-cpp-metrics.js'
 import { LlamaServerProcess, type LlamaServerProcessOptions } from './llama-server-process.js'
 
 export interface LlamaCppEngineOptions extends LlamaServerProcessOptions {
@@ -47,6 +48,8 @@ export class LlamaCppEngine implements Engine {
   /** Aborted when the current child dies, so in-flight requests fail at once. */
   private generation = new AbortController()
   private stateOverride: EngineState | undefined
+  private restarts = 0
+  private lastLoadSeconds: number | undefined
 
   constructor(private readonly options: LlamaCppEngineOptions) {
     this.process = this.createProcess()
@@ -64,8 +67,10 @@ export class LlamaCppEngine implements Engine {
   /** Starts llama-server and waits until it can serve. Throws with its output if it cannot start. */
   async start(): Promise<void> {
     this.generation = new AbortController()
+    const started = Date.now()
     await this.process.start()
     await this.loadTemplate()
+    this.lastLoadSeconds = (Date.now() - started) / 1000
     this.restartAttempt = 0
     this.stateOverride = undefined
   }
@@ -74,6 +79,7 @@ export class LlamaCppEngine implements Engine {
     const base = this.options.restartBaseMs ?? 1000
     const delay = Math.min(this.options.restartMaxMs ?? 30_000, base * 2 ** this.restartAttempt)
     this.restartAttempt++
+    this.restarts++
     this.stateOverride = { status: 'unavailable', message: `llama-server exited; restarting in ${Math.round(delay / 100) / 10} s` }
     this.options.log?.(`[visto] llama-server exited unexpectedly; restart #${this.restartAttempt} in ${delay} ms`)
     this.restartTimer = setTimeout(() => {
@@ -266,6 +272,25 @@ export class LlamaCppEngine implements Engine {
   kill(): void {
     this.closed = true
     this.process.killNow()
+  }
+
+  history(): EngineHistory {
+    return { restarts: this.restarts, lastLoadSeconds: this.lastLoadSeconds }
+  }
+
+  /** llama-server's own /metrics (it runs with --metrics), renamed under visto_engine_llamacpp_. */
+  async prometheusMetrics(): Promise<string | undefined> {
+    if (this.state().status !== 'ready' || !this.process.isRunning()) return undefined
+    try {
+      const response = await this.call('/metrics', { method: 'GET', signal: AbortSignal.timeout(2000) })
+      if (!response.ok) {
+        await response.body?.cancel()
+        return undefined
+      }
+      return prefixLlamaCppMetrics(await response.text())
+    } catch {
+      return undefined
+    }
   }
 
   /** How many llama-server slots are generating right now (operations and tests). */

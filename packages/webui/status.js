@@ -1,0 +1,257 @@
+// Live server status for the chat page: model, engine, uptime, and small charts of the
+// last minutes (latency, success rate, tokens/s, queue), drawn as plain SVG from the
+// server's own numbers (GET /v1/visto/stats). No inline styles or scripts: the page runs
+// under a strict CSP, so the look lives in status.css and every element is built here.
+
+/** Every string the view shows, in one place so it can be translated. `{name}` is filled in. */
+export const statusText = {
+  title: 'Server status',
+  model: 'Model',
+  engine: 'Engine',
+  uptime: 'Uptime',
+  promptSpeed: 'Prompt speed',
+  firstToken: 'First token (p50)',
+  latency: 'Latency',
+  latencyValue: 'p50 {p50} · p95 {p95}',
+  success: 'Success rate',
+  successValue: '{rate} of {requests}',
+  requests: '{n} requests',
+  tokens: 'Tokens/s',
+  tokensValue: 'generation {completion} · prompt {prompt}',
+  queue: 'Queue',
+  queueValue: '{queued} waiting · {running} running',
+  lastMinutes: 'last {minutes} min',
+  noData: 'no requests yet',
+  none: '–',
+  needsKey: 'Enter the API key in Settings to see the server status.',
+  unreachable: 'The server did not answer ({status}).',
+  legendP50: 'p50',
+  legendP95: 'p95',
+  legendCompletion: 'generation',
+  legendPrompt: 'prompt',
+  legendQueued: 'waiting',
+  legendRunning: 'running',
+}
+
+const SVG = 'http://www.w3.org/2000/svg'
+const WIDTH = 240
+const HEIGHT = 56
+
+/** @param {string} template @param {Record<string, string | number>} values */
+function fill(template, values) {
+  return template.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ''))
+}
+
+/** @param {number} seconds */
+function duration(seconds) {
+  if (seconds < 60) return `${Math.round(seconds)} s`
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min`
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`
+  return `${Math.floor(seconds / 86400)} d ${Math.floor((seconds % 86400) / 3600)} h`
+}
+
+/** @param {number | null | undefined} ms */
+function millis(ms) {
+  if (ms === null || ms === undefined) return statusText.none
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`
+}
+
+/** @param {number | null | undefined} value */
+function rate(value) {
+  return value === null || value === undefined ? statusText.none : value.toFixed(value < 10 ? 1 : 0)
+}
+
+/**
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag @param {string} [className] @param {string} [text]
+ */
+function el(tag, className, text) {
+  const node = document.createElement(tag)
+  if (className) node.className = className
+  if (text !== undefined) node.textContent = text
+  return node
+}
+
+/** @param {string} tag @param {Record<string, string | number>} attributes */
+function svg(tag, attributes) {
+  const node = document.createElementNS(SVG, tag)
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value))
+  return node
+}
+
+/** A value a chart can place, rounded up to a readable top. @param {number} max */
+function niceTop(max) {
+  if (!(max > 0)) return 1
+  const magnitude = 10 ** Math.floor(Math.log10(max))
+  for (const step of [1, 2, 2.5, 5, 10]) if (max <= step * magnitude) return step * magnitude
+  return 10 * magnitude
+}
+
+/**
+ * One small chart: an SVG with a line per series (gaps where a bucket has no value), a
+ * top-of-scale label and a caption holding the latest figures.
+ */
+class Chart {
+  /** @param {string} name @param {Array<{key: string, label: string}>} lines @param {{fixedTop?: number}} [options] */
+  constructor(name, lines, options = {}) {
+    this.lines = lines
+    this.fixedTop = options.fixedTop
+    this.figure = el('figure', 'status-chart')
+    this.figure.setAttribute('aria-label', name)
+    const caption = el('figcaption')
+    caption.append(el('span', 'status-chart-name', name))
+    this.value = el('span', 'status-chart-value', statusText.none)
+    caption.append(this.value)
+    this.svg = svg('svg', { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: 'img', 'aria-label': name, preserveAspectRatio: 'none' })
+    this.figure.append(caption, this.svg)
+    if (lines.length > 1) {
+      const legend = el('p', 'status-legend')
+      lines.forEach((line, i) => legend.append(el('span', `status-key series-${i}`, line.label)))
+      this.figure.append(legend)
+    }
+  }
+
+  /**
+   * @param {Array<Record<string, number | null>>} values one row per bucket, oldest first
+   * @param {string} summary the caption's figures and the chart's accessible description
+   */
+  draw(values, summary) {
+    this.value.textContent = summary
+    this.svg.setAttribute('aria-label', `${this.figure.getAttribute('aria-label')}: ${summary}`)
+    this.svg.replaceChildren()
+    let max = 0
+    for (const row of values) for (const { key } of this.lines) max = Math.max(max, row[key] ?? 0)
+    const top = this.fixedTop ?? niceTop(max)
+    const n = Math.max(1, values.length - 1)
+    // Inset so the newest point, on the right edge, is drawn whole.
+    const x = (/** @type {number} */ i) => 3 + (i / n) * (WIDTH - 6)
+    const y = (/** @type {number} */ v) => HEIGHT - 2 - (Math.min(v, top) / top) * (HEIGHT - 12)
+    this.svg.append(svg('line', { class: 'status-axis', x1: 0, y1: HEIGHT - 1.5, x2: WIDTH, y2: HEIGHT - 1.5 }))
+    const scale = svg('text', { class: 'status-scale', x: 2, y: 9 })
+    scale.textContent = String(top)
+    this.svg.append(scale)
+    let plotted = 0
+    this.lines.forEach(({ key }, series) => {
+      /** @type {string[]} */
+      let run = []
+      const flush = () => {
+        if (run.length === 1) {
+          // A zero-length line with a round cap: a dot that stays round in the stretched SVG.
+          const [px, py] = run[0].split(',')
+          this.svg.append(svg('line', { class: `status-dot series-${series}`, x1: px, y1: py, x2: px, y2: py }))
+        } else if (run.length > 1) {
+          this.svg.append(svg('polyline', { class: `status-line series-${series}`, points: run.join(' ') }))
+        }
+        run = []
+      }
+      values.forEach((row, i) => {
+        const v = row[key]
+        if (v === null || v === undefined) return flush()
+        plotted++
+        run.push(`${x(i).toFixed(1)},${y(v).toFixed(1)}`)
+      })
+      flush()
+    })
+    this.svg.dataset.points = String(plotted)
+  }
+}
+
+/**
+ * Builds the status panel at the end of `container` and keeps it current while the page is
+ * visible. `authHeaders` returns the headers the page sends (the API key, when set).
+ *
+ * @param {Element | null} container
+ * @param {() => Record<string, string>} [authHeaders]
+ * @param {{ intervalMs?: number }} [options]
+ */
+export function mountStatus(container, authHeaders = () => ({}), options = {}) {
+  if (!container) return
+  if (!document.querySelector('link[data-status-css]')) {
+    const link = document.createElement('link')
+    link.rel = 'stylesheet'
+    link.href = new URL('./status.css', import.meta.url).href
+    link.dataset.statusCss = ''
+    document.head.append(link)
+  }
+  const panel = el('details', 'status')
+  panel.id = 'server-status'
+  panel.open = true
+  panel.append(el('summary', undefined, statusText.title))
+  const facts = el('dl', 'status-facts')
+  /** @type {Record<string, HTMLElement>} */
+  const fact = {}
+  for (const key of /** @type {const} */ (['model', 'engine', 'uptime', 'promptSpeed', 'firstToken'])) {
+    const value = el('dd', undefined, statusText.none)
+    value.dataset.fact = key
+    facts.append(el('dt', undefined, statusText[key]), value)
+    fact[key] = value
+  }
+  // Plain text, not a live region: the page itself announces problems such as a missing key.
+  const note = el('p', 'status-note')
+  note.hidden = true
+  const windowLine = el('p', 'status-window')
+  const charts = {
+    latency: new Chart(statusText.latency, [
+      { key: 'latency_p50_ms', label: statusText.legendP50 },
+      { key: 'latency_p95_ms', label: statusText.legendP95 },
+    ]),
+    success: new Chart(statusText.success, [{ key: 'success_pct', label: '%' }], { fixedTop: 100 }),
+    tokens: new Chart(statusText.tokens, [
+      { key: 'completion_tokens_per_s', label: statusText.legendCompletion },
+      { key: 'prompt_tokens_per_s', label: statusText.legendPrompt },
+    ]),
+    queue: new Chart(statusText.queue, [
+      { key: 'queued', label: statusText.legendQueued },
+      { key: 'running', label: statusText.legendRunning },
+    ]),
+  }
+  panel.append(facts, note, windowLine, ...Object.values(charts).map((chart) => chart.figure))
+  container.append(panel)
+
+  /** @param {any} stats */
+  const render = (stats) => {
+    note.hidden = true
+    fact.model.textContent = stats.model
+    fact.engine.textContent = `${stats.engine.kind} · ${stats.engine.status}`
+    fact.uptime.textContent = duration(stats.uptime_s)
+    fact.promptSpeed.textContent = stats.prompt_tokens_per_second === null ? statusText.none : `${rate(stats.prompt_tokens_per_second)} tok/s`
+    fact.firstToken.textContent = millis(stats.time_to_first_token_ms_p50)
+    /** @type {Array<Record<string, number | null>>} */
+    const series = stats.series
+    const total = series.reduce((n, p) => n + /** @type {number} */ (p.requests), 0)
+    const errors = series.reduce((n, p) => n + /** @type {number} */ (p.errors), 0)
+    windowLine.textContent = `${fill(statusText.lastMinutes, { minutes: Math.round(stats.window_s / 60) })} · ${total === 0 ? statusText.noData : fill(statusText.requests, { n: total })}`
+    const lastWith = (/** @type {string} */ key) => [...series].reverse().find((p) => p[key] !== null && p[key] !== undefined)?.[key] ?? null
+    charts.latency.draw(series, fill(statusText.latencyValue, { p50: millis(lastWith('latency_p50_ms')), p95: millis(lastWith('latency_p95_ms')) }))
+    const success = series.map((p) => ({ success_pct: p.requests ? (100 * (/** @type {number} */ (p.requests) - /** @type {number} */ (p.errors))) / /** @type {number} */ (p.requests) : null }))
+    charts.success.draw(success, total === 0 ? statusText.none : fill(statusText.successValue, { rate: `${(100 * (1 - errors / total)).toFixed(total - errors === total ? 0 : 1)}%`, requests: fill(statusText.requests, { n: total }) }))
+    charts.tokens.draw(series, fill(statusText.tokensValue, { completion: rate(lastWith('completion_tokens_per_s')), prompt: rate(lastWith('prompt_tokens_per_s')) }))
+    const now = series.at(-1)
+    charts.queue.draw(series, fill(statusText.queueValue, { queued: now?.queued ?? 0, running: now?.running ?? 0 }))
+  }
+
+  let inFlight = false
+  const refresh = async () => {
+    if (inFlight || document.hidden || !panel.open) return
+    inFlight = true
+    try {
+      const headers = { ...authHeaders() }
+      delete headers['content-type']
+      const response = await fetch('/v1/visto/stats', { headers, cache: 'no-store' })
+      if (response.ok) render(await response.json())
+      else {
+        note.textContent = response.status === 401 ? statusText.needsKey : fill(statusText.unreachable, { status: response.status })
+        note.hidden = false
+      }
+    } catch {
+      note.textContent = fill(statusText.unreachable, { status: 'offline' })
+      note.hidden = false
+    } finally {
+      inFlight = false
+    }
+  }
+  panel.addEventListener('toggle', () => void refresh())
+  document.addEventListener('visibilitychange', () => void refresh())
+  setInterval(() => void refresh(), options.intervalMs ?? 5000)
+  void refresh()
+}
