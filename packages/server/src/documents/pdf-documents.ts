@@ -264,6 +264,8 @@ export class PdfDocuments {
 
   /** Renders the planned pages: a "Page N of M:" marker, then the page image, for each. */
   async render(document: InspectedDocument, signal?: AbortSignal): Promise<EngineContentPart[]> {
+    // Documents too long to measure page by page are over every page limit (--max-pdf-pages stays below that length).
+    if (document.estimated) throw new Error(`render called for ${document.where}, which checkLimits refuses`)
     const targets = document.pages.map((page) => ({ index: page.number - 1, width: page.width, height: page.height }))
     configureSharp()
     const mime = this.options.outputFormat === 'png' ? 'image/png' : 'image/jpeg'
