@@ -1,14 +1,15 @@
 /**
- * What `visto batch` runs over: directories (their image files), globs, list files (one
- * path per line, relative to the list) and plain image files, in the order given.
+ * What `visto batch` runs over: directories (their image and PDF files), globs, list
+ * files (one path per line, relative to the list) and plain image or PDF files, in the
+ * order given.
  */
 import { open, readFile, readdir, stat } from 'node:fs/promises'
 import { dirname, extname, join, relative, resolve, sep } from 'node:path'
-import { sniffImageMime } from '@visto/sdk'
+import { isPdf, sniffImageMime } from '@visto/sdk'
 import { glob, isDynamicPattern } from 'tinyglobby'
 import { CliError, ExitCode } from './cli-error.js'
 
-export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.gif', '.webp', '.bmp', '.dib', '.tif', '.tiff', '.avif', '.heic', '.heif'])
+export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.gif', '.webp', '.bmp', '.dib', '.tif', '.tiff', '.avif', '.heic', '.heif', '.pdf'])
 
 export interface BatchInput {
   /** Absolute path (or an http(s) URL, passed through). */
@@ -26,6 +27,10 @@ async function headBytes(path: string, length = 64): Promise<Uint8Array> {
   } finally {
     await handle.close()
   }
+}
+
+function isImageOrPdf(head: Uint8Array): boolean {
+  return sniffImageMime(head) !== undefined || isPdf(head)
 }
 
 function listLines(text: string): string[] {
@@ -78,7 +83,7 @@ async function expand(arg: string, cwd: string, recursive: boolean, fromList: bo
   }
   if (info.isDirectory()) return imagesInDirectory(path, recursive)
   // Lists do not nest: inside a list every line is an image.
-  if (fromList || IMAGE_EXTENSIONS.has(extname(path).toLowerCase()) || sniffImageMime(await headBytes(path))) return [path]
+  if (fromList || IMAGE_EXTENSIONS.has(extname(path).toLowerCase()) || isImageOrPdf(await headBytes(path, 1024))) return [path]
   const listDir = dirname(path)
   const lines = listLines(await readFile(path, 'utf8'))
   const nested = await Promise.all(lines.map((line) => expand(line, listDir, recursive, true)))

@@ -115,7 +115,7 @@ describe('visto ask', () => {
   it('prints help with --help and exits 0', async () => {
     const run = await runCli(['ask', '--help'])
     expect(run.code).toBe(0)
-    expect(run.stdout).toContain('Usage: visto ask IMAGE… -q QUESTION')
+    expect(run.stdout).toContain('Usage: visto ask IMAGE|PDF… -q QUESTION')
     expect(run.stdout).toContain('Exit codes: 0 ok, 1 failure, 2 usage, 3 server unreachable')
   })
 })

@@ -1,5 +1,8 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { textPdf } from '../../../test-support/pdfs.js'
 import { apiError, json, completion, ok, startScriptedServer, type ScriptedServer } from '../../../test-support/scripted-server.js'
 import { OCR_PROMPT, stripFence } from '../src/commands/ocr.js'
 import { fixturesDir } from '../../../test-support/paths.js'
@@ -60,5 +63,36 @@ describe('visto ocr', () => {
     expect(stripFence('```text\nA\nB\n```')).toBe('A\nB')
     expect(stripFence('  plain  \n')).toBe('plain')
     expect(stripFence('a ``` b')).toBe('a ``` b')
+  })
+
+  it('transcribes a PDF one page per request, each under its own header, and one JSON object per page', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'visto-ocr-pdf-'))
+    try {
+      const pdf = join(dir, 'scan.pdf')
+      await writeFile(pdf, await textPdf(3))
+      server.fallback = (request, res) => {
+        const file = (request.json?.messages[0]?.content as Array<{ type: string; file?: { pages?: string } }>).find((p) => p.type === 'file')
+        return json(200, completion(`text of page ${file?.file?.pages}`))(request, res)
+      }
+      const plain = await runCli(['ocr', pdf, '--base-url', server.url, '-c', '1'])
+      expect(plain.code).toBe(0)
+      expect(plain.stdout).toBe(
+        `==> ${pdf} (page 1 of 3) <==\ntext of page 1\n\n==> ${pdf} (page 2 of 3) <==\ntext of page 2\n\n==> ${pdf} (page 3 of 3) <==\ntext of page 3\n`,
+      )
+      const sent = server.requests[0]!.json!.messages[0]!.content
+      expect(sent).toEqual([
+        { type: 'text', text: OCR_PROMPT },
+        { type: 'file', file: { filename: 'scan.pdf', file_data: expect.stringMatching(/^data:application\/pdf;base64,JVBERi/), pages: '1' } },
+      ])
+      const asJson = await runCli(['ocr', pdf, '--json', '--pages', '2-3', '--base-url', server.url])
+      expect(JSON.parse(asJson.stdout)).toMatchObject([
+        { file: pdf, page: 2, pages: 3, text: 'text of page 2' },
+        { file: pdf, page: 3, pages: 3, text: 'text of page 3' },
+      ])
+      const beyond = await runCli(['ocr', pdf, '--pages', '4', '--base-url', server.url])
+      expect([beyond.code, beyond.stderr.trim()]).toEqual([2, `visto ocr: --pages asks for page 4, but ${pdf} has 3 pages`])
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })

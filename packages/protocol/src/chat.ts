@@ -19,7 +19,25 @@ export interface ImageUrlPart {
   image_url: { url: string; detail?: ImageDetail } | string
 }
 
-export type ContentPart = TextPart | ImageUrlPart
+/**
+ * OpenAI's document part: a PDF inline (`file_data`, a data URL or bare base64) or an
+ * uploaded file (`file_id`). Each page reaches the model as an image after a
+ * "Page N of M:" line. `pages` and `detail` are Visto extensions.
+ */
+export interface FilePart {
+  type: 'file'
+  file: {
+    filename?: string
+    file_data?: string
+    file_id?: string
+    /** Visto: which pages, 1-based, e.g. "1-3,7" (default: all). */
+    pages?: string
+    /** Visto: the pixel budget of each page, as image_url.detail. */
+    detail?: ImageDetail
+  }
+}
+
+export type ContentPart = TextPart | ImageUrlPart | FilePart
 
 export interface ChatMessage {
   role: Role

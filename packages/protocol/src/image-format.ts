@@ -205,3 +205,13 @@ const imageMimes: Partial<Record<SniffedFormat, ImageMime>> = {
 export function sniffImageMime(input: Uint8Array | ArrayBuffer): ImageMime | undefined {
   return imageMimes[sniffImageFormat(input instanceof Uint8Array ? input : new Uint8Array(input))]
 }
+
+/** A PDF: "%PDF-" within the first KiB (readers, PDFium included, accept a little junk before it). */
+export function isPdf(input: Uint8Array | ArrayBuffer): boolean {
+  const bytes = input instanceof Uint8Array ? input : new Uint8Array(input)
+  const end = Math.min(bytes.length, 1024) - 5
+  for (let i = 0; i <= end; i++) {
+    if (bytes[i] === 0x25 && bytes[i + 1] === 0x50 && bytes[i + 2] === 0x44 && bytes[i + 3] === 0x46 && bytes[i + 4] === 0x2d) return true
+  }
+  return false
+}

@@ -26,6 +26,8 @@ export interface AskOptions extends SamplingOptions, RequestOptions {
   /** A system message placed before the question. */
   system?: string
   detail?: ImageDetail
+  /** For PDFs: which pages, 1-based, e.g. "1-3,7" (a Visto extension; default: all). */
+  pages?: string
   /** Streams the answer, calling this with each piece of text as it arrives (no caching). */
   onToken?: (text: string) => void
 }
@@ -130,8 +132,12 @@ export async function ask(
   question: string,
   options: AskOptions = {},
 ): Promise<AskResult> {
-  const imageOptions = options.detail ? { detail: options.detail } : {}
-  const content = await userContent(question, images, { ...imageOptions, ...(options.signal ? { signal: options.signal } : {}) })
+  const imageOptions = {
+    ...(options.detail ? { detail: options.detail } : {}),
+    ...(options.pages !== undefined ? { pages: options.pages } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  }
+  const content = await userContent(question, images, imageOptions)
   const messages: ChatMessage[] = []
   if (options.system) messages.push({ role: 'system', content: options.system })
   messages.push({ role: 'user', content })

@@ -21,7 +21,10 @@ const SAMPLING_FIELDS = [
   'response_format',
 ] as const
 
-type NormalisedPart = { type: 'text'; text: string } | { type: 'image'; url: string; detail: string }
+type NormalisedPart =
+  | { type: 'text'; text: string }
+  | { type: 'image'; url: string; detail: string }
+  | { type: 'file'; data?: string; filename?: string; file_id?: string; pages?: string; detail?: string }
 
 function normaliseUrl(url: string): string {
   const comma = url.indexOf(',')
@@ -34,6 +37,10 @@ function normaliseUrl(url: string): string {
 
 function normalisePart(part: ContentPart): NormalisedPart {
   if (part.type === 'text') return { type: 'text', text: part.text }
+  if (part.type === 'file') {
+    const { file_data: data, ...rest } = part.file
+    return { type: 'file', ...rest, ...(data === undefined ? {} : { data: normaliseUrl(data) }) }
+  }
   const image = typeof part.image_url === 'string' ? { url: part.image_url } : part.image_url
   return { type: 'image', url: normaliseUrl(image.url), detail: image.detail ?? 'auto' }
 }

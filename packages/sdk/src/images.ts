@@ -1,15 +1,16 @@
 /**
- * Images → `data:` URLs, and into chat content parts.
+ * Images → `data:` URLs, and into chat content parts. PDFs (recognised from their bytes)
+ * become `file` parts instead: the server renders each page.
  */
-import { sniffImageMime, type ContentPart, type ImageDetail, type ImageUrlPart } from '@visto/protocol'
+import { isPdf, sniffImageMime, type ContentPart, type FilePart, type ImageDetail, type ImageUrlPart } from '@visto/protocol'
 import { base64ToBytes, bytesToBase64 } from './base64.js'
 import { InvalidImageError } from './errors.js'
 import { loadNodeHelpers } from './runtime.js'
 
 /**
- * Anything that can become an image: raw bytes, a Blob/File, a `data:` URL, an
- * `http(s)://` URL (passed through untouched; Visto itself refuses them) or, in Node
- * only, a file path.
+ * Anything that can become an image (or a PDF document): raw bytes, a Blob/File, a
+ * `data:` URL, an `http(s)://` URL (passed through untouched; Visto itself refuses them)
+ * or, in Node only, a file path.
  */
 export type ImageInput = Uint8Array | ArrayBuffer | Blob | string
 
@@ -66,21 +67,64 @@ export async function imageToDataUrl(input: ImageInput, options: ImageOptions = 
   return bytesToDataUrl(bytes, { ...options, name: input })
 }
 
+export interface DocumentOptions {
+  /** Which pages of a PDF, 1-based, e.g. "1-3,7" (a Visto extension; default: all). */
+  pages?: string
+}
+
+/** A `file` part carrying a PDF inline; `detail` and `pages` are Visto extensions. */
+export function pdfPart(bytes: Uint8Array, options: DocumentOptions & { detail?: ImageDetail; filename?: string } = {}): FilePart {
+  if (!isPdf(bytes)) throw new InvalidImageError(`Not a PDF${options.filename ? ` ${options.filename}` : ''}: the bytes do not start with %PDF-`)
+  const file: FilePart['file'] = { filename: options.filename ?? 'document.pdf', file_data: `data:application/pdf;base64,${bytesToBase64(bytes)}` }
+  if (options.pages !== undefined) file.pages = options.pages
+  if (options.detail !== undefined) file.detail = options.detail
+  return { type: 'file', file }
+}
+
+function baseName(path: string): string {
+  return path.split(/[\\/]/).pop() || 'document.pdf'
+}
+
+/**
+ * An image becomes an `image_url` part, a PDF a `file` part (told apart by the bytes,
+ * never the name). Remote URLs are passed through as images for servers that fetch them.
+ */
+export async function contentPart(input: ImageInput, options: ImageOptions & DocumentOptions & { detail?: ImageDetail } = {}): Promise<ImageUrlPart | FilePart> {
+  if (typeof input === 'string' && isRemoteUrl(input)) return imagePart(input, options)
+  if (typeof input === 'string') {
+    const dataUrl = DATA_URL.exec(input)
+    if (dataUrl) {
+      const bytes = base64ToBytes(input.slice(dataUrl[0].length))
+      if (isPdf(bytes)) return pdfPart(bytes, options)
+      return imagePart(input, options)
+    }
+    options.signal?.throwIfAborted()
+    const node = await loadNodeHelpers('Reading an image by path')
+    const bytes = await node.readImageFile(input, options.signal)
+    if (isPdf(bytes)) return pdfPart(bytes, { ...options, filename: baseName(input) })
+    const url = bytesToDataUrl(bytes, { ...(options.mime ? { mime: options.mime } : {}), name: input })
+    return { type: 'image_url', image_url: options.detail ? { url, detail: options.detail } : { url } }
+  }
+  const bytes = await toBytes(input)
+  if (isPdf(bytes)) return pdfPart(bytes, options)
+  return imagePart(bytes, options)
+}
+
 /** An `image_url` content part; remote URLs are passed through for servers that accept them. */
 export async function imagePart(input: ImageInput, options: ImageOptions & { detail?: ImageDetail } = {}): Promise<ImageUrlPart> {
   const url = typeof input === 'string' && isRemoteUrl(input) ? input : await imageToDataUrl(input, options)
   return { type: 'image_url', image_url: options.detail ? { url, detail: options.detail } : { url } }
 }
 
-/** Text first then images, the order Qwen-VL's own examples use. */
+/** Text first then images (and PDFs), the order Qwen-VL's own examples use. */
 export async function userContent(
   text: string | undefined,
   images: ImageInput | readonly ImageInput[] | undefined,
-  options: ImageOptions & { detail?: ImageDetail } = {},
+  options: ImageOptions & DocumentOptions & { detail?: ImageDetail } = {},
 ): Promise<ContentPart[]> {
   const list = images === undefined ? [] : Array.isArray(images) ? images : [images as ImageInput]
   const parts: ContentPart[] = []
-  for (const image of list) parts.push(await imagePart(image, options))
+  for (const image of list) parts.push(await contentPart(image, options))
   if (text !== undefined && text !== '') parts.unshift({ type: 'text', text })
   return parts
 }

@@ -25,8 +25,8 @@ export { MemoryCache, resolveCache, type CacheOption, type ResultCache } from '.
 export { cacheKey, normaliseForCache, stableStringify } from './cache-key.js'
 export { ChatCompletionStream } from './stream.js'
 export { parseSse, readSseData, SseLineDecoder, type SseEvent } from '@visto/protocol'
-export { imageToDataUrl, imagePart, userContent, bytesToDataUrl, type ImageInput, type ImageOptions } from './images.js'
-export { formatDuration, percentile, sniffImageMime, type ImageMime } from '@visto/protocol'
+export { imageToDataUrl, imagePart, pdfPart, contentPart, userContent, bytesToDataUrl, type DocumentOptions, type ImageInput, type ImageOptions } from './images.js'
+export { formatDuration, isPdf, percentile, sniffImageMime, type ImageMime } from '@visto/protocol'
 export { bytesToBase64, base64ToBytes } from './base64.js'
 export { isRetryableStatus, retryAfterMs, retryDelayMs, sleep, DEFAULT_BACKOFF, type BackoffOptions } from './retry.js'
 export {
@@ -67,6 +67,7 @@ export type {
   ChatMessage,
   ContentPart,
   ErrorBody,
+  FilePart,
   ErrorEnvelope,
   FinishReason,
   Usage,

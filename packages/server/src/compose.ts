@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { isLoopbackBind, parseHostList, parseOriginList } from './access.js'
 import { createHttpApp } from './app.js'
 import { MiB, type ServeConfig } from './config.js'
+import { documentOptionsFrom, PdfDocuments, type FileLookup } from './documents/pdf-documents.js'
 import type { Engine } from './engines/engine.js'
 import { imagePipelineOptions, prepareImage, type ImagePipelineOptions } from './images/pipeline.js'
 import { chatCompletionsRoutes } from './routes/chat-completions.js'
@@ -25,6 +26,8 @@ export interface ComposeOptions {
   prepareImage?: ImagePreparer
   /** Where the web page's files are read from (tests point this at fixtures). */
   staticRoots?: StaticRoots
+  /** Uploaded files, for `file_id` in chat requests; without it such parts get a 400. */
+  files?: FileLookup
   /** Tests: sampling intervals, and no process metrics. */
   metrics?: ServerMetricsOptions
 }
@@ -48,6 +51,7 @@ export interface ComposedServer {
 export async function composeServer(config: ServeConfig, options: ComposeOptions): Promise<ComposedServer> {
   const { engine } = options
   const images = imagePipelineOptions(config)
+  const documents = documentOptionsFrom(config, images, options.files)
   const admission = new Admission(config.parallel, config['max-queue'])
   const responseCache = new ResponseCache({
     maxBytes: Math.round(config['response-cache-mb'] * MiB),
@@ -63,6 +67,7 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
       defaultMaxTokens: config['default-max-tokens'],
       maxImagesPerRequest: images.maxImagesPerRequest,
       limits: chatRequestLimitsFrom(config),
+      documents: new PdfDocuments(documents),
       responseCache,
       observer: metrics,
     },
@@ -90,6 +95,6 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
     imageCostRoutes(scope, { images })
   })
   // Its own scope: the multipart parser applies to the upload routes only.
-  await app.register(async (scope) => imagesDescribeRoutes(scope, { chat, images }))
+  await app.register(async (scope) => imagesDescribeRoutes(scope, { chat, images, maxPdfBytes: documents.maxFileBytes }))
   return { app, engine, admission, chat, images, metrics, responseCache }
 }

@@ -4,6 +4,7 @@ import * as errors from './errors.js'
 const construct: Record<keyof typeof errors.errorRegistry, () => errors.ApiError> = {
   InvalidRequestError: () => new errors.InvalidRequestError('bad', { param: 'temperature' }),
   InvalidImageError: () => new errors.InvalidImageError('Invalid image data in messages[0].content[1]: truncated JPEG'),
+  InvalidFileError: () => new errors.InvalidFileError('Invalid file data in messages[0].content[1]: the PDF is password-protected'),
   ContextLengthExceededError: () => new errors.ContextLengthExceededError('too long'),
   AuthenticationError: () => new errors.AuthenticationError(),
   PermissionDeniedError: () => new errors.PermissionDeniedError('not from that origin'),

@@ -53,6 +53,13 @@ export class InvalidImageError extends ApiError {
   }
 }
 
+/** 400: a file part (a PDF document) could not be used. The message always starts with "Invalid file data". */
+export class InvalidFileError extends ApiError {
+  constructor(message: string, options: ApiErrorOptions & { code?: string } = {}) {
+    super(400, 'invalid_request_error', options.code ?? 'invalid_file', message, options)
+  }
+}
+
 /** 413: a size limit was exceeded (body, image bytes, pixels). */
 export class PayloadTooLargeError extends ApiError {
   constructor(message: string, options: ApiErrorOptions & { code?: string } = {}) {
@@ -144,6 +151,7 @@ export class ClientClosedRequestError extends ApiError {
 export const errorRegistry = {
   InvalidRequestError: 400,
   InvalidImageError: 400,
+  InvalidFileError: 400,
   ContextLengthExceededError: 400,
   AuthenticationError: 401,
   PermissionDeniedError: 403,

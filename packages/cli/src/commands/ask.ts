@@ -8,23 +8,26 @@ import type { Command } from '../cli.js'
 import { printJson, styler } from '../output.js'
 import { samplingFrom, samplingHelp, samplingOptions } from '../sampling-flags.js'
 
-const help = `Usage: visto ask IMAGE… -q QUESTION [options]
+const help = `Usage: visto ask IMAGE|PDF… -q QUESTION [options]
 
-Asks one question about the images (zero or more files or http(s) URLs) and prints the answer.
+Asks one question about the images and PDFs (zero or more files or http(s) URLs) and
+prints the answer. Each PDF page reaches the model as an image after "Page N of M:".
 
 Options:
   -q, --question TEXT  the question (required)
+  --pages LIST       for PDFs: only these pages, e.g. "1-3,7" (default: all)
   --stream           print the answer as it is generated
 ${samplingHelp}
 
 ${commonHelp}`
 
 const command: Command = {
-  summary: 'ask a question about one or more images',
+  summary: 'ask a question about one or more images or PDFs',
   async run(argv) {
     const { values, positionals } = parse(argv, {
       question: { type: 'string', short: 'q' },
       stream: { type: 'boolean', default: false },
+      pages: { type: 'string' },
       ...samplingOptions,
     })
     if (values.help) {
@@ -40,6 +43,7 @@ const command: Command = {
       const result = await client.ask(positionals, values.question, {
         ...samplingFrom(values),
         ...(values.system ? { system: values.system } : {}),
+        ...(values.pages ? { pages: values.pages } : {}),
         ...(streaming
           ? {
               onToken: (text: string) => {

@@ -16,9 +16,10 @@ import { samplingFrom, samplingHelp, samplingOptions } from '../sampling-flags.j
 
 const help = `Usage: visto batch DIR|GLOB|LIST|IMAGE… -q QUESTION [-c 3] [-o results.jsonl] [options]
 
-Asks the same question about many images, a few at a time. Inputs: a directory (its image
-files; -r to recurse), a quoted glob ('photos/**/*.jpg'), a list file (one path per line,
-relative to the list; '-' reads the list from stdin) or image files.
+Asks the same question about many images or PDFs, a few at a time (a PDF is one item:
+its pages go in one request). Inputs: a directory (its image and PDF files; -r to
+recurse), a quoted glob ('photos/**/*.jpg'), a list file (one path per line, relative to
+the list; '-' reads the list from stdin) or image and PDF files.
 
 With -o, every finished item is appended to the file at once; run the same command again
 after an interruption and only the missing (or failed) items are asked. Lines are in

@@ -69,12 +69,32 @@ function parseDataUrl(dataUrl: string, location: ImageLocation, maxImageBytes: n
 }
 
 function decodeBase64(payload: string, location: ImageLocation, maxImageBytes: number): Buffer {
+  return decodeLenientBase64(payload, maxImageBytes, {
+    invalid: (reason) => invalidImage(location, reason, { code: 'invalid_base64' }),
+    empty: () => invalidImage(location, 'the image data is empty (zero bytes)', { code: 'empty_image' }),
+    tooLarge: (bytes) => tooManyBytes(location, bytes, maxImageBytes),
+  })
+}
+
+/** How a caller words the three ways inline base64 can be refused. */
+export interface InlineDataErrors {
+  invalid(reason: string): Error
+  empty(): Error
+  tooLarge(decodedBytes: number): Error
+}
+
+/**
+ * Base64 the way clients actually send it: whitespace and newlines, the URL-safe
+ * alphabet, percent-encoded padding and missing padding are accepted; anything else is
+ * refused with the position of the first bad character. Size is checked before copying.
+ */
+export function decodeLenientBase64(payload: string, maxBytes: number, errors: InlineDataErrors): Buffer {
   // Checked on the encoded length first so a huge payload is refused before we copy it.
   const upperBound = Math.floor((payload.length * 3) / 4)
-  if (upperBound > maxImageBytes) {
+  if (upperBound > maxBytes) {
     const compact = payload.replace(/[\s=]/g, '')
     const decodedLength = Math.floor((compact.length * 3) / 4)
-    if (decodedLength > maxImageBytes) throw tooManyBytes(location, decodedLength, maxImageBytes)
+    if (decodedLength > maxBytes) throw errors.tooLarge(decodedLength)
   }
 
   let compact = payload.replace(/\s+/g, '')
@@ -86,29 +106,19 @@ function decodeBase64(payload: string, location: ImageLocation, maxImageBytes: n
   if (firstPad >= 0) {
     const padding = compact.slice(firstPad)
     body = compact.slice(0, firstPad)
-    if (!/^={1,2}$/.test(padding)) {
-      throw invalidImage(location, `bad base64: unexpected "=" at character ${firstPad} (padding is only allowed at the end)`, {
-        code: 'invalid_base64',
-      })
-    }
+    if (!/^={1,2}$/.test(padding)) throw errors.invalid(`bad base64: unexpected "=" at character ${firstPad} (padding is only allowed at the end)`)
   }
   if (!base64Alphabet.test(body)) {
     const index = body.search(/[^A-Za-z0-9+/]/)
     const code = body.codePointAt(index) ?? 0
     // Printable ASCII as itself, anything else by code point, so the message stays readable.
     const character = code > 0x20 && code < 0x7f ? JSON.stringify(String.fromCodePoint(code)) : `U+${code.toString(16).toUpperCase().padStart(4, '0')}`
-    throw invalidImage(location, `bad base64: invalid character ${character} at position ${index}`, {
-      code: 'invalid_base64',
-    })
+    throw errors.invalid(`bad base64: invalid character ${character} at position ${index}`)
   }
-  if (body.length === 0) throw invalidImage(location, 'the image data is empty (zero bytes)', { code: 'empty_image' })
-  if (body.length % 4 === 1) {
-    throw invalidImage(location, `bad base64: ${body.length} characters cannot encode whole bytes (truncated base64?)`, {
-      code: 'invalid_base64',
-    })
-  }
+  if (body.length === 0) throw errors.empty()
+  if (body.length % 4 === 1) throw errors.invalid(`bad base64: ${body.length} characters cannot encode whole bytes (truncated base64?)`)
   const bytes = Buffer.from(body, 'base64')
-  if (bytes.length > maxImageBytes) throw tooManyBytes(location, bytes.length, maxImageBytes)
+  if (bytes.length > maxBytes) throw errors.tooLarge(bytes.length)
   return bytes
 }
 

@@ -93,7 +93,8 @@ function targetFor(width: number, height: number, settings: NormaliseSettings): 
   return smartResize(width, height, { factor: settings.alignTo, minPixels: settings.minPixels, maxPixels: settings.budget })
 }
 
-function encode(pipeline: Sharp, settings: NormaliseSettings): Sharp {
+/** The one encoding every image and PDF page reaches the engine in. */
+export function encode(pipeline: Sharp, settings: Pick<NormaliseSettings, 'outputFormat'>): Sharp {
   const flat = pipeline.flatten({ background: '#ffffff' }).toColourspace('srgb')
   // 4:4:4 keeps small coloured text legible; llama.cpp's stb_image reads baseline JPEG.
   return settings.outputFormat === 'png'

@@ -202,7 +202,8 @@ describe('prepareImage: refused images', () => {
     ['ZIP archive', Buffer.from([0x50, 0x4b, 0x03, 0x04, 0, 0, 0, 0])],
   ])('names the detected format %s when refusing it', async (name, bytes) => {
     const error = await failure(prepareImage(fixtures.dataUrl(bytes, 'image/png'), where, options))
-    expect(error.message).toBe(`Invalid image data in messages[0].content[1]: unsupported image format: ${name}; send JPEG, PNG, WebP, GIF, TIFF, AVIF, HEIC or BMP`)
+    const pdfHint = name === 'PDF' ? ' (send a PDF as a "file" part: {"type": "file", "file": {"file_data": "data:application/pdf;base64,..."}})' : ''
+    expect(error.message).toBe(`Invalid image data in messages[0].content[1]: unsupported image format: ${name}; send JPEG, PNG, WebP, GIF, TIFF, AVIF, HEIC or BMP${pdfHint}`)
     expect(error.code).toBe('unsupported_image_format')
   })
 

@@ -137,7 +137,8 @@ async function prepareFromBytes(
     const tooShort = format === 'unknown' && bytes.length < 16 ? ` (only ${formatBytes(bytes.length)})` : ''
     throw invalidImage(
       location,
-      `unsupported image format: ${formatDisplayName[format]}${tooShort}; send JPEG, PNG, WebP, GIF, TIFF, AVIF, HEIC or BMP`,
+      `unsupported image format: ${formatDisplayName[format]}${tooShort}; send JPEG, PNG, WebP, GIF, TIFF, AVIF, HEIC or BMP` +
+        (format === 'pdf' ? ' (send a PDF as a "file" part: {"type": "file", "file": {"file_data": "data:application/pdf;base64,..."}})' : ''),
       { code: 'unsupported_image_format' },
     )
   }

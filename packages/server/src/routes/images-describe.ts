@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto'
 import multipart from '@fastify/multipart'
-import { formatBytes } from '@visto/protocol'
+import { formatBytes, isPdf } from '@visto/protocol'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError, InternalServerError, InvalidRequestError, PayloadTooLargeError } from '../errors.js'
 import { bodyTooLarge } from '../http-errors.js'
-import { prepareImageBytes, type ImageDetailLevel, type ImagePipelineOptions } from '../images/pipeline.js'
+import { prepareImageBytes, type ImageDetailLevel, type ImagePipelineOptions, type PreparedImage } from '../images/pipeline.js'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
 import { cacheDirective } from '../serving/response-cache.js'
 import { clientDisconnectSignal } from './client-disconnect.js'
@@ -12,11 +12,13 @@ import { clientDisconnectSignal } from './client-disconnect.js'
 export interface ImagesDescribeDeps {
   chat: ChatCompletionsService
   images: ImagePipelineOptions
+  /** Largest PDF upload; PDFs are passed on as file parts (each page becomes an image). */
+  maxPdfBytes?: number | undefined
 }
 
 /** Form fields that carry image files; `image` is the documented one. */
 const imageFields = new Set(['image', 'image[]', 'images', 'images[]', 'file'])
-const textFields = new Set(['prompt', 'max_tokens', 'temperature', 'detail', 'model'])
+const textFields = new Set(['prompt', 'max_tokens', 'temperature', 'detail', 'model', 'pages'])
 /** Stands for an upload already decoded by this route, in the chat request it builds. */
 const UPLOAD_SCHEME = 'visto-upload:'
 const defaultPrompt = 'Describe this image in detail.'
@@ -44,10 +46,11 @@ function parseDetail(fields: Map<string, string>): ImageDetailLevel {
  */
 export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDescribeDeps): Promise<void> {
   const { images } = deps
+  const maxFileBytes = Math.max(images.maxImageBytes, deps.maxPdfBytes ?? 0)
   await app.register(multipart, {
     throwFileSizeLimit: true,
     limits: {
-      fileSize: images.maxImageBytes,
+      fileSize: maxFileBytes,
       files: images.maxImagesPerRequest,
       fields: 16,
       fieldSize: 1024 * 1024,
@@ -72,7 +75,7 @@ export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDes
     // Hold an admission place before reading and decoding: a full server answers 503 first.
     const reservation = deps.chat.reserve()
     try {
-      const { files, fields } = await readForm(request, images, bodyLimit)
+      const { files, fields } = await readForm(request, images, bodyLimit, deps.maxPdfBytes)
       const detail = parseDetail(fields)
       const maxTokens = parseNumberField(fields, 'max_tokens')
       const temperature = parseNumberField(fields, 'temperature')
@@ -84,19 +87,23 @@ export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDes
       // Decode here so errors name the upload ("image[1]"); the chat service takes these
       // prepared images as they are (no second decode or lossy re-encode). Each part's URL
       // names its upload by content, so nothing downstream can confuse two uploads.
-      const prepared = await Promise.all(files.map((bytes, index) => prepareImageBytes(bytes, `image[${index}]`, images, detail, signal)))
-      const byUrl = new Map(prepared.map((image, index) => [`${UPLOAD_SCHEME}${createHash('sha256').update(files[index]!).digest('hex')}:${index}`, image]))
+      // PDFs go on as file parts: the chat service renders their pages under its page limits.
+      const pages = fields.get('pages')?.trim() || undefined
+      const byUrl = new Map<string, PreparedImage>()
+      const content = await Promise.all(
+        files.map(async (bytes, index) => {
+          if (deps.maxPdfBytes !== undefined && isPdf(bytes)) {
+            return { type: 'file', file: { filename: `image[${index}].pdf`, file_data: `data:application/pdf;base64,${bytes.toString('base64')}`, detail, ...(pages ? { pages } : {}) } }
+          }
+          const image = await prepareImageBytes(bytes, `image[${index}]`, images, detail, signal)
+          const url = `${UPLOAD_SCHEME}${createHash('sha256').update(bytes).digest('hex')}:${index}`
+          byUrl.set(url, image)
+          return { type: 'image_url', image_url: { url, detail } }
+        }),
+      )
       const body = {
         ...(fields.has('model') ? { model: fields.get('model') } : {}),
-        messages: [
-          {
-            role: 'user',
-            content: [
-              { type: 'text', text: prompt },
-              ...[...byUrl.keys()].map((url) => ({ type: 'image_url', image_url: { url, detail } })),
-            ],
-          },
-        ],
+        messages: [{ role: 'user', content: [{ type: 'text', text: prompt }, ...content] }],
         ...(maxTokens === undefined ? {} : { max_tokens: maxTokens }),
         ...(temperature === undefined ? {} : { temperature }),
       }
@@ -127,7 +134,12 @@ export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDes
  * Reads the form part by part. A file in an unknown field is refused before any of it is
  * buffered; image bytes are counted as they stream in against the body limit.
  */
-async function readForm(request: FastifyRequest, images: ImagePipelineOptions, bodyLimit: number): Promise<{ files: Buffer[]; fields: Map<string, string> }> {
+async function readForm(
+  request: FastifyRequest,
+  images: ImagePipelineOptions,
+  bodyLimit: number,
+  maxPdfBytes: number | undefined,
+): Promise<{ files: Buffer[]; fields: Map<string, string> }> {
   const files: Buffer[] = []
   const fields = new Map<string, string>()
   let received = 0
@@ -150,7 +162,7 @@ async function readForm(request: FastifyRequest, images: ImagePipelineOptions, b
         files.push(Buffer.concat(chunks))
       } else {
         if (!textFields.has(part.fieldname)) {
-          throw new InvalidRequestError(`Unknown form field "${part.fieldname}"; expected image, prompt, max_tokens, temperature, detail`, {
+          throw new InvalidRequestError(`Unknown form field "${part.fieldname}"; expected image, prompt, max_tokens, temperature, detail${maxPdfBytes === undefined ? '' : ', pages'}`, {
             param: part.fieldname,
             code: 'unknown_field',
           })
@@ -164,7 +176,9 @@ async function readForm(request: FastifyRequest, images: ImagePipelineOptions, b
     const code = (error as { code?: string }).code
     if (code === 'FST_REQ_FILE_TOO_LARGE') {
       throw new PayloadTooLargeError(
-        `Image too large in image[${files.length}]: over the per-image limit of ${formatBytes(images.maxImageBytes)} (--max-image-mb)`,
+        maxPdfBytes === undefined
+          ? `Image too large in image[${files.length}]: over the per-image limit of ${formatBytes(images.maxImageBytes)} (--max-image-mb)`
+          : `File too large in image[${files.length}]: over the per-file limit of ${formatBytes(Math.max(images.maxImageBytes, maxPdfBytes))} (--max-image-mb for images, --max-pdf-mb for PDFs)`,
         { param: `image[${files.length}]`, code: 'image_too_large' },
       )
     }

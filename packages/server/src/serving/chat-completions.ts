@@ -1,22 +1,38 @@
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { ChatCompletion, ChatCompletionChunk, FinishReason, ImageDetail, Usage } from '@visto/protocol'
-import type { Engine, EngineEvent, EngineImage, EngineMessage, EngineRequest } from '../engines/engine.js'
+import type { Engine, EngineContentPart, EngineEvent, EngineImage, EngineMessage, EngineRequest } from '../engines/engine.js'
 import { InvalidRequestError, NotFoundError } from '../errors.js'
 import type { Admission, Release, Reservation } from './admission.js'
 import type { ChatObserver } from './chat-observer.js'
-import { parseChatRequest, type ParsedChatRequest } from './chat-request.js'
+import { parseChatRequest, type ParsedChatRequest, type ParsedFilePart } from './chat-request.js'
 import type { ChatRequestLimits } from './request-limits.js'
 import type { CacheDirective, CachedResponse, ResponseCache } from './response-cache.js'
 
 /** `imageTokens`: what the image costs in the prompt, when the preparer knows it (for metrics). */
 export type ImagePreparer = (url: string, where: string, detail: ImageDetail, signal: AbortSignal) => Promise<EngineImage & { imageTokens?: number }>
 
+/**
+ * Documents (PDF `file` parts): measured first, so the request-wide limits are checked
+ * before any page is rendered, then rendered into marker + image parts.
+ */
+export interface DocumentPreparer<Inspected = unknown> {
+  /** Cheap checks on the parts alone, before any file is read. */
+  checkParts(parts: readonly ParsedFilePart[]): void
+  inspect(part: ParsedFilePart, signal: AbortSignal): Promise<Inspected>
+  checkLimits(documents: readonly Inspected[]): void
+  render(document: Inspected, signal: AbortSignal): Promise<EngineContentPart[]>
+  /** What the rendered pages cost in the prompt. */
+  imageTokens(document: Inspected): number
+}
+
 export interface ChatServiceOptions {
   defaultMaxTokens: number
   maxImagesPerRequest: number
   /** Defaults apply when omitted. */
   limits?: ChatRequestLimits
+  /** Without it, a `file` part gets a 400 saying documents are not enabled. */
+  documents?: DocumentPreparer<any> | undefined
   responseCache?: ResponseCache | undefined
   observer?: ChatObserver | undefined
 }
@@ -100,6 +116,18 @@ export class ChatCompletionsService {
       if (imageCount > 0 && !this.engine.describe().vision) {
         throw new InvalidRequestError(`The model "${model}" has no vision projector loaded, so it cannot read images`, { param: 'messages', code: 'vision_unavailable' })
       }
+      const fileParts = parsed.messages.flatMap((m) => m.parts.filter((p): p is ParsedFilePart => p.type === 'file'))
+      const documents = this.options.documents
+      if (fileParts.length > 0 && !documents) {
+        throw new InvalidRequestError(`This server does not read documents: ${fileParts[0]!.where} is a "file" part; send the pages as images instead`, {
+          param: `${fileParts[0]!.where}.type`,
+          code: 'documents_disabled',
+        })
+      }
+      if (fileParts.length > 0 && imageCount === 0 && !this.engine.describe().vision) {
+        throw new InvalidRequestError(`The model "${model}" has no vision projector loaded, so it cannot read PDF pages`, { param: 'messages', code: 'vision_unavailable' })
+      }
+      documents?.checkParts(fileParts)
       const sampling = { ...parsed.sampling, maxTokens: parsed.sampling.maxTokens ?? this.options.defaultMaxTokens }
       const identity = { id: `chatcmpl-${randomBytes(12).toString('hex')}`, created: Math.floor(Date.now() / 1000), model, parsed, startedAt }
 
@@ -123,18 +151,33 @@ export class ChatCompletionsService {
       // Fail fast under overload, before paying for image decoding.
       place ??= this.admission.reserve()
       await this.engine.health()
+      // Documents are measured first: the request-wide page and token limits are checked before any page renders.
+      const inspected = new Map<ParsedFilePart, unknown>()
+      if (documents && fileParts.length > 0) {
+        const measured = await Promise.all(fileParts.map((part) => documents.inspect(part, imageSignal)))
+        documents.checkLimits(measured)
+        fileParts.forEach((part, i) => inspected.set(part, measured[i]))
+      }
       let imageTokens = 0
       const messages: EngineMessage[] = await Promise.all(
         parsed.messages.map(async (message) => ({
           role: message.role,
-          content: await Promise.all(
-            message.parts.map(async (part) => {
-              if (part.type === 'text') return part
-              const image = await prepareImage(part.url, part.where, part.detail, imageSignal)
-              imageTokens += image.imageTokens ?? 0
-              return { type: 'image' as const, image }
-            }),
-          ),
+          content: (
+            await Promise.all(
+              message.parts.map(async (part): Promise<EngineContentPart[]> => {
+                if (part.type === 'text') return [part]
+                if (part.type === 'file') {
+                  const document = inspected.get(part)
+                  const pages = await documents!.render(document, imageSignal)
+                  imageTokens += documents!.imageTokens(document)
+                  return pages
+                }
+                const image = await prepareImage(part.url, part.where, part.detail, imageSignal)
+                imageTokens += image.imageTokens ?? 0
+                return [{ type: 'image', image }]
+              }),
+            )
+          ).flat(),
         })),
       )
       const release = await this.admission.acquire(signal, place)

@@ -62,7 +62,7 @@ describe('parseChatRequest', () => {
 
   it('names an unknown part type', () => {
     const result = rejection({ messages: [{ role: 'user', content: [{ type: 'video_url', video_url: {} }] }] })
-    expect(result.message).toBe('Unsupported content part type "video_url" in messages[0].content[0]; supported types are "text" and "image_url"')
+    expect(result.message).toBe('Unsupported content part type "video_url" in messages[0].content[0]; supported types are "text", "image_url" and "file"')
   })
 
   it.each([
@@ -92,5 +92,37 @@ describe('parseChatRequest', () => {
   it('only reports usage in streams when stream_options.include_usage is set', () => {
     expect(parseChatRequest({ ...sceneRequest, stream: true, stream_options: { include_usage: true } }).includeUsage).toBe(true)
     expect(parseChatRequest({ ...sceneRequest, stream: true }).includeUsage).toBe(false)
+  })
+})
+
+describe('parseChatRequest: file parts (PDF documents)', () => {
+  const pdf = 'data:application/pdf;base64,JVBERi0xLjcK'
+
+  it('accepts OpenAI\'s file part with file_data, and Visto\'s pages and detail', () => {
+    const parsed = parseChatRequest({
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'Summarise' }, { type: 'file', file: { filename: 'a.pdf', file_data: pdf, pages: '1-3,7', detail: 'low' } }] }],
+    })
+    expect(parsed.messages[0]!.parts[1]).toEqual({ type: 'file', where: 'messages[0].content[1]', filename: 'a.pdf', fileData: pdf, fileId: undefined, pages: '1-3,7', detail: 'low' })
+  })
+
+  it('accepts file_id, detail defaulting to auto', () => {
+    const parsed = parseChatRequest({ messages: [{ role: 'user', content: [{ type: 'file', file: { file_id: 'file-1' } }] }] })
+    expect(parsed.messages[0]!.parts[0]).toMatchObject({ type: 'file', fileId: 'file-1', fileData: undefined, detail: 'auto' })
+  })
+
+  it.each([
+    [{ type: 'file' }, 'messages[0].content[0].file must be an object with "file_data" (a data:application/pdf;base64 URL) or "file_id", got a undefined', 'messages[0].content[0].file'],
+    [{ type: 'file', file: {} }, 'messages[0].content[0].file needs exactly one of "file_data" (the PDF inline, as data:application/pdf;base64,...) and "file_id" (an uploaded file)', 'messages[0].content[0].file'],
+    [{ type: 'file', file: { file_data: pdf, file_id: 'x' } }, 'messages[0].content[0].file needs exactly one of "file_data" (the PDF inline, as data:application/pdf;base64,...) and "file_id" (an uploaded file)', 'messages[0].content[0].file'],
+    [{ type: 'file', file: { file_data: 12 } }, 'messages[0].content[0].file.file_data must be a string, got a number', 'messages[0].content[0].file.file_data'],
+    [{ type: 'file', file: { file_data: pdf, pages: [1, 2] } }, 'messages[0].content[0].file.pages must be a string, got an array', 'messages[0].content[0].file.pages'],
+    [{ type: 'file', file: { file_data: pdf, detail: 'ultra' } }, 'messages[0].content[0].file.detail must be "low", "high" or "auto", got "ultra"', 'messages[0].content[0].file.detail'],
+  ])('refuses a malformed file part %#', (part, message, param) => {
+    expect(rejection({ messages: [{ role: 'user', content: [part] }] })).toEqual({ message, param, status: 400 })
+  })
+
+  it('refuses a file part outside user messages', () => {
+    const body = { messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: [{ type: 'file', file: { file_data: pdf } }] }] }
+    expect(rejection(body).message).toBe('Files are only accepted in user messages; messages[1].content[0] is in a assistant message')
   })
 })

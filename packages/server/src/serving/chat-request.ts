@@ -22,6 +22,19 @@ export type ParsedPart =
   | { type: 'text'; text: string }
   /** `where` names the part for error messages: messages[0].content[1]. */
   | { type: 'image'; url: string; detail: ImageDetail; where: string }
+  | ParsedFilePart
+
+/** A `file` content part (a PDF), not read yet: exactly one of `fileData` and `fileId` is set. */
+export interface ParsedFilePart {
+  type: 'file'
+  where: string
+  filename: string | undefined
+  fileData: string | undefined
+  fileId: string | undefined
+  /** The `pages` selection as sent ("1-3,7"); undefined: every page. */
+  pages: string | undefined
+  detail: ImageDetail
+}
 
 type Json = Record<string, unknown>
 
@@ -84,7 +97,7 @@ function parseContent(content: unknown, index: number, role: ParsedMessage['role
     const where = `${at}.content[${j}]`
     if (!isObject(part) || typeof part.type !== 'string') {
       fail(
-        `content must be a string or array of content parts, each with a "type" ("text" or "image_url"): ${where} ${isObject(part) ? 'has no valid "type"' : `is ${describe(part)}`}`,
+        `content must be a string or array of content parts, each with a "type" ("text", "image_url" or "file"): ${where} ${isObject(part) ? 'has no valid "type"' : `is ${describe(part)}`}`,
         `${where}.type`,
         'invalid_content',
       )
@@ -107,8 +120,38 @@ function parseContent(content: unknown, index: number, role: ParsedMessage['role
       if (role !== 'user') fail(`Images are only accepted in user messages; ${where} is in a ${role} message`, `${where}`)
       return { type: 'image', url, detail, where }
     }
-    fail(`Unsupported content part type "${part.type}" in ${where}; supported types are "text" and "image_url"`, `${where}.type`, 'unsupported_content_type')
+    if (part.type === 'file') {
+      if (role !== 'user') fail(`Files are only accepted in user messages; ${where} is in a ${role} message`, `${where}`)
+      return parseFilePart(part.file, where)
+    }
+    fail(`Unsupported content part type "${part.type}" in ${where}; supported types are "text", "image_url" and "file"`, `${where}.type`, 'unsupported_content_type')
   })
+}
+
+function parseFilePart(file: unknown, where: string): ParsedFilePart {
+  if (!isObject(file)) {
+    fail(`${where}.file must be an object with "file_data" (a data:application/pdf;base64 URL) or "file_id", got ${describe(file)}`, `${where}.file`, 'invalid_type')
+  }
+  const optionalString = (name: string): string | undefined => {
+    const value = file[name]
+    if (value === undefined || value === null) return undefined
+    if (typeof value !== 'string') fail(`${where}.file.${name} must be a string, got ${describe(value)}`, `${where}.file.${name}`, 'invalid_type')
+    return value
+  }
+  const fileData = optionalString('file_data')
+  const fileId = optionalString('file_id')
+  if ((fileData === undefined) === (fileId === undefined)) {
+    fail(
+      `${where}.file needs exactly one of "file_data" (the PDF inline, as data:application/pdf;base64,...) and "file_id" (an uploaded file)`,
+      `${where}.file`,
+      fileData === undefined ? 'missing_required_parameter' : 'invalid_value',
+    )
+  }
+  const detail = file.detail ?? 'auto'
+  if (detail !== 'low' && detail !== 'high' && detail !== 'auto') {
+    fail(`${where}.file.detail must be "low", "high" or "auto", got ${JSON.stringify(detail)}`, `${where}.file.detail`)
+  }
+  return { type: 'file', where, filename: optionalString('filename'), fileData, fileId, pages: optionalString('pages'), detail }
 }
 
 function parseResponseFormat(value: unknown, limits: ChatRequestLimits): Record<string, unknown> | undefined {

@@ -125,6 +125,12 @@ export class ResponseCache {
           parts.push(['text', part.text])
           continue
         }
+        if (part.type === 'file') {
+          // Inline PDFs by their data as sent; an uploaded file may change behind its id, so it is never cached.
+          if (part.fileData === undefined) return undefined
+          parts.push(['file', createHash('sha256').update(part.fileData).digest('hex'), part.pages ?? null, part.detail])
+          continue
+        }
         let source
         try {
           source = parseImageSource(part.url, chatImageLocation(part.where), this.options.maxImageBytes)

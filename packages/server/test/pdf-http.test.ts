@@ -1,0 +1,196 @@
+import type { FastifyInstance } from 'fastify'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { hostilePdfs, pdfDataUrl, textPdf } from '../../../test-support/pdfs.js'
+import { ScriptedEngine } from '../../../test-support/scripted-engine.js'
+import { composeServer } from '../src/compose.js'
+import { serveConfig } from '../src/config.js'
+import { ApiError } from '../src/errors.js'
+import { pdfFuzzCase } from '@visto/testkit/documents/pdf-fuzz'
+import { defaultImagePipelineOptions, prepareImage } from '../src/images/pipeline.js'
+import { Admission } from '../src/serving/admission.js'
+import { ChatCompletionsService } from '../src/serving/chat-completions.js'
+
+// The scripted engine stands in only for generation: reading, limits and rendering are real.
+let app: FastifyInstance
+let engine: ScriptedEngine
+let threePages: Buffer
+
+beforeAll(async () => {
+  threePages = await textPdf(3)
+  engine = new ScriptedEngine()
+  app = (await composeServer(serveConfig({ 'max-pdf-pages': 4, 'max-pdf-tokens': 2048, 'body-limit-mb': 8 }), { engine })).app
+})
+
+afterAll(async () => {
+  await app.close()
+})
+
+function chat(content: unknown[]) {
+  return app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { messages: [{ role: 'user', content }], max_tokens: 8 } })
+}
+
+function lastEngineContent() {
+  return engine.requests.at(-1)!.messages.flatMap((m) => m.content).map((p) => (p.type === 'text' ? p.text : `image ${p.image.width}x${p.image.height}`))
+}
+
+describe('PDF file parts over HTTP', () => {
+  it('expands a PDF into "Page N of M:" markers and page images, in place and in order', async () => {
+    const response = await chat([
+      { type: 'text', text: 'Summarise.' },
+      { type: 'file', file: { filename: 'three.pdf', file_data: pdfDataUrl(threePages), detail: 'low' } },
+      { type: 'text', text: 'Be brief.' },
+    ])
+    expect(response.statusCode).toBe(200)
+    expect(lastEngineContent()).toEqual(['Summarise.', 'Page 1 of 3:', 'image 448x576', 'Page 2 of 3:', 'image 448x576', 'Page 3 of 3:', 'image 448x576', 'Be brief.'])
+  })
+
+  it('caches a deterministic answer by the PDF, its pages and detail: another document is never a hit', async () => {
+    const ask = (data: Buffer, pages: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        payload: { messages: [{ role: 'user', content: [{ type: 'file', file: { file_data: pdfDataUrl(data), pages, detail: 'low' } }] }], max_tokens: 8, temperature: 0 },
+      })
+    const other = await textPdf(3, { text: (page) => `Other ${page}` })
+    const before = engine.requests.length
+    expect((await ask(threePages, '1')).statusCode).toBe(200)
+    expect((await ask(threePages, '1')).statusCode).toBe(200)
+    expect(engine.requests.length - before).toBe(1)
+    expect((await ask(threePages, '2')).statusCode).toBe(200)
+    expect((await ask(other, '1')).statusCode).toBe(200)
+    expect(engine.requests.length - before).toBe(3)
+  })
+
+  it('renders only the pages asked for', async () => {
+    const response = await chat([{ type: 'file', file: { file_data: threePages.toString('base64'), filename: 'three.pdf', pages: '2', detail: 'low' } }])
+    expect(response.statusCode).toBe(200)
+    expect(lastEngineContent()).toEqual(['Page 2 of 3:', 'image 448x576'])
+  })
+
+  it('answers the page limit with a 400 envelope naming the limit, the pages and the tokens', async () => {
+    const five = await textPdf(5)
+    const before = engine.requests.length
+    const response = await chat([{ type: 'file', file: { file_data: pdfDataUrl(five), detail: 'low' } }])
+    expect(response.statusCode).toBe(400)
+    expect(response.json()).toEqual({
+      error: {
+        message:
+          'Too many PDF pages: messages[0].content[0] has 5 pages; the limit is 4 pages per request (--max-pdf-pages), and the 5 pages would take 1260 image tokens. ' +
+          'Choose pages with the file part\'s "pages" field, e.g. "pages": "1-4".',
+        type: 'invalid_request_error',
+        param: 'messages',
+        code: 'too_many_pdf_pages',
+      },
+    })
+    expect(engine.requests.length).toBe(before)
+  })
+
+  it('refuses more file parts than pages allowed before reading any of them', async () => {
+    const parts = Array.from({ length: 5 }, () => ({ type: 'file', file: { file_data: 'not even base64 $$$' } }))
+    const response = await chat(parts)
+    expect(response.statusCode).toBe(400)
+    expect(response.json().error.message).toBe(
+      'Too many PDF pages: 5 file parts in this request, each with at least one page; the limit is 4 pages per request (--max-pdf-pages)',
+    )
+  })
+
+  it('answers the token budget with a 400', async () => {
+    const response = await chat([{ type: 'file', file: { file_data: pdfDataUrl(threePages) } }])
+    expect(response.statusCode).toBe(400)
+    expect(response.json().error.code).toBe('pdf_token_budget_exceeded')
+    expect(response.json().error.message).toContain('the 3 pages would take 3024 image tokens, over the limit of 2048 image tokens per request (--max-pdf-tokens)')
+  })
+
+  it.each([
+    ['encrypted', hostilePdfs.encrypted, 'encrypted_pdf'],
+    ['malformed', hostilePdfs.malformed, 'corrupt_pdf'],
+    ['zero pages', hostilePdfs.zeroPages, 'empty_pdf'],
+    ['thousands of pages', hostilePdfs.thousandsOfPages, 'too_many_pdf_pages'],
+  ])('answers a %s PDF with a 400', async (_name, make, code) => {
+    const response = await chat([{ type: 'file', file: { file_data: pdfDataUrl(make()) } }])
+    expect(response.statusCode).toBe(400)
+    expect(response.json().error.code).toBe(code)
+  })
+
+  it('names the type of a non-PDF file', async () => {
+    const response = await chat([{ type: 'file', file: { filename: 'notes.txt', file_data: `data:text/plain;base64,${Buffer.from('just some notes, not a document format').toString('base64')}` } }])
+    expect(response.statusCode).toBe(400)
+    expect(response.json().error).toEqual({
+      message: 'Invalid file data in messages[0].content[0]: unsupported file type: plain text; file parts take PDF documents',
+      type: 'invalid_request_error',
+      param: 'messages[0].content[0].file.file_data',
+      code: 'unsupported_file_type',
+    })
+  })
+
+  it('says uploaded files are not enabled for file_id', async () => {
+    const response = await chat([{ type: 'file', file: { file_id: 'file-123' } }])
+    expect(response.statusCode).toBe(400)
+    expect(response.json().error.code).toBe('file_uploads_disabled')
+  })
+})
+
+describe('mutated PDFs over HTTP', () => {
+  it('answers 24 mutated PDFs with 200 or a 400/413 envelope, never a 5xx', async () => {
+    const seeds = [
+      { name: 'text-3', bytes: threePages },
+      { name: 'encrypted', bytes: hostilePdfs.encrypted() },
+      { name: 'cyclic', bytes: hostilePdfs.cyclicPageTree() },
+    ]
+    const statuses: number[] = []
+    for (let index = 0; index < 24; index++) {
+      const { bytes, label } = pdfFuzzCase(seeds, index, 424242)
+      const response = await chat([{ type: 'file', file: { file_data: pdfDataUrl(bytes), detail: 'low', pages: '1' } }])
+      statuses.push(response.statusCode)
+      if (response.statusCode !== 200) {
+        expect([400, 413], label).toContain(response.statusCode)
+        expect(Object.keys(response.json().error).sort(), label).toEqual(['code', 'message', 'param', 'type'])
+      }
+    }
+    expect(statuses).toContain(200)
+    expect(statuses).toContain(400)
+  })
+})
+
+describe('PDFs on POST /v1/images/describe', () => {
+  function upload(file: Buffer, fields: Record<string, string> = {}) {
+    const boundary = '----visto-pdf-test'
+    const parts = [
+      ...Object.entries(fields).map(([name, value]) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`),
+      `--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="doc.pdf"\r\nContent-Type: application/pdf\r\n\r\n`,
+    ]
+    const payload = Buffer.concat([Buffer.from(parts.join('')), file, Buffer.from(`\r\n--${boundary}--\r\n`)])
+    return app.inject({ method: 'POST', url: '/v1/images/describe', headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, payload })
+  }
+
+  it('accepts an uploaded PDF, with page selection', async () => {
+    const response = await upload(threePages, { prompt: 'What is on these pages?', detail: 'low', pages: '1-2' })
+    expect(response.statusCode).toBe(200)
+    expect(lastEngineContent()).toEqual(['What is on these pages?', 'Page 1 of 3:', 'image 448x576', 'Page 2 of 3:', 'image 448x576'])
+  })
+
+  it('names the upload in PDF errors', async () => {
+    const response = await upload(hostilePdfs.encrypted())
+    expect(response.statusCode).toBe(400)
+    expect(response.json().error.message).toBe('Invalid file data in messages[0].content[1]: the PDF is encrypted (password-protected); send a copy without a password')
+  })
+})
+
+describe('a chat service built without document support', () => {
+  it('answers a file part with a 400 saying documents are not read here', async () => {
+    const scripted = new ScriptedEngine()
+    const chatService = new ChatCompletionsService(scripted, new Admission(1, 4), (url, where, detail, signal) => prepareImage(url, where, defaultImagePipelineOptions, detail, signal), {
+      defaultMaxTokens: 8,
+      maxImagesPerRequest: 2,
+    })
+    const body = { messages: [{ role: 'user', content: [{ type: 'file', file: { file_data: 'JVBERi0=' } }] }] }
+    const error = await chatService.prepare(body, 'req_1', new AbortController().signal).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(ApiError)
+    expect((error as ApiError).toBody()).toEqual({
+      message: 'This server does not read documents: messages[0].content[0] is a "file" part; send the pages as images instead',
+      type: 'invalid_request_error',
+      param: 'messages[0].content[0].type',
+      code: 'documents_disabled',
+    })
+  })
+})
