@@ -5,7 +5,7 @@
 
 import { readSseData } from '/protocol/sse.js'
 import { curlCode, javascriptCode, pythonCode } from './code-export.js'
-import { initialLanguage, label, language, setLanguage, t } from './i18n.js'
+import { initialLanguage, label, language, seconds, setLanguage, t } from './i18n.js'
 import { renderMarkdown } from './markdown.js'
 import { mountStatus } from './status.js'
 
@@ -444,11 +444,6 @@ function renderAttachments() {
 
 function scrollToEnd() {
   els.chat.scrollTop = els.chat.scrollHeight
-}
-
-function seconds(ms) {
-  const value = (ms / 1000).toFixed(ms < 10_000 ? 2 : 1)
-  return language() === 'zh' ? `${value} 秒` : `${value} s`
 }
 
 /** Copies text, with a fallback for pages served over plain http on another host (no Clipboard API there). */
