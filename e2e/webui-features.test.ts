@@ -128,7 +128,9 @@ describe('languages', () => {
       const { en, zh } = await import('/ui/i18n.js')
       const missing = Object.keys(en).filter((k) => !(k in zh)).concat(Object.keys(zh).filter((k) => !(k in en)))
       const wrong = [...document.querySelectorAll('[data-i18n]')].filter((e) => e.textContent !== zh[e.dataset.i18n]).map((e) => e.dataset.i18n)
-      return { missing, wrong }
+      const wrongLabels = [...document.querySelectorAll('[data-i18n-aria-label]:not([data-i18n-values])')]
+        .filter((e) => e.getAttribute('aria-label') !== zh[e.dataset.i18nAriaLabel]).map((e) => e.dataset.i18nAriaLabel)
+      return { missing, wrong: wrong.concat(wrongLabels) }
     })()`)
     expect(check).toEqual({ missing: [], wrong: [] })
     // Strings built by the script too.

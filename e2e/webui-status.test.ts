@@ -87,4 +87,24 @@ describe('the live status view', () => {
     expect(cspViolations).toEqual([])
     if (process.env.VISTO_SCREENSHOT) await status().screenshot({ path: process.env.VISTO_SCREENSHOT })
   })
+
+  it('speaks Chinese at once when the header switches to 中文, figures included, and English again when switched back', async () => {
+    await expect.poll(() => status().locator('.status-window').textContent(), ui).toContain('5 requests')
+    await page.getByRole('combobox', { name: 'Language' }).selectOption('zh')
+    expect(await status().locator('summary').textContent()).toBe('服务器状态')
+    expect(await status().locator('dt').allTextContents()).toEqual(['模型', '推理引擎', '已运行', '提示处理速度', '首个 token（p50）'])
+    for (const name of ['延迟', '成功率', '每秒 token 数', '队列']) expect(await chart(name).count(), name).toBe(1)
+    // Not only the headings: the figures are written again in the new words, without waiting for the next poll.
+    expect(await status().locator('.status-window').textContent()).toBe('最近 10 分钟 · 5 个请求')
+    expect(await chart('成功率').locator('figcaption').textContent()).toContain('5 个请求，成功 80.0%')
+    expect(await chart('成功率').locator('svg').getAttribute('aria-label')).toBe('成功率: 5 个请求，成功 80.0%')
+    expect(await status().locator('[data-fact="uptime"]').textContent()).toMatch(/^\d+ (秒|分钟)$/)
+    expect(await status().locator('[data-fact="promptSpeed"]').textContent()).toMatch(/^每秒 [\d.]+ 个 token$/)
+    expect(await chart('队列').locator('.status-legend').textContent()).toBe('排队运行中')
+
+    await page.getByRole('combobox', { name: '语言' }).selectOption('en')
+    expect(await status().locator('summary').textContent()).toBe('Server status')
+    expect(await chart('Success rate').locator('figcaption').textContent()).toContain('80.0% of 5 requests')
+    expect(cspViolations).toEqual([])
+  })
 })

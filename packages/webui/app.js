@@ -1,9 +1,11 @@
 // The Visto chat page. Plain ES module, no build step: it speaks the same OpenAI-style
 // HTTP API as every other client (POST /v1/chat/completions with stream: true), with
-// fetch and a small SSE reader so that Stop can abort the request directly.
+// fetch and the protocol package's SSE parser (the one the SDK and the engines use), so
+// that Stop can abort the request directly.
 
+import { readSseData } from '/protocol/sse.js'
 import { curlCode, javascriptCode, pythonCode } from './code-export.js'
-import { initialLanguage, label, language, setLanguage, t } from './i18n.js'
+import { initialLanguage, label, language, seconds, setLanguage, t } from './i18n.js'
 import { renderMarkdown } from './markdown.js'
 import { mountStatus } from './status.js'
 
@@ -444,11 +446,6 @@ function scrollToEnd() {
   els.chat.scrollTop = els.chat.scrollHeight
 }
 
-function seconds(ms) {
-  const value = (ms / 1000).toFixed(ms < 10_000 ? 2 : 1)
-  return language() === 'zh' ? `${value} 秒` : `${value} s`
-}
-
 /** Copies text, with a fallback for pages served over plain http on another host (no Clipboard API there). */
 async function copyText(text, button) {
   let ok = false
@@ -618,35 +615,6 @@ function answerBubble(turn, kind) {
 
 // ---------------------------------------------------------------- streaming
 
-/** Yields the `data:` payload of each server-sent event in a fetch response body. */
-async function* serverSentData(body) {
-  const reader = body.pipeThrough(new TextDecoderStream()).getReader()
-  let buffer = ''
-  /** @type {string[]} */
-  let data = []
-  try {
-    for (;;) {
-      const { value, done } = await reader.read()
-      if (done) break
-      buffer += value
-      const lines = buffer.split(/\r\n|\n|\r/)
-      buffer = lines.pop() ?? ''
-      for (const line of lines) {
-        if (line === '') {
-          if (data.length) yield data.join('\n')
-          data = []
-        } else if (line.startsWith('data:')) {
-          data.push(line.slice(line.startsWith('data: ') ? 6 : 5))
-        }
-      }
-    }
-    if (buffer.startsWith('data:')) data.push(buffer.slice(buffer.startsWith('data: ') ? 6 : 5))
-    if (data.length) yield data.join('\n')
-  } finally {
-    reader.releaseLock()
-  }
-}
-
 class ServerError extends Error {}
 
 function setBusy(busy) {
@@ -731,7 +699,7 @@ async function ask(question, images, kind, typed) {
     })
     if (!response.ok) throw new ServerError(await errorMessage(response))
     if (!response.body) throw new ServerError(t('error.noBody'))
-    for await (const data of serverSentData(response.body)) {
+    for await (const data of readSseData(response.body)) {
       if (data === '[DONE]') {
         sawDone = true
         break

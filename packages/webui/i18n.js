@@ -90,6 +90,36 @@ export const en = {
   'code.empty': 'Ask something first: the code for the conversation appears here.',
   'code.pending': 'The next question',
   'code.close': 'Close',
+  'unit.ms': '{value} ms',
+  'unit.seconds': '{value} s',
+  'unit.minutes': '{minutes} min',
+  'unit.hours': '{hours} h {minutes} min',
+  'unit.days': '{days} d {hours} h',
+  'unit.tokensPerSecond': '{rate} tok/s',
+  'status.title': 'Server status',
+  'status.model': 'Model',
+  'status.engine': 'Engine',
+  'status.uptime': 'Uptime',
+  'status.promptSpeed': 'Prompt speed',
+  'status.firstToken': 'First token (p50)',
+  'status.latency': 'Latency',
+  'status.latencyValue': 'p50 {p50} · p95 {p95}',
+  'status.success': 'Success rate',
+  'status.successValue': '{rate} of {requests}',
+  'status.requests': '{n} requests',
+  'status.tokens': 'Tokens/s',
+  'status.tokensValue': 'generation {completion} · prompt {prompt}',
+  'status.queue': 'Queue',
+  'status.queueValue': '{queued} waiting · {running} running',
+  'status.lastMinutes': 'last {minutes} min',
+  'status.noData': 'no requests yet',
+  'status.needsKey': 'Enter the API key in Settings to see the server status.',
+  'status.unreachable': 'The server did not answer ({status}).',
+  'status.offline': 'The server cannot be reached.',
+  'status.legendCompletion': 'generation',
+  'status.legendPrompt': 'prompt',
+  'status.legendQueued': 'waiting',
+  'status.legendRunning': 'running',
 }
 
 /** @type {typeof en} */
@@ -182,6 +212,36 @@ export const zh = {
   'code.empty': '先提一个问题，本次对话的代码会显示在这里。',
   'code.pending': '下一个问题',
   'code.close': '关闭',
+  'unit.ms': '{value} 毫秒',
+  'unit.seconds': '{value} 秒',
+  'unit.minutes': '{minutes} 分钟',
+  'unit.hours': '{hours} 小时 {minutes} 分钟',
+  'unit.days': '{days} 天 {hours} 小时',
+  'unit.tokensPerSecond': '每秒 {rate} 个 token',
+  'status.title': '服务器状态',
+  'status.model': '模型',
+  'status.engine': '推理引擎',
+  'status.uptime': '已运行',
+  'status.promptSpeed': '提示处理速度',
+  'status.firstToken': '首个 token（p50）',
+  'status.latency': '延迟',
+  'status.latencyValue': 'p50 {p50} · p95 {p95}',
+  'status.success': '成功率',
+  'status.successValue': '{requests}，成功 {rate}',
+  'status.requests': '{n} 个请求',
+  'status.tokens': '每秒 token 数',
+  'status.tokensValue': '生成 {completion} · 提示 {prompt}',
+  'status.queue': '队列',
+  'status.queueValue': '{queued} 个排队 · {running} 个运行中',
+  'status.lastMinutes': '最近 {minutes} 分钟',
+  'status.noData': '尚无请求',
+  'status.needsKey': '请在“设置”中填写 API 密钥以查看服务器状态。',
+  'status.unreachable': '服务器没有响应（{status}）。',
+  'status.offline': '无法连接服务器。',
+  'status.legendCompletion': '生成',
+  'status.legendPrompt': '提示',
+  'status.legendQueued': '排队',
+  'status.legendRunning': '运行中',
 }
 
 export const languages = /** @type {const} */ ({ en: 'English', zh: '中文' })
@@ -196,6 +256,8 @@ export function pickLanguage(saved, browserLanguages) {
 }
 
 let current = 'en'
+/** @type {Array<(lang: string) => void>} */
+const listeners = []
 
 export function language() {
   return current
@@ -212,6 +274,15 @@ export function setLanguage(lang, remember = true) {
   }
   document.documentElement.lang = current === 'zh' ? 'zh-CN' : 'en'
   translatePage()
+  for (const listener of listeners) listener(current)
+}
+
+/**
+ * Calls `listener` after each language switch, once the page's marked text is translated:
+ * for views whose words are built from live values and so cannot be marked with data-i18n.
+ */
+export function onLanguageChange(listener) {
+  listeners.push(listener)
 }
 
 export function initialLanguage() {
@@ -228,6 +299,11 @@ export function initialLanguage() {
 export function t(key, values = {}) {
   const text = tables[current][key] ?? en[key] ?? key
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole))
+}
+
+/** A duration in seconds in the current language: `0.85 s`, `2.35 s`, `12.3 s`. */
+export function seconds(ms) {
+  return t('unit.seconds', { value: (ms / 1000).toFixed(ms < 10_000 ? 2 : 1) })
 }
 
 /** Marks an element the script built so a language switch re-translates its attribute. */

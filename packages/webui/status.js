@@ -3,62 +3,33 @@
 // server's own numbers (GET /v1/visto/stats). No inline styles or scripts: the page runs
 // under a strict CSP, so the look lives in status.css and every element is built here.
 
-/** Every string the view shows, in one place so it can be translated. `{name}` is filled in. */
-export const statusText = {
-  title: 'Server status',
-  model: 'Model',
-  engine: 'Engine',
-  uptime: 'Uptime',
-  promptSpeed: 'Prompt speed',
-  firstToken: 'First token (p50)',
-  latency: 'Latency',
-  latencyValue: 'p50 {p50} · p95 {p95}',
-  success: 'Success rate',
-  successValue: '{rate} of {requests}',
-  requests: '{n} requests',
-  tokens: 'Tokens/s',
-  tokensValue: 'generation {completion} · prompt {prompt}',
-  queue: 'Queue',
-  queueValue: '{queued} waiting · {running} running',
-  lastMinutes: 'last {minutes} min',
-  noData: 'no requests yet',
-  none: '–',
-  needsKey: 'Enter the API key in Settings to see the server status.',
-  unreachable: 'The server did not answer ({status}).',
-  legendP50: 'p50',
-  legendP95: 'p95',
-  legendCompletion: 'generation',
-  legendPrompt: 'prompt',
-  legendQueued: 'waiting',
-  legendRunning: 'running',
-}
+// Its words come from i18n.js's tables (`status.*`); numbers and units are filled in.
+import { label, onLanguageChange, seconds, t } from './i18n.js'
+
+/** Shown where a figure is not known yet: the same in every language. */
+const NONE = '–'
 
 const SVG = 'http://www.w3.org/2000/svg'
 const WIDTH = 240
 const HEIGHT = 56
 
-/** @param {string} template @param {Record<string, string | number>} values */
-function fill(template, values) {
-  return template.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ''))
-}
-
-/** @param {number} seconds */
-function duration(seconds) {
-  if (seconds < 60) return `${Math.round(seconds)} s`
-  if (seconds < 3600) return `${Math.floor(seconds / 60)} min`
-  if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`
-  return `${Math.floor(seconds / 86400)} d ${Math.floor((seconds % 86400) / 3600)} h`
+/** An uptime, coarser the longer it is. @param {number} s */
+function duration(s) {
+  if (s < 60) return t('unit.seconds', { value: Math.round(s) })
+  if (s < 3600) return t('unit.minutes', { minutes: Math.floor(s / 60) })
+  if (s < 86400) return t('unit.hours', { hours: Math.floor(s / 3600), minutes: Math.floor((s % 3600) / 60) })
+  return t('unit.days', { days: Math.floor(s / 86400), hours: Math.floor((s % 86400) / 3600) })
 }
 
 /** @param {number | null | undefined} ms */
 function millis(ms) {
-  if (ms === null || ms === undefined) return statusText.none
-  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`
+  if (ms === null || ms === undefined) return NONE
+  return ms < 1000 ? t('unit.ms', { value: Math.round(ms) }) : seconds(ms)
 }
 
 /** @param {number | null | undefined} value */
 function rate(value) {
-  return value === null || value === undefined ? statusText.none : value.toFixed(value < 10 ? 1 : 0)
+  return value === null || value === undefined ? NONE : value.toFixed(value < 10 ? 1 : 0)
 }
 
 /**
@@ -69,6 +40,18 @@ function el(tag, className, text) {
   const node = document.createElement(tag)
   if (className) node.className = className
   if (text !== undefined) node.textContent = text
+  return node
+}
+
+/**
+ * An element whose text is the table's `key`, marked so that a language switch
+ * (translatePage) re-translates it.
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag @param {string | undefined} className @param {string} key
+ */
+function worded(tag, className, key) {
+  const node = el(tag, className, t(key))
+  node.dataset.i18n = key
   return node
 }
 
@@ -92,21 +75,27 @@ function niceTop(max) {
  * top-of-scale label and a caption holding the latest figures.
  */
 class Chart {
-  /** @param {string} name @param {Array<{key: string, label: string}>} lines @param {{fixedTop?: number}} [options] */
-  constructor(name, lines, options = {}) {
+  /**
+   * @param {string} nameKey the table key of the chart's name
+   * @param {Array<{key: string, label?: string, labelKey?: string}>} lines a legend in words has a `labelKey`, a symbol a `label`
+   * @param {{fixedTop?: number}} [options]
+   */
+  constructor(nameKey, lines, options = {}) {
+    this.nameKey = nameKey
     this.lines = lines
     this.fixedTop = options.fixedTop
     this.figure = el('figure', 'status-chart')
-    this.figure.setAttribute('aria-label', name)
+    label(this.figure, 'aria-label', nameKey)
     const caption = el('figcaption')
-    caption.append(el('span', 'status-chart-name', name))
-    this.value = el('span', 'status-chart-value', statusText.none)
+    caption.append(worded('span', 'status-chart-name', nameKey))
+    this.value = el('span', 'status-chart-value', NONE)
     caption.append(this.value)
-    this.svg = svg('svg', { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: 'img', 'aria-label': name, preserveAspectRatio: 'none' })
+    this.svg = svg('svg', { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: 'img', preserveAspectRatio: 'none' })
+    label(this.svg, 'aria-label', nameKey)
     this.figure.append(caption, this.svg)
     if (lines.length > 1) {
       const legend = el('p', 'status-legend')
-      lines.forEach((line, i) => legend.append(el('span', `status-key series-${i}`, line.label)))
+      lines.forEach((line, i) => legend.append(line.labelKey ? worded('span', `status-key series-${i}`, line.labelKey) : el('span', `status-key series-${i}`, line.label)))
       this.figure.append(legend)
     }
   }
@@ -117,7 +106,9 @@ class Chart {
    */
   draw(values, summary) {
     this.value.textContent = summary
-    this.svg.setAttribute('aria-label', `${this.figure.getAttribute('aria-label')}: ${summary}`)
+    // From now on the description holds figures too, so it is redrawn rather than re-translated.
+    this.svg.removeAttribute('data-i18n-aria-label')
+    this.svg.setAttribute('aria-label', `${t(this.nameKey)}: ${summary}`)
     this.svg.replaceChildren()
     let max = 0
     for (const row of values) for (const { key } of this.lines) max = Math.max(max, row[key] ?? 0)
@@ -176,14 +167,14 @@ export function mountStatus(container, authHeaders = () => ({}), options = {}) {
   const panel = el('details', 'status')
   panel.id = 'server-status'
   panel.open = true
-  panel.append(el('summary', undefined, statusText.title))
+  panel.append(worded('summary', undefined, 'status.title'))
   const facts = el('dl', 'status-facts')
   /** @type {Record<string, HTMLElement>} */
   const fact = {}
   for (const key of /** @type {const} */ (['model', 'engine', 'uptime', 'promptSpeed', 'firstToken'])) {
-    const value = el('dd', undefined, statusText.none)
+    const value = el('dd', undefined, NONE)
     value.dataset.fact = key
-    facts.append(el('dt', undefined, statusText[key]), value)
+    facts.append(worded('dt', undefined, `status.${key}`), value)
     fact[key] = value
   }
   // Plain text, not a live region: the page itself announces problems such as a missing key.
@@ -191,44 +182,62 @@ export function mountStatus(container, authHeaders = () => ({}), options = {}) {
   note.hidden = true
   const windowLine = el('p', 'status-window')
   const charts = {
-    latency: new Chart(statusText.latency, [
-      { key: 'latency_p50_ms', label: statusText.legendP50 },
-      { key: 'latency_p95_ms', label: statusText.legendP95 },
+    latency: new Chart('status.latency', [
+      { key: 'latency_p50_ms', label: 'p50' },
+      { key: 'latency_p95_ms', label: 'p95' },
     ]),
-    success: new Chart(statusText.success, [{ key: 'success_pct', label: '%' }], { fixedTop: 100 }),
-    tokens: new Chart(statusText.tokens, [
-      { key: 'completion_tokens_per_s', label: statusText.legendCompletion },
-      { key: 'prompt_tokens_per_s', label: statusText.legendPrompt },
+    success: new Chart('status.success', [{ key: 'success_pct', label: '%' }], { fixedTop: 100 }),
+    tokens: new Chart('status.tokens', [
+      { key: 'completion_tokens_per_s', labelKey: 'status.legendCompletion' },
+      { key: 'prompt_tokens_per_s', labelKey: 'status.legendPrompt' },
     ]),
-    queue: new Chart(statusText.queue, [
-      { key: 'queued', label: statusText.legendQueued },
-      { key: 'running', label: statusText.legendRunning },
+    queue: new Chart('status.queue', [
+      { key: 'queued', labelKey: 'status.legendQueued' },
+      { key: 'running', labelKey: 'status.legendRunning' },
     ]),
   }
   panel.append(facts, note, windowLine, ...Object.values(charts).map((chart) => chart.figure))
   container.append(panel)
 
+  // What is on screen, kept so that a language switch can write it again in the new words.
+  /** @type {any} */
+  let shownStats = null
+  /** @type {(() => string) | null} */
+  let shownProblem = null
+
   /** @param {any} stats */
   const render = (stats) => {
-    note.hidden = true
     fact.model.textContent = stats.model
     fact.engine.textContent = `${stats.engine.kind} · ${stats.engine.status}`
     fact.uptime.textContent = duration(stats.uptime_s)
-    fact.promptSpeed.textContent = stats.prompt_tokens_per_second === null ? statusText.none : `${rate(stats.prompt_tokens_per_second)} tok/s`
+    fact.promptSpeed.textContent = stats.prompt_tokens_per_second === null ? NONE : t('unit.tokensPerSecond', { rate: rate(stats.prompt_tokens_per_second) })
     fact.firstToken.textContent = millis(stats.time_to_first_token_ms_p50)
     /** @type {Array<Record<string, number | null>>} */
     const series = stats.series
     const total = series.reduce((n, p) => n + /** @type {number} */ (p.requests), 0)
     const errors = series.reduce((n, p) => n + /** @type {number} */ (p.errors), 0)
-    windowLine.textContent = `${fill(statusText.lastMinutes, { minutes: Math.round(stats.window_s / 60) })} · ${total === 0 ? statusText.noData : fill(statusText.requests, { n: total })}`
+    const requests = t('status.requests', { n: total })
+    windowLine.textContent = `${t('status.lastMinutes', { minutes: Math.round(stats.window_s / 60) })} · ${total === 0 ? t('status.noData') : requests}`
     const lastWith = (/** @type {string} */ key) => [...series].reverse().find((p) => p[key] !== null && p[key] !== undefined)?.[key] ?? null
-    charts.latency.draw(series, fill(statusText.latencyValue, { p50: millis(lastWith('latency_p50_ms')), p95: millis(lastWith('latency_p95_ms')) }))
+    charts.latency.draw(series, t('status.latencyValue', { p50: millis(lastWith('latency_p50_ms')), p95: millis(lastWith('latency_p95_ms')) }))
     const success = series.map((p) => ({ success_pct: p.requests ? (100 * (/** @type {number} */ (p.requests) - /** @type {number} */ (p.errors))) / /** @type {number} */ (p.requests) : null }))
-    charts.success.draw(success, total === 0 ? statusText.none : fill(statusText.successValue, { rate: `${(100 * (1 - errors / total)).toFixed(total - errors === total ? 0 : 1)}%`, requests: fill(statusText.requests, { n: total }) }))
-    charts.tokens.draw(series, fill(statusText.tokensValue, { completion: rate(lastWith('completion_tokens_per_s')), prompt: rate(lastWith('prompt_tokens_per_s')) }))
+    charts.success.draw(success, total === 0 ? NONE : t('status.successValue', { rate: `${(100 * (1 - errors / total)).toFixed(total - errors === total ? 0 : 1)}%`, requests }))
+    charts.tokens.draw(series, t('status.tokensValue', { completion: rate(lastWith('completion_tokens_per_s')), prompt: rate(lastWith('prompt_tokens_per_s')) }))
     const now = series.at(-1)
-    charts.queue.draw(series, fill(statusText.queueValue, { queued: now?.queued ?? 0, running: now?.running ?? 0 }))
+    charts.queue.draw(series, t('status.queueValue', { queued: now?.queued ?? 0, running: now?.running ?? 0 }))
   }
+
+  /** @param {(() => string) | null} problem */
+  const showProblem = (problem) => {
+    shownProblem = problem
+    note.textContent = problem ? problem() : ''
+    note.hidden = !problem
+  }
+
+  onLanguageChange(() => {
+    if (shownStats) render(shownStats)
+    showProblem(shownProblem)
+  })
 
   let inFlight = false
   const refresh = async () => {
@@ -238,14 +247,16 @@ export function mountStatus(container, authHeaders = () => ({}), options = {}) {
       const headers = { ...authHeaders() }
       delete headers['content-type']
       const response = await fetch('/v1/visto/stats', { headers, cache: 'no-store' })
-      if (response.ok) render(await response.json())
-      else {
-        note.textContent = response.status === 401 ? statusText.needsKey : fill(statusText.unreachable, { status: response.status })
-        note.hidden = false
+      if (response.ok) {
+        shownStats = await response.json()
+        render(shownStats)
+        showProblem(null)
+      } else {
+        const status = response.status
+        showProblem(() => (status === 401 ? t('status.needsKey') : t('status.unreachable', { status })))
       }
     } catch {
-      note.textContent = fill(statusText.unreachable, { status: 'offline' })
-      note.hidden = false
+      showProblem(() => t('status.offline'))
     } finally {
       inFlight = false
     }
