@@ -1,12 +1,12 @@
 import type { FastifyInstance } from 'fastify'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { composeServer } from '../packages/server/src/compose.js'
-import { serveConfig } from '../packages/server/src/config.js'
 import { EngineUnavailableError } from '../packages/server/src/errors.js'
 import { testImage } from '@visto/testkit/images/test-images'
 import { endless, ScriptedEngine, words } from '../test-support/scripted-engine.js'
-import { launchChromium } from '../test-support/chromium.js'
+import { composeServer } from '../packages/server/src/compose.js'
+import { serveConfig } from '../packages/server/src/config.js'
+import { startScriptedSite, type ScriptedSite } from '../test-support/scripted-site.js'
 
 // The page's controls (stop, settings, loading state, mid-stream errors) against a
 // scripted engine, where timing and failures can be made to happen on purpose. The
@@ -19,16 +19,14 @@ let engine: ScriptedEngine
 let context: BrowserContext
 let page: Page
 
+let site: ScriptedSite
 beforeAll(async () => {
-  engine = new ScriptedEngine()
-  app = (await composeServer(serveConfig({ parallel: 1, 'max-queue': 4, 'max-images': 4, 'body-limit-mb': 16 }), { engine })).app
-  baseURL = await app.listen({ port: 0, host: '127.0.0.1' })
-  browser = await launchChromium()
+  site = await startScriptedSite({ parallel: 1, 'max-queue': 4, 'max-images': 4, 'body-limit-mb': 16 })
+  ;({ engine, app, baseURL, browser } = site)
 })
 
 afterAll(async () => {
-  await browser?.close()
-  await app?.close()
+  await site?.close()
 })
 
 beforeEach(async () => {

@@ -5,12 +5,12 @@ import { promisify } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { composeServer } from '../packages/server/src/compose.js'
-import { serveConfig } from '../packages/server/src/config.js'
 import { EngineUnavailableError, NotFoundError } from '../packages/server/src/errors.js'
 import { testImage } from '@visto/testkit/images/test-images'
 import { endless, ScriptedEngine, words } from '../test-support/scripted-engine.js'
-import { launchChromium } from '../test-support/chromium.js'
+import { composeServer } from '../packages/server/src/compose.js'
+import { serveConfig } from '../packages/server/src/config.js'
+import { startScriptedSite, type ScriptedSite } from '../test-support/scripted-site.js'
 import { repoRoot } from '../test-support/paths.js'
 
 // The page's languages, answers, code export, cost figures, keyboard use and phone
@@ -31,16 +31,14 @@ let cspViolations: string[] = []
 /** What GET /v1/visto/stats reports; undefined = the route is missing (an older server). */
 let promptSpeed: number | null | undefined
 
+let site: ScriptedSite
 beforeAll(async () => {
-  engine = new ScriptedEngine()
-  app = (await composeServer(serveConfig({ parallel: 1, 'max-queue': 4, 'max-images': 4, 'body-limit-mb': 32 }), { engine })).app
-  baseURL = await app.listen({ port: 0, host: '127.0.0.1' })
-  browser = await launchChromium()
+  site = await startScriptedSite({ parallel: 1, 'max-queue': 4, 'max-images': 4, 'body-limit-mb': 32 })
+  ;({ engine, app, baseURL, browser } = site)
 })
 
 afterAll(async () => {
-  await browser?.close()
-  await app?.close()
+  await site?.close()
 })
 
 async function open(options: BrowserContextOptions = {}): Promise<Page> {

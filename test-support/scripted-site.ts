@@ -1,0 +1,35 @@
+import type { FastifyInstance } from 'fastify'
+import type { Browser } from 'playwright-core'
+import { composeServer, type ComposeOptions } from '../packages/server/src/compose.js'
+import { serveConfig, type ServeOptionName } from '../packages/server/src/config.js'
+import { launchChromium } from './chromium.js'
+import { ScriptedEngine } from './scripted-engine.js'
+
+/** The web page served by a real Visto on loopback, with a scripted engine, and a Chromium to drive it. */
+export interface ScriptedSite {
+  engine: ScriptedEngine
+  app: FastifyInstance
+  baseURL: string
+  browser: Browser
+  close(): Promise<void>
+}
+
+export async function startScriptedSite(
+  options: Partial<Record<ServeOptionName, string | number | boolean>>,
+  compose: Omit<ComposeOptions, 'engine'> = {},
+): Promise<ScriptedSite> {
+  const engine = new ScriptedEngine()
+  const { app } = await composeServer(serveConfig(options), { engine, ...compose })
+  const baseURL = await app.listen({ port: 0, host: '127.0.0.1' })
+  const browser = await launchChromium()
+  return {
+    engine,
+    app,
+    baseURL,
+    browser,
+    close: async () => {
+      await browser.close()
+      await app.close()
+    },
+  }
+}
