@@ -12,10 +12,13 @@ import { Admission } from './serving/admission.js'
 import { ChatCompletionsService } from './serving/chat-completions.js'
 import { webUiRoutes } from './routes/web-ui.js'
 import { imagesDescribeRoutes } from './routes/images-describe.js'
+import { openBatchSystem, type BatchSystem } from './batches/batch-system.js'
+import { join } from 'node:path'
 
 export interface RunningServer {
   app: FastifyInstance
   engine: Engine
+  batches: BatchSystem
   url: string
   /** Drains in-flight requests (up to the configured deadline), then stops everything. */
   shutdown(): Promise<void>
@@ -94,6 +97,21 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
     maxImagesPerRequest: images.maxImagesPerRequest,
   })
   const bodyLimitBytes = Math.round(config['body-limit-mb'] * MiB)
+
+  // Batches: durable Files and Batch APIs, run in the background below interactive traffic.
+  const batches = await openBatchSystem({
+    dataDir: config['data-dir'] ?? join(cacheDir, 'data'),
+    chat,
+    admission,
+    concurrency: config['batch-concurrency'],
+    maxFileBytes: Math.round(config['batch-max-file-mb'] * MiB),
+    maxLines: config['batch-max-lines'],
+    diskBytes: Math.round(config['batch-disk-gb'] * 1024 * MiB),
+    retentionSeconds: Math.round(config['batch-retention-hours'] * 3600),
+    log: io.log,
+    failpoint: crashAtFailpoint(process.env.VISTO_TEST_FAILPOINT),
+  })
+
   const app = await buildApp({
     engine,
     admission,
@@ -101,12 +119,15 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
     bodyLimitBytes,
     apiKey: config['api-key'],
     logger: config['log-level'] === 'silent' ? false : { level: config['log-level'] },
-    plugins: [webUiRoutes, (scope) => imagesDescribeRoutes(scope, { chat, images })],
+    plugins: [webUiRoutes, (scope) => imagesDescribeRoutes(scope, { chat, images }), (scope) => batches.routes(scope)],
   })
   const url = await app.listen({ port: config.port, host: config.host })
   io.log(`listening on ${url} (POST /v1/chat/completions, web page at /)`)
   const started = Date.now()
-  const ready = engine.start().then(() => io.log(`model ready in ${((Date.now() - started) / 1000).toFixed(1)} s`))
+  const ready = engine.start().then(() => {
+    io.log(`model ready in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+    batches.start()
+  })
   ready.catch(() => {})
 
   let shuttingDown: Promise<void> | undefined
@@ -115,12 +136,28 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
       admission.drain()
       const closing = app.close()
       const deadline = Date.now() + config['drain-seconds'] * 1000
+      const batchesDrained = batches.drain(deadline)
       while (app.inFlight.count > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25))
       if (app.inFlight.count > 0) io.log(`drain deadline (${config['drain-seconds']} s) passed with ${app.inFlight.count} responses unfinished; stopping them`)
       // Keep-alive clients hold idle sockets open forever; the work is done, so cut them.
       app.server.closeAllConnections()
+      await batchesDrained
       await engine.close()
       await closing
+      batches.close()
     })())
-  return { app, engine, url, shutdown, ready }
+  return { app, engine, batches, url, shutdown, ready }
+}
+
+/**
+ * Crash tests set VISTO_TEST_FAILPOINT=<point>[:<hit>] to SIGKILL the server at an exact
+ * step of a batch's life (e.g. `validated`, `line-recorded:5`, `finalized-files`).
+ */
+function crashAtFailpoint(spec: string | undefined): ((point: string) => void) | undefined {
+  if (!spec) return undefined
+  const [name, hit] = spec.split(':')
+  let remaining = Number(hit ?? 1)
+  return (point) => {
+    if (point === name && --remaining <= 0) process.kill(process.pid, 'SIGKILL')
+  }
 }

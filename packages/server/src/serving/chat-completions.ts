@@ -44,7 +44,8 @@ export class ChatCompletionsService {
     })
   }
 
-  async prepare(body: unknown, requestId: string, signal: AbortSignal): Promise<PreparedChat> {
+  /** `acquire` replaces the interactive slot wait (batch lines take a background slot). */
+  async prepare(body: unknown, requestId: string, signal: AbortSignal, acquire?: (signal: AbortSignal) => Promise<Release>): Promise<PreparedChat> {
     const parsed = parseChatRequest(body)
     const model = this.resolveModel(parsed.model)
     const imageCount = parsed.messages.reduce((n, m) => n + m.parts.filter((p) => p.type === 'image').length, 0)
@@ -58,7 +59,7 @@ export class ChatCompletionsService {
       throw new InvalidRequestError(`The model "${model}" has no vision projector loaded, so it cannot read images`, { param: 'messages', code: 'vision_unavailable' })
     }
     // Fail fast under overload, before paying for image decoding.
-    this.admission.assertCanQueue()
+    if (!acquire) this.admission.assertCanQueue()
     await this.engine.health()
     const messages: EngineMessage[] = await Promise.all(
       parsed.messages.map(async (message) => ({
@@ -70,7 +71,7 @@ export class ChatCompletionsService {
         ),
       })),
     )
-    const release = await this.admission.acquire(signal)
+    const release = await (acquire ?? ((s: AbortSignal) => this.admission.acquire(s)))(signal)
     return {
       id: `chatcmpl-${randomBytes(12).toString('hex')}`,
       created: Math.floor(Date.now() / 1000),

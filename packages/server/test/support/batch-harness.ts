@@ -1,0 +1,111 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import OpenAI from 'openai'
+import { buildApp } from '../../src/app.js'
+import { openBatchSystem, type BatchSystem } from '../../src/batches/batch-system.js'
+import type { Clock } from '../../src/batches/store.js'
+import { Admission } from '../../src/serving/admission.js'
+import { ChatCompletionsService } from '../../src/serving/chat-completions.js'
+import { ScriptedEngine } from '../../../../test-support/scripted-engine.js'
+
+export interface BatchHarness {
+  app: FastifyInstance
+  engine: ScriptedEngine
+  admission: Admission
+  batches: BatchSystem
+  client: OpenAI
+  baseURL: string
+  dataDir: string
+  /** Stops the server; the data directory stays for a restart unless `removeData`. */
+  close(options?: { removeData?: boolean }): Promise<void>
+}
+
+export interface HarnessOptions {
+  engine?: ScriptedEngine
+  dataDir?: string
+  parallel?: number
+  concurrency?: number
+  maxFileBytes?: number
+  maxLines?: number
+  diskBytes?: number
+  retentionSeconds?: number
+  clock?: Clock
+}
+
+/**
+ * The HTTP app with the Files and Batch APIs on a scripted engine, listening on a free
+ * port so the official openai client talks to it over real sockets. For batch logic
+ * (state machine, fairness, durability of the store); engine behaviour is tested with
+ * the real llama-server elsewhere.
+ */
+export async function startBatchHarness(options: HarnessOptions = {}): Promise<BatchHarness> {
+  const engine = options.engine ?? new ScriptedEngine()
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'visto-batches-')))
+  const admission = new Admission(options.parallel ?? 2, 16)
+  const chat = new ChatCompletionsService(engine, admission, async () => ({ data: Buffer.from('png'), mime: 'image/png', width: 64, height: 64 }), {
+    defaultMaxTokens: 64,
+    maxImagesPerRequest: 4,
+  })
+  const batches = await openBatchSystem({
+    dataDir,
+    chat,
+    admission,
+    concurrency: options.concurrency ?? 2,
+    maxFileBytes: options.maxFileBytes ?? 1024 * 1024,
+    maxLines: options.maxLines ?? 1000,
+    diskBytes: options.diskBytes ?? 64 * 1024 * 1024,
+    retentionSeconds: options.retentionSeconds ?? 3600,
+    ...(options.clock ? { clock: options.clock } : {}),
+  })
+  const app = await buildApp({ engine, admission, chat, bodyLimitBytes: 1024 * 1024, plugins: [(scope) => batches.routes(scope)] })
+  const address = await app.listen({ port: 0, host: '127.0.0.1' })
+  batches.start()
+  const baseURL = `${address}/v1`
+  const client = new OpenAI({ baseURL, apiKey: 'unused', maxRetries: 0 })
+  return {
+    app,
+    engine,
+    admission,
+    batches,
+    client,
+    baseURL,
+    dataDir,
+    async close({ removeData = false } = {}) {
+      admission.drain()
+      await batches.drain(Date.now())
+      await app.close()
+      batches.close()
+      if (removeData) await rm(dataDir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** One JSONL request line for /v1/chat/completions. */
+export function requestLine(customId: string, text = 'Describe this image.', extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    custom_id: customId,
+    method: 'POST',
+    url: '/v1/chat/completions',
+    body: { model: 'qwen3-vl-4b-instruct', messages: [{ role: 'user', content: text }], max_tokens: 8, ...extra },
+  })
+}
+
+/** Polls a batch until `done` says so (the API has no push; clients poll too). */
+export async function waitForBatch(client: OpenAI, id: string, done: (batch: OpenAI.Batch) => boolean = (b) => ['completed', 'failed', 'cancelled', 'expired'].includes(b.status), timeoutMs = 30_000): Promise<OpenAI.Batch> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const batch = await client.batches.retrieve(id)
+    if (done(batch)) return batch
+    if (Date.now() > deadline) throw new Error(`batch ${id} still ${batch.status} after ${timeoutMs} ms: ${JSON.stringify(batch.request_counts)}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+export async function fileLines(client: OpenAI, id: string | null | undefined): Promise<Array<Record<string, any>>> {
+  if (!id) return []
+  const text = await (await client.files.content(id)).text()
+  return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, any>)
+}
+
