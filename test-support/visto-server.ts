@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { freshDataDir } from './data-dir.js'
 import { ensureTinyStandin } from './standin.js'
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -23,7 +24,7 @@ export interface SpawnedVisto {
 export async function startVisto(extraArgs: string[] = [], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<SpawnedVisto> {
   const standin = await ensureTinyStandin()
   const port = 20000 + Math.floor(Math.random() * 20000)
-  const args = [vistoBin, 'serve', '--port', String(port), '--model', standin.model, '--mmproj', standin.mmproj, '--ctx-size', '2048', '--threads', '2', '--log-level', 'warn', ...extraArgs]
+  const args = [vistoBin, 'serve', '--port', String(port), '--model', standin.model, '--mmproj', standin.mmproj, '--ctx-size', '2048', '--threads', '2', '--log-level', 'warn', '--data-dir', freshDataDir(), ...extraArgs]
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
   let output = ''
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()))

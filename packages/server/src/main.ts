@@ -13,12 +13,16 @@ import { ChatCompletionsService } from './serving/chat-completions.js'
 import { webUiRoutes } from './routes/web-ui.js'
 import { imagesDescribeRoutes } from './routes/images-describe.js'
 import { openBatchSystem, type BatchSystem } from './batches/batch-system.js'
+import { DataDirInUseError } from './batches/store.js'
+import type { Admission as AdmissionType } from './serving/admission.js'
+import { batchesUnavailableRoutes } from './routes/batches.js'
 import { join } from 'node:path'
 
 export interface RunningServer {
   app: FastifyInstance
   engine: Engine
-  batches: BatchSystem
+  /** Absent when another server holds the data directory. */
+  batches: BatchSystem | undefined
   url: string
   /** Drains in-flight requests (up to the configured deadline), then stops everything. */
   shutdown(): Promise<void>
@@ -99,18 +103,7 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
   const bodyLimitBytes = Math.round(config['body-limit-mb'] * MiB)
 
   // Batches: durable Files and Batch APIs, run in the background below interactive traffic.
-  const batches = await openBatchSystem({
-    dataDir: config['data-dir'] ?? join(cacheDir, 'data'),
-    chat,
-    admission,
-    concurrency: config['batch-concurrency'],
-    maxFileBytes: Math.round(config['batch-max-file-mb'] * MiB),
-    maxLines: config['batch-max-lines'],
-    diskBytes: Math.round(config['batch-disk-gb'] * 1024 * MiB),
-    retentionSeconds: Math.round(config['batch-retention-hours'] * 3600),
-    log: io.log,
-    failpoint: crashAtFailpoint(process.env.VISTO_TEST_FAILPOINT),
-  })
+  const batches = await openBatchesOrExplain(config, { chat, admission, cacheDir, log: io.log })
 
   const app = await buildApp({
     engine,
@@ -119,14 +112,14 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
     bodyLimitBytes,
     apiKey: config['api-key'],
     logger: config['log-level'] === 'silent' ? false : { level: config['log-level'] },
-    plugins: [webUiRoutes, (scope) => imagesDescribeRoutes(scope, { chat, images }), (scope) => batches.routes(scope)],
+    plugins: [webUiRoutes, (scope) => imagesDescribeRoutes(scope, { chat, images }), (scope) => (batches ? batches.routes(scope) : batchesUnavailableRoutes(scope))],
   })
   const url = await app.listen({ port: config.port, host: config.host })
   io.log(`listening on ${url} (POST /v1/chat/completions, web page at /)`)
   const started = Date.now()
   const ready = engine.start().then(() => {
     io.log(`model ready in ${((Date.now() - started) / 1000).toFixed(1)} s`)
-    batches.start()
+    batches?.start()
   })
   ready.catch(() => {})
 
@@ -136,7 +129,7 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
       admission.drain()
       const closing = app.close()
       const deadline = Date.now() + config['drain-seconds'] * 1000
-      const batchesDrained = batches.drain(deadline)
+      const batchesDrained = batches?.drain(deadline)
       while (app.inFlight.count > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25))
       if (app.inFlight.count > 0) io.log(`drain deadline (${config['drain-seconds']} s) passed with ${app.inFlight.count} responses unfinished; stopping them`)
       // Keep-alive clients hold idle sockets open forever; the work is done, so cut them.
@@ -144,9 +137,37 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
       await batchesDrained
       await engine.close()
       await closing
-      batches.close()
+      batches?.close()
     })())
   return { app, engine, batches, url, shutdown, ready }
+}
+
+/**
+ * A second server on the same cache (another model, another port) still serves chat; only
+ * one may own the batch data directory, so the other says where its batches are not.
+ */
+async function openBatchesOrExplain(
+  config: ServeConfig,
+  deps: { chat: ChatCompletionsService; admission: AdmissionType; cacheDir: string; log: (line: string) => void },
+): Promise<BatchSystem | undefined> {
+  try {
+    return await openBatchSystem({
+      dataDir: config['data-dir'] ?? join(deps.cacheDir, 'data'),
+      chat: deps.chat,
+      admission: deps.admission,
+      concurrency: config['batch-concurrency'],
+      maxFileBytes: Math.round(config['batch-max-file-mb'] * MiB),
+      maxLines: config['batch-max-lines'],
+      diskBytes: Math.round(config['batch-disk-gb'] * 1024 * MiB),
+      retentionSeconds: Math.round(config['batch-retention-hours'] * 3600),
+      log: deps.log,
+      failpoint: crashAtFailpoint(process.env.VISTO_TEST_FAILPOINT),
+    })
+  } catch (error) {
+    if (!(error instanceof DataDirInUseError)) throw error
+    deps.log(`WARNING: ${error.message}; the Files and Batch APIs are off on this server (give it its own --data-dir)`)
+    return undefined
+  }
 }
 
 /**

@@ -290,3 +290,25 @@ describe('Files and Batch API with the official openai client', () => {
     for (const id of [batch.input_file_id, batch.output_file_id!]) expect((await stat(join(dataDir, 'files', id))).mode & 0o777).toBe(0o600)
   })
 })
+
+describe('a server without its own data directory', () => {
+  it('answers the batch routes with a clear 503 instead of a 404', async () => {
+    const { buildApp } = await import('../src/app.js')
+    const { batchesUnavailableRoutes } = await import('../src/routes/batches.js')
+    const { Admission } = await import('../src/serving/admission.js')
+    const { ChatCompletionsService } = await import('../src/serving/chat-completions.js')
+    const engine = new ScriptedEngine()
+    const admission = new Admission(1, 1)
+    const chat = new ChatCompletionsService(engine, admission, async () => ({ data: Buffer.alloc(0), mime: 'image/png', width: 1, height: 1 }), { defaultMaxTokens: 8, maxImagesPerRequest: 1 })
+    const app = await buildApp({ engine, admission, chat, bodyLimitBytes: 1024, plugins: [(scope) => batchesUnavailableRoutes(scope)] })
+    try {
+      for (const [method, url] of [['GET', '/v1/batches'], ['POST', '/v1/files'], ['GET', '/v1/files/file-1/content'], ['POST', '/v1/batches/batch_1/cancel']] as const) {
+        const response = await app.inject({ method, url })
+        expect(response.statusCode).toBe(503)
+        expect(response.json()).toEqual({ error: { message: 'Batches are off on this server: another Visto server uses its data directory (--data-dir).', type: 'service_unavailable_error', param: null, code: 'batches_unavailable' } })
+      }
+    } finally {
+      await app.close()
+    }
+  })
+})
