@@ -155,4 +155,24 @@ describe('batches survive SIGKILL', () => {
       await second.stop()
     }
   })
+
+  it('pauses batch work when SIGTERM drains the server and resumes on the next start', async () => {
+    const dir = await dataDir()
+    const { text, ids } = await inputLines(12)
+    const first = await serve(dir)
+    const id = await submit(first, text)
+    const api = client(first)
+    for (;;) {
+      const counts = (await api.batches.retrieve(id)).request_counts!
+      if (counts.completed + counts.failed >= 2) break
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    expect(await first.stop('SIGTERM')).toBe(0)
+    const second = await serve(dir)
+    try {
+      await expectExactlyOnce(second, await waitForEnd(second, id), ids)
+    } finally {
+      await second.stop()
+    }
+  })
 })
