@@ -14,7 +14,6 @@ import { webUiRoutes } from './routes/web-ui.js'
 import { imagesDescribeRoutes } from './routes/images-describe.js'
 import { openBatchSystem, type BatchSystem } from './batches/batch-system.js'
 import { DataDirInUseError } from './batches/store.js'
-import type { Admission as AdmissionType } from './serving/admission.js'
 import { batchesUnavailableRoutes } from './routes/batches.js'
 import { join } from 'node:path'
 
@@ -148,7 +147,7 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
  */
 async function openBatchesOrExplain(
   config: ServeConfig,
-  deps: { chat: ChatCompletionsService; admission: AdmissionType; cacheDir: string; log: (line: string) => void },
+  deps: { chat: ChatCompletionsService; admission: Admission; cacheDir: string; log: (line: string) => void },
 ): Promise<BatchSystem | undefined> {
   try {
     return await openBatchSystem({

@@ -34,6 +34,7 @@ describe('BatchStore', () => {
     expect(store.recordLine(result)).toBe(false)
     expect(store.getBatch('batch_x')).toMatchObject({ status: 'in_progress', total: 1, completed: 1, failed: 0, input_tokens: 3, output_tokens: 2 })
     expect([...store.results(batch.seq, true)]).toEqual(['{"custom_id":"a"}'])
+    expect(store.progressSnapshot()).toEqual({ batches: { in_progress: 1 }, lines: { pending: 0, succeeded: 1, failed: 0 } })
     store.close()
   })
 })

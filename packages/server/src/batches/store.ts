@@ -414,6 +414,14 @@ export class BatchStore {
     return (this.db.prepare(`SELECT MIN(expires_at) FROM batches WHERE status IN ('validating','in_progress')`).pluck().get() as number | null) ?? undefined
   }
 
+  /** Batches by status, and the lines of unfinished batches by state: for /metrics and the log. */
+  progressSnapshot(): { batches: Record<string, number>; lines: { pending: number; succeeded: number; failed: number } } {
+    const batches = Object.fromEntries((this.db.prepare('SELECT status, COUNT(*) AS n FROM batches GROUP BY status').all() as Array<{ status: string; n: number }>).map((r) => [r.status, r.n]))
+    const lines = { pending: 0, succeeded: 0, failed: 0 }
+    for (const row of this.db.prepare('SELECT state, COUNT(*) AS n FROM batch_lines GROUP BY state').all() as Array<{ state: keyof typeof lines; n: number }>) lines[row.state] = row.n
+    return { batches, lines }
+  }
+
   /** Unfinished batches whose completion window has passed. */
   overdueBatches(): BatchRecord[] {
     return (this.db.prepare(`SELECT * FROM batches WHERE status IN ('validating','in_progress') AND expires_at <= ?`).all(this.now()) as Row[]).map(toBatch)
