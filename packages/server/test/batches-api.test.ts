@@ -201,6 +201,14 @@ describe('Files and Batch API with the official openai client', () => {
     expect((await notMultipart.json()).error.code).toBe('invalid_content_type')
   })
 
+  it('streams uploads larger than the JSON body limit to disk (only the batch file limit applies)', async () => {
+    const { client, dataDir } = await start({ maxFileBytes: 8 * 1024 * 1024 })
+    const line = requestLine('big', 'x'.repeat(3 * 1024 * 1024))
+    const file = await upload(client, [line])
+    expect(file.bytes).toBe(Buffer.byteLength(line) + 1)
+    expect((await stat(join(dataDir, 'files', file.id))).size).toBe(file.bytes)
+  })
+
   it('deletes files, but not the input of a batch still running', async () => {
     const engine = new ScriptedEngine(slowWhenAsked)
     const { client, dataDir } = await start({ engine })
