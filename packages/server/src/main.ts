@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
 import { describeNonDefaults, MiB, type ServeConfig } from './config.js'
@@ -15,7 +16,6 @@ import { imagesDescribeRoutes } from './routes/images-describe.js'
 import { openBatchSystem, type BatchSystem } from './batches/batch-system.js'
 import { DataDirInUseError } from './batches/store.js'
 import { batchesUnavailableRoutes } from './routes/batches.js'
-import { join } from 'node:path'
 
 export interface RunningServer {
   app: FastifyInstance
