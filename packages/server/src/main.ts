@@ -1,4 +1,3 @@
-import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
 import { describeNonDefaults, MiB, type ServeConfig } from './config.js'
@@ -13,9 +12,7 @@ import { Admission } from './serving/admission.js'
 import { ChatCompletionsService } from './serving/chat-completions.js'
 import { webUiRoutes } from './routes/web-ui.js'
 import { imagesDescribeRoutes } from './routes/images-describe.js'
-import { openBatchSystem, type BatchSystem } from './batches/batch-system.js'
-import { DataDirInUseError } from './batches/store.js'
-import { batchesUnavailableRoutes } from './routes/batches.js'
+import { openBatchesForServe, registerBatchRoutes, type BatchSystem } from './batches/batch-system.js'
 
 export interface RunningServer {
   app: FastifyInstance
@@ -102,7 +99,7 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
   const bodyLimitBytes = Math.round(config['body-limit-mb'] * MiB)
 
   // Batches: durable Files and Batch APIs, run in the background below interactive traffic.
-  const batches = await openBatchesOrExplain(config, { chat, admission, cacheDir, log: io.log })
+  const batches = await openBatchesForServe(config, { chat, admission, cacheDir, log: io.log })
 
   const app = await buildApp({
     engine,
@@ -111,7 +108,7 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
     bodyLimitBytes,
     apiKey: config['api-key'],
     logger: config['log-level'] === 'silent' ? false : { level: config['log-level'] },
-    plugins: [webUiRoutes, (scope) => imagesDescribeRoutes(scope, { chat, images }), (scope) => (batches ? batches.routes(scope) : batchesUnavailableRoutes(scope))],
+    plugins: [webUiRoutes, (scope) => imagesDescribeRoutes(scope, { chat, images }), (scope) => registerBatchRoutes(scope, batches)],
   })
   const url = await app.listen({ port: config.port, host: config.host })
   io.log(`listening on ${url} (POST /v1/chat/completions, web page at /)`)
@@ -141,43 +138,3 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
   return { app, engine, batches, url, shutdown, ready }
 }
 
-/**
- * A second server on the same cache (another model, another port) still serves chat; only
- * one may own the batch data directory, so the other says where its batches are not.
- */
-async function openBatchesOrExplain(
-  config: ServeConfig,
-  deps: { chat: ChatCompletionsService; admission: Admission; cacheDir: string; log: (line: string) => void },
-): Promise<BatchSystem | undefined> {
-  try {
-    return await openBatchSystem({
-      dataDir: config['data-dir'] ?? join(deps.cacheDir, 'data'),
-      chat: deps.chat,
-      admission: deps.admission,
-      concurrency: config['batch-concurrency'],
-      maxFileBytes: Math.round(config['batch-max-file-mb'] * MiB),
-      maxLines: config['batch-max-lines'],
-      diskBytes: Math.round(config['batch-disk-gb'] * 1024 * MiB),
-      retentionSeconds: Math.round(config['batch-retention-hours'] * 3600),
-      log: deps.log,
-      failpoint: crashAtFailpoint(process.env.VISTO_TEST_FAILPOINT),
-    })
-  } catch (error) {
-    if (!(error instanceof DataDirInUseError)) throw error
-    deps.log(`WARNING: ${error.message}; the Files and Batch APIs are off on this server (give it its own --data-dir)`)
-    return undefined
-  }
-}
-
-/**
- * Crash tests set VISTO_TEST_FAILPOINT=<point>[:<hit>] to SIGKILL the server at an exact
- * step of a batch's life (e.g. `validated`, `line-recorded:5`, `finalized-files`).
- */
-function crashAtFailpoint(spec: string | undefined): ((point: string) => void) | undefined {
-  if (!spec) return undefined
-  const [name, hit] = spec.split(':')
-  let remaining = Number(hit ?? 1)
-  return (point) => {
-    if (point === name && --remaining <= 0) process.kill(process.pid, 'SIGKILL')
-  }
-}

@@ -1,13 +1,15 @@
 import { chmod, mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { batchesRoutes } from '../routes/batches.js'
+import { MiB, type ServeConfig } from '../config.js'
+import { batchesRoutes, batchesUnavailableRoutes } from '../routes/batches.js'
 import { filesRoutes } from '../routes/files.js'
 import type { Admission } from '../serving/admission.js'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
 import { FileStorage } from './files.js'
 import { BatchRunner } from './runner.js'
 import { BatchService } from './service.js'
-import { BatchStore, systemClock, type Clock } from './store.js'
+import { BatchStore, DataDirInUseError, systemClock, type Clock } from './store.js'
 
 export interface BatchSystemOptions {
   dataDir: string
@@ -69,5 +71,52 @@ export async function openBatchSystem(options: BatchSystemOptions): Promise<Batc
     start: () => runner.start(),
     drain: (deadlineMs) => runner.drain(deadlineMs),
     close: () => store.close(),
+  }
+}
+
+/**
+ * A second server on the same cache (another model, another port) still serves chat; only
+ * one may own the batch data directory, so the other says where its batches are not.
+ */
+export async function openBatchesForServe(
+  config: ServeConfig,
+  deps: { chat: ChatCompletionsService; admission: Admission; cacheDir: string; log: (line: string) => void },
+): Promise<BatchSystem | undefined> {
+  try {
+    return await openBatchSystem({
+      dataDir: config['data-dir'] ?? join(deps.cacheDir, 'data'),
+      chat: deps.chat,
+      admission: deps.admission,
+      concurrency: config['batch-concurrency'],
+      maxFileBytes: Math.round(config['batch-max-file-mb'] * MiB),
+      maxLines: config['batch-max-lines'],
+      diskBytes: Math.round(config['batch-disk-gb'] * 1024 * MiB),
+      retentionSeconds: Math.round(config['batch-retention-hours'] * 3600),
+      log: deps.log,
+      failpoint: crashAtFailpoint(process.env.VISTO_TEST_FAILPOINT),
+    })
+  } catch (error) {
+    if (!(error instanceof DataDirInUseError)) throw error
+    deps.log(`WARNING: ${error.message}; the Files and Batch APIs are off on this server (give it its own --data-dir)`)
+    return undefined
+  }
+}
+
+/** The Files and Batch routes, or where there is no batch system, the same paths with a clear 503. */
+export async function registerBatchRoutes(app: FastifyInstance, batches: BatchSystem | undefined): Promise<void> {
+  if (batches) await batches.routes(app)
+  else batchesUnavailableRoutes(app)
+}
+
+/**
+ * Crash tests set VISTO_TEST_FAILPOINT=<point>[:<hit>] to SIGKILL the server at an exact
+ * step of a batch's life (e.g. `validated`, `line-recorded:5`, `finalized-files`).
+ */
+function crashAtFailpoint(spec: string | undefined): ((point: string) => void) | undefined {
+  if (!spec) return undefined
+  const [name, hit] = spec.split(':')
+  let remaining = Number(hit ?? 1)
+  return (point) => {
+    if (point === name && --remaining <= 0) process.kill(process.pid, 'SIGKILL')
   }
 }
