@@ -1,7 +1,7 @@
 import '../route-access.js'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { batchObject, type BatchService } from '../batches/service.js'
-import { ApiError } from '../errors.js'
+import { BatchesUnavailableError } from '../errors.js'
 
 const guarded = { config: { access: 'guarded' } } as const
 
@@ -20,7 +20,7 @@ export function batchesRoutes(app: FastifyInstance, service: BatchService): void
 /** The same paths when this server has no batch data directory of its own. */
 export function batchesUnavailableRoutes(app: FastifyInstance): void {
   const unavailable = async (): Promise<never> => {
-    throw new ApiError(503, 'service_unavailable_error', 'batches_unavailable', 'Batches are off on this server: another Visto server uses its data directory (--data-dir).')
+    throw new BatchesUnavailableError()
   }
   for (const url of ['/v1/files', '/v1/files/*', '/v1/batches', '/v1/batches/*']) app.all(url, guarded, unavailable)
 }
