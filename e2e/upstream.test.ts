@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseServeConfig } from '../packages/server/src/config.js'
 import { startServer, type RunningServer } from '../packages/server/src/main.js'
 import { dataUrl, testImage } from '@visto/testkit/images/test-images'
+import { freshDataDir } from '../test-support/data-dir.js'
 import { startTinyServer } from '../test-support/in-process-server.js'
 
 let upstream: RunningServer
@@ -9,7 +10,7 @@ let front: RunningServer
 
 beforeAll(async () => {
   upstream = await startTinyServer()
-  const config = parseServeConfig(['--port', '0', '--engine', 'openai', '--upstream-url', `${upstream.url}/v1`, '--log-level', 'silent'], {})
+  const config = parseServeConfig(['--port', '0', '--engine', 'openai', '--upstream-url', `${upstream.url}/v1`, '--log-level', 'silent', '--data-dir', freshDataDir()], {})
   front = await startServer(config, { log: () => {} })
   await front.ready
 })

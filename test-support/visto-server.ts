@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { freePort } from '../packages/server/src/engines/llama-cpp/llama-server-process.js'
 import { vistoBin } from './paths.js'
+import { freshDataDir } from './data-dir.js'
 import { ensureTinyStandin } from './standin.js'
 
 export interface SpawnedVisto {
@@ -20,7 +21,7 @@ export interface SpawnedVisto {
 export async function startVisto(extraArgs: string[] = [], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<SpawnedVisto> {
   const standin = await ensureTinyStandin()
   const port = await freePort()
-  const args = [vistoBin, 'serve', '--port', String(port), '--model', standin.model, '--mmproj', standin.mmproj, '--ctx-size', '2048', '--threads', '2', '--log-level', 'warn', ...extraArgs]
+  const args = [vistoBin, 'serve', '--port', String(port), '--model', standin.model, '--mmproj', standin.mmproj, '--ctx-size', '2048', '--threads', '2', '--log-level', 'warn', '--data-dir', freshDataDir(), ...extraArgs]
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
   let output = ''
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()))

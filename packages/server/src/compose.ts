@@ -11,6 +11,8 @@ import { imageCostRoutes } from './routes/image-cost.js'
 import { imagesDescribeRoutes } from './routes/images-describe.js'
 import { modelsRoutes } from './routes/models.js'
 import { defaultStaticRoots, webUiRoutes, type StaticRoots } from './routes/web-ui.js'
+import { openBatchesForServe, registerBatchRoutes, type BatchSystem } from './batches/batch-system.js'
+import type { Clock } from './batches/store.js'
 import { installObservability } from './observability/install-observability.js'
 import { ServerMetrics, type ServerMetricsOptions } from './observability/server-metrics.js'
 import { Admission } from './serving/admission.js'
@@ -30,6 +32,11 @@ export interface ComposeOptions {
   files?: FileLookup
   /** Tests: sampling intervals, and no process metrics. */
   metrics?: ServerMetricsOptions
+  /**
+   * Where the Files and Batch APIs keep their state. Without it (tests that are not about
+   * batches) those routes answer 503: one data directory serves one server at a time.
+   */
+  batches?: { dataDir: string; log?: (line: string) => void; clock?: Clock }
 }
 
 /** Everything a running Visto is made of, wired but not listening. */
@@ -41,6 +48,8 @@ export interface ComposedServer {
   images: ImagePipelineOptions
   metrics: ServerMetrics
   responseCache: ResponseCache
+  /** Undefined when batches are off (no data directory given, or another server holds it). */
+  batches: BatchSystem | undefined
 }
 
 /**
@@ -51,7 +60,11 @@ export interface ComposedServer {
 export async function composeServer(config: ServeConfig, options: ComposeOptions): Promise<ComposedServer> {
   const { engine } = options
   const images = imagePipelineOptions(config)
-  const documents = documentOptionsFrom(config, images, options.files)
+  // Uploaded files live in the batch system, which is built after the chat service that
+  // reads them: the lookup finds it when a request comes.
+  let batches: BatchSystem | undefined
+  const uploads: FileLookup = async (id) => batches?.readUpload(id)
+  const documents = documentOptionsFrom(config, images, options.files ?? (options.batches ? uploads : undefined))
   const admission = new Admission(config.parallel, config['max-queue'])
   const responseCache = new ResponseCache({
     maxBytes: Math.round(config['response-cache-mb'] * MiB),
@@ -94,7 +107,11 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
     webUiRoutes(scope, options.staticRoots ?? defaultStaticRoots)
     imageCostRoutes(scope, { images })
   })
-  // Its own scope: the multipart parser applies to the upload routes only.
+  batches = options.batches
+    ? await openBatchesForServe(config, { chat, admission, dataDir: options.batches.dataDir, log: options.batches.log ?? (() => {}), clock: options.batches.clock })
+    : undefined
+  // Their own scopes: the multipart parser applies to the upload routes only.
+  await app.register(async (scope) => registerBatchRoutes(scope, batches))
   await app.register(async (scope) => imagesDescribeRoutes(scope, { chat, images, maxPdfBytes: documents.maxFileBytes }))
-  return { app, engine, admission, chat, images, metrics, responseCache }
+  return { app, engine, admission, chat, images, metrics, responseCache, batches }
 }

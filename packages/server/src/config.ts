@@ -63,6 +63,12 @@ export const serveOptions = {
   'response-cache': { kind: 'string', default: 'deterministic', choices: ['deterministic', 'all', 'off'], description: 'Which answers are cached: deterministic ones (temperature 0 or a seed), all (sampled ones too), or off.' },
   'metrics-public': { kind: 'boolean', default: false, description: 'Serve GET /metrics without the API key (for a Prometheus that cannot send one).' },
   'drain-seconds': { kind: 'number', default: 30, min: 0, description: 'On SIGINT/SIGTERM, how long in-flight requests may finish.' },
+  'data-dir': { kind: 'string', description: 'Folder for batch state (SQLite) and batch files (default <cache>/data).' },
+  'batch-concurrency': { kind: 'int', default: 2, min: 1, max: 64, description: 'Batch requests generated at once, at most; they only take a slot no interactive request is waiting for.' },
+  'batch-max-file-mb': { kind: 'number', default: 200, min: 0.001, description: 'Largest file upload for batches, in MiB.' },
+  'batch-max-lines': { kind: 'int', default: 50_000, min: 1, description: 'Most requests in one batch.' },
+  'batch-disk-gb': { kind: 'number', default: 20, min: 0.001, description: 'Disk space for all batch files together (inputs and results), in GiB.' },
+  'batch-retention-hours': { kind: 'number', default: 720, min: 0, description: 'How long ended batches and their result files are kept.' },
   cache: { kind: 'string', description: 'Cache folder for models and the engine build (default ~/.cache/visto; env VISTO_CACHE).' },
   'log-level': { kind: 'string', default: 'info', choices: ['silent', 'error', 'warn', 'info', 'debug'], description: 'Server log level.' },
 } as const satisfies Record<string, OptionSpec>

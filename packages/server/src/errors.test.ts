@@ -16,6 +16,7 @@ const construct: Record<keyof typeof errors.errorRegistry, () => errors.ApiError
   UpstreamError: () => new errors.UpstreamError('upstream broke'),
   OverloadedError: () => new errors.OverloadedError('busy', 2.2),
   EngineUnavailableError: () => new errors.EngineUnavailableError('down'),
+  BatchesUnavailableError: () => new errors.BatchesUnavailableError(),
 }
 
 describe('error registry', () => {

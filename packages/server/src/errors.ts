@@ -122,6 +122,13 @@ export class EngineUnavailableError extends ApiError {
   }
 }
 
+/** 503: this server has no batch data directory of its own (another server holds it). */
+export class BatchesUnavailableError extends ApiError {
+  constructor(message = 'Batches are off on this server: another Visto server uses its data directory (--data-dir).') {
+    super(503, 'service_unavailable_error', 'batches_unavailable', message)
+  }
+}
+
 /** 500: a real server fault. The message is generic; details go to the log. */
 export class InternalServerError extends ApiError {
   constructor(message = 'The server had an error while processing your request.', options: ApiErrorOptions = {}) {
@@ -163,4 +170,5 @@ export const errorRegistry = {
   UpstreamError: 502,
   OverloadedError: 503,
   EngineUnavailableError: 503,
+  BatchesUnavailableError: 503,
 } as const

@@ -1,4 +1,6 @@
+import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
+import type { BatchSystem } from './batches/batch-system.js'
 import { composeServer } from './compose.js'
 import { describeNonDefaults, type ServeConfig } from './config.js'
 import type { Engine } from './engines/engine.js'
@@ -11,6 +13,8 @@ import { createProgressPrinter, resolveModel } from './models/resolve.js'
 export interface RunningServer {
   app: FastifyInstance
   engine: Engine
+  /** Absent when another server holds the data directory. */
+  batches: BatchSystem | undefined
   url: string
   /** Drains in-flight requests (up to the configured deadline), then stops everything. */
   shutdown(): Promise<void>
@@ -73,14 +77,18 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
   }
   const cacheDir = config.cache ?? defaultCacheDir()
   const engine = await createEngine(config, io, cacheDir)
-  const { app, admission } = await composeServer(config, {
+  const { app, admission, batches } = await composeServer(config, {
     engine,
     logger: config['log-level'] === 'silent' ? false : { level: config['log-level'] },
+    batches: { dataDir: config['data-dir'] ?? join(cacheDir, 'data'), log: io.log },
   })
   const url = await app.listen({ port: config.port, host: config.host })
   io.log(`listening on ${url} (POST /v1/chat/completions, web page at /)`)
   const started = Date.now()
-  const ready = engine.start().then(() => io.log(`model ready in ${((Date.now() - started) / 1000).toFixed(1)} s`))
+  const ready = engine.start().then(() => {
+    io.log(`model ready in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+    batches?.start()
+  })
   ready.catch(() => {})
 
   let shuttingDown: Promise<void> | undefined
@@ -89,12 +97,16 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
       admission.drain()
       const closing = app.close()
       const deadline = Date.now() + config['drain-seconds'] * 1000
+      const batchesDrained = batches?.drain(deadline)
       while (app.inFlight.count > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25))
       if (app.inFlight.count > 0) io.log(`drain deadline (${config['drain-seconds']} s) passed with ${app.inFlight.count} responses unfinished; stopping them`)
       // Keep-alive clients hold idle sockets open forever; the work is done, so cut them.
       app.server.closeAllConnections()
+      await batchesDrained
       await engine.close()
       await closing
+      batches?.close()
     })())
-  return { app, engine, url, shutdown, kill: () => engine.kill(), ready }
+  return { app, engine, batches, url, shutdown, kill: () => engine.kill(), ready }
 }
+

@@ -194,3 +194,46 @@ describe('a chat service built without document support', () => {
     })
   })
 })
+
+describe('PDFs uploaded once, asked about by file_id', () => {
+  it('reads a file uploaded with purpose user_data (official openai client), page for page as the inline one', async () => {
+    const { default: OpenAI, toFile } = await import('openai')
+    const { freshDataDir } = await import('../../../test-support/data-dir.js')
+    const scripted = new ScriptedEngine()
+    const composed = await composeServer(serveConfig({ 'max-pdf-pages': 4, 'body-limit-mb': 8 }), { engine: scripted, batches: { dataDir: freshDataDir() } })
+    try {
+      const baseURL = `${await composed.app.listen({ port: 0, host: '127.0.0.1' })}/v1`
+      const client = new OpenAI({ baseURL, apiKey: 'unused', maxRetries: 0 })
+      const uploaded = await client.files.create({ file: await toFile(threePages, 'three.pdf'), purpose: 'user_data' })
+      expect(uploaded).toMatchObject({ object: 'file', purpose: 'user_data', filename: 'three.pdf', bytes: threePages.length })
+
+      const byId = await client.chat.completions.create({
+        model: 'qwen3-vl-4b-instruct',
+        messages: [{ role: 'user', content: [{ type: 'text', text: 'Summarise.' }, { type: 'file', file: { file_id: uploaded.id } }] }],
+        max_tokens: 8,
+      })
+      expect(byId.choices[0]!.message.content).toBe('Hello world')
+      const pages = (request: (typeof scripted.requests)[number]) => request.messages.flatMap((m) => m.content).map((p) => (p.type === 'text' ? p.text : `${p.image.width}x${p.image.height}`))
+      const fromUpload = pages(scripted.requests.at(-1)!)
+      expect(fromUpload.filter((part) => part.startsWith('Page '))).toEqual(['Page 1 of 3:', 'Page 2 of 3:', 'Page 3 of 3:'])
+
+      await client.chat.completions.create({
+        model: 'qwen3-vl-4b-instruct',
+        messages: [{ role: 'user', content: [{ type: 'text', text: 'Summarise.' }, { type: 'file', file: { filename: 'three.pdf', file_data: pdfDataUrl(threePages) } }] }],
+        max_tokens: 8,
+      })
+      expect(pages(scripted.requests.at(-1)!)).toEqual(fromUpload)
+
+      const missing = await composed.app.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        payload: { messages: [{ role: 'user', content: [{ type: 'file', file: { file_id: 'file-nope' } }] }], max_tokens: 8 },
+      })
+      expect(missing.statusCode).toBe(400)
+      expect(missing.json().error).toMatchObject({ code: 'file_not_found', message: expect.stringContaining('no uploaded file has the id "file-nope"') })
+    } finally {
+      await composed.app.close()
+      composed.batches?.close()
+    }
+  })
+})

@@ -5,7 +5,7 @@
  */
 import { dirname, extname, resolve } from 'node:path'
 import { AbortError, MetricsRecorder, formatSummary, type AskResult, type BatchItem, type BatchResult } from '@visto/sdk'
-import { clientFrom, commonHelp, describeError, isUnreachable, numberFlag, parse } from '../args.js'
+import { clientFrom, clientOptionsFrom, commonHelp, describeError, isUnreachable, numberFlag, parse } from '../args.js'
 import { resolveInputs, type BatchInput } from '../batch-inputs.js'
 import { CliError, ExitCode } from '../cli-error.js'
 import type { Command } from '../cli.js'
@@ -13,6 +13,7 @@ import { printJson, styler } from '../output.js'
 import { ProgressReporter } from '../progress.js'
 import { prepareOutput, recordKey, ResultAppender, serialize, type OutputFormat, type ResultRecord } from '../results-file.js'
 import { samplingFrom, samplingHelp, samplingOptions } from '../sampling-flags.js'
+import { runServerBatch } from './batch-server.js'
 
 const help = `Usage: visto batch DIR|GLOB|LIST|IMAGE… -q QUESTION [-c 3] [-o results.jsonl] [options]
 
@@ -36,6 +37,8 @@ Options:
   --cache               reuse answers from the result cache (~/.cache/visto/results)
   --cache-dir DIR       the result cache directory (implies --cache)
   --progress-interval S seconds between plain progress lines when stderr is not a TTY (default 2)
+  --server              submit everything as one batch that the server runs in the background
+                        (needs -o; Ctrl-C leaves it running, the same command again attaches to it)
 ${samplingHelp}
 
 ${commonHelp}`
@@ -100,6 +103,7 @@ const command: Command = {
       cache: { type: 'boolean', default: false },
       'cache-dir': { type: 'string' },
       'progress-interval': { type: 'string' },
+      server: { type: 'boolean', default: false },
       ...samplingOptions,
     })
     if (values.help) {
@@ -115,6 +119,7 @@ const command: Command = {
     const sampling = samplingFrom(values)
 
     const outputPath = values.output ? resolve(values.output) : undefined
+    if (values.server && !outputPath) throw new CliError('--server needs -o FILE: the results file, and the batch id kept beside it for re-attaching', ExitCode.Usage)
     // Named relative to the results file, so a re-run from another directory still recognises them.
     const inputs = await resolveInputs(positionals, { recursive: values.recursive, ...(outputPath ? { relativeTo: dirname(outputPath) } : {}) })
     if (inputs.length === 0) throw new CliError(`no images found in ${positionals.join(' ')}`, ExitCode.Usage)
@@ -170,7 +175,27 @@ const command: Command = {
     const items: BatchItem[] = pending.map((input) => ({ images: input.path, question, id: input.file }))
     let interrupted = false
     try {
-      if (pending.length > 0) {
+      if (values.server) {
+        const options = clientOptionsFrom(values)
+        const outcome = await runServerBatch({
+          pending,
+          skipped,
+          question,
+          system: values.system,
+          sampling,
+          model: options.model ?? 'qwen3-vl-4b-instruct',
+          baseURL: client.baseURL,
+          apiKey: options.apiKey,
+          outputPath: outputPath!,
+          emit,
+          progress,
+          signal: controller.signal,
+          log: (line) => progress.log(line),
+        })
+        counts.ok += outcome.ok
+        counts.failed += outcome.failed
+        interrupted = outcome.interrupted
+      } else if (pending.length > 0) {
         progress.update({ total: pending.length, completed: 0, failed: 0, skipped, ratePerSecond: 0, etaMs: undefined })
         await client.batch(items, {
           ...sampling,

@@ -35,6 +35,8 @@ export class Admission {
   private preparing = 0
   private readonly waiting: Array<{ grant: (release: Release) => void; reject: (error: unknown) => void }> = []
   private draining = false
+  /** Background (batch) work: waits behind every interactive request. */
+  private readonly background: { waiting: Array<{ grant: (release: Release) => void; reject: (error: unknown) => void; limit: number }>; active: number } = { waiting: [], active: 0 }
   /** Moving average of how long a slot is held, for Retry-After. */
   private averageHoldMs = 5000
 
@@ -123,13 +125,69 @@ export class Admission {
       this.averageHoldMs = this.averageHoldMs * 0.8 + (Date.now() - started) * 0.2
       const next = this.waiting.shift()
       if (next) next.grant(this.releaser())
-      else this.active--
+      else {
+        this.active--
+        this.grantBackground()
+      }
+    }
+  }
+
+  /**
+   * A slot for background work (batch lines): granted only while a slot is free and no
+   * interactive request waits, and to at most `limit` background holders at once. An
+   * interactive request arriving meanwhile is served first, so it waits for at most the
+   * background generations already running. Rejects when aborted or draining.
+   */
+  acquireBackground(limit: number, signal: AbortSignal): Promise<Release> {
+    if (this.draining) return Promise.reject(new OverloadedError('The server is shutting down.', 5, { code: 'shutting_down' }))
+    if (signal.aborted) return Promise.reject(signal.reason)
+    return new Promise<Release>((resolve, reject) => {
+      const entry = {
+        limit,
+        grant: (release: Release) => {
+          signal.removeEventListener('abort', onAbort)
+          resolve(release)
+        },
+        reject: (error: unknown) => {
+          signal.removeEventListener('abort', onAbort)
+          reject(error)
+        },
+      }
+      const onAbort = (): void => {
+        const index = this.background.waiting.indexOf(entry)
+        if (index >= 0) this.background.waiting.splice(index, 1)
+        reject(signal.reason)
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      this.background.waiting.push(entry)
+      this.grantBackground()
+    })
+  }
+
+  private grantBackground(): void {
+    while (!this.draining && this.active < this.parallel && this.waiting.length === 0) {
+      const next = this.background.waiting[0]
+      if (!next || this.background.active >= next.limit) return
+      this.background.waiting.shift()
+      this.active++
+      this.background.active++
+      const release = this.releaser()
+      let done = false
+      next.grant(() => {
+        if (done) return
+        done = true
+        this.background.active--
+        release()
+      })
     }
   }
 
   /** Stops admitting; queued requests get 503 so clients retry elsewhere. Running ones finish. */
   drain(): void {
     this.draining = true
+    for (const entry of this.background.waiting.splice(0)) {
+      entry.reject(new OverloadedError('The server is shutting down.', 5, { code: 'shutting_down' }))
+    }
     for (const entry of this.waiting.splice(0)) {
       entry.reject(new OverloadedError('The server is shutting down; retry shortly.', 5, { code: 'shutting_down' }))
     }

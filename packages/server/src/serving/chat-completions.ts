@@ -44,6 +44,8 @@ export interface PrepareOptions {
   prepareImage?: ImagePreparer
   /** What the client's Cache-Control allows the response cache to do. */
   cacheUse?: CacheDirective
+  /** Replaces the interactive place and slot wait: batch lines take a background slot. */
+  acquire?: (signal: AbortSignal) => Promise<Release>
 }
 
 /** A request ready to run: validated, images decoded, an engine slot held. */
@@ -148,8 +150,9 @@ export class ChatCompletionsService {
         if (cacheUse !== 'skip') cacheState = { cache: 'miss', cacheKey }
       }
 
-      // Fail fast under overload, before paying for image decoding.
-      place ??= this.admission.reserve()
+      // Fail fast under overload, before paying for image decoding. Background work (batch
+      // lines) holds no interactive place: it only runs when a slot is free anyway.
+      if (!options.acquire) place ??= this.admission.reserve()
       await this.engine.health()
       // Documents are measured first: the request-wide page and token limits are checked before any page renders.
       const inspected = new Map<ParsedFilePart, unknown>()
@@ -180,7 +183,7 @@ export class ChatCompletionsService {
           ).flat(),
         })),
       )
-      const release = await this.admission.acquire(signal, place)
+      const release = options.acquire ? await options.acquire(signal) : await this.admission.acquire(signal, place)
       return { ...identity, ...cacheState, imageTokens, release, engineRequest: { model, messages, requestId, sampling } }
     } catch (error) {
       imagesNeeded.abort(error)

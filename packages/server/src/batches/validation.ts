@@ -1,0 +1,148 @@
+import { createReadStream } from 'node:fs'
+import type { BatchLineError, IndexedLine } from './store.js'
+
+export interface ValidationLimits {
+  maxLines: number
+  /** Errors listed in the batch's `errors` object; the rest are counted in the last one. */
+  maxErrors?: number
+}
+
+export interface ValidationResult {
+  lines: IndexedLine[]
+  errors: BatchLineError[]
+}
+
+/** A line's bytes with their position in the file: the input file is read again per line when it runs. */
+export interface RawLine {
+  lineNo: number
+  offset: number
+  length: number
+  bytes: Buffer
+}
+
+/** Splits a file into lines without holding it in memory; `\r\n` and a missing final newline are fine. */
+export async function* readLines(path: string): AsyncGenerator<RawLine> {
+  let carry: Buffer[] = []
+  let carryLength = 0
+  let lineStart = 0
+  let position = 0
+  let lineNo = 0
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    let from = 0
+    for (;;) {
+      const newline = chunk.indexOf(0x0a, from)
+      if (newline < 0) break
+      const piece = chunk.subarray(from, newline)
+      const bytes = carryLength > 0 ? Buffer.concat([...carry, piece]) : piece
+      lineNo++
+      yield { lineNo, offset: lineStart, length: bytes.length, bytes }
+      carry = []
+      carryLength = 0
+      lineStart = position + newline + 1
+      from = newline + 1
+    }
+    if (from < chunk.length) {
+      carry.push(chunk.subarray(from))
+      carryLength += chunk.length - from
+    }
+    position += chunk.length
+  }
+  if (carryLength > 0) {
+    const bytes = Buffer.concat(carry)
+    lineNo++
+    yield { lineNo, offset: lineStart, length: bytes.length, bytes }
+  }
+}
+
+/** A JSONL request line's parts, as OpenAI's batch input format defines them. */
+export interface BatchRequestLine {
+  custom_id: string
+  method: string
+  url: string
+  body: Record<string, unknown>
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  return typeof value === 'string' ? `"${value.slice(0, 60)}"` : `a ${typeof value}`
+}
+
+/**
+ * Checks one line against the batch's endpoint. Returns the parsed request, or the
+ * error to report with the line number. Blank lines are skipped by the caller.
+ */
+export function checkLine(text: string, lineNo: number, endpoint: string): { request: BatchRequestLine } | { error: BatchLineError } {
+  const error = (code: string, message: string, param: string | null = null) => ({ error: { code, message: `Line ${lineNo}: ${message}`, param, line: lineNo } })
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (parseError) {
+    return error('invalid_json_line', `not valid JSON (${(parseError as Error).message.split('\n')[0]!.slice(0, 120)}); each line must be one JSON object`)
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return error('invalid_json_line', `must be a JSON object, got ${describe(value)}`)
+  const line = value as Record<string, unknown>
+  if (line.custom_id === undefined) return error('missing_required_parameter', 'custom_id is missing', 'custom_id')
+  if (typeof line.custom_id !== 'string' || line.custom_id === '') return error('invalid_custom_id', `custom_id must be a non-empty string, got ${describe(line.custom_id)}`, 'custom_id')
+  if (line.method === undefined) return error('missing_required_parameter', 'method is missing; it must be "POST"', 'method')
+  if (line.method !== 'POST') return error('invalid_method', `method must be "POST", got ${describe(line.method)}`, 'method')
+  if (line.url === undefined) return error('missing_required_parameter', `url is missing; it must be "${endpoint}"`, 'url')
+  if (line.url !== endpoint && line.url !== endpoint.replace(/^\/v1/, '')) {
+    return error('mismatched_url', `url must be the batch's endpoint "${endpoint}", got ${describe(line.url)}`, 'url')
+  }
+  if (line.body === undefined) return error('missing_required_parameter', 'body is missing; it holds the request, e.g. {"model": …, "messages": […]}', 'body')
+  if (typeof line.body !== 'object' || line.body === null || Array.isArray(line.body)) return error('invalid_body', `body must be a JSON object, got ${describe(line.body)}`, 'body')
+  return { request: { custom_id: line.custom_id, method: line.method, url: line.url, body: line.body as Record<string, unknown> } }
+}
+
+/**
+ * Reads the whole input file once, streaming: every line must be a well-formed request
+ * for `endpoint` with a unique custom_id. Produces the line index (byte ranges, not
+ * contents) that the runner works from.
+ */
+export async function validateBatchInput(path: string, endpoint: string, limits: ValidationLimits): Promise<ValidationResult> {
+  const maxErrors = limits.maxErrors ?? 100
+  const lines: IndexedLine[] = []
+  const errors: BatchLineError[] = []
+  let errorCount = 0
+  const seen = new Map<string, number>()
+  const report = (error: BatchLineError): void => {
+    errorCount++
+    if (errors.length < maxErrors) errors.push(error)
+  }
+  for await (const raw of readLines(path)) {
+    let text = raw.bytes.toString('utf8')
+    if (raw.lineNo === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1)
+    if (text.trim() === '') continue
+    if (lines.length + errorCount >= limits.maxLines) {
+      return {
+        lines: [],
+        errors: [{ code: 'too_many_requests', message: `The input file has more than ${limits.maxLines} requests, the limit per batch (--batch-max-lines); split it into several batches`, param: null, line: raw.lineNo }],
+      }
+    }
+    const checked = checkLine(text, raw.lineNo, endpoint)
+    if ('error' in checked) {
+      report(checked.error)
+      continue
+    }
+    const first = seen.get(checked.request.custom_id)
+    if (first !== undefined) {
+      report({
+        code: 'duplicate_custom_id',
+        message: `Line ${raw.lineNo}: custom_id "${checked.request.custom_id.slice(0, 80)}" is already used on line ${first}; each request needs its own`,
+        param: 'custom_id',
+        line: raw.lineNo,
+      })
+      continue
+    }
+    seen.set(checked.request.custom_id, raw.lineNo)
+    lines.push({ lineNo: raw.lineNo, offset: raw.offset, length: raw.length, customId: checked.request.custom_id })
+  }
+  if (errorCount > errors.length) {
+    errors.push({ code: 'too_many_errors', message: `${errorCount - errors.length} more lines have errors; only the first ${errors.length} are listed`, param: null, line: null })
+  }
+  if (errorCount === 0 && lines.length === 0) {
+    errors.push({ code: 'empty_file', message: 'The input file has no requests; each line must be one JSON request object', param: null, line: null })
+  }
+  return { lines: errorCount > 0 ? [] : lines, errors }
+}

@@ -1,0 +1,88 @@
+import multipart from '@fastify/multipart'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { fileObject, type BatchService } from '../batches/service.js'
+import { ApiError, InvalidRequestError } from '../errors.js'
+
+const guarded = { config: { access: 'guarded' } } as const
+
+type IdParams = { Params: { file_id: string } }
+
+/** OpenAI's Files API for batch input and output: upload (multipart, streamed to disk), list, retrieve, content, delete. */
+export async function filesRoutes(app: FastifyInstance, service: BatchService): Promise<void> {
+  await app.register(multipart, {
+    limits: {
+      // One byte over our own limit, so the storage layer reports the size with its own message.
+      fileSize: service.limits.maxFileBytes + 1,
+      files: 1,
+      fields: 8,
+      fieldSize: 4096,
+      parts: 12,
+      headerPairs: 200,
+    },
+  })
+
+  app.post('/v1/files', guarded, async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!request.isMultipart()) {
+      throw new InvalidRequestError('Send multipart/form-data with a "file" and purpose=batch (curl -F purpose=batch -F file=@requests.jsonl …)', {
+        param: 'file',
+        code: 'invalid_content_type',
+      })
+    }
+    const fields = new Map<string, string>()
+    let upload: { tempPath: string; bytes: number; filename: string } | undefined
+    try {
+      for await (const part of request.parts()) {
+        if (part.type === 'file') {
+          if (part.fieldname !== 'file' || upload) {
+            part.file.resume()
+            throw new InvalidRequestError(`Unexpected file field "${part.fieldname}"; send one file in the "file" field`, { param: part.fieldname, code: 'unknown_field' })
+          }
+          const received = await service.receiveUpload(part.file)
+          upload = { ...received, filename: part.filename }
+        } else {
+          fields.set(part.fieldname, String(part.value))
+        }
+      }
+    } catch (error) {
+      if (upload) await service.files.discard(upload.tempPath)
+      if (error instanceof ApiError || error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError) throw error
+      const code = (error as { code?: string }).code
+      if (code === 'FST_FILES_LIMIT' || code === 'FST_FIELDS_LIMIT' || code === 'FST_PARTS_LIMIT') {
+        throw new InvalidRequestError('Too many form fields: send one "file" and "purpose"', { param: 'body', code: 'too_many_fields' })
+      }
+      const detail = error instanceof Error ? error.message.split('\n')[0]!.slice(0, 120) : String(error)
+      throw new InvalidRequestError(`Malformed multipart/form-data body: ${detail}`, { param: 'body', code: 'invalid_multipart' })
+    }
+    if (!upload) throw new InvalidRequestError('No file: send the JSONL requests in the "file" field', { param: 'file', code: 'missing_required_parameter' })
+    let expiresAfterSeconds: number | undefined
+    const anchor = fields.get('expires_after[anchor]')
+    const seconds = fields.get('expires_after[seconds]')
+    if (anchor !== undefined || seconds !== undefined) {
+      const value = Number(seconds)
+      if (anchor !== 'created_at' || !Number.isInteger(value) || value < 3600 || value > 30 * 24 * 3600) {
+        await service.files.discard(upload.tempPath)
+        throw new InvalidRequestError('expires_after needs anchor "created_at" and seconds from 3600 to 2592000', { param: 'expires_after', code: 'invalid_value' })
+      }
+      expiresAfterSeconds = value
+    }
+    const record = await service.storeUpload(upload, { filename: upload.filename, purpose: fields.get('purpose'), expiresAfterSeconds })
+    return reply.code(200).send(fileObject(record))
+  })
+
+  app.get('/v1/files', guarded, async (request: FastifyRequest<{ Querystring: Record<string, string | undefined> }>) =>
+    service.listFiles({ after: request.query.after, limit: request.query.limit, order: request.query.order, purpose: request.query.purpose }),
+  )
+
+  app.get('/v1/files/:file_id', guarded, async (request: FastifyRequest<IdParams>) => fileObject(service.getFile(request.params.file_id)))
+
+  app.get('/v1/files/:file_id/content', guarded, async (request: FastifyRequest<IdParams>, reply: FastifyReply) => {
+    const file = service.getFile(request.params.file_id)
+    const stream = service.files.openRead(file.id)
+    return reply
+      .type('application/jsonl')
+      .header('content-disposition', `attachment; filename="${file.filename.replace(/["\\\r\n]/g, '_')}"`)
+      .send(stream)
+  })
+
+  app.delete('/v1/files/:file_id', guarded, async (request: FastifyRequest<IdParams>) => service.deleteFile(request.params.file_id))
+}
