@@ -180,7 +180,7 @@ describe('Files and Batch API with the official openai client', () => {
     await expect(upload(client, 'x'.repeat(1001))).rejects.toMatchObject({ status: 413, error: { code: 'file_too_large', message: 'File too large: the limit is 0.00 MiB (--batch-max-file-mb)' } })
     await expect(client.files.create({ file: await toFile(Buffer.from('{}'), 'a.jsonl'), purpose: 'fine-tune' })).rejects.toMatchObject({
       status: 400,
-      error: { param: 'purpose', message: 'purpose must be "batch" (the only use of files on this server), got "fine-tune"' },
+      error: { param: 'purpose', message: 'purpose must be "batch" or "user_data", got "fine-tune"' },
     })
     await upload(client, 'x'.repeat(900))
     await expect(upload(client, 'x'.repeat(700))).rejects.toMatchObject({ status: 413, error: { code: 'storage_full' } })
