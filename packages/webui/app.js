@@ -7,6 +7,7 @@ import { readSseData } from '/protocol/sse.js'
 import { curlCode, javascriptCode, pythonCode } from './code-export.js'
 import { initialLanguage, label, language, seconds, setLanguage, t } from './i18n.js'
 import { renderMarkdown } from './markdown.js'
+import { mountBatches } from './batches.js'
 import { mountStatus } from './status.js'
 
 const FALLBACK_MODEL = 'qwen3-vl-4b-instruct'
@@ -927,4 +928,5 @@ void loadModel()
 void loadPromptSpeed()
 void pollHealth()
 mountStatus(document.querySelector('aside.settings'), headers)
+mountBatches(document.querySelector('aside.settings'), headers)
 els.question.focus()

@@ -1,14 +1,10 @@
 // The page's list of server-side batches: status, counts, a progress bar and download
-// links for the results. Its own module, so the chat code stays as it is. Refreshes every
-// few seconds while the list is open and a batch is still running.
-const API_KEY_KEY = 'visto.apiKey'
+// links for the results. Refreshes every few seconds while the list is open and a batch is
+// still running, and redraws at once when the language changes.
+import { onLanguageChange, t } from './i18n.js'
+
 const REFRESH_MS = 3000
 const ended = new Set(['completed', 'failed', 'cancelled', 'expired'])
-
-function headers() {
-  const key = sessionStorage.getItem(API_KEY_KEY)?.trim()
-  return key ? { Authorization: `Bearer ${key}` } : {}
-}
 
 function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag)
@@ -18,7 +14,7 @@ function el(tag, attributes = {}, ...children) {
 }
 
 /** Downloads through fetch so the API key header goes along (a plain link could not send it). */
-async function download(fileId, filename, notice) {
+async function download(fileId, filename, notice, headers) {
   try {
     const response = await fetch(`/v1/files/${encodeURIComponent(fileId)}/content`, { headers: headers() })
     if (!response.ok) throw new Error((await response.json()).error?.message ?? `HTTP ${response.status}`)
@@ -29,42 +25,57 @@ async function download(fileId, filename, notice) {
     link.remove()
     setTimeout(() => URL.revokeObjectURL(url), 10_000)
   } catch (error) {
-    notice.textContent = `Download failed: ${error.message}`
+    notice.textContent = t('batches.downloadFailed', { message: error.message })
   }
 }
 
-function row(batch, notice) {
+function row(batch, notice, headers) {
   const counts = batch.request_counts ?? { total: 0, completed: 0, failed: 0 }
   const done = counts.completed + counts.failed
-  const item = el('li', { class: 'batch', 'aria-label': `Batch ${batch.id}`, 'data-status': batch.status })
+  const item = el('li', { class: 'batch', 'aria-label': t('batches.item', { id: batch.id }), 'data-status': batch.status })
   const created = new Date(batch.created_at * 1000).toLocaleString()
   item.append(
+    // The status is the API's own word (what clients see), shown as sent.
     el('p', { class: 'batch-head' }, el('strong', { class: 'batch-status' }, batch.status), ` · ${created}`),
-    el('progress', { max: String(Math.max(1, counts.total)), value: String(done), 'aria-label': 'Progress' }),
-    el('p', { class: 'batch-counts muted' }, `${counts.completed} done, ${counts.failed} failed of ${counts.total}`),
+    el('progress', { max: String(Math.max(1, counts.total)), value: String(done), 'aria-label': t('batches.progress') }),
+    el('p', { class: 'batch-counts muted' }, t('batches.counts', { completed: counts.completed, failed: counts.failed, total: counts.total })),
   )
   const links = el('p', { class: 'batch-links' })
-  for (const [fileId, label] of [
+  for (const [fileId, kind] of [
     [batch.output_file_id, 'results'],
     [batch.error_file_id, 'errors'],
   ]) {
     if (!fileId) continue
-    const button = el('button', { type: 'button', class: 'ghost' }, `Download ${label}`)
-    button.addEventListener('click', () => download(fileId, `${batch.id}_${label}.jsonl`, notice))
+    const button = el('button', { type: 'button', class: 'ghost' }, t(`batches.download.${kind}`))
+    button.addEventListener('click', () => download(fileId, `${batch.id}_${kind}.jsonl`, notice, headers))
     links.append(button)
   }
   if (links.childElementCount > 0) item.append(links)
   return item
 }
 
-function mount() {
-  const aside = document.querySelector('aside.settings')
-  if (!aside) return
-  const list = el('ol', { id: 'batch-list', class: 'batch-list', 'aria-label': 'Batches' })
+/** Adds the batch list to `container` (the settings column); `headers` carries the API key. */
+export function mountBatches(container, headers) {
+  if (!container) return
+  const list = el('ol', { id: 'batch-list', class: 'batch-list', 'aria-label': t('batches.title') })
   const notice = el('p', { class: 'muted', role: 'status' })
-  const panel = el('details', { id: 'batches' }, el('summary', {}, 'Batches'), notice, list)
-  aside.append(panel)
+  const summary = el('summary', {}, t('batches.title'))
+  const panel = el('details', { id: 'batches' }, summary, notice, list)
+  container.append(panel)
   let timer
+  let last
+
+  function draw() {
+    summary.textContent = t('batches.title')
+    list.setAttribute('aria-label', t('batches.title'))
+    if (last === undefined) return
+    if ('error' in last) {
+      notice.textContent = t('batches.listFailed', { message: last.error })
+      return
+    }
+    list.replaceChildren(...last.data.map((batch) => row(batch, notice, headers)))
+    notice.textContent = last.data.length === 0 ? t('batches.empty') : ''
+  }
 
   async function refresh() {
     clearTimeout(timer)
@@ -73,14 +84,13 @@ function mount() {
       const response = await fetch('/v1/batches?limit=20', { headers: headers() })
       const body = await response.json()
       if (!response.ok) throw new Error(body.error?.message ?? `HTTP ${response.status}`)
-      list.replaceChildren(...body.data.map((batch) => row(batch, notice)))
-      notice.textContent = body.data.length === 0 ? 'No batches yet. Submit one with the Batch API or `visto batch … --server`.' : ''
+      last = { data: body.data }
       if (body.data.some((batch) => !ended.has(batch.status))) timer = setTimeout(refresh, REFRESH_MS)
     } catch (error) {
-      notice.textContent = `Cannot list batches: ${error.message}`
+      last = { error: error.message }
     }
+    draw()
   }
   panel.addEventListener('toggle', refresh)
+  onLanguageChange(draw)
 }
-
-mount()

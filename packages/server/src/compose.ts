@@ -71,7 +71,7 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
     mode: config['response-cache'] as ResponseCacheMode,
     maxImageBytes: images.maxImageBytes,
   })
-  const metrics = new ServerMetrics({ engine, admission, responseCache }, options.metrics)
+  const metrics = new ServerMetrics({ engine, admission, responseCache, batches: () => batches?.store.progressSnapshot() }, options.metrics)
   const chat = new ChatCompletionsService(
     engine,
     admission,

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import OpenAI, { toFile } from 'openai'
 import { afterEach, describe, expect, it } from 'vitest'
 import { endless, ScriptedEngine, words, type Script } from '../../../test-support/scripted-engine.js'
+import { parsePrometheusText, sample } from '../../../test-support/prometheus-text.js'
 import { fileLines, requestLine, startBatchHarness, waitForBatch, type BatchHarness, type HarnessOptions } from '../../../test-support/batch-harness.js'
 
 const harnesses: BatchHarness[] = []
@@ -287,6 +288,16 @@ describe('Files and Batch API with the official openai client', () => {
     await expect(client.files.retrieve(batch.output_file_id!)).rejects.toBeInstanceOf(OpenAI.NotFoundError)
     const left = await readdir(join(dataDir, 'files'))
     expect(left).toEqual([created.input_file_id])
+  })
+
+  it('shows batch progress in /metrics', async () => {
+    const { client, app } = await start()
+    const scrape = async () => parsePrometheusText((await app.inject({ method: 'GET', url: '/metrics' })).body)
+    await waitForBatch(client, (await submit(client, [requestLine('a'), requestLine('b')])).id)
+    const after = await scrape()
+    expect(sample(after, 'visto_batches', { status: 'completed' })).toBe(1)
+    expect(sample(after, 'visto_batches', { status: 'in_progress' })).toBe(0)
+    expect(sample(after, 'visto_batch_lines', { state: 'pending' })).toBe(0)
   })
 
   it('keeps its files private: data directory 0700, files 0600', async () => {
