@@ -1,22 +1,20 @@
 // The same N requests two ways on the tiny stand-in: one server-side batch (Files and
 // Batch API, --batch-concurrency 3) against direct requests from a pool of 3 (the
-// article's thread pool). Prints wall time and per-line overhead; with --record, appends
-// a section to docs/benchmarks.md.
+// client-side thread pool). Prints a markdown section with wall time and per-line overhead
+// (scripts/bench.js includes it in docs/benchmarks.md).
 //
-//   npm run build && node scripts/bench-batches.js [--lines 200] [--max-tokens 16] [--record]
-import { appendFile, mkdtemp, rm } from 'node:fs/promises'
+//   npx tsc -b && node scripts/bench-batches.js [--lines 200] [--max-tokens 16]
+import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..')
-const { values } = parseArgs({ options: { lines: { type: 'string', default: '200' }, 'max-tokens': { type: 'string', default: '16' }, record: { type: 'boolean', default: false } } })
+const { values } = parseArgs({ options: { lines: { type: 'string', default: '200' }, 'max-tokens': { type: 'string', default: '16' } } })
 const lines = Number(values.lines)
 const maxTokens = Number(values['max-tokens'])
 
-const { generateStandin } = await import('../packages/server/dist/models/standin/generate-standin.js')
+const { generateStandin } = await import('../packages/testkit/dist/standin/generate-standin.js')
 const { parseServeConfig } = await import('../packages/server/dist/config.js')
 const { startServer } = await import('../packages/server/dist/main.js')
 const sharp = (await import('sharp')).default
@@ -81,20 +79,16 @@ try {
   const mean = (name) => rounds.filter((r) => r.name === name).reduce((a, r) => a + r.ms, 0) / 2
   const d = mean('direct')
   const b = mean('batch')
-  const report = `
-## Server-side batch vs. direct requests (scripts/bench-batches.js)
-
-${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), tiny stand-in (random weights: this measures Visto's overhead, not model speed), ${lines} requests of one 256×256 JPEG and exactly ${maxTokens} generated tokens, \`--parallel 3\`; rounds in the order direct, batch, batch, direct after a warm-up.
+  const report = `${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), tiny stand-in (random weights: this measures Visto's overhead, not model speed), ${lines} requests of one 256×256 JPEG and exactly ${maxTokens} generated tokens, \`--parallel 3\`; rounds in the order direct, batch, batch, direct after a warm-up.
 
 | mode | wall time (mean of 2) | per request |
 | --- | ---: | ---: |
-| ${lines} direct requests, pool of 3 (the article's client) | ${(d / 1000).toFixed(2)} s | ${(d / lines).toFixed(1)} ms |
+| ${lines} direct requests, pool of 3 (a client-side thread pool) | ${(d / 1000).toFixed(2)} s | ${(d / lines).toFixed(1)} ms |
 | one batch of ${lines} lines, \`--batch-concurrency 3\` (upload, validate, run, finalize, download) | ${(b / 1000).toFixed(2)} s | ${(b / lines).toFixed(1)} ms |
 
 Per-line overhead of the batch path: ${((b - d) / lines).toFixed(1)} ms (SQLite commit with fsync per line, reading the line back from the input file, writing the output file).
 `
   process.stdout.write(report)
-  if (values.record) await appendFile(join(repoRoot, 'docs/benchmarks.md'), report)
 } finally {
   await server.shutdown()
   await rm(work, { recursive: true, force: true })
