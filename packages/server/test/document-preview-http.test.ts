@@ -96,6 +96,24 @@ describe('POST /v1/visto/document-preview', () => {
     })
   })
 
+  it('renders at most --max-pdf-pages thumbnails: 16 pages by default, and a 17th is refused', async () => {
+    const defaults = (await composeServer(serveConfig({ 'body-limit-mb': 8 }), { engine: new ScriptedEngine() })).app
+    try {
+      const sixteen = await preview({ file_data: pdfDataUrl(await textPdf(16)), detail: 'low' }, defaults)
+      expect(sixteen.statusCode).toBe(200)
+      expect(sixteen.json().pages.map((p: { number: number }) => p.number)).toEqual(Array.from({ length: 16 }, (_, i) => i + 1))
+      const seventeen = await preview({ file_data: pdfDataUrl(await textPdf(17)), detail: 'low' }, defaults)
+      expect(seventeen.statusCode).toBe(400)
+      expect(seventeen.json().error.message).toMatch(/^Too many PDF pages: the document has 17 pages; the limit is 16 pages per request \(--max-pdf-pages\)/)
+      // A selection within the limit previews part of a long document.
+      const part = await preview({ file_data: pdfDataUrl(await textPdf(17)), detail: 'low', pages: '15-17' }, defaults)
+      expect(part.json().pages.map((p: { number: number }) => p.number)).toEqual([15, 16, 17])
+      expect(part.json().page_count).toBe(17)
+    } finally {
+      await defaults.close()
+    }
+  })
+
   it('refuses a 5000-page PDF from its page count', async () => {
     const response = await preview({ file_data: pdfDataUrl(hostilePdfs.thousandsOfPages()) })
     expect(response.statusCode).toBe(400)
