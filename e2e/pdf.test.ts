@@ -59,6 +59,23 @@ describe('PDF file parts on the real engine (tiny stand-in)', () => {
     expect((await promptTokens([question, pdfPart({ pages: '2' })])) - base).toBe(252 + 2 + markerTokens)
   })
 
+  it('previews a PDF at the cost a chat request with it really has', async () => {
+    const response = await fetch(`${server.url}/v1/visto/document-preview`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ file_data: pdfDataUrl(threePages), detail: 'low' }),
+    })
+    expect(response.status).toBe(200)
+    const preview = (await response.json()) as { page_count: number; pages: Array<{ number: number; prompt_tokens: number }>; prompt_tokens: number }
+    expect(preview.page_count).toBe(3)
+    expect(preview.pages.map((page) => page.number)).toEqual([1, 2, 3])
+    // What the PDF adds to usage.prompt_tokens: the previewed page images, plus each page's text marker.
+    const question: Part = { type: 'text', text: 'Read.' }
+    const base = await promptTokens([question])
+    const markers = (await promptTokens([question, ...[1, 2, 3].map((n): Part => ({ type: 'text', text: `Page ${n} of 3:` }))])) - base
+    expect((await promptTokens([question, pdfPart()])) - base).toBe(preview.prompt_tokens + markers)
+  })
+
   it('takes the part from the official openai client unchanged', async () => {
     const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 })
     const completion = await client.chat.completions.create({

@@ -130,7 +130,7 @@ describe('the web page against a scripted engine', () => {
     await expect.poll(() => status.textContent(), ui).toBe('ready')
   })
 
-  it('attaches images dropped on the page or pasted, and refuses files that are not images', async () => {
+  it('attaches images dropped on the page or pasted, and refuses files that are neither images nor PDFs', async () => {
     await page.goto(baseURL)
     const png = (await testImage(24, 24, 'png')).toString('base64')
     // Real drags cannot be scripted headless; these are the events a browser fires for them.
@@ -138,7 +138,7 @@ describe('the web page against a scripted engine', () => {
       const file = (name, type) => new File([Uint8Array.from(atob('${png}'), (c) => c.charCodeAt(0))], name, { type })
       const dropped = new DataTransfer()
       dropped.items.add(file('dropped.png', 'image/png'))
-      dropped.items.add(file('notes.pdf', 'application/pdf'))
+      dropped.items.add(file('notes.txt', 'text/plain'))
       document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: dropped, bubbles: true, cancelable: true }))
       const pasted = new DataTransfer()
       pasted.items.add(file('image.png', 'image/png'))
@@ -146,7 +146,7 @@ describe('the web page against a scripted engine', () => {
     })()`)
     const attached = page.getByRole('list', { name: 'Attached images' })
     await expect.poll(() => attached.getByRole('img').evaluateAll((imgs) => imgs.map((img) => img.getAttribute('alt'))), ui).toEqual(['dropped.png', 'image.png'])
-    expect(await page.getByRole('status').filter({ hasText: 'Not attached' }).textContent()).toBe('Not attached (not an image): notes.pdf')
+    expect(await page.getByRole('status').filter({ hasText: 'Not attached' }).textContent()).toBe('Not attached (not an image or PDF): notes.txt')
 
     await attached.getByRole('button', { name: 'Remove dropped.png' }).click()
     expect(await attached.getByRole('img').count()).toBe(1)

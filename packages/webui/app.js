@@ -47,8 +47,10 @@ const els = {
 }
 
 /**
- * @typedef {{ width: number, height: number, promptTokens: number } | { error: string } | { unavailable: true }} ImageCost
- * @typedef {{ name: string, mime: string, dataUrl: string, detail: 'low' | 'auto' | 'high',
+ * @typedef {{ number: number, width: number, height: number, promptTokens: number, thumbnail: string }} DocumentPage
+ * @typedef {{ width: number, height: number, promptTokens: number } | { pageCount: number, pages: DocumentPage[], promptTokens: number }
+ *   | { error: string } | { unavailable: true }} ImageCost
+ * @typedef {{ kind: 'image' | 'document', name: string, mime: string, dataUrl: string, detail: 'low' | 'auto' | 'high',
  *   size: { width: number, height: number } | null, costs: Partial<Record<string, ImageCost>> }} Attachment
  * @typedef {{ role: 'user' | 'assistant', text: string, images: Attachment[] }} Turn
  */
@@ -221,6 +223,7 @@ async function imageSize(file) {
 
 /** Asks the server what an image costs at its current detail level (the server's rule, not a copy). */
 async function fetchCost(attachment) {
+  if (attachment.kind === 'document') return fetchDocumentPreview(attachment)
   const detail = attachment.detail
   if (!attachment.size || attachment.costs[detail]) return
   try {
@@ -235,6 +238,48 @@ async function fetchCost(attachment) {
     else attachment.costs[detail] = { unavailable: true }
   } catch {
     // No figure is better than a wrong one; the image still sends.
+    attachment.costs[detail] = { unavailable: true }
+  }
+}
+
+/** Each page's text marker ("Page 2 of 12:"), which the server counts with the text. */
+function markerTokens(pageCount) {
+  return Math.ceil(`Page ${pageCount} of ${pageCount}:`.length / 4)
+}
+
+/**
+ * Asks the server how it will read a PDF at the current detail level: its pages, what
+ * each costs and a thumbnail of each, or the 400 a question with it would get.
+ */
+async function fetchDocumentPreview(attachment) {
+  const detail = attachment.detail
+  if (attachment.costs[detail]) return
+  try {
+    const response = await fetch('/v1/visto/document-preview', {
+      method: 'POST',
+      headers: headers(),
+      body: JSON.stringify({ file_data: attachment.dataUrl, filename: attachment.name, detail }),
+    })
+    if (response.status === 400 || response.status === 413) {
+      attachment.costs[detail] = { error: await errorMessage(response) }
+      return
+    }
+    const preview = response.ok ? await response.json() : undefined
+    if (!Array.isArray(preview?.pages) || typeof preview?.prompt_tokens !== 'number') {
+      attachment.costs[detail] = { unavailable: true }
+      return
+    }
+    const pages = preview.pages.map((page) => ({
+      number: page.number,
+      width: page.width,
+      height: page.height,
+      promptTokens: page.prompt_tokens,
+      // Only ever an image: anything else the server might send is not shown.
+      thumbnail: typeof page.thumbnail === 'string' && page.thumbnail.startsWith('data:image/jpeg;base64,') ? page.thumbnail : NO_PREVIEW,
+    }))
+    attachment.costs[detail] = { pageCount: preview.page_count, pages, promptTokens: preview.prompt_tokens + pages.length * markerTokens(preview.page_count) }
+  } catch {
+    // No figure is better than a wrong one; the document still sends.
     attachment.costs[detail] = { unavailable: true }
   }
 }
@@ -313,7 +358,9 @@ function readAsDataUrl(file) {
 
 let adding = Promise.resolve()
 
-/** Adds image files (from the picker, a drop or a paste), in the order they came. */
+const isPdf = (file) => file.type === 'application/pdf' || (!file.type && /\.pdf$/i.test(file.name))
+
+/** Adds image and PDF files (from the picker, a drop or a paste), in the order they came. */
 function addFiles(files) {
   adding = adding.then(() => readFiles(files))
   return adding
@@ -325,20 +372,24 @@ async function readFiles(files) {
   const added = []
   for (const file of files) {
     // An empty type is common for .bmp and friends on some systems: let the server judge.
-    if (file.type && !file.type.startsWith('image/')) {
+    const pdf = isPdf(file)
+    if (file.type && !file.type.startsWith('image/') && !pdf) {
       skipped.push(file.name)
       continue
     }
     try {
       /** @type {Attachment} */
-      const attachment = {
-        name: file.name || 'image.png',
-        mime: file.type || 'image/jpeg',
-        dataUrl: await readAsDataUrl(file),
-        detail: 'auto',
-        size: await imageSize(file),
-        costs: {},
-      }
+      const attachment = pdf
+        ? { kind: 'document', name: file.name || 'document.pdf', mime: 'application/pdf', dataUrl: await readAsDataUrl(file), detail: 'auto', size: null, costs: {} }
+        : {
+            kind: 'image',
+            name: file.name || 'image.png',
+            mime: file.type || 'image/jpeg',
+            dataUrl: await readAsDataUrl(file),
+            detail: 'auto',
+            size: await imageSize(file),
+            costs: {},
+          }
       state.attachments.push(attachment)
       added.push(attachment)
     } catch (error) {
@@ -358,9 +409,22 @@ const NO_PREVIEW =
       '<text x="36" y="40" font-family="sans-serif" font-size="22" text-anchor="middle" fill="#6b7280">?</text></svg>',
   )
 
+const PDF_ICON =
+  'data:image/svg+xml,' +
+  encodeURIComponent(
+    '<svg xmlns="http://www.w3.org/2000/svg" width="72" height="72" viewBox="0 0 72 72"><rect width="72" height="72" fill="#9aa1ac" opacity=".25"/>' +
+      '<text x="36" y="42" font-family="sans-serif" font-size="18" font-weight="bold" text-anchor="middle" fill="#6b7280">PDF</text></svg>',
+  )
+
+/** What stands for an attachment: the image itself, or a document's first page once the server has drawn it. */
 function thumbnail(image) {
   const img = document.createElement('img')
-  img.src = image.dataUrl
+  if (image.kind === 'document') {
+    const preview = Object.values(image.costs).find((cost) => cost && 'pages' in cost && cost.pages.length > 0)
+    img.src = preview && 'pages' in preview ? preview.pages[0].thumbnail : PDF_ICON
+  } else {
+    img.src = image.dataUrl
+  }
   img.alt = image.name
   img.decoding = 'async'
   // A file the browser cannot show may still be one the server can read (or explain why not).
@@ -376,6 +440,15 @@ function thumbnail(image) {
 }
 
 function costText(image) {
+  if (image.kind === 'document') {
+    const cost = image.costs[image.detail]
+    if (!cost) return { text: t('attachment.measuring'), title: '' }
+    if ('unavailable' in cost) return { text: t('attachment.document'), title: '' }
+    if ('error' in cost) return { text: t('attachment.refused', { reason: cost.error }), title: cost.error, refused: true }
+    if (!('pages' in cost)) return { text: '', title: '' }
+    const values = { pages: cost.pages.length, pageCount: cost.pageCount, tokens: cost.promptTokens }
+    return { text: t('document.cost', values), title: t('document.costTitle', values) }
+  }
   if (!image.size) return { text: t('attachment.unknownSize'), title: '' }
   const cost = image.costs[image.detail]
   if (!cost) return { text: t('attachment.measuring'), title: '' }
@@ -384,6 +457,33 @@ function costText(image) {
   if ('error' in cost) return { text: t('attachment.refused', { reason: cost.error }), title: cost.error, refused: true }
   const values = { width: cost.width, height: cost.height, tokens: cost.promptTokens }
   return { text: t('attachment.cost', values), title: t('attachment.costTitle', values) }
+}
+
+/** A document's pages as the server will send them: each page's thumbnail and what it costs. */
+function pageStrip(image) {
+  const strip = document.createElement('ol')
+  strip.className = 'pages'
+  strip.setAttribute('aria-label', t('document.pages', { name: image.name }))
+  const cost = image.costs[image.detail]
+  if (!cost || !('pages' in cost)) return strip
+  strip.append(
+    ...cost.pages.map((page) => {
+      const item = document.createElement('li')
+      item.className = 'page'
+      const values = { number: page.number, pageCount: cost.pageCount, tokens: page.promptTokens, width: page.width, height: page.height }
+      item.title = t('document.pageTitle', values)
+      const img = document.createElement('img')
+      img.src = page.thumbnail
+      img.alt = t('document.page', values)
+      img.decoding = 'async'
+      const caption = document.createElement('span')
+      caption.className = 'page-cost'
+      caption.textContent = t('document.pageCost', values)
+      item.append(img, caption)
+      return item
+    }),
+  )
+  return strip
 }
 
 function renderAttachments() {
@@ -434,6 +534,13 @@ function renderAttachments() {
       picture.className = 'picture'
       picture.append(thumbnail(image), remove)
       item.append(picture, detail, cost)
+      if (image.kind === 'document') {
+        item.classList.add('document')
+        const name = document.createElement('p')
+        name.className = 'name'
+        name.textContent = image.name
+        item.append(name, pageStrip(image))
+      }
       return item
     }),
   )
@@ -632,7 +739,11 @@ function toMessage(turn) {
     role: 'user',
     content: [
       { type: 'text', text: turn.text },
-      ...turn.images.map((image) => ({ type: 'image_url', image_url: { url: image.dataUrl, ...(image.detail !== 'auto' ? { detail: image.detail } : {}) } })),
+      ...turn.images.map((image) =>
+        image.kind === 'document'
+          ? { type: 'file', file: { filename: image.name, file_data: image.dataUrl, ...(image.detail !== 'auto' ? { detail: image.detail } : {}) } }
+          : { type: 'image_url', image_url: { url: image.dataUrl, ...(image.detail !== 'auto' ? { detail: image.detail } : {}) } },
+      ),
     ],
   }
 }

@@ -1,10 +1,10 @@
 // The conversation on screen as code someone can run: Python in the style of the
 // tutorials this service follows (requests, base64, json.dumps, only Content-Type), curl,
-// and JavaScript with the official `openai` package. Images are read from files named
-// like the attachments, never pasted in as base64.
+// and JavaScript with the official `openai` package. Images and PDFs are read from files
+// named like the attachments, never pasted in as base64; a PDF goes as a `file` part.
 
 /**
- * @typedef {{ name: string, mime: string, detail: 'low' | 'auto' | 'high' }} ImageRef
+ * @typedef {{ kind?: 'image' | 'document', name: string, mime: string, detail: 'low' | 'auto' | 'high' }} ImageRef
  * @typedef {{ role: 'user' | 'assistant', text: string, images: ImageRef[] }} Turn
  * @typedef {{ baseUrl: string, model: string, temperature: number, maxTokens: number, needsKey: boolean }} Target
  */
@@ -41,6 +41,7 @@ export function imageFileNames(turns) {
 
 /** The request body, with image URLs left to `imageUrl(index, image)` (an expression). */
 function payload(turns, target, imageUrl) {
+  const names = imageFileNames(turns)
   let index = 0
   const messages = turns.map((turn) => {
     if (turn.role === 'assistant' || turn.images.length === 0) return { role: turn.role, content: turn.text }
@@ -48,14 +49,30 @@ function payload(turns, target, imageUrl) {
       role: 'user',
       content: [
         { type: 'text', text: turn.text },
-        ...turn.images.map((image) => ({
-          type: 'image_url',
-          image_url: { url: imageUrl(index++, image), ...(image.detail !== 'auto' ? { detail: image.detail } : {}) },
-        })),
+        ...turn.images.map((image) =>
+          isDocument(image)
+            ? { type: 'file', file: { filename: names.get(image), file_data: imageUrl(index++, image), ...(image.detail !== 'auto' ? { detail: image.detail } : {}) } }
+            : { type: 'image_url', image_url: { url: imageUrl(index++, image), ...(image.detail !== 'auto' ? { detail: image.detail } : {}) } },
+        ),
       ],
     }
   })
   return { model: target.model, messages, max_tokens: target.maxTokens, temperature: target.temperature }
+}
+
+const isDocument = (image) => image.kind === 'document'
+
+/**
+ * A variable for each attachment, numbered among those of its kind, so a lone image is
+ * `base64_image` and a lone PDF `base64_pdf` (in each language's own spelling).
+ */
+function variables(images, name) {
+  const documents = images.filter(isDocument)
+  const pictures = images.filter((image) => !isDocument(image))
+  return (image) => {
+    const [list, kind] = isDocument(image) ? [documents, 'pdf'] : [pictures, 'image']
+    return name(kind, list.length === 1 ? null : list.indexOf(image) + 1)
+  }
 }
 
 /** Distinct images in order of first use, each with its variable number. */
@@ -92,10 +109,11 @@ function literal(value, language, indent = '') {
 export function pythonCode(turns, target) {
   const names = imageFileNames(turns)
   const images = distinctImages(turns)
-  const variable = (image) => (images.length === 1 ? 'base64_image' : `base64_image_${images.indexOf(image) + 1}`)
+  const variable = variables(images, (kind, n) => (n === null ? `base64_${kind}` : `base64_${kind}_${n}`))
   const lines = ['import base64', 'import json', ...(target.needsKey ? ['import os'] : []), 'import requests', '']
   for (const image of images) {
-    lines.push(`with open(${JSON.stringify(names.get(image))}, "rb") as image_file:`, `    ${variable(image)} = base64.b64encode(image_file.read()).decode("utf-8")`)
+    const handle = isDocument(image) ? 'pdf_file' : 'image_file'
+    lines.push(`with open(${JSON.stringify(names.get(image))}, "rb") as ${handle}:`, `    ${variable(image)} = base64.b64encode(${handle}.read()).decode("utf-8")`)
   }
   if (images.length) lines.push('')
   const body = payload(turns, target, (_i, image) => new Raw(`f"data:${image.mime};base64,{${variable(image)}}"`))
@@ -122,7 +140,7 @@ export function pythonCode(turns, target) {
 export function curlCode(turns, target) {
   const names = imageFileNames(turns)
   const images = distinctImages(turns)
-  const variable = (image) => `IMAGE_${images.indexOf(image) + 1}`
+  const variable = variables(images, (kind, n) => `${kind.toUpperCase()}_${n ?? 1}`)
   const lines = []
   // `tr` instead of `base64 -w0`: the same line works with GNU and BSD (macOS) base64.
   for (const image of images) lines.push(`${variable(image)}=$(base64 < ${shellQuote(names.get(image))} | tr -d '\\n')`)
@@ -151,7 +169,7 @@ export function curlCode(turns, target) {
 export function javascriptCode(turns, target) {
   const names = imageFileNames(turns)
   const images = distinctImages(turns)
-  const variable = (image) => (images.length === 1 ? 'image' : `image${images.indexOf(image) + 1}`)
+  const variable = variables(images, (kind, n) => `${kind}${n ?? ''}`)
   const lines = []
   if (images.length) lines.push("import fs from 'node:fs'")
   lines.push("import OpenAI from 'openai'", '')

@@ -7,6 +7,7 @@ import type { Engine } from './engines/engine.js'
 import { imagePipelineOptions, prepareImage, type ImagePipelineOptions } from './images/pipeline.js'
 import { chatCompletionsRoutes } from './routes/chat-completions.js'
 import { healthRoutes } from './routes/health.js'
+import { documentPreviewRoutes } from './routes/document-preview.js'
 import { imageCostRoutes } from './routes/image-cost.js'
 import { imagesDescribeRoutes } from './routes/images-describe.js'
 import { modelsRoutes } from './routes/models.js'
@@ -65,6 +66,7 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
   let batches: BatchSystem | undefined
   const uploads: FileLookup = async (id) => batches?.readUpload(id)
   const documents = documentOptionsFrom(config, images, options.files ?? (options.batches ? uploads : undefined))
+  const pdfDocuments = new PdfDocuments(documents)
   const admission = new Admission(config.parallel, config['max-queue'])
   const responseCache = new ResponseCache({
     maxBytes: Math.round(config['response-cache-mb'] * MiB),
@@ -80,7 +82,7 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
       defaultMaxTokens: config['default-max-tokens'],
       maxImagesPerRequest: images.maxImagesPerRequest,
       limits: chatRequestLimitsFrom(config),
-      documents: new PdfDocuments(documents),
+      documents: pdfDocuments,
       responseCache,
       observer: metrics,
     },
@@ -106,6 +108,7 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
     healthRoutes(scope, { engine, admission })
     webUiRoutes(scope, options.staticRoots ?? defaultStaticRoots)
     imageCostRoutes(scope, { images })
+    documentPreviewRoutes(scope, { documents: pdfDocuments })
   })
   batches = options.batches
     ? await openBatchesForServe(config, { chat, admission, dataDir: options.batches.dataDir, log: options.batches.log ?? (() => {}), clock: options.batches.clock })

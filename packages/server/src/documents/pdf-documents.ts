@@ -276,6 +276,34 @@ export class PdfDocuments {
     return document.tokens
   }
 
+  /**
+   * Small JPEGs of the planned pages, for a client to show before sending the document:
+   * rendered straight at thumbnail size through the same off-thread, time- and
+   * memory-limited renderer, so a page never exists at full size here. Callers check
+   * the limits first (checkLimits), which bounds how many pages this renders.
+   */
+  async thumbnails(document: InspectedDocument, maxSide: { width: number; height: number }, signal?: AbortSignal): Promise<Buffer[]> {
+    if (document.estimated) throw new Error(`thumbnails called for ${document.where}, which checkLimits refuses`)
+    const targets = document.pages.map((page) => {
+      const scale = Math.min(1, maxSide.width / page.width, maxSide.height / page.height)
+      return { index: page.number - 1, width: Math.max(1, Math.round(page.width * scale)), height: Math.max(1, Math.round(page.height * scale)) }
+    })
+    configureSharp()
+    const encoded: Array<Promise<Buffer>> = []
+    const result = await imageDecodeSlots.run(() =>
+      renderPdfPages(document.bytes, targets, this.limits(signal), (page) => {
+        const raw = sharp(page.rgba, { raw: { width: page.width, height: page.height, channels: 4 } })
+        encoded.push(raw.flatten({ background: '#ffffff' }).jpeg({ quality: 70 }).toBuffer())
+      }),
+    )
+    const pages = await Promise.allSettled(encoded)
+    if (result.kind === 'failed') throw this.failure(document.where, result.failure, result.reason)
+    return pages.map((page) => {
+      if (page.status === 'rejected') throw page.reason
+      return page.value
+    })
+  }
+
   /** Renders the planned pages: a "Page N of M:" marker, then the page image, for each. */
   async render(document: InspectedDocument, signal?: AbortSignal): Promise<EngineContentPart[]> {
     // Documents too long to measure page by page are over every page limit (--max-pdf-pages stays below that length).
