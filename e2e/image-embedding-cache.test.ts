@@ -11,6 +11,8 @@ import { startTinyServer } from '../test-support/in-process-server.js'
 
 const HITS = 'visto_engine_llamacpp_image_cache_hits_total'
 const MISSES = 'visto_engine_llamacpp_image_cache_misses_total'
+const BYTES = 'visto_engine_llamacpp_image_cache_bytes'
+const CAPACITY = Math.floor(0.1 * 1024 * 1024)
 
 let withoutCache: RunningServer
 let withCache: RunningServer
@@ -20,7 +22,8 @@ let otherImage: string
 beforeAll(async () => {
   ;[withoutCache, withCache] = await Promise.all([
     startTinyServer(['--image-cache-mb', '0', '--response-cache-mb', '0']),
-    startTinyServer(['--image-cache-mb', '16', '--response-cache-mb', '0']),
+    // Room for one 320×240 image's embeddings on the stand-in (60 KiB), not two.
+    startTinyServer(['--image-cache-mb', '0.1', '--response-cache-mb', '0']),
   ])
   // Same size, so the same number of image tokens: only the content tells them apart.
   image = dataUrl(await testImage(320, 240, 'png'), 'image/png')
@@ -71,8 +74,8 @@ describe('the image embedding cache in the engine', () => {
     const { text, samples: afterSecond } = await scrape(withCache)
     expect(sample(afterSecond, HITS) - sample(afterFirst, HITS)).toBe(1)
     expect(sample(afterSecond, MISSES) - sample(afterFirst, MISSES)).toBe(0)
-    expect(sample(afterSecond, 'visto_engine_llamacpp_image_cache_bytes')).toBeGreaterThan(0)
-    expect(sample(afterSecond, 'visto_engine_llamacpp_image_cache_capacity_bytes')).toBe(16 * 1024 * 1024)
+    expect(sample(afterSecond, BYTES)).toBeGreaterThan(0)
+    expect(sample(afterSecond, 'visto_engine_llamacpp_image_cache_capacity_bytes')).toBe(CAPACITY)
     expect(text).toContain('# TYPE visto_engine_llamacpp_image_cache_hits_total counter')
   })
 
@@ -83,6 +86,18 @@ describe('the image embedding cache in the engine', () => {
     const after = (await scrape(withCache)).samples
     expect(sample(after, MISSES) - sample(before, MISSES)).toBe(1)
     expect(sample(after, HITS) - sample(before, HITS)).toBe(0)
+  })
+
+  it('stays within --image-cache-mb, dropping the least recently used image', async () => {
+    // The previous test's image took the room of the first one, which is encoded again.
+    const before = (await scrape(withCache)).samples
+    const reference = await ask(withoutCache, 'Anything unusual here?', image)
+    expect(await ask(withCache, 'Anything unusual here?', image)).toBe(reference)
+    const after = (await scrape(withCache)).samples
+    expect(sample(after, MISSES) - sample(before, MISSES)).toBe(1)
+    expect(sample(after, HITS) - sample(before, HITS)).toBe(0)
+    expect(sample(after, BYTES)).toBe(sample(before, BYTES))
+    expect(sample(after, BYTES)).toBeLessThanOrEqual(CAPACITY)
   })
 
   it('counts nothing with --image-cache-mb 0', async () => {
