@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningServer } from '../packages/server/src/main.js'
+import type { LlamaServerProcess } from '../packages/server/src/engines/llama-cpp/llama-server-process.js'
 import { dataUrl, png, testImage } from '@visto/testkit/images/test-images'
 import { parsePrometheusText, sample } from '../test-support/prometheus-text.js'
 import { startTinyServer } from '../test-support/in-process-server.js'
@@ -98,6 +99,32 @@ describe('the image embedding cache in the engine', () => {
     expect(sample(after, HITS) - sample(before, HITS)).toBe(0)
     expect(sample(after, BYTES)).toBe(sample(before, BYTES))
     expect(sample(after, BYTES)).toBeLessThanOrEqual(CAPACITY)
+  })
+
+  it('serves an image encoded for one slot to another slot', async () => {
+    // Visto lets llama-server pick the slot; its own endpoint takes id_slot, so ask the child directly.
+    const child = (withCache.engine as unknown as { process: LlamaServerProcess }).process
+    const askSlot = async (slot: number) => {
+      const response = await fetch(`${child.baseUrl}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${child.apiKey}` },
+        body: JSON.stringify({
+          messages: [{ role: 'user', content: [{ type: 'text', text: 'Slots?' }, { type: 'image_url', image_url: { url: otherImage } }] }],
+          max_tokens: 8,
+          temperature: 0,
+          id_slot: slot,
+        }),
+      })
+      expect(response.status).toBe(200)
+      return ((await response.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content
+    }
+    const before = (await scrape(withCache)).samples
+    const onFirstSlot = await askSlot(0)
+    const afterFirst = (await scrape(withCache)).samples
+    expect(await askSlot(1)).toBe(onFirstSlot)
+    const afterSecond = (await scrape(withCache)).samples
+    expect(sample(afterSecond, HITS) - sample(afterFirst, HITS)).toBe(1)
+    expect(sample(afterSecond, MISSES) - sample(before, MISSES)).toBe(sample(afterFirst, MISSES) - sample(before, MISSES))
   })
 
   it('counts nothing with --image-cache-mb 0', async () => {
