@@ -9,8 +9,8 @@
 // to stderr. Needs the built code (`npx tsc -b`) and Visto's own engine build (the cache
 // and the encoder's timings come from its patch).
 //
-//   node scripts/bench-embedding-cache.js [--model FILE --mmproj FILE] [--threads N]
-import { existsSync } from 'node:fs'
+//   node scripts/bench-embedding-cache.js [--model FILE --mmproj FILE] [--threads N] [--engine-log FILE]
+import { appendFileSync, existsSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -21,6 +21,7 @@ const { values } = parseArgs({
     model: { type: 'string' },
     mmproj: { type: 'string' },
     threads: { type: 'string', default: String(os.cpus().length) },
+    'engine-log': { type: 'string' },
   },
 })
 const progress = (line) => process.stderr.write(`bench-embedding-cache: ${line}\n`)
@@ -84,54 +85,74 @@ async function engineSample(server, name) {
   return line === undefined ? undefined : Number(line.split(' ')[1])
 }
 
-async function measure(cacheMb) {
-  // The patch logs every run of the vision encoder; the lines between two requests are that request's.
-  let encoderRuns = []
+/** A Visto with the image cache off (0) or at its default size (undefined), collecting the engine's own timings. */
+async function startVisto(cacheMb) {
+  const label = cacheMb === 0 ? 'off' : 'on'
+  // The patch logs every run of the vision encoder, llama-server its prompt time: the lines during a request are that request's.
+  const engine = { encoderMs: [], promptMs: [] }
   const engineLog = (line) => {
-    const match = /vision encoder: \d+ chunk\(s\) in ([\d.]+) ms/.exec(line)
-    if (match) encoderRuns.push(Number(match[1]))
+    if (values['engine-log']) appendFileSync(values['engine-log'], `${label}: ${line}\n`)
+    const encoder = /vision encoder: \d+ chunk\(s\) in ([\d.]+) ms/.exec(line)
+    if (encoder) engine.encoderMs.push(Number(encoder[1]))
+    const prompt = /prompt eval time =\s*([\d.]+) ms/.exec(line)
+    if (prompt) engine.promptMs.push(Number(prompt[1]))
   }
   const args = ['--port', '0', '--model', model, '--mmproj', mmproj, '--parallel', '1', '--ctx-size', '4096', '--threads', values.threads, '--response-cache-mb', '0', '--log-level', 'silent']
   if (cacheMb !== undefined) args.push('--image-cache-mb', String(cacheMb))
-  progress(`starting Visto with ${cacheMb === 0 ? 'the image cache off' : 'the image cache on (default size)'}`)
+  progress(`starting Visto with the image cache ${label}`)
   const server = await startServer(parseServeConfig(args, {}), { log: () => {}, engineLog })
-  try {
-    await server.ready
-    await ask(server, 'Warm-up.', warmupImage)
-    const rows = []
-    for (const question of QUESTIONS) {
-      encoderRuns = []
-      progress(`  "${question}"`)
-      const result = await ask(server, question, photo)
-      rows.push({ ...result, encoderMs: encoderRuns.reduce((a, b) => a + b, 0), encoderRuns: encoderRuns.length })
-      progress(`    ${(result.ttftMs / 1000).toFixed(1)} s to the first token, vision encoder ${encoderRuns.length} run(s)`)
-    }
-    return { rows, hits: await engineSample(server, 'visto_engine_llamacpp_image_cache_hits_total'), bytes: await engineSample(server, 'visto_engine_llamacpp_image_cache_bytes') }
-  } finally {
-    await server.shutdown()
-  }
+  await server.ready
+  await ask(server, 'Warm-up.', warmupImage)
+  return { server, engine, label, rows: [] }
+}
+
+async function measure(target, question) {
+  target.engine.encoderMs = []
+  target.engine.promptMs = []
+  progress(`  cache ${target.label}: "${question}"`)
+  const result = await ask(target.server, question, photo)
+  // llama-server prints its timings as it answers; give the log a moment to arrive.
+  await new Promise((r) => setTimeout(r, 500))
+  const sum = (list) => list.reduce((a, b) => a + b, 0)
+  const row = { ...result, encoderMs: sum(target.engine.encoderMs), encoderRuns: target.engine.encoderMs.length, promptMs: sum(target.engine.promptMs) }
+  target.rows.push(row)
+  progress(`    ${(row.ttftMs / 1000).toFixed(1)} s to the first token, vision encoder ${row.encoderRuns} run(s)`)
 }
 
 const loadStart = os.loadavg()[0]
 const date = new Date().toISOString()
-const off = await measure(0)
-const on = await measure(undefined)
-const loadEnd = os.loadavg()[0]
+// Both servers stay loaded and the requests alternate off, on, on, off, so bursts of other
+// work on a shared machine fall on both sides alike; only one computes at a time.
+const off = await startVisto(0)
+const on = await startVisto(undefined)
+let loadEnd
+try {
+  await measure(off, QUESTIONS[0])
+  await measure(on, QUESTIONS[0])
+  await measure(on, QUESTIONS[1])
+  await measure(off, QUESTIONS[1])
+  loadEnd = os.loadavg()[0]
+  on.hits = await engineSample(on.server, 'visto_engine_llamacpp_image_cache_hits_total')
+  on.bytes = await engineSample(on.server, 'visto_engine_llamacpp_image_cache_bytes')
+} finally {
+  await Promise.all([off.server.shutdown(), on.server.shutdown()])
+}
 
 if (on.hits === undefined) throw new Error('the engine reports no image cache metrics: it is not Visto’s own build (run `npx visto engine build`)')
 const s = (ms) => (ms / 1000).toFixed(1)
+const encoder = (r) => (r.encoderRuns > 0 ? `${s(r.encoderMs)} s` : 'skipped')
 const row = (label, m) => {
   const [first, second] = m.rows
-  const share = first.encoderRuns > 0 ? `${s(first.encoderMs)} s (${Math.round((100 * first.encoderMs) / first.ttftMs)} %)` : '—'
-  return `| ${label} | ${first.promptTokens} | ${s(first.ttftMs)} | ${share} | ${s(second.ttftMs)} | ${second.encoderRuns > 0 ? `ran (${s(second.encoderMs)} s)` : 'skipped'} | ${(second.ttftMs / first.ttftMs).toFixed(2)}× |`
+  return `| ${label} | ${first.promptTokens} | ${s(first.ttftMs)} | ${encoder(first)} (${Math.round((100 * first.encoderMs) / first.ttftMs)} %) | ${s(first.promptMs)} | ${s(second.ttftMs)} | ${encoder(second)} | ${s(second.promptMs)} | ${(second.ttftMs / first.ttftMs).toFixed(2)}× |`
 }
 process.stdout.write(
-  `${date}; ${values.threads} engine threads, one slot, response cache off; load average (1 min) ${loadStart.toFixed(1)} at start, ${loadEnd.toFixed(1)} at the end. ` +
-    `One 12 MP JPEG (4000×3000, resized by Visto to its default pixel budget), asked "${QUESTIONS[0]}" and then "${QUESTIONS[1]}", the question before the image; ` +
-    `time to the first token is the latency of a one-token answer (preprocessing, queue, prompt and vision encoder included); an unmeasured warm-up request with another image comes first. ` +
-    `The encoder times are the engine's own ("vision encoder: … in X ms" from Visto's patch).\n\n` +
-    `| image embedding cache | prompt tokens | first question: TTFT s | vision encoder in it | second question: TTFT s | vision encoder | second ÷ first |\n` +
-    `|---|---:|---:|---:|---:|---|---:|\n` +
+  `${date}; ${values.threads} engine threads, one slot per server, response cache off; load average (1 min) ${loadStart.toFixed(1)} at start, ${loadEnd.toFixed(1)} at the end. ` +
+    `One 12 MP JPEG (4000×3000, resized by Visto to its default pixel budget), asked "${QUESTIONS[0]}" and then "${QUESTIONS[1]}", the question before the image. ` +
+    `Time to first token (TTFT) is the latency of a one-token answer: image preprocessing, prompt and vision encoder included. ` +
+    `Two servers, cache off and on, both loaded, each warmed up with another image; the requests ran in the order off, on, on, off, one at a time. ` +
+    `"Vision encoder" is the engine's own time for it ("vision encoder: … in X ms", from Visto's patch); "engine prompt" is llama-server's prompt eval time (encoder plus decoding every prompt token, image tokens included).\n\n` +
+    `| image embedding cache | prompt tokens | first question: TTFT s | vision encoder (share of TTFT) | engine prompt s | second question: TTFT s | vision encoder | engine prompt s | second ÷ first |\n` +
+    `|---|---:|---:|---:|---:|---:|---|---:|---:|\n` +
     `${row('off (`--image-cache-mb 0`)', off)}\n${row('on (default 256 MiB)', on)}\n\n` +
     `With the cache on, the second question was a hit (${on.hits} hit${on.hits === 1 ? '' : 's'}); the photo's embeddings take ${(on.bytes / 1024 / 1024).toFixed(1)} MiB of the cache.\n`,
 )
