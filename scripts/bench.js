@@ -6,7 +6,8 @@
  * llama-server child Visto started (its own /v1/chat/completions), at several
  * concurrency levels; llama-bench on the same file and threads gives the engine's
  * ceiling; scripts/bench-images.js (when present) adds image preprocessing numbers and
- * scripts/bench-cache.js response-cache hits per second and /metrics scrape time.
+ * scripts/bench-cache.js response-cache hits per second and /metrics scrape time;
+ * scripts/bench-embedding-cache.js what the engine's image embedding cache saves.
  * Everything lands in docs/benchmarks.md. Imports the built code: run `npx tsc -b` first.
  */
 import { execFile, spawn } from 'node:child_process'
@@ -538,6 +539,10 @@ ${r.pdfBench.skipped ? `_Not run: ${r.pdfBench.skipped}_` : r.pdfBench.markdown}
 
 ${r.batchBench.skipped ? `_Not run: ${r.batchBench.skipped}_` : r.batchBench.markdown}
 
+## Image embedding cache (scripts/bench-embedding-cache.js)
+
+${r.embeddingCacheBench.skipped ? `_Not run: ${r.embeddingCacheBench.skipped}_` : r.embeddingCacheBench.markdown}
+
 ## How to read this
 
 Both targets run on the same llama-server process with the same images, so the **Visto ÷ direct** ratios are Visto's own cost: parsing the request, decoding and re-encoding each image with sharp, rendering the chat template, and relaying the stream. A ratio near 1.00× means the engine dominates, as it should; on the same CPU cores Visto's image work competes with the engine's threads. Because the machine is shared, the engine's own speed swings from run to run (see the load column), and that moves every time-based column on both sides. The steadier measure of Visto's cost is therefore **outside engine s/req**: a request's latency minus the time llama-server itself reports for that request's slot (prompt, image encoder and generation, from its log), i.e. the time spent in HTTP, JSON, image handling, templating and streaming; **outside engine Visto − direct** is what Visto adds per request. **TTFT** (time to the first content token) includes the vision encoder and prompt processing, so it is the number images move most; **completion tok/s** is generated tokens per wall-clock second over the whole level (all streams together), and **per-stream tok/s** the decode speed one client sees. The direct path renders the prompt with llama-server's own template and Visto with its own, so prompt token counts can differ by a few tokens (see the prompt tok/req column). **llama-bench** measures the engine alone on text (no image encoder, no HTTP) and is the ceiling: direct generation at concurrency 1 should come close to its tg figure, and prompt-heavy requests cannot beat its pp figure per token. The models are stand-ins with random weights and real shapes: speed matches the real model of the same shape, the text does not. Percentiles are nearest-rank (each is a time some request really took), so with fewer than 20 requests a level's p95 is its slowest request; rerun before drawing fine conclusions.
@@ -656,6 +661,7 @@ async function main() {
   const cacheBench = await runSubBench('bench-cache.js')
   const pdfBench = await runSubBench('bench-pdf.js')
   const batchBench = await runSubBench('bench-batches.js')
+  const embeddingCacheBench = await runSubBench('bench-embedding-cache.js')
   await model.cleanup?.()
   if (model.kind === 'standin-tiny') {
     // The files were temporary; say what they were instead of pointing at deleted paths.
@@ -684,6 +690,7 @@ async function main() {
     cacheBench,
     pdfBench,
     batchBench,
+    embeddingCacheBench,
   })
   await mkdir(dirname(options.out), { recursive: true })
   await writeFile(options.out, report)

@@ -61,6 +61,7 @@ export const serveOptions = {
   'default-max-tokens': { kind: 'int', default: 1024, min: 1, description: 'max_tokens when a request sets none.' },
   'response-cache-mb': { kind: 'number', default: 64, min: 0, description: 'Memory for answers to repeated identical requests (LRU), in MiB; 0 turns the response cache off.' },
   'response-cache': { kind: 'string', default: 'deterministic', choices: ['deterministic', 'all', 'off'], description: 'Which answers are cached: deterministic ones (temperature 0 or a seed), all (sampled ones too), or off.' },
+  'image-cache-mb': { kind: 'number', default: 256, min: 0, description: 'Memory for recent images’ embeddings inside the engine (LRU), in MiB, so another question about the same image skips the vision encoder; 0 turns it off. Needs Visto’s own llama-server build; others ignore it.' },
   'metrics-public': { kind: 'boolean', default: false, description: 'Serve GET /metrics without the API key (for a Prometheus that cannot send one).' },
   'drain-seconds': { kind: 'number', default: 30, min: 0, description: 'On SIGINT/SIGTERM, how long in-flight requests may finish.' },
   'data-dir': { kind: 'string', description: 'Folder for batch state (SQLite) and batch files (default <cache>/data).' },

@@ -61,6 +61,7 @@ async function createEngine(config: ServeConfig, io: ServeIo, cacheDir: string):
     parallel: config.parallel,
     threads: config.threads,
     gpuLayers: config['gpu-layers'],
+    imageCacheMb: config['image-cache-mb'],
     log: io.engineLog,
   })
 }

@@ -15,7 +15,7 @@ const fs = require('node:fs')
 const args = process.argv.slice(2)
 const port = Number(args[args.indexOf('--port') + 1])
 const key = process.env.FAKE_IGNORES_KEY ? undefined : process.env.LLAMA_API_KEY
-fs.writeFileSync(process.env.FAKE_REPORT, JSON.stringify({ args, key: process.env.LLAMA_API_KEY, keyFile: process.env.LLAMA_ARG_API_KEY_FILE ?? null }))
+fs.writeFileSync(process.env.FAKE_REPORT, JSON.stringify({ args, key: process.env.LLAMA_API_KEY, keyFile: process.env.LLAMA_ARG_API_KEY_FILE ?? null, imageCacheMb: process.env.LLAMA_ARG_IMAGE_CACHE_MB ?? null }))
 http.createServer((request, response) => {
   if (request.url !== '/health' && key && request.headers.authorization !== 'Bearer ' + key) return response.writeHead(401).end('{}')
   response.writeHead(200, { 'content-type': 'application/json' }).end('{}')
@@ -35,17 +35,17 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-async function run(env: Record<string, string | undefined>) {
+async function run(env: Record<string, string | undefined>, options: { imageCacheMb?: number } = {}) {
   const report = join(dir, `report-${Math.random().toString(36).slice(2)}.json`)
   const added = { FAKE_REPORT: report, ...env }
   Object.assign(process.env, added)
-  const child = new LlamaServerProcess({ binary, modelPath: '/nonexistent/model.gguf', contextLength: 512, parallel: 1, startTimeoutMs: 20_000 })
+  const child = new LlamaServerProcess({ binary, modelPath: '/nonexistent/model.gguf', contextLength: 512, parallel: 1, startTimeoutMs: 20_000, ...options })
   try {
     const started = await child.start().then(
       () => undefined,
       (error: Error) => error,
     )
-    return { child, started, seen: JSON.parse(await readFile(report, 'utf8')) as { args: string[]; key: string; keyFile: string | null } }
+    return { child, started, seen: JSON.parse(await readFile(report, 'utf8')) as { args: string[]; key: string; keyFile: string | null; imageCacheMb: string | null } }
   } finally {
     for (const name of Object.keys(added)) delete process.env[name]
   }
@@ -61,6 +61,17 @@ describe('the key Visto gives its llama-server', () => {
       expect(seen.args).not.toContain('--api-key')
       expect(seen.keyFile).toBeNull()
       expect(child.state()).toEqual({ status: 'ready' })
+    } finally {
+      await child.stop()
+    }
+  })
+
+  it('gets the image cache size in LLAMA_ARG_IMAGE_CACHE_MB, which a stock build ignores, never as a flag it would reject', async () => {
+    const { child, started, seen } = await run({}, { imageCacheMb: 48 })
+    try {
+      expect(started).toBeUndefined()
+      expect(seen.imageCacheMb).toBe('48')
+      expect(seen.args.join(' ')).not.toMatch(/cache/)
     } finally {
       await child.stop()
     }

@@ -13,6 +13,11 @@ export interface LlamaServerProcessOptions {
   parallel: number
   threads?: number
   gpuLayers?: number
+  /**
+   * MiB for the engine's cache of image embeddings (Visto's engine patch). Passed in the
+   * environment, which a stock llama-server ignores, rather than as a flag it would reject.
+   */
+  imageCacheMb?: number
   extraArgs?: string[]
   /** How long a start may take before it counts as failed (big models load slowly). */
   startTimeoutMs?: number
@@ -105,6 +110,7 @@ export class LlamaServerProcess extends EventEmitter {
   private environment(): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = { ...process.env, LLAMA_MEDIA_MARKER: this.mediaMarker, LLAMA_API_KEY: this.apiKey }
     delete env.LLAMA_ARG_API_KEY_FILE
+    if (this.options.imageCacheMb !== undefined) env.LLAMA_ARG_IMAGE_CACHE_MB = String(this.options.imageCacheMb)
     return env
   }
 
