@@ -22,7 +22,7 @@ const sharp = (await import('sharp')).default
 const work = await mkdtemp(join(os.tmpdir(), 'visto-bench-batches-'))
 await generateStandin({ preset: 'tiny', outDir: work })
 const config = parseServeConfig(
-  ['--port', '0', '--model', join(work, 'model.gguf'), '--mmproj', join(work, 'mmproj.gguf'), '--ctx-size', '2048', '--threads', '2', '--parallel', '3', '--batch-concurrency', '3', '--log-level', 'silent', '--data-dir', join(work, 'data')],
+  ['--port', '0', '--model', join(work, 'model.gguf'), '--mmproj', join(work, 'mmproj.gguf'), '--ctx-size', '2048', '--threads', '2', '--parallel', '3', '--batch-concurrency', '3', '--log-level', 'silent', '--data-dir', join(work, 'data'), '--response-cache', 'off'],
   {},
 )
 const server = await startServer(config, { log: () => {} })
@@ -79,7 +79,7 @@ try {
   const mean = (name) => rounds.filter((r) => r.name === name).reduce((a, r) => a + r.ms, 0) / 2
   const d = mean('direct')
   const b = mean('batch')
-  const report = `${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), tiny stand-in (random weights: this measures Visto's overhead, not model speed), ${lines} requests of one 256×256 JPEG and exactly ${maxTokens} generated tokens, \`--parallel 3\`; rounds in the order direct, batch, batch, direct after a warm-up.
+  const report = `${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), tiny stand-in (random weights: this measures Visto's overhead, not model speed), ${lines} requests of one 256×256 JPEG and exactly ${maxTokens} generated tokens, \`--parallel 3\`, response cache off (the same requests run four times); rounds in the order direct, batch, batch, direct after a warm-up.
 
 | mode | wall time (mean of 2) | per request |
 | --- | ---: | ---: |

@@ -72,12 +72,8 @@ async function client(url, bodyFile, durationS, parallel) {
 }
 
 async function parent() {
-  const { buildApp } = await import(new URL('app.js', dist))
-  const { Admission } = await import(new URL('serving/admission.js', dist))
-  const { ChatCompletionsService } = await import(new URL('serving/chat-completions.js', dist))
-  const { ResponseCache } = await import(new URL('serving/response-cache.js', dist))
-  const { ServerMetrics } = await import(new URL('observability/server-metrics.js', dist))
-  const { defaultImagePipelineOptions, prepareImage } = await import(new URL('images/pipeline.js', dist))
+  const { composeServer } = await import(new URL('compose.js', dist))
+  const { serveConfig } = await import(new URL('config.js', dist))
   const { default: sharp } = await import('sharp')
 
   // About 120 tokens of answer, in word-sized deltas, as a real description would stream.
@@ -93,16 +89,9 @@ async function parent() {
       yield { type: 'done', finishReason: 'stop', promptTokens: 1100, completionTokens: answer.length }
     },
   }
-  const admission = new Admission(2, 64)
-  const responseCache = new ResponseCache({ maxBytes: 64 * 1024 * 1024, mode: 'deterministic', maxImageBytes: 20 * 1024 * 1024 })
-  const metrics = new ServerMetrics({ engine, admission, responseCache })
-  const chat = new ChatCompletionsService(engine, admission, metrics.observeImages((url, where, detail, signal) => prepareImage(url, where, defaultImagePipelineOptions, detail, signal)), {
-    defaultMaxTokens: 1024,
-    maxImagesPerRequest: 8,
-    responseCache,
-    observer: metrics,
+  const { app, metrics } = await composeServer(serveConfig({ parallel: 2, 'max-queue': 64, 'response-cache-mb': 64, 'response-cache': 'deterministic', 'log-level': 'silent' }), {
+    engine: { ...engine, start: async () => {}, kill: () => {} },
   })
-  const app = await buildApp({ engine, admission, chat, bodyLimitBytes: 50 * 1024 * 1024, metrics })
   const base = await app.listen({ port: 0, host: '127.0.0.1' })
 
   // A 1024×1024 photo-like JPEG (noise over a gradient, so it does not compress to nothing).

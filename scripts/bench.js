@@ -585,7 +585,7 @@ async function main() {
 
   const { parseServeConfig } = await import('../packages/server/dist/config.js')
   const { startServer } = await import('../packages/server/dist/main.js')
-  const serveArgs = ['--port', '0', '--model', model.model, '--mmproj', model.mmproj, '--parallel', String(parallel), '--ctx-size', String(ctxSize), '--threads', String(options.threads), '--log-level', 'silent']
+  const serveArgs = ['--port', '0', '--model', model.model, '--mmproj', model.mmproj, '--parallel', String(parallel), '--ctx-size', String(ctxSize), '--threads', String(options.threads), '--log-level', 'silent', '--response-cache', 'off']
   progress(`starting Visto in-process (${serveArgs.join(' ')})`)
   const loadStarted = performance.now()
   const slotTimes = new EngineSlotTimes()
