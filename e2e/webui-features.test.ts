@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import type { FastifyInstance } from 'fastify'
@@ -11,7 +11,7 @@ import { endless, ScriptedEngine, words } from '../test-support/scripted-engine.
 import { composeServer } from '../packages/server/src/compose.js'
 import { serveConfig } from '../packages/server/src/config.js'
 import { startScriptedSite, type ScriptedSite } from '../test-support/scripted-site.js'
-import { repoRoot } from '../test-support/paths.js'
+import { repoRoot, scratchDirInRepo } from '../test-support/paths.js'
 
 // The page's languages, answers, code export, cost figures, keyboard use and phone
 // layout, against a scripted engine so the answers are known in advance. The generated
@@ -349,7 +349,7 @@ describe('copy as code', () => {
   let dir: string
   beforeEach(() => {
     // Inside the repository, so the JavaScript snippet resolves the installed `openai`.
-    dir = mkdtempSync(path.join(repoRoot, 'node_modules', '.cache', 'visto-code-'))
+    dir = scratchDirInRepo('visto-code-')
   })
   afterEach(() => rmSync(dir, { recursive: true, force: true }))
 

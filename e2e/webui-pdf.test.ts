@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import type { BrowserContext, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { hostilePdfs, textPdf } from '../test-support/pdfs.js'
 import { words } from '../test-support/scripted-engine.js'
-import { repoRoot } from '../test-support/paths.js'
+import { repoRoot, scratchDirInRepo } from '../test-support/paths.js'
 import { startScriptedSite, type ScriptedSite } from '../test-support/scripted-site.js'
 
 // A PDF dropped on the page: its pages shown with their cost, sent as a `file` part, and
@@ -26,7 +26,7 @@ beforeAll(async () => {
   site = await startScriptedSite({ parallel: 1, 'max-queue': 4, 'body-limit-mb': 32 })
   threePages = await textPdf(3)
   // Inside the repository, so the JavaScript finds the `openai` package.
-  dir = mkdtempSync(path.join(repoRoot, 'node_modules', '.cache', 'visto-pdf-code-'))
+  dir = scratchDirInRepo('visto-pdf-code-')
 })
 
 afterAll(async () => {

@@ -1,3 +1,4 @@
+import { mkdirSync, mkdtempSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -6,3 +7,14 @@ export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
 export const vistoBin = join(repoRoot, 'packages', 'cli', 'bin', 'visto.js')
 /** Small committed images, one per format, for SDK and CLI tests that read files. */
 export const fixturesDir = join(repoRoot, 'test-support', 'fixtures')
+
+/**
+ * A fresh folder inside the repository (under node_modules/.cache, which git ignores), for
+ * generated code that must resolve the repository's packages (`import OpenAI from 'openai'`).
+ * The cache folder does not exist in a fresh clone until something writes there.
+ */
+export function scratchDirInRepo(prefix: string): string {
+  const parent = join(repoRoot, 'node_modules', '.cache')
+  mkdirSync(parent, { recursive: true })
+  return mkdtempSync(join(parent, prefix))
+}
