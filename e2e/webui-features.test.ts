@@ -10,7 +10,7 @@ import { testImage } from '@visto/testkit/images/test-images'
 import { endless, ScriptedEngine, words } from '../test-support/scripted-engine.js'
 import { composeServer } from '../packages/server/src/compose.js'
 import { serveConfig } from '../packages/server/src/config.js'
-import { startScriptedSite, type ScriptedSite } from '../test-support/scripted-site.js'
+import { startScriptedSite, watchCspViolations, type ScriptedSite } from '../test-support/scripted-site.js'
 import { repoRoot, scratchDirInRepo } from '../test-support/paths.js'
 
 // The page's languages, answers, code export, cost figures, keyboard use and phone
@@ -55,12 +55,7 @@ async function open(options: BrowserContextOptions = {}): Promise<Page> {
   })
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: baseURL })
   // Every test here runs the page under the server's strict policy and fails on any violation.
-  cspViolations = []
-  await context.exposeBinding('reportCspViolation', (_source, violation: string) => cspViolations.push(violation))
-  await context.addInitScript(() => {
-    const report = (window as unknown as { reportCspViolation: (v: string) => void }).reportCspViolation
-    document.addEventListener('securitypolicyviolation', (event) => report(`${event.violatedDirective}: ${event.blockedURI} ${event.sample}`))
-  })
+  cspViolations = await watchCspViolations(context)
   page = await context.newPage()
   await page.goto(baseURL)
   return page

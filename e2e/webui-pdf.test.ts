@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { hostilePdfs, textPdf } from '../test-support/pdfs.js'
 import { words } from '../test-support/scripted-engine.js'
 import { repoRoot, scratchDirInRepo } from '../test-support/paths.js'
-import { startScriptedSite, type ScriptedSite } from '../test-support/scripted-site.js'
+import { startScriptedSite, watchCspViolations, type ScriptedSite } from '../test-support/scripted-site.js'
 
 // A PDF dropped on the page: its pages shown with their cost, sent as a `file` part, and
 // given as code. The engine is scripted; reading, measuring and rendering the PDF are real.
@@ -38,12 +38,7 @@ beforeEach(async () => {
   site.engine.script = words(['Three', ' pages.'])
   site.engine.requests.length = 0
   context = await site.browser.newContext({ locale: 'en-US' })
-  cspViolations = []
-  await context.exposeBinding('reportCspViolation', (_source, violation: string) => cspViolations.push(violation))
-  await context.addInitScript(() => {
-    const report = (window as unknown as { reportCspViolation: (v: string) => void }).reportCspViolation
-    document.addEventListener('securitypolicyviolation', (event) => report(`${event.violatedDirective}: ${event.blockedURI} ${event.sample}`))
-  })
+  cspViolations = await watchCspViolations(context)
   page = await context.newPage()
   await page.goto(site.baseURL)
 })

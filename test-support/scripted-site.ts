@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import type { Browser } from 'playwright-core'
+import type { Browser, BrowserContext } from 'playwright-core'
 import { composeServer, type ComposeOptions } from '../packages/server/src/compose.js'
 import { serveConfig, type ServeOptionName } from '../packages/server/src/config.js'
 import { launchChromium } from './chromium.js'
@@ -32,4 +32,18 @@ export async function startScriptedSite(
       await app.close()
     },
   }
+}
+
+/**
+ * Collects the Content-Security-Policy violations of every page the context opens
+ * (reloads included), so a browser test can fail on any.
+ */
+export async function watchCspViolations(context: BrowserContext): Promise<string[]> {
+  const violations: string[] = []
+  await context.exposeBinding('reportCspViolation', (_source, violation: string) => violations.push(violation))
+  await context.addInitScript(() => {
+    const report = (window as unknown as { reportCspViolation: (v: string) => void }).reportCspViolation
+    document.addEventListener('securitypolicyviolation', (event) => report(`${event.violatedDirective}: ${event.blockedURI} ${event.sample}`))
+  })
+  return violations
 }

@@ -2,6 +2,35 @@ import { OverloadedError } from '../errors.js'
 
 export type Release = () => void
 
+interface Waiter {
+  grant: (release: Release) => void
+  reject: (error: unknown) => void
+}
+
+/** Joins `line` until granted or rejected; a waiter whose signal aborts leaves the line. */
+function waitInLine<Extra extends object>(line: Array<Waiter & Extra>, extra: Extra, signal: AbortSignal): Promise<Release> {
+  return new Promise<Release>((resolve, reject) => {
+    const entry: Waiter & Extra = {
+      ...extra,
+      grant: (release: Release) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(release)
+      },
+      reject: (error: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(error)
+      },
+    }
+    const onAbort = (): void => {
+      const index = line.indexOf(entry)
+      if (index >= 0) line.splice(index, 1)
+      reject(signal.reason)
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    line.push(entry)
+  })
+}
+
 /** A place held while a request decodes its images, before it asks for an engine slot. */
 export class Reservation {
   private held = true
@@ -33,10 +62,10 @@ export class Reservation {
 export class Admission {
   private active = 0
   private preparing = 0
-  private readonly waiting: Array<{ grant: (release: Release) => void; reject: (error: unknown) => void }> = []
+  private readonly waiting: Waiter[] = []
   private draining = false
   /** Background (batch) work: waits behind every interactive request. */
-  private readonly background: { waiting: Array<{ grant: (release: Release) => void; reject: (error: unknown) => void; limit: number }>; active: number } = { waiting: [], active: 0 }
+  private readonly background: { waiting: Array<Waiter & { limit: number }>; active: number } = { waiting: [], active: 0 }
   /** Moving average of how long a slot is held, for Retry-After. */
   private averageHoldMs = 5000
 
@@ -95,25 +124,7 @@ export class Admission {
       this.active++
       return this.releaser()
     }
-    return new Promise<Release>((resolve, reject) => {
-      const entry = {
-        grant: (release: Release) => {
-          signal.removeEventListener('abort', onAbort)
-          resolve(release)
-        },
-        reject: (error: unknown) => {
-          signal.removeEventListener('abort', onAbort)
-          reject(error)
-        },
-      }
-      const onAbort = (): void => {
-        const index = this.waiting.indexOf(entry)
-        if (index >= 0) this.waiting.splice(index, 1)
-        reject(signal.reason)
-      }
-      signal.addEventListener('abort', onAbort, { once: true })
-      this.waiting.push(entry)
-    })
+    return waitInLine(this.waiting, {}, signal)
   }
 
   private releaser(): Release {
@@ -141,27 +152,9 @@ export class Admission {
   acquireBackground(limit: number, signal: AbortSignal): Promise<Release> {
     if (this.draining) return Promise.reject(new OverloadedError('The server is shutting down.', 5, { code: 'shutting_down' }))
     if (signal.aborted) return Promise.reject(signal.reason)
-    return new Promise<Release>((resolve, reject) => {
-      const entry = {
-        limit,
-        grant: (release: Release) => {
-          signal.removeEventListener('abort', onAbort)
-          resolve(release)
-        },
-        reject: (error: unknown) => {
-          signal.removeEventListener('abort', onAbort)
-          reject(error)
-        },
-      }
-      const onAbort = (): void => {
-        const index = this.background.waiting.indexOf(entry)
-        if (index >= 0) this.background.waiting.splice(index, 1)
-        reject(signal.reason)
-      }
-      signal.addEventListener('abort', onAbort, { once: true })
-      this.background.waiting.push(entry)
-      this.grantBackground()
-    })
+    const granted = waitInLine(this.background.waiting, { limit }, signal)
+    this.grantBackground()
+    return granted
   }
 
   private grantBackground(): void {
