@@ -49,7 +49,10 @@ describe('batches are fair to interactive requests', () => {
       const interactive = log.find((g) => g.who === 'interactive')!
       const batchStartsWhileWaiting = log.filter((g) => g.who === 'batch' && g.startedAt > sentAt && g.startedAt < interactive.startedAt)
       expect(runningAtArrival).toBeLessThanOrEqual(concurrency)
-      expect(batchStartsWhileWaiting).toEqual([])
+      // Between the client sending and the server reading the request, a freed slot can
+      // still go to a batch line (the server cannot prefer a request it has not seen); once
+      // the request is in admission, none can. So at most one such start.
+      expect(batchStartsWhileWaiting.length).toBeLessThanOrEqual(1)
       // It took the first slot a batch generation gave back: at most one ended while it waited.
       const batchEndsWhileWaiting = log.filter((g) => g.who === 'batch' && g.endedAt !== undefined && g.endedAt > sentAt && g.endedAt <= interactive.startedAt)
       expect(batchEndsWhileWaiting.length).toBeLessThanOrEqual(1)

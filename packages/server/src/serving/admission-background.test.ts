@@ -26,6 +26,33 @@ describe('Admission: background (batch) slots', () => {
     expect(third).toBe(true)
   })
 
+  it('lets an interactive request still decoding its images go first, and a taken place become its slot', async () => {
+    const admission = new Admission(1, 10)
+    const never = new AbortController().signal
+    const place = admission.reserve()
+    let background = false
+    void admission.acquireBackground(1, never).then(() => (background = true))
+    await tick()
+    expect(background).toBe(false)
+    const slot = await admission.acquire(never, place)
+    await tick()
+    expect(background).toBe(false)
+    slot()
+    await tick()
+    expect(background).toBe(true)
+
+    // A place given back without being used frees the way for background work at once.
+    const other = new Admission(1, 10)
+    const cancelled = other.reserve()
+    let granted = false
+    void other.acquireBackground(1, never).then(() => (granted = true))
+    await tick()
+    expect(granted).toBe(false)
+    cancelled.cancel()
+    await tick()
+    expect(granted).toBe(true)
+  })
+
   it('gives a released slot to a waiting interactive request before any background waiter', async () => {
     const admission = new Admission(1, 10)
     const never = new AbortController().signal

@@ -109,7 +109,11 @@ export class Admission {
   reserve(): Reservation {
     this.assertCanQueue()
     this.preparing++
-    return new Reservation(() => this.preparing--)
+    return new Reservation(() => {
+      this.preparing--
+      // After the caller's next step: a taken place becomes a slot or a wait first.
+      queueMicrotask(() => this.grantBackground())
+    })
   }
 
   /**
@@ -158,7 +162,8 @@ export class Admission {
   }
 
   private grantBackground(): void {
-    while (!this.draining && this.active < this.parallel && this.waiting.length === 0) {
+    // Interactive requests still decoding their images count as waiting: they come first.
+    while (!this.draining && this.active < this.parallel && this.waiting.length === 0 && this.preparing === 0) {
       const next = this.background.waiting[0]
       if (!next || this.background.active >= next.limit) return
       this.background.waiting.shift()
