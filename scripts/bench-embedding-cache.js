@@ -36,22 +36,8 @@ if (!existsSync(model) || !existsSync(mmproj)) {
 const { parseServeConfig } = await import('../packages/server/dist/config.js')
 const { startServer } = await import('../packages/server/dist/main.js')
 const { default: sharp } = await import('sharp')
+const { photoRaw } = await import('../packages/testkit/dist/images/test-images.js')
 
-/** A smooth, photo-like field with some grain, so the encoder sees real structure. */
-function photoRaw(width, height, seed) {
-  const data = Buffer.alloc(width * height * 3)
-  let state = seed
-  for (let y = 0, i = 0; y < height; y++) {
-    for (let x = 0; x < width; x++, i += 3) {
-      state = (state * 1664525 + 1013904223) >>> 0
-      const grain = (state >>> 28) - 8
-      data[i] = Math.max(0, Math.min(255, ((x * 255) / width + grain) | 0))
-      data[i + 1] = Math.max(0, Math.min(255, ((y * 255) / height + grain) | 0))
-      data[i + 2] = Math.max(0, Math.min(255, (128 + 100 * Math.sin((x + y) / 150) + grain) | 0))
-    }
-  }
-  return data
-}
 
 const jpegOf = async (width, height, seed) =>
   `data:image/jpeg;base64,${(await sharp(photoRaw(width, height, seed), { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer()).toString('base64')}`

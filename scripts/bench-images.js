@@ -101,22 +101,6 @@ function peakRssMeter() {
   }
 }
 
-/** A smooth, photo-like field with some grain, so encoders do real work. */
-function photoRaw(width, height, seed) {
-  const data = Buffer.alloc(width * height * 3)
-  let state = seed
-  for (let y = 0, i = 0; y < height; y++) {
-    for (let x = 0; x < width; x++, i += 3) {
-      state = (state * 1664525 + 1013904223) >>> 0
-      const grain = (state >>> 28) - 8
-      data[i] = Math.max(0, Math.min(255, ((x * 255) / width + grain) | 0))
-      data[i + 1] = Math.max(0, Math.min(255, ((y * 255) / height + grain) | 0))
-      data[i + 2] = Math.max(0, Math.min(255, (128 + 100 * Math.sin((x + y) / 150) + grain) | 0))
-    }
-  }
-  return data
-}
-
 /** A bottom-up 24-bit BMP of raw RGB (libvips cannot write BMP). */
 async function bmp24(width, height, rgb) {
   const { writeBmp } = await import('../packages/testkit/dist/images/bmp-writer.js')
@@ -127,6 +111,7 @@ async function bmp24(width, height, rgb) {
 }
 
 async function parent() {
+  const { photoRaw } = await import('../packages/testkit/dist/images/test-images.js')
   const dir = mkdtempSync(join(tmpdir(), 'visto-bench-images-'))
   try {
     process.stderr.write('bench-images: generating inputs…\n')

@@ -28,6 +28,25 @@ export async function twoHalves(width: number, height: number, left: Colour, rig
     .toBuffer()
 }
 
+/**
+ * A smooth, photo-like field with some grain, raw RGB: encoders (JPEG, the vision
+ * encoder) do real work on it, and the same seed gives the same bytes.
+ */
+export function photoRaw(width: number, height: number, seed: number): Buffer {
+  const data = Buffer.alloc(width * height * 3)
+  let state = seed
+  for (let y = 0, i = 0; y < height; y++) {
+    for (let x = 0; x < width; x++, i += 3) {
+      state = (state * 1664525 + 1013904223) >>> 0
+      const grain = (state >>> 28) - 8
+      data[i] = Math.max(0, Math.min(255, ((x * 255) / width + grain) | 0))
+      data[i + 1] = Math.max(0, Math.min(255, ((y * 255) / height + grain) | 0))
+      data[i + 2] = Math.max(0, Math.min(255, (128 + 100 * Math.sin((x + y) / 150) + grain) | 0))
+    }
+  }
+  return data
+}
+
 /** Deterministic noise (compresses badly, like a photo). */
 export function noiseRaw(width: number, height: number, seed = 1): Buffer {
   const data = Buffer.alloc(width * height * 3)
