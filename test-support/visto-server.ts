@@ -18,7 +18,15 @@ export interface SpawnedVisto {
  * Starts the real `visto serve` (real llama-server, tiny stand-in model) on a free port
  * and waits until /health is 200. Extra flags are passed through.
  */
-export async function startVisto(extraArgs: string[] = [], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<SpawnedVisto> {
+export async function startVisto(
+  extraArgs: string[] = [],
+  options: {
+    env?: NodeJS.ProcessEnv
+    timeoutMs?: number
+    /** A server set to kill itself (crash tests) may do so before it is seen ready: hand it back dead. */
+    mayDieBeforeReady?: boolean
+  } = {},
+): Promise<SpawnedVisto> {
   const standin = await ensureTinyStandin()
   const port = await freePort()
   const args = [vistoBin, 'serve', '--port', String(port), '--model', standin.model, '--mmproj', standin.mmproj, '--ctx-size', '2048', '--threads', '2', '--log-level', 'warn', '--data-dir', freshDataDir(), ...extraArgs]
@@ -30,7 +38,11 @@ export async function startVisto(extraArgs: string[] = [], options: { env?: Node
   const baseURL = `http://127.0.0.1:${port}`
   const deadline = Date.now() + (options.timeoutMs ?? 120_000)
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`visto serve exited with ${child.exitCode} before becoming ready:\n${output}`)
+    // A signal ends a process with no exit code: both mean it is gone.
+    if (child.exitCode !== null || child.signalCode !== null) {
+      if (options.mayDieBeforeReady && child.signalCode === 'SIGKILL') break
+      throw new Error(`visto serve exited with ${child.exitCode ?? child.signalCode} before becoming ready:\n${output}`)
+    }
     if (Date.now() > deadline) {
       child.kill('SIGKILL')
       throw new Error(`visto serve did not become ready in time:\n${output}`)
