@@ -63,8 +63,9 @@ export interface BatchRequestLine {
 }
 
 function describe(value: unknown): string {
-  if (value === null) return 'null'
+  if (value === null || value === undefined) return String(value)
   if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'object') return 'an object'
   return typeof value === 'string' ? `"${value.slice(0, 60)}"` : `a ${typeof value}`
 }
 

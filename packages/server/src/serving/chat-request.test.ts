@@ -111,7 +111,7 @@ describe('parseChatRequest: file parts (PDF documents)', () => {
   })
 
   it.each([
-    [{ type: 'file' }, 'messages[0].content[0].file must be an object with "file_data" (a data:application/pdf;base64 URL) or "file_id", got a undefined', 'messages[0].content[0].file'],
+    [{ type: 'file' }, 'messages[0].content[0].file must be an object with "file_data" (a data:application/pdf;base64 URL) or "file_id", got undefined', 'messages[0].content[0].file'],
     [{ type: 'file', file: {} }, 'messages[0].content[0].file needs exactly one of "file_data" (the PDF inline, as data:application/pdf;base64,...) and "file_id" (an uploaded file)', 'messages[0].content[0].file'],
     [{ type: 'file', file: { file_data: pdf, file_id: 'x' } }, 'messages[0].content[0].file needs exactly one of "file_data" (the PDF inline, as data:application/pdf;base64,...) and "file_id" (an uploaded file)', 'messages[0].content[0].file'],
     [{ type: 'file', file: { file_data: 12 } }, 'messages[0].content[0].file.file_data must be a string, got a number', 'messages[0].content[0].file.file_data'],
@@ -123,6 +123,6 @@ describe('parseChatRequest: file parts (PDF documents)', () => {
 
   it('refuses a file part outside user messages', () => {
     const body = { messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: [{ type: 'file', file: { file_data: pdf } }] }] }
-    expect(rejection(body).message).toBe('Files are only accepted in user messages; messages[1].content[0] is in a assistant message')
+    expect(rejection(body).message).toBe('Files are only accepted in user messages; messages[1].content[0] is in an assistant message')
   })
 })

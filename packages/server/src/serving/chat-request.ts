@@ -41,10 +41,12 @@ type Json = Record<string, unknown>
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value)
 
 function describe(value: unknown): string {
-  if (value === null) return 'null'
+  if (value === null || value === undefined) return String(value)
   if (Array.isArray(value)) return 'an array'
-  return typeof value === 'object' ? 'an object' : `a ${typeof value}`
+  return withArticle(typeof value)
 }
+
+const withArticle = (noun: string): string => (/^[aeiou]/.test(noun) ? `an ${noun}` : `a ${noun}`)
 
 function fail(message: string, param: string, code = 'invalid_value'): never {
   throw new InvalidRequestError(message, { param, code })
@@ -117,11 +119,11 @@ function parseContent(content: unknown, index: number, role: ParsedMessage['role
       if (detail !== 'low' && detail !== 'high' && detail !== 'auto') {
         fail(`${where}.image_url.detail must be "low", "high" or "auto", got ${JSON.stringify(detail)}`, `${where}.image_url.detail`)
       }
-      if (role !== 'user') fail(`Images are only accepted in user messages; ${where} is in a ${role} message`, `${where}`)
+      if (role !== 'user') fail(`Images are only accepted in user messages; ${where} is in ${withArticle(role)} message`, `${where}`)
       return { type: 'image', url, detail, where }
     }
     if (part.type === 'file') {
-      if (role !== 'user') fail(`Files are only accepted in user messages; ${where} is in a ${role} message`, `${where}`)
+      if (role !== 'user') fail(`Files are only accepted in user messages; ${where} is in ${withArticle(role)} message`, `${where}`)
       return parseFilePart(part.file, where)
     }
     fail(`Unsupported content part type "${part.type}" in ${where}; supported types are "text", "image_url" and "file"`, `${where}.type`, 'unsupported_content_type')
