@@ -172,7 +172,12 @@ describe('PDFs on POST /v1/images/describe', () => {
   it('names the upload in PDF errors', async () => {
     const response = await upload(hostilePdfs.encrypted())
     expect(response.statusCode).toBe(400)
-    expect(response.json().error.message).toBe('Invalid file data in messages[0].content[1]: the PDF is encrypted (password-protected); send a copy without a password')
+    expect(response.json().error.message).toBe('Invalid file data in image[0]: the PDF is encrypted (password-protected); send a copy without a password')
+    expect(response.json().error.param).toBe('image[0].file.file_data')
+    const badPages = await upload(threePages, { pages: '4' })
+    expect(badPages.statusCode).toBe(400)
+    expect(badPages.json().error.message).toMatch(/^Invalid file data in image\[0\]: pages "4"/)
+    expect(badPages.json().error.param).toBe('image[0].file.pages')
   })
 })
 

@@ -101,6 +101,8 @@ export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDes
           return { type: 'image_url', image_url: { url, detail } }
         }),
       )
+      // The prompt is content[0], so upload i is content[i + 1]; errors name it as the form did.
+      const uploadNames = new Map(files.map((_, index) => [`messages[0].content[${index + 1}]`, `image[${index}]`]))
       const body = {
         ...(fields.has('model') ? { model: fields.get('model') } : {}),
         messages: [{ role: 'user', content: [{ type: 'text', text: prompt }, ...content] }],
@@ -110,6 +112,7 @@ export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDes
       const chat = await deps.chat.prepare(body, request.id, signal, {
         reservation,
         cacheUse: cacheDirective(request.headers['cache-control']),
+        partName: (where) => uploadNames.get(where),
         prepareImage: async (url) => {
           const image = byUrl.get(url)
           if (image === undefined) throw new InternalServerError(undefined, { cause: new Error(`no prepared upload for ${url}`) })

@@ -46,6 +46,11 @@ export interface PrepareOptions {
   cacheUse?: CacheDirective
   /** Replaces the interactive place and slot wait: batch lines take a background slot. */
   acquire?: (signal: AbortSignal) => Promise<Release>
+  /**
+   * What errors call a content part when the client did not write the messages itself
+   * (uploads: `image[0]` rather than `messages[0].content[1]`); undefined keeps the name.
+   */
+  partName?: (where: string) => string | undefined
 }
 
 /** A request ready to run: validated, images decoded, an engine slot held. */
@@ -107,6 +112,9 @@ export class ChatCompletionsService {
     const imageSignal = AbortSignal.any([signal, imagesNeeded.signal])
     try {
       const parsed = parseChatRequest(body, this.options.limits)
+      if (options.partName) {
+        for (const part of parsed.messages.flatMap((m) => m.parts)) if (part.type !== 'text') part.where = options.partName(part.where) ?? part.where
+      }
       const model = this.resolveModel(parsed.model)
       const imageCount = parsed.messages.reduce((n, m) => n + m.parts.filter((p) => p.type === 'image').length, 0)
       if (imageCount > this.options.maxImagesPerRequest) {
