@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -7,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningServer } from '../packages/server/src/main.js'
 import { testImage } from '@visto/testkit/images/test-images'
 import { startTinyServer } from '../test-support/in-process-server.js'
-import { vistoBin } from '../test-support/paths.js'
+import { runCli } from '../test-support/run-cli.js'
 
 let server: RunningServer
 let dir: string
@@ -24,13 +23,7 @@ afterAll(async () => {
 })
 
 /** Runs the CLI as a child process. Asynchronously: the server answering it lives in this process. */
-function cli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [vistoBin, ...args, '--base-url', server.url], { encoding: 'utf8', timeout: 120_000 }, (error, stdout, stderr) =>
-      resolve({ status: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr }),
-    )
-  })
-}
+const cli = (args: string[]) => runCli([...args, '--base-url', server.url], { timeoutMs: 120_000 })
 
 describe('the SDK against a real Visto server', () => {
   it('asks about an image file and reports usage and latency', async () => {
@@ -68,7 +61,7 @@ describe('the SDK against a real Visto server', () => {
 describe('the CLI against a real Visto server', () => {
   it('visto ask prints the answer', async () => {
     const result = await cli(['ask', path.join(dir, 'photo-1.png'), '-q', 'Describe.', '--max-tokens', '8', '--json'])
-    expect(result.status).toBe(0)
+    expect(result.code).toBe(0)
     const output = JSON.parse(result.stdout) as { text: string; usage: { completion_tokens: number } }
     expect(output.usage.completion_tokens).toBe(8)
   })
@@ -76,11 +69,11 @@ describe('the CLI against a real Visto server', () => {
   it('visto batch answers every image once, and a re-run repeats nothing', async () => {
     const out = path.join(dir, 'results.jsonl')
     const first = await cli(['batch', dir, '-q', 'Describe.', '-c', '3', '-o', out, '--max-tokens', '4'])
-    expect(first.status).toBe(0)
+    expect(first.code).toBe(0)
     const lines = readFileSync(out, 'utf8').trim().split('\n')
     expect(lines).toHaveLength(5)
     const again = await cli(['batch', dir, '-q', 'Describe.', '-c', '3', '-o', out, '--max-tokens', '4'])
-    expect(again.status).toBe(0)
+    expect(again.code).toBe(0)
     expect(readFileSync(out, 'utf8').trim().split('\n')).toHaveLength(5)
   })
 
@@ -88,7 +81,7 @@ describe('the CLI against a real Visto server', () => {
     const broken = path.join(dir, 'broken.bin')
     writeFileSync(broken, Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 0x4a, 0x46]))
     const result = await cli(['ask', broken, '-q', 'Describe.'])
-    expect(result.status).toBe(1)
+    expect(result.code).toBe(1)
     expect(result.stderr).toContain('Invalid image data')
   })
 })
