@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { apiError, delayed, json, completion, startScriptedServer, type Handler, type ScriptedServer } from '../../../test-support/scripted-server.js'
 import { parseCsv } from '../src/results-file.js'
 import { fixturesDir } from '../../../test-support/paths.js'
+import { textPdf } from '../../../test-support/pdfs.js'
 import { runCli, startCli } from '../../../test-support/run-cli.js'
 
 const fixtures = fixturesDir
@@ -232,6 +233,28 @@ describe('visto batch', () => {
     expect(run.code).toBe(1)
     expect(run.stderr).toMatch(/^visto batch: cannot use .*out\.jsonl for results: ENOENT/)
     expect(server.requests).toHaveLength(0)
+  })
+
+  it('sends --pages with every PDF (images as they are) and refuses a malformed list before asking anything', async () => {
+    server.fallback = numbered()
+    const input = await images(1, 'mixed')
+    await writeFile(join(input, 'report.pdf'), await textPdf(3))
+    const output = join(dir, 'results.jsonl')
+    const malformed = await runCli(['batch', input, '-q', 'Summarise.', '-o', output, '--pages', '2-', '--base-url', server.url], { cwd: dir })
+    expect([malformed.code, malformed.stderr.trim()]).toEqual([2, 'visto batch: --pages must be page numbers and ranges like "1-3,7", got "2-"'])
+    expect(server.requests).toHaveLength(0)
+
+    const run = await runCli(['batch', input, '-q', 'Summarise.', '-o', output, '--pages', '2-3', '--base-url', server.url], { cwd: dir })
+    expect(run.code).toBe(0)
+    const parts = server.requests.map((request) => request.json!.messages[0]!.content as Array<{ type: string; file?: { filename?: string; pages?: string } }>)
+    const pdfPart = parts.flat().find((part) => part.type === 'file')
+    expect(pdfPart?.file).toMatchObject({ filename: 'report.pdf', pages: '2-3' })
+    const imagePart = parts.flat().find((part) => part.type === 'image_url')
+    expect(imagePart).toBeDefined()
+    expect((await readJsonl(output)).map((r) => [r.file, r.ok]).sort()).toEqual([
+      ['mixed/img-00.png', true],
+      ['mixed/report.pdf', true],
+    ])
   })
 
   it('exits 3 when the server cannot be reached at all, and 2 for bad usage', async () => {

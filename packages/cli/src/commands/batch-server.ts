@@ -20,6 +20,8 @@ export interface ServerBatchOptions {
   skipped: number
   question: string
   system?: string | undefined
+  /** For PDFs: which pages ("1-3,7"); undefined: all. */
+  pages?: string | undefined
   sampling: SamplingOptions
   model: string
   baseURL: string
@@ -108,7 +110,7 @@ async function submit(api: Api, options: ServerBatchOptions): Promise<BatchObjec
       for (const input of options.pending) {
         const messages = [
           ...(options.system ? [{ role: 'system' as const, content: options.system }] : []),
-          { role: 'user' as const, content: await userContent(options.question, input.path) },
+          { role: 'user' as const, content: await userContent(options.question, input.path, options.pages ? { pages: options.pages } : {}) },
         ]
         const body = { model: options.model, ...samplingParams(options.sampling), messages }
         await handle.write(`${JSON.stringify({ custom_id: input.file, method: 'POST', url: '/v1/chat/completions', body })}\n`)

@@ -10,6 +10,7 @@ import { resolveInputs, type BatchInput } from '../batch-inputs.js'
 import { CliError, ExitCode } from '../cli-error.js'
 import type { Command } from '../cli.js'
 import { printJson, styler } from '../output.js'
+import { parsePageList } from '../pdf-pages.js'
 import { ProgressReporter } from '../progress.js'
 import { prepareOutput, recordKey, ResultAppender, serialize, type OutputFormat, type ResultRecord } from '../results-file.js'
 import { samplingFrom, samplingHelp, samplingOptions } from '../sampling-flags.js'
@@ -33,6 +34,8 @@ Options:
   -o, --output FILE     results file (default: JSON Lines on stdout, no resume)
   --format jsonl|csv    output format (default: from the file extension, else jsonl)
   -r, --recursive       include images in subdirectories
+  --pages LIST          for PDFs: only these pages of each, e.g. "1-3,7" (default: all); a PDF
+                        without one of them fails with the server's error
   --allow-failures      exit 0 even when some items failed
   --cache               reuse answers from the result cache (~/.cache/visto/results)
   --cache-dir DIR       the result cache directory (implies --cache)
@@ -104,6 +107,7 @@ const command: Command = {
       'cache-dir': { type: 'string' },
       'progress-interval': { type: 'string' },
       server: { type: 'boolean', default: false },
+      pages: { type: 'string' },
       ...samplingOptions,
     })
     if (values.help) {
@@ -117,6 +121,8 @@ const command: Command = {
     const intervalS = numberFlag(values['progress-interval'], 'progress-interval', { min: 0 }) ?? 2
     const format = formatFor(values.format, values.output)
     const sampling = samplingFrom(values)
+    if (values.pages !== undefined) parsePageList(values.pages)
+    const pages = values.pages?.trim() || undefined
 
     const outputPath = values.output ? resolve(values.output) : undefined
     if (values.server && !outputPath) throw new CliError('--server needs -o FILE: the results file, and the batch id kept beside it for re-attaching', ExitCode.Usage)
@@ -182,12 +188,16 @@ const command: Command = {
           skipped,
           question,
           system: values.system,
+          pages,
           sampling,
           model: options.model ?? 'qwen3-vl-4b-instruct',
           baseURL: client.baseURL,
           apiKey: options.apiKey,
           outputPath: outputPath!,
-          emit,
+          emit: (record) => {
+            emit(record)
+            if (!record.ok) progress.log(`${style.red('✗')} ${record.file}: ${record.error}${record.request_id ? ` (request ${record.request_id})` : ''}`)
+          },
           progress,
           signal: controller.signal,
           log: (line) => progress.log(line),
@@ -200,6 +210,7 @@ const command: Command = {
         await client.batch(items, {
           ...sampling,
           ...(values.system ? { system: values.system } : {}),
+          ...(pages ? { pages } : {}),
           concurrency,
           signal: controller.signal,
           metrics,

@@ -7,7 +7,7 @@ import { clientFrom, checkImagePaths, commonHelp, describeError, isUnreachable, 
 import { CliError, ExitCode } from '../cli-error.js'
 import type { Command } from '../cli.js'
 import { printJson } from '../output.js'
-import { countPdfPages, isPdfFile } from '../pdf-pages.js'
+import { countPdfPages, isPdfFile, parsePageList } from '../pdf-pages.js'
 
 export const OCR_PROMPT = [
   'Extract all text in this image exactly as written.',
@@ -120,7 +120,7 @@ async function ocrItems(files: readonly string[], pageList: string | undefined):
       items.push({ file })
       continue
     }
-    const wanted = pageList === undefined ? null : pagesFrom(pageList)
+    const wanted = pageList === undefined ? null : parsePageList(pageList)
     for (let page = 1; page <= count; page++) if (wanted === null || wanted.has(page)) items.push({ file, page, pages: count })
     if (wanted !== null) {
       const missing = [...wanted].filter((page) => page > count)
@@ -130,16 +130,5 @@ async function ocrItems(files: readonly string[], pageList: string | undefined):
   return items
 }
 
-function pagesFrom(list: string): Set<number> {
-  const pages = new Set<number>()
-  for (const item of list.split(',')) {
-    const match = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(item)
-    const first = Number(match?.[1])
-    const last = match?.[2] === undefined ? first : Number(match[2])
-    if (!match || first < 1 || last < first || last - first > 100_000) throw new CliError(`--pages must be page numbers and ranges like "1-3,7", got "${list}"`, ExitCode.Usage)
-    for (let page = first; page <= last; page++) pages.add(page)
-  }
-  return pages
-}
 
 export default command
