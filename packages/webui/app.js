@@ -4,7 +4,7 @@
 // that Stop can abort the request directly.
 
 import { readSseData } from '/protocol/sse.js'
-import { curlCode, javascriptCode, pythonCode } from './code-export.js'
+import { curlCode, javascriptCode, pythonCode, turnMessage } from './code-export.js'
 import { initialLanguage, label, language, seconds, setLanguage, t } from './i18n.js'
 import { renderMarkdown } from './markdown.js'
 import { mountBatches } from './batches.js'
@@ -734,18 +734,7 @@ function setBusy(busy) {
 
 /** @param {Turn} turn */
 function toMessage(turn) {
-  if (turn.role === 'assistant' || turn.images.length === 0) return { role: turn.role, content: turn.text }
-  return {
-    role: 'user',
-    content: [
-      { type: 'text', text: turn.text },
-      ...turn.images.map((image) =>
-        image.kind === 'document'
-          ? { type: 'file', file: { filename: image.name, file_data: image.dataUrl, ...(image.detail !== 'auto' ? { detail: image.detail } : {}) } }
-          : { type: 'image_url', image_url: { url: image.dataUrl, ...(image.detail !== 'auto' ? { detail: image.detail } : {}) } },
-      ),
-    ],
-  }
+  return turnMessage(turn, (image) => ({ url: image.dataUrl, filename: image.name }))
 }
 
 /** Takes the composer's question and images and asks; `kind` 'ocr' asks for the text in them. */

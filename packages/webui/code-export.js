@@ -39,24 +39,31 @@ export function imageFileNames(turns) {
   return names
 }
 
+/**
+ * One turn as the OpenAI message the page sends, so the code shown and the request made
+ * cannot drift apart; `source(image)` gives each attachment's URL (here a literal or an
+ * expression) and file name, in order.
+ */
+export function turnMessage(turn, source) {
+  if (turn.role === 'assistant' || turn.images.length === 0) return { role: turn.role, content: turn.text }
+  return {
+    role: 'user',
+    content: [
+      { type: 'text', text: turn.text },
+      ...turn.images.map((image) => {
+        const { url, filename } = source(image)
+        const detail = image.detail !== 'auto' ? { detail: image.detail } : {}
+        return isDocument(image) ? { type: 'file', file: { filename, file_data: url, ...detail } } : { type: 'image_url', image_url: { url, ...detail } }
+      }),
+    ],
+  }
+}
+
 /** The request body, with image URLs left to `imageUrl(index, image)` (an expression). */
 function payload(turns, target, imageUrl) {
   const names = imageFileNames(turns)
   let index = 0
-  const messages = turns.map((turn) => {
-    if (turn.role === 'assistant' || turn.images.length === 0) return { role: turn.role, content: turn.text }
-    return {
-      role: 'user',
-      content: [
-        { type: 'text', text: turn.text },
-        ...turn.images.map((image) =>
-          isDocument(image)
-            ? { type: 'file', file: { filename: names.get(image), file_data: imageUrl(index++, image), ...(image.detail !== 'auto' ? { detail: image.detail } : {}) } }
-            : { type: 'image_url', image_url: { url: imageUrl(index++, image), ...(image.detail !== 'auto' ? { detail: image.detail } : {}) } },
-        ),
-      ],
-    }
-  })
+  const messages = turns.map((turn) => turnMessage(turn, (image) => ({ url: imageUrl(index++, image), filename: names.get(image) })))
   return { model: target.model, messages, max_tokens: target.maxTokens, temperature: target.temperature }
 }
 
