@@ -10,7 +10,7 @@ import { testImage } from '@visto/testkit/images/test-images'
 import { endless, ScriptedEngine, words } from '../test-support/scripted-engine.js'
 import { composeServer } from '../packages/server/src/compose.js'
 import { serveConfig } from '../packages/server/src/config.js'
-import { startScriptedSite, watchCspViolations, type ScriptedSite } from '../test-support/scripted-site.js'
+import { exportedCode, startScriptedSite, watchCspViolations, type ScriptedSite } from '../test-support/scripted-site.js'
 import { repoRoot, scratchDirInRepo } from '../test-support/paths.js'
 
 // The page's languages, answers, code export, cost figures, keyboard use and phone
@@ -348,12 +348,6 @@ describe('copy as code', () => {
   })
   afterEach(() => rmSync(dir, { recursive: true, force: true }))
 
-  async function codeFor(language: 'Python' | 'curl' | 'JavaScript'): Promise<string> {
-    if (!(await page.getByRole('dialog').isVisible())) await page.getByRole('button', { name: 'Code for this conversation' }).click()
-    await page.getByRole('tab', { name: language }).click()
-    return (await page.locator('#code-text').textContent()) ?? ''
-  }
-
   it('gives the conversation with an image as Python, curl and JavaScript that run against the server and get its answer', async () => {
     const photo = await testImage(48, 32, 'png')
     await open()
@@ -380,7 +374,7 @@ describe('copy as code', () => {
       ['user', '颜色？'],
     ])
 
-    const python = await codeFor('Python')
+    const python = await exportedCode(page, 'Python')
     expect(python).toContain('import requests')
     expect(python).toContain('with open("Bob\'s square.png", "rb") as image_file:')
     expect(python).toContain('"url": f"data:image/png;base64,{base64_image}"')
@@ -389,8 +383,8 @@ describe('copy as code', () => {
     expect(python).toContain('response = requests.post(api_url, headers=headers, data=json.dumps(payload))')
     expect(python).toContain('"max_tokens": 64,\n    "temperature": 0.7')
     expect(python).not.toMatch(/[A-Za-z0-9+/]{200}/)
-    const curl = await codeFor('curl')
-    const javascript = await codeFor('JavaScript')
+    const curl = await exportedCode(page, 'curl')
+    const javascript = await exportedCode(page, 'JavaScript')
     expect(javascript).toContain("import OpenAI from 'openai'")
     expect(javascript).toContain("fs.readFileSync('Bob\\'s square.png').toString('base64')")
     expect(curl).toContain("IMAGE_1=$(base64 < 'Bob'\\''s square.png' | tr -d '\\n')")
@@ -426,7 +420,7 @@ describe('copy as code', () => {
     await attach('a.png', await testImage(16, 16, 'png'))
     await attach('a.png', await testImage(24, 16, 'png'))
     await attached().getByRole('combobox', { name: 'Detail for a.png' }).first().selectOption('high')
-    const python = await codeFor('Python')
+    const python = await exportedCode(page, 'Python')
     expect(python).toContain('"max_tokens": 200')
     expect(python).toContain('with open("a.png", "rb")')
     expect(python).toContain('with open("a-2.png", "rb")')

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { hostilePdfs, textPdf } from '../test-support/pdfs.js'
 import { words } from '../test-support/scripted-engine.js'
 import { repoRoot, scratchDirInRepo } from '../test-support/paths.js'
-import { startScriptedSite, watchCspViolations, type ScriptedSite } from '../test-support/scripted-site.js'
+import { exportedCode, startScriptedSite, watchCspViolations, type ScriptedSite } from '../test-support/scripted-site.js'
 
 // A PDF dropped on the page: its pages shown with their cost, sent as a `file` part, and
 // given as code. The engine is scripted; reading, measuring and rendering the PDF are real.
@@ -112,21 +112,16 @@ describe('a PDF on the web page', () => {
       request.messages.map((m) => [m.role, ...m.content.map((part) => (part.type === 'text' ? part.text : `image ${part.image.width}x${part.image.height} ${part.image.data.length} bytes`))])
     const pageRequest = site.engine.requests[0]!
 
-    const codeFor = async (language: 'Python' | 'curl' | 'JavaScript'): Promise<string> => {
-      if (!(await page.getByRole('dialog').isVisible())) await page.getByRole('button', { name: 'Code for this conversation' }).click()
-      await page.getByRole('tab', { name: language }).click()
-      return (await page.locator('#code-text').textContent()) ?? ''
-    }
     // With an empty composer, the code is the request that produced the last answer.
-    const python = await codeFor('Python')
+    const python = await exportedCode(page, 'Python')
     expect(python).toContain('with open("three.pdf", "rb") as pdf_file:\n    base64_pdf = base64.b64encode(pdf_file.read()).decode("utf-8")')
     expect(python).toContain('"type": "file"')
     expect(python).toContain('"file_data": f"data:application/pdf;base64,{base64_pdf}"')
     expect(python).toContain('"filename": "three.pdf"')
     expect(python).toContain('"detail": "low"')
-    const curl = await codeFor('curl')
+    const curl = await exportedCode(page, 'curl')
     expect(curl).toContain("PDF_1=$(base64 < three.pdf | tr -d '\\n')")
-    const javascript = await codeFor('JavaScript')
+    const javascript = await exportedCode(page, 'JavaScript')
     expect(javascript).toContain("const pdf = fs.readFileSync('three.pdf').toString('base64')")
 
     writeFileSync(path.join(dir, 'three.pdf'), threePages)

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { dataUrl, testImage } from '@visto/testkit/images/test-images'
 import { startVisto, type SpawnedVisto } from '../test-support/visto-server.js'
 import { launchChromium } from '../test-support/chromium.js'
+import { exportedCode } from '../test-support/scripted-site.js'
 
 // The web interface: the page on `/` of a real `visto serve` (real
 // llama-server, tiny stand-in model), driven in Chromium the way a person would.
@@ -102,9 +103,7 @@ describe('the web page of a running server', () => {
     const { stats } = await finishedAnswer(1)
     const pagePrompt = Number(/(\d+) prompt/.exec(stats)?.[1])
 
-    await page.getByRole('button', { name: 'Code for this conversation' }).click()
-    await page.getByRole('tab', { name: 'Python' }).click()
-    const python = (await page.locator('#code-text').textContent()) ?? ''
+    const python = await exportedCode(page, 'Python')
     await page.keyboard.press('Escape')
     expect(python).toContain('with open("photo.jpg", "rb") as image_file:')
     expect(python).toContain(`api_url = "${visto.baseURL}/v1/chat/completions"`)

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import type { Browser, BrowserContext } from 'playwright-core'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { composeServer, type ComposeOptions } from '../packages/server/src/compose.js'
 import { serveConfig, type ServeOptionName } from '../packages/server/src/config.js'
 import { launchChromium } from './chromium.js'
@@ -46,4 +46,11 @@ export async function watchCspViolations(context: BrowserContext): Promise<strin
     document.addEventListener('securitypolicyviolation', (event) => report(`${event.violatedDirective}: ${event.blockedURI} ${event.sample}`))
   })
   return violations
+}
+
+/** The page's "Code for this conversation" in one language, opening the dialog if it is closed. */
+export async function exportedCode(page: Page, language: 'Python' | 'curl' | 'JavaScript'): Promise<string> {
+  if (!(await page.getByRole('dialog').isVisible())) await page.getByRole('button', { name: 'Code for this conversation' }).click()
+  await page.getByRole('tab', { name: language }).click()
+  return (await page.locator('#code-text').textContent()) ?? ''
 }
