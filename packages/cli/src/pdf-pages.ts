@@ -5,6 +5,7 @@
  * is then sent whole so the server's error says what is wrong with it.
  */
 import { open, readFile } from 'node:fs/promises'
+import { PageSelectionError, parsePageSelection, type PageSelection } from '@visto/protocol'
 import { isPdf } from '@visto/sdk'
 import { CliError, ExitCode } from './cli-error.js'
 
@@ -30,15 +31,15 @@ export async function countPdfPages(path: string): Promise<number | undefined> {
   return result.kind === 'inspected' && result.pageCount > 0 ? result.pageCount : undefined
 }
 
-/** The pages a `--pages` list names ("1-3,7"), checked here so a typo fails before any request. */
-export function parsePageList(list: string): Set<number> {
-  const pages = new Set<number>()
-  for (const item of list.split(',')) {
-    const match = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(item)
-    const first = Number(match?.[1])
-    const last = match?.[2] === undefined ? first : Number(match[2])
-    if (!match || first < 1 || last < first || last - first > 100_000) throw new CliError(`--pages must be page numbers and ranges like "1-3,7", got "${list}"`, ExitCode.Usage)
-    for (let page = first; page <= last; page++) pages.add(page)
+/**
+ * The `--pages` list, read exactly as the server reads a file part's `pages` ("1-3,7";
+ * empty or "all": every page), so a typo fails before any request.
+ */
+export function pageSelectionFlag(list: string): PageSelection {
+  try {
+    return parsePageSelection(list)
+  } catch (error) {
+    if (error instanceof PageSelectionError) throw new CliError(`--pages must be page numbers and ranges like "1-3,7", got "${list}"`, ExitCode.Usage)
+    throw error
   }
-  return pages
 }

@@ -10,7 +10,7 @@ import { resolveInputs, type BatchInput } from '../batch-inputs.js'
 import { CliError, ExitCode } from '../cli-error.js'
 import type { Command } from '../cli.js'
 import { printJson, styler } from '../output.js'
-import { parsePageList } from '../pdf-pages.js'
+import { pageSelectionFlag } from '../pdf-pages.js'
 import { ProgressReporter } from '../progress.js'
 import { prepareOutput, recordKey, ResultAppender, serialize, type OutputFormat, type ResultRecord } from '../results-file.js'
 import { samplingFrom, samplingHelp, samplingOptions } from '../sampling-flags.js'
@@ -121,7 +121,7 @@ const command: Command = {
     const intervalS = numberFlag(values['progress-interval'], 'progress-interval', { min: 0 }) ?? 2
     const format = formatFor(values.format, values.output)
     const sampling = samplingFrom(values)
-    if (values.pages !== undefined) parsePageList(values.pages)
+    if (values.pages !== undefined) pageSelectionFlag(values.pages)
     const pages = values.pages?.trim() || undefined
 
     const outputPath = values.output ? resolve(values.output) : undefined

@@ -7,7 +7,7 @@ import { clientFrom, checkImagePaths, commonHelp, describeError, isUnreachable, 
 import { CliError, ExitCode } from '../cli-error.js'
 import type { Command } from '../cli.js'
 import { printJson } from '../output.js'
-import { countPdfPages, isPdfFile, parsePageList } from '../pdf-pages.js'
+import { countPdfPages, isPdfFile, pageSelectionFlag } from '../pdf-pages.js'
 
 export const OCR_PROMPT = [
   'Extract all text in this image exactly as written.',
@@ -120,7 +120,8 @@ async function ocrItems(files: readonly string[], pageList: string | undefined):
       items.push({ file })
       continue
     }
-    const wanted = pageList === undefined ? null : parsePageList(pageList)
+    const selection = pageList === undefined ? undefined : pageSelectionFlag(pageList)
+    const wanted = selection?.kind === 'some' ? new Set(selection.pages) : null
     for (let page = 1; page <= count; page++) if (wanted === null || wanted.has(page)) items.push({ file, page, pages: count })
     if (wanted !== null) {
       const missing = [...wanted].filter((page) => page > count)

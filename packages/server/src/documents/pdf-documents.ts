@@ -1,4 +1,4 @@
-import { formatBytes, formatDisplayName, isPdf, sniffImageFormat, type ImageDetail } from '@visto/protocol'
+import { formatBytes, formatDisplayName, formatPageList, isPdf, PageSelectionError, parsePageSelection, sniffImageFormat, type ImageDetail } from '@visto/protocol'
 import sharp from 'sharp'
 import { MiB, type ServeConfig } from '../config.js'
 import type { EngineContentPart } from '../engines/engine.js'
@@ -8,7 +8,6 @@ import { configureSharp, encode, type OutputFormat } from '../images/normalise.j
 import { imageDecodeSlots, type ImagePipelineOptions } from '../images/pipeline.js'
 import { aspectRatioOf, maxAspectRatio } from '../images/smart-resize.js'
 import type { ParsedFilePart } from '../serving/chat-request.js'
-import { formatPageList, PageSelectionError, parsePageSelection } from './page-selection.js'
 import { pageRenderSize } from './page-size.js'
 import { inspectPdf, renderPdfPages, type PdfFailureKind, type RendererLimits } from './pdf-renderer.js'
 
