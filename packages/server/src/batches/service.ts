@@ -3,6 +3,7 @@ import { InvalidRequestError, NotFoundError, PayloadTooLargeError } from '../err
 import { UploadTooLargeError, type FileStorage } from './files.js'
 import type { BatchRunner } from './runner.js'
 import { newId, type BatchRecord, type BatchStore, type FileRecord } from './store.js'
+import { isJsonObject } from '../serving/json-value.js'
 
 export interface BatchLimits {
   maxFileBytes: number
@@ -161,10 +162,10 @@ export class BatchService {
   }
 
   createBatch(body: unknown): BatchRecord {
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    if (!isJsonObject(body)) {
       throw new InvalidRequestError('The request body must be a JSON object with input_file_id, endpoint and completion_window', { param: 'body', code: 'invalid_request' })
     }
-    const { input_file_id: inputFileId, endpoint, completion_window: window, metadata } = body as Record<string, unknown>
+    const { input_file_id: inputFileId, endpoint, completion_window: window, metadata } = body
     if (typeof inputFileId !== 'string' || inputFileId === '') {
       throw new InvalidRequestError('input_file_id is required: the id of a file uploaded with purpose "batch"', { param: 'input_file_id', code: 'missing_required_parameter' })
     }

@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs'
+import { describeJsonType, isJsonObject } from '../serving/json-value.js'
 import type { BatchLineError, IndexedLine } from './store.js'
 
 export interface ValidationLimits {
@@ -62,11 +63,9 @@ export interface BatchRequestLine {
   body: Record<string, unknown>
 }
 
+/** A string is quoted (a wrong method or URL is shown as sent); anything else is named by its type. */
 function describe(value: unknown): string {
-  if (value === null || value === undefined) return String(value)
-  if (Array.isArray(value)) return 'an array'
-  if (typeof value === 'object') return 'an object'
-  return typeof value === 'string' ? `"${value.slice(0, 60)}"` : `a ${typeof value}`
+  return typeof value === 'string' ? `"${value.slice(0, 60)}"` : describeJsonType(value)
 }
 
 /**
@@ -75,14 +74,13 @@ function describe(value: unknown): string {
  */
 export function checkLine(text: string, lineNo: number, endpoint: string): { request: BatchRequestLine } | { error: BatchLineError } {
   const error = (code: string, message: string, param: string | null = null) => ({ error: { code, message: `Line ${lineNo}: ${message}`, param, line: lineNo } })
-  let value: unknown
+  let line: unknown
   try {
-    value = JSON.parse(text)
+    line = JSON.parse(text)
   } catch (parseError) {
     return error('invalid_json_line', `not valid JSON (${(parseError as Error).message.split('\n')[0]!.slice(0, 120)}); each line must be one JSON object`)
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return error('invalid_json_line', `must be a JSON object, got ${describe(value)}`)
-  const line = value as Record<string, unknown>
+  if (!isJsonObject(line)) return error('invalid_json_line', `must be a JSON object, got ${describe(line)}`)
   if (line.custom_id === undefined) return error('missing_required_parameter', 'custom_id is missing', 'custom_id')
   if (typeof line.custom_id !== 'string' || line.custom_id === '') return error('invalid_custom_id', `custom_id must be a non-empty string, got ${describe(line.custom_id)}`, 'custom_id')
   if (line.method === undefined) return error('missing_required_parameter', 'method is missing; it must be "POST"', 'method')
@@ -92,8 +90,8 @@ export function checkLine(text: string, lineNo: number, endpoint: string): { req
     return error('mismatched_url', `url must be the batch's endpoint "${endpoint}", got ${describe(line.url)}`, 'url')
   }
   if (line.body === undefined) return error('missing_required_parameter', 'body is missing; it holds the request, e.g. {"model": …, "messages": […]}', 'body')
-  if (typeof line.body !== 'object' || line.body === null || Array.isArray(line.body)) return error('invalid_body', `body must be a JSON object, got ${describe(line.body)}`, 'body')
-  return { request: { custom_id: line.custom_id, method: line.method, url: line.url, body: line.body as Record<string, unknown> } }
+  if (!isJsonObject(line.body)) return error('invalid_body', `body must be a JSON object, got ${describe(line.body)}`, 'body')
+  return { request: { custom_id: line.custom_id, method: line.method, url: line.url, body: line.body } }
 }
 
 /**

@@ -5,6 +5,7 @@ import { ApiError, InvalidRequestError } from '../errors.js'
 import { imageFrameTokens } from '../images/image-cost.js'
 import type { ParsedFilePart } from '../serving/chat-request.js'
 import { clientDisconnectSignal } from './client-disconnect.js'
+import { isJsonObject } from '../serving/json-value.js'
 
 export interface DocumentPreviewDeps {
   documents: PdfDocuments
@@ -46,19 +47,18 @@ function asBodyError(error: unknown): unknown {
 export function documentPreviewRoutes(app: FastifyInstance, { documents }: DocumentPreviewDeps): void {
   app.post('/v1/visto/document-preview', { config: { access: 'guarded' } }, async (request, reply): Promise<DocumentPreview> => {
     const body = request.body
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    if (!isJsonObject(body)) {
       throw new InvalidRequestError('The body must be a JSON object {"file_data": "data:application/pdf;base64,...", "detail", "pages"}', { param: null, code: 'invalid_type' })
     }
-    const fields = body as Record<string, unknown>
-    const fileData = optionalString(fields, 'file_data')
+    const fileData = optionalString(body, 'file_data')
     if (fileData === undefined) {
       throw new InvalidRequestError('file_data is required: the PDF as "data:application/pdf;base64,..."', { param: 'file_data', code: 'missing_required_parameter' })
     }
-    const detail = fields.detail ?? 'auto'
+    const detail = body.detail ?? 'auto'
     if (detail !== 'low' && detail !== 'auto' && detail !== 'high') {
       throw new InvalidRequestError(`detail must be "low", "auto" or "high", got ${JSON.stringify(detail)?.slice(0, 40)}`, { param: 'detail', code: 'invalid_value' })
     }
-    const part: ParsedFilePart = { type: 'file', where, filename: optionalString(fields, 'filename'), fileData, fileId: undefined, pages: optionalString(fields, 'pages'), detail }
+    const part: ParsedFilePart = { type: 'file', where, filename: optionalString(body, 'filename'), fileData, fileId: undefined, pages: optionalString(body, 'pages'), detail }
     const signal = clientDisconnectSignal(reply)
     try {
       documents.checkParts([part])

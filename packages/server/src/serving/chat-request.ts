@@ -2,6 +2,7 @@ import type { ImageDetail } from '@visto/protocol'
 import { InvalidRequestError } from '../errors.js'
 import type { SamplingParams } from '../engines/engine.js'
 import { checkResponseSchema } from './json-schema-limits.js'
+import { describeJsonType, isJsonObject, withArticle, type JsonObject } from './json-value.js'
 import { defaultChatRequestLimits, type ChatRequestLimits } from './request-limits.js'
 
 /** A validated chat request, in Visto's internal shape (images not decoded yet). */
@@ -36,26 +37,14 @@ export interface ParsedFilePart {
   detail: ImageDetail
 }
 
-type Json = Record<string, unknown>
-
-const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value)
-
-function describe(value: unknown): string {
-  if (value === null || value === undefined) return String(value)
-  if (Array.isArray(value)) return 'an array'
-  return withArticle(typeof value)
-}
-
-const withArticle = (noun: string): string => (/^[aeiou]/.test(noun) ? `an ${noun}` : `a ${noun}`)
-
 function fail(message: string, param: string, code = 'invalid_value'): never {
   throw new InvalidRequestError(message, { param, code })
 }
 
-function optionalNumber(body: Json, name: string, range: { min?: number; max?: number; integer?: boolean; exclusiveMin?: boolean }): number | undefined {
+function optionalNumber(body: JsonObject, name: string, range: { min?: number; max?: number; integer?: boolean; exclusiveMin?: boolean }): number | undefined {
   const value = body[name]
   if (value === undefined || value === null) return undefined
-  if (typeof value !== 'number' || !Number.isFinite(value)) fail(`${name} must be a number, got ${describe(value)}`, name, 'invalid_type')
+  if (typeof value !== 'number' || !Number.isFinite(value)) fail(`${name} must be a number, got ${describeJsonType(value)}`, name, 'invalid_type')
   if (range.integer && !Number.isInteger(value)) fail(`${name} must be a whole number, got ${value}`, name)
   if (range.min !== undefined && (range.exclusiveMin ? value <= range.min : value < range.min)) {
     fail(`${name} must be ${range.exclusiveMin ? 'greater than' : 'at least'} ${range.min}, got ${value}`, name)
@@ -90,32 +79,32 @@ function parseContent(content: unknown, index: number, role: ParsedMessage['role
   if (typeof content === 'string') return [{ type: 'text', text: budget.take(content, `${at}.content`) }]
   if ((content === null || content === undefined) && role === 'assistant') return []
   if (!Array.isArray(content)) {
-    fail(`content must be a string or array of content parts: ${at}.content is ${describe(content)}`, `${at}.content`, 'invalid_content')
+    fail(`content must be a string or array of content parts: ${at}.content is ${describeJsonType(content)}`, `${at}.content`, 'invalid_content')
   }
   if (content.length > limits.maxPartsPerMessage) {
     fail(`Too many content parts: ${content.length} in ${at}.content, the limit is ${limits.maxPartsPerMessage} per message (--max-message-parts)`, `${at}.content`, 'too_many_parts')
   }
   return content.map((part, j): ParsedPart => {
     const where = `${at}.content[${j}]`
-    if (!isObject(part) || typeof part.type !== 'string') {
+    if (!isJsonObject(part) || typeof part.type !== 'string') {
       fail(
-        `content must be a string or array of content parts, each with a "type" ("text", "image_url" or "file"): ${where} ${isObject(part) ? 'has no valid "type"' : `is ${describe(part)}`}`,
+        `content must be a string or array of content parts, each with a "type" ("text", "image_url" or "file"): ${where} ${isJsonObject(part) ? 'has no valid "type"' : `is ${describeJsonType(part)}`}`,
         `${where}.type`,
         'invalid_content',
       )
     }
     if (part.type === 'text') {
-      if (typeof part.text !== 'string') fail(`${where}.text must be a string, got ${describe(part.text)}`, `${where}.text`, 'invalid_type')
+      if (typeof part.text !== 'string') fail(`${where}.text must be a string, got ${describeJsonType(part.text)}`, `${where}.text`, 'invalid_type')
       return { type: 'text', text: budget.take(part.text, `${where}.text`) }
     }
     if (part.type === 'image_url') {
       const image = part.image_url
       // Some clients send image_url as a bare string; we accept it (documented in the README).
-      const url = typeof image === 'string' ? image : isObject(image) ? image.url : undefined
+      const url = typeof image === 'string' ? image : isJsonObject(image) ? image.url : undefined
       if (typeof url !== 'string') {
-        fail(`${where}.image_url must be an object with a "url" string (a data:image/...;base64 URL), got ${describe(image)}`, `${where}.image_url`, 'invalid_type')
+        fail(`${where}.image_url must be an object with a "url" string (a data:image/...;base64 URL), got ${describeJsonType(image)}`, `${where}.image_url`, 'invalid_type')
       }
-      const detail = isObject(image) && image.detail !== undefined && image.detail !== null ? image.detail : 'auto'
+      const detail = isJsonObject(image) && image.detail !== undefined && image.detail !== null ? image.detail : 'auto'
       if (detail !== 'low' && detail !== 'high' && detail !== 'auto') {
         fail(`${where}.image_url.detail must be "low", "high" or "auto", got ${JSON.stringify(detail)}`, `${where}.image_url.detail`)
       }
@@ -131,13 +120,13 @@ function parseContent(content: unknown, index: number, role: ParsedMessage['role
 }
 
 function parseFilePart(file: unknown, where: string): ParsedFilePart {
-  if (!isObject(file)) {
-    fail(`${where}.file must be an object with "file_data" (a data:application/pdf;base64 URL) or "file_id", got ${describe(file)}`, `${where}.file`, 'invalid_type')
+  if (!isJsonObject(file)) {
+    fail(`${where}.file must be an object with "file_data" (a data:application/pdf;base64 URL) or "file_id", got ${describeJsonType(file)}`, `${where}.file`, 'invalid_type')
   }
   const optionalString = (name: string): string | undefined => {
     const value = file[name]
     if (value === undefined || value === null) return undefined
-    if (typeof value !== 'string') fail(`${where}.file.${name} must be a string, got ${describe(value)}`, `${where}.file.${name}`, 'invalid_type')
+    if (typeof value !== 'string') fail(`${where}.file.${name} must be a string, got ${describeJsonType(value)}`, `${where}.file.${name}`, 'invalid_type')
     return value
   }
   const fileData = optionalString('file_data')
@@ -158,7 +147,7 @@ function parseFilePart(file: unknown, where: string): ParsedFilePart {
 
 function parseResponseFormat(value: unknown, limits: ChatRequestLimits): Record<string, unknown> | undefined {
   if (value === undefined || value === null) return undefined
-  if (!isObject(value)) fail(`response_format must be an object, got ${describe(value)}`, 'response_format', 'invalid_type')
+  if (!isJsonObject(value)) fail(`response_format must be an object, got ${describeJsonType(value)}`, 'response_format', 'invalid_type')
   switch (value.type) {
     case 'text':
       return undefined
@@ -166,9 +155,9 @@ function parseResponseFormat(value: unknown, limits: ChatRequestLimits): Record<
       return { type: 'object' }
     case 'json_schema': {
       const spec = value.json_schema
-      if (!isObject(spec)) fail('response_format.json_schema must be an object with a "schema"', 'response_format.json_schema', 'invalid_type')
+      if (!isJsonObject(spec)) fail('response_format.json_schema must be an object with a "schema"', 'response_format.json_schema', 'invalid_type')
       const schema = spec.schema ?? {}
-      if (!isObject(schema)) fail(`response_format.json_schema.schema must be an object, got ${describe(schema)}`, 'response_format.json_schema.schema', 'invalid_type')
+      if (!isJsonObject(schema)) fail(`response_format.json_schema.schema must be an object, got ${describeJsonType(schema)}`, 'response_format.json_schema.schema', 'invalid_type')
       checkResponseSchema(schema, { maxDepth: limits.maxSchemaDepth, maxBytes: limits.maxSchemaBytes })
       return schema
     }
@@ -179,13 +168,13 @@ function parseResponseFormat(value: unknown, limits: ChatRequestLimits): Record<
 
 /** Validates an OpenAI chat-completions body. Throws InvalidRequestError naming the parameter. */
 export function parseChatRequest(body: unknown, limits: ChatRequestLimits = defaultChatRequestLimits): ParsedChatRequest {
-  if (!isObject(body)) fail(`The request body must be a JSON object, got ${describe(body)}`, 'body', 'invalid_body')
+  if (!isJsonObject(body)) fail(`The request body must be a JSON object, got ${describeJsonType(body)}`, 'body', 'invalid_body')
   if (body.model !== undefined && body.model !== null && typeof body.model !== 'string') {
-    fail(`model must be a string, got ${describe(body.model)}`, 'model', 'invalid_type')
+    fail(`model must be a string, got ${describeJsonType(body.model)}`, 'model', 'invalid_type')
   }
   if (!Array.isArray(body.messages) || body.messages.length === 0) {
     fail(
-      body.messages === undefined ? 'messages is required: a non-empty array of {role, content}' : `messages must be a non-empty array, got ${Array.isArray(body.messages) ? 'an empty array' : describe(body.messages)}`,
+      body.messages === undefined ? 'messages is required: a non-empty array of {role, content}' : `messages must be a non-empty array, got ${Array.isArray(body.messages) ? 'an empty array' : describeJsonType(body.messages)}`,
       'messages',
       body.messages === undefined ? 'missing_required_parameter' : 'invalid_type',
     )
@@ -196,7 +185,7 @@ export function parseChatRequest(body: unknown, limits: ChatRequestLimits = defa
   }
   const budget = new TextBudget(limits.maxTextChars)
   const messages = body.messages.map((message: unknown, i: number): ParsedMessage => {
-    if (!isObject(message)) fail(`messages[${i}] must be an object with "role" and "content", got ${describe(message)}`, `messages[${i}]`, 'invalid_type')
+    if (!isJsonObject(message)) fail(`messages[${i}] must be an object with "role" and "content", got ${describeJsonType(message)}`, `messages[${i}]`, 'invalid_type')
     const role = typeof message.role === 'string' ? ROLES[message.role] : undefined
     if (!role) {
       fail(`messages[${i}].role must be "system", "user" or "assistant", got ${JSON.stringify(message.role)}`, `messages[${i}].role`, 'invalid_value')
@@ -217,12 +206,12 @@ export function parseChatRequest(body: unknown, limits: ChatRequestLimits = defa
   else if (Array.isArray(body.stop)) {
     if (body.stop.length > 4 || body.stop.some((s: unknown) => typeof s !== 'string')) fail('stop must be a string or an array of at most 4 strings', 'stop')
     stop = body.stop as string[]
-  } else if (body.stop !== undefined && body.stop !== null) fail(`stop must be a string or an array of strings, got ${describe(body.stop)}`, 'stop', 'invalid_type')
-  if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') fail(`stream must be a boolean, got ${describe(body.stream)}`, 'stream', 'invalid_type')
+  } else if (body.stop !== undefined && body.stop !== null) fail(`stop must be a string or an array of strings, got ${describeJsonType(body.stop)}`, 'stop', 'invalid_type')
+  if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') fail(`stream must be a boolean, got ${describeJsonType(body.stream)}`, 'stream', 'invalid_type')
   const streamOptions = body.stream_options
-  if (streamOptions !== undefined && streamOptions !== null && !isObject(streamOptions)) fail('stream_options must be an object', 'stream_options', 'invalid_type')
+  if (streamOptions !== undefined && streamOptions !== null && !isJsonObject(streamOptions)) fail('stream_options must be an object', 'stream_options', 'invalid_type')
   const seed = optionalNumber(body, 'seed', { integer: true })
-  if (body.ignore_eos !== undefined && typeof body.ignore_eos !== 'boolean') fail(`ignore_eos must be a boolean, got ${describe(body.ignore_eos)}`, 'ignore_eos', 'invalid_type')
+  if (body.ignore_eos !== undefined && typeof body.ignore_eos !== 'boolean') fail(`ignore_eos must be a boolean, got ${describeJsonType(body.ignore_eos)}`, 'ignore_eos', 'invalid_type')
 
   return {
     model: typeof body.model === 'string' ? body.model : undefined,
@@ -242,6 +231,6 @@ export function parseChatRequest(body: unknown, limits: ChatRequestLimits = defa
       jsonSchema: parseResponseFormat(body.response_format, limits),
     },
     stream: body.stream === true,
-    includeUsage: body.stream === true && isObject(streamOptions) && streamOptions.include_usage === true,
+    includeUsage: body.stream === true && isJsonObject(streamOptions) && streamOptions.include_usage === true,
   }
 }

@@ -1,4 +1,5 @@
 import { InvalidRequestError } from '../errors.js'
+import { isJsonObject, type JsonObject } from './json-value.js'
 
 /**
  * Refuses response_format schemas that llama.cpp's json-schema-to-grammar converter or
@@ -21,8 +22,6 @@ export const maxRepetitionCount = 1000
 const maxPatternGroupDepth = 32
 const maxPatternLength = 4096
 
-type Json = Record<string, unknown>
-const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value)
 
 export interface SchemaLimits {
   maxDepth: number
@@ -115,7 +114,7 @@ function resolvePointer(root: unknown, ref: string): unknown {
   for (const raw of ref.slice(2).split('/')) {
     const token = decodeURIComponent(raw).replaceAll('~1', '/').replaceAll('~0', '~')
     if (Array.isArray(node)) node = /^\d+$/.test(token) ? node[Number(token)] : undefined
-    else if (isObject(node) && Object.hasOwn(node, token)) node = node[token]
+    else if (isJsonObject(node) && Object.hasOwn(node, token)) node = node[token]
     else return undefined
   }
   return node
@@ -125,7 +124,7 @@ function resolvePointer(root: unknown, ref: string): unknown {
  * Checks a response_format json_schema (already known to be an object) against the size
  * limits and the converter's known failure modes. `param` names the schema in messages.
  */
-export function checkResponseSchema(schema: Json, limits: SchemaLimits, param = 'response_format.json_schema.schema'): void {
+export function checkResponseSchema(schema: JsonObject, limits: SchemaLimits, param = 'response_format.json_schema.schema'): void {
   if (schemaDepthExceeds(schema, limits.maxDepth)) {
     refuse(`The JSON schema in ${param} nests deeper than ${limits.maxDepth} levels (--max-schema-depth)`, param, 'schema_too_deep')
   }
@@ -138,7 +137,7 @@ export function checkResponseSchema(schema: Json, limits: SchemaLimits, param = 
       node.forEach((child, i) => walk(child, `${path}[${i}]`))
       return
     }
-    if (!isObject(node)) return
+    if (!isJsonObject(node)) return
     for (const [minKeyword, maxKeyword] of repetitionPairs) {
       for (const keyword of [minKeyword, maxKeyword]) {
         const value = node[keyword]
@@ -197,7 +196,7 @@ export function checkResponseSchema(schema: Json, limits: SchemaLimits, param = 
       seen.add(current)
       const target = resolvePointer(schema, current)
       if (target === undefined) refuse(`${at} points to "${current}", which is not in the schema`, at, 'unsupported_schema')
-      if (!isObject(target) || typeof target.$ref !== 'string') break
+      if (!isJsonObject(target) || typeof target.$ref !== 'string') break
       current = target.$ref
     }
     for (const followed of seen) leadsToSchema.add(followed)
