@@ -4,7 +4,7 @@ import { formatBytes, isPdf } from '@visto/protocol'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError, InternalServerError, InvalidRequestError, PayloadTooLargeError } from '../errors.js'
 import { bodyTooLarge } from '../http-errors.js'
-import { prepareImageBytes, type ImageDetailLevel, type ImagePipelineOptions, type PreparedImage } from '../images/pipeline.js'
+import { prepareImageBytes, type ImageDetailLevel, type ImagePipelineOptions } from '../images/pipeline.js'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
 import { cacheDirective } from '../serving/response-cache.js'
 import { clientDisconnectSignal } from './client-disconnect.js'
@@ -84,23 +84,20 @@ export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDes
       }
       const prompt = fields.get('prompt')?.trim() || defaultPrompt
 
-      // Decode here so errors name the upload ("image[1]"); the chat service takes these
-      // prepared images as they are (no second decode or lossy re-encode). Each part's URL
-      // names its upload by content, so nothing downstream can confuse two uploads.
-      // PDFs go on as file parts: the chat service renders their pages under its page limits.
+      // Images are decoded by the chat service, once, after its cache lookup (a hit decodes
+      // nothing), from bytes looked up by URL; each URL names its upload by content, so
+      // nothing downstream can confuse two uploads. PDFs go on as file parts: the chat
+      // service renders their pages under its page limits.
       const pages = fields.get('pages')?.trim() || undefined
-      const byUrl = new Map<string, PreparedImage>()
-      const content = await Promise.all(
-        files.map(async (bytes, index) => {
-          if (deps.maxPdfBytes !== undefined && isPdf(bytes)) {
-            return { type: 'file', file: { filename: `image[${index}].pdf`, file_data: `data:application/pdf;base64,${bytes.toString('base64')}`, detail, ...(pages ? { pages } : {}) } }
-          }
-          const image = await prepareImageBytes(bytes, `image[${index}]`, images, detail, signal)
-          const url = `${UPLOAD_SCHEME}${createHash('sha256').update(bytes).digest('hex')}:${index}`
-          byUrl.set(url, image)
-          return { type: 'image_url', image_url: { url, detail } }
-        }),
-      )
+      const uploads = new Map<string, Buffer>()
+      const content = files.map((bytes, index) => {
+        if (deps.maxPdfBytes !== undefined && isPdf(bytes)) {
+          return { type: 'file', file: { filename: `image[${index}].pdf`, file_data: `data:application/pdf;base64,${bytes.toString('base64')}`, detail, ...(pages ? { pages } : {}) } }
+        }
+        const url = `${UPLOAD_SCHEME}${createHash('sha256').update(bytes).digest('hex')}:${index}`
+        uploads.set(url, bytes)
+        return { type: 'image_url', image_url: { url, detail } }
+      })
       // The prompt is content[0], so upload i is content[i + 1]; errors name it as the form did.
       const uploadNames = new Map(files.map((_, index) => [`messages[0].content[${index + 1}]`, `image[${index}]`]))
       const body = {
@@ -113,10 +110,10 @@ export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDes
         reservation,
         cacheUse: cacheDirective(request.headers['cache-control']),
         partName: (where) => uploadNames.get(where),
-        prepareImage: async (url) => {
-          const image = byUrl.get(url)
-          if (image === undefined) throw new InternalServerError(undefined, { cause: new Error(`no prepared upload for ${url}`) })
-          return image
+        prepareImage: async (url, where, partDetail, imageSignal) => {
+          const bytes = uploads.get(url)
+          if (bytes === undefined) throw new InternalServerError(undefined, { cause: new Error(`no upload for ${url}`) })
+          return prepareImageBytes(bytes, where, images, partDetail, imageSignal)
         },
       })
       if (chat.cache) reply.header('x-visto-cache', chat.cache)
