@@ -20,3 +20,21 @@ export function describeSceneRequest<Extra extends object = object>(imageUrl: st
     ...(extra as Extra),
   }
 }
+
+export type FormPart = { name: string; value: string } | { name: string; filename: string; data: Buffer; type?: string }
+
+/** A multipart/form-data body as curl -F writes it, with its content-type header (for app.inject). */
+export function multipartForm(parts: readonly FormPart[]): { payload: Buffer; headers: Record<string, string> } {
+  const boundary = '----visto-test-boundary-7MA4YWxkTrZu0gW'
+  const chunks: Buffer[] = []
+  for (const part of parts) {
+    if ('data' in part) {
+      chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${part.name}"; filename="${part.filename}"\r\nContent-Type: ${part.type ?? 'application/octet-stream'}\r\n\r\n`))
+      chunks.push(part.data, Buffer.from('\r\n'))
+    } else {
+      chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${part.name}"\r\n\r\n${part.value}\r\n`))
+    }
+  }
+  chunks.push(Buffer.from(`--${boundary}--\r\n`))
+  return { payload: Buffer.concat(chunks), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } }
+}

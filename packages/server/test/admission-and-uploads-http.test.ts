@@ -6,6 +6,7 @@ import * as fixtures from '@visto/testkit/images/test-images'
 import { composeServer } from '../src/compose.js'
 import { serveConfig } from '../src/config.js'
 import type { ImagePreparer } from '../src/serving/chat-completions.js'
+import { multipartForm } from '../../../test-support/requests.js'
 
 let app: FastifyInstance | undefined
 afterEach(async () => {
@@ -26,21 +27,6 @@ async function setup(options: { bodyLimitMb?: number; parallel?: number; maxQueu
   return { app, engine: composed.engine, admission: composed.admission }
 }
 
-function multipart(parts: Array<{ name: string; value: string } | { name: string; filename: string; data: Buffer }>) {
-  const boundary = '----visto-limits-boundary'
-  const chunks: Buffer[] = []
-  for (const part of parts) {
-    if ('data' in part) {
-      chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${part.name}"; filename="${part.filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`))
-      chunks.push(part.data, Buffer.from('\r\n'))
-    } else {
-      chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${part.name}"\r\n\r\n${part.value}\r\n`))
-    }
-  }
-  chunks.push(Buffer.from(`--${boundary}--\r\n`))
-  return { payload: Buffer.concat(chunks), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } }
-}
-
 const bodyTooLarge = {
   error: {
     message: 'Request body too large: the limit is 1 MiB (--body-limit-mb). Send smaller or fewer images.',
@@ -54,7 +40,7 @@ describe('POST /v1/images/describe obeys --body-limit-mb', () => {
   it('refuses a form whose Content-Length is over the body limit with 413, though each image is under --max-image-mb', async () => {
     const { app } = await setup()
     const file = Buffer.alloc(700 * 1024, 1)
-    const response = await app.inject({ method: 'POST', url: '/v1/images/describe', ...multipart([{ name: 'image', filename: 'a.jpg', data: file }, { name: 'image', filename: 'b.jpg', data: file }]) })
+    const response = await app.inject({ method: 'POST', url: '/v1/images/describe', ...multipartForm([{ name: 'image', filename: 'a.jpg', data: file }, { name: 'image', filename: 'b.jpg', data: file }]) })
     expect(response.statusCode).toBe(413)
     expect(response.json()).toEqual(bodyTooLarge)
   })
@@ -62,7 +48,7 @@ describe('POST /v1/images/describe obeys --body-limit-mb', () => {
   it('counts a chunked upload (no Content-Length) as it streams in', async () => {
     const { app } = await setup()
     const file = Buffer.alloc(700 * 1024, 1)
-    const { payload, headers } = multipart([{ name: 'image', filename: 'a.jpg', data: file }, { name: 'image', filename: 'b.jpg', data: file }])
+    const { payload, headers } = multipartForm([{ name: 'image', filename: 'a.jpg', data: file }, { name: 'image', filename: 'b.jpg', data: file }])
     const stream = Readable.from([payload.subarray(0, 500_000), payload.subarray(500_000)])
     const response = await app.inject({ method: 'POST', url: '/v1/images/describe', headers, payload: stream })
     expect(response.statusCode).toBe(413)
@@ -71,7 +57,7 @@ describe('POST /v1/images/describe obeys --body-limit-mb', () => {
 
   it('refuses a file in an unknown field before buffering it (so not as an oversized image)', async () => {
     const { app } = await setup({ bodyLimitMb: 8 })
-    const response = await app.inject({ method: 'POST', url: '/v1/images/describe', ...multipart([{ name: 'attachment', filename: 'x.bin', data: Buffer.alloc(3 * 1024 * 1024) }]) })
+    const response = await app.inject({ method: 'POST', url: '/v1/images/describe', ...multipartForm([{ name: 'attachment', filename: 'x.bin', data: Buffer.alloc(3 * 1024 * 1024) }]) })
     expect(response.statusCode).toBe(400)
     expect(response.json().error).toEqual({ message: 'Unexpected file field "attachment"; send images in "image" fields', type: 'invalid_request_error', param: 'attachment', code: 'unknown_field' })
   })
@@ -79,7 +65,7 @@ describe('POST /v1/images/describe obeys --body-limit-mb', () => {
   it('still describes an upload within the limits', async () => {
     const { app, admission } = await setup()
     const jpeg = await fixtures.jpeg(320, 240)
-    const response = await app.inject({ method: 'POST', url: '/v1/images/describe', ...multipart([{ name: 'image', filename: 'a.jpg', data: jpeg }, { name: 'prompt', value: 'hi' }]) })
+    const response = await app.inject({ method: 'POST', url: '/v1/images/describe', ...multipartForm([{ name: 'image', filename: 'a.jpg', data: jpeg }, { name: 'prompt', value: 'hi' }]) })
     expect(response.statusCode).toBe(200)
     expect(response.json().choices[0].message.content).toBe('Hello world')
     expect([admission.running, admission.queued, admission.reserved]).toEqual([0, 0, 0])

@@ -8,7 +8,7 @@ import { createRandom, fuzzCase } from '@visto/testkit/images/image-fuzz'
 import { prepareImage, prepareImageBytes, type ImagePipelineOptions } from '../src/images/pipeline.js'
 import { writeBmp } from '@visto/testkit/images/bmp-writer'
 import * as fixtures from '@visto/testkit/images/test-images'
-import { describeSceneRequest } from '../../../test-support/requests.js'
+import { describeSceneRequest, multipartForm, type FormPart } from '../../../test-support/requests.js'
 
 let images: ImagePipelineOptions
 let app: FastifyInstance
@@ -121,24 +121,8 @@ describe('images over HTTP: POST /v1/chat/completions', () => {
   }, 60_000)
 })
 
-/** A multipart/form-data body, as curl -F writes it. */
-function multipart(parts: Array<{ name: string; value: string } | { name: string; filename: string; data: Buffer; type?: string }>) {
-  const boundary = '----visto-test-boundary-7MA4YWxkTrZu0gW'
-  const chunks: Buffer[] = []
-  for (const part of parts) {
-    if ('data' in part) {
-      chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${part.name}"; filename="${part.filename}"\r\nContent-Type: ${part.type ?? 'application/octet-stream'}\r\n\r\n`))
-      chunks.push(part.data, Buffer.from('\r\n'))
-    } else {
-      chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${part.name}"\r\n\r\n${part.value}\r\n`))
-    }
-  }
-  chunks.push(Buffer.from(`--${boundary}--\r\n`))
-  return { payload: Buffer.concat(chunks), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } }
-}
-
-function describeImages(parts: Parameters<typeof multipart>[0]) {
-  return app.inject({ method: 'POST', url: '/v1/images/describe', ...multipart(parts) })
+function describeImages(parts: FormPart[]) {
+  return app.inject({ method: 'POST', url: '/v1/images/describe', ...multipartForm(parts) })
 }
 
 describe('images over HTTP: POST /v1/images/describe (multipart upload)', () => {
@@ -227,7 +211,7 @@ describe('images over HTTP: POST /v1/images/describe (multipart upload)', () => 
   })
 
   it('answers a cut-off or garbled form with a 400, never a 500', async () => {
-    const { payload, headers } = multipart([
+    const { payload, headers } = multipartForm([
       { name: 'image', filename: 'photo.jpg', data: jpeg.subarray(0, 2000) },
       { name: 'prompt', value: 'x' },
     ])

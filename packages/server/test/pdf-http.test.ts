@@ -9,6 +9,7 @@ import { pdfFuzzCase } from '@visto/testkit/documents/pdf-fuzz'
 import { defaultImagePipelineOptions, prepareImage } from '../src/images/pipeline.js'
 import { Admission } from '../src/serving/admission.js'
 import { ChatCompletionsService } from '../src/serving/chat-completions.js'
+import { multipartForm } from '../../../test-support/requests.js'
 
 // The scripted engine stands in only for generation: reading, limits and rendering are real.
 let app: FastifyInstance
@@ -154,13 +155,8 @@ describe('mutated PDFs over HTTP', () => {
 
 describe('PDFs on POST /v1/images/describe', () => {
   function upload(file: Buffer, fields: Record<string, string> = {}) {
-    const boundary = '----visto-pdf-test'
-    const parts = [
-      ...Object.entries(fields).map(([name, value]) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`),
-      `--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="doc.pdf"\r\nContent-Type: application/pdf\r\n\r\n`,
-    ]
-    const payload = Buffer.concat([Buffer.from(parts.join('')), file, Buffer.from(`\r\n--${boundary}--\r\n`)])
-    return app.inject({ method: 'POST', url: '/v1/images/describe', headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, payload })
+    const parts = [...Object.entries(fields).map(([name, value]) => ({ name, value })), { name: 'image', filename: 'doc.pdf', data: file, type: 'application/pdf' }]
+    return app.inject({ method: 'POST', url: '/v1/images/describe', ...multipartForm(parts) })
   }
 
   it('accepts an uploaded PDF, with page selection', async () => {
