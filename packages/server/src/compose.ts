@@ -77,7 +77,7 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
   const chat = new ChatCompletionsService(
     engine,
     admission,
-    metrics.observeImages(options.prepareImage ?? ((url, where, detail, signal) => prepareImage(url, where, images, detail, signal))),
+    options.prepareImage ?? ((url, where, detail, signal) => prepareImage(url, where, images, detail, signal)),
     {
       defaultMaxTokens: config['default-max-tokens'],
       maxImagesPerRequest: images.maxImagesPerRequest,

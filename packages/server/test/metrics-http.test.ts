@@ -9,6 +9,8 @@ import { Admission } from '../src/serving/admission.js'
 import { ResponseCache } from '../src/serving/response-cache.js'
 import { endless, ScriptedEngine, words } from '../../../test-support/scripted-engine.js'
 import { parsePrometheusText, sample } from '../../../test-support/prometheus-text.js'
+import { testImage } from '@visto/testkit/images/test-images'
+import { multipartForm } from '../../../test-support/requests.js'
 
 // GET /metrics and GET /v1/visto/stats: scrape, make requests, scrape again, compare.
 // The engine is scripted (token counts are fixed), so every delta is exact.
@@ -115,6 +117,18 @@ describe('GET /metrics', () => {
     expect(sample(after, 'visto_images_total', { format: 'png' })).toBe(1)
     expect(sample(after, 'visto_image_preprocess_seconds_count', { format: 'png' })).toBe(1)
     expect(sample(after, 'visto_images_rejected_total', { code: 'invalid_image' })).toBe(1)
+  })
+
+  it('counts uploads to /v1/images/describe as images too', async () => {
+    await setup()
+    const jpeg = await testImage(64, 48, 'jpeg')
+    const upload = (data: Buffer) => app!.inject({ method: 'POST', url: '/v1/images/describe', ...multipartForm([{ name: 'image', filename: 'a.jpg', data }, { name: 'temperature', value: '0' }]) })
+    expect((await upload(jpeg)).statusCode).toBe(200)
+    expect((await upload(jpeg.subarray(0, 200))).statusCode).toBe(400)
+    const after = await scrape()
+    expect(sample(after, 'visto_images_total', { format: 'jpeg' })).toBe(1)
+    expect(sample(after, 'visto_image_preprocess_seconds_count', { format: 'jpeg' })).toBe(1)
+    expect(sample(after, 'visto_images_rejected_total', { code: 'truncated_image' })).toBe(1)
   })
 
   it('reports queue depth and running requests, and counts requests shed with 503 by reason', async () => {

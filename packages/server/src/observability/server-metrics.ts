@@ -1,10 +1,8 @@
-import { performance } from 'node:perf_hooks'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { Engine } from '../engines/engine.js'
 import { ApiError } from '../errors.js'
 import type { Admission } from '../serving/admission.js'
 import type { ChatObserver, GenerationRecord } from '../serving/chat-observer.js'
-import type { ImagePreparer } from '../serving/chat-completions.js'
 import type { ResponseCache } from '../serving/response-cache.js'
 import { StatsWindow, type StatsPoint, type StatsWindowOptions } from './stats-window.js'
 
@@ -194,21 +192,13 @@ export class ServerMetrics implements ChatObserver {
     this.failedAfterHeaders.add(requestId)
   }
 
-  /** Wraps an image preparer so every image is counted by format and timed, and every refusal counted by code. */
-  observeImages(prepare: (...args: Parameters<ImagePreparer>) => Promise<Awaited<ReturnType<ImagePreparer>> & { sourceFormat?: string }>): ImagePreparer {
-    return async (...args) => {
-      const started = performance.now()
-      try {
-        const image = await prepare(...args)
-        const format = image.sourceFormat ?? 'unknown'
-        this.images.inc({ format })
-        this.imagePreprocess.observe({ format }, (performance.now() - started) / 1000)
-        return image
-      } catch (error) {
-        if (error instanceof ApiError) this.imagesRejected.inc({ code: error.code ?? 'invalid_image' })
-        throw error
-      }
-    }
+  imagePrepared(format: string, seconds: number): void {
+    this.images.inc({ format })
+    this.imagePreprocess.observe({ format }, seconds)
+  }
+
+  imageRefused(code: string): void {
+    this.imagesRejected.inc({ code })
   }
 
   /** Prometheus text: Visto's registry, then the engine's own metrics under their prefix. */

@@ -2,15 +2,18 @@ import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { ChatCompletion, ChatCompletionChunk, FinishReason, ImageDetail, Usage } from '@visto/protocol'
 import type { Engine, EngineContentPart, EngineEvent, EngineImage, EngineMessage, EngineRequest } from '../engines/engine.js'
-import { InvalidRequestError, NotFoundError } from '../errors.js'
+import { ApiError, InvalidRequestError, NotFoundError } from '../errors.js'
 import type { Admission, Release, Reservation } from './admission.js'
 import type { ChatObserver } from './chat-observer.js'
-import { parseChatRequest, type ParsedChatRequest, type ParsedFilePart } from './chat-request.js'
+import { parseChatRequest, type ParsedChatRequest, type ParsedFilePart, type ParsedImagePart } from './chat-request.js'
 import type { ChatRequestLimits } from './request-limits.js'
 import type { CacheDirective, CachedResponse, ResponseCache } from './response-cache.js'
 
-/** `imageTokens`: what the image costs in the prompt, when the preparer knows it (for metrics). */
-export type ImagePreparer = (url: string, where: string, detail: ImageDetail, signal: AbortSignal) => Promise<EngineImage & { imageTokens?: number }>
+/**
+ * `imageTokens`: what the image costs in the prompt, and `sourceFormat`: the format read
+ * from its bytes, when the preparer knows them (for metrics).
+ */
+export type ImagePreparer = (url: string, where: string, detail: ImageDetail, signal: AbortSignal) => Promise<EngineImage & { imageTokens?: number; sourceFormat?: string }>
 
 /**
  * Documents (PDF `file` parts): measured first, so the request-wide limits are checked
@@ -183,7 +186,7 @@ export class ChatCompletionsService {
                   imageTokens += documents!.imageTokens(document)
                   return pages
                 }
-                const image = await prepareImage(part.url, part.where, part.detail, imageSignal)
+                const image = await this.observedImage(prepareImage, part, imageSignal)
                 imageTokens += image.imageTokens ?? 0
                 return [{ type: 'image', image }]
               }),
@@ -196,6 +199,19 @@ export class ChatCompletionsService {
     } catch (error) {
       imagesNeeded.abort(error)
       place?.cancel()
+      throw error
+    }
+  }
+
+  /** Prepares one image with whichever preparer the request uses (uploads bring their own), reporting it to the observer. */
+  private async observedImage(prepareImage: ImagePreparer, part: ParsedImagePart, signal: AbortSignal): ReturnType<ImagePreparer> {
+    const started = performance.now()
+    try {
+      const image = await prepareImage(part.url, part.where, part.detail, signal)
+      this.options.observer?.imagePrepared(image.sourceFormat ?? 'unknown', (performance.now() - started) / 1000)
+      return image
+    } catch (error) {
+      if (error instanceof ApiError) this.options.observer?.imageRefused(error.code ?? 'invalid_image')
       throw error
     }
   }

@@ -8,6 +8,10 @@ export interface ChatObserver {
   generationFinished(record: GenerationRecord): void
   /** A generation failed after it started; cancellations by the client are not failures. */
   generationFailed(requestId: string): void
+  /** An image is ready for the engine, by the format read from its bytes; the time includes waiting for a decode slot. */
+  imagePrepared(format: string, seconds: number): void
+  /** An image was refused (corrupt, too large, unsupported …), by error code. */
+  imageRefused(code: string): void
 }
 
 export interface GenerationRecord {

@@ -19,11 +19,15 @@ export interface ParsedMessage {
   parts: ParsedPart[]
 }
 
-export type ParsedPart =
-  | { type: 'text'; text: string }
-  /** `where` names the part for error messages: messages[0].content[1]. */
-  | { type: 'image'; url: string; detail: ImageDetail; where: string }
-  | ParsedFilePart
+export type ParsedPart = { type: 'text'; text: string } | ParsedImagePart | ParsedFilePart
+
+/** An `image_url` part, not decoded yet; `where` names it for error messages: messages[0].content[1]. */
+export interface ParsedImagePart {
+  type: 'image'
+  url: string
+  detail: ImageDetail
+  where: string
+}
 
 /** A `file` content part (a PDF), not read yet: exactly one of `fileData` and `fileId` is set. */
 export interface ParsedFilePart {
