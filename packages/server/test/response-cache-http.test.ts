@@ -7,6 +7,8 @@ import { ServerMetrics } from '../src/observability/server-metrics.js'
 import type { ResponseCacheMode } from '../src/serving/response-cache.js'
 import { endless, ScriptedEngine, words, type Script } from '../../../test-support/scripted-engine.js'
 import { parsePrometheusText, sample } from '../../../test-support/prometheus-text.js'
+import { testImage } from '@visto/testkit/images/test-images'
+import { multipartForm } from '../../../test-support/requests.js'
 
 // The response cache through HTTP. The engine is scripted: what is tested is which
 // requests reach it, not what it says.
@@ -115,6 +117,26 @@ describe('response cache over HTTP', () => {
     expect(plain.headers['x-visto-cache']).toBe('hit')
     expect(plain.json().choices[0].message.content).toBe('Hello world')
     expect(engine.requests).toHaveLength(1)
+  })
+
+  it('answers a repeated upload to /v1/images/describe from memory, keyed by its bytes as if sent inline', async () => {
+    const { engine } = await setup()
+    const jpeg = await testImage(64, 48, 'jpeg')
+    const upload = (data: Buffer) =>
+      app!.inject({ method: 'POST', url: '/v1/images/describe', ...multipartForm([{ name: 'image', filename: 'a.jpg', data }, { name: 'prompt', value: 'What is this?' }, { name: 'temperature', value: '0' }]) })
+    const first = await upload(jpeg)
+    expect([first.statusCode, first.headers['x-visto-cache']]).toEqual([200, 'miss'])
+    const again = await upload(jpeg)
+    expect([again.statusCode, again.headers['x-visto-cache']]).toEqual([200, 'hit'])
+    expect(again.json().choices).toEqual(first.json().choices)
+    expect(engine.requests).toHaveLength(1)
+    // The hit decoded nothing: the upload was decoded once, for the miss.
+    const scraped = parsePrometheusText((await app!.inject({ method: 'GET', url: '/metrics' })).body)
+    expect(sample(scraped, 'visto_images_total', { format: 'jpeg' })).toBe(1)
+    expect((await upload(await testImage(64, 49, 'jpeg'))).headers['x-visto-cache']).toBe('miss')
+    const inline = await post({ messages: [{ role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: `data:image/jpeg;base64,${jpeg.toString('base64')}` } }] }], temperature: 0 })
+    expect(inline.headers['x-visto-cache']).toBe('hit')
+    expect(engine.requests).toHaveLength(2)
   })
 
   it('needs neither an engine slot nor a ready engine for a hit', async () => {

@@ -89,13 +89,14 @@ export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDes
       // nothing downstream can confuse two uploads. PDFs go on as file parts: the chat
       // service renders their pages under its page limits.
       const pages = fields.get('pages')?.trim() || undefined
-      const uploads = new Map<string, Buffer>()
+      const uploads = new Map<string, { bytes: Buffer; sha256: string }>()
       const content = files.map((bytes, index) => {
         if (deps.maxPdfBytes !== undefined && isPdf(bytes)) {
           return { type: 'file', file: { filename: `image[${index}].pdf`, file_data: `data:application/pdf;base64,${bytes.toString('base64')}`, detail, ...(pages ? { pages } : {}) } }
         }
-        const url = `${UPLOAD_SCHEME}${createHash('sha256').update(bytes).digest('hex')}:${index}`
-        uploads.set(url, bytes)
+        const sha256 = createHash('sha256').update(bytes).digest('hex')
+        const url = `${UPLOAD_SCHEME}${sha256}:${index}`
+        uploads.set(url, { bytes, sha256 })
         return { type: 'image_url', image_url: { url, detail } }
       })
       // The prompt is content[0], so upload i is content[i + 1]; errors name it as the form did.
@@ -110,10 +111,11 @@ export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDes
         reservation,
         cacheUse: cacheDirective(request.headers['cache-control']),
         partName: (where) => uploadNames.get(where),
+        uploadHash: (url) => uploads.get(url)?.sha256,
         prepareImage: async (url, where, partDetail, imageSignal) => {
-          const bytes = uploads.get(url)
-          if (bytes === undefined) throw new InternalServerError(undefined, { cause: new Error(`no upload for ${url}`) })
-          return prepareImageBytes(bytes, where, images, partDetail, imageSignal)
+          const upload = uploads.get(url)
+          if (upload === undefined) throw new InternalServerError(undefined, { cause: new Error(`no upload for ${url}`) })
+          return prepareImageBytes(upload.bytes, where, images, partDetail, imageSignal)
         },
       })
       if (chat.cache) reply.header('x-visto-cache', chat.cache)

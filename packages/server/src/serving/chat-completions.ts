@@ -54,6 +54,8 @@ export interface PrepareOptions {
    * (uploads: `image[0]` rather than `messages[0].content[1]`); undefined keeps the name.
    */
   partName?: (where: string) => string | undefined
+  /** The sha256 (hex) of an image URL's bytes when the caller holds them (uploads), for the response cache's key. */
+  uploadHash?: (url: string) => string | undefined
 }
 
 /** A request ready to run: validated, images decoded, an engine slot held. */
@@ -148,7 +150,7 @@ export class ChatCompletionsService {
       // answered even while the engine restarts.
       const cache = this.options.responseCache
       const cacheUse = options.cacheUse ?? 'use'
-      const cacheKey = cache?.keyFor(model, parsed, sampling)
+      const cacheKey = cache?.keyFor(model, parsed, sampling, options.uploadHash)
       let cacheState: Pick<PreparedChat, 'cache' | 'cacheKey'> = cache?.enabled ? { cache: 'miss' } : {}
       if (cache && cacheKey !== undefined) {
         if (cacheUse === 'use') {

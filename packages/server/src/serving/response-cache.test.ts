@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { parseChatRequest } from './chat-request.js'
 import { cacheDirective, entryBytes, ResponseCache, type CachedResponse } from './response-cache.js'
@@ -54,6 +55,16 @@ describe('response cache key', () => {
     ['response_format', { response_format: { type: 'json_object' } }],
   ])('changes with %s', (_name, overrides) => {
     expect(keyOf(request(overrides))).not.toBe(base)
+  })
+
+  it('keys an upload by the sha256 its holder gives, as the same bytes sent inline', () => {
+    const parsed = parseChatRequest(request({}, 'visto-upload:anything:1'))
+    const sampling = { ...parsed.sampling, maxTokens: 64 }
+    const sha256 = createHash('sha256').update(PNG).digest('hex')
+    expect(cache().keyFor('qwen3-vl-4b-instruct', parsed, sampling, (url) => (url === 'visto-upload:anything:1' ? sha256 : undefined))).toBe(base)
+    expect(cache().keyFor('qwen3-vl-4b-instruct', parsed, sampling, () => '0'.repeat(64))).not.toBe(base)
+    // Without its hash, a URL that is neither inline nor fetchable is not cached.
+    expect(cache().keyFor('qwen3-vl-4b-instruct', parsed, sampling)).toBeUndefined()
   })
 
   it('changes with temperature (seeded requests are cacheable at any temperature)', () => {

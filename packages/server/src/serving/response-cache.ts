@@ -113,8 +113,10 @@ export class ResponseCache {
    * The cache key of a request, or undefined when it may not be cached: the cache is off,
    * the answer is sampled (in `deterministic` mode), an image is remote (its content can
    * change) or unparseable (the pipeline will refuse it with the proper error).
+   * `uploadHash` gives the sha256 of an image the caller holds as bytes (an upload), so
+   * it is keyed as the same bytes sent inline would be.
    */
-  keyFor(model: string, parsed: ParsedChatRequest, sampling: SamplingParams): string | undefined {
+  keyFor(model: string, parsed: ParsedChatRequest, sampling: SamplingParams, uploadHash?: (url: string) => string | undefined): string | undefined {
     if (!this.enabled) return undefined
     if (this.options.mode === 'deterministic' && sampling.temperature !== 0 && sampling.seed === undefined) return undefined
     const messages: unknown[] = []
@@ -129,6 +131,11 @@ export class ResponseCache {
           // Inline PDFs by their data as sent; an uploaded file may change behind its id, so it is never cached.
           if (part.fileData === undefined) return undefined
           parts.push(['file', createHash('sha256').update(part.fileData).digest('hex'), part.pages ?? null, part.detail])
+          continue
+        }
+        const uploaded = uploadHash?.(part.url)
+        if (uploaded !== undefined) {
+          parts.push(['image', uploaded, part.detail])
           continue
         }
         let source
