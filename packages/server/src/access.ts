@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto'
 import { isIP } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
-import { AuthenticationError, PermissionDeniedError } from './errors.js'
+import { AuthenticationError, InvalidRequestError, PermissionDeniedError } from './errors.js'
 
 /**
  * Who may call what, decided once per request on the route the router matched (so
@@ -108,6 +108,27 @@ export function parseHostList(raw: string | undefined): string[] {
     .filter(Boolean)
 }
 
+/** One host[:port]: a name or IPv4 address, or a bracketed IPv6 address; a port of 1–5 digits. */
+const HOST_HEADER = /^(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?$/
+
+/**
+ * Why a request's Host headers are malformed, or undefined when there is at most one well-formed
+ * one. Node keeps only the first of several Host lines, so they are counted in the raw headers;
+ * userinfo (`evil@127.0.0.1`), a path (`127.0.0.1:7990/x`) or an empty value would otherwise
+ * reach the loopback check through URL parsing that reads them leniently.
+ */
+export function hostHeaderProblem(rawHeaders: readonly string[]): string | undefined {
+  const values: string[] = []
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === 'host') values.push(rawHeaders[i + 1]!)
+  if (values.length > 1) return `it was sent ${values.length} times`
+  if (values.length === 0) return undefined
+  const value = values[0]!
+  if (value === '') return 'it is empty'
+  const match = HOST_HEADER.exec(value)
+  if (match === null || (match[1] !== undefined && Number(match[1]) > 65535)) return `${JSON.stringify(value.slice(0, 100))} is not host[:port]`
+  return undefined
+}
+
 function keyMatches(header: string | undefined, apiKey: string): boolean {
   const value = header ?? ''
   const presented = Buffer.from(/^bearer /i.test(value) ? value.slice(7).trim() : '')
@@ -145,6 +166,14 @@ export function installAccessControl(app: FastifyInstance, options: AccessOption
   }
 
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    const hostProblem = hostHeaderProblem(request.raw.rawHeaders)
+    if (hostProblem !== undefined) {
+      throw new InvalidRequestError(`Malformed Host header: ${hostProblem}; send one Host: name[:port]`, { param: 'host', code: 'invalid_host_header' })
+    }
+    // The asterisk request target (`GET * HTTP/1.1`) means the server itself, for OPTIONS only.
+    if (request.raw.url === '*' && request.method !== 'OPTIONS') {
+      throw new InvalidRequestError(`${request.method} * is not a request for anything: "*" is a request target for OPTIONS only`, { param: null, code: 'invalid_request_target' })
+    }
     if (options.checkHost) {
       const host = request.headers.host
       const hostname = host === undefined ? undefined : hostnameOf(host)

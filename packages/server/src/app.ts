@@ -1,14 +1,17 @@
 import { randomBytes } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { installAccessControl, type AccessOptions } from './access.js'
-import { NotFoundError } from './errors.js'
+import { InvalidRequestError, NotFoundError } from './errors.js'
 import { sendClientError, sendError } from './http-errors.js'
+import { defaultMaxJsonDepth, jsonDepthExcess } from './serving/json-depth.js'
 
 export interface HttpAppOptions {
   bodyLimitBytes: number
   /** Receiving one request (headers and body) may take this long; 0 = no limit. Generation is never limited. */
   bodyTimeoutMs?: number
   access: AccessOptions
+  /** Deepest nesting of objects and arrays a JSON body may have (--max-json-depth), checked before parsing. */
+  maxJsonDepth?: number
   logger?: FastifyServerOptions['logger']
 }
 
@@ -58,8 +61,20 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   // Clients send JSON as application/json, text/plain, form encoding (curl -d) or with no
   // type at all; all of them carry JSON here. Cross-origin "simple" requests that exploit
   // this are refused by the Origin check before the body is read.
+  const maxJsonDepth = options.maxJsonDepth ?? defaultMaxJsonDepth
   app.removeContentTypeParser(['application/json', 'text/plain'])
   app.addContentTypeParser(['application/json', 'text/plain', 'application/x-www-form-urlencoded'], { parseAs: 'string', bodyLimit: options.bodyLimitBytes }, (_request, body, done) => {
+    const tooDeepAt = jsonDepthExcess(body as string, maxJsonDepth)
+    if (tooDeepAt >= 0) {
+      done(
+        new InvalidRequestError(`The request body nests objects and arrays deeper than ${maxJsonDepth} levels (at character ${tooDeepAt}); the limit is --max-json-depth`, {
+          param: 'body',
+          code: 'json_too_deep',
+        }),
+        undefined,
+      )
+      return
+    }
     try {
       done(null, JSON.parse(body as string))
     } catch (error) {

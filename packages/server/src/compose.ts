@@ -91,6 +91,7 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
   const app = createHttpApp({
     bodyLimitBytes: Math.round(config['body-limit-mb'] * MiB),
     bodyTimeoutMs: Math.round(config['body-timeout-seconds'] * 1000),
+    maxJsonDepth: config['max-json-depth'],
     logger: options.logger,
     access: {
       apiKey: config['api-key'],

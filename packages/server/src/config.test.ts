@@ -39,6 +39,15 @@ describe('serve config', () => {
     expect(() => parseServeConfig([], { VISTO_CTX_SIZE: 'big' })).toThrow('VISTO_CTX_SIZE must be a whole number, got "big"')
   })
 
+  it('takes --max-json-depth from VISTO_MAX_JSON_DEPTH, and refuses one too shallow for the schemas --max-schema-depth allows', () => {
+    expect(parseServeConfig([], {})['max-json-depth']).toBe(64)
+    expect(parseServeConfig([], { VISTO_MAX_JSON_DEPTH: '200' })['max-json-depth']).toBe(200)
+    expect(() => parseServeConfig(['--max-schema-depth', '100'], {})).toThrow(
+      '--max-json-depth (64) must be at least --max-schema-depth + 5 (105): a request holds its schema that many levels down',
+    )
+    expect(parseServeConfig(['--max-schema-depth', '100', '--max-json-depth', '105'], {})['max-schema-depth']).toBe(100)
+  })
+
   it('logs only non-default values, with secrets redacted', () => {
     const config = parseServeConfig(['--port', '8000', '--api-key', 'sk-secret'], {})
     expect(describeNonDefaults(config)).toEqual(['port=8000', 'api-key=<redacted>'])

@@ -20,6 +20,8 @@ interface OptionSpec {
 }
 
 const MiB = 1024 * 1024
+/** Levels of a batch line above a response_format schema: line, body, response_format, json_schema, and one spare. */
+const jsonDepthAroundSchema = 5
 
 export const serveOptions = {
   port: { kind: 'int', default: 7860, min: 0, max: 65535, description: 'HTTP port.' },
@@ -57,6 +59,9 @@ export const serveOptions = {
   'max-message-parts': { kind: 'int', default: 64, min: 1, description: 'Most content parts (text and images) per message.' },
   'max-text-chars': { kind: 'int', default: 1_000_000, min: 1, description: 'Most characters of text per request, all messages together.' },
   'max-schema-depth': { kind: 'int', default: 32, min: 1, max: 256, description: 'Deepest nesting of a response_format JSON schema.' },
+  // JSON.parse and every walk over its result cost time per level of nesting: a 46 MiB run of `[` blocked
+  // the event loop for 16 s. Real requests nest a few levels, plus a response_format schema's own depth.
+  'max-json-depth': { kind: 'int', default: 64, min: 8, max: 10_000, description: 'Deepest nesting of objects and arrays in a JSON request body or batch line, checked before parsing; keep it above --max-schema-depth.' },
   'max-schema-kb': { kind: 'number', default: 64, min: 0.1, description: 'Largest response_format JSON schema, in KiB of JSON.' },
   'default-max-tokens': { kind: 'int', default: 1024, min: 1, description: 'max_tokens when a request sets none.' },
   'response-cache-mb': { kind: 'number', default: 64, min: 0, description: 'Memory for answers to repeated identical requests (LRU), in MiB; 0 turns the response cache off.' },
@@ -153,6 +158,12 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
   const auto = config['image-pixels'] as number
   const high = config['image-pixels-high'] as number
   if (!(low <= auto && auto <= high)) throw new ConfigError(`image pixel budgets must satisfy low ≤ default ≤ high, got ${low}, ${auto}, ${high}`)
+  // A schema sits inside a request (body → response_format → json_schema → schema, and a batch line's body around that).
+  if ((config['max-json-depth'] as number) < (config['max-schema-depth'] as number) + jsonDepthAroundSchema) {
+    throw new ConfigError(
+      `--max-json-depth (${config['max-json-depth']}) must be at least --max-schema-depth + ${jsonDepthAroundSchema} (${(config['max-schema-depth'] as number) + jsonDepthAroundSchema}): a request holds its schema that many levels down`,
+    )
+  }
   try {
     parseOriginList(config['cors-origins'] as string | undefined)
   } catch (error) {

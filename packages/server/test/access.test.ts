@@ -1,3 +1,4 @@
+import { connect } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ScriptedEngine } from '../../../test-support/scripted-engine.js'
@@ -239,5 +240,65 @@ describe('other web pages and DNS rebinding', () => {
 
   it('refuses an unparseable --cors-origins at start-up', () => {
     expect(() => serveConfig({ 'cors-origins': 'not an origin' })).toThrow(/--cors-origins: not an origin/)
+  })
+})
+
+/** Writes `request` on a raw socket (so headers go exactly as written) and resolves with the status line, headers and body. */
+function rawExchange(port: number, request: string): Promise<{ status: string; headers: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(request))
+    let received = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => {
+      received += chunk
+      const end = received.indexOf('\r\n\r\n')
+      const length = /content-length: (\d+)/i.exec(received)
+      if (end >= 0 && length && received.length >= end + 4 + Number(length[1])) socket.end()
+    })
+    socket.on('close', () => {
+      const [head = '', body = ''] = received.split('\r\n\r\n')
+      resolve({ status: head.split('\r\n')[0]!, headers: head, body })
+    })
+    socket.on('error', reject)
+  })
+}
+
+describe('Host header and request-target form, on the wire', () => {
+  it('answers 400 in the envelope, with x-request-id, to a Host that is not one well-formed host[:port]', async () => {
+    // Bound to all interfaces, no key: well-formedness is checked even where the loopback rule is off.
+    const { app } = await compose({ 'api-key': undefined as unknown as string, host: '0.0.0.0' })
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    const port = (app.server.address() as { port: number }).port
+    const cases: Array<[string, string]> = [
+      ['Host: evil@127.0.0.1\r\n', '"evil@127.0.0.1" is not host[:port]'],
+      ['Host: 127.0.0.1:7990/x\r\n', '"127.0.0.1:7990/x" is not host[:port]'],
+      ['Host: 127.0.0.1\r\nHost: evil.example\r\n', 'it was sent 2 times'],
+      ['Host: 127.0.0.1:99999\r\n', '"127.0.0.1:99999" is not host[:port]'],
+      ['Host: \r\n', 'it is empty'],
+    ]
+    for (const [hostLines, problem] of cases) {
+      const response = await rawExchange(port, `GET /health HTTP/1.1\r\n${hostLines}Connection: close\r\n\r\n`)
+      expect(response.status, hostLines).toBe('HTTP/1.1 400 Bad Request')
+      expect(response.headers, hostLines).toMatch(/\r\nx-request-id: req_[0-9a-f]{24}/)
+      expect(JSON.parse(response.body), hostLines).toEqual({
+        error: { message: `Malformed Host header: ${problem}; send one Host: name[:port]`, type: 'invalid_request_error', param: 'host', code: 'invalid_host_header' },
+      })
+    }
+    for (const host of ['127.0.0.1:7860', 'localhost', '[::1]:7860', 'visto.internal:443', '192.168.1.20']) {
+      expect((await rawExchange(port, `GET /health HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)).status, host).toBe('HTTP/1.1 200 OK')
+    }
+  })
+
+  it('answers GET * with a 400 envelope instead of the page, and still answers OPTIONS *', async () => {
+    const { app } = await compose()
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    const port = (app.server.address() as { port: number }).port
+    const star = await rawExchange(port, 'GET * HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')
+    expect(star.status).toBe('HTTP/1.1 400 Bad Request')
+    expect(star.headers).toMatch(/\r\nx-request-id: req_/)
+    expect(JSON.parse(star.body)).toEqual({
+      error: { message: 'GET * is not a request for anything: "*" is a request target for OPTIONS only', type: 'invalid_request_error', param: null, code: 'invalid_request_target' },
+    })
+    expect((await rawExchange(port, 'OPTIONS * HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')).status).toBe('HTTP/1.1 204 No Content')
   })
 })

@@ -166,6 +166,22 @@ describe('Files and Batch API with the official openai client', () => {
     expect(batch.errors!.object).toBe('list')
   })
 
+  it('refuses a line nested deeper than --max-json-depth before parsing it, naming the line and the limit', async () => {
+    const { client, app } = await start()
+    const deep = JSON.stringify({ custom_id: 'deep', method: 'POST', url: '/v1/chat/completions', body: { messages: [] } }).replace('[]', `${'['.repeat(200_000)}${']'.repeat(200_000)}`)
+    const batch = await waitForBatch(client, (await submit(client, [requestLine('good'), deep, requestLine('also-good')])).id)
+    expect(batch.status).toBe('failed')
+    expect(batch.errors!.data).toEqual([
+      {
+        code: 'json_too_deep',
+        message: 'Line 2: nests objects and arrays deeper than 64 levels (at character 146); the limit is --max-json-depth',
+        param: null,
+        line: 2,
+      },
+    ])
+    expect((await app.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200)
+  })
+
   it('fails an empty file and one with more lines than --batch-max-lines', async () => {
     const { client } = await start({ maxLines: 2 })
     const empty = await waitForBatch(client, (await submit(client, '\n\n')).id)

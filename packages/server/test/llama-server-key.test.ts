@@ -15,7 +15,7 @@ const fs = require('node:fs')
 const args = process.argv.slice(2)
 const port = Number(args[args.indexOf('--port') + 1])
 const key = process.env.FAKE_IGNORES_KEY ? undefined : process.env.LLAMA_API_KEY
-fs.writeFileSync(process.env.FAKE_REPORT, JSON.stringify({ args, key: process.env.LLAMA_API_KEY, keyFile: process.env.LLAMA_ARG_API_KEY_FILE ?? null, imageCacheMb: process.env.LLAMA_ARG_IMAGE_CACHE_MB ?? null }))
+fs.writeFileSync(process.env.FAKE_REPORT, JSON.stringify({ args, key: process.env.LLAMA_API_KEY, keyFile: process.env.LLAMA_ARG_API_KEY_FILE ?? null, imageCacheMb: process.env.LLAMA_ARG_IMAGE_CACHE_MB ?? null, vistoVariables: Object.keys(process.env).filter((name) => name.startsWith('VISTO_')) }))
 http.createServer((request, response) => {
   if (request.url !== '/health' && key && request.headers.authorization !== 'Bearer ' + key) return response.writeHead(401).end('{}')
   response.writeHead(200, { 'content-type': 'application/json' }).end('{}')
@@ -45,13 +45,23 @@ async function run(env: Record<string, string | undefined>, options: { imageCach
       () => undefined,
       (error: Error) => error,
     )
-    return { child, started, seen: JSON.parse(await readFile(report, 'utf8')) as { args: string[]; key: string; keyFile: string | null; imageCacheMb: string | null } }
+    return { child, started, seen: JSON.parse(await readFile(report, 'utf8')) as { args: string[]; key: string; keyFile: string | null; imageCacheMb: string | null; vistoVariables: string[] } }
   } finally {
     for (const name of Object.keys(added)) delete process.env[name]
   }
 }
 
 describe('the key Visto gives its llama-server', () => {
+  it("never passes Visto's own variables (VISTO_API_KEY, VISTO_UPSTREAM_API_KEY …) to the engine", async () => {
+    const { child, started, seen } = await run({ VISTO_API_KEY: 'sk-visto-secret', VISTO_UPSTREAM_API_KEY: 'sk-upstream-secret' })
+    try {
+      expect(started).toBeUndefined()
+      expect(seen.vistoVariables).toEqual([])
+    } finally {
+      await child.stop()
+    }
+  })
+
   it('travels in LLAMA_API_KEY, never on the command line, and a key file from the environment is dropped', async () => {
     const { child, started, seen } = await run({ LLAMA_ARG_API_KEY_FILE: '/tmp/someone-elses-keys' })
     try {

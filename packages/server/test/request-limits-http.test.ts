@@ -49,6 +49,38 @@ describe('request caps over HTTP', () => {
     })
   })
 
+  it('refuses a 46 MiB body of nested [ with 400 naming --max-json-depth before parsing it, and keeps answering /health', async () => {
+    const url = await app.listen({ port: 0, host: '127.0.0.1' })
+    const body = Buffer.alloc(46 * 1024 * 1024, '[')
+    const started = performance.now()
+    const [response, health] = await Promise.all([
+      fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }),
+      fetch(`${url}/health`),
+    ])
+    expect(response.status).toBe(400)
+    expect(response.headers.get('x-request-id')).toMatch(/^req_/)
+    expect(await response.json()).toEqual({
+      error: {
+        message: 'The request body nests objects and arrays deeper than 64 levels (at character 64); the limit is --max-json-depth',
+        type: 'invalid_request_error',
+        param: 'body',
+        code: 'json_too_deep',
+      },
+    })
+    // Parsing it took 16 s and 2.4 GB before; receiving 46 MiB over loopback is what remains.
+    expect(performance.now() - started).toBeLessThan(5000)
+    expect(health.status).toBe(200)
+    expect((await fetch(`${url}/health`)).status).toBe(200)
+  })
+
+  it('parses a body nested as deep as a --max-schema-depth schema makes it', async () => {
+    // 32 levels, the --max-schema-depth default: an object in properties in an object …
+    let schema: Record<string, unknown> = { type: 'object', properties: {} }
+    for (let depth = 2; depth < 32; depth += 2) schema = { type: 'object', properties: { a: schema } }
+    const response = await post({ messages: [{ role: 'user', content: 'hi' }], response_format: { type: 'json_schema', json_schema: { name: 'deep', schema } } })
+    expect(response.statusCode).toBe(200)
+  })
+
   it('refuses a json_schema the engine grammar would crash on, and passes a sane one through', async () => {
     const before = engine.requests.length
     const crashing = await post({
@@ -66,7 +98,8 @@ describe('request caps over HTTP', () => {
   })
 
   it('refuses a schema nested deeper than --max-schema-depth with 400, not a stack overflow', async () => {
-    const deep = '{"type":"array","items":'.repeat(5000) + '{}' + '}'.repeat(5000)
+    // Deeper than the schema limit, within --max-json-depth (a body past that is refused before parsing).
+    const deep = '{"type":"array","items":'.repeat(40) + '{}' + '}'.repeat(40)
     const response = await app.inject({
       method: 'POST',
       url: '/v1/chat/completions',

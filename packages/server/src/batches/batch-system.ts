@@ -18,6 +18,8 @@ export interface BatchSystemOptions {
   concurrency: number
   maxFileBytes: number
   maxLines: number
+  /** Deepest nesting of objects and arrays in a batch line (--max-json-depth). */
+  maxJsonDepth?: number
   diskBytes: number
   retentionSeconds: number
   clock?: Clock
@@ -57,6 +59,7 @@ export async function openBatchSystem(options: BatchSystemOptions): Promise<Batc
     admission: options.admission,
     concurrency: options.concurrency,
     maxLines: options.maxLines,
+    ...(options.maxJsonDepth !== undefined ? { maxJsonDepth: options.maxJsonDepth } : {}),
     retentionSeconds: options.retentionSeconds,
     ...(options.log ? { log: options.log } : {}),
     ...(options.failpoint ? { failpoint: options.failpoint } : {}),
@@ -97,6 +100,7 @@ export async function openBatchesForServe(
       concurrency: config['batch-concurrency'],
       maxFileBytes: Math.round(config['batch-max-file-mb'] * MiB),
       maxLines: config['batch-max-lines'],
+      maxJsonDepth: config['max-json-depth'],
       diskBytes: Math.round(config['batch-disk-gb'] * 1024 * MiB),
       retentionSeconds: Math.round(config['batch-retention-hours'] * 3600),
       log: deps.log,

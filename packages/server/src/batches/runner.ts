@@ -14,6 +14,8 @@ export interface BatchRunnerOptions {
   /** Batch lines generated at once, at most (they also wait behind interactive requests). */
   concurrency: number
   maxLines: number
+  /** Deepest nesting of objects and arrays in a line (--max-json-depth). */
+  maxJsonDepth?: number
   /** How long ended batches and their output files are kept. */
   retentionSeconds: number
   log?: (line: string) => void
@@ -188,7 +190,7 @@ export class BatchRunner {
       store.failValidation(batch.seq, [{ code: 'file_not_found', message: `The input file ${batch.input_file_id} no longer exists`, param: 'input_file_id', line: null }])
       return
     }
-    const result = await validateBatchInput(files.path(input.id), batch.endpoint, { maxLines: this.options.maxLines })
+    const result = await validateBatchInput(files.path(input.id), batch.endpoint, { maxLines: this.options.maxLines, ...(this.options.maxJsonDepth !== undefined ? { maxJsonDepth: this.options.maxJsonDepth } : {}) })
     this.options.failpoint?.('validated')
     if (result.errors.length > 0) {
       store.failValidation(batch.seq, result.errors)
@@ -218,7 +220,7 @@ export class BatchRunner {
     const batch = store.getBatchBySeq(line.batchSeq)
     if (!batch || batch.status !== 'in_progress') return
     const text = (await files.readRange(batch.input_file_id, line.offset, line.length)).toString('utf8').replace(/^\uFEFF/, '')
-    const checked = checkLine(text, line.lineNo, batch.endpoint)
+    const checked = checkLine(text, line.lineNo, batch.endpoint, this.options.maxJsonDepth)
     const requestId = newId('req_')
     let result: LineResult
     try {

@@ -1,9 +1,12 @@
 import { createReadStream } from 'node:fs'
+import { defaultMaxJsonDepth, jsonDepthExcess } from '../serving/json-depth.js'
 import { describeJsonType, isJsonObject } from '../serving/json-value.js'
 import type { BatchLineError, IndexedLine } from './store.js'
 
 export interface ValidationLimits {
   maxLines: number
+  /** Deepest nesting of objects and arrays in a line (--max-json-depth), checked before parsing it. */
+  maxJsonDepth?: number
   /** Errors listed in the batch's `errors` object; the rest are counted in the last one. */
   maxErrors?: number
 }
@@ -72,8 +75,11 @@ function describe(value: unknown): string {
  * Checks one line against the batch's endpoint. Returns the parsed request, or the
  * error to report with the line number. Blank lines are skipped by the caller.
  */
-export function checkLine(text: string, lineNo: number, endpoint: string): { request: BatchRequestLine } | { error: BatchLineError } {
+export function checkLine(text: string, lineNo: number, endpoint: string, maxJsonDepth = defaultMaxJsonDepth): { request: BatchRequestLine } | { error: BatchLineError } {
   const error = (code: string, message: string, param: string | null = null) => ({ error: { code, message: `Line ${lineNo}: ${message}`, param, line: lineNo } })
+  // Before JSON.parse: a line of a million `[` would take the heap, and again after every restart.
+  const tooDeepAt = jsonDepthExcess(text, maxJsonDepth)
+  if (tooDeepAt >= 0) return error('json_too_deep', `nests objects and arrays deeper than ${maxJsonDepth} levels (at character ${tooDeepAt}); the limit is --max-json-depth`)
   let line: unknown
   try {
     line = JSON.parse(text)
@@ -119,7 +125,7 @@ export async function validateBatchInput(path: string, endpoint: string, limits:
         errors: [{ code: 'too_many_requests', message: `The input file has more than ${limits.maxLines} requests, the limit per batch (--batch-max-lines); split it into several batches`, param: null, line: raw.lineNo }],
       }
     }
-    const checked = checkLine(text, raw.lineNo, endpoint)
+    const checked = checkLine(text, raw.lineNo, endpoint, limits.maxJsonDepth)
     if ('error' in checked) {
       report(checked.error)
       continue

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { InvalidRequestError } from '../errors.js'
-import { checkResponseSchema, patternProblem } from './json-schema-limits.js'
+import { checkResponseSchema, patternProblem, patternRepetitionCost } from './json-schema-limits.js'
 
 const limits = { maxDepth: 32, maxBytes: 64 * 1024 }
 
@@ -102,5 +102,37 @@ describe('response_format schemas the grammar converter cannot take', () => {
     expect(refusal({ $ref: '#/$defs/a', $defs: { a: { $ref: '#/$defs/b' }, b: { $ref: '#/$defs/a' } } }).message).toBe(
       'response_format.json_schema.schema.$ref is circular: "#/$defs/a" refers back to itself through $ref alone',
     )
+  })
+})
+
+describe('patterns whose nested repetitions would freeze the engine', () => {
+  it('counts nested repetition copies the way llama.cpp expands {m,n}: a repeated group that repeats multiplies', () => {
+    expect(patternRepetitionCost('^(((a{0,20}){0,20}){0,20})$')).toBe(400)
+    expect(patternRepetitionCost('^((a{0,100}){0,100})$')).toBe(100)
+    expect(patternRepetitionCost('^a{0,1000}$')).toBe(1)
+    expect(patternRepetitionCost('^(ab){0,1000}$')).toBe(2)
+    expect(patternRepetitionCost('^\\d{4}-\\d{2}-\\d{2}$')).toBe(5)
+    expect(patternRepetitionCost('^(\\d{1,3}\\.){3}\\d{1,3}$')).toBe(7)
+    expect(patternRepetitionCost('^((a+)+)+$')).toBe(4)
+    expect(patternRepetitionCost('^(x{2}|(y{0,3}){5})z$')).toBe(7)
+  })
+
+  it("refuses the issue's 31-byte pattern with a 400 naming the pattern and the limit", () => {
+    expect(refusal({ type: 'string', pattern: '^(((a{0,20}){0,20}){0,20})$' })).toEqual({
+      message:
+        "response_format.json_schema.schema.pattern cannot be used as a grammar: its repetitions nest into 400 copies in the engine's grammar, the limit is 16 (a repeated group that itself repeats multiplies the counts; use smaller counts, fewer nested repetitions, or maxLength)",
+      param: 'response_format.json_schema.schema.pattern',
+    })
+    expect(refusal({ type: 'object', properties: { code: { type: 'string', pattern: '^((a{0,5}){0,5}){0,5}$' } } }).param).toBe(
+      'response_format.json_schema.schema.properties.code.pattern',
+    )
+  })
+
+  it('passes realistic patterns and string lengths', () => {
+    for (const pattern of ['^\\d{4}-\\d{2}-\\d{2}$', '^[A-Z]{2,10}$', '^\\+?[0-9]{3}(?:-[0-9]{4})+$', '^(\\d{1,3}\\.){3}\\d{1,3}$', '^[a-z][a-z0-9-]{0,39}$', '^.{0,1000}$']) {
+      expect(patternProblem(pattern), pattern).toBeNull()
+    }
+    const strings = { type: 'string', maxLength: 200 }
+    expect(() => checkResponseSchema({ type: 'object', properties: { name: strings, city: strings, note: strings }, required: ['name'] }, limits)).not.toThrow()
   })
 })

@@ -13,6 +13,9 @@ import { isJsonObject, type JsonObject } from './json-value.js'
  *   costs memory and time per count), negative or fractional ones (read as C ints), and a
  *   minimum above its maximum: the parser computes max - min unsigned, so `{5,2}` makes it
  *   generate rules until memory runs out;
+ * - a `pattern` whose repetitions nest into more copies than the sampler can follow:
+ *   `^(((a{0,20}){0,20}){0,20})$` (31 bytes) kept llama-server at 100 % CPU for over ten
+ *   minutes, every other request waiting (see patternRepetitionCost);
  * - integer `minimum`/`maximum` bounds that are not exact integers (read as int64) or
  *   that leave no value;
  * - `$ref` that is not a local JSON pointer into the schema, or a chain of `$ref`s that
@@ -21,6 +24,13 @@ import { isJsonObject, type JsonObject } from './json-value.js'
 export const maxRepetitionCount = 1000
 const maxPatternGroupDepth = 32
 const maxPatternLength = 4096
+/**
+ * The most nested repetition copies a pattern may cost (patternRepetitionCost). Measured
+ * on the real engine with a Qwen3-VL-sized vocabulary (docs/benchmarks.md): at 16 the
+ * worst shapes add about 0.3 s to a request, at 25 about 1 s, at 32 about 2 s (the cost
+ * grows with its cube). Real patterns (dates, codes, phone numbers, IPv4) cost 1 to 10.
+ */
+export const maxPatternRepetitionCost = 16
 
 
 export interface SchemaLimits {
@@ -104,7 +114,108 @@ export function patternProblem(pattern: string): string | null {
       hasAtom = true
     }
   }
+  const cost = patternRepetitionCost(pattern)
+  if (cost > maxPatternRepetitionCost) {
+    return `its repetitions nest into ${cost} copies in the engine's grammar, the limit is ${maxPatternRepetitionCost} (a repeated group that itself repeats multiplies the counts; use smaller counts, fewer nested repetitions, or maxLength)`
+  }
   return null
+}
+
+/**
+ * What a regex `pattern` costs the engine's grammar sampler, in repetition copies that
+ * nest. llama.cpp's json-schema-to-grammar makes each group a rule and keeps `x{m,n}`
+ * as written; its GBNF parser then writes `x` out m times followed by n - m nested
+ * optional copies. When `x` is one character (or a class, or a group without
+ * repetitions) that is a chain the sampler walks one position per character, cheap at
+ * any count the converter accepts. When `x` holds a repetition itself, the copies nest:
+ * after a few characters of `((a{0,20}){0,20}){0,20}` the text could be at almost any
+ * of the 20 × 20 × 20 positions, the sampler keeps a parse stack for each and checks
+ * every candidate token against all of them, for every token. So: a repetition whose
+ * item repeats nothing counts once, one whose item repeats something multiplies it by
+ * its largest count (`+` by 2, `*` and `?` by 1: they add one copy that loops), and
+ * sequences and alternatives add up. The three nested `{0,20}` above cost 400.
+ *
+ * Measured on the real engine (docs/benchmarks.md), a request's time grows with about
+ * the cube of this number, whatever the nesting depth. It overestimates repetitions
+ * whose copies a delimiter keeps apart (`([a-z]+\\.){1,10}` costs 20 but stays cheap):
+ * telling those apart needs an ambiguity analysis of the regex, and refusing is safe.
+ * Call it on a pattern patternProblem's structural checks accepted.
+ */
+export function patternRepetitionCost(pattern: string): number {
+  interface Group {
+    /** The alternatives before the current one, added up. */
+    alternatives: number
+    /** The current alternative up to, not including, its last atom. */
+    sequence: number
+    /** The last atom, which a following quantifier applies to. */
+    last: number
+    /** Whether the last atom holds a repetition (so repeating it nests copies). */
+    lastRepeats: boolean
+    /** Whether anything in the group so far is repeated. */
+    repeats: boolean
+  }
+  const newGroup = (): Group => ({ alternatives: 0, sequence: 0, last: 0, lastRepeats: false, repeats: false })
+  const open: Group[] = []
+  let group = newGroup()
+  const atom = (cost: number, repeats: boolean): void => {
+    group.sequence += group.last
+    group.last = cost
+    group.lastRepeats = repeats
+    group.repeats ||= repeats
+  }
+  const repeat = (count: number): void => {
+    if (group.lastRepeats) group.last *= count
+    group.lastRepeats = true
+    group.repeats = true
+  }
+  const close = (): void => {
+    const inner = group
+    group = open.pop() ?? newGroup()
+    atom(inner.alternatives + inner.sequence + inner.last, inner.repeats)
+  }
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!
+    if (c === '\\') {
+      i++
+      atom(1, false)
+    } else if (c === '[') {
+      let j = i + 1
+      if (pattern[j] === '^') j++
+      if (pattern[j] === ']') j++
+      while (j < pattern.length && pattern[j] !== ']') j += pattern[j] === '\\' ? 2 : 1
+      i = j
+      atom(1, false)
+    } else if (c === '(') {
+      if (pattern[i + 1] === '?' && pattern[i + 2] === ':') i += 2
+      open.push(group)
+      group = newGroup()
+    } else if (c === ')') {
+      close()
+    } else if (c === '|') {
+      group.alternatives += group.sequence + group.last
+      group.sequence = 0
+      group.last = 0
+      group.lastRepeats = false
+    } else if (c === '^' || c === '$') {
+      // Anchors match no character.
+    } else if (c === '*' || c === '?' || c === '+') {
+      repeat(c === '+' ? 2 : 1)
+      if (pattern[i + 1] === '?' || pattern[i + 1] === '+') i++
+    } else if (c === '{') {
+      const match = /^\{(\d*)(,(\d*))?\}/.exec(pattern.slice(i, i + 32))
+      if (match === null) {
+        atom(1, false)
+        continue
+      }
+      const min = Number(match[1] || 0)
+      repeat(match[2] === undefined ? min : match[3] === '' ? min + 1 : Number(match[3]))
+      i += match[0].length - 1
+    } else {
+      atom(1, false)
+    }
+  }
+  while (open.length > 0) close()
+  return group.alternatives + group.sequence + group.last
 }
 
 /** Follows a local JSON pointer ("#/$defs/a", "#/properties/x~1y"); undefined when it leads nowhere. */

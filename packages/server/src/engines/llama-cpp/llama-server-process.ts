@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import { EventEmitter } from 'node:events'
 import type { EngineState } from '../engine.js'
+import { engineEnvironment } from './engine-environment.js'
 
 export interface LlamaServerProcessOptions {
   binary: string
@@ -105,12 +106,16 @@ export class LlamaServerProcess extends EventEmitter {
    * The key travels in the environment, not argv: any local user can read a process's
    * command line (ps, /proc/PID/cmdline), only its owner its environment. llama-server
    * reads --api-key from LLAMA_API_KEY; a key file from the user's own environment would
-   * add keys we did not make, so it is dropped.
+   * add keys we did not make, so it is dropped, with Visto's own settings and anything
+   * secret-looking (engineEnvironment).
    */
   private environment(): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = { ...process.env, LLAMA_MEDIA_MARKER: this.mediaMarker, LLAMA_API_KEY: this.apiKey }
+    const env = engineEnvironment(process.env, {
+      LLAMA_MEDIA_MARKER: this.mediaMarker,
+      LLAMA_API_KEY: this.apiKey,
+      LLAMA_ARG_IMAGE_CACHE_MB: this.options.imageCacheMb === undefined ? undefined : String(this.options.imageCacheMb),
+    })
     delete env.LLAMA_ARG_API_KEY_FILE
-    if (this.options.imageCacheMb !== undefined) env.LLAMA_ARG_IMAGE_CACHE_MB = String(this.options.imageCacheMb)
     return env
   }
 
