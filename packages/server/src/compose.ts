@@ -60,7 +60,8 @@ export interface ComposedServer {
  */
 export async function composeServer(config: ServeConfig, options: ComposeOptions): Promise<ComposedServer> {
   const { engine } = options
-  const images = imagePipelineOptions(config)
+  // Asked per image: the engine reads its model's geometry when it starts, after this.
+  const images = imagePipelineOptions(config, { geometry: () => engine.describe().geometry })
   // Uploaded files live in the batch system, which is built after the chat service that
   // reads them: the lookup finds it when a request comes.
   let batches: BatchSystem | undefined
