@@ -4,6 +4,7 @@
  * once, then frozen; main.ts logs only what differs from the defaults.
  */
 
+import { DEFAULT_MODEL_ID } from '@visto/protocol'
 import { parseOriginList } from './access.js'
 import { redactUrlCredentials } from './redact.js'
 
@@ -26,7 +27,7 @@ export const serveOptions = {
   host: { kind: 'string', default: '127.0.0.1', description: 'Interface to bind. 0.0.0.0 opens the API to the network (containers).' },
   model: { kind: 'string', description: 'A .gguf file, a folder holding one, or a hub repo such as Qwen/Qwen3-VL-4B-Instruct-GGUF:Q4_K_M. Default: the official Qwen3-VL-4B-Instruct Q4_K_M.' },
   mmproj: { kind: 'string', description: 'The vision projector .gguf (found next to --model when omitted).' },
-  'model-alias': { kind: 'string', default: 'qwen3-vl-4b-instruct', description: 'The model id clients send. Comma-separate several.' },
+  'model-alias': { kind: 'string', default: DEFAULT_MODEL_ID, description: 'The model id clients send. Comma-separate several.' },
   source: { kind: 'string', default: 'huggingface', choices: ['huggingface', 'modelscope'], description: 'Where hub models are downloaded from (HF_ENDPOINT selects a mirror).' },
   'ctx-size': { kind: 'int', default: 8192, min: 512, description: 'Context length per request, in tokens (a 1024×1024 image takes 1024).' },
   parallel: { kind: 'int', default: 2, min: 1, max: 64, description: 'Requests generated at once (llama.cpp slots, continuous batching).' },
