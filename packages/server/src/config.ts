@@ -50,6 +50,8 @@ export const serveOptions = {
   'image-pixels-low': { kind: 'int', default: 512 * 512, min: 1024, description: 'Pixel budget for image_url.detail "low".' },
   'image-pixels': { kind: 'int', default: 1024 * 1024, min: 1024, description: 'Pixel budget for detail "auto" (about 1024×1024).' },
   'image-pixels-high': { kind: 'int', default: 1536 * 1536, min: 1024, description: 'Pixel budget for detail "high".' },
+  // Decoding is CPU- and memory-heavy: a fixed number at once bounds peak memory whatever the request rate.
+  'decode-concurrency': { kind: 'int', default: 2, min: 1, max: 64, description: 'Images and PDFs decoded or rendered at once, all requests together; the rest wait their turn.' },
   'max-pdf-pages': { kind: 'int', default: 16, min: 1, max: 1000, description: 'Most PDF pages rendered for one request, all file parts together.' },
   'max-pdf-tokens': { kind: 'int', min: 1, description: 'Most image tokens the PDF pages of one request may take together (default: --ctx-size).' },
   'max-pdf-mb': { kind: 'number', default: 32, min: 0.001, description: 'Largest PDF, in MiB of decoded bytes.' },

@@ -6,7 +6,8 @@ import { imageTokensOf, minImagePixels, qwen3VlGeometry, tokenSide, type VisionG
 import { InvalidFileError, InvalidRequestError, PayloadTooLargeError } from '../errors.js'
 import { decodeLenientBase64 } from '../images/image-source.js'
 import { configureSharp, encode, type OutputFormat } from '../images/normalise.js'
-import { imageDecodeSlots, type ImagePipelineOptions } from '../images/pipeline.js'
+import { defaultImagePipelineOptions, type ImagePipelineOptions } from '../images/pipeline.js'
+import type { Semaphore } from '../images/semaphore.js'
 import { aspectRatioOf, maxAspectRatio } from '../images/smart-resize.js'
 import type { ParsedFilePart } from '../serving/chat-request.js'
 import { pageRenderSize } from './page-size.js'
@@ -35,6 +36,8 @@ export interface DocumentOptions {
   maxRendererBytes: number
   /** Uploaded files; without it a `file_id` gets a 400 saying uploads are not enabled. */
   files?: FileLookup | undefined
+  /** The image pipeline's decode slots: reading and rendering a PDF takes one, as decoding an image does. */
+  decodeSlots: Semaphore
 }
 
 export const defaultDocumentOptions: Readonly<DocumentOptions> = Object.freeze({
@@ -47,6 +50,7 @@ export const defaultDocumentOptions: Readonly<DocumentOptions> = Object.freeze({
   outputFormat: 'jpeg',
   timeoutSeconds: 60,
   maxRendererBytes: 512 * 1024 * 1024,
+  decodeSlots: defaultImagePipelineOptions.decodeSlots,
 })
 
 /** The options `visto serve` runs with: its flags, and the image pipeline's geometry and budgets. */
@@ -58,6 +62,7 @@ export function documentOptionsFrom(config: ServeConfig, images: ImagePipelineOp
     maxPageTokensPerRequest: config['max-pdf-tokens'] ?? config['ctx-size'],
     pixelBudget: images.pixelBudget,
     geometry: images.geometry,
+    decodeSlots: images.decodeSlots,
     outputFormat: images.outputFormat,
     timeoutSeconds: config['pdf-timeout-seconds'],
     files,
@@ -194,7 +199,7 @@ export class PdfDocuments {
       }
     }
     const bytes = await this.readBytes(part)
-    const result = await imageDecodeSlots.run(() =>
+    const result = await this.options.decodeSlots.run(() =>
       inspectPdf(bytes, selection === null ? null : selection.map((page) => page - 1), maxMeasuredPages, this.limits(signal)),
     )
     if (result.kind === 'failed') throw this.failure(where, result.failure, result.reason)
@@ -291,7 +296,7 @@ export class PdfDocuments {
     })
     configureSharp()
     const encoded: Array<Promise<Buffer>> = []
-    const result = await imageDecodeSlots.run(() =>
+    const result = await this.options.decodeSlots.run(() =>
       renderPdfPages(document.bytes, targets, this.limits(signal), (page) => {
         const raw = sharp(page.rgba, { raw: { width: page.width, height: page.height, channels: 4 } })
         encoded.push(raw.flatten({ background: '#ffffff' }).jpeg({ quality: 70 }).toBuffer())
@@ -314,7 +319,7 @@ export class PdfDocuments {
     const mime = this.options.outputFormat === 'png' ? 'image/png' : 'image/jpeg'
     // Each page is encoded while the next renders; its raw pixels are dropped once encoded.
     const encoded: Array<Promise<EngineContentPart[]>> = []
-    const result = await imageDecodeSlots.run(() =>
+    const result = await this.options.decodeSlots.run(() =>
       renderPdfPages(document.bytes, targets, this.limits(signal), (page) => {
         const raw = sharp(page.rgba, { raw: { width: page.width, height: page.height, channels: 4 } })
         encoded.push(

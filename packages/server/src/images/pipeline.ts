@@ -30,25 +30,43 @@ export interface ImagePipelineOptions {
   outputFormat: OutputFormat
   /** Upper bound on one decode. */
   decodeTimeoutSeconds: number
+  /**
+   * Decoding is CPU- and memory-heavy: this many at a time (--decode-concurrency), whatever
+   * the request rate, shared with PDF rendering. Waiting requests queue here instead of
+   * multiplying peak memory; the queue is bounded because every decode belongs to a
+   * request holding an admission place (at most --max-images each), and a request whose
+   * client went away leaves it.
+   */
+  decodeSlots: Semaphore
 }
 
-/** The pipeline's options for a server config and the model it serves: the one place config values become image limits. */
-export function imagePipelineOptions(config: ServeConfig, model: { geometry: () => VisionGeometry }): ImagePipelineOptions {
+/**
+ * The pipeline's options for a server config, the model it serves and the decode slots
+ * the server shares out: the one place config values become image limits.
+ */
+export function imagePipelineOptions(config: ServeConfig, shared: { geometry: () => VisionGeometry; decodeSlots: Semaphore }): ImagePipelineOptions {
   return Object.freeze({
     maxImageBytes: Math.round(config['max-image-mb'] * MiB),
     maxImagesPerRequest: config['max-images'],
     maxPixels: config['max-image-pixels'],
     pixelBudget: Object.freeze({ low: config['image-pixels-low'], auto: config['image-pixels'], high: config['image-pixels-high'] }),
-    geometry: model.geometry,
+    geometry: shared.geometry,
     allowRemote: config['allow-remote-images'],
     remote: Object.freeze({ timeoutMs: 10_000, maxBytes: 20 * MiB, maxRedirects: 3 }),
     outputFormat: 'jpeg',
     decodeTimeoutSeconds: 30,
+    decodeSlots: shared.decodeSlots,
   })
 }
 
-/** The options `visto serve` runs with when nothing is set, for a Qwen3-VL model. */
-export const defaultImagePipelineOptions: ImagePipelineOptions = imagePipelineOptions(defaultServeConfig, { geometry: () => qwen3VlGeometry })
+/**
+ * The options `visto serve` runs with when nothing is set, for a Qwen3-VL model, with
+ * decode slots of their own (a composed server makes its own and shares them).
+ */
+export const defaultImagePipelineOptions: ImagePipelineOptions = imagePipelineOptions(defaultServeConfig, {
+  geometry: () => qwen3VlGeometry,
+  decodeSlots: new Semaphore(defaultServeConfig['decode-concurrency']),
+})
 
 /** Re-encoded by us (the engine never sees the client's bytes), sides multiples of the model's token side. */
 export interface PreparedImage extends NormalisedImage {
@@ -57,14 +75,6 @@ export interface PreparedImage extends NormalisedImage {
   /** (width / token side) x (height / token side): what the image costs in the context window. */
   imageTokens: number
 }
-
-/**
- * Decoding is CPU- and memory-heavy: two at a time, whatever the request rate. Waiting
- * requests queue here instead of multiplying peak memory; the queue is bounded because
- * every decode belongs to a request holding an admission place (at most --max-images
- * each), and a request whose client went away leaves it.
- */
-export const imageDecodeSlots = new Semaphore(2)
 
 /**
  * Prepares the image of one chat part. `url` is the raw `image_url.url` (data URL, bare
@@ -143,7 +153,7 @@ async function prepareFromBytes(
     )
   }
   const geometry = options.geometry()
-  const normalised = await imageDecodeSlots.run(() =>
+  const normalised = await options.decodeSlots.run(() =>
     normaliseImage(bytes, format, location, {
       maxPixels: options.maxPixels,
       budget: budgetFor(options, detail),
