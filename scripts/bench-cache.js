@@ -74,13 +74,14 @@ async function client(url, bodyFile, durationS, parallel) {
 async function parent() {
   const { composeServer } = await import(new URL('compose.js', dist))
   const { serveConfig } = await import(new URL('config.js', dist))
+  const { qwen3VlGeometry } = await import(new URL('engines/vision-geometry.js', dist))
   const { default: sharp } = await import('sharp')
 
   // About 120 tokens of answer, in word-sized deltas, as a real description would stream.
   const answer = Array.from({ length: 120 }, (_, i) => (i === 0 ? 'The' : ` word${i}`))
   const engine = {
     id: 'bench-stub',
-    describe: () => ({ models: ['qwen3-vl-4b-instruct'], contextLength: 8192, parallel: 2, vision: true, kind: 'bench-stub' }),
+    describe: () => ({ models: ['qwen3-vl-4b-instruct'], contextLength: 8192, parallel: 2, vision: true, geometry: qwen3VlGeometry, kind: 'bench-stub' }),
     state: () => ({ status: 'ready' }),
     health: async () => {},
     close: async () => {},

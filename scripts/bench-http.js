@@ -23,6 +23,7 @@ const concurrency = Number(values.concurrency)
 
 const { composeServer } = await import('../packages/server/dist/compose.js')
 const { serveConfig } = await import('../packages/server/dist/config.js')
+const { qwen3VlGeometry } = await import('../packages/server/dist/engines/vision-geometry.js')
 
 const KEY = 'sk-bench-0123456789abcdef0123456789abcdef'
 const ORIGIN = 'https://app.example.com'
@@ -30,7 +31,7 @@ const ORIGIN = 'https://app.example.com'
 /** Answers at once: the measurement is the HTTP layer, not a model. */
 const instantEngine = {
   id: 'instant',
-  describe: () => ({ models: ['qwen3-vl-4b-instruct'], contextLength: 8192, parallel: 64, vision: true, kind: 'instant' }),
+  describe: () => ({ models: ['qwen3-vl-4b-instruct'], contextLength: 8192, parallel: 64, vision: true, geometry: qwen3VlGeometry, kind: 'instant' }),
   state: () => ({ status: 'ready' }),
   health: async () => {},
   async *generate() {

@@ -33,6 +33,7 @@ async function child(method, file, count) {
   const { configureSharp } = await import(new URL('normalise.js', dist))
   const { decodeBmp, readBmpHeader } = await import(new URL('bmp-decoder.js', dist))
   const { smartResize } = await import(new URL('smart-resize.js', dist))
+  const { minImagePixels, tokenSide } = await import(new URL('../engines/vision-geometry.js', dist))
   configureSharp()
   const bytes = readFileSync(file)
   const options = { ...defaultImagePipelineOptions, maxImageBytes: 256 * 1024 * 1024 }
@@ -47,7 +48,7 @@ async function child(method, file, count) {
       raster = await sharp(bytes, { limitInputPixels: false }).raw().toBuffer({ resolveWithObject: true })
     }
     const { width, height, channels } = raster.info
-    const target = smartResize(width, height, { factor: 32, minPixels: options.minPixels, maxPixels: options.pixelBudget.auto })
+    const target = smartResize(width, height, { factor: tokenSide(options.geometry()), minPixels: minImagePixels(options.geometry()), maxPixels: options.pixelBudget.auto })
     return sharp(raster.data, { raw: { width, height, channels } })
       .resize(target.width, target.height, { fit: 'fill', kernel: 'lanczos3' })
       .flatten({ background: '#ffffff' })

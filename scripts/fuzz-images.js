@@ -42,9 +42,10 @@ if (!(cases > 0 && Number.isInteger(seed) && concurrency > 0)) {
   process.exit(2)
 }
 
-let pipeline, errors, fuzz, seeds
+let pipeline, geometry, errors, fuzz, seeds
 try {
   pipeline = await import('../packages/server/dist/images/pipeline.js')
+  geometry = await import('../packages/server/dist/engines/vision-geometry.js')
   errors = await import('../packages/server/dist/errors.js')
   fuzz = await import('../packages/testkit/dist/images/image-fuzz.js')
   seeds = await import('../packages/testkit/dist/images/fuzz-seeds.js')
@@ -76,7 +77,7 @@ async function worker() {
       ;({ outcome, label: testCase.label } = await httpCase(index, testCase))
     } else try {
       const image = await pipeline.prepareImage(testCase.url, `messages[0].content[${index}]`, options, index % 3 === 0 ? 'low' : undefined)
-      outcome = fuzz.checkAccepted(image, options.alignTo, options.pixelBudget.auto)
+      outcome = fuzz.checkAccepted(image, geometry.tokenSide(options.geometry()), options.pixelBudget.auto)
     } catch (error) {
       outcome = fuzz.classifyFailure(error, errors.ApiError)
     }
@@ -139,14 +140,15 @@ process.exit(tally.violations === 0 ? 0 : 1)
 // HTTP mode
 
 async function startInProcessServer() {
-  const [{ composeServer }, { serveConfig }] = await Promise.all([
+  const [{ composeServer }, { serveConfig }, { qwen3VlGeometry }] = await Promise.all([
     import('../packages/server/dist/compose.js'),
     import('../packages/server/dist/config.js'),
+    import('../packages/server/dist/engines/vision-geometry.js'),
   ])
   // Answers at once, so the run measures the HTTP layer and the image pipeline.
   const engine = {
     id: 'fuzz-echo',
-    describe: () => ({ models: ['qwen3-vl-4b-instruct'], contextLength: 8192, parallel: concurrency, vision: true, kind: 'fuzz-echo' }),
+    describe: () => ({ models: ['qwen3-vl-4b-instruct'], contextLength: 8192, parallel: concurrency, vision: true, geometry: qwen3VlGeometry, kind: 'fuzz-echo' }),
     state: () => ({ status: 'ready' }),
     health: async () => {},
     async *generate() {

@@ -1,5 +1,6 @@
 import { EngineUnavailableError } from '../packages/server/src/errors.js'
 import type { Engine, EngineEvent, EngineInfo, EngineRequest, EngineState } from '../packages/server/src/engines/engine.js'
+import { qwen3VlGeometry } from '../packages/server/src/engines/vision-geometry.js'
 
 export type Script = (request: EngineRequest, signal: AbortSignal) => AsyncIterable<EngineEvent>
 
@@ -19,7 +20,7 @@ export class ScriptedEngine implements Engine {
   ) {}
 
   describe(): EngineInfo {
-    return { models: ['qwen3-vl-4b-instruct'], contextLength: 4096, parallel: 1, vision: true, kind: 'scripted', ...this.info }
+    return { models: ['qwen3-vl-4b-instruct'], contextLength: 4096, parallel: 1, vision: true, geometry: qwen3VlGeometry, kind: 'scripted', ...this.info }
   }
 
   state(): EngineState {

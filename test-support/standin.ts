@@ -16,6 +16,10 @@ import {
   generateStandin,
 } from '@visto/testkit/standin/generate-standin'
 import type { StandinOutput } from '@visto/testkit/standin/text-model'
+import { writeGguf } from '@visto/testkit/gguf/writer'
+import { mmprojMetadata, mmprojTensors } from '@visto/testkit/standin/mmproj'
+import { STANDIN_PRESETS, type VisionDimensions } from '@visto/testkit/standin/presets'
+import { tensorSource } from '@visto/testkit/standin/tensor-plan'
 
 export interface StandinPair {
   dir: string
@@ -67,4 +71,16 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false
   }
+}
+
+/**
+ * The tiny stand-in's vision projector with other vision dimensions, e.g. `{ patchSize: 14 }`
+ * as Qwen2.5-VL's: a projector llama.cpp loads next to the tiny text model, for tests of
+ * what the geometry changes. Written to `path` (a fresh temporary file is the caller's).
+ */
+export async function writeTinyMmproj(path: string, vision: Partial<VisionDimensions>): Promise<string> {
+  const tiny = STANDIN_PRESETS.tiny
+  const preset = { ...tiny, vision: { ...tiny.vision, ...vision } }
+  await writeGguf(path, mmprojMetadata(preset, 'f16', DEFAULT_STANDIN_SEED), mmprojTensors(preset, 'f16').map((t) => tensorSource(t, DEFAULT_STANDIN_SEED)))
+  return path
 }

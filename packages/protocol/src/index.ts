@@ -1,4 +1,5 @@
 export * from './chat.js'
+export * from './defaults.js'
 export * from './errors.js'
 export * from './models.js'
 export * from './sse.js'

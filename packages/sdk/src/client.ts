@@ -3,7 +3,7 @@
  * server, Ollama's /v1 …) with retries, a timeout, a cache and monitoring
  * built in. Fetch only: runs in Node 20+ and browsers.
  */
-import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ModelList } from '@visto/protocol'
+import { DEFAULT_MODEL_ID, type ChatCompletion, type ChatCompletionChunk, type ChatCompletionRequest, type ModelList } from '@visto/protocol'
 import { ask, type AskOptions, type AskResult } from './ask.js'
 import { batch, type BatchItem, type BatchOptions, type BatchResult } from './batch.js'
 import { Conversation, type ConversationOptions } from './conversation.js'
@@ -24,7 +24,8 @@ import { isRetryableStatus, retryDelayMs, sleep, type BackoffOptions } from './r
 import { ChatCompletionStream } from './stream.js'
 
 export const DEFAULT_BASE_URL = 'http://127.0.0.1:7860'
-export const DEFAULT_MODEL = 'qwen3-vl-4b-instruct'
+/** The model asked for when `model` is not given: the server's default id. */
+export const DEFAULT_MODEL = DEFAULT_MODEL_ID
 /**
  * A 4B vision model on a CPU can take longer than the usual 30 s to write 1024 tokens,
  * so the SDK allows two minutes per attempt.

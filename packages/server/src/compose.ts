@@ -5,6 +5,7 @@ import { MiB, type ServeConfig } from './config.js'
 import { documentOptionsFrom, PdfDocuments, type FileLookup } from './documents/pdf-documents.js'
 import type { Engine } from './engines/engine.js'
 import { imagePipelineOptions, prepareImage, type ImagePipelineOptions } from './images/pipeline.js'
+import { Semaphore } from './images/semaphore.js'
 import { chatCompletionsRoutes } from './routes/chat-completions.js'
 import { healthRoutes } from './routes/health.js'
 import { documentPreviewRoutes } from './routes/document-preview.js'
@@ -60,7 +61,8 @@ export interface ComposedServer {
  */
 export async function composeServer(config: ServeConfig, options: ComposeOptions): Promise<ComposedServer> {
   const { engine } = options
-  const images = imagePipelineOptions(config)
+  // Asked per image: the engine reads its model's geometry when it starts, after this.
+  const images = imagePipelineOptions(config, { geometry: () => engine.describe().geometry, decodeSlots: new Semaphore(config['decode-concurrency']) })
   // Uploaded files live in the batch system, which is built after the chat service that
   // reads them: the lookup finds it when a request comes.
   let batches: BatchSystem | undefined

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ConfigError, describeNonDefaults, parseServeConfig } from './config.js'
+import { ConfigError, describeNonDefaults, parseServeConfig, serveHelp } from './config.js'
 
 describe('serve config', () => {
   it('uses the documented defaults', () => {
@@ -33,6 +33,14 @@ describe('serve config', () => {
     [['--engine', 'openai'], '--engine openai needs --upstream-url (e.g. http://gpu-box:8000/v1)'],
   ])('rejects %j with one clear line', (argv, message) => {
     expect(() => parseServeConfig(argv, {})).toThrow(new ConfigError(message))
+  })
+
+  it('takes --decode-concurrency (default 2) from the flag or VISTO_DECODE_CONCURRENCY, and says so in --help', () => {
+    expect(parseServeConfig([], {})['decode-concurrency']).toBe(2)
+    expect(parseServeConfig([], { VISTO_DECODE_CONCURRENCY: '4' })['decode-concurrency']).toBe(4)
+    expect(parseServeConfig(['--decode-concurrency', '1'], { VISTO_DECODE_CONCURRENCY: '4' })['decode-concurrency']).toBe(1)
+    expect(() => parseServeConfig(['--decode-concurrency', '0'], {})).toThrow(new ConfigError('--decode-concurrency must be at least 1, got 0'))
+    expect(serveHelp()).toMatch(/--decode-concurrency VALUE +Images and PDFs decoded or rendered at once, all requests together; the rest wait their turn\. \(default: 2\)/)
   })
 
   it('names the variable when an environment value is bad', () => {

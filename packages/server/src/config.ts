@@ -4,6 +4,7 @@
  * once, then frozen; main.ts logs only what differs from the defaults.
  */
 
+import { DEFAULT_MODEL_ID } from '@visto/protocol'
 import { parseOriginList } from './access.js'
 import { redactUrlCredentials } from './redact.js'
 
@@ -28,7 +29,7 @@ export const serveOptions = {
   host: { kind: 'string', default: '127.0.0.1', description: 'Interface to bind. 0.0.0.0 opens the API to the network (containers).' },
   model: { kind: 'string', description: 'A .gguf file, a folder holding one, or a hub repo such as Qwen/Qwen3-VL-4B-Instruct-GGUF:Q4_K_M. Default: the official Qwen3-VL-4B-Instruct Q4_K_M.' },
   mmproj: { kind: 'string', description: 'The vision projector .gguf (found next to --model when omitted).' },
-  'model-alias': { kind: 'string', default: 'qwen3-vl-4b-instruct', description: 'The model id clients send. Comma-separate several.' },
+  'model-alias': { kind: 'string', default: DEFAULT_MODEL_ID, description: 'The model id clients send. Comma-separate several.' },
   source: { kind: 'string', default: 'huggingface', choices: ['huggingface', 'modelscope'], description: 'Where hub models are downloaded from (HF_ENDPOINT selects a mirror).' },
   'ctx-size': { kind: 'int', default: 8192, min: 512, description: 'Context length per request, in tokens (a 1024×1024 image takes 1024).' },
   parallel: { kind: 'int', default: 2, min: 1, max: 64, description: 'Requests generated at once (llama.cpp slots, continuous batching).' },
@@ -51,6 +52,8 @@ export const serveOptions = {
   'image-pixels-low': { kind: 'int', default: 512 * 512, min: 1024, description: 'Pixel budget for image_url.detail "low".' },
   'image-pixels': { kind: 'int', default: 1024 * 1024, min: 1024, description: 'Pixel budget for detail "auto" (about 1024×1024).' },
   'image-pixels-high': { kind: 'int', default: 1536 * 1536, min: 1024, description: 'Pixel budget for detail "high".' },
+  // Decoding is CPU- and memory-heavy: a fixed number at once bounds peak memory whatever the request rate.
+  'decode-concurrency': { kind: 'int', default: 2, min: 1, max: 64, description: 'Images and PDFs decoded or rendered at once, all requests together; the rest wait their turn.' },
   'max-pdf-pages': { kind: 'int', default: 16, min: 1, max: 1000, description: 'Most PDF pages rendered for one request, all file parts together.' },
   'max-pdf-tokens': { kind: 'int', min: 1, description: 'Most image tokens the PDF pages of one request may take together (default: --ctx-size).' },
   'max-pdf-mb': { kind: 'number', default: 32, min: 0.001, description: 'Largest PDF, in MiB of decoded bytes.' },

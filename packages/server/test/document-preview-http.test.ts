@@ -5,6 +5,7 @@ import { hostilePdfs, pdfDataUrl, textPdf } from '../../../test-support/pdfs.js'
 import { ScriptedEngine } from '../../../test-support/scripted-engine.js'
 import { composeServer } from '../src/compose.js'
 import { serveConfig } from '../src/config.js'
+import type { VisionGeometry } from '../src/engines/vision-geometry.js'
 
 // The scripted engine stands in only for generation: reading, limits and rendering are real.
 let app: FastifyInstance
@@ -169,5 +170,20 @@ describe('POST /v1/visto/document-preview', () => {
     const body = { file_data: pdfDataUrl(threePages), detail: 'low', pages: '1' }
     expect((await preview(body, keyed)).statusCode).toBe(401)
     expect((await preview(body, keyed, { authorization: 'Bearer secret' })).statusCode).toBe(200)
+  })
+
+  it("sizes and counts pages with the engine's geometry", async () => {
+    const qwen25: VisionGeometry = { patchSize: 14, spatialMerge: 2, minImageTokens: 8, frameTokens: 3 }
+    const target = (await composeServer(serveConfig(), { engine: new ScriptedEngine(undefined, { geometry: qwen25 }) })).app
+    try {
+      const response = await preview({ file_data: pdfDataUrl(threePages), pages: '1' }, target)
+      expect(response.statusCode).toBe(200)
+      const [page] = response.json().pages
+      // Letter at 1024² px is 900×1165: 32×41 tiles of 28 px (Qwen3-VL: 896×1152, 28×36 of 32 px).
+      expect([page.width, page.height, page.image_tokens, page.prompt_tokens]).toEqual([896, 1148, 32 * 41, 32 * 41 + 3])
+      expect(response.json().prompt_tokens).toBe(32 * 41 + 3)
+    } finally {
+      await target.close()
+    }
   })
 })

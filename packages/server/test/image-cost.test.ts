@@ -5,6 +5,7 @@ import { composeServer } from '../src/compose.js'
 import { serveConfig } from '../src/config.js'
 import { defaultImagePipelineOptions, prepareImage } from '../src/images/pipeline.js'
 import { ScriptedEngine } from '../../../test-support/scripted-engine.js'
+import { qwen3VlGeometry, type VisionGeometry } from '../src/engines/vision-geometry.js'
 
 let app: FastifyInstance | undefined
 afterEach(async () => {
@@ -94,5 +95,19 @@ describe('POST /v1/visto/image-cost', () => {
     const app = await setup('secret')
     expect((await cost(app, [{ width: 10, height: 10 }])).statusCode).toBe(401)
     expect((await cost(app, [{ width: 10, height: 10 }], { authorization: 'Bearer secret' })).statusCode).toBe(200)
+  })
+
+  it("answers with the engine's geometry at request time: the model is loaded after the server is composed", async () => {
+    const engine = new ScriptedEngine()
+    const scripted = engine.describe.bind(engine)
+    let geometry: VisionGeometry = qwen3VlGeometry
+    engine.describe = () => ({ ...scripted(), geometry })
+    app = (await composeServer(serveConfig(), { engine })).app
+    const qwen3 = (await cost(app, [{ width: 4000, height: 3000 }])).json().data[0]
+    expect([qwen3.width, qwen3.height, qwen3.image_tokens, qwen3.prompt_tokens]).toEqual([1152, 864, 972, 974])
+    // Qwen2.5-VL's 14-px patches, merged 2×2, and a model with three frame tokens.
+    geometry = { patchSize: 14, spatialMerge: 2, minImageTokens: 8, frameTokens: 3 }
+    const qwen25 = (await cost(app, [{ width: 4000, height: 3000 }])).json().data[0]
+    expect([qwen25.width, qwen25.height, qwen25.image_tokens, qwen25.prompt_tokens]).toEqual([1176, 868, 42 * 31, 42 * 31 + 3])
   })
 })

@@ -4,6 +4,7 @@
  * line each); re-running the same command skips what is already answered.
  */
 import { dirname, extname, resolve } from 'node:path'
+import { DEFAULT_MODEL_ID } from '@visto/protocol'
 import { AbortError, MetricsRecorder, formatSummary, type AskResult, type BatchItem, type BatchResult } from '@visto/sdk'
 import { clientFrom, clientOptionsFrom, commonHelp, describeError, isUnreachable, numberFlag, parse } from '../args.js'
 import { resolveInputs, type BatchInput } from '../batch-inputs.js'
@@ -190,7 +191,7 @@ const command: Command = {
           system: values.system,
           pages,
           sampling,
-          model: options.model ?? 'qwen3-vl-4b-instruct',
+          model: options.model ?? DEFAULT_MODEL_ID,
           baseURL: client.baseURL,
           apiKey: options.apiKey,
           outputPath: outputPath!,

@@ -2,10 +2,12 @@ import { formatBytes, formatDisplayName, formatPageList, isPdf, PageSelectionErr
 import sharp from 'sharp'
 import { MiB, type ServeConfig } from '../config.js'
 import type { EngineContentPart } from '../engines/engine.js'
+import { imageTokensOf, minImagePixels, qwen3VlGeometry, tokenSide, type VisionGeometry } from '../engines/vision-geometry.js'
 import { InvalidFileError, InvalidRequestError, PayloadTooLargeError } from '../errors.js'
 import { decodeLenientBase64 } from '../images/image-source.js'
 import { configureSharp, encode, type OutputFormat } from '../images/normalise.js'
-import { imageDecodeSlots, type ImagePipelineOptions } from '../images/pipeline.js'
+import { defaultImagePipelineOptions, type ImagePipelineOptions } from '../images/pipeline.js'
+import type { Semaphore } from '../images/semaphore.js'
 import { aspectRatioOf, maxAspectRatio } from '../images/smart-resize.js'
 import type { ParsedFilePart } from '../serving/chat-request.js'
 import { pageRenderSize } from './page-size.js'
@@ -23,8 +25,8 @@ export interface DocumentOptions {
   maxPageTokensPerRequest: number
   /** The same per-`detail` pixel budgets as images. */
   pixelBudget: { low: number; auto: number; high: number }
-  minPixels: number
-  alignTo: number
+  /** The served model's geometry, asked for each document, as images ask for it. */
+  geometry: () => VisionGeometry
   /** A page is never rendered finer than this, however small it is. */
   maxDpi: number
   outputFormat: OutputFormat
@@ -34,6 +36,8 @@ export interface DocumentOptions {
   maxRendererBytes: number
   /** Uploaded files; without it a `file_id` gets a 400 saying uploads are not enabled. */
   files?: FileLookup | undefined
+  /** The image pipeline's decode slots: reading and rendering a PDF takes one, as decoding an image does. */
+  decodeSlots: Semaphore
 }
 
 export const defaultDocumentOptions: Readonly<DocumentOptions> = Object.freeze({
@@ -41,12 +45,12 @@ export const defaultDocumentOptions: Readonly<DocumentOptions> = Object.freeze({
   maxPagesPerRequest: 16,
   maxPageTokensPerRequest: 8192,
   pixelBudget: Object.freeze({ low: 512 * 512, auto: 1024 * 1024, high: 1536 * 1536 }),
-  minPixels: 8 * 32 * 32,
-  alignTo: 32,
+  geometry: () => qwen3VlGeometry,
   maxDpi: 300,
   outputFormat: 'jpeg',
   timeoutSeconds: 60,
   maxRendererBytes: 512 * 1024 * 1024,
+  decodeSlots: defaultImagePipelineOptions.decodeSlots,
 })
 
 /** The options `visto serve` runs with: its flags, and the image pipeline's geometry and budgets. */
@@ -57,8 +61,8 @@ export function documentOptionsFrom(config: ServeConfig, images: ImagePipelineOp
     maxPagesPerRequest: config['max-pdf-pages'],
     maxPageTokensPerRequest: config['max-pdf-tokens'] ?? config['ctx-size'],
     pixelBudget: images.pixelBudget,
-    minPixels: images.minPixels,
-    alignTo: images.alignTo,
+    geometry: images.geometry,
+    decodeSlots: images.decodeSlots,
     outputFormat: images.outputFormat,
     timeoutSeconds: config['pdf-timeout-seconds'],
     files,
@@ -87,6 +91,8 @@ export interface InspectedDocument {
   /** Image tokens of every selected page; extrapolated from the first pages when `estimated`. */
   tokens: number
   estimated: boolean
+  /** Prompt tokens the model wraps around each page image (its frame markers), besides the page's own. */
+  frameTokensPerPage: number
 }
 
 /** Past this many pages we stop measuring each one and extrapolate: it is over any sane limit anyway. */
@@ -193,7 +199,7 @@ export class PdfDocuments {
       }
     }
     const bytes = await this.readBytes(part)
-    const result = await imageDecodeSlots.run(() =>
+    const result = await this.options.decodeSlots.run(() =>
       inspectPdf(bytes, selection === null ? null : selection.map((page) => page - 1), maxMeasuredPages, this.limits(signal)),
     )
     if (result.kind === 'failed') throw this.failure(where, result.failure, result.reason)
@@ -209,7 +215,8 @@ export class PdfDocuments {
       )
     }
     const numbers = selection ?? Array.from({ length: Math.min(pageCount, maxMeasuredPages) }, (_, i) => i + 1)
-    const rule = { budget: this.options.pixelBudget[part.detail], minPixels: this.options.minPixels, alignTo: this.options.alignTo, maxDpi: this.options.maxDpi }
+    const geometry = this.options.geometry()
+    const rule = { budget: this.options.pixelBudget[part.detail], minPixels: minImagePixels(geometry), alignTo: tokenSide(geometry), maxDpi: this.options.maxDpi }
     const pages = sizes.map((size, i): PlannedPage => {
       const number = numbers[i]!
       if (!(size.width > 0 && size.height > 0 && Number.isFinite(size.width) && Number.isFinite(size.height))) {
@@ -224,13 +231,13 @@ export class PdfDocuments {
         )
       }
       const target = pageRenderSize(size.width, size.height, rule)
-      return { number, width: target.width, height: target.height, tokens: (target.width / this.options.alignTo) * (target.height / this.options.alignTo) }
+      return { number, width: target.width, height: target.height, tokens: imageTokensOf(target.width, target.height, geometry) }
     })
     const selectedCount = selection?.length ?? pageCount
     const measured = pages.reduce((sum, page) => sum + page.tokens, 0)
     const estimated = pages.length < selectedCount
     const tokens = estimated ? Math.round((measured / pages.length) * selectedCount) : measured
-    return { where, bytes, pageCount, detail: part.detail, selection, pages: estimated ? [] : pages, selectedCount, tokens, estimated }
+    return { where, bytes, pageCount, detail: part.detail, selection, pages: estimated ? [] : pages, selectedCount, tokens, estimated, frameTokensPerPage: geometry.frameTokens }
   }
 
   /** Before reading anything: every document has at least one page, so more parts than pages allowed cannot fit. */
@@ -289,7 +296,7 @@ export class PdfDocuments {
     })
     configureSharp()
     const encoded: Array<Promise<Buffer>> = []
-    const result = await imageDecodeSlots.run(() =>
+    const result = await this.options.decodeSlots.run(() =>
       renderPdfPages(document.bytes, targets, this.limits(signal), (page) => {
         const raw = sharp(page.rgba, { raw: { width: page.width, height: page.height, channels: 4 } })
         encoded.push(raw.flatten({ background: '#ffffff' }).jpeg({ quality: 70 }).toBuffer())
@@ -312,7 +319,7 @@ export class PdfDocuments {
     const mime = this.options.outputFormat === 'png' ? 'image/png' : 'image/jpeg'
     // Each page is encoded while the next renders; its raw pixels are dropped once encoded.
     const encoded: Array<Promise<EngineContentPart[]>> = []
-    const result = await imageDecodeSlots.run(() =>
+    const result = await this.options.decodeSlots.run(() =>
       renderPdfPages(document.bytes, targets, this.limits(signal), (page) => {
         const raw = sharp(page.rgba, { raw: { width: page.width, height: page.height, channels: 4 } })
         encoded.push(

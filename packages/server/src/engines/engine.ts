@@ -1,3 +1,5 @@
+import type { VisionGeometry } from './vision-geometry.js'
+
 /**
  * The boundary between serving (OpenAI protocol, images, queueing) and whatever
  * actually runs the model: the embedded llama-server, or an upstream OpenAI-compatible
@@ -64,6 +66,12 @@ export interface EngineInfo {
   /** How many requests it runs at once. */
   parallel: number
   vision: boolean
+  /**
+   * How the model sees images: the side image sizes are multiples of, the fewest tokens
+   * per image, the markers around each. Read it per request, not once: an engine learns
+   * it when it loads its model, after the server is composed (until then, Qwen3-VL's).
+   */
+  geometry: VisionGeometry
   kind: string
 }
 

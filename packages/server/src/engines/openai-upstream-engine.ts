@@ -10,6 +10,7 @@ import {
 import type { Engine, EngineEvent, EngineInfo, EngineRequest, EngineState } from './engine.js'
 import { redactUrlCredentials, splitUrlCredentials } from '../redact.js'
 import { fetchOnceMore } from './fetch-once-more.js'
+import { qwen3VlGeometry, type VisionGeometry } from './vision-geometry.js'
 
 export interface OpenAiUpstreamOptions {
   /**
@@ -23,6 +24,8 @@ export interface OpenAiUpstreamOptions {
   upstreamModel?: string
   contextLength: number
   parallel: number
+  /** How the upstream's model sees images; an OpenAI API does not say, so Qwen3-VL's unless given. */
+  geometry?: VisionGeometry
   fetch?: typeof fetch
 }
 
@@ -78,7 +81,14 @@ export class OpenAiUpstreamEngine implements Engine {
   }
 
   describe(): EngineInfo {
-    return { models: this.options.modelAliases, contextLength: this.options.contextLength, parallel: this.options.parallel, vision: true, kind: 'openai-upstream' }
+    return {
+      models: this.options.modelAliases,
+      contextLength: this.options.contextLength,
+      parallel: this.options.parallel,
+      vision: true,
+      geometry: this.options.geometry ?? qwen3VlGeometry,
+      kind: 'openai-upstream',
+    }
   }
 
   state(): EngineState {

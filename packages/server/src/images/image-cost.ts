@@ -1,11 +1,6 @@
+import { imageTokensOf, minImagePixels, tokenSide } from '../engines/vision-geometry.js'
 import { budgetFor, type ImageDetailLevel, type ImagePipelineOptions } from './pipeline.js'
 import { aspectRatioOf, maxAspectRatio, smartResize } from './smart-resize.js'
-
-/**
- * Qwen3-VL's chat template wraps every image in <|vision_start|> … <|vision_end|>, so an
- * image adds two prompt tokens on top of its (width/32)·(height/32) image tokens.
- */
-export const imageFrameTokens = 2
 
 export interface ImageCost {
   /** What the pipeline will resize the image to. */
@@ -13,7 +8,7 @@ export interface ImageCost {
   height: number
   /** Tokens of the image itself. */
   imageTokens: number
-  /** What the image adds to `usage.prompt_tokens`: image tokens plus the frame markers. */
+  /** What the image adds to `usage.prompt_tokens`: image tokens plus the model's frame markers (Qwen3-VL: 2). */
   promptTokens: number
 }
 
@@ -31,9 +26,10 @@ export function refusalFor(width: number, height: number, options: ImagePipeline
   return null
 }
 
-/** The same resize the pipeline applies (sides already EXIF-oriented), and what it costs. */
+/** The same resize the pipeline applies (sides already EXIF-oriented), and what it costs the model served now. */
 export function imageCost(width: number, height: number, detail: ImageDetailLevel | undefined, options: ImagePipelineOptions): ImageCost {
-  const target = smartResize(width, height, { factor: options.alignTo, minPixels: options.minPixels, maxPixels: budgetFor(options, detail) })
-  const imageTokens = (target.width / options.alignTo) * (target.height / options.alignTo)
-  return { width: target.width, height: target.height, imageTokens, promptTokens: imageTokens + imageFrameTokens }
+  const geometry = options.geometry()
+  const target = smartResize(width, height, { factor: tokenSide(geometry), minPixels: minImagePixels(geometry), maxPixels: budgetFor(options, detail) })
+  const imageTokens = imageTokensOf(target.width, target.height, geometry)
+  return { width: target.width, height: target.height, imageTokens, promptTokens: imageTokens + geometry.frameTokens }
 }

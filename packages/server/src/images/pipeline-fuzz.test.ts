@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { fuzzSeeds } from '@visto/testkit/images/fuzz-seeds'
 import { checkAccepted, classifyFailure, fuzzCase } from '@visto/testkit/images/image-fuzz'
 import { ApiError } from '../errors.js'
+import { tokenSide } from '../engines/vision-geometry.js'
 import { defaultImagePipelineOptions, prepareImage } from './pipeline.js'
 
 const caseCount = Number(process.env.VISTO_IMAGE_FUZZ_CASES ?? 3000)
@@ -24,7 +25,7 @@ describe('image pipeline fuzz', () => {
             let outcome
             try {
               const image = await prepareImage(testCase.url, `messages[0].content[${index}]`, options, index % 3 === 0 ? 'low' : undefined)
-              outcome = checkAccepted(image, options.alignTo, options.pixelBudget.auto)
+              outcome = checkAccepted(image, tokenSide(options.geometry()), options.pixelBudget.auto)
             } catch (error) {
               outcome = classifyFailure(error, ApiError)
             }

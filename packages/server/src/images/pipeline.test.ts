@@ -4,7 +4,10 @@ import { writeBmp } from '@visto/testkit/images/bmp-writer'
 import * as fixtures from '@visto/testkit/images/test-images'
 import { failure } from '../../../../test-support/api-failure.js'
 import { InvalidImageError, PayloadTooLargeError } from '../errors.js'
-import { defaultImagePipelineOptions, imageDecodeSlots, prepareImage, prepareImageBytes, type ImagePipelineOptions } from './pipeline.js'
+import { ScriptedEngine } from '../../../../test-support/scripted-engine.js'
+import { composeServer } from '../compose.js'
+import { serveConfig } from '../config.js'
+import { defaultImagePipelineOptions, prepareImage, prepareImageBytes, type ImagePipelineOptions } from './pipeline.js'
 
 const where = 'messages[0].content[1]'
 const options = defaultImagePipelineOptions
@@ -288,8 +291,8 @@ describe('prepareImage: concurrency', () => {
     let peak = 0
     let sawQueue = false
     const sampler = setInterval(() => {
-      peak = Math.max(peak, imageDecodeSlots.inUse)
-      sawQueue ||= imageDecodeSlots.queued > 0
+      peak = Math.max(peak, options.decodeSlots.inUse)
+      sawQueue ||= options.decodeSlots.queued > 0
     }, 1)
     try {
       const results = await Promise.all(Array.from({ length: 8 }, (_, i) => prepareImage(photo, `messages[0].content[${i}]`, options)))
@@ -299,6 +302,41 @@ describe('prepareImage: concurrency', () => {
     }
     expect(peak).toBe(2)
     expect(sawQueue).toBe(true)
-    expect(imageDecodeSlots.inUse).toBe(0)
+    expect(options.decodeSlots.inUse).toBe(0)
+  })
+
+  /** Two images through a composed server's pipeline, with every decode's start and end recorded in order. */
+  async function decodeTwo(config: Parameters<typeof serveConfig>[0]): Promise<{ limit: number; events: string[]; peak: number }> {
+    const { app, images } = await composeServer(serveConfig(config), { engine: new ScriptedEngine() })
+    try {
+      const slots = images.decodeSlots
+      const events: string[] = []
+      let peak = 0
+      const run = slots.run.bind(slots)
+      slots.run = (task, signal) =>
+        run(async () => {
+          // Inside a slot: inUse counts this decode and every other one running now.
+          peak = Math.max(peak, slots.inUse)
+          const index = events.filter((event) => event.startsWith('start')).length
+          events.push(`start ${index}`)
+          try {
+            return await task()
+          } finally {
+            events.push(`end ${index}`)
+          }
+        }, signal)
+      const photo = fixtures.dataUrl(await fixtures.photoLikeJpeg(1200, 900))
+      await Promise.all([0, 1].map((i) => prepareImage(photo, `messages[0].content[${i}]`, images)))
+      return { limit: slots.limit, events, peak }
+    } finally {
+      await app.close()
+    }
+  }
+
+  it('decodes two images one after the other with --decode-concurrency 1, side by side by default', async () => {
+    expect(await decodeTwo({ 'decode-concurrency': 1 })).toEqual({ limit: 1, events: ['start 0', 'end 0', 'start 1', 'end 1'], peak: 1 })
+    const byDefault = await decodeTwo({})
+    // Which of two equal decodes ends first is up to the scheduler; that both began before either ended is not.
+    expect({ ...byDefault, events: byDefault.events.slice(0, 2) }).toEqual({ limit: 2, events: ['start 0', 'start 1'], peak: 2 })
   })
 })

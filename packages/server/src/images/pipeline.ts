@@ -1,5 +1,6 @@
 import { formatBytes, formatDisplayName, isDecodable, sniffImageFormat, type DecodableFormat } from '@visto/protocol'
 import { defaultServeConfig, MiB, type ServeConfig } from '../config.js'
+import { imageTokensOf, minImagePixels, qwen3VlGeometry, tokenSide, type VisionGeometry } from '../engines/vision-geometry.js'
 import { chatImageLocation, invalidImage, uploadImageLocation, type ImageLocation } from './image-errors.js'
 import { parseImageSource, tooManyBytes } from './image-source.js'
 import { heicDecoderPath } from './heic-decoder.js'
@@ -18,53 +19,62 @@ export interface ImagePipelineOptions {
   maxPixels: number
   /** Output pixel budget per `image_url.detail`. */
   pixelBudget: { low: number; auto: number; high: number }
-  /** The model's minimum image area (Qwen3-VL: 8 tokens of 32x32). */
-  minPixels: number
-  /** Output sides are multiples of this (Qwen3-VL: patch 16 x spatial merge 2). */
-  alignTo: number
+  /**
+   * The served model's geometry, asked for each image (the engine learns it when it loads
+   * the model): output sides are multiples of its token side, its fewest tokens the floor.
+   */
+  geometry: () => VisionGeometry
   allowRemote: boolean
   remote: RemoteFetchOptions
   /** What we hand the engine. JPEG q90 4:4:4 is small and keeps text legible; PNG is lossless. */
   outputFormat: OutputFormat
   /** Upper bound on one decode. */
   decodeTimeoutSeconds: number
+  /**
+   * Decoding is CPU- and memory-heavy: this many at a time (--decode-concurrency), whatever
+   * the request rate, shared with PDF rendering. Waiting requests queue here instead of
+   * multiplying peak memory; the queue is bounded because every decode belongs to a
+   * request holding an admission place (at most --max-images each), and a request whose
+   * client went away leaves it.
+   */
+  decodeSlots: Semaphore
 }
 
-/** The pipeline's options for a server config: the one place config values become image limits. */
-export function imagePipelineOptions(config: ServeConfig): ImagePipelineOptions {
+/**
+ * The pipeline's options for a server config, the model it serves and the decode slots
+ * the server shares out: the one place config values become image limits.
+ */
+export function imagePipelineOptions(config: ServeConfig, shared: { geometry: () => VisionGeometry; decodeSlots: Semaphore }): ImagePipelineOptions {
   return Object.freeze({
     maxImageBytes: Math.round(config['max-image-mb'] * MiB),
     maxImagesPerRequest: config['max-images'],
     maxPixels: config['max-image-pixels'],
     pixelBudget: Object.freeze({ low: config['image-pixels-low'], auto: config['image-pixels'], high: config['image-pixels-high'] }),
-    // Qwen3-VL's geometry: at least 8 tokens of 32×32 (patch 16 × spatial merge 2).
-    minPixels: 8 * 32 * 32,
-    alignTo: 32,
+    geometry: shared.geometry,
     allowRemote: config['allow-remote-images'],
     remote: Object.freeze({ timeoutMs: 10_000, maxBytes: 20 * MiB, maxRedirects: 3 }),
     outputFormat: 'jpeg',
     decodeTimeoutSeconds: 30,
+    decodeSlots: shared.decodeSlots,
   })
 }
 
-/** The options `visto serve` runs with when nothing is set. */
-export const defaultImagePipelineOptions: ImagePipelineOptions = imagePipelineOptions(defaultServeConfig)
+/**
+ * The options `visto serve` runs with when nothing is set, for a Qwen3-VL model, with
+ * decode slots of their own (a composed server makes its own and shares them).
+ */
+export const defaultImagePipelineOptions: ImagePipelineOptions = imagePipelineOptions(defaultServeConfig, {
+  geometry: () => qwen3VlGeometry,
+  decodeSlots: new Semaphore(defaultServeConfig['decode-concurrency']),
+})
 
-/** Re-encoded by us (the engine never sees the client's bytes), sides multiples of `alignTo`. */
+/** Re-encoded by us (the engine never sees the client's bytes), sides multiples of the model's token side. */
 export interface PreparedImage extends NormalisedImage {
   /** Sniffed from the bytes. */
   sourceFormat: DecodableFormat
-  /** (width / alignTo) x (height / alignTo): what the image costs in the context window. */
+  /** (width / token side) x (height / token side): what the image costs in the context window. */
   imageTokens: number
 }
-
-/**
- * Decoding is CPU- and memory-heavy: two at a time, whatever the request rate. Waiting
- * requests queue here instead of multiplying peak memory; the queue is bounded because
- * every decode belongs to a request holding an admission place (at most --max-images
- * each), and a request whose client went away leaves it.
- */
-export const imageDecodeSlots = new Semaphore(2)
 
 /**
  * Prepares the image of one chat part. `url` is the raw `image_url.url` (data URL, bare
@@ -142,12 +152,13 @@ async function prepareFromBytes(
       { code: 'unsupported_image_format' },
     )
   }
-  const normalised = await imageDecodeSlots.run(() =>
+  const geometry = options.geometry()
+  const normalised = await options.decodeSlots.run(() =>
     normaliseImage(bytes, format, location, {
       maxPixels: options.maxPixels,
       budget: budgetFor(options, detail),
-      minPixels: options.minPixels,
-      alignTo: options.alignTo,
+      minPixels: minImagePixels(geometry),
+      alignTo: tokenSide(geometry),
       outputFormat: options.outputFormat,
       decodeTimeoutSeconds: options.decodeTimeoutSeconds,
       signal,
@@ -157,6 +168,6 @@ async function prepareFromBytes(
   return {
     ...normalised,
     sourceFormat: format,
-    imageTokens: (normalised.width / options.alignTo) * (normalised.height / options.alignTo),
+    imageTokens: imageTokensOf(normalised.width, normalised.height, geometry),
   }
 }

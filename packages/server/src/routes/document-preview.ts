@@ -2,7 +2,6 @@ import type { DocumentPreview } from '@visto/protocol'
 import type { FastifyInstance } from 'fastify'
 import type { PdfDocuments } from '../documents/pdf-documents.js'
 import { ApiError, InvalidRequestError } from '../errors.js'
-import { imageFrameTokens } from '../images/image-cost.js'
 import type { ParsedFilePart } from '../serving/chat-request.js'
 import { clientDisconnectSignal } from './client-disconnect.js'
 import { isJsonObject } from '../serving/json-value.js'
@@ -71,7 +70,7 @@ export function documentPreviewRoutes(app: FastifyInstance, { documents }: Docum
         width: page.width,
         height: page.height,
         image_tokens: page.tokens,
-        prompt_tokens: page.tokens + imageFrameTokens,
+        prompt_tokens: page.tokens + document.frameTokensPerPage,
         thumbnail: `data:image/jpeg;base64,${thumbnails[i]!.toString('base64')}`,
       }))
       return {

@@ -9,9 +9,11 @@ import {
 } from '../../errors.js'
 import type { Engine, EngineEvent, EngineInfo, EngineHistory, EngineRequest, EngineState } from '../engine.js'
 import { fetchOnceMore } from '../fetch-once-more.js'
+import { qwen3VlGeometry, type VisionGeometry } from '../vision-geometry.js'
 import { ChatTemplate, CHATML_TEMPLATE } from './chat-template.js'
 import { prefixLlamaCppMetrics } from './llama-cpp-metrics.js'
 import { LlamaServerProcess, type LlamaServerProcessOptions } from './llama-server-process.js'
+import { readMmprojGeometry } from './mmproj-geometry.js'
 
 export interface LlamaCppEngineOptions extends LlamaServerProcessOptions {
   /** Model ids clients may send; the first is what /v1/models lists first. */
@@ -50,6 +52,8 @@ export class LlamaCppEngine implements Engine {
   private stateOverride: EngineState | undefined
   private restarts = 0
   private lastLoadSeconds: number | undefined
+  /** The projector's, once start() has read it. */
+  private geometry: VisionGeometry = qwen3VlGeometry
 
   constructor(private readonly options: LlamaCppEngineOptions) {
     this.process = this.createProcess()
@@ -68,6 +72,7 @@ export class LlamaCppEngine implements Engine {
   async start(): Promise<void> {
     this.generation = new AbortController()
     const started = Date.now()
+    if (this.options.mmprojPath !== undefined) this.geometry = await readMmprojGeometry(this.options.mmprojPath)
     await this.process.start()
     await this.loadTemplate()
     this.lastLoadSeconds = (Date.now() - started) / 1000
@@ -109,6 +114,7 @@ export class LlamaCppEngine implements Engine {
       contextLength: this.options.contextLength,
       parallel: this.options.parallel,
       vision: this.options.mmprojPath !== undefined,
+      geometry: this.geometry,
       kind: 'llama.cpp',
     }
   }
