@@ -54,7 +54,6 @@ export async function openBatchSystem(options: BatchSystemOptions): Promise<Batc
     store,
     files,
     chat: options.chat,
-    admission: options.admission,
     concurrency: options.concurrency,
     maxLines: options.maxLines,
     retentionSeconds: options.retentionSeconds,

@@ -1,17 +1,25 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
 import { reportError } from '../http-errors.js'
+import type { ChatJob } from '../serving/chat-job.js'
+import { parseChatRequest } from '../serving/chat-request.js'
 import { cacheDirective } from '../serving/response-cache.js'
 import { clientDisconnectSignal } from './client-disconnect.js'
 
 export function chatCompletionsRoutes(app: FastifyInstance, deps: { chat: ChatCompletionsService }): void {
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     const signal = clientDisconnectSignal(reply)
+    const job: ChatJob = {
+      ...parseChatRequest(request.body, deps.chat.requestLimits),
+      requestId: request.id,
+      admission: { class: 'interactive' },
+      cache: cacheDirective(request.headers['cache-control']),
+    }
     // Validation, images and the engine slot all happen before any byte is written.
-    const prepared = await deps.chat.prepare(request.body, request.id, signal, { cacheUse: cacheDirective(request.headers['cache-control']) })
+    const prepared = await deps.chat.prepare(job, signal)
     // On the raw response so it reaches both the JSON reply and the hijacked event stream.
     if (prepared.cache) reply.raw.setHeader('x-visto-cache', prepared.cache)
-    if (!prepared.parsed.stream) {
+    if (!job.stream) {
       return deps.chat.complete(prepared, signal)
     }
     // Headers wait until the engine has accepted the prompt: a prompt it rejects at once
