@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { toApiError } from '../http-errors.js'
+import { asApiError } from '../errors.js'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
 import type { ChatJob } from '../serving/chat-job.js'
 import { parseChatRequest } from '../serving/chat-request.js'
@@ -238,7 +238,7 @@ export class BatchRunner {
     } catch (error) {
       // Cancelled or shutting down: the line stays pending and runs after the next start.
       if (signal.aborted) return
-      const apiError = toApiError(error, 0)
+      const apiError = asApiError(error)
       if (apiError.status === 503) {
         this.retryLater(line, Number(apiError.headers['retry-after'] ?? 5))
         return

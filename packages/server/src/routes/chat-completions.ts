@@ -44,11 +44,11 @@ export function chatCompletionsRoutes(app: FastifyInstance, deps: { chat: ChatCo
       failure = error
     }
     if (signal.aborted) {
-      reportError(signal.reason, request, app.bodyLimitBytes)
+      reportError(signal.reason, request)
       return
     }
     if (failure !== undefined) {
-      const apiError = reportError(failure, request, app.bodyLimitBytes)
+      const apiError = reportError(failure, request)
       raw.write(`data: ${JSON.stringify(apiError.toEnvelope())}\n\n`)
     }
     if (!raw.destroyed) raw.end('data: [DONE]\n\n')

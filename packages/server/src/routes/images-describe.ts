@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import multipart from '@fastify/multipart'
 import { formatBytes, isPdf } from '@visto/protocol'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { ApiError, InvalidRequestError, PayloadTooLargeError } from '../errors.js'
+import { InvalidRequestError, PayloadTooLargeError } from '../errors.js'
 import { bodyTooLarge } from '../http-errors.js'
 import type { ImageDetailLevel, ImagePipelineOptions } from '../images/pipeline.js'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
@@ -10,6 +10,7 @@ import type { ChatJob, ChatJobPart } from '../serving/chat-job.js'
 import { parseSampling, TextBudget } from '../serving/chat-request.js'
 import { cacheDirective } from '../serving/response-cache.js'
 import { clientDisconnectSignal } from './client-disconnect.js'
+import { mapMultipartError } from './multipart-errors.js'
 
 export interface ImagesDescribeDeps {
   chat: ChatCompletionsService
@@ -163,26 +164,17 @@ async function readForm(
       }
     }
   } catch (error) {
-    const code = (error as { code?: string }).code
-    if (code === 'FST_REQ_FILE_TOO_LARGE') {
-      throw new PayloadTooLargeError(
-        maxPdfBytes === undefined
-          ? `Image too large in image[${files.length}]: over the per-image limit of ${formatBytes(images.maxImageBytes)} (--max-image-mb)`
-          : `File too large in image[${files.length}]: over the per-file limit of ${formatBytes(Math.max(images.maxImageBytes, maxPdfBytes))} (--max-image-mb for images, --max-pdf-mb for PDFs)`,
-        { param: `image[${files.length}]`, code: 'image_too_large' },
-      )
-    }
-    if (code === 'FST_FILES_LIMIT') {
-      throw new InvalidRequestError(`Too many images: the limit is ${images.maxImagesPerRequest} per request (--max-images)`, { param: 'image', code: 'too_many_images' })
-    }
-    if (code === 'FST_FIELDS_LIMIT' || code === 'FST_PARTS_LIMIT') {
-      throw new InvalidRequestError('Too many form fields', { param: 'body', code: 'too_many_fields' })
-    }
-    // busboy reports a cut-off or garbled form with a plain Error ("Unexpected end of
-    // multipart data"): the client's mistake. Our own bugs (TypeError and friends) stay 500s.
-    if (error instanceof ApiError || error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError) throw error
-    const detail = error instanceof Error ? error.message.split('\n')[0]!.slice(0, 120) : String(error)
-    throw new InvalidRequestError(`Malformed multipart/form-data body: ${detail}`, { param: 'body', code: 'invalid_multipart' })
+    throw mapMultipartError(error, {
+      fileTooLarge: () =>
+        new PayloadTooLargeError(
+          maxPdfBytes === undefined
+            ? `Image too large in image[${files.length}]: over the per-image limit of ${formatBytes(images.maxImageBytes)} (--max-image-mb)`
+            : `File too large in image[${files.length}]: over the per-file limit of ${formatBytes(Math.max(images.maxImageBytes, maxPdfBytes))} (--max-image-mb for images, --max-pdf-mb for PDFs)`,
+          { param: `image[${files.length}]`, code: 'image_too_large' },
+        ),
+      tooManyFiles: () => new InvalidRequestError(`Too many images: the limit is ${images.maxImagesPerRequest} per request (--max-images)`, { param: 'image', code: 'too_many_images' }),
+      tooManyFields: 'Too many form fields',
+    })
   }
   return { files, fields }
 }
