@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { installAccessControl, type AccessOptions } from './access.js'
 import { InvalidRequestError, NotFoundError } from './errors.js'
-import { sendClientError, sendError } from './http-errors.js'
+import { bodyTooLarge, isBodyLimitError, sendClientError, sendError } from './http-errors.js'
 import { defaultMaxJsonDepth, jsonDepthExcess } from './serving/json-depth.js'
 
 export interface HttpAppOptions {
@@ -23,8 +23,6 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Responses not yet fully written (streams included): what a graceful shutdown waits for. */
     inFlight: { count: number }
-    /** The body limit the error handler names in 413s. */
-    bodyLimitBytes: number
   }
 }
 
@@ -84,7 +82,6 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   })
 
   app.decorate('inFlight', { count: 0 })
-  app.decorate('bodyLimitBytes', options.bodyLimitBytes)
   app.addHook('onRequest', async (request, reply) => {
     app.inFlight.count++
     reply.raw.once('close', () => app.inFlight.count--)
@@ -92,9 +89,8 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   })
   installAccessControl(app, options.access)
 
-  app.setErrorHandler((error, request, reply) => sendError(error, request, reply, options.bodyLimitBytes))
-  app.setNotFoundHandler((request, reply) =>
-    sendError(new NotFoundError(`No route for ${request.method} ${request.url.split('?')[0]}`, { code: 'unknown_route' }), request, reply, options.bodyLimitBytes),
-  )
+  // The 413 names the limit, which is known here.
+  app.setErrorHandler((error, request, reply) => sendError(isBodyLimitError(error) ? bodyTooLarge(options.bodyLimitBytes) : error, request, reply))
+  app.setNotFoundHandler((request, reply) => sendError(new NotFoundError(`No route for ${request.method} ${request.url.split('?')[0]}`, { code: 'unknown_route' }), request, reply))
   return app
 }

@@ -4,7 +4,7 @@ import { createHttpApp } from './app.js'
 import { MiB, type ServeConfig } from './config.js'
 import { documentOptionsFrom, PdfDocuments, type FileLookup } from './documents/pdf-documents.js'
 import type { Engine } from './engines/engine.js'
-import { imagePipelineOptions, prepareImage, type ImagePipelineOptions } from './images/pipeline.js'
+import { imagePipelineOptions, prepareImage, prepareImageBytes, type ImagePipelineOptions } from './images/pipeline.js'
 import { Semaphore } from './images/semaphore.js'
 import { chatCompletionsRoutes } from './routes/chat-completions.js'
 import { healthRoutes } from './routes/health.js'
@@ -26,7 +26,7 @@ export interface ComposeOptions {
   /** What runs the model: llama-server, an upstream, or a scripted engine in tests. Not started here. */
   engine: Engine
   logger?: FastifyServerOptions['logger']
-  /** Replaces image decoding: only for HTTP tests whose images are placeholders. */
+  /** Replaces decoding of images sent by URL (uploads still decode): only for HTTP tests whose images are placeholders. */
   prepareImage?: ImagePreparer
   /** Where the web page's files are read from (tests point this at fixtures). */
   staticRoots?: StaticRoots
@@ -79,7 +79,10 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
   const chat = new ChatCompletionsService(
     engine,
     admission,
-    options.prepareImage ?? ((url, where, detail, signal) => prepareImage(url, where, images, detail, signal)),
+    {
+      fromUrl: options.prepareImage ?? ((url, where, detail, signal) => prepareImage(url, where, images, detail, signal)),
+      fromBytes: (bytes, where, detail, signal) => prepareImageBytes(bytes, where, images, detail, signal),
+    },
     {
       defaultMaxTokens: config['default-max-tokens'],
       maxImagesPerRequest: images.maxImagesPerRequest,

@@ -50,3 +50,18 @@ describe('error registry', () => {
     expect(new errors.EngineUnavailableError('down').headers['retry-after']).toBe('5')
   })
 })
+
+describe('asApiError', () => {
+  it('keeps an ApiError as it is', () => {
+    const error = new errors.OverloadedError('busy', 3)
+    expect(errors.asApiError(error)).toBe(error)
+  })
+
+  it('turns anything else into a generic 500 that keeps the cause for the log', () => {
+    const bug = new TypeError("Cannot read properties of undefined (reading 'x')")
+    const mapped = errors.asApiError(bug)
+    expect(mapped).toBeInstanceOf(errors.InternalServerError)
+    expect(mapped.toBody()).toEqual({ message: 'The server had an error while processing your request.', type: 'server_error', param: null, code: 'internal_error' })
+    expect(mapped.cause).toBe(bug)
+  })
+})

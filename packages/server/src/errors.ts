@@ -154,6 +154,14 @@ export class ClientClosedRequestError extends ApiError {
   }
 }
 
+/**
+ * What a failure means to whoever asked, outside HTTP too (a batch line's result):
+ * an ApiError is itself; anything else is a server fault, a 500 that keeps its cause.
+ */
+export function asApiError(error: unknown): ApiError {
+  return error instanceof ApiError ? error : new InternalServerError(undefined, { cause: error })
+}
+
 /** The registry a test enumerates: each class, and the status it must render with. */
 export const errorRegistry = {
   InvalidRequestError: 400,

@@ -1,18 +1,17 @@
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { ApiError, ClientClosedRequestError, InternalServerError, InvalidRequestError, PayloadTooLargeError, RequestTimeoutError } from './errors.js'
+import { ApiError, asApiError, ClientClosedRequestError, InternalServerError, InvalidRequestError, PayloadTooLargeError, RequestTimeoutError } from './errors.js'
 
 /**
  * The one place errors become HTTP. ApiErrors render themselves; fastify's own body
  * errors become 400/413 in the same envelope; everything else is a logged 500 with a
- * generic message (a TypeError is a bug to fix, not a client mistake).
+ * generic message (a TypeError is a bug to fix, not a client mistake). A body over the
+ * limit is answered by the app's error handler, which knows the limit (`bodyTooLarge`).
  */
-export function toApiError(error: unknown, bodyLimitBytes: number): ApiError {
+export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error
   const fastifyError = error as Partial<FastifyError>
   switch (fastifyError.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return bodyTooLarge(bodyLimitBytes)
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new InvalidRequestError(`The request body is not valid JSON: ${fastifyError.message ?? 'parse error'}`, { param: 'body', code: 'invalid_json' })
@@ -30,7 +29,12 @@ export function toApiError(error: unknown, bodyLimitBytes: number): ApiError {
       ? new PayloadTooLargeError(fastifyError.message ?? 'Payload too large')
       : new InvalidRequestError(fastifyError.message ?? 'Bad request', { code: fastifyError.code.toLowerCase() })
   }
-  return new InternalServerError(undefined, { cause: error })
+  return asApiError(error)
+}
+
+/** Fastify's own refusal of a body over its limit (the JSON parser's): it does not name the limit. */
+export function isBodyLimitError(error: unknown): boolean {
+  return (error as Partial<FastifyError> | undefined)?.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
 }
 
 /** 413 for a body over --body-limit-mb, whichever route read it. */
@@ -46,14 +50,14 @@ export function bodyTooLarge(bodyLimitBytes: number): PayloadTooLargeError {
  * info. Once the client has gone, whatever failed failed because nobody waits for it
  * any more (an aborted body, engine call or image fetch): a 499 at info, never a 500.
  */
-export function reportError(error: unknown, request: FastifyRequest, bodyLimitBytes: number): ApiError {
+export function reportError(error: unknown, request: FastifyRequest): ApiError {
   if (error instanceof ClientClosedRequestError || clientHasGone(request)) {
     const closed = error instanceof ClientClosedRequestError ? error : new ClientClosedRequestError({ cause: error })
     const detail = error instanceof ClientClosedRequestError ? undefined : error instanceof Error ? error.message : String(error)
     request.log.info({ status: closed.status, code: closed.code, ...(detail === undefined ? {} : { detail }) }, 'client disconnected before the response was complete')
     return closed
   }
-  const apiError = toApiError(error, bodyLimitBytes)
+  const apiError = toApiError(error)
   if (apiError.status >= 500 && apiError.status !== 503) request.log.error({ err: error, requestId: request.id }, 'request failed')
   else {
     // A cause holds what the server may know but the client must not (an SSRF refusal's
@@ -70,8 +74,8 @@ function clientHasGone(request: FastifyRequest): boolean {
   return request.raw.socket?.destroyed === true
 }
 
-export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply, bodyLimitBytes: number): FastifyReply {
-  const apiError = reportError(error, request, bodyLimitBytes)
+export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const apiError = reportError(error, request)
   return reply.code(apiError.status).headers(apiError.headers).type('application/json; charset=utf-8').send(apiError.toEnvelope())
 }
 

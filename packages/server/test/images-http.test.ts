@@ -196,6 +196,16 @@ describe('images over HTTP: POST /v1/images/describe (multipart upload)', () => 
     expect(response.json().error.message).toMatch(message)
   })
 
+  it.each([
+    ['max_tokens', '0', 'max_tokens must be at least 1, got 0'],
+    ['max_tokens', '2.5', 'max_tokens must be a whole number, got 2.5'],
+    ['temperature', '3', 'temperature must be at most 2, got 3'],
+  ])("checks %s=%s as a chat body's field of that name is checked", async (name, value, message) => {
+    const response = await describeImages([{ name: 'image', filename: 'a.jpg', data: jpeg }, { name, value }])
+    expect(response.statusCode).toBe(400)
+    expect(response.json().error).toEqual({ message, type: 'invalid_request_error', param: name, code: 'invalid_value' })
+  })
+
   it('refuses more images than the limit', async () => {
     const file = { name: 'image', filename: 'a.jpg', data: Buffer.from([0xff, 0xd8, 0xff, 0xd9]) }
     const response = await describeImages([file, file, file, file, { name: 'prompt', value: 'x' }])

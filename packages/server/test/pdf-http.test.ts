@@ -1,3 +1,4 @@
+import type { ImageDetail } from '@visto/protocol'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hostilePdfs, pdfDataUrl, textPdf } from '../../../test-support/pdfs.js'
@@ -6,9 +7,10 @@ import { composeServer } from '../src/compose.js'
 import { serveConfig } from '../src/config.js'
 import { ApiError } from '../src/errors.js'
 import { pdfFuzzCase } from '@visto/testkit/documents/pdf-fuzz'
-import { defaultImagePipelineOptions, prepareImage } from '../src/images/pipeline.js'
+import { defaultImagePipelineOptions, prepareImage, prepareImageBytes } from '../src/images/pipeline.js'
 import { Admission } from '../src/serving/admission.js'
 import { ChatCompletionsService } from '../src/serving/chat-completions.js'
+import { parseChatRequest } from '../src/serving/chat-request.js'
 import { multipartForm } from '../../../test-support/requests.js'
 
 // The scripted engine stands in only for generation: reading, limits and rendering are real.
@@ -180,12 +182,17 @@ describe('PDFs on POST /v1/images/describe', () => {
 describe('a chat service built without document support', () => {
   it('answers a file part with a 400 saying documents are not read here', async () => {
     const scripted = new ScriptedEngine()
-    const chatService = new ChatCompletionsService(scripted, new Admission(1, 4), (url, where, detail, signal) => prepareImage(url, where, defaultImagePipelineOptions, detail, signal), {
+    const images = {
+      fromUrl: (url: string, where: string, detail: ImageDetail, signal: AbortSignal) => prepareImage(url, where, defaultImagePipelineOptions, detail, signal),
+      fromBytes: (bytes: Buffer, where: string, detail: ImageDetail, signal: AbortSignal) => prepareImageBytes(bytes, where, defaultImagePipelineOptions, detail, signal),
+    }
+    const chatService = new ChatCompletionsService(scripted, new Admission(1, 4), images, {
       defaultMaxTokens: 8,
       maxImagesPerRequest: 2,
     })
     const body = { messages: [{ role: 'user', content: [{ type: 'file', file: { file_data: 'JVBERi0=' } }] }] }
-    const error = await chatService.prepare(body, 'req_1', new AbortController().signal).catch((e: unknown) => e)
+    const job = { ...parseChatRequest(body), requestId: 'req_1', admission: { class: 'interactive' }, cache: 'use' } as const
+    const error = await chatService.prepare(job, new AbortController().signal).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(ApiError)
     expect((error as ApiError).toBody()).toEqual({
       message: 'This server does not read documents: messages[0].content[0] is a "file" part; send the pages as images instead',

@@ -56,7 +56,6 @@ export async function openBatchSystem(options: BatchSystemOptions): Promise<Batc
     store,
     files,
     chat: options.chat,
-    admission: options.admission,
     concurrency: options.concurrency,
     maxLines: options.maxLines,
     ...(options.maxJsonDepth !== undefined ? { maxJsonDepth: options.maxJsonDepth } : {}),

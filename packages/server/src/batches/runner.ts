@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs'
-import { toApiError } from '../http-errors.js'
-import type { Admission } from '../serving/admission.js'
+import { asApiError } from '../errors.js'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
+import type { ChatJob } from '../serving/chat-job.js'
+import { parseChatRequest } from '../serving/chat-request.js'
 import type { FileStorage } from './files.js'
 import { newId, type BatchRecord, type BatchStore, type EndStatus, type FileRecord, type LineResult, type PendingLine } from './store.js'
 import { checkLine, validateBatchInput } from './validation.js'
@@ -10,7 +11,6 @@ export interface BatchRunnerOptions {
   store: BatchStore
   files: FileStorage
   chat: ChatCompletionsService
-  admission: Admission
   /** Batch lines generated at once, at most (they also wait behind interactive requests). */
   concurrency: number
   maxLines: number
@@ -216,7 +216,7 @@ export class BatchRunner {
   }
 
   private async runLine(line: PendingLine, signal: AbortSignal): Promise<void> {
-    const { store, files, chat, admission, concurrency } = this.options
+    const { store, files, chat, concurrency } = this.options
     const batch = store.getBatchBySeq(line.batchSeq)
     if (!batch || batch.status !== 'in_progress') return
     const text = (await files.readRange(batch.input_file_id, line.offset, line.length)).toString('utf8').replace(/^\uFEFF/, '')
@@ -225,7 +225,8 @@ export class BatchRunner {
     let result: LineResult
     try {
       if ('error' in checked) throw new Error(`line ${line.lineNo} changed since validation: ${checked.error.message}`)
-      const prepared = await chat.prepare(checked.request.body, requestId, signal, { acquire: (slotSignal) => admission.acquireBackground(concurrency, slotSignal) })
+      const job: ChatJob = { ...parseChatRequest(checked.request.body, chat.requestLimits), requestId, admission: { class: 'batch', concurrency }, cache: 'use' }
+      const prepared = await chat.prepare(job, signal)
       const completion = await chat.complete(prepared, signal)
       result = {
         batchSeq: line.batchSeq,
@@ -239,7 +240,7 @@ export class BatchRunner {
     } catch (error) {
       // Cancelled or shutting down: the line stays pending and runs after the next start.
       if (signal.aborted) return
-      const apiError = toApiError(error, 0)
+      const apiError = asApiError(error)
       if (apiError.status === 503) {
         this.retryLater(line, Number(apiError.headers['retry-after'] ?? 5))
         return

@@ -2,11 +2,11 @@ import sharp from 'sharp'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { hostilePdfs, pdfDataUrl, textPdf } from '../../../../test-support/pdfs.js'
 import { ApiError, InvalidFileError, InvalidRequestError, PayloadTooLargeError } from '../errors.js'
-import type { ParsedFilePart } from '../serving/chat-request.js'
+import type { ChatJobFilePart } from '../serving/chat-job.js'
 import { defaultDocumentOptions, PdfDocuments, type DocumentOptions } from './pdf-documents.js'
 import { inspectPdf, renderPdfPages } from './pdf-renderer.js'
 
-function filePart(fileData: string | undefined, extra: Partial<ParsedFilePart> = {}): ParsedFilePart {
+function filePart(fileData: string | undefined, extra: Partial<ChatJobFilePart> = {}): ChatJobFilePart {
   return { type: 'file', where: 'messages[0].content[1]', filename: 'doc.pdf', fileData, fileId: undefined, pages: undefined, detail: 'auto', ...extra }
 }
 

@@ -9,7 +9,7 @@ import { configureSharp, encode, type OutputFormat } from '../images/normalise.j
 import { defaultImagePipelineOptions, type ImagePipelineOptions } from '../images/pipeline.js'
 import type { Semaphore } from '../images/semaphore.js'
 import { aspectRatioOf, maxAspectRatio } from '../images/smart-resize.js'
-import type { ParsedFilePart } from '../serving/chat-request.js'
+import type { ChatJobFilePart } from '../serving/chat-job.js'
 import { pageRenderSize } from './page-size.js'
 import { inspectPdf, renderPdfPages, type PdfFailureKind, type RendererLimits } from './pdf-renderer.js'
 
@@ -115,8 +115,9 @@ export class PdfDocuments {
     return { timeoutMs: this.options.timeoutSeconds * 1000, maxHeapBytes: this.options.maxRendererBytes, signal }
   }
 
-  async readBytes(part: ParsedFilePart): Promise<Buffer> {
+  async readBytes(part: ChatJobFilePart): Promise<Buffer> {
     const { where } = part
+    if (part.bytes !== undefined) return this.checkBytes(part.bytes, part)
     if (part.fileId !== undefined) {
       if (!this.options.files) {
         throw invalidFile(
@@ -157,7 +158,7 @@ export class PdfDocuments {
     )
   }
 
-  private checkBytes(bytes: Buffer, part: ParsedFilePart): Buffer {
+  private checkBytes(bytes: Buffer, part: ChatJobFilePart): Buffer {
     if (bytes.length === 0) throw invalidFile(part.where, 'the file is empty (zero bytes)', 'empty_file')
     if (bytes.length > this.options.maxFileBytes) throw this.tooLarge(part.where, bytes.length)
     if (!isPdf(bytes)) {
@@ -186,7 +187,7 @@ export class PdfDocuments {
   }
 
   /** Reads the file and measures its selected pages; renders nothing. */
-  async inspect(part: ParsedFilePart, signal?: AbortSignal): Promise<InspectedDocument> {
+  async inspect(part: ChatJobFilePart, signal?: AbortSignal): Promise<InspectedDocument> {
     const { where } = part
     let selection: number[] | null = null
     if (part.pages !== undefined) {
@@ -241,7 +242,7 @@ export class PdfDocuments {
   }
 
   /** Before reading anything: every document has at least one page, so more parts than pages allowed cannot fit. */
-  checkParts(parts: readonly ParsedFilePart[]): void {
+  checkParts(parts: readonly ChatJobFilePart[]): void {
     const max = this.options.maxPagesPerRequest
     if (parts.length > max) {
       throw new InvalidRequestError(

@@ -2,7 +2,7 @@ import type { DocumentPreview } from '@visto/protocol'
 import type { FastifyInstance } from 'fastify'
 import type { PdfDocuments } from '../documents/pdf-documents.js'
 import { ApiError, InvalidRequestError } from '../errors.js'
-import type { ParsedFilePart } from '../serving/chat-request.js'
+import type { ChatJobFilePart } from '../serving/chat-job.js'
 import { clientDisconnectSignal } from './client-disconnect.js'
 import { isJsonObject } from '../serving/json-value.js'
 
@@ -57,7 +57,7 @@ export function documentPreviewRoutes(app: FastifyInstance, { documents }: Docum
     if (detail !== 'low' && detail !== 'auto' && detail !== 'high') {
       throw new InvalidRequestError(`detail must be "low", "auto" or "high", got ${JSON.stringify(detail)?.slice(0, 40)}`, { param: 'detail', code: 'invalid_value' })
     }
-    const part: ParsedFilePart = { type: 'file', where, filename: optionalString(body, 'filename'), fileData, fileId: undefined, pages: optionalString(body, 'pages'), detail }
+    const part: ChatJobFilePart = { type: 'file', where, filename: optionalString(body, 'filename'), fileData, fileId: undefined, pages: optionalString(body, 'pages'), detail }
     const signal = clientDisconnectSignal(reply)
     try {
       documents.checkParts([part])

@@ -1,7 +1,8 @@
 import multipart from '@fastify/multipart'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { fileObject, type BatchService } from '../batches/service.js'
-import { ApiError, InvalidRequestError } from '../errors.js'
+import { InvalidRequestError } from '../errors.js'
+import { mapMultipartError } from './multipart-errors.js'
 
 const guarded = { config: { access: 'guarded' } } as const
 
@@ -45,13 +46,7 @@ export async function filesRoutes(app: FastifyInstance, service: BatchService): 
       }
     } catch (error) {
       if (upload) await service.files.discard(upload.tempPath)
-      if (error instanceof ApiError || error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError) throw error
-      const code = (error as { code?: string }).code
-      if (code === 'FST_FILES_LIMIT' || code === 'FST_FIELDS_LIMIT' || code === 'FST_PARTS_LIMIT') {
-        throw new InvalidRequestError('Too many form fields: send one "file" and "purpose"', { param: 'body', code: 'too_many_fields' })
-      }
-      const detail = error instanceof Error ? error.message.split('\n')[0]!.slice(0, 120) : String(error)
-      throw new InvalidRequestError(`Malformed multipart/form-data body: ${detail}`, { param: 'body', code: 'invalid_multipart' })
+      throw mapMultipartError(error, { tooManyFields: 'Too many form fields: send one "file" and "purpose"' })
     }
     if (!upload) throw new InvalidRequestError('No file: send the JSONL requests in the "file" field', { param: 'file', code: 'missing_required_parameter' })
     let expiresAfterSeconds: number | undefined

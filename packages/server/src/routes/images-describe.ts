@@ -2,12 +2,15 @@ import { createHash } from 'node:crypto'
 import multipart from '@fastify/multipart'
 import { formatBytes, isPdf } from '@visto/protocol'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { ApiError, InternalServerError, InvalidRequestError, PayloadTooLargeError } from '../errors.js'
+import { InvalidRequestError, PayloadTooLargeError } from '../errors.js'
 import { bodyTooLarge } from '../http-errors.js'
-import { prepareImageBytes, type ImageDetailLevel, type ImagePipelineOptions } from '../images/pipeline.js'
+import type { ImageDetailLevel, ImagePipelineOptions } from '../images/pipeline.js'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
+import type { ChatJob, ChatJobPart } from '../serving/chat-job.js'
+import { parseSampling, TextBudget } from '../serving/chat-request.js'
 import { cacheDirective } from '../serving/response-cache.js'
 import { clientDisconnectSignal } from './client-disconnect.js'
+import { mapMultipartError } from './multipart-errors.js'
 
 export interface ImagesDescribeDeps {
   chat: ChatCompletionsService
@@ -19,8 +22,6 @@ export interface ImagesDescribeDeps {
 /** Form fields that carry image files; `image` is the documented one. */
 const imageFields = new Set(['image', 'image[]', 'images', 'images[]', 'file'])
 const textFields = new Set(['prompt', 'max_tokens', 'temperature', 'detail', 'model', 'pages'])
-/** Stands for an upload already decoded by this route, in the chat request it builds. */
-const UPLOAD_SCHEME = 'visto-upload:'
 const defaultPrompt = 'Describe this image in detail.'
 
 function parseNumberField(fields: Map<string, string>, name: string): number | undefined {
@@ -82,42 +83,30 @@ export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDes
       if (files.length === 0) {
         throw new InvalidRequestError('No image: send one or more files in the "image" field (curl -F image=@photo.jpg)', { param: 'image', code: 'missing_image' })
       }
-      const prompt = fields.get('prompt')?.trim() || defaultPrompt
+      const prompt = new TextBudget(deps.chat.requestLimits.maxTextChars).take(fields.get('prompt')?.trim() || defaultPrompt, 'prompt')
+      // The range checks a chat body's fields of the same names get.
+      const sampling = parseSampling({ ...(maxTokens === undefined ? {} : { max_tokens: maxTokens }), ...(temperature === undefined ? {} : { temperature }) })
 
-      // Images are decoded by the chat service, once, after its cache lookup (a hit decodes
-      // nothing), from bytes looked up by URL; each URL names its upload by content, so
-      // nothing downstream can confuse two uploads. PDFs go on as file parts: the chat
-      // service renders their pages under its page limits.
+      // The chat service decodes each image once, after its cache lookup (a hit decodes
+      // nothing). PDFs become file parts: it renders their pages under its page limits.
+      // Errors name each upload as the form did: image[0], image[1] …
       const pages = fields.get('pages')?.trim() || undefined
-      const uploads = new Map<string, { bytes: Buffer; sha256: string }>()
-      const content = files.map((bytes, index) => {
-        if (deps.maxPdfBytes !== undefined && isPdf(bytes)) {
-          return { type: 'file', file: { filename: `image[${index}].pdf`, file_data: `data:application/pdf;base64,${bytes.toString('base64')}`, detail, ...(pages ? { pages } : {}) } }
-        }
-        const sha256 = createHash('sha256').update(bytes).digest('hex')
-        const url = `${UPLOAD_SCHEME}${sha256}:${index}`
-        uploads.set(url, { bytes, sha256 })
-        return { type: 'image_url', image_url: { url, detail } }
+      const uploads = files.map((bytes, index): ChatJobPart => {
+        const where = `image[${index}]`
+        if (deps.maxPdfBytes !== undefined && isPdf(bytes)) return { type: 'file', where, filename: undefined, fileData: undefined, fileId: undefined, bytes, pages, detail }
+        return { type: 'image', where, bytes, sha256: createHash('sha256').update(bytes).digest('hex'), detail }
       })
-      // The prompt is content[0], so upload i is content[i + 1]; errors name it as the form did.
-      const uploadNames = new Map(files.map((_, index) => [`messages[0].content[${index + 1}]`, `image[${index}]`]))
-      const body = {
-        ...(fields.has('model') ? { model: fields.get('model') } : {}),
-        messages: [{ role: 'user', content: [{ type: 'text', text: prompt }, ...content] }],
-        ...(maxTokens === undefined ? {} : { max_tokens: maxTokens }),
-        ...(temperature === undefined ? {} : { temperature }),
+      const job: ChatJob = {
+        requestId: request.id,
+        model: fields.get('model'),
+        messages: [{ role: 'user', parts: [{ type: 'text', text: prompt }, ...uploads] }],
+        sampling,
+        stream: false,
+        includeUsage: false,
+        admission: { class: 'interactive', reservation },
+        cache: cacheDirective(request.headers['cache-control']),
       }
-      const chat = await deps.chat.prepare(body, request.id, signal, {
-        reservation,
-        cacheUse: cacheDirective(request.headers['cache-control']),
-        partName: (where) => uploadNames.get(where),
-        uploadHash: (url) => uploads.get(url)?.sha256,
-        prepareImage: async (url, where, partDetail, imageSignal) => {
-          const upload = uploads.get(url)
-          if (upload === undefined) throw new InternalServerError(undefined, { cause: new Error(`no upload for ${url}`) })
-          return prepareImageBytes(upload.bytes, where, images, partDetail, imageSignal)
-        },
-      })
+      const chat = await deps.chat.prepare(job, signal)
       if (chat.cache) reply.header('x-visto-cache', chat.cache)
       return deps.chat.complete(chat, signal)
     } catch (error) {
@@ -175,26 +164,17 @@ async function readForm(
       }
     }
   } catch (error) {
-    const code = (error as { code?: string }).code
-    if (code === 'FST_REQ_FILE_TOO_LARGE') {
-      throw new PayloadTooLargeError(
-        maxPdfBytes === undefined
-          ? `Image too large in image[${files.length}]: over the per-image limit of ${formatBytes(images.maxImageBytes)} (--max-image-mb)`
-          : `File too large in image[${files.length}]: over the per-file limit of ${formatBytes(Math.max(images.maxImageBytes, maxPdfBytes))} (--max-image-mb for images, --max-pdf-mb for PDFs)`,
-        { param: `image[${files.length}]`, code: 'image_too_large' },
-      )
-    }
-    if (code === 'FST_FILES_LIMIT') {
-      throw new InvalidRequestError(`Too many images: the limit is ${images.maxImagesPerRequest} per request (--max-images)`, { param: 'image', code: 'too_many_images' })
-    }
-    if (code === 'FST_FIELDS_LIMIT' || code === 'FST_PARTS_LIMIT') {
-      throw new InvalidRequestError('Too many form fields', { param: 'body', code: 'too_many_fields' })
-    }
-    // busboy reports a cut-off or garbled form with a plain Error ("Unexpected end of
-    // multipart data"): the client's mistake. Our own bugs (TypeError and friends) stay 500s.
-    if (error instanceof ApiError || error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError) throw error
-    const detail = error instanceof Error ? error.message.split('\n')[0]!.slice(0, 120) : String(error)
-    throw new InvalidRequestError(`Malformed multipart/form-data body: ${detail}`, { param: 'body', code: 'invalid_multipart' })
+    throw mapMultipartError(error, {
+      fileTooLarge: () =>
+        new PayloadTooLargeError(
+          maxPdfBytes === undefined
+            ? `Image too large in image[${files.length}]: over the per-image limit of ${formatBytes(images.maxImageBytes)} (--max-image-mb)`
+            : `File too large in image[${files.length}]: over the per-file limit of ${formatBytes(Math.max(images.maxImageBytes, maxPdfBytes))} (--max-image-mb for images, --max-pdf-mb for PDFs)`,
+          { param: `image[${files.length}]`, code: 'image_too_large' },
+        ),
+      tooManyFiles: () => new InvalidRequestError(`Too many images: the limit is ${images.maxImagesPerRequest} per request (--max-images)`, { param: 'image', code: 'too_many_images' }),
+      tooManyFields: 'Too many form fields',
+    })
   }
   return { files, fields }
 }

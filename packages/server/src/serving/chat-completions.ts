@@ -4,16 +4,25 @@ import type { ChatCompletion, ChatCompletionChunk, FinishReason, ImageDetail, Us
 import type { Engine, EngineContentPart, EngineEvent, EngineImage, EngineMessage, EngineRequest } from '../engines/engine.js'
 import { ApiError, InvalidRequestError, NotFoundError } from '../errors.js'
 import type { Admission, Release, Reservation } from './admission.js'
+import type { ChatJob, ChatJobFilePart, ChatJobImagePart } from './chat-job.js'
 import type { ChatObserver } from './chat-observer.js'
-import { parseChatRequest, type ParsedChatRequest, type ParsedFilePart, type ParsedImagePart } from './chat-request.js'
-import type { ChatRequestLimits } from './request-limits.js'
-import type { CacheDirective, CachedResponse, ResponseCache } from './response-cache.js'
+import { defaultChatRequestLimits, type ChatRequestLimits } from './request-limits.js'
+import type { CachedResponse, ResponseCache } from './response-cache.js'
 
-/**
- * `imageTokens`: what the image costs in the prompt, and `sourceFormat`: the format read
- * from its bytes, when the preparer knows them (for metrics).
- */
-export type ImagePreparer = (url: string, where: string, detail: ImageDetail, signal: AbortSignal) => Promise<EngineImage & { imageTokens?: number; sourceFormat?: string }>
+/** A prepared image; `imageTokens`: what it costs in the prompt, and `sourceFormat`: the format read from its bytes, when the preparer knows them (for metrics). */
+export type ServedImage = EngineImage & { imageTokens?: number; sourceFormat?: string }
+
+/** Reads an image part's URL (data URL, bare base64, http(s)); `where` names the part for errors. */
+export type ImagePreparer = (url: string, where: string, detail: ImageDetail, signal: AbortSignal) => Promise<ServedImage>
+
+/** Prepares bytes an entry point already read (uploads); `where` names the part for errors. */
+export type ImageBytesPreparer = (bytes: Buffer, where: string, detail: ImageDetail, signal: AbortSignal) => Promise<ServedImage>
+
+/** How the service turns each kind of image part into an engine image. */
+export interface ImagePreparers {
+  fromUrl: ImagePreparer
+  fromBytes: ImageBytesPreparer
+}
 
 /**
  * Documents (PDF `file` parts): measured first, so the request-wide limits are checked
@@ -21,8 +30,8 @@ export type ImagePreparer = (url: string, where: string, detail: ImageDetail, si
  */
 export interface DocumentPreparer<Inspected = unknown> {
   /** Cheap checks on the parts alone, before any file is read. */
-  checkParts(parts: readonly ParsedFilePart[]): void
-  inspect(part: ParsedFilePart, signal: AbortSignal): Promise<Inspected>
+  checkParts(parts: readonly ChatJobFilePart[]): void
+  inspect(part: ChatJobFilePart, signal: AbortSignal): Promise<Inspected>
   checkLimits(documents: readonly Inspected[]): void
   render(document: Inspected, signal: AbortSignal): Promise<EngineContentPart[]>
   /** What the rendered pages cost in the prompt. */
@@ -40,30 +49,12 @@ export interface ChatServiceOptions {
   observer?: ChatObserver | undefined
 }
 
-export interface PrepareOptions {
-  /** An admission place the caller already holds (uploads take one before reading the form). */
-  reservation?: Reservation
-  /** How this request's images are obtained when the caller has prepared them itself (uploads). */
-  prepareImage?: ImagePreparer
-  /** What the client's Cache-Control allows the response cache to do. */
-  cacheUse?: CacheDirective
-  /** Replaces the interactive place and slot wait: batch lines take a background slot. */
-  acquire?: (signal: AbortSignal) => Promise<Release>
-  /**
-   * What errors call a content part when the client did not write the messages itself
-   * (uploads: `image[0]` rather than `messages[0].content[1]`); undefined keeps the name.
-   */
-  partName?: (where: string) => string | undefined
-  /** The sha256 (hex) of an image URL's bytes when the caller holds them (uploads), for the response cache's key. */
-  uploadHash?: (url: string) => string | undefined
-}
-
 /** A request ready to run: validated, images decoded, an engine slot held. */
 export interface PreparedChat {
   id: string
   created: number
   model: string
-  parsed: ParsedChatRequest
+  job: ChatJob
   engineRequest: EngineRequest
   release: Release
   /** performance.now() when the service received the request. */
@@ -84,9 +75,14 @@ export class ChatCompletionsService {
   constructor(
     private readonly engine: Engine,
     private readonly admission: Admission,
-    private readonly prepareImage: ImagePreparer,
+    private readonly images: ImagePreparers,
     private readonly options: ChatServiceOptions,
   ) {}
+
+  /** The caps entry points check while they build a job (parseChatRequest takes them). */
+  get requestLimits(): ChatRequestLimits {
+    return this.options.limits ?? defaultChatRequestLimits
+  }
 
   resolveModel(requested: string | undefined): string {
     const models = this.engine.describe().models
@@ -98,30 +94,27 @@ export class ChatCompletionsService {
     })
   }
 
-  /** A place in admission for a caller that decodes images itself before `prepare` (uploads). */
+  /** A place in admission for an entry point that reads its input before `prepare` (uploads): an interactive job hands it back. */
   reserve(): Reservation {
     return this.admission.reserve()
   }
 
   /**
-   * Validates, answers from the response cache when it can, decodes images and waits for
-   * an engine slot. The request holds an admission place from before its images decode,
-   * so a full server answers 503 before any decoding, and decoding cannot queue without bound.
+   * Checks a job against the server, answers it from the response cache when it can,
+   * decodes its images and waits for an engine slot. An interactive job holds an
+   * admission place from before its images decode, so a full server answers 503 before
+   * any decoding, and decoding cannot queue without bound.
    */
-  async prepare(body: unknown, requestId: string, signal: AbortSignal, options: PrepareOptions = {}): Promise<PreparedChat> {
+  async prepare(job: ChatJob, signal: AbortSignal): Promise<PreparedChat> {
     const startedAt = performance.now()
-    const prepareImage = options.prepareImage ?? this.prepareImage
-    let place = options.reservation
+    const { admission } = job
+    let place = admission.class === 'interactive' ? admission.reservation : undefined
     // When one image fails, the others stop decoding too: nobody will use them.
     const imagesNeeded = new AbortController()
     const imageSignal = AbortSignal.any([signal, imagesNeeded.signal])
     try {
-      const parsed = parseChatRequest(body, this.options.limits)
-      if (options.partName) {
-        for (const part of parsed.messages.flatMap((m) => m.parts)) if (part.type !== 'text') part.where = options.partName(part.where) ?? part.where
-      }
-      const model = this.resolveModel(parsed.model)
-      const imageCount = parsed.messages.reduce((n, m) => n + m.parts.filter((p) => p.type === 'image').length, 0)
+      const model = this.resolveModel(job.model)
+      const imageCount = job.messages.reduce((n, m) => n + m.parts.filter((p) => p.type === 'image').length, 0)
       if (imageCount > this.options.maxImagesPerRequest) {
         throw new InvalidRequestError(`Too many images: ${imageCount} in this request, the limit is ${this.options.maxImagesPerRequest} (--max-images)`, {
           param: 'messages',
@@ -131,7 +124,7 @@ export class ChatCompletionsService {
       if (imageCount > 0 && !this.engine.describe().vision) {
         throw new InvalidRequestError(`The model "${model}" has no vision projector loaded, so it cannot read images`, { param: 'messages', code: 'vision_unavailable' })
       }
-      const fileParts = parsed.messages.flatMap((m) => m.parts.filter((p): p is ParsedFilePart => p.type === 'file'))
+      const fileParts = job.messages.flatMap((m) => m.parts.filter((p): p is ChatJobFilePart => p.type === 'file'))
       const documents = this.options.documents
       if (fileParts.length > 0 && !documents) {
         throw new InvalidRequestError(`This server does not read documents: ${fileParts[0]!.where} is a "file" part; send the pages as images instead`, {
@@ -143,32 +136,32 @@ export class ChatCompletionsService {
         throw new InvalidRequestError(`The model "${model}" has no vision projector loaded, so it cannot read PDF pages`, { param: 'messages', code: 'vision_unavailable' })
       }
       documents?.checkParts(fileParts)
-      const sampling = { ...parsed.sampling, maxTokens: parsed.sampling.maxTokens ?? this.options.defaultMaxTokens }
-      const identity = { id: `chatcmpl-${randomBytes(12).toString('hex')}`, created: Math.floor(Date.now() / 1000), model, parsed, startedAt }
+      const sampling = { ...job.sampling, maxTokens: job.sampling.maxTokens ?? this.options.defaultMaxTokens }
+      const { requestId } = job
+      const identity = { id: `chatcmpl-${randomBytes(12).toString('hex')}`, created: Math.floor(Date.now() / 1000), model, job, startedAt }
 
       // Before admission and image decoding: a hit costs neither a slot nor a decode, and is
       // answered even while the engine restarts.
       const cache = this.options.responseCache
-      const cacheUse = options.cacheUse ?? 'use'
-      const cacheKey = cache?.keyFor(model, parsed, sampling, options.uploadHash)
+      const cacheKey = cache?.keyFor(model, job, sampling)
       let cacheState: Pick<PreparedChat, 'cache' | 'cacheKey'> = cache?.enabled ? { cache: 'miss' } : {}
       if (cache && cacheKey !== undefined) {
-        if (cacheUse === 'use') {
+        if (job.cache === 'use') {
           const cached = cache.get(cacheKey)
           // A hit carries no engine request: nothing is decoded or sent to the engine.
           if (cached) return { ...identity, cache: 'hit', cached, imageTokens: 0, release: () => {}, engineRequest: { model, messages: [], requestId, sampling } }
         } else {
           cache.bypasses++
         }
-        if (cacheUse !== 'skip') cacheState = { cache: 'miss', cacheKey }
+        if (job.cache !== 'skip') cacheState = { cache: 'miss', cacheKey }
       }
 
-      // Fail fast under overload, before paying for image decoding. Background work (batch
-      // lines) holds no interactive place: it only runs when a slot is free anyway.
-      if (!options.acquire) place ??= this.admission.reserve()
+      // Fail fast under overload, before paying for image decoding. Batch jobs hold no
+      // interactive place: they only run when a slot is free anyway.
+      if (admission.class === 'interactive') place ??= this.admission.reserve()
       await this.engine.health()
       // Documents are measured first: the request-wide page and token limits are checked before any page renders.
-      const inspected = new Map<ParsedFilePart, unknown>()
+      const inspected = new Map<ChatJobFilePart, unknown>()
       if (documents && fileParts.length > 0) {
         const measured = await Promise.all(fileParts.map((part) => documents.inspect(part, imageSignal)))
         documents.checkLimits(measured)
@@ -176,7 +169,7 @@ export class ChatCompletionsService {
       }
       let imageTokens = 0
       const messages: EngineMessage[] = await Promise.all(
-        parsed.messages.map(async (message) => ({
+        job.messages.map(async (message) => ({
           role: message.role,
           content: (
             await Promise.all(
@@ -188,7 +181,7 @@ export class ChatCompletionsService {
                   imageTokens += documents!.imageTokens(document)
                   return pages
                 }
-                const image = await this.observedImage(prepareImage, part, imageSignal)
+                const image = await this.observedImage(part, imageSignal)
                 imageTokens += image.imageTokens ?? 0
                 return [{ type: 'image', image }]
               }),
@@ -196,7 +189,7 @@ export class ChatCompletionsService {
           ).flat(),
         })),
       )
-      const release = options.acquire ? await options.acquire(signal) : await this.admission.acquire(signal, place)
+      const release = admission.class === 'batch' ? await this.admission.acquireBackground(admission.concurrency, signal) : await this.admission.acquire(signal, place)
       return { ...identity, ...cacheState, imageTokens, release, engineRequest: { model, messages, requestId, sampling } }
     } catch (error) {
       imagesNeeded.abort(error)
@@ -205,11 +198,11 @@ export class ChatCompletionsService {
     }
   }
 
-  /** Prepares one image with whichever preparer the request uses (uploads bring their own), reporting it to the observer. */
-  private async observedImage(prepareImage: ImagePreparer, part: ParsedImagePart, signal: AbortSignal): ReturnType<ImagePreparer> {
+  /** Prepares one image, from its URL or from the bytes the job holds, reporting it to the observer. */
+  private async observedImage(part: ChatJobImagePart, signal: AbortSignal): Promise<ServedImage> {
     const started = performance.now()
     try {
-      const image = await prepareImage(part.url, part.where, part.detail, signal)
+      const image = part.bytes !== undefined ? await this.images.fromBytes(part.bytes, part.where, part.detail, signal) : await this.images.fromUrl(part.url, part.where, part.detail, signal)
       this.options.observer?.imagePrepared(image.sourceFormat ?? 'unknown', (performance.now() - started) / 1000)
       return image
     } catch (error) {
@@ -317,7 +310,7 @@ export class ChatCompletionsService {
       created: prepared.created,
       model: prepared.model,
       choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
-      ...(prepared.parsed.includeUsage ? { usage: null } : {}),
+      ...(prepared.job.includeUsage ? { usage: null } : {}),
     })
     const rest: AsyncIterable<EngineEvent> = { [Symbol.asyncIterator]: () => events }
     try {
@@ -329,7 +322,7 @@ export class ChatCompletionsService {
           continue
         }
         yield chunk({}, event.finishReason)
-        if (prepared.parsed.includeUsage) {
+        if (prepared.job.includeUsage) {
           yield {
             id: prepared.id,
             object: 'chat.completion.chunk',

@@ -1,45 +1,8 @@
-import type { ImageDetail } from '@visto/protocol'
 import { InvalidRequestError } from '../errors.js'
-import type { SamplingParams } from '../engines/engine.js'
+import type { ChatJobFilePart, ChatJobMessage, ChatJobPart, ChatJobRequest, ChatJobSampling } from './chat-job.js'
 import { checkResponseSchema } from './json-schema-limits.js'
 import { describeJsonType, isJsonObject, withArticle, type JsonObject } from './json-value.js'
 import { defaultChatRequestLimits, type ChatRequestLimits } from './request-limits.js'
-
-/** A validated chat request, in Visto's internal shape (images not decoded yet). */
-export interface ParsedChatRequest {
-  model: string | undefined
-  messages: ParsedMessage[]
-  sampling: Omit<SamplingParams, 'maxTokens'> & { maxTokens: number | undefined }
-  stream: boolean
-  includeUsage: boolean
-}
-
-export interface ParsedMessage {
-  role: 'system' | 'user' | 'assistant'
-  parts: ParsedPart[]
-}
-
-export type ParsedPart = { type: 'text'; text: string } | ParsedImagePart | ParsedFilePart
-
-/** An `image_url` part, not decoded yet; `where` names it for error messages: messages[0].content[1]. */
-export interface ParsedImagePart {
-  type: 'image'
-  url: string
-  detail: ImageDetail
-  where: string
-}
-
-/** A `file` content part (a PDF), not read yet: exactly one of `fileData` and `fileId` is set. */
-export interface ParsedFilePart {
-  type: 'file'
-  where: string
-  filename: string | undefined
-  fileData: string | undefined
-  fileId: string | undefined
-  /** The `pages` selection as sent ("1-3,7"); undefined: every page. */
-  pages: string | undefined
-  detail: ImageDetail
-}
 
 function fail(message: string, param: string, code = 'invalid_value'): never {
   throw new InvalidRequestError(message, { param, code })
@@ -57,15 +20,15 @@ function optionalNumber(body: JsonObject, name: string, range: { min?: number; m
   return value
 }
 
-const ROLES: Record<string, ParsedMessage['role'] | undefined> = {
+const ROLES: Record<string, ChatJobMessage['role'] | undefined> = {
   system: 'system',
   developer: 'system',
   user: 'user',
   assistant: 'assistant',
 }
 
-/** Counts text characters across the request and stops at the limit, before the rest is read. */
-class TextBudget {
+/** Counts text characters across the request and stops at the limit (--max-text-chars), before the rest is read. */
+export class TextBudget {
   private used = 0
   constructor(private readonly limit: number) {}
 
@@ -78,7 +41,7 @@ class TextBudget {
   }
 }
 
-function parseContent(content: unknown, index: number, role: ParsedMessage['role'], limits: ChatRequestLimits, budget: TextBudget): ParsedPart[] {
+function parseContent(content: unknown, index: number, role: ChatJobMessage['role'], limits: ChatRequestLimits, budget: TextBudget): ChatJobPart[] {
   const at = `messages[${index}]`
   if (typeof content === 'string') return [{ type: 'text', text: budget.take(content, `${at}.content`) }]
   if ((content === null || content === undefined) && role === 'assistant') return []
@@ -88,7 +51,7 @@ function parseContent(content: unknown, index: number, role: ParsedMessage['role
   if (content.length > limits.maxPartsPerMessage) {
     fail(`Too many content parts: ${content.length} in ${at}.content, the limit is ${limits.maxPartsPerMessage} per message (--max-message-parts)`, `${at}.content`, 'too_many_parts')
   }
-  return content.map((part, j): ParsedPart => {
+  return content.map((part, j): ChatJobPart => {
     const where = `${at}.content[${j}]`
     if (!isJsonObject(part) || typeof part.type !== 'string') {
       fail(
@@ -123,7 +86,7 @@ function parseContent(content: unknown, index: number, role: ParsedMessage['role
   })
 }
 
-function parseFilePart(file: unknown, where: string): ParsedFilePart {
+function parseFilePart(file: unknown, where: string): ChatJobFilePart {
   if (!isJsonObject(file)) {
     fail(`${where}.file must be an object with "file_data" (a data:application/pdf;base64 URL) or "file_id", got ${describeJsonType(file)}`, `${where}.file`, 'invalid_type')
   }
@@ -170,8 +133,43 @@ function parseResponseFormat(value: unknown, limits: ChatRequestLimits): Record<
   }
 }
 
-/** Validates an OpenAI chat-completions body. Throws InvalidRequestError naming the parameter. */
-export function parseChatRequest(body: unknown, limits: ChatRequestLimits = defaultChatRequestLimits): ParsedChatRequest {
+/**
+ * Sampling parameters by their OpenAI names (`max_tokens`, `temperature`, `response_format` …),
+ * validated: a chat body's, or the fields of an upload form that uses the same names.
+ */
+export function parseSampling(fields: JsonObject, limits: ChatRequestLimits = defaultChatRequestLimits): ChatJobSampling {
+  const maxCompletion = optionalNumber(fields, 'max_completion_tokens', { integer: true, min: 1 })
+  const maxTokens = optionalNumber(fields, 'max_tokens', { integer: true, min: 1 })
+  let stop: string[] | undefined
+  if (typeof fields.stop === 'string') stop = [fields.stop]
+  else if (Array.isArray(fields.stop)) {
+    if (fields.stop.length > 4 || fields.stop.some((s: unknown) => typeof s !== 'string')) fail('stop must be a string or an array of at most 4 strings', 'stop')
+    stop = fields.stop as string[]
+  } else if (fields.stop !== undefined && fields.stop !== null) fail(`stop must be a string or an array of strings, got ${describeJsonType(fields.stop)}`, 'stop', 'invalid_type')
+  const seed = optionalNumber(fields, 'seed', { integer: true })
+  if (fields.ignore_eos !== undefined && typeof fields.ignore_eos !== 'boolean') fail(`ignore_eos must be a boolean, got ${describeJsonType(fields.ignore_eos)}`, 'ignore_eos', 'invalid_type')
+  return {
+    maxTokens: maxCompletion ?? maxTokens,
+    temperature: optionalNumber(fields, 'temperature', { min: 0, max: 2 }),
+    topP: optionalNumber(fields, 'top_p', { min: 0, max: 1, exclusiveMin: true }),
+    topK: optionalNumber(fields, 'top_k', { integer: true, min: 0 }),
+    minP: optionalNumber(fields, 'min_p', { min: 0, max: 1 }),
+    repeatPenalty: optionalNumber(fields, 'repeat_penalty', { min: 0 }),
+    presencePenalty: optionalNumber(fields, 'presence_penalty', { min: -2, max: 2 }),
+    frequencyPenalty: optionalNumber(fields, 'frequency_penalty', { min: -2, max: 2 }),
+    seed: seed === undefined ? undefined : seed >>> 0,
+    stop,
+    ignoreEos: fields.ignore_eos === true ? true : undefined,
+    jsonSchema: parseResponseFormat(fields.response_format, limits),
+  }
+}
+
+/**
+ * Validates an OpenAI chat-completions body into what a chat job asks of the model; the
+ * caller adds how it runs (request id, admission class, cache directive). Throws
+ * InvalidRequestError naming the parameter.
+ */
+export function parseChatRequest(body: unknown, limits: ChatRequestLimits = defaultChatRequestLimits): ChatJobRequest {
   if (!isJsonObject(body)) fail(`The request body must be a JSON object, got ${describeJsonType(body)}`, 'body', 'invalid_body')
   if (body.model !== undefined && body.model !== null && typeof body.model !== 'string') {
     fail(`model must be a string, got ${describeJsonType(body.model)}`, 'model', 'invalid_type')
@@ -188,7 +186,7 @@ export function parseChatRequest(body: unknown, limits: ChatRequestLimits = defa
     fail(`Too many messages: ${body.messages.length} in this request, the limit is ${limits.maxMessages} (--max-messages)`, 'messages', 'too_many_messages')
   }
   const budget = new TextBudget(limits.maxTextChars)
-  const messages = body.messages.map((message: unknown, i: number): ParsedMessage => {
+  const messages = body.messages.map((message: unknown, i: number): ChatJobMessage => {
     if (!isJsonObject(message)) fail(`messages[${i}] must be an object with "role" and "content", got ${describeJsonType(message)}`, `messages[${i}]`, 'invalid_type')
     const role = typeof message.role === 'string' ? ROLES[message.role] : undefined
     if (!role) {
@@ -203,37 +201,14 @@ export function parseChatRequest(body: unknown, limits: ChatRequestLimits = defa
   if (Array.isArray(body.tools) && body.tools.length > 0) fail('tools are not supported by this server', 'tools', 'unsupported_parameter')
   if (body.logprobs === true) fail('logprobs are not supported by this server', 'logprobs', 'unsupported_parameter')
 
-  const maxCompletion = optionalNumber(body, 'max_completion_tokens', { integer: true, min: 1 })
-  const maxTokens = optionalNumber(body, 'max_tokens', { integer: true, min: 1 })
-  let stop: string[] | undefined
-  if (typeof body.stop === 'string') stop = [body.stop]
-  else if (Array.isArray(body.stop)) {
-    if (body.stop.length > 4 || body.stop.some((s: unknown) => typeof s !== 'string')) fail('stop must be a string or an array of at most 4 strings', 'stop')
-    stop = body.stop as string[]
-  } else if (body.stop !== undefined && body.stop !== null) fail(`stop must be a string or an array of strings, got ${describeJsonType(body.stop)}`, 'stop', 'invalid_type')
   if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') fail(`stream must be a boolean, got ${describeJsonType(body.stream)}`, 'stream', 'invalid_type')
   const streamOptions = body.stream_options
   if (streamOptions !== undefined && streamOptions !== null && !isJsonObject(streamOptions)) fail('stream_options must be an object', 'stream_options', 'invalid_type')
-  const seed = optionalNumber(body, 'seed', { integer: true })
-  if (body.ignore_eos !== undefined && typeof body.ignore_eos !== 'boolean') fail(`ignore_eos must be a boolean, got ${describeJsonType(body.ignore_eos)}`, 'ignore_eos', 'invalid_type')
 
   return {
     model: typeof body.model === 'string' ? body.model : undefined,
     messages,
-    sampling: {
-      maxTokens: maxCompletion ?? maxTokens,
-      temperature: optionalNumber(body, 'temperature', { min: 0, max: 2 }),
-      topP: optionalNumber(body, 'top_p', { min: 0, max: 1, exclusiveMin: true }),
-      topK: optionalNumber(body, 'top_k', { integer: true, min: 0 }),
-      minP: optionalNumber(body, 'min_p', { min: 0, max: 1 }),
-      repeatPenalty: optionalNumber(body, 'repeat_penalty', { min: 0 }),
-      presencePenalty: optionalNumber(body, 'presence_penalty', { min: -2, max: 2 }),
-      frequencyPenalty: optionalNumber(body, 'frequency_penalty', { min: -2, max: 2 }),
-      seed: seed === undefined ? undefined : seed >>> 0,
-      stop,
-      ignoreEos: body.ignore_eos === true ? true : undefined,
-      jsonSchema: parseResponseFormat(body.response_format, limits),
-    },
+    sampling: parseSampling(body, limits),
     stream: body.stream === true,
     includeUsage: body.stream === true && isJsonObject(streamOptions) && streamOptions.include_usage === true,
   }

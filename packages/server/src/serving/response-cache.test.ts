@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
+import type { ChatJobPart } from './chat-job.js'
 import { parseChatRequest } from './chat-request.js'
 import { cacheDirective, entryBytes, ResponseCache, type CachedResponse } from './response-cache.js'
 
@@ -57,14 +58,38 @@ describe('response cache key', () => {
     expect(keyOf(request(overrides))).not.toBe(base)
   })
 
-  it('keys an upload by the sha256 its holder gives, as the same bytes sent inline', () => {
+  it('keys an upload by the sha256 its job gives, as the same bytes sent inline', () => {
     const parsed = parseChatRequest(request({}, 'visto-upload:anything:1'))
     const sampling = { ...parsed.sampling, maxTokens: 64 }
     const sha256 = createHash('sha256').update(PNG).digest('hex')
-    expect(cache().keyFor('qwen3-vl-4b-instruct', parsed, sampling, (url) => (url === 'visto-upload:anything:1' ? sha256 : undefined))).toBe(base)
-    expect(cache().keyFor('qwen3-vl-4b-instruct', parsed, sampling, () => '0'.repeat(64))).not.toBe(base)
-    // Without its hash, a URL that is neither inline nor fetchable is not cached.
+    const uploaded = (hash: string) => ({
+      messages: parsed.messages.map((message) => ({
+        ...message,
+        parts: message.parts.map((part): ChatJobPart => (part.type === 'image' ? { type: 'image', where: 'image[0]', bytes: PNG, sha256: hash, detail: part.detail } : part)),
+      })),
+    })
+    expect(cache().keyFor('qwen3-vl-4b-instruct', uploaded(sha256), sampling)).toBe(base)
+    expect(cache().keyFor('qwen3-vl-4b-instruct', uploaded('0'.repeat(64)), sampling)).not.toBe(base)
+    // A URL that is neither inline nor fetchable is not cached.
     expect(cache().keyFor('qwen3-vl-4b-instruct', parsed, sampling)).toBeUndefined()
+  })
+
+  it('keys an uploaded PDF as the same PDF sent inline as a data URL, and never one sent by file_id', () => {
+    // Over two hashing steps and not a whole number of 3-byte groups.
+    const pdf = Buffer.from(Array.from({ length: 2 * 3 * 64 * 1024 + 5 }, (_, i) => i % 251))
+    const sampling = { maxTokens: 64, temperature: 0 }
+    const inline = (data: string) => parseChatRequest({ messages: [{ role: 'user', content: [{ type: 'file', file: { file_data: data, pages: '1' } }] }] })
+    const uploaded = (bytes: Buffer) => ({
+      messages: [{ role: 'user' as const, parts: [{ type: 'file' as const, where: 'image[0]', filename: undefined, fileData: undefined, fileId: undefined, bytes, pages: '1', detail: 'auto' as const }] }],
+    })
+    const inlineKey = cache().keyFor('qwen3-vl-4b-instruct', inline(`data:application/pdf;base64,${pdf.toString('base64')}`), sampling)
+    expect(inlineKey).toMatch(/^[0-9a-f]{64}$/)
+    expect(cache().keyFor('qwen3-vl-4b-instruct', uploaded(pdf), sampling)).toBe(inlineKey)
+    const other = Buffer.from(pdf)
+    other[other.length - 1]! ^= 1
+    expect(cache().keyFor('qwen3-vl-4b-instruct', uploaded(other), sampling)).not.toBe(inlineKey)
+    const byId = parseChatRequest({ messages: [{ role: 'user', content: [{ type: 'file', file: { file_id: 'file-1' } }] }] })
+    expect(cache().keyFor('qwen3-vl-4b-instruct', byId, sampling)).toBeUndefined()
   })
 
   it('changes with temperature (seeded requests are cacheable at any temperature)', () => {

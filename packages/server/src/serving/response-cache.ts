@@ -3,7 +3,7 @@ import type { FinishReason } from '@visto/protocol'
 import type { SamplingParams } from '../engines/engine.js'
 import { chatImageLocation } from '../images/image-errors.js'
 import { parseImageSource } from '../images/image-source.js'
-import type { ParsedChatRequest } from './chat-request.js'
+import type { ChatJobMessage } from './chat-job.js'
 
 /**
  * Identical requests answered from memory: a bounded LRU of finished generations, sized
@@ -85,6 +85,18 @@ export function entryBytes(response: CachedResponse): number {
   return bytes
 }
 
+/**
+ * The digest of a PDF's bytes written as `data:application/pdf;base64,…`: what an inline
+ * file part of the same PDF, as clients write it, is keyed by. Base64 of whole 3-byte
+ * groups concatenates exactly, so the URL is hashed piece by piece, never built.
+ */
+function pdfDataUrlDigest(bytes: Buffer): string {
+  const hash = createHash('sha256').update('data:application/pdf;base64,')
+  const step = 3 * 64 * 1024
+  for (let offset = 0; offset < bytes.length; offset += step) hash.update(bytes.subarray(offset, offset + step).toString('base64'))
+  return hash.digest('hex')
+}
+
 export class ResponseCache {
   private readonly entries = new Map<string, { response: CachedResponse; bytes: number }>()
   private usedBytes = 0
@@ -113,14 +125,13 @@ export class ResponseCache {
    * The cache key of a request, or undefined when it may not be cached: the cache is off,
    * the answer is sampled (in `deterministic` mode), an image is remote (its content can
    * change) or unparseable (the pipeline will refuse it with the proper error).
-   * `uploadHash` gives the sha256 of an image the caller holds as bytes (an upload), so
-   * it is keyed as the same bytes sent inline would be.
+   * Bytes a job already holds (uploads) are keyed as the same bytes sent inline would be.
    */
-  keyFor(model: string, parsed: ParsedChatRequest, sampling: SamplingParams, uploadHash?: (url: string) => string | undefined): string | undefined {
+  keyFor(model: string, request: { messages: readonly ChatJobMessage[] }, sampling: SamplingParams): string | undefined {
     if (!this.enabled) return undefined
     if (this.options.mode === 'deterministic' && sampling.temperature !== 0 && sampling.seed === undefined) return undefined
     const messages: unknown[] = []
-    for (const message of parsed.messages) {
+    for (const message of request.messages) {
       const parts: unknown[] = []
       for (const part of message.parts) {
         if (part.type === 'text') {
@@ -128,14 +139,14 @@ export class ResponseCache {
           continue
         }
         if (part.type === 'file') {
-          // Inline PDFs by their data as sent; an uploaded file may change behind its id, so it is never cached.
-          if (part.fileData === undefined) return undefined
-          parts.push(['file', createHash('sha256').update(part.fileData).digest('hex'), part.pages ?? null, part.detail])
+          // Inline PDFs by their data as sent; a file behind an id may change, so it is never cached.
+          const digest = part.bytes !== undefined ? pdfDataUrlDigest(part.bytes) : part.fileData !== undefined ? createHash('sha256').update(part.fileData).digest('hex') : undefined
+          if (digest === undefined) return undefined
+          parts.push(['file', digest, part.pages ?? null, part.detail])
           continue
         }
-        const uploaded = uploadHash?.(part.url)
-        if (uploaded !== undefined) {
-          parts.push(['image', uploaded, part.detail])
+        if (part.bytes !== undefined) {
+          parts.push(['image', part.sha256, part.detail])
           continue
         }
         let source
