@@ -10,6 +10,8 @@ export interface CliRun {
 }
 
 export interface CliOptions {
+  /** Another copy of bin/visto.js (an installed package's); the repository's by default. */
+  bin?: string
   input?: string
   cwd?: string
   env?: Record<string, string | undefined>
@@ -26,7 +28,7 @@ function environment(extra: Record<string, string | undefined> = {}): NodeJS.Pro
 }
 
 export function startCli(args: string[], options: CliOptions = {}): { child: ChildProcess; done: Promise<CliRun> } {
-  const child = spawn(process.execPath, [vistoBin, ...args], {
+  const child = spawn(process.execPath, [options.bin ?? vistoBin, ...args], {
     cwd: options.cwd ?? repoRoot,
     env: environment(options.env),
     stdio: ['pipe', 'pipe', 'pipe'],

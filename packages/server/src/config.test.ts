@@ -2,6 +2,20 @@ import { describe, expect, it } from 'vitest'
 import { ConfigError, describeNonDefaults, parseServeConfig, serveHelp } from './config.js'
 
 describe('serve config', () => {
+  it('separates every option in --help from its description, in one column', () => {
+    const optionLines = serveHelp()
+      .split('\n')
+      .filter((line) => line.startsWith('  --'))
+    expect(optionLines.length).toBeGreaterThan(20)
+    const columns = new Set<number>()
+    for (const line of optionLines) {
+      const match = /^( {2}--[a-z0-9-]+(?: VALUE)?)( {2,})\S/.exec(line)
+      expect(match, line).not.toBeNull()
+      columns.add(match![1]!.length + match![2]!.length)
+    }
+    expect([...columns]).toHaveLength(1)
+  })
+
   it('uses the documented defaults', () => {
     const config = parseServeConfig([], {})
     expect(config.port).toBe(7860)

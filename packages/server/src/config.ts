@@ -201,10 +201,13 @@ export function describeNonDefaults(config: ServeConfig): string[] {
 
 export function serveHelp(): string {
   const lines = ['Usage: visto serve [options]', '', 'Every option can also be set as VISTO_<NAME> (e.g. VISTO_PORT=8080).', '']
-  for (const [name, spec] of Object.entries(serveOptions as Record<string, OptionSpec>)) {
-    const def = spec.default === undefined ? '' : ` (default: ${spec.default})`
-    lines.push(`  --${name}${spec.kind === 'boolean' ? '' : ' VALUE'}`.padEnd(30) + spec.description + def)
-  }
+  const options = Object.entries(serveOptions as Record<string, OptionSpec>).map(([name, spec]) => ({
+    flag: `  --${name}${spec.kind === 'boolean' ? '' : ' VALUE'}`,
+    text: spec.description + (spec.default === undefined ? '' : ` (default: ${spec.default})`),
+  }))
+  // One column for every description, two spaces past the longest flag.
+  const column = Math.max(30, ...options.map(({ flag }) => flag.length + 2))
+  for (const { flag, text } of options) lines.push(flag.padEnd(column) + text)
   return lines.join('\n')
 }
 

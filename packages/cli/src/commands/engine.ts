@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util'
 import { CliError, ExitCode } from '../cli-error.js'
+import { loadServer } from '../optional-packages.js'
 import type { Command } from '../cli.js'
 
 const help = `Usage: visto engine build [--cuda | --cpu] [--jobs N] [--if-needed] [--cache DIR]
@@ -29,9 +30,9 @@ const command: Command = {
       return ExitCode.Ok
     }
     const [action] = positionals
-    const { defaultCacheDir } = await import('@visto/server/models/cache-dir')
-    const { buildEngine, detectFlavor, findCachedBuild } = await import('@visto/server/engines/llama-cpp/engine-build')
-    const { locateLlamaServer } = await import('@visto/server/engines/llama-cpp/llama-server-binary')
+    const { defaultCacheDir } = await loadServer(() => import('@visto/server/cache-dir'))
+    const { buildEngine, detectFlavor, findCachedBuild } = await loadServer(() => import('@visto/server/engine-build'))
+    const { locateLlamaServer } = await loadServer(() => import('@visto/server/llama-server-binary'))
     const cacheDir = values.cache ?? defaultCacheDir()
     if (action === 'path') {
       const located = await locateLlamaServer({ cacheDir, build: false })

@@ -3,11 +3,11 @@
  * 0, generous max_tokens, no commentary), plain text or JSON. A PDF is transcribed one
  * page per request, from the rendered page (never from the PDF's own text layer).
  */
-import { clientFrom, checkImagePaths, commonHelp, describeError, isUnreachable, numberFlag, parse, toCliError } from '../args.js'
+import { clientFrom, clientOptionsFrom, checkImagePaths, commonHelp, describeError, isUnreachable, numberFlag, parse, toCliError } from '../args.js'
 import { CliError, ExitCode } from '../cli-error.js'
 import type { Command } from '../cli.js'
 import { printJson } from '../output.js'
-import { countPdfPages, isPdfFile, pageSelectionFlag } from '../pdf-pages.js'
+import { countPdfPages, isPdfFile, pageSelectionFlag, type ServerAddress } from '../pdf-pages.js'
 
 export const OCR_PROMPT = [
   'Extract all text in this image exactly as written.',
@@ -58,7 +58,7 @@ const command: Command = {
     const concurrency = numberFlag(values.concurrency, 'concurrency', { min: 1, integer: true }) ?? 3
     const prompt = values.lang ? `${OCR_PROMPT} The text is in ${values.lang}.` : OCR_PROMPT
     const client = clientFrom(values)
-    const items = await ocrItems(positionals, values.pages)
+    const items = await ocrItems(positionals, values.pages, { baseURL: client.baseURL, apiKey: clientOptionsFrom(values).apiKey })
     const results = await client.batch(
       items.map((item) => ({ images: item.file, question: prompt, id: item.file, ...(item.page === undefined ? {} : { options: { pages: String(item.page) } }) })),
       { concurrency, maxTokens, temperature: 0 },
@@ -107,14 +107,14 @@ interface OcrItem {
 }
 
 /** Images as they are; each PDF expanded into its pages (all, or those --pages names). */
-async function ocrItems(files: readonly string[], pageList: string | undefined): Promise<OcrItem[]> {
+async function ocrItems(files: readonly string[], pageList: string | undefined, server: ServerAddress): Promise<OcrItem[]> {
   const items: OcrItem[] = []
   for (const file of files) {
     if (!(await isPdfFile(file))) {
       items.push({ file })
       continue
     }
-    const count = await countPdfPages(file)
+    const count = await countPdfPages(file, server)
     // Unreadable here: send it whole, and let the server say why.
     if (count === undefined) {
       items.push({ file })

@@ -1,10 +1,11 @@
 import { CliError, ExitCode } from '../cli-error.js'
+import { loadServer } from '../optional-packages.js'
 import type { Command } from '../cli.js'
 
 const command: Command = {
   summary: 'start the OpenAI-compatible API and web page on :7860 (what `npm start` runs)',
   async run(argv) {
-    const { parseServeConfig, serveHelp, ConfigError } = await import('@visto/server/config')
+    const { parseServeConfig, serveHelp, ConfigError } = await loadServer(() => import('@visto/server/config'))
     if (argv.includes('--help') || argv.includes('-h')) {
       process.stdout.write(serveHelp() + '\n')
       return ExitCode.Ok
@@ -16,7 +17,7 @@ const command: Command = {
       if (error instanceof ConfigError) throw new CliError(error.message, ExitCode.Usage)
       throw error
     }
-    const { startServer } = await import('@visto/server/main')
+    const { startServer } = await loadServer(() => import('@visto/server/main'))
     const debug = config['log-level'] === 'debug'
     const log = (line: string): void => {
       if (config['log-level'] !== 'silent') process.stderr.write(`visto: ${line}\n`)

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util'
 import { formatBytes } from '@visto/protocol'
 import { CliError, ExitCode } from '../cli-error.js'
+import { loadTestkit } from '../optional-packages.js'
 import type { Command } from '../cli.js'
 
 const PRESETS = ['tiny', 'qwen3-vl-4b'] as const
@@ -33,7 +34,7 @@ const command: Command = {
       throw new CliError('--seed must be an integer from 0 to 4294967295', ExitCode.Usage)
     }
 
-    const { generateStandin } = await import('@visto/testkit/standin/generate-standin')
+    const { generateStandin } = await loadTestkit(() => import('@visto/testkit/standin/generate-standin'))
     const started = Date.now()
     const interactive = process.stderr.isTTY === true
     let lastLine = 0
