@@ -79,7 +79,8 @@ async function fetchDocumentPreview(attachment) {
       attachment.costs[detail] = { unavailable: true }
       return
     }
-    const pages = preview.pages.map((page) => ({
+    /** @type {import('./state.js').DocumentPage[]} */
+    const pages = preview.pages.map((/** @type {any} */ page) => ({
       number: page.number,
       width: page.width,
       height: page.height,
@@ -226,6 +227,7 @@ function costText(image) {
   // A server without the cost endpoint: the original size is all there is to tell.
   if ('unavailable' in cost) return { text: `${image.size.width}×${image.size.height}`, title: '' }
   if ('error' in cost) return { text: t('attachment.refused', { reason: cost.error }), title: cost.error, refused: true }
+  if (!('width' in cost)) return { text: '', title: '' }
   const values = { width: cost.width, height: cost.height, tokens: cost.promptTokens }
   return { text: t('attachment.cost', values), title: t('attachment.costTitle', values) }
 }
