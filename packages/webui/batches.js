@@ -3,6 +3,7 @@
 // links for the results. Refreshes every few seconds while the list is open and a batch is
 // still running, and redraws at once when the language changes.
 import { onLanguageChange, t } from './i18n.js'
+import { errorMessage } from './server-errors.js'
 
 /**
  * What the page reads of a batch (GET /v1/batches).
@@ -32,7 +33,7 @@ function el(tag, attributes = {}, ...children) {
 async function download(fileId, filename, notice, headers) {
   try {
     const response = await fetch(`/v1/files/${encodeURIComponent(fileId)}/content`, { headers: headers() })
-    if (!response.ok) throw new Error((await response.json()).error?.message ?? `HTTP ${response.status}`)
+    if (!response.ok) throw new Error(await errorMessage(response))
     const url = URL.createObjectURL(await response.blob())
     const link = el('a', { href: url, download: filename })
     document.body.append(link)
@@ -103,8 +104,8 @@ export function mountBatches(container, headers) {
     if (!panel.open) return
     try {
       const response = await fetch('/v1/batches?limit=20', { headers: headers() })
+      if (!response.ok) throw new Error(await errorMessage(response))
       const body = await response.json()
-      if (!response.ok) throw new Error(body.error?.message ?? `HTTP ${response.status}`)
       last = { data: body.data }
       if (body.data.some((/** @type {Batch} */ batch) => !ended.has(batch.status))) timer = setTimeout(refresh, REFRESH_MS)
     } catch (error) {

@@ -1,10 +1,10 @@
 // @ts-check
 // Asking: the composer's question and images go out with the conversation so far
-// (POST /v1/chat/completions, stream: true) and the answer streams in, read with the
-// protocol package's SSE parser. Stop, Escape and New chat abort the request; a failed
-// question can be retried as it was.
+// (POST /v1/chat/completions, stream: true) and the answer streams in through the SDK's
+// reader, which also turns an error event mid-stream into the server's message. Stop,
+// Escape and New chat abort the request; a failed question can be retried as it was.
 
-import { readSseData } from '/protocol/sse.js'
+import { ApiError, ChatCompletionStream, ConnectionError, InvalidResponseError } from '@visto/sdk'
 import { renderAttachments } from './attachments.js'
 import { showCode } from './code-dialog.js'
 import { turnMessage } from './code-export.js'
@@ -25,7 +25,8 @@ import { modelId, state } from './state.js'
  * @typedef {import('@visto/sdk').Usage} Usage
  */
 
-class ServerError extends Error {}
+/** A failure already worded for the reader (the server's message, or the page's own). */
+class WordedError extends Error {}
 
 /** @param {boolean} busy */
 function setBusy(busy) {
@@ -38,6 +39,19 @@ function setBusy(busy) {
 /** @param {Turn} turn */
 function toMessage(turn) {
   return turnMessage(turn, (image) => ({ url: image.dataUrl, filename: image.name }))
+}
+
+/**
+ * What the reader sees when an answer fails.
+ * @param {unknown} error
+ */
+function failureMessage(error) {
+  // An ApiError here came as an error event after the stream began: its message is the server's.
+  if (error instanceof WordedError || error instanceof ApiError) return error.message
+  // The SDK's reader says so when the stream ends with neither a finish_reason nor [DONE].
+  if (error instanceof ConnectionError) return t('error.closedEarly')
+  if (error instanceof InvalidResponseError) return t('error.serverError')
+  return t('error.unreachable', { message: error instanceof Error ? error.message : String(error) })
 }
 
 /** Takes the composer's question and images and asks; `kind` 'ocr' asks for the text in them. @param {AskKind} [kind] */
@@ -79,6 +93,10 @@ async function ask(question, images, kind, typed) {
   const estimate = estimateFirstToken(question, images)
   const controller = new AbortController()
   state.controller = controller
+  // The reader closes the connection itself when a stream fails; only Stop aborts
+  // `controller`, so that a stop and a failure stay apart.
+  const connection = new AbortController()
+  controller.signal.addEventListener('abort', () => connection.abort(), { once: true })
   setBusy(true)
   const started = performance.now()
   /** @type {number | null} */
@@ -88,7 +106,6 @@ async function ask(question, images, kind, typed) {
   let usage = null
   /** @type {string | null} */
   let finishReason = null
-  let sawDone = false
   try {
     const response = await fetch('/v1/chat/completions', {
       method: 'POST',
@@ -101,20 +118,21 @@ async function ask(question, images, kind, typed) {
         temperature: temperature(),
         max_tokens: maxTokens(),
       }),
-      signal: controller.signal,
+      signal: connection.signal,
     })
-    if (!response.ok) throw new ServerError(await errorMessage(response))
-    if (!response.body) throw new ServerError(t('error.noBody'))
-    for await (const data of readSseData(response.body)) {
-      if (data === '[DONE]') {
-        sawDone = true
-        break
-      }
-      const chunk = JSON.parse(data)
-      // After the headers are out, the server reports failures as an error event.
-      if (chunk.error) throw new ServerError(chunk.error.message ?? t('error.serverError'))
-      const choice = chunk.choices?.[0]
-      const delta = choice?.delta?.content
+    if (!response.ok) throw new WordedError(await errorMessage(response))
+    if (!response.body) throw new WordedError(t('error.noBody'))
+    // The SDK's client would add retries, timeouts and metrics through these hooks; the
+    // page wants none of them, only the reading.
+    const stream = new ChatCompletionStream(response, connection, {
+      translateError: (error) => error,
+      finish: () => {},
+      onBytes: () => {},
+      onChunk: () => {},
+    })
+    for await (const chunk of stream) {
+      const choice = chunk.choices[0]
+      const delta = choice?.delta.content
       if (typeof delta === 'string' && delta) {
         firstTokenMs ??= performance.now() - started
         text += delta
@@ -123,7 +141,6 @@ async function ask(question, images, kind, typed) {
       if (choice?.finish_reason) finishReason = choice.finish_reason
       if (chunk.usage) usage = chunk.usage
     }
-    if (!sawDone && finishReason === null) throw new ServerError(t('error.closedEarly'))
     state.turns.push(userTurn, { role: 'assistant', text, images: [] })
     answer.done({ elapsedMs: performance.now() - started, firstTokenMs, estimatedMs: estimate?.ms ?? null, usage, finishReason, stopped: false })
     void loadPromptSpeed()
@@ -134,14 +151,13 @@ async function ask(question, images, kind, typed) {
       if (text) state.turns.push(userTurn, { role: 'assistant', text, images: [] })
       answer.done({ elapsedMs, firstTokenMs, estimatedMs: estimate?.ms ?? null, usage, finishReason, stopped: true })
     } else {
-      const message = error instanceof ServerError ? error.message : t('error.unreachable', { message: error instanceof Error ? error.message : String(error) })
       userView.classList.add('failed')
       // The failed turn stays out of the history. The question and images go back to the
       // composer to fix and resend; Retry sends them again as they were.
       if (!els.question.value && kind === 'chat') els.question.value = typed
       state.attachments.unshift(...images)
       renderAttachments()
-      const retryButton = answer.fail(message, elapsedMs, () => {
+      const retryButton = answer.fail(failureMessage(error), elapsedMs, () => {
         if (state.controller) return
         if (els.question.value === typed && kind === 'chat') els.question.value = ''
         state.attachments = state.attachments.filter((image) => !images.includes(image))
