@@ -1,11 +1,24 @@
+// @ts-check
 // The page's list of server-side batches: status, counts, a progress bar and download
 // links for the results. Refreshes every few seconds while the list is open and a batch is
 // still running, and redraws at once when the language changes.
 import { onLanguageChange, t } from './i18n.js'
+import { errorMessage } from './server-errors.js'
+
+/**
+ * What the page reads of a batch (GET /v1/batches).
+ * @typedef {{ id: string, status: string, created_at: number, output_file_id?: string | null, error_file_id?: string | null,
+ *   request_counts?: { total: number, completed: number, failed: number } }} Batch
+ * @typedef {() => Record<string, string>} RequestHeaders the request headers, with the API key when set
+ */
 
 const REFRESH_MS = 3000
 const ended = new Set(['completed', 'failed', 'cancelled', 'expired'])
 
+/**
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag @param {Record<string, string>} [attributes] @param {...(Node | string)} children
+ */
 function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag)
   for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value)
@@ -13,11 +26,14 @@ function el(tag, attributes = {}, ...children) {
   return node
 }
 
-/** Downloads through fetch so the API key header goes along (a plain link could not send it). */
+/**
+ * Downloads through fetch so the API key header goes along (a plain link could not send it).
+ * @param {string} fileId @param {string} filename @param {HTMLElement} notice @param {RequestHeaders} headers
+ */
 async function download(fileId, filename, notice, headers) {
   try {
     const response = await fetch(`/v1/files/${encodeURIComponent(fileId)}/content`, { headers: headers() })
-    if (!response.ok) throw new Error((await response.json()).error?.message ?? `HTTP ${response.status}`)
+    if (!response.ok) throw new Error(await errorMessage(response))
     const url = URL.createObjectURL(await response.blob())
     const link = el('a', { href: url, download: filename })
     document.body.append(link)
@@ -25,10 +41,11 @@ async function download(fileId, filename, notice, headers) {
     link.remove()
     setTimeout(() => URL.revokeObjectURL(url), 10_000)
   } catch (error) {
-    notice.textContent = t('batches.downloadFailed', { message: error.message })
+    notice.textContent = t('batches.downloadFailed', { message: /** @type {Error} */ (error).message })
   }
 }
 
+/** @param {Batch} batch @param {HTMLElement} notice @param {RequestHeaders} headers */
 function row(batch, notice, headers) {
   const counts = batch.request_counts ?? { total: 0, completed: 0, failed: 0 }
   const done = counts.completed + counts.failed
@@ -41,10 +58,10 @@ function row(batch, notice, headers) {
     el('p', { class: 'batch-counts muted' }, t('batches.counts', { completed: counts.completed, failed: counts.failed, total: counts.total })),
   )
   const links = el('p', { class: 'batch-links' })
-  for (const [fileId, kind] of [
+  for (const [fileId, kind] of /** @type {const} */ ([
     [batch.output_file_id, 'results'],
     [batch.error_file_id, 'errors'],
-  ]) {
+  ])) {
     if (!fileId) continue
     const button = el('button', { type: 'button', class: 'ghost' }, t(`batches.download.${kind}`))
     button.addEventListener('click', () => download(fileId, `${batch.id}_${kind}.jsonl`, notice, headers))
@@ -54,7 +71,10 @@ function row(batch, notice, headers) {
   return item
 }
 
-/** Adds the batch list to `container` (the settings column); `headers` carries the API key. */
+/**
+ * Adds the batch list to `container` (the settings column); `headers` carries the API key.
+ * @param {Element | null} container @param {RequestHeaders} headers
+ */
 export function mountBatches(container, headers) {
   if (!container) return
   const list = el('ol', { id: 'batch-list', class: 'batch-list', 'aria-label': t('batches.title') })
@@ -62,7 +82,9 @@ export function mountBatches(container, headers) {
   const summary = el('summary', {}, t('batches.title'))
   const panel = el('details', { id: 'batches' }, summary, notice, list)
   container.append(panel)
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
   let timer
+  /** @type {{ data: Batch[] } | { error: string } | undefined} */
   let last
 
   function draw() {
@@ -82,12 +104,12 @@ export function mountBatches(container, headers) {
     if (!panel.open) return
     try {
       const response = await fetch('/v1/batches?limit=20', { headers: headers() })
+      if (!response.ok) throw new Error(await errorMessage(response))
       const body = await response.json()
-      if (!response.ok) throw new Error(body.error?.message ?? `HTTP ${response.status}`)
       last = { data: body.data }
-      if (body.data.some((batch) => !ended.has(batch.status))) timer = setTimeout(refresh, REFRESH_MS)
+      if (body.data.some((/** @type {Batch} */ batch) => !ended.has(batch.status))) timer = setTimeout(refresh, REFRESH_MS)
     } catch (error) {
-      last = { error: error.message }
+      last = { error: /** @type {Error} */ (error).message }
     }
     draw()
   }

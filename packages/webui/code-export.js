@@ -1,3 +1,4 @@
+// @ts-check
 // The conversation on screen as code someone can run: Python in the style of the
 // tutorials this service follows (requests, base64, json.dumps, only Content-Type), curl,
 // and JavaScript with the official `openai` package. Images and PDFs are read from files
@@ -7,10 +8,12 @@
  * @typedef {{ kind?: 'image' | 'document', name: string, mime: string, detail: 'low' | 'auto' | 'high' }} ImageRef
  * @typedef {{ role: 'user' | 'assistant', text: string, images: ImageRef[] }} Turn
  * @typedef {{ baseUrl: string, model: string, temperature: number, maxTokens: number, needsKey: boolean }} Target
+ * @typedef {'python' | 'javascript'} LiteralLanguage
  */
 
 /** Raw source for a value that is an expression, not a literal. */
 class Raw {
+  /** @param {string} source */
   constructor(source) {
     this.source = source
   }
@@ -19,9 +22,12 @@ class Raw {
 /**
  * File names as the code will use them: one per image, made unique (two pasted images are
  * both called "image.png"), and never a path.
+ * @param {Turn[]} turns
  */
 export function imageFileNames(turns) {
+  /** @type {Set<string>} */
   const used = new Set()
+  /** @type {Map<ImageRef, string>} */
   const names = new Map()
   for (const turn of turns) {
     for (const image of turn.images) {
@@ -43,6 +49,10 @@ export function imageFileNames(turns) {
  * One turn as the OpenAI message the page sends, so the code shown and the request made
  * cannot drift apart; `source(image)` gives each attachment's URL (here a literal or an
  * expression) and file name, in order.
+ * @template {ImageRef} I
+ * @template U the URL: a string, or `Raw` source
+ * @param {{ role: 'user' | 'assistant', text: string, images: I[] }} turn
+ * @param {(image: I) => { url: U, filename: string }} source
  */
 export function turnMessage(turn, source) {
   if (turn.role === 'assistant' || turn.images.length === 0) return { role: turn.role, content: turn.text }
@@ -59,31 +69,44 @@ export function turnMessage(turn, source) {
   }
 }
 
-/** The request body, with image URLs left to `imageUrl(index, image)` (an expression). */
+/**
+ * The request body, with image URLs left to `imageUrl(index, image)` (an expression).
+ * @param {Turn[]} turns @param {Target} target @param {(index: number, image: ImageRef) => Raw | string} imageUrl
+ */
 function payload(turns, target, imageUrl) {
   const names = imageFileNames(turns)
   let index = 0
-  const messages = turns.map((turn) => turnMessage(turn, (image) => ({ url: imageUrl(index++, image), filename: names.get(image) })))
+  const messages = turns.map((turn) => turnMessage(turn, (image) => ({ url: imageUrl(index++, image), filename: fileName(names, image) })))
   return { model: target.model, messages, max_tokens: target.maxTokens, temperature: target.temperature }
 }
 
+/**
+ * An image's name from `imageFileNames`, which names every image of the turns.
+ * @param {Map<ImageRef, string>} names @param {ImageRef} image
+ */
+const fileName = (names, image) => /** @type {string} */ (names.get(image))
+
+/** @param {ImageRef} image */
 const isDocument = (image) => image.kind === 'document'
 
 /**
  * A variable for each attachment, numbered among those of its kind, so a lone image is
  * `base64_image` and a lone PDF `base64_pdf` (in each language's own spelling).
+ * @param {ImageRef[]} images @param {(kind: 'pdf' | 'image', n: number | null) => string} name
+ * @returns {(image: ImageRef) => string}
  */
 function variables(images, name) {
   const documents = images.filter(isDocument)
   const pictures = images.filter((image) => !isDocument(image))
   return (image) => {
-    const [list, kind] = isDocument(image) ? [documents, 'pdf'] : [pictures, 'image']
+    const [list, kind] = isDocument(image) ? /** @type {const} */ ([documents, 'pdf']) : /** @type {const} */ ([pictures, 'image'])
     return name(kind, list.length === 1 ? null : list.indexOf(image) + 1)
   }
 }
 
-/** Distinct images in order of first use, each with its variable number. */
+/** Distinct images in order of first use, each with its variable number. @param {Turn[]} turns */
 function distinctImages(turns) {
+  /** @type {ImageRef[]} */
   const seen = []
   for (const turn of turns) for (const image of turn.images) if (!seen.includes(image)) seen.push(image)
   return seen
@@ -92,6 +115,8 @@ function distinctImages(turns) {
 /**
  * A literal in Python or JavaScript syntax, indented; short objects stay on one line as
  * people write them. JSON string syntax is valid in both languages.
+ * @param {unknown} value a JSON value, with `Raw` source in places @param {LiteralLanguage} language @param {string} [indent]
+ * @returns {string}
  */
 function literal(value, language, indent = '') {
   if (value instanceof Raw) return value.source
@@ -100,12 +125,12 @@ function literal(value, language, indent = '') {
   if (typeof value === 'boolean') return language === 'python' ? (value ? 'True' : 'False') : String(value)
   if (value === null) return language === 'python' ? 'None' : 'null'
   const inner = indent + (language === 'python' ? '    ' : '  ')
-  const key = (k) => (language === 'javascript' && /^[A-Za-z_$][\w$]*$/.test(k) ? k : JSON.stringify(k))
+  const key = (/** @type {string} */ k) => (language === 'javascript' && /^[A-Za-z_$][\w$]*$/.test(k) ? k : JSON.stringify(k))
   if (Array.isArray(value)) {
     if (value.length === 0) return '[]'
     return `[\n${value.map((v) => inner + literal(v, language, inner)).join(',\n')}\n${indent}]`
   }
-  const entries = Object.entries(value)
+  const entries = Object.entries(/** @type {object} */ (value))
   const flat = `{${language === 'javascript' ? ' ' : ''}${entries.map(([k, v]) => `${key(k)}: ${literal(v, language, inner)}`).join(', ')}${language === 'javascript' ? ' ' : ''}}`
   const nested = entries.some(([, v]) => Array.isArray(v) || (v !== null && typeof v === 'object' && !(v instanceof Raw)))
   if (!nested && !flat.includes('\n') && indent.length + flat.length <= 88) return flat
@@ -148,14 +173,16 @@ export function curlCode(turns, target) {
   const names = imageFileNames(turns)
   const images = distinctImages(turns)
   const variable = variables(images, (kind, n) => `${kind.toUpperCase()}_${n ?? 1}`)
+  /** @type {string[]} */
   const lines = []
   // `tr` instead of `base64 -w0`: the same line works with GNU and BSD (macOS) base64.
-  for (const image of images) lines.push(`${variable(image)}=$(base64 < ${shellQuote(names.get(image))} | tr -d '\\n')`)
+  for (const image of images) lines.push(`${variable(image)}=$(base64 < ${shellQuote(fileName(names, image))} | tr -d '\\n')`)
   // Private-use characters: JSON.stringify leaves them as they are, and no prompt has them.
-  const placeholder = (i) => `\uE000${i}\uE001`
+  const placeholder = (/** @type {number} */ i) => `\uE000${i}\uE001`
   const json = JSON.stringify(payload(turns, target, (i) => placeholder(i)), null, 2)
   // The body goes through an unquoted here-document so the shell fills in the images;
   // everything else in it must not be expanded.
+  /** @type {ImageRef[]} */
   const ordered = []
   for (const turn of turns) for (const image of turn.images) ordered.push(image)
   const heredoc = json
@@ -177,23 +204,25 @@ export function javascriptCode(turns, target) {
   const names = imageFileNames(turns)
   const images = distinctImages(turns)
   const variable = variables(images, (kind, n) => `${kind}${n ?? ''}`)
+  /** @type {string[]} */
   const lines = []
   if (images.length) lines.push("import fs from 'node:fs'")
   lines.push("import OpenAI from 'openai'", '')
   lines.push(
     `const client = new OpenAI({ baseURL: ${jsString(`${target.baseUrl}/v1`)}, apiKey: ${target.needsKey ? 'process.env.VISTO_API_KEY' : "'unused'"} })`,
   )
-  for (const image of images) lines.push(`const ${variable(image)} = fs.readFileSync(${jsString(names.get(image))}).toString('base64')`)
+  for (const image of images) lines.push(`const ${variable(image)} = fs.readFileSync(${jsString(fileName(names, image))}).toString('base64')`)
   const body = payload(turns, target, (_i, image) => new Raw(`\`data:${image.mime};base64,\${${variable(image)}}\``))
   lines.push('', `const completion = await client.chat.completions.create(${literal(body, 'javascript')})`, 'console.log(completion.choices[0].message.content)')
   return lines.join('\n') + '\n'
 }
 
-/** A single-quoted JavaScript string, as JavaScript is usually written. */
+/** A single-quoted JavaScript string, as JavaScript is usually written. @param {string} text */
 function jsString(text) {
   return `'${JSON.stringify(text).slice(1, -1).replace(/\\"/g, '"').replace(/'/g, "\\'")}'`
 }
 
+/** @param {string} text */
 function shellQuote(text) {
   return /^[\w./:@%+=,-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`
 }

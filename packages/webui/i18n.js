@@ -1,3 +1,4 @@
+// @ts-check
 // Every string the page shows of its own, one table per language. Messages from the
 // server are shown as the server sent them. `{name}` marks a value filled in at run time.
 
@@ -277,24 +278,32 @@ export const zh = {
 }
 
 export const languages = /** @type {const} */ ({ en: 'English', zh: '中文' })
+/** @typedef {keyof typeof languages} Language */
+/** @type {Record<Language, Record<string, string | undefined>>} */
 const tables = { en, zh }
 const STORAGE_KEY = 'visto.language'
 
-/** `zh-*` browsers get Chinese, everyone else English; a saved choice wins. */
+/**
+ * `zh-*` browsers get Chinese, everyone else English; a saved choice wins.
+ * @param {string | null} saved @param {readonly string[] | undefined} browserLanguages
+ * @returns {Language}
+ */
 export function pickLanguage(saved, browserLanguages) {
   if (saved === 'en' || saved === 'zh') return saved
   const first = browserLanguages?.[0] ?? ''
   return /^zh\b/i.test(first) ? 'zh' : 'en'
 }
 
+/** @type {Language} */
 let current = 'en'
-/** @type {Array<(lang: string) => void>} */
+/** @type {Array<(lang: Language) => void>} */
 const listeners = []
 
 export function language() {
   return current
 }
 
+/** @param {string} lang anything but 'zh' means English @param {boolean} [remember] whether to keep it for the next visit */
 export function setLanguage(lang, remember = true) {
   current = lang === 'zh' ? 'zh' : 'en'
   if (remember) {
@@ -312,6 +321,7 @@ export function setLanguage(lang, remember = true) {
 /**
  * Calls `listener` after each language switch, once the page's marked text is translated:
  * for views whose words are built from live values and so cannot be marked with data-i18n.
+ * @param {(lang: Language) => void} listener
  */
 export function onLanguageChange(listener) {
   listeners.push(listener)
@@ -327,18 +337,24 @@ export function initialLanguage() {
   return pickLanguage(saved, navigator.languages?.length ? navigator.languages : [navigator.language])
 }
 
-/** The string for `key` in the current language, with `{name}` filled from `values`. */
+/**
+ * The string for `key` in the current language, with `{name}` filled from `values`.
+ * @param {string} key @param {Record<string, unknown>} [values]
+ */
 export function t(key, values = {}) {
-  const text = tables[current][key] ?? en[key] ?? key
+  const text = tables[current][key] ?? tables.en[key] ?? key
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole))
 }
 
-/** A duration in seconds in the current language: `0.85 s`, `2.35 s`, `12.3 s`. */
+/** A duration in seconds in the current language: `0.85 s`, `2.35 s`, `12.3 s`. @param {number} ms */
 export function seconds(ms) {
   return t('unit.seconds', { value: (ms / 1000).toFixed(ms < 10_000 ? 2 : 1) })
 }
 
-/** Marks an element the script built so a language switch re-translates its attribute. */
+/**
+ * Marks an element the script built so a language switch re-translates its attribute.
+ * @param {HTMLElement | SVGElement} element @param {string} attribute @param {string} key @param {Record<string, unknown>} [values]
+ */
 export function label(element, attribute, key, values = {}) {
   element.setAttribute(`data-i18n-${attribute}`, key)
   if (Object.keys(values).length) element.dataset.i18nValues = JSON.stringify(values)
@@ -348,14 +364,18 @@ export function label(element, attribute, key, values = {}) {
 /**
  * Fills the page's static text from the table: `data-i18n` sets textContent, and
  * `data-i18n-<attribute>` (placeholder, aria-label, title) sets that attribute.
+ * @param {ParentNode} [root]
  */
 export function translatePage(root = document) {
+  /** Marked elements, HTML or SVG: both have a dataset. @param {string} selector */
+  const marked = (selector) => /** @type {NodeListOf<HTMLElement | SVGElement>} */ (root.querySelectorAll(selector))
   // `data-i18n-values` (JSON) fills the placeholders of elements the script created.
-  const values = (element) => (element.dataset.i18nValues ? JSON.parse(element.dataset.i18nValues) : {})
-  for (const element of root.querySelectorAll('[data-i18n]')) element.textContent = t(element.dataset.i18n, values(element))
+  const values = (/** @type {HTMLElement | SVGElement} */ element) => (element.dataset.i18nValues ? JSON.parse(element.dataset.i18nValues) : {})
+  // The selectors guarantee the data attribute each key is read from.
+  for (const element of marked('[data-i18n]')) element.textContent = t(/** @type {string} */ (element.dataset.i18n), values(element))
   for (const attribute of ['placeholder', 'aria-label', 'title']) {
     const dataKey = `i18n${attribute.replace(/(^|-)(\w)/g, (_, _dash, c) => c.toUpperCase())}`
-    for (const element of root.querySelectorAll(`[data-i18n-${attribute}]`)) element.setAttribute(attribute, t(element.dataset[dataKey], values(element)))
+    for (const element of marked(`[data-i18n-${attribute}]`)) element.setAttribute(attribute, t(/** @type {string} */ (element.dataset[dataKey]), values(element)))
   }
   document.title = t('page.title')
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // A small Markdown renderer that builds DOM nodes and sets only textContent and a few
 // vetted attributes, so nothing the model writes can become markup: `<script>` in an
 // answer is shown as the text "<script>". Covers what models write: headings,
@@ -13,7 +14,7 @@ const TABLE_DIVIDER = /^ *\|? *:?-+:? *(\| *:?-+:? *)*\|? *$/
 
 /**
  * @param {string} text
- * @param {{ codeBlock?: (code: string, language: string) => Node }} [options]
+ * @param {Options} [options]
  * @returns {DocumentFragment}
  */
 export function renderMarkdown(text, options = {}) {
@@ -22,16 +23,25 @@ export function renderMarkdown(text, options = {}) {
   return fragment
 }
 
+/**
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag @param {...(Node | string)} children
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 function el(tag, ...children) {
   const node = document.createElement(tag)
   node.append(...children)
   return node
 }
 
+/** @typedef {{ codeBlock?: (code: string, language: string) => Node }} Options */
+
+/** @param {string} line */
 function isTableRow(line) {
   return line.includes('|')
 }
 
+/** @param {string} line @returns {string[]} */
 function splitRow(line) {
   let row = line.trim()
   if (row.startsWith('|')) row = row.slice(1)
@@ -58,7 +68,7 @@ function splitRow(line) {
   return cells
 }
 
-/** Where a paragraph stops: the start of any other block. */
+/** Where a paragraph stops: the start of any other block. @param {string} line @param {string | undefined} next */
 function startsBlock(line, next) {
   return (
     FENCE.test(line) ||
@@ -70,7 +80,7 @@ function startsBlock(line, next) {
   )
 }
 
-/** @returns {Node[]} */
+/** @param {string[]} lines @param {Options} options @returns {Node[]} */
 function blocks(lines, options) {
   /** @type {Node[]} */
   const out = []
@@ -85,6 +95,7 @@ function blocks(lines, options) {
     const fence = FENCE.exec(line)
     if (fence) {
       const marker = fence[1]
+      /** @type {string[]} */
       const body = []
       i++
       // An unclosed fence (a stream still arriving) runs to the end.
@@ -97,7 +108,7 @@ function blocks(lines, options) {
 
     const heading = HEADING.exec(line)
     if (heading) {
-      out.push(el(`h${heading[1].length}`, ...inline(heading[2] ?? '')))
+      out.push(el(/** @type {'h1' | 'h2' | 'h3' | 'h4' | 'h5' | 'h6'} */ (`h${heading[1].length}`), ...inline(heading[2] ?? '')))
       i++
       continue
     }
@@ -109,6 +120,7 @@ function blocks(lines, options) {
     }
 
     if (QUOTE.test(line)) {
+      /** @type {string[]} */
       const body = []
       while (i < lines.length && lines[i].trim() !== '' && (QUOTE.test(lines[i]) || body.length > 0)) {
         if (!QUOTE.test(lines[i]) && startsBlock(lines[i], lines[i + 1])) break
@@ -131,8 +143,10 @@ function blocks(lines, options) {
       const header = splitRow(line)
       const aligns = splitRow(lines[i + 1]).map((cell) => (cell.startsWith(':') && cell.endsWith(':') ? 'center' : cell.endsWith(':') ? 'right' : cell.startsWith(':') ? 'left' : ''))
       i += 2
+      /** @type {string[][]} */
       const rows = []
       while (i < lines.length && lines[i].trim() !== '' && isTableRow(lines[i])) rows.push(splitRow(lines[i++]))
+      /** @param {'th' | 'td'} tag @param {string | undefined} text @param {number} column */
       const cell = (tag, text, column) => {
         const node = el(tag, ...inline(text ?? ''))
         if (aligns[column]) node.dataset.align = aligns[column]
@@ -163,9 +177,13 @@ function blocks(lines, options) {
   return out
 }
 
-/** One list (ordered or not) starting at `start`; items may hold nested blocks. */
+/**
+ * One list (ordered or not) starting at `start`; items may hold nested blocks.
+ * @param {string[]} lines @param {number} start a line that LIST_ITEM matches @param {Options} options
+ * @returns {[HTMLOListElement | HTMLUListElement, number]}
+ */
 function listAt(lines, start, options) {
-  const first = LIST_ITEM.exec(lines[start])
+  const first = /** @type {RegExpExecArray} */ (LIST_ITEM.exec(lines[start]))
   const indent = first[1].length
   const ordered = /\d/.test(first[2])
   const list = document.createElement(ordered ? 'ol' : 'ul')
@@ -205,6 +223,7 @@ function listAt(lines, start, options) {
   return [list, i]
 }
 
+/** @param {string} line */
 function leadingSpaces(line) {
   return line.length - line.trimStart().length
 }
@@ -214,6 +233,7 @@ const SAFE_LINK = /^(https?:\/\/|mailto:)/i
 /**
  * Inline spans: `code`, **strong**, *em*, ~~del~~, [text](url). Text is always a text
  * node; a link only gets an href that is http(s) or mailto.
+ * @param {string} text
  * @returns {Node[]}
  */
 function inline(text) {
@@ -233,7 +253,7 @@ function inline(text) {
       continue
     }
     if (c === '`') {
-      const run = /^`+/.exec(text.slice(i))[0]
+      const run = /** @type {RegExpExecArray} */ (/^`+/.exec(text.slice(i)))[0]
       const end = text.indexOf(run, i + run.length)
       if (end !== -1) {
         flush()
@@ -287,6 +307,7 @@ function inline(text) {
   return out
 }
 
+/** @param {string} text @param {string} marker @param {number} from */
 function findClosing(text, marker, from) {
   for (let j = from; j < text.length; j++) {
     if (text[j] === '\\') {

@@ -1,3 +1,4 @@
+// @ts-check
 // Live server status for the chat page: model, engine, uptime, and small charts of the
 // last minutes (latency, success rate, tokens/s, queue), drawn as plain SVG from the
 // server's own numbers (GET /v1/visto/stats). No inline styles or scripts: the page runs

@@ -38,7 +38,26 @@ describe('the web page shipped in packages/webui', () => {
     const html = (await app.inject({ method: 'GET', url: '/' })).body
     expect([...html.matchAll(/<script\b[^>]*>/g)].map((m) => m[0])).toEqual(['<script type="importmap">', '<script type="module" src="/ui/app.js">'])
     expect(html).not.toMatch(/\sstyle=|\son[a-z]+=/i)
-    for (const file of ['app.js', 'i18n.js', 'markdown.js', 'code-export.js', 'status.js', 'batches.js']) {
+    for (const file of [
+      'app.js',
+      'attachments.js',
+      'clipboard.js',
+      'code-dialog.js',
+      'conversation.js',
+      'elements.js',
+      'estimate.js',
+      'messages.js',
+      'notice.js',
+      'server-errors.js',
+      'server-state.js',
+      'settings.js',
+      'state.js',
+      'i18n.js',
+      'markdown.js',
+      'code-export.js',
+      'status.js',
+      'batches.js',
+    ]) {
       const source = (await app.inject({ method: 'GET', url: `/ui/${file}` })).body
       expect(source, file).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function/)
     }

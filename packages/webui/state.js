@@ -1,0 +1,39 @@
+// @ts-check
+// What the page knows: the conversation so far, the attachments waiting in the composer,
+// the server's model and speed. One object, shared by the modules that read and change it.
+
+/** The model asked for until the server has named its own. */
+export const FALLBACK_MODEL = 'qwen3-vl-4b-instruct'
+
+/**
+ * @typedef {'low' | 'auto' | 'high'} Detail
+ * @typedef {{ number: number, width: number, height: number, promptTokens: number, thumbnail: string }} DocumentPage
+ * @typedef {{ width: number, height: number, promptTokens: number }} ImageFigure
+ * @typedef {{ pageCount: number, pages: DocumentPage[], promptTokens: number }} DocumentFigure
+ * @typedef {ImageFigure | DocumentFigure | { error: string } | { unavailable: true }} ImageCost
+ * @typedef {{ kind: 'image' | 'document', name: string, mime: string, dataUrl: string, detail: Detail,
+ *   size: { width: number, height: number } | null, costs: Partial<Record<Detail, ImageCost>> }} Attachment
+ * @typedef {{ role: 'user' | 'assistant', text: string, images: Attachment[] }} Turn
+ * @typedef {'chat' | 'ocr'} AskKind 'ocr' asks for the text in the images, and its answer is shown as plain text
+ * @typedef {'python' | 'curl' | 'javascript'} CodeLanguage
+ */
+
+export const state = {
+  /** The finished turns, sent again with every question (and shown as code). */
+  turns: /** @type {Turn[]} */ ([]),
+  /** Images waiting to be sent with the next question. */
+  attachments: /** @type {Attachment[]} */ ([]),
+  model: /** @type {string | null} */ (null),
+  /** Aborted by Stop, Escape or New chat; null while no answer is streaming. */
+  controller: /** @type {AbortController | null} */ (null),
+  /** Numbers the question/answer pairs on screen. */
+  asked: 0,
+  /** The server's recent prompt speed (tokens/s), null when it has none to tell. */
+  promptSpeed: /** @type {number | null} */ (null),
+  codeLanguage: /** @type {CodeLanguage} */ ('python'),
+}
+
+/** The model a request names: the server's own once known. */
+export function modelId() {
+  return state.model ?? FALLBACK_MODEL
+}
