@@ -78,10 +78,10 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
   }
   const cacheDir = config.cache ?? defaultCacheDir()
   const engine = await createEngine(config, io, cacheDir)
-  const { app, admission, batches } = await composeServer(config, {
+  const { app, admission, dataDir, batches } = await composeServer(config, {
     engine,
     logger: config['log-level'] === 'silent' ? false : { level: config['log-level'] },
-    batches: { dataDir: config['data-dir'] ?? join(cacheDir, 'data'), log: io.log },
+    data: { dir: config['data-dir'] ?? join(cacheDir, 'data'), log: io.log },
   })
   const url = await app.listen({ port: config.port, host: config.host })
   io.log(`listening on ${url} (POST /v1/chat/completions, web page at /)`)
@@ -106,7 +106,7 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
       await batchesDrained
       await engine.close()
       await closing
-      batches?.close()
+      dataDir?.close()
     })())
   return { app, engine, batches, url, shutdown, kill: () => engine.kill(), ready }
 }

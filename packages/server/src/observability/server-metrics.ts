@@ -10,8 +10,6 @@ export interface MetricsSources {
   engine: Engine
   admission: Admission
   responseCache?: ResponseCache | undefined
-  /** Batch progress, read at scrape time; undefined while batches are off. */
-  batches?: () => BatchProgress | undefined
 }
 
 /** Batches by status, and the lines of unfinished batches by state. */
@@ -126,33 +124,34 @@ export class ServerMetrics implements ChatObserver {
       gauge('visto_response_cache_capacity_bytes', 'The response cache’s limit (--response-cache-mb), in bytes; 0 when off.', () => (cache.enabled ? cache.options.maxBytes : 0))
       gauge('visto_response_cache_entries', 'Answers in the response cache.', () => cache.size)
     }
-    const batchProgress = sources.batches
-    if (batchProgress) {
-      new Gauge({
-        name: 'visto_batches',
-        help: 'Batches on this server by status (validating, in_progress, finalizing, completed, failed, expired, cancelling, cancelled).',
-        labelNames: ['status'],
-        registers,
-        collect() {
-          const progress = batchProgress()
-          for (const status of BATCH_STATUSES) this.set({ status }, progress?.batches[status] ?? 0)
-        },
-      })
-      new Gauge({
-        name: 'visto_batch_lines',
-        help: 'Request lines of unfinished batches by state (pending, succeeded, failed).',
-        labelNames: ['state'],
-        registers,
-        collect() {
-          const lines = batchProgress()?.lines
-          for (const state of ['pending', 'succeeded', 'failed'] as const) this.set({ state }, lines?.[state] ?? 0)
-        },
-      })
-    }
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'visto_' })
 
     this.sampler = setInterval(() => this.stats.sampleLoad(admission.queued, admission.running), options.loadSampleMs ?? 1000)
     this.sampler.unref()
+  }
+
+  /** Batch progress, read at scrape time: called once the batch system exists (servers without one export no batch figures). */
+  watchBatches(batchProgress: () => BatchProgress): void {
+    new Gauge({
+      name: 'visto_batches',
+      help: 'Batches on this server by status (validating, in_progress, finalizing, completed, failed, expired, cancelling, cancelled).',
+      labelNames: ['status'],
+      registers: [this.registry],
+      collect() {
+        const progress = batchProgress()
+        for (const status of BATCH_STATUSES) this.set({ status }, progress.batches[status] ?? 0)
+      },
+    })
+    new Gauge({
+      name: 'visto_batch_lines',
+      help: 'Request lines of unfinished batches by state (pending, succeeded, failed).',
+      labelNames: ['state'],
+      registers: [this.registry],
+      collect() {
+        const lines = batchProgress().lines
+        for (const state of ['pending', 'succeeded', 'failed'] as const) this.set({ state }, lines[state] ?? 0)
+      },
+    })
   }
 
   /** A finished HTTP response (`status` 499 when the client left first). */

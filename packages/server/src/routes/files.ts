@@ -1,6 +1,6 @@
 import multipart from '@fastify/multipart'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { fileObject, type BatchService } from '../batches/service.js'
+import { fileObject, type FilesService } from '../files/files-service.js'
 import { ApiError, InvalidRequestError } from '../errors.js'
 
 const guarded = { config: { access: 'guarded' } } as const
@@ -8,7 +8,7 @@ const guarded = { config: { access: 'guarded' } } as const
 type IdParams = { Params: { file_id: string } }
 
 /** OpenAI's Files API for batch input and output: upload (multipart, streamed to disk), list, retrieve, content, delete. */
-export async function filesRoutes(app: FastifyInstance, service: BatchService): Promise<void> {
+export async function filesRoutes(app: FastifyInstance, service: FilesService): Promise<void> {
   await app.register(multipart, {
     limits: {
       // One byte over our own limit, so the storage layer reports the size with its own message.
@@ -44,7 +44,7 @@ export async function filesRoutes(app: FastifyInstance, service: BatchService): 
         }
       }
     } catch (error) {
-      if (upload) await service.files.discard(upload.tempPath)
+      if (upload) await service.storage.discard(upload.tempPath)
       if (error instanceof ApiError || error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError) throw error
       const code = (error as { code?: string }).code
       if (code === 'FST_FILES_LIMIT' || code === 'FST_FIELDS_LIMIT' || code === 'FST_PARTS_LIMIT') {
@@ -60,7 +60,7 @@ export async function filesRoutes(app: FastifyInstance, service: BatchService): 
     if (anchor !== undefined || seconds !== undefined) {
       const value = Number(seconds)
       if (anchor !== 'created_at' || !Number.isInteger(value) || value < 3600 || value > 30 * 24 * 3600) {
-        await service.files.discard(upload.tempPath)
+        await service.storage.discard(upload.tempPath)
         throw new InvalidRequestError('expires_after needs anchor "created_at" and seconds from 3600 to 2592000', { param: 'expires_after', code: 'invalid_value' })
       }
       expiresAfterSeconds = value
@@ -70,19 +70,19 @@ export async function filesRoutes(app: FastifyInstance, service: BatchService): 
   })
 
   app.get('/v1/files', guarded, async (request: FastifyRequest<{ Querystring: Record<string, string | undefined> }>) =>
-    service.listFiles({ after: request.query.after, limit: request.query.limit, order: request.query.order, purpose: request.query.purpose }),
+    service.list({ after: request.query.after, limit: request.query.limit, order: request.query.order, purpose: request.query.purpose }),
   )
 
-  app.get('/v1/files/:file_id', guarded, async (request: FastifyRequest<IdParams>) => fileObject(service.getFile(request.params.file_id)))
+  app.get('/v1/files/:file_id', guarded, async (request: FastifyRequest<IdParams>) => fileObject(service.get(request.params.file_id)))
 
   app.get('/v1/files/:file_id/content', guarded, async (request: FastifyRequest<IdParams>, reply: FastifyReply) => {
-    const file = service.getFile(request.params.file_id)
-    const stream = service.files.openRead(file.id)
+    const file = service.get(request.params.file_id)
+    const stream = service.storage.openRead(file.id)
     return reply
       .type('application/jsonl')
       .header('content-disposition', `attachment; filename="${file.filename.replace(/["\\\r\n]/g, '_')}"`)
       .send(stream)
   })
 
-  app.delete('/v1/files/:file_id', guarded, async (request: FastifyRequest<IdParams>) => service.deleteFile(request.params.file_id))
+  app.delete('/v1/files/:file_id', guarded, async (request: FastifyRequest<IdParams>) => service.delete(request.params.file_id))
 }
