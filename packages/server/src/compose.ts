@@ -6,14 +6,9 @@ import { openDataDirUnlessInUse, type Clock, type DataDir } from './data-dir.js'
 import { documentOptionsFrom, PdfDocuments } from './documents/pdf-documents.js'
 import type { Engine } from './engines/engine.js'
 import { imagePipelineOptions, prepareImage, type ImagePipelineOptions } from './images/pipeline.js'
-import { chatCompletionsRoutes } from './routes/chat-completions.js'
-import { healthRoutes } from './routes/health.js'
-import { documentPreviewRoutes } from './routes/document-preview.js'
-import { imageCostRoutes } from './routes/image-cost.js'
-import { imagesDescribeRoutes } from './routes/images-describe.js'
-import { modelsRoutes } from './routes/models.js'
-import { defaultStaticRoots, webUiRoutes, type StaticRoots } from './routes/web-ui.js'
-import { batchLimitsFrom, crashAtFailpoint, openBatchSystem, registerBatchRoutes, type BatchSystem } from './batches/batch-system.js'
+import { registerRoutes, routeTable, type RouteEntry } from './routes/route-table.js'
+import { defaultStaticRoots, type StaticRoots } from './routes/web-ui.js'
+import { batchLimitsFrom, crashAtFailpoint, openBatchSystem, type BatchSystem } from './batches/batch-system.js'
 import { fileLimitsFrom, openFiles, type FilesService } from './files/files-service.js'
 import { installObservability } from './observability/install-observability.js'
 import { ServerMetrics, type ServerMetricsOptions } from './observability/server-metrics.js'
@@ -53,6 +48,8 @@ export interface ComposedServer {
   dataDir: DataDir | undefined
   files: FilesService | undefined
   batches: BatchSystem | undefined
+  /** Every route the app serves, as registered. */
+  routes: readonly RouteEntry[]
 }
 
 /**
@@ -102,24 +99,27 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
       checkHost: isLoopbackBind(config.host) || allowedHosts.length > 0,
     },
   })
-  // Request metrics hook every route registered after this, /metrics among them.
-  installObservability(app, { metrics, metricsPublic: config['metrics-public'] })
-
-  await app.register(async (scope) => {
-    chatCompletionsRoutes(scope, { chat })
-    modelsRoutes(scope, { engine })
-    healthRoutes(scope, { engine, admission })
-    webUiRoutes(scope, options.staticRoots ?? defaultStaticRoots)
-    imageCostRoutes(scope, { images })
-    documentPreviewRoutes(scope, { documents: pdfDocuments })
-  })
   const batches =
     dataDir && files
       ? openBatchSystem({ dataDir, files, chat, admission, ...batchLimitsFrom(config), clock: options.data?.clock, log, failpoint: crashAtFailpoint(process.env.VISTO_TEST_FAILPOINT) })
       : undefined
   if (batches) metrics.watchBatches(() => batches.store.progressSnapshot())
-  // Their own scopes: the multipart parser applies to the upload routes only.
-  await app.register(async (scope) => registerBatchRoutes(scope, files, batches))
-  await app.register(async (scope) => imagesDescribeRoutes(scope, { chat, images, maxPdfBytes: documents.maxFileBytes }))
-  return { app, engine, admission, chat, images, metrics, responseCache, dataDir, files, batches }
+
+  // Request metrics hook every route registered after this.
+  installObservability(app, metrics)
+  const routes = routeTable({
+    engine,
+    admission,
+    chat,
+    images,
+    documents: pdfDocuments,
+    maxPdfBytes: documents.maxFileBytes,
+    metrics,
+    metricsPublic: config['metrics-public'],
+    files,
+    batches,
+    staticRoots: options.staticRoots ?? defaultStaticRoots,
+  })
+  await registerRoutes(app, routes)
+  return { app, engine, admission, chat, images, metrics, responseCache, dataDir, files, batches, routes }
 }

@@ -1,9 +1,6 @@
-import type { FastifyInstance } from 'fastify'
 import type { ServeConfig } from '../config.js'
 import type { Clock, DataDir } from '../data-dir.js'
 import type { FilesService } from '../files/files-service.js'
-import { batchesRoutes, batchesUnavailableRoutes } from '../routes/batches.js'
-import { filesRoutes } from '../routes/files.js'
 import type { Admission } from '../serving/admission.js'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
 import { InvalidRequestError } from '../errors.js'
@@ -75,14 +72,6 @@ export function openBatchSystem(options: BatchSystemOptions): BatchSystem {
     start: () => runner.start(),
     drain: (deadlineMs) => runner.drain(deadlineMs),
   }
-}
-
-/** The Files and Batch routes, or where there is no data directory, the same paths with a clear 503. */
-export async function registerBatchRoutes(app: FastifyInstance, files: FilesService | undefined, batches: BatchSystem | undefined): Promise<void> {
-  if (files && batches) {
-    await filesRoutes(app, files)
-    batchesRoutes(app, batches.service)
-  } else batchesUnavailableRoutes(app)
 }
 
 /**

@@ -1,11 +1,12 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
 import { reportError } from '../http-errors.js'
 import { cacheDirective } from '../serving/response-cache.js'
 import { clientDisconnectSignal } from './client-disconnect.js'
 
-export function chatCompletionsRoutes(app: FastifyInstance, deps: { chat: ChatCompletionsService }): void {
-  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+/** `POST /v1/chat/completions`: a JSON body in, a completion or an event stream out. */
+export function chatCompletionsHandler(deps: { chat: ChatCompletionsService }) {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
     const signal = clientDisconnectSignal(reply)
     // Validation, images and the engine slot all happen before any byte is written.
     const prepared = await deps.chat.prepare(request.body, request.id, signal, { cacheUse: cacheDirective(request.headers['cache-control']) })
@@ -36,14 +37,13 @@ export function chatCompletionsRoutes(app: FastifyInstance, deps: { chat: ChatCo
       failure = error
     }
     if (signal.aborted) {
-      reportError(signal.reason, request, app.bodyLimitBytes)
+      reportError(signal.reason, request, request.server.bodyLimitBytes)
       return
     }
     if (failure !== undefined) {
-      const apiError = reportError(failure, request, app.bodyLimitBytes)
+      const apiError = reportError(failure, request, request.server.bodyLimitBytes)
       raw.write(`data: ${JSON.stringify(apiError.toEnvelope())}\n\n`)
     }
     if (!raw.destroyed) raw.end('data: [DONE]\n\n')
   }
-  for (const url of ['/v1/chat/completions', '/chat/completions']) app.post(url, { config: { access: 'guarded' } }, handler)
 }

@@ -1,11 +1,11 @@
 import type { ModelList } from '@visto/protocol'
-import type { FastifyInstance } from 'fastify'
 import type { Engine } from '../engines/engine.js'
 
 const started = Math.floor(Date.now() / 1000)
 
-export function modelsRoutes(app: FastifyInstance, { engine }: { engine: Engine }): void {
-  const list = (): ModelList => {
+/** `GET /v1/models`: the names the engine answers to. */
+export function modelsHandler({ engine }: { engine: Engine }) {
+  return async (): Promise<ModelList> => {
     const info = engine.describe()
     return {
       object: 'list',
@@ -18,5 +18,4 @@ export function modelsRoutes(app: FastifyInstance, { engine }: { engine: Engine 
       })),
     }
   }
-  for (const url of ['/v1/models', '/models']) app.get(url, { config: { access: 'guarded' } }, async () => list())
 }
