@@ -25,6 +25,8 @@ export interface ComposeOptions {
   prepareImage?: ImagePreparer
   /** Where the web page's files are read from (tests point this at fixtures). */
   staticRoots?: StaticRoots
+  /** When the server started (ms since the epoch): the models' `created`, the status view's uptime. Default: now. */
+  startedAt?: number
   /** Tests: sampling intervals, and no process metrics. */
   metrics?: ServerMetricsOptions
   /**
@@ -61,6 +63,7 @@ export interface ComposedServer {
  */
 export async function composeServer(config: ServeConfig, options: ComposeOptions): Promise<ComposedServer> {
   const { engine } = options
+  const startedAt = options.startedAt ?? Date.now()
   const images = imagePipelineOptions(config)
   const log = options.data?.log ?? (() => {})
   const dataDir = options.data ? await openDataDirUnlessInUse(options.data.dir, log) : undefined
@@ -73,7 +76,7 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
     mode: config['response-cache'] as ResponseCacheMode,
     maxImageBytes: images.maxImageBytes,
   })
-  const metrics = new ServerMetrics({ engine, admission, responseCache }, options.metrics)
+  const metrics = new ServerMetrics({ engine, admission, responseCache, startedAt }, options.metrics)
   const chat = new ChatCompletionsService(
     engine,
     admission,
@@ -119,6 +122,7 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
     files,
     batches,
     staticRoots: options.staticRoots ?? defaultStaticRoots,
+    startedAt,
   })
   await registerRoutes(app, routes)
   return { app, engine, admission, chat, images, metrics, responseCache, dataDir, files, batches, routes }

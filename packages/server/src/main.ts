@@ -68,6 +68,7 @@ async function createEngine(config: ServeConfig, io: ServeIo, cacheDir: string):
 
 /** config → engine → HTTP listening → engine start. Never exits the process itself. */
 export async function startServer(config: ServeConfig, io: ServeIo): Promise<RunningServer> {
+  const startedAt = Date.now()
   const nonDefaults = describeNonDefaults(config)
   if (nonDefaults.length > 0) io.log(`settings: ${nonDefaults.join(' ')}`)
   if (config.host === '0.0.0.0' || config.host === '::') {
@@ -80,6 +81,7 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
   const engine = await createEngine(config, io, cacheDir)
   const { app, admission, dataDir, batches } = await composeServer(config, {
     engine,
+    startedAt,
     logger: config['log-level'] === 'silent' ? false : { level: config['log-level'] },
     data: { dir: config['data-dir'] ?? join(cacheDir, 'data'), log: io.log },
   })

@@ -1,10 +1,9 @@
 import type { ModelList } from '@visto/protocol'
 import type { Engine } from '../engines/engine.js'
 
-const started = Math.floor(Date.now() / 1000)
-
-/** `GET /v1/models`: the names the engine answers to. */
-export function modelsHandler({ engine }: { engine: Engine }) {
+/** `GET /v1/models`: the names the engine answers to, `created` when this server started (`startedAt`, ms). */
+export function modelsHandler({ engine, startedAt }: { engine: Engine; startedAt: number }) {
+  const created = Math.floor(startedAt / 1000)
   return async (): Promise<ModelList> => {
     const info = engine.describe()
     return {
@@ -12,7 +11,7 @@ export function modelsHandler({ engine }: { engine: Engine }) {
       data: info.models.map((id) => ({
         id,
         object: 'model',
-        created: started,
+        created,
         owned_by: 'visto',
         meta: { context_length: info.contextLength, vision: info.vision, engine: info.kind },
       })),

@@ -50,6 +50,8 @@ export interface RouteServices {
   files: FilesService | undefined
   batches: BatchSystem | undefined
   staticRoots: StaticRoots
+  /** When the server started, in ms since the epoch. */
+  startedAt: number
 }
 
 /**
@@ -67,7 +69,7 @@ export function routeTable(services: RouteServices): RouteEntry[] {
   return [
     // The OpenAI API
     { method: 'POST', paths: ['/v1/chat/completions', '/chat/completions'], access: 'guarded', chat: true, handler: chatCompletionsHandler({ chat }) },
-    { method: 'GET', paths: ['/v1/models', '/models'], access: 'guarded', handler: modelsHandler({ engine }) },
+    { method: 'GET', paths: ['/v1/models', '/models'], access: 'guarded', handler: modelsHandler({ engine, startedAt: services.startedAt }) },
     ...filesRoutes(files),
     ...batchRoutes(batches),
     // Visto's own API
