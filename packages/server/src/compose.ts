@@ -8,7 +8,7 @@ import type { Engine } from './engines/engine.js'
 import { imagePipelineOptions, prepareImage, type ImagePipelineOptions } from './images/pipeline.js'
 import { registerRoutes, routeTable, type RouteEntry } from './routes/route-table.js'
 import { defaultStaticRoots, type StaticRoots } from './routes/web-ui.js'
-import { batchLimitsFrom, crashAtFailpoint, openBatchSystem, type BatchSystem } from './batches/batch-system.js'
+import { batchLimitsFrom, openBatchSystem, type BatchSystem } from './batches/batch-system.js'
 import { fileLimitsFrom, openFiles, type FilesService } from './files/files-service.js'
 import { installObservability } from './observability/install-observability.js'
 import { ServerMetrics, type ServerMetricsOptions } from './observability/server-metrics.js'
@@ -35,6 +35,11 @@ export interface ComposeOptions {
    * directory serves one server at a time.
    */
   data?: { dir: string; log?: (line: string) => void; clock?: Clock }
+  /**
+   * Called at named steps of a batch's life (`validated`, `line-recorded`, `finalized-files`):
+   * the crash tests' harness kills the process there. Nothing in production sets it.
+   */
+  batchFailpoint?: (point: string) => void
 }
 
 /** Everything a running Visto is made of, wired but not listening. */
@@ -104,7 +109,7 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
   })
   const batches =
     dataDir && files
-      ? openBatchSystem({ dataDir, files, chat, admission, ...batchLimitsFrom(config), clock: options.data?.clock, log, failpoint: crashAtFailpoint(process.env.VISTO_TEST_FAILPOINT) })
+      ? openBatchSystem({ dataDir, files, chat, admission, ...batchLimitsFrom(config), clock: options.data?.clock, log, failpoint: options.batchFailpoint })
       : undefined
   if (batches) metrics.watchBatches(() => batches.store.progressSnapshot())
 

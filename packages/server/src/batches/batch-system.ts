@@ -31,6 +31,7 @@ export interface BatchSystemOptions extends BatchLimits {
   admission: Admission
   clock?: Clock | undefined
   log?: ((line: string) => void) | undefined
+  /** See BatchRunnerOptions.failpoint. */
   failpoint?: ((point: string) => void) | undefined
 }
 
@@ -71,18 +72,5 @@ export function openBatchSystem(options: BatchSystemOptions): BatchSystem {
     store,
     start: () => runner.start(),
     drain: (deadlineMs) => runner.drain(deadlineMs),
-  }
-}
-
-/**
- * Crash tests set VISTO_TEST_FAILPOINT=<point>[:<hit>] to SIGKILL the server at an exact
- * step of a batch's life (e.g. `validated`, `line-recorded:5`, `finalized-files`).
- */
-export function crashAtFailpoint(spec: string | undefined): ((point: string) => void) | undefined {
-  if (!spec) return undefined
-  const [name, hit] = spec.split(':')
-  let remaining = Number(hit ?? 1)
-  return (point) => {
-    if (point === name && --remaining <= 0) process.kill(process.pid, 'SIGKILL')
   }
 }
