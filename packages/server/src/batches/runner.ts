@@ -64,11 +64,6 @@ export class BatchRunner {
     this.log = options.log ?? (() => {})
   }
 
-  /** Lines generating or waiting for a slot right now. */
-  get activeLines(): number {
-    return this.inFlight.size
-  }
-
   /** Starts (or resumes) work: unfinished batches from before a restart continue. */
   start(): void {
     this.paused = false
