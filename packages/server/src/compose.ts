@@ -51,7 +51,10 @@ export interface ComposedServer {
   images: ImagePipelineOptions
   metrics: ServerMetrics
   responseCache: ResponseCache
-  /** The data directory the next three live in; close it last. Undefined when they are off (no data directory given, or another server holds it). */
+  /**
+   * The data directory files and batches live in: close it after the app. Undefined, as
+   * they are, without a data directory or when another server holds it.
+   */
   dataDir: DataDir | undefined
   files: FilesService | undefined
   batches: BatchSystem | undefined
@@ -95,6 +98,12 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
       observer: metrics,
     },
   )
+  const batches =
+    dataDir && files
+      ? openBatchSystem({ dataDir, files, chat, admission, ...batchLimitsFrom(config), clock: options.data?.clock, log, failpoint: options.batchFailpoint })
+      : undefined
+  if (batches) metrics.watchBatches(() => batches.store.progressSnapshot())
+
   const allowedHosts = parseHostList(config['allowed-hosts'])
   const app = createHttpApp({
     bodyLimitBytes: Math.round(config['body-limit-mb'] * MiB),
@@ -107,12 +116,6 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
       checkHost: isLoopbackBind(config.host) || allowedHosts.length > 0,
     },
   })
-  const batches =
-    dataDir && files
-      ? openBatchSystem({ dataDir, files, chat, admission, ...batchLimitsFrom(config), clock: options.data?.clock, log, failpoint: options.batchFailpoint })
-      : undefined
-  if (batches) metrics.watchBatches(() => batches.store.progressSnapshot())
-
   // Request metrics hook every route registered after this.
   installObservability(app, metrics)
   const routes = routeTable({
