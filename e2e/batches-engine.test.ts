@@ -36,13 +36,19 @@ async function waitFor(id: string, done: (batch: OpenAI.Batch) => boolean, timeo
   }
 }
 
+/** Waits until the batch runs and one of its lines holds the engine slot (`running` in /v1/health). */
+async function waitForLineGenerating(id: string): Promise<void> {
+  await waitFor(id, (b) => b.status === 'in_progress')
+  await expect.poll(async () => ((await (await fetch(`${server.url}/v1/health`)).json()) as { running: number }).running, { timeout: 120_000, interval: 50 }).toBeGreaterThan(0)
+}
+
 describe('batches on the real engine', () => {
   it('serves an interactive request between batch lines, not after the batch', async () => {
     // Long lines, so the few milliseconds before the server has read the interactive request
     // (when a line that just ended may still hand its slot to the next line) are a small
     // share of a line's time.
     const batch = await submitLong(6, 3500)
-    await waitFor(batch.id, (b) => b.status === 'in_progress' && server.batches!.runner.activeLines > 0)
+    await waitForLineGenerating(batch.id)
     const before = (await api.batches.retrieve(batch.id)).request_counts!
     const answer = await api.chat.completions.create({ model: 'qwen3-vl-4b-instruct', messages: [{ role: 'user', content: 'Quick question.' }], max_tokens: 4 })
     expect(answer.choices[0]!.finish_reason).toBe('length')
@@ -56,7 +62,7 @@ describe('batches on the real engine', () => {
 
   it('cancels while a line is generating: the engine stops, the rest goes to the error file once each', async () => {
     const batch = await submitLong(4, 3000)
-    await waitFor(batch.id, (b) => b.status === 'in_progress' && server.batches!.runner.activeLines > 0)
+    await waitForLineGenerating(batch.id)
     expect((await api.batches.cancel(batch.id)).status).toBe('cancelling')
     const cancelled = await waitFor(batch.id, (b) => b.status === 'cancelled', 30_000)
     const errors = (await (await api.files.content(cancelled.error_file_id!)).text()).trim().split('\n').map((l) => JSON.parse(l) as { custom_id: string; error: { code: string } })

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import OpenAI from 'openai'
 import type { BatchSystem } from '../packages/server/src/batches/batch-system.js'
-import type { Clock } from '../packages/server/src/batches/store.js'
+import type { Clock } from '../packages/server/src/data-dir.js'
 import { composeServer } from '../packages/server/src/compose.js'
 import { serveConfig } from '../packages/server/src/config.js'
 import type { Admission } from '../packages/server/src/serving/admission.js'
@@ -60,7 +60,7 @@ export async function startBatchHarness(options: HarnessOptions = {}): Promise<B
   const composed = await composeServer(config, {
     engine,
     prepareImage: async () => ({ data: Buffer.from('png'), mime: 'image/png', width: 64, height: 64 }),
-    batches: { dataDir, ...(options.clock ? { clock: options.clock } : {}) },
+    data: { dir: dataDir, ...(options.clock ? { clock: options.clock } : {}) },
   })
   const { app, admission } = composed
   if (!composed.batches) throw new Error(`the batch data directory ${dataDir} is in use by another server`)
@@ -81,7 +81,7 @@ export async function startBatchHarness(options: HarnessOptions = {}): Promise<B
       admission.drain()
       await batches.drain(Date.now())
       await app.close()
-      batches.close()
+      composed.dataDir?.close()
       if (removeData) await rm(dataDir, { recursive: true, force: true })
     },
   }

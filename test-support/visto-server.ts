@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { freePort } from '../packages/server/src/engines/llama-cpp/llama-server-process.js'
-import { vistoBin } from './paths.js'
+import { serveWithFailpoint, vistoBin } from './paths.js'
 import { freshDataDir } from './data-dir.js'
 import { ensureTinyStandin } from './standin.js'
 
@@ -25,11 +25,14 @@ export async function startVisto(
     timeoutMs?: number
     /** A server set to kill itself (crash tests) may do so before it is seen ready: hand it back dead. */
     mayDieBeforeReady?: boolean
+    /** `<point>[:<hit>]`: the server SIGKILLs itself there in a batch's life (test-support/serve-with-failpoint.js). */
+    failpoint?: string
   } = {},
 ): Promise<SpawnedVisto> {
   const standin = await ensureTinyStandin()
   const port = await freePort()
-  const args = [vistoBin, 'serve', '--port', String(port), '--model', standin.model, '--mmproj', standin.mmproj, '--ctx-size', '2048', '--threads', '2', '--log-level', 'warn', '--data-dir', freshDataDir(), ...extraArgs]
+  const entry = options.failpoint ? [serveWithFailpoint, options.failpoint] : [vistoBin, 'serve']
+  const args = [...entry, '--port', String(port), '--model', standin.model, '--mmproj', standin.mmproj, '--ctx-size', '2048', '--threads', '2', '--log-level', 'warn', '--data-dir', freshDataDir(), ...extraArgs]
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
   let output = ''
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()))

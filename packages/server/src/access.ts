@@ -12,8 +12,9 @@ import { AuthenticationError, InvalidRequestError, PermissionDeniedError } from 
  *   runs the model, reads server state or touches user data.
  * - `public`: the web page's files and a liveness probe that reveals nothing.
  *
- * Every route declares one or the other in its options (`{ config: { access } }`);
- * registering a route without it throws, so a new route cannot be left open by accident.
+ * Every route declares one or the other in the route table (routes/route-table.ts, which
+ * puts it in the route's `{ config: { access } }`); registering a route without it
+ * throws, so a new route cannot be left open by accident.
  * Requests that match no route are treated as guarded.
  *
  * Before the key, two browser-facing checks run on every request, public or not:
@@ -28,16 +29,6 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     access?: RouteAccess
   }
-  interface FastifyInstance {
-    /** Every route registered, with its declared access: what the route-by-route test walks. */
-    routeAccess: RegisteredRoute[]
-  }
-}
-
-export interface RegisteredRoute {
-  method: string
-  url: string
-  access: RouteAccess
 }
 
 export interface AccessOptions {
@@ -145,13 +136,11 @@ export function installAccessControl(app: FastifyInstance, options: AccessOption
   const allowedOrigins = new Set(options.corsOrigins)
   const allowedHosts = new Set(options.allowedHosts)
 
-  app.decorate('routeAccess', [] as RegisteredRoute[])
   app.addHook('onRoute', (route: RouteOptions) => {
     const access = route.config?.access
     if (access !== 'public' && access !== 'guarded') {
       throw new Error(`Route ${String(route.method)} ${route.url} must declare { config: { access: 'public' | 'guarded' } }`)
     }
-    for (const method of [route.method].flat()) app.routeAccess.push({ method: String(method), url: route.url, access })
   })
 
   /** The origin a cross-origin caller may be answered with, or undefined when it may not call. */
@@ -205,17 +194,18 @@ export function installAccessControl(app: FastifyInstance, options: AccessOption
     }
   })
 
-  // CORS preflight for every path; only allowed origins reach here (the hook above refused the rest).
-  app.options('*', { config: { access: 'public' } }, async (request, reply) => {
-    if (request.headers.origin === undefined || request.headers['access-control-request-method'] === undefined) {
-      return reply.code(204).header('allow', 'GET, POST, DELETE, OPTIONS').send()
-    }
-    const requestedHeaders = request.headers['access-control-request-headers']
-    return reply
-      .code(204)
-      .header('access-control-allow-methods', 'GET, POST, DELETE, OPTIONS')
-      .header('access-control-allow-headers', typeof requestedHeaders === 'string' ? requestedHeaders : 'authorization, content-type')
-      .header('access-control-max-age', PREFLIGHT_MAX_AGE_SECONDS)
-      .send()
-  })
+}
+
+/** `OPTIONS *`, the CORS preflight for every path; only allowed origins reach it (the access hook refused the rest). */
+export async function answerPreflight(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  if (request.headers.origin === undefined || request.headers['access-control-request-method'] === undefined) {
+    return reply.code(204).header('allow', 'GET, POST, DELETE, OPTIONS').send()
+  }
+  const requestedHeaders = request.headers['access-control-request-headers']
+  return reply
+    .code(204)
+    .header('access-control-allow-methods', 'GET, POST, DELETE, OPTIONS')
+    .header('access-control-allow-headers', typeof requestedHeaders === 'string' ? requestedHeaders : 'authorization, content-type')
+    .header('access-control-max-age', PREFLIGHT_MAX_AGE_SECONDS)
+    .send()
 }

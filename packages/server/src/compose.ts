@@ -2,19 +2,15 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { isLoopbackBind, parseHostList, parseOriginList } from './access.js'
 import { createHttpApp } from './app.js'
 import { MiB, type ServeConfig } from './config.js'
-import { documentOptionsFrom, PdfDocuments, type FileLookup } from './documents/pdf-documents.js'
+import { openDataDirUnlessInUse, type Clock, type DataDir } from './data-dir.js'
+import { documentOptionsFrom, PdfDocuments } from './documents/pdf-documents.js'
 import type { Engine } from './engines/engine.js'
 import { imagePipelineOptions, prepareImage, prepareImageBytes, type ImagePipelineOptions } from './images/pipeline.js'
 import { Semaphore } from './images/semaphore.js'
-import { chatCompletionsRoutes } from './routes/chat-completions.js'
-import { healthRoutes } from './routes/health.js'
-import { documentPreviewRoutes } from './routes/document-preview.js'
-import { imageCostRoutes } from './routes/image-cost.js'
-import { imagesDescribeRoutes } from './routes/images-describe.js'
-import { modelsRoutes } from './routes/models.js'
-import { defaultStaticRoots, webUiRoutes, type StaticRoots } from './routes/web-ui.js'
-import { openBatchesForServe, registerBatchRoutes, type BatchSystem } from './batches/batch-system.js'
-import type { Clock } from './batches/store.js'
+import { registerRoutes, routeTable, type RouteEntry } from './routes/route-table.js'
+import { defaultStaticRoots, type StaticRoots } from './routes/web-ui.js'
+import { batchLimitsFrom, openBatchSystem, type BatchSystem } from './batches/batch-system.js'
+import { fileLimitsFrom, openFiles, type FilesService } from './files/files-service.js'
 import { installObservability } from './observability/install-observability.js'
 import { ServerMetrics, type ServerMetricsOptions } from './observability/server-metrics.js'
 import { Admission } from './serving/admission.js'
@@ -30,15 +26,21 @@ export interface ComposeOptions {
   prepareImage?: ImagePreparer
   /** Where the web page's files are read from (tests point this at fixtures). */
   staticRoots?: StaticRoots
-  /** Uploaded files, for `file_id` in chat requests; without it such parts get a 400. */
-  files?: FileLookup
+  /** When the server started (ms since the epoch): the models' `created`, the status view's uptime. Default: now. */
+  startedAt?: number
   /** Tests: sampling intervals, and no process metrics. */
   metrics?: ServerMetricsOptions
   /**
    * Where the Files and Batch APIs keep their state. Without it (tests that are not about
-   * batches) those routes answer 503: one data directory serves one server at a time.
+   * them) those routes answer 503, as when another server holds the directory: one data
+   * directory serves one server at a time.
    */
-  batches?: { dataDir: string; log?: (line: string) => void; clock?: Clock }
+  data?: { dir: string; log?: (line: string) => void; clock?: Clock }
+  /**
+   * Called at named steps of a batch's life (`validated`, `line-recorded`, `finalized-files`):
+   * the crash tests' harness kills the process there. Nothing in production sets it.
+   */
+  batchFailpoint?: (point: string) => void
 }
 
 /** Everything a running Visto is made of, wired but not listening. */
@@ -50,24 +52,33 @@ export interface ComposedServer {
   images: ImagePipelineOptions
   metrics: ServerMetrics
   responseCache: ResponseCache
-  /** Undefined when batches are off (no data directory given, or another server holds it). */
+  /**
+   * The data directory files and batches live in: close it after the app. Undefined, as
+   * they are, without a data directory or when another server holds it.
+   */
+  dataDir: DataDir | undefined
+  files: FilesService | undefined
   batches: BatchSystem | undefined
+  /** Every route the app serves, as registered. */
+  routes: readonly RouteEntry[]
 }
 
 /**
  * The composition root: a frozen config (plus the engine) becomes admission, services
- * and every route. main.ts, the tests and the scripts all build servers through here,
- * so what they exercise is what `visto serve` runs.
+ * and every route, each built from the ones before it: files → chat (whose documents
+ * read uploads by `file_id`) → batches (which run chat requests on stored files).
+ * main.ts, the tests and the scripts all build servers through here, so what they
+ * exercise is what `visto serve` runs.
  */
 export async function composeServer(config: ServeConfig, options: ComposeOptions): Promise<ComposedServer> {
   const { engine } = options
+  const startedAt = options.startedAt ?? Date.now()
   // Asked per image: the engine reads its model's geometry when it starts, after this.
   const images = imagePipelineOptions(config, { geometry: () => engine.describe().geometry, decodeSlots: new Semaphore(config['decode-concurrency']) })
-  // Uploaded files live in the batch system, which is built after the chat service that
-  // reads them: the lookup finds it when a request comes.
-  let batches: BatchSystem | undefined
-  const uploads: FileLookup = async (id) => batches?.readUpload(id)
-  const documents = documentOptionsFrom(config, images, options.files ?? (options.batches ? uploads : undefined))
+  const log = options.data?.log ?? (() => {})
+  const dataDir = options.data ? await openDataDirUnlessInUse(options.data.dir, log) : undefined
+  const files = dataDir ? await openFiles(dataDir, { limits: fileLimitsFrom(config), clock: options.data?.clock, log }) : undefined
+  const documents = documentOptionsFrom(config, images, files && ((id) => files.read(id)))
   const pdfDocuments = new PdfDocuments(documents)
   const admission = new Admission(config.parallel, config['max-queue'])
   const responseCache = new ResponseCache({
@@ -75,7 +86,7 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
     mode: config['response-cache'] as ResponseCacheMode,
     maxImageBytes: images.maxImageBytes,
   })
-  const metrics = new ServerMetrics({ engine, admission, responseCache, batches: () => batches?.store.progressSnapshot() }, options.metrics)
+  const metrics = new ServerMetrics({ engine, admission, responseCache, startedAt }, options.metrics)
   const chat = new ChatCompletionsService(
     engine,
     admission,
@@ -92,6 +103,12 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
       observer: metrics,
     },
   )
+  const batches =
+    dataDir && files
+      ? openBatchSystem({ dataDir, files, chat, admission, ...batchLimitsFrom(config), clock: options.data?.clock, log, failpoint: options.batchFailpoint })
+      : undefined
+  if (batches) metrics.watchBatches(() => batches.store.progressSnapshot())
+
   const allowedHosts = parseHostList(config['allowed-hosts'])
   const app = createHttpApp({
     bodyLimitBytes: Math.round(config['body-limit-mb'] * MiB),
@@ -105,22 +122,22 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
       checkHost: isLoopbackBind(config.host) || allowedHosts.length > 0,
     },
   })
-  // Request metrics hook every route registered after this, /metrics among them.
-  installObservability(app, { metrics, metricsPublic: config['metrics-public'] })
-
-  await app.register(async (scope) => {
-    chatCompletionsRoutes(scope, { chat })
-    modelsRoutes(scope, { engine })
-    healthRoutes(scope, { engine, admission })
-    webUiRoutes(scope, options.staticRoots ?? defaultStaticRoots)
-    imageCostRoutes(scope, { images })
-    documentPreviewRoutes(scope, { documents: pdfDocuments })
+  // Request metrics hook every route registered after this.
+  installObservability(app, metrics)
+  const routes = routeTable({
+    engine,
+    admission,
+    chat,
+    images,
+    documents: pdfDocuments,
+    maxPdfBytes: documents.maxFileBytes,
+    metrics,
+    metricsPublic: config['metrics-public'],
+    files,
+    batches,
+    staticRoots: options.staticRoots ?? defaultStaticRoots,
+    startedAt,
   })
-  batches = options.batches
-    ? await openBatchesForServe(config, { chat, admission, dataDir: options.batches.dataDir, log: options.batches.log ?? (() => {}), clock: options.batches.clock })
-    : undefined
-  // Their own scopes: the multipart parser applies to the upload routes only.
-  await app.register(async (scope) => registerBatchRoutes(scope, batches))
-  await app.register(async (scope) => imagesDescribeRoutes(scope, { chat, images, maxPdfBytes: documents.maxFileBytes }))
-  return { app, engine, admission, chat, images, metrics, responseCache, batches }
+  await registerRoutes(app, routes)
+  return { app, engine, admission, chat, images, metrics, responseCache, dataDir, files, batches, routes }
 }

@@ -66,8 +66,15 @@ async function createEngine(config: ServeConfig, io: ServeIo, cacheDir: string):
   })
 }
 
+/** What a harness may add to a real server; `visto serve` sets none of it. */
+export interface ServeHooks {
+  /** See ComposeOptions.batchFailpoint: how the crash tests stop a server mid-batch. */
+  batchFailpoint?: (point: string) => void
+}
+
 /** config → engine → HTTP listening → engine start. Never exits the process itself. */
-export async function startServer(config: ServeConfig, io: ServeIo): Promise<RunningServer> {
+export async function startServer(config: ServeConfig, io: ServeIo, hooks: ServeHooks = {}): Promise<RunningServer> {
+  const startedAt = Date.now()
   const nonDefaults = describeNonDefaults(config)
   if (nonDefaults.length > 0) io.log(`settings: ${nonDefaults.join(' ')}`)
   if (config.host === '0.0.0.0' || config.host === '::') {
@@ -78,10 +85,12 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
   }
   const cacheDir = config.cache ?? defaultCacheDir()
   const engine = await createEngine(config, io, cacheDir)
-  const { app, admission, batches } = await composeServer(config, {
+  const { app, admission, dataDir, batches } = await composeServer(config, {
     engine,
+    startedAt,
     logger: config['log-level'] === 'silent' ? false : { level: config['log-level'] },
-    batches: { dataDir: config['data-dir'] ?? join(cacheDir, 'data'), log: io.log },
+    data: { dir: config['data-dir'] ?? join(cacheDir, 'data'), log: io.log },
+    ...(hooks.batchFailpoint ? { batchFailpoint: hooks.batchFailpoint } : {}),
   })
   const url = await app.listen({ port: config.port, host: config.host })
   io.log(`listening on ${url} (POST /v1/chat/completions, web page at /)`)
@@ -106,7 +115,7 @@ export async function startServer(config: ServeConfig, io: ServeIo): Promise<Run
       await batchesDrained
       await engine.close()
       await closing
-      batches?.close()
+      dataDir?.close()
     })())
   return { app, engine, batches, url, shutdown, kill: () => engine.kill(), ready }
 }

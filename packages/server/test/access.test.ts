@@ -5,7 +5,10 @@ import { ScriptedEngine } from '../../../test-support/scripted-engine.js'
 import { createHttpApp } from '../src/app.js'
 import { composeServer } from '../src/compose.js'
 import { serveConfig, type ServeOptionName } from '../src/config.js'
+import { registerRoutes } from '../src/routes/route-table.js'
 import type { ImagePreparer } from '../src/serving/chat-completions.js'
+import { freshDataDir } from '../../../test-support/data-dir.js'
+import { listRoutes } from '../../../test-support/route-list.js'
 
 const KEY = 'sk-visto-access-test'
 const placeholderImage: ImagePreparer = async () => ({ data: Buffer.from('png'), mime: 'image/png', width: 32, height: 32 })
@@ -37,12 +40,14 @@ afterEach(async () => {
   apps = []
 })
 
-async function compose(options: Partial<Record<ServeOptionName, string | number | boolean>> = {}) {
+async function compose(options: Partial<Record<ServeOptionName, string | number | boolean>> = {}, data?: { dir: string }) {
   const engine = new ScriptedEngine()
-  const { app } = await composeServer(serveConfig({ 'api-key': KEY, ...options }), { engine, prepareImage: placeholderImage })
+  const composed = await composeServer(serveConfig({ 'api-key': KEY, ...options }), { engine, prepareImage: placeholderImage, ...(data ? { data } : {}) })
+  const { app } = composed
   apps.push(app)
+  if (composed.dataDir) app.addHook('onClose', async () => composed.dataDir?.close())
   await app.ready()
-  return { app, engine }
+  return { app, engine, routes: listRoutes(app, composed.routes) }
 }
 
 /** A concrete path for a route pattern: wildcards and params get a value that exists. */
@@ -76,9 +81,16 @@ describe('one access rule, decided on the matched route', () => {
     expect(() => app.get('/v1/undeclared', async () => 'open')).toThrow(/must declare \{ config: \{ access/)
   })
 
+  it('refuses to register a route outside the route table, declared or not', async () => {
+    const app = createHttpApp({ bodyLimitBytes: 1024, access: { corsOrigins: [], allowedHosts: [], checkHost: false } })
+    apps.push(app)
+    await registerRoutes(app, [])
+    expect(() => app.get('/v1/elsewhere', { config: { access: 'guarded' } }, async () => 'hidden')).toThrow(/GET \/v1\/elsewhere is not in the route table/)
+  })
+
   it('guards every registered route except the declared public allow-list', async () => {
-    const { app } = await compose()
-    const routes = app.routeAccess.map((route) => ({ key: `${route.method} ${route.url}`, access: route.access }))
+    const { routes: table } = await compose()
+    const routes = table.map((route) => ({ key: `${route.method} ${route.url}`, access: route.access }))
     expect(routes.length).toBeGreaterThan(10)
     for (const { key, access } of routes) expect(`${key} → ${access}`).toBe(`${key} → ${PUBLIC_ROUTES.has(key) ? 'public' : 'guarded'}`)
     // The API and its aliases are among the guarded ones.
@@ -88,10 +100,10 @@ describe('one access rule, decided on the matched route', () => {
   })
 
   it('applies that decision to every route × {no key, wrong key, right key} × {plain, percent-encoded, upper-case, doubled-slash}', async () => {
-    const { app } = await compose()
+    const { app, routes } = await compose()
     const failures: string[] = []
     let checked = 0
-    for (const route of app.routeAccess) {
+    for (const route of routes) {
       if (route.method === 'OPTIONS') continue // preflights carry no credentials by definition; tested below
       for (const [spelling, path] of spellings(concretePath(route.url))) {
         for (const [who, headers] of credentials) {
@@ -111,6 +123,21 @@ describe('one access rule, decided on the matched route', () => {
     }
     expect(failures).toEqual([])
     expect(checked).toBeGreaterThan(100)
+  })
+
+  it('guards the Files and Batch routes of a server with its own data directory the same way', async () => {
+    const { app, routes } = await compose({}, { dir: freshDataDir() })
+    for (const route of routes) expect(`${route.method} ${route.url} → ${route.access}`).toBe(`${route.method} ${route.url} → ${PUBLIC_ROUTES.has(`${route.method} ${route.url}`) ? 'public' : 'guarded'}`)
+    const dataRoutes = routes.filter((route) => /^\/v1\/(files|batches)\b/.test(route.url))
+    expect(dataRoutes.map((route) => `${route.method} ${route.url}`)).toContain('DELETE /v1/files/:file_id')
+    const failures: string[] = []
+    for (const route of dataRoutes) {
+      for (const [who, headers] of credentials) {
+        const response = await app.inject({ method: route.method as 'GET', url: concretePath(route.url), headers: { ...headers, 'content-type': 'application/json' }, ...(route.method === 'POST' ? { payload: '{}' } : {}) })
+        if ((response.statusCode === 401) !== (who !== 'the right key')) failures.push(`${route.method} ${route.url} with ${who}: ${response.statusCode}`)
+      }
+    }
+    expect(failures).toEqual([])
   })
 
   it('runs the model for none of the refused spellings of the chat route', async () => {

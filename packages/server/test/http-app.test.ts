@@ -236,4 +236,14 @@ describe('GET /v1/models', () => {
     expect(body.object).toBe('list')
     expect(body.data.map((m: { id: string }) => m.id)).toEqual(['qwen3-vl-4b-instruct'])
   })
+
+  it("gives each model the server's start time as created, the same for servers started together", async () => {
+    const startedAt = Date.UTC(2030, 0, 1, 12, 0, 0, 500)
+    const servers = await Promise.all([0, 1].map(() => composeServer(serveConfig(), { engine: new ScriptedEngine(), startedAt })))
+    try {
+      for (const { app } of servers) expect((await app.inject({ method: 'GET', url: '/v1/models' })).json().data[0].created).toBe(Math.floor(startedAt / 1000))
+    } finally {
+      await Promise.all(servers.map(({ app }) => app.close()))
+    }
+  })
 })

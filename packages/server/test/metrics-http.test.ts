@@ -201,8 +201,8 @@ describe('metric documentation', () => {
       engine,
       admission,
       responseCache: new ResponseCache({ maxBytes: 1, mode: 'deterministic', maxImageBytes: 1 }),
-      batches: () => ({ batches: {}, lines: { pending: 0, succeeded: 0, failed: 0 } }),
     })
+    metrics.watchBatches(() => ({ batches: {}, lines: { pending: 0, succeeded: 0, failed: 0 } }))
     const exported = new Set((await metrics.registry.getMetricsAsJSON()).map((m) => m.name))
     const root = new URL('../../../', import.meta.url)
     const readme = readFileSync(new URL('README.md', root), 'utf8')

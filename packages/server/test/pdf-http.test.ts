@@ -208,7 +208,7 @@ describe('PDFs uploaded once, asked about by file_id', () => {
     const { default: OpenAI, toFile } = await import('openai')
     const { freshDataDir } = await import('../../../test-support/data-dir.js')
     const scripted = new ScriptedEngine()
-    const composed = await composeServer(serveConfig({ 'max-pdf-pages': 4, 'body-limit-mb': 8 }), { engine: scripted, batches: { dataDir: freshDataDir() } })
+    const composed = await composeServer(serveConfig({ 'max-pdf-pages': 4, 'body-limit-mb': 8 }), { engine: scripted, data: { dir: freshDataDir() } })
     try {
       const baseURL = `${await composed.app.listen({ port: 0, host: '127.0.0.1' })}/v1`
       const client = new OpenAI({ baseURL, apiKey: 'unused', maxRetries: 0 })
@@ -241,7 +241,7 @@ describe('PDFs uploaded once, asked about by file_id', () => {
       expect(missing.json().error).toMatchObject({ code: 'file_not_found', message: expect.stringContaining('no uploaded file has the id "file-nope"') })
     } finally {
       await composed.app.close()
-      composed.batches?.close()
+      composed.dataDir?.close()
     }
   })
 })

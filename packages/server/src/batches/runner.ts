@@ -3,13 +3,16 @@ import { asApiError } from '../errors.js'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
 import type { ChatJob } from '../serving/chat-job.js'
 import { parseChatRequest } from '../serving/chat-request.js'
-import type { FileStorage } from './files.js'
-import { newId, type BatchRecord, type BatchStore, type EndStatus, type FileRecord, type LineResult, type PendingLine } from './store.js'
+import { newId } from '../data-dir.js'
+import type { FileRecord } from '../files/file-records.js'
+import type { FilesService } from '../files/files-service.js'
+import type { BatchRecord, BatchStore, EndStatus, LineResult, PendingLine } from './store.js'
 import { checkLine, validateBatchInput } from './validation.js'
 
 export interface BatchRunnerOptions {
   store: BatchStore
-  files: FileStorage
+  /** Where input files are read and output files written. */
+  files: FilesService
   chat: ChatCompletionsService
   /** Batch lines generated at once, at most (they also wait behind interactive requests). */
   concurrency: number
@@ -61,11 +64,6 @@ export class BatchRunner {
 
   constructor(private readonly options: BatchRunnerOptions) {
     this.log = options.log ?? (() => {})
-  }
-
-  /** Lines generating or waiting for a slot right now. */
-  get activeLines(): number {
-    return this.inFlight.size
   }
 
   /** Starts (or resumes) work: unfinished batches from before a restart continue. */
@@ -185,12 +183,12 @@ export class BatchRunner {
 
   private async validate(batch: BatchRecord): Promise<void> {
     const { store, files } = this.options
-    const input = store.getFile(batch.input_file_id)
-    if (!input || !existsSync(files.path(input.id))) {
+    const input = files.records.get(batch.input_file_id)
+    if (!input || !existsSync(files.storage.path(input.id))) {
       store.failValidation(batch.seq, [{ code: 'file_not_found', message: `The input file ${batch.input_file_id} no longer exists`, param: 'input_file_id', line: null }])
       return
     }
-    const result = await validateBatchInput(files.path(input.id), batch.endpoint, { maxLines: this.options.maxLines, ...(this.options.maxJsonDepth !== undefined ? { maxJsonDepth: this.options.maxJsonDepth } : {}) })
+    const result = await validateBatchInput(files.storage.path(input.id), batch.endpoint, { maxLines: this.options.maxLines, ...(this.options.maxJsonDepth !== undefined ? { maxJsonDepth: this.options.maxJsonDepth } : {}) })
     this.options.failpoint?.('validated')
     if (result.errors.length > 0) {
       store.failValidation(batch.seq, result.errors)
@@ -219,7 +217,7 @@ export class BatchRunner {
     const { store, files, chat, concurrency } = this.options
     const batch = store.getBatchBySeq(line.batchSeq)
     if (!batch || batch.status !== 'in_progress') return
-    const text = (await files.readRange(batch.input_file_id, line.offset, line.length)).toString('utf8').replace(/^\uFEFF/, '')
+    const text = (await files.storage.readRange(batch.input_file_id, line.offset, line.length)).toString('utf8').replace(/^\uFEFF/, '')
     const checked = checkLine(text, line.lineNo, batch.endpoint, this.options.maxJsonDepth)
     const requestId = newId('req_')
     let result: LineResult
@@ -284,9 +282,9 @@ export class BatchRunner {
     const written: Array<{ tempPath: string; record: FileRecord }> = []
     try {
       for (const ok of [true, false]) {
-        const output = await files.writeLines(store.results(batch.seq, ok))
+        const output = await files.storage.writeLines(store.results(batch.seq, ok))
         if (output.count === 0) {
-          await files.discard(output.tempPath)
+          await files.storage.discard(output.tempPath)
           continue
         }
         const record: FileRecord = {
@@ -299,9 +297,9 @@ export class BatchRunner {
         }
         written.push({ tempPath: output.tempPath, record })
       }
-      for (const file of written) await files.commit(file.tempPath, file.record.id)
+      for (const file of written) await files.storage.commit(file.tempPath, file.record.id)
     } catch (error) {
-      for (const file of written) await files.discard(file.tempPath)
+      for (const file of written) await files.storage.discard(file.tempPath)
       throw error
     }
     this.options.failpoint?.('finalized-files')
@@ -343,18 +341,12 @@ export class BatchRunner {
   /** Deletes ended batches past retention with their output files, and files past their own expiry. */
   async cleanup(): Promise<void> {
     const { store, files } = this.options
-    const due = store.expiredForCleanup(this.options.retentionSeconds)
-    for (const batch of due.batches) {
-      for (const id of [batch.output_file_id, batch.error_file_id]) {
-        if (!id) continue
-        store.deleteFile(id)
-        await files.remove(id)
-      }
+    for (const batch of store.expiredForCleanup(this.options.retentionSeconds)) {
+      for (const id of [batch.output_file_id, batch.error_file_id]) if (id) await files.remove(id)
       store.deleteBatch(batch.seq)
     }
-    for (const id of due.files) {
+    for (const id of files.records.expiredIds(store.now())) {
       if (store.activeBatchesUsing(id).length > 0) continue
-      store.deleteFile(id)
       await files.remove(id)
     }
   }

@@ -1,33 +1,13 @@
-import type { Readable } from 'node:stream'
-import { InvalidRequestError, NotFoundError, PayloadTooLargeError } from '../errors.js'
-import { UploadTooLargeError, type FileStorage } from './files.js'
+import { InvalidRequestError, NotFoundError } from '../errors.js'
+import { newId } from '../data-dir.js'
+import type { FilesService } from '../files/files-service.js'
+import { page, parseLimit } from '../list-page.js'
 import type { BatchRunner } from './runner.js'
-import { newId, type BatchRecord, type BatchStore, type FileRecord } from './store.js'
+import type { BatchRecord, BatchStore } from './store.js'
 import { isJsonObject } from '../serving/json-value.js'
-
-export interface BatchLimits {
-  maxFileBytes: number
-  /** All batch files together (inputs and outputs). */
-  diskBytes: number
-}
 
 export const supportedEndpoints = ['/v1/chat/completions'] as const
 export const completionWindowSeconds: Record<string, number> = { '24h': 24 * 3600 }
-
-/** OpenAI's File object. */
-export function fileObject(file: FileRecord) {
-  return {
-    id: file.id,
-    object: 'file' as const,
-    bytes: file.bytes,
-    created_at: file.created_at,
-    expires_at: file.expires_at,
-    filename: file.filename,
-    purpose: file.purpose,
-    status: 'processed' as const,
-    status_details: null,
-  }
-}
 
 /** OpenAI's Batch object. */
 export function batchObject(batch: BatchRecord) {
@@ -62,104 +42,17 @@ export function batchObject(batch: BatchRecord) {
   }
 }
 
-function fileNotFound(id: string): NotFoundError {
-  return new NotFoundError(`No such File object: ${id}`, { param: 'file_id', code: 'file_not_found' })
-}
-
 function batchNotFound(id: string): NotFoundError {
   return new NotFoundError(`No such Batch object: ${id}`, { param: 'batch_id', code: 'batch_not_found' })
 }
 
-function formatMiB(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(bytes < 1024 * 1024 ? 2 : 0)} MiB`
-}
-
-export function parseLimit(raw: unknown, fallback: number, max: number): number {
-  if (raw === undefined || raw === '') return fallback
-  const value = Number(raw)
-  if (!Number.isInteger(value) || value < 1 || value > max) {
-    throw new InvalidRequestError(`limit must be a whole number from 1 to ${max}, got ${JSON.stringify(raw)}`, { param: 'limit', code: 'invalid_value' })
-  }
-  return value
-}
-
-/** What the Files and Batches routes do; the routes only parse HTTP. */
+/** What the Batches routes do; the routes only parse HTTP. */
 export class BatchService {
   constructor(
     readonly store: BatchStore,
-    readonly files: FileStorage,
+    readonly files: FilesService,
     readonly runner: BatchRunner,
-    readonly limits: BatchLimits,
   ) {}
-
-  /** Receives an upload's bytes under the file-size and disk limits. */
-  async receiveUpload(stream: Readable): Promise<{ tempPath: string; bytes: number }> {
-    const remaining = Math.max(0, this.limits.diskBytes - this.store.totalFileBytes())
-    const limit = Math.min(this.limits.maxFileBytes, remaining)
-    try {
-      return await this.files.receive(stream, limit)
-    } catch (error) {
-      if (!(error instanceof UploadTooLargeError)) throw error
-      if (limit < this.limits.maxFileBytes) {
-        throw new PayloadTooLargeError(
-          `Not enough batch storage for this file: ${formatMiB(remaining)} of the ${formatMiB(this.limits.diskBytes)} for batch files is free (--batch-disk-gb). Delete files you no longer need.`,
-          { param: 'file', code: 'storage_full' },
-        )
-      }
-      throw new PayloadTooLargeError(`File too large: the limit is ${formatMiB(this.limits.maxFileBytes)} (--batch-max-file-mb)`, { param: 'file', code: 'file_too_large' })
-    }
-  }
-
-  async storeUpload(upload: { tempPath: string; bytes: number }, fields: { filename: string; purpose: string | undefined; expiresAfterSeconds?: number | undefined }): Promise<FileRecord> {
-    if (fields.purpose !== 'batch' && fields.purpose !== 'user_data') {
-      await this.files.discard(upload.tempPath)
-      throw new InvalidRequestError(
-        fields.purpose === undefined
-          ? 'purpose is missing; send purpose=batch (batch input) or purpose=user_data (a PDF for chat requests)'
-          : `purpose must be "batch" or "user_data", got "${fields.purpose.slice(0, 40)}"`,
-        { param: 'purpose', code: fields.purpose === undefined ? 'missing_required_parameter' : 'invalid_value' },
-      )
-    }
-    const now = this.store.now()
-    const record: FileRecord = {
-      id: newId('file-'),
-      purpose: fields.purpose,
-      filename: fields.filename.slice(0, 255) || (fields.purpose === 'batch' ? 'upload.jsonl' : 'upload'),
-      bytes: upload.bytes,
-      created_at: now,
-      expires_at: fields.expiresAfterSeconds === undefined ? null : now + fields.expiresAfterSeconds,
-    }
-    // Renamed into place first: a crash before the insert leaves an orphan that start-up removes.
-    await this.files.commit(upload.tempPath, record.id)
-    this.store.insertFile(record)
-    return record
-  }
-
-  getFile(id: string): FileRecord {
-    const file = this.store.getFile(id)
-    if (!file) throw fileNotFound(id)
-    return file
-  }
-
-  listFiles(query: { after?: string | undefined; limit?: unknown; order?: unknown; purpose?: unknown }) {
-    const limit = parseLimit(query.limit, 10_000, 10_000)
-    const order = query.order === undefined ? 'desc' : query.order
-    if (order !== 'asc' && order !== 'desc') throw new InvalidRequestError(`order must be "asc" or "desc", got ${JSON.stringify(order)}`, { param: 'order', code: 'invalid_value' })
-    const purpose = typeof query.purpose === 'string' && query.purpose !== '' ? query.purpose : undefined
-    const rows = this.store.listFiles({ after: query.after, limit: limit + 1, order, purpose })
-    return page(rows.slice(0, limit).map(fileObject), rows.length > limit)
-  }
-
-  async deleteFile(id: string) {
-    this.getFile(id)
-    const users = this.store.activeBatchesUsing(id)
-    if (users.length > 0) {
-      throw new InvalidRequestError(`File ${id} is the input of batch ${users[0]}, which has not ended; cancel the batch first`, { param: 'file_id', code: 'file_in_use' })
-    }
-    this.store.deleteFile(id)
-    await this.files.remove(id)
-    return { id, object: 'file' as const, deleted: true }
-  }
 
   createBatch(body: unknown): BatchRecord {
     if (!isJsonObject(body)) {
@@ -178,7 +71,7 @@ export class BatchService {
         code: 'invalid_value',
       })
     }
-    const file = this.store.getFile(inputFileId)
+    const file = this.files.records.get(inputFileId)
     if (!file) throw new NotFoundError(`No such File object: ${inputFileId}`, { param: 'input_file_id', code: 'file_not_found' })
     if (file.purpose !== 'batch') {
       throw new InvalidRequestError(`File ${inputFileId} has purpose "${file.purpose}"; a batch's input must be uploaded with purpose "batch"`, { param: 'input_file_id', code: 'invalid_value' })
@@ -219,10 +112,6 @@ export class BatchService {
     this.runner.cancel(batch)
     return batch
   }
-}
-
-function page<T extends { id: string }>(data: T[], hasMore: boolean) {
-  return { object: 'list' as const, data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: hasMore }
 }
 
 /** OpenAI's metadata: at most 16 string pairs, keys up to 64 characters, values up to 512. */

@@ -2,7 +2,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { BatchStore, DataDirInUseError } from './store.js'
+import { DataDirInUseError, openDataDir } from '../data-dir.js'
+import { FileRecords } from '../files/file-records.js'
+import { BatchStore } from './store.js'
 import { readLines, validateBatchInput } from './validation.js'
 
 const dirs: string[] = []
@@ -18,15 +20,16 @@ async function tempDir(): Promise<string> {
 describe('BatchStore', () => {
   it('refuses a second store on the same data directory, and allows it once the first closes', async () => {
     const dir = await tempDir()
-    const first = new BatchStore(dir)
-    expect(() => new BatchStore(dir)).toThrow(DataDirInUseError)
-    expect(() => new BatchStore(dir)).toThrow(`The data directory ${dir} is in use by another Visto server (--data-dir)`)
+    const first = await openDataDir(dir)
+    await expect(openDataDir(dir)).rejects.toThrow(DataDirInUseError)
+    await expect(openDataDir(dir)).rejects.toThrow(`The data directory ${dir} is in use by another Visto server (--data-dir)`)
     first.close()
-    new BatchStore(dir).close()
+    ;(await openDataDir(dir)).close()
   })
 
   it('records a line once: a second completion of the same line changes nothing', async () => {
-    const store = new BatchStore(await tempDir(), () => 1000)
+    const dataDir = await openDataDir(await tempDir())
+    const store = new BatchStore(dataDir.db, new FileRecords(dataDir.db), () => 1000)
     const batch = store.insertBatch({ id: 'batch_x', endpoint: '/v1/chat/completions', input_file_id: 'file-x', completion_window: '24h', metadata: null, created_at: 1000, expires_at: 2000 })
     store.startBatch(batch.seq, [{ lineNo: 1, offset: 0, length: 10, customId: 'a' }])
     const result = { batchSeq: batch.seq, lineNo: 1, ok: true, ran: true, text: '{"custom_id":"a"}', inputTokens: 3, outputTokens: 2 }
@@ -35,7 +38,7 @@ describe('BatchStore', () => {
     expect(store.getBatch('batch_x')).toMatchObject({ status: 'in_progress', total: 1, completed: 1, failed: 0, input_tokens: 3, output_tokens: 2 })
     expect([...store.results(batch.seq, true)]).toEqual(['{"custom_id":"a"}'])
     expect(store.progressSnapshot()).toEqual({ batches: { in_progress: 1 }, lines: { pending: 0, succeeded: 1, failed: 0 } })
-    store.close()
+    dataDir.close()
   })
 })
 

@@ -1,23 +1,6 @@
-import Database from 'better-sqlite3'
-import { randomBytes } from 'node:crypto'
-import { chmodSync, existsSync } from 'node:fs'
-import { join } from 'node:path'
-
-/** Seconds since the epoch, as OpenAI's objects carry them. Injectable so tests can move time. */
-export type Clock = () => number
-export const systemClock: Clock = () => Math.floor(Date.now() / 1000)
-
-/** `user_data`: a document for chat requests (`file_id` in a `file` part). */
-export type FilePurpose = 'batch' | 'batch_output' | 'user_data'
-
-export interface FileRecord {
-  id: string
-  purpose: FilePurpose
-  filename: string
-  bytes: number
-  created_at: number
-  expires_at: number | null
-}
+import type Database from 'better-sqlite3'
+import { systemClock, type Clock } from '../data-dir.js'
+import type { FileRecord, FileRecords } from '../files/file-records.js'
 
 export type BatchStatus = 'validating' | 'failed' | 'in_progress' | 'finalizing' | 'completed' | 'expired' | 'cancelling' | 'cancelled'
 /** What a finalizing batch becomes once its files are written. */
@@ -91,20 +74,7 @@ export function isTerminal(status: BatchStatus): boolean {
   return terminal.includes(status)
 }
 
-export function newId(prefix: string): string {
-  return `${prefix}${randomBytes(12).toString('hex')}`
-}
-
 const schema = `
-CREATE TABLE IF NOT EXISTS files (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL UNIQUE,
-  purpose TEXT NOT NULL,
-  filename TEXT NOT NULL,
-  bytes INTEGER NOT NULL,
-  created_at INTEGER NOT NULL,
-  expires_at INTEGER
-);
 CREATE TABLE IF NOT EXISTS batches (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   id TEXT NOT NULL UNIQUE,
@@ -157,85 +127,18 @@ function toBatch(row: Row): BatchRecord {
   }
 }
 
-export class DataDirInUseError extends Error {
-  override name = 'DataDirInUseError'
-}
-
 /**
- * Batch and file state in SQLite: WAL, synchronous=FULL (a commit is on disk when it
- * returns, so an acknowledged upload, batch or finished line survives a power cut), and
- * an exclusive lock so a second server cannot share the data directory. One connection,
- * one writer: better-sqlite3 is synchronous, so transactions never interleave.
+ * Batch state in the data directory's database (see data-dir.ts): batches and the index
+ * of their lines. Output files are registered in the files table by the same
+ * transaction that ends their batch.
  */
 export class BatchStore {
-  readonly db: Database.Database
-
   constructor(
-    dataDir: string,
+    private readonly db: Database.Database,
+    private readonly files: FileRecords,
     readonly now: Clock = systemClock,
   ) {
-    const path = join(dataDir, 'batches.sqlite')
-    const existed = existsSync(path)
-    this.db = new Database(path, { timeout: 0 })
-    if (!existed) chmodSync(path, 0o600)
-    try {
-      this.db.pragma('locking_mode = EXCLUSIVE')
-      this.db.pragma('journal_mode = WAL')
-      this.db.pragma('synchronous = FULL')
-      this.db.exec('BEGIN IMMEDIATE; COMMIT')
-    } catch (error) {
-      this.db.close()
-      if ((error as { code?: string }).code === 'SQLITE_BUSY') {
-        throw new DataDirInUseError(`The data directory ${dataDir} is in use by another Visto server (--data-dir)`)
-      }
-      throw error
-    }
-    this.db.exec(schema)
-  }
-
-  close(): void {
-    if (this.db.open) this.db.close()
-  }
-
-  // Files
-
-  insertFile(file: FileRecord): void {
-    this.db
-      .prepare('INSERT INTO files (id, purpose, filename, bytes, created_at, expires_at) VALUES (@id, @purpose, @filename, @bytes, @created_at, @expires_at)')
-      .run(file)
-  }
-
-  getFile(id: string): FileRecord | undefined {
-    return this.db.prepare('SELECT id, purpose, filename, bytes, created_at, expires_at FROM files WHERE id = ?').get(id) as FileRecord | undefined
-  }
-
-  listFiles(options: { after?: string | undefined; limit: number; order: 'asc' | 'desc'; purpose?: string | undefined }): FileRecord[] {
-    const cmp = options.order === 'asc' ? '>' : '<'
-    const params: unknown[] = []
-    let where = '1=1'
-    if (options.purpose) {
-      where += ' AND purpose = ?'
-      params.push(options.purpose)
-    }
-    if (options.after) {
-      where += ` AND seq ${cmp} COALESCE((SELECT seq FROM files WHERE id = ?), ${options.order === 'asc' ? 9e15 : 0})`
-      params.push(options.after)
-    }
-    return this.db
-      .prepare(`SELECT id, purpose, filename, bytes, created_at, expires_at FROM files WHERE ${where} ORDER BY seq ${options.order.toUpperCase()} LIMIT ?`)
-      .all(...params, options.limit) as FileRecord[]
-  }
-
-  deleteFile(id: string): boolean {
-    return this.db.prepare('DELETE FROM files WHERE id = ?').run(id).changes > 0
-  }
-
-  allFileIds(): Set<string> {
-    return new Set((this.db.prepare('SELECT id FROM files').pluck().all() as string[]))
-  }
-
-  totalFileBytes(): number {
-    return (this.db.prepare('SELECT COALESCE(SUM(bytes), 0) FROM files').pluck().get() as number) ?? 0
+    db.exec(schema)
   }
 
   /** Batches not yet ended that read this file. */
@@ -376,8 +279,8 @@ export class BatchStore {
     this.db.transaction(() => {
       const batch = this.getBatchBySeq(seq)!
       const endStatus = batch.end_status ?? 'completed'
-      if (outputs.output) this.insertFile(outputs.output)
-      if (outputs.error) this.insertFile(outputs.error)
+      if (outputs.output) this.files.insert(outputs.output)
+      if (outputs.error) this.files.insert(outputs.error)
       const at = this.now()
       const stamp = endStatus === 'completed' ? 'completed_at' : endStatus === 'cancelled' ? 'cancelled_at' : 'expired_at'
       this.db
@@ -388,10 +291,10 @@ export class BatchStore {
     })()
   }
 
-  /** Ended batches whose retention has passed, and files past their expires_at. */
-  expiredForCleanup(retentionSeconds: number): { batches: BatchRecord[]; files: string[] } {
+  /** Ended batches whose retention has passed. */
+  expiredForCleanup(retentionSeconds: number): BatchRecord[] {
     const now = this.now()
-    const batches = (
+    return (
       this.db
         .prepare(
           `SELECT * FROM batches WHERE status IN ('completed','failed','expired','cancelled')
@@ -399,8 +302,6 @@ export class BatchStore {
         )
         .all(retentionSeconds, now) as Row[]
     ).map(toBatch)
-    const files = this.db.prepare('SELECT id FROM files WHERE expires_at IS NOT NULL AND expires_at <= ?').pluck().all(now) as string[]
-    return { batches, files }
   }
 
   deleteBatch(seq: number): void {

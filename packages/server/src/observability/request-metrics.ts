@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ServerMetrics } from './server-metrics.js'
 
 /** Status recorded for a response the client abandoned before its end (nginx's convention). */
@@ -11,17 +11,21 @@ const CLIENT_CLOSED = 499
  * 503s are counted as shed requests by their error code.
  */
 export function installRequestMetrics(app: FastifyInstance, metrics: ServerMetrics): void {
-  const routeOf = (request: { routeOptions: { url?: string | undefined } }): string => request.routeOptions.url ?? 'unmatched'
+  // The label and the chat flag come from the route's row in the route table.
+  const record = (request: FastifyRequest, status: number, seconds: number): void => {
+    const { metricsLabel, chatRequest } = request.routeOptions.config ?? {}
+    metrics.recordHttp(request.method, metricsLabel ?? 'unmatched', status, seconds, request.id, chatRequest === true)
+  }
   app.addHook('onRequest', async (request, reply) => {
     // 'finish' comes before 'close' when the response was written out; onResponse counts those.
     let finished = false
     reply.raw.once('finish', () => (finished = true))
     reply.raw.once('close', () => {
-      if (!finished) metrics.recordHttp(request.method, routeOf(request), CLIENT_CLOSED, reply.elapsedTime / 1000, request.id)
+      if (!finished) record(request, CLIENT_CLOSED, reply.elapsedTime / 1000)
     })
   })
   app.addHook('onResponse', async (request, reply) => {
-    metrics.recordHttp(request.method, routeOf(request), reply.raw.statusCode, reply.elapsedTime / 1000, request.id)
+    record(request, reply.raw.statusCode, reply.elapsedTime / 1000)
   })
   app.addHook('onError', async (_request, _reply, error) => {
     metrics.recordError(error)

@@ -10,8 +10,8 @@ export interface MetricsSources {
   engine: Engine
   admission: Admission
   responseCache?: ResponseCache | undefined
-  /** Batch progress, read at scrape time; undefined while batches are off. */
-  batches?: () => BatchProgress | undefined
+  /** When the server started (ms since the epoch), for the uptime; default: when these metrics were made. */
+  startedAt?: number
 }
 
 /** Batches by status, and the lines of unfinished batches by state. */
@@ -47,8 +47,6 @@ const FIRST_TOKEN_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120,
 const PER_TOKEN_BUCKETS = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5]
 const PREPROCESS_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
-/** Chat routes whose requests the status view counts (URL patterns, as the router knows them). */
-const CHAT_ROUTES = new Set(['/v1/chat/completions', '/chat/completions', '/v1/images/describe', '/images/describe'])
 const ENGINE_STATES = ['loading', 'ready', 'unavailable'] as const
 
 /**
@@ -61,7 +59,7 @@ const ENGINE_STATES = ['loading', 'ready', 'unavailable'] as const
 export class ServerMetrics implements ChatObserver {
   readonly registry = new Registry()
   readonly stats: StatsWindow
-  private readonly startedAt = Date.now()
+  private readonly startedAt: number
   /** Requests whose generation failed after their headers went out (a 200 carrying an error event). */
   private readonly failedAfterHeaders = new Set<string>()
   private readonly sampler: NodeJS.Timeout
@@ -85,6 +83,7 @@ export class ServerMetrics implements ChatObserver {
     options: ServerMetricsOptions = {},
   ) {
     const registers = [this.registry]
+    this.startedAt = sources.startedAt ?? Date.now()
     this.stats = new StatsWindow(options.stats)
     const { engine, admission, responseCache } = sources
 
@@ -126,41 +125,45 @@ export class ServerMetrics implements ChatObserver {
       gauge('visto_response_cache_capacity_bytes', 'The response cache’s limit (--response-cache-mb), in bytes; 0 when off.', () => (cache.enabled ? cache.options.maxBytes : 0))
       gauge('visto_response_cache_entries', 'Answers in the response cache.', () => cache.size)
     }
-    const batchProgress = sources.batches
-    if (batchProgress) {
-      new Gauge({
-        name: 'visto_batches',
-        help: 'Batches on this server by status (validating, in_progress, finalizing, completed, failed, expired, cancelling, cancelled).',
-        labelNames: ['status'],
-        registers,
-        collect() {
-          const progress = batchProgress()
-          for (const status of BATCH_STATUSES) this.set({ status }, progress?.batches[status] ?? 0)
-        },
-      })
-      new Gauge({
-        name: 'visto_batch_lines',
-        help: 'Request lines of unfinished batches by state (pending, succeeded, failed).',
-        labelNames: ['state'],
-        registers,
-        collect() {
-          const lines = batchProgress()?.lines
-          for (const state of ['pending', 'succeeded', 'failed'] as const) this.set({ state }, lines?.[state] ?? 0)
-        },
-      })
-    }
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'visto_' })
 
     this.sampler = setInterval(() => this.stats.sampleLoad(admission.queued, admission.running), options.loadSampleMs ?? 1000)
     this.sampler.unref()
   }
 
-  /** A finished HTTP response (`status` 499 when the client left first). */
-  recordHttp(method: string, route: string, status: number, seconds: number, requestId: string): void {
+  /** Batch progress, read at scrape time: called once the batch system exists (servers without one export no batch figures). */
+  watchBatches(batchProgress: () => BatchProgress): void {
+    new Gauge({
+      name: 'visto_batches',
+      help: 'Batches on this server by status (validating, in_progress, finalizing, completed, failed, expired, cancelling, cancelled).',
+      labelNames: ['status'],
+      registers: [this.registry],
+      collect() {
+        const progress = batchProgress()
+        for (const status of BATCH_STATUSES) this.set({ status }, progress.batches[status] ?? 0)
+      },
+    })
+    new Gauge({
+      name: 'visto_batch_lines',
+      help: 'Request lines of unfinished batches by state (pending, succeeded, failed).',
+      labelNames: ['state'],
+      registers: [this.registry],
+      collect() {
+        const lines = batchProgress().lines
+        for (const state of ['pending', 'succeeded', 'failed'] as const) this.set({ state }, lines[state] ?? 0)
+      },
+    })
+  }
+
+  /**
+   * A finished HTTP response (`status` 499 when the client left first), labelled by its
+   * route's path; `chatRequest` (the route table's `chat`) counts it in the status view.
+   */
+  recordHttp(method: string, route: string, status: number, seconds: number, requestId: string, chatRequest: boolean): void {
     this.httpRequests.inc({ method, route, status: String(status) })
     if (status !== 499) this.httpDuration.observe({ method, route }, seconds)
     const failedLate = this.failedAfterHeaders.delete(requestId)
-    if (method === 'POST' && CHAT_ROUTES.has(route)) {
+    if (chatRequest) {
       this.stats.sampleLoad(this.sources.admission.queued, this.sources.admission.running)
       this.stats.recordRequest(status === 499 ? undefined : seconds * 1000, failedLate || (status >= 400 && status !== 499))
     }

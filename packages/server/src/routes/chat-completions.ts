@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
 import type { ChatJob } from '../serving/chat-job.js'
 import { parseChatRequest } from '../serving/chat-request.js'
@@ -6,8 +6,9 @@ import { cacheDirective } from '../serving/response-cache.js'
 import { clientDisconnectSignal } from './client-disconnect.js'
 import { openAiEventStream, sendEventStream } from './event-stream.js'
 
-export function chatCompletionsRoutes(app: FastifyInstance, deps: { chat: ChatCompletionsService }): void {
-  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+/** `POST /v1/chat/completions`: a JSON body in, a completion or an event stream out. */
+export function chatCompletionsHandler(deps: { chat: ChatCompletionsService }) {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
     const signal = clientDisconnectSignal(reply)
     const job: ChatJob = {
       ...parseChatRequest(request.body, deps.chat.requestLimits),
@@ -26,5 +27,4 @@ export function chatCompletionsRoutes(app: FastifyInstance, deps: { chat: ChatCo
     const chunks = await deps.chat.startStream(prepared, signal)
     await sendEventStream(request, reply, chunks, openAiEventStream, signal)
   }
-  for (const url of ['/v1/chat/completions', '/chat/completions']) app.post(url, { config: { access: 'guarded' } }, handler)
 }

@@ -1,5 +1,5 @@
 import type { DocumentPreview } from '@visto/protocol'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { PdfDocuments } from '../documents/pdf-documents.js'
 import { ApiError, InvalidRequestError } from '../errors.js'
 import type { ChatJobFilePart } from '../serving/chat-job.js'
@@ -43,8 +43,8 @@ function asBodyError(error: unknown): unknown {
  * `file` part is (same pages, sizes, tokens and 400s), plus a thumbnail of each page, so
  * the web page can show what a document will cost before it is sent.
  */
-export function documentPreviewRoutes(app: FastifyInstance, { documents }: DocumentPreviewDeps): void {
-  app.post('/v1/visto/document-preview', { config: { access: 'guarded' } }, async (request, reply): Promise<DocumentPreview> => {
+export function documentPreviewHandler({ documents }: DocumentPreviewDeps) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<DocumentPreview> => {
     const body = request.body
     if (!isJsonObject(body)) {
       throw new InvalidRequestError('The body must be a JSON object {"file_data": "data:application/pdf;base64,...", "detail", "pages"}', { param: null, code: 'invalid_type' })
@@ -84,5 +84,5 @@ export function documentPreviewRoutes(app: FastifyInstance, { documents }: Docum
     } catch (error) {
       throw asBodyError(error)
     }
-  })
+  }
 }

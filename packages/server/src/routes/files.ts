@@ -1,16 +1,14 @@
-import multipart from '@fastify/multipart'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { fileObject, type BatchService } from '../batches/service.js'
+import type { FastifyMultipartOptions } from '@fastify/multipart'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { fileObject, type FilesService } from '../files/files-service.js'
 import { InvalidRequestError } from '../errors.js'
 import { mapMultipartError } from './multipart-errors.js'
-
-const guarded = { config: { access: 'guarded' } } as const
 
 type IdParams = { Params: { file_id: string } }
 
 /** OpenAI's Files API for batch input and output: upload (multipart, streamed to disk), list, retrieve, content, delete. */
-export async function filesRoutes(app: FastifyInstance, service: BatchService): Promise<void> {
-  await app.register(multipart, {
+export function filesHandlers(service: FilesService) {
+  const uploadForm: FastifyMultipartOptions = {
     limits: {
       // One byte over our own limit, so the storage layer reports the size with its own message.
       fileSize: service.limits.maxFileBytes + 1,
@@ -20,9 +18,9 @@ export async function filesRoutes(app: FastifyInstance, service: BatchService): 
       parts: 12,
       headerPairs: 200,
     },
-  })
+  }
 
-  app.post('/v1/files', guarded, async (request: FastifyRequest, reply: FastifyReply) => {
+  const upload = async (request: FastifyRequest, reply: FastifyReply) => {
     if (!request.isMultipart()) {
       throw new InvalidRequestError('Send multipart/form-data with a "file" and purpose=batch (curl -F purpose=batch -F file=@requests.jsonl …)', {
         param: 'file',
@@ -45,7 +43,7 @@ export async function filesRoutes(app: FastifyInstance, service: BatchService): 
         }
       }
     } catch (error) {
-      if (upload) await service.files.discard(upload.tempPath)
+      if (upload) await service.storage.discard(upload.tempPath)
       throw mapMultipartError(error, { tooManyFields: 'Too many form fields: send one "file" and "purpose"' })
     }
     if (!upload) throw new InvalidRequestError('No file: send the JSONL requests in the "file" field', { param: 'file', code: 'missing_required_parameter' })
@@ -55,29 +53,30 @@ export async function filesRoutes(app: FastifyInstance, service: BatchService): 
     if (anchor !== undefined || seconds !== undefined) {
       const value = Number(seconds)
       if (anchor !== 'created_at' || !Number.isInteger(value) || value < 3600 || value > 30 * 24 * 3600) {
-        await service.files.discard(upload.tempPath)
+        await service.storage.discard(upload.tempPath)
         throw new InvalidRequestError('expires_after needs anchor "created_at" and seconds from 3600 to 2592000', { param: 'expires_after', code: 'invalid_value' })
       }
       expiresAfterSeconds = value
     }
     const record = await service.storeUpload(upload, { filename: upload.filename, purpose: fields.get('purpose'), expiresAfterSeconds })
     return reply.code(200).send(fileObject(record))
-  })
+  }
 
-  app.get('/v1/files', guarded, async (request: FastifyRequest<{ Querystring: Record<string, string | undefined> }>) =>
-    service.listFiles({ after: request.query.after, limit: request.query.limit, order: request.query.order, purpose: request.query.purpose }),
-  )
+  const list = async (request: FastifyRequest<{ Querystring: Record<string, string | undefined> }>) =>
+    service.list({ after: request.query.after, limit: request.query.limit, order: request.query.order, purpose: request.query.purpose })
 
-  app.get('/v1/files/:file_id', guarded, async (request: FastifyRequest<IdParams>) => fileObject(service.getFile(request.params.file_id)))
+  const retrieve = async (request: FastifyRequest<IdParams>) => fileObject(service.get(request.params.file_id))
 
-  app.get('/v1/files/:file_id/content', guarded, async (request: FastifyRequest<IdParams>, reply: FastifyReply) => {
-    const file = service.getFile(request.params.file_id)
-    const stream = service.files.openRead(file.id)
+  const content = async (request: FastifyRequest<IdParams>, reply: FastifyReply) => {
+    const file = service.get(request.params.file_id)
+    const stream = service.storage.openRead(file.id)
     return reply
       .type('application/jsonl')
       .header('content-disposition', `attachment; filename="${file.filename.replace(/["\\\r\n]/g, '_')}"`)
       .send(stream)
-  })
+  }
 
-  app.delete('/v1/files/:file_id', guarded, async (request: FastifyRequest<IdParams>) => service.deleteFile(request.params.file_id))
+  const remove = async (request: FastifyRequest<IdParams>) => service.delete(request.params.file_id)
+
+  return { uploadForm, upload, list, retrieve, content, remove }
 }

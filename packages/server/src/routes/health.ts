@@ -1,5 +1,5 @@
 import type { HealthStatus } from '@visto/protocol'
-import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Engine } from '../engines/engine.js'
 import { redactUrlCredentials } from '../redact.js'
 import type { Admission } from '../serving/admission.js'
@@ -9,7 +9,7 @@ import type { Admission } from '../serving/admission.js'
  * progress only, nothing about the engine's internals or addresses. `GET /v1/health`
  * (guarded) adds the engine's message and the queue.
  */
-export function healthRoutes(app: FastifyInstance, { engine, admission }: { engine: Engine; admission: Admission }): void {
+export function healthHandlers({ engine, admission }: { engine: Engine; admission: Admission }) {
   const status = (reply: FastifyReply): HealthStatus => {
     const state = engine.state()
     if (state.status !== 'ready') reply.code(503).header('retry-after', '5')
@@ -17,10 +17,12 @@ export function healthRoutes(app: FastifyInstance, { engine, admission }: { engi
     if (state.status === 'loading') return { status: 'loading', progress: state.progress }
     return { status: 'unavailable' }
   }
-  app.get('/health', { config: { access: 'public' } }, async (_request, reply) => status(reply))
-  app.get('/v1/health', { config: { access: 'guarded' } }, async (_request, reply) => {
-    const state = engine.state()
-    // Engine states quote URLs (an upstream's); none may carry its credentials out.
-    return { ...status(reply), ...('message' in state ? { message: redactUrlCredentials(state.message) } : {}), running: admission.running, queued: admission.queued }
-  })
+  return {
+    liveness: async (_request: FastifyRequest, reply: FastifyReply) => status(reply),
+    detailed: async (_request: FastifyRequest, reply: FastifyReply) => {
+      const state = engine.state()
+      // Engine states quote URLs (an upstream's); none may carry its credentials out.
+      return { ...status(reply), ...('message' in state ? { message: redactUrlCredentials(state.message) } : {}), running: admission.running, queued: admission.queued }
+    },
+  }
 }

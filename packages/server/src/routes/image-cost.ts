@@ -1,5 +1,5 @@
 import type { ImageCost, ImageCostList } from '@visto/protocol'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyRequest } from 'fastify'
 import { InvalidRequestError } from '../errors.js'
 import { imageCost, refusalFor } from '../images/image-cost.js'
 import type { ImageDetailLevel, ImagePipelineOptions } from '../images/pipeline.js'
@@ -27,8 +27,8 @@ function positiveSide(value: unknown, param: string): number {
  * resize and what they add to the prompt, so a client can show the cost before sending
  * megabytes of image. Sizes are the EXIF-oriented ones a browser reports.
  */
-export function imageCostRoutes(app: FastifyInstance, { images }: ImageCostDeps): void {
-  app.post('/v1/visto/image-cost', { config: { access: 'guarded' } }, async (request): Promise<ImageCostList> => {
+export function imageCostHandler({ images }: ImageCostDeps) {
+  return async (request: FastifyRequest): Promise<ImageCostList> => {
     const body = request.body as { images?: unknown } | null
     const list = body !== null && typeof body === 'object' ? body.images : undefined
     if (!Array.isArray(list) || list.length === 0 || list.length > maxImagesPerCall) {
@@ -67,5 +67,5 @@ export function imageCostRoutes(app: FastifyInstance, { images }: ImageCostDeps)
         }
       }),
     }
-  })
+  }
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
-import multipart from '@fastify/multipart'
+import type { FastifyMultipartOptions } from '@fastify/multipart'
 import { formatBytes, isPdf } from '@visto/protocol'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { InvalidRequestError, PayloadTooLargeError } from '../errors.js'
 import { bodyTooLarge } from '../http-errors.js'
 import type { ImageDetailLevel, ImagePipelineOptions } from '../images/pipeline.js'
@@ -43,12 +43,12 @@ function parseDetail(fields: Map<string, string>): ImageDetailLevel {
  * `POST /v1/images/describe`: multipart upload without base64, so
  * `curl -F image=@photo.jpg -F prompt='描述这张图片' http://localhost:7860/v1/images/describe`
  * works. The images go through the same pipeline as chat images; the answer is the
- * same chat completion object.
+ * same chat completion object. `form` is the multipart parser's limits for this route.
  */
-export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDescribeDeps): Promise<void> {
+export function imagesDescribeRoute(deps: ImagesDescribeDeps) {
   const { images } = deps
   const maxFileBytes = Math.max(images.maxImageBytes, deps.maxPdfBytes ?? 0)
-  await app.register(multipart, {
+  const form: FastifyMultipartOptions = {
     throwFileSizeLimit: true,
     limits: {
       fileSize: maxFileBytes,
@@ -58,7 +58,7 @@ export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDes
       parts: images.maxImagesPerRequest + 16,
       headerPairs: 200,
     },
-  })
+  }
 
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     if (!request.isMultipart()) {
@@ -69,7 +69,7 @@ export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDes
     }
     // The whole form counts against --body-limit-mb, as a JSON body does: refuse a declared
     // size at once, and count what streams in for chunked uploads.
-    const bodyLimit = app.initialConfig.bodyLimit ?? Number.POSITIVE_INFINITY
+    const bodyLimit = request.server.initialConfig.bodyLimit ?? Number.POSITIVE_INFINITY
     const declared = Number(request.headers['content-length'])
     if (Number.isFinite(declared) && declared > bodyLimit) throw bodyTooLarge(bodyLimit)
     const signal = clientDisconnectSignal(reply)
@@ -118,7 +118,7 @@ export async function imagesDescribeRoutes(app: FastifyInstance, deps: ImagesDes
       reservation.cancel()
     }
   }
-  for (const url of ['/v1/images/describe', '/images/describe']) app.post(url, { config: { access: 'guarded' } }, handler)
+  return { form, handler }
 }
 
 /**

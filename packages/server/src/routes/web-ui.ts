@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { NotFoundError } from '../errors.js'
 
 /**
@@ -102,17 +102,12 @@ async function sendFile(request: FastifyRequest, reply: FastifyReply, root: stri
   return reply.type(type!).send(body)
 }
 
-/** The page and its files are public: they hold no data, and the page asks for the key itself. */
-export function webUiRoutes(app: FastifyInstance, roots: StaticRoots = defaultStaticRoots): void {
-  const access = { config: { access: 'public' as const } }
-  app.get('/', access, (request, reply) => sendFile(request, reply, roots.webui, 'index.html'))
-  // `/index.html` is what people type after seeing `/`; keep one canonical address.
-  app.get('/index.html', access, (_request, reply) => reply.redirect('/', 301))
-  for (const [prefix, root] of [
-    ['/ui/', roots.webui],
-    ['/sdk/', roots.sdk],
-    ['/protocol/', roots.protocol],
-  ] as const) {
-    app.get(`${prefix}*`, access, (request, reply) => sendFile(request, reply, root, (request.params as { '*': string })['*']))
+/** The page and the files under `/ui/*`, `/sdk/*`, `/protocol/*` (`filesIn(roots.sdk)` for `/sdk/*`). */
+export function webUiHandlers(roots: StaticRoots = defaultStaticRoots) {
+  return {
+    page: (request: FastifyRequest, reply: FastifyReply) => sendFile(request, reply, roots.webui, 'index.html'),
+    // `/index.html` is what people type after seeing `/`; keep one canonical address.
+    toPage: (_request: FastifyRequest, reply: FastifyReply) => reply.redirect('/', 301),
+    filesIn: (root: string) => (request: FastifyRequest, reply: FastifyReply) => sendFile(request, reply, root, (request.params as { '*': string })['*']),
   }
 }

@@ -15,8 +15,8 @@ export class UploadTooLargeError extends Error {
 const idPattern = /^(file-[0-9a-f]{24})$/
 
 /**
- * Uploaded and generated batch files, one per id, in `<data dir>/files` (0700, files
- * 0600). Every file is written under a temporary name, fsynced, then renamed into place
+ * The bytes of stored files (uploads and batch output), one per id, in `<data dir>/files`
+ * (0700, files 0600). Every file is written under a temporary name, fsynced, then renamed into place
  * and the directory fsynced, so a file that has its final name is complete. Anything
  * else found there at start-up (a half-received upload, output written before a crash)
  * is removed by `removeOrphans`.
