@@ -1,8 +1,12 @@
 import { defineConfig } from 'vitest/config'
 
+// One layout rule per layer:
+// - unit: co-located `packages/*/src/**/*.test.ts` — in-process, with scripted engines and
+//   servers at most; no llama-server, no Chromium (`npm run test:unit`, seconds).
+// - e2e: `e2e/*.test.ts` — the real llama-server on the tiny stand-in, spawned servers and
+//   CLIs, installed packages, the page in Chromium.
 export default defineConfig({
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'e2e/**/*.test.ts'],
     // Engine tests spawn llama-server; two cores are all CI has.
     testTimeout: 60_000,
     hookTimeout: 300_000,
@@ -10,5 +14,9 @@ export default defineConfig({
     maxWorkers: 2,
     // The JSON report lets .ci/run print one plain "N passed, N failed" line.
     reporters: ['default', ['json', { outputFile: 'node_modules/.cache/vitest-report.json' }]],
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['packages/*/src/**/*.test.ts'] } },
+      { extends: true, test: { name: 'e2e', include: ['e2e/**/*.test.ts'] } },
+    ],
   },
 })
