@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ConfigError, describeNonDefaults, parseServeConfig } from './config.js'
+import { ConfigError, describeNonDefaults, parseServeConfig, serveHelp } from './config.js'
 
 describe('serve config', () => {
   it('uses the documented defaults', () => {
@@ -37,6 +37,14 @@ describe('serve config', () => {
 
   it('names the variable when an environment value is bad', () => {
     expect(() => parseServeConfig([], { VISTO_CTX_SIZE: 'big' })).toThrow('VISTO_CTX_SIZE must be a whole number, got "big"')
+  })
+
+  it('takes --engine-stall-seconds from VISTO_ENGINE_STALL_SECONDS (300 by default, 0 = off), shown in --help', () => {
+    expect(parseServeConfig([], {})['engine-stall-seconds']).toBe(300)
+    expect(parseServeConfig([], { VISTO_ENGINE_STALL_SECONDS: '0' })['engine-stall-seconds']).toBe(0)
+    expect(parseServeConfig(['--engine-stall-seconds', '3'], { VISTO_ENGINE_STALL_SECONDS: '60' })['engine-stall-seconds']).toBe(3)
+    expect(() => parseServeConfig(['--engine-stall-seconds', '-1'], {})).toThrow(new ConfigError('--engine-stall-seconds must be at least 0, got -1'))
+    expect(serveHelp()).toMatch(/--engine-stall-seconds VALUE +With --engine llama\.cpp: .*0 = never\. \(default: 300\)/)
   })
 
   it('takes --max-json-depth from VISTO_MAX_JSON_DEPTH, and refuses one too shallow for the schemas --max-schema-depth allows', () => {
