@@ -88,8 +88,8 @@ export class LlamaCppEngine implements Engine {
       stallMs: stallSeconds * 1000,
       readSlots: async (signal) => {
         const response = await this.call('/slots', { method: 'GET', signal })
-        // A llama-server without the endpoint (--no-slots) shows no progress: treated as
-        // idle, so it is never killed on a guess; a silent one still times out above.
+        // A llama-server without the endpoint (--no-slots) cannot show its progress: its
+        // answer counts as idle, so it is never killed on a guess (silence still counts).
         if (!response.ok) {
           await response.body?.cancel()
           return []

@@ -143,6 +143,7 @@ export class ProgressWatchdog {
     // A stopped or frozen engine never answers: give up in time for the next poll.
     const timeout = new AbortController()
     const timer = setTimeout(() => timeout.abort(new Error('GET /slots timed out')), Math.max(1000, this.pollIntervalMs))
+    timer.unref()
     try {
       slots = await this.options.readSlots(timeout.signal)
     } catch {
