@@ -61,6 +61,14 @@ describe('serve config', () => {
     expect(() => parseServeConfig([], { VISTO_CTX_SIZE: 'big' })).toThrow('VISTO_CTX_SIZE must be a whole number, got "big"')
   })
 
+  it('takes --engine-stall-seconds from VISTO_ENGINE_STALL_SECONDS (300 by default, 0 = off), shown in --help', () => {
+    expect(parseServeConfig([], {})['engine-stall-seconds']).toBe(300)
+    expect(parseServeConfig([], { VISTO_ENGINE_STALL_SECONDS: '0' })['engine-stall-seconds']).toBe(0)
+    expect(parseServeConfig(['--engine-stall-seconds', '3'], { VISTO_ENGINE_STALL_SECONDS: '60' })['engine-stall-seconds']).toBe(3)
+    expect(() => parseServeConfig(['--engine-stall-seconds', '-1'], {})).toThrow(new ConfigError('--engine-stall-seconds must be at least 0, got -1'))
+    expect(serveHelp()).toMatch(/--engine-stall-seconds VALUE +With --engine llama\.cpp: .*0 = never\. \(default: 300\)/)
+  })
+
   it('takes --max-json-depth from VISTO_MAX_JSON_DEPTH, and refuses one too shallow for the schemas --max-schema-depth allows', () => {
     expect(parseServeConfig([], {})['max-json-depth']).toBe(64)
     expect(parseServeConfig([], { VISTO_MAX_JSON_DEPTH: '200' })['max-json-depth']).toBe(200)

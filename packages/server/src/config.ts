@@ -39,6 +39,14 @@ export const serveOptions = {
   engine: { kind: 'string', default: 'llama.cpp', choices: ['llama.cpp', 'openai'], description: 'llama.cpp runs the model here; openai fronts an existing OpenAI-compatible server (vLLM, SGLang, llama.cpp).' },
   'upstream-url': { kind: 'string', description: 'With --engine openai: the upstream base URL, e.g. http://gpu-box:8000/v1 (user:pass@ in it is sent as Basic auth, never shown).' },
   'upstream-api-key': { kind: 'string', secret: true, description: 'With --engine openai: the upstream API key.' },
+  // Only a hung engine may be killed, never a slow one: llama-server's /slots moves after each
+  // prompt batch and each image, and the slowest such step measured on 2 CPU cores with the 4B
+  // model (docs/benchmarks.md) is one photo at the default pixel budget: 66 s for its 1,029
+  // tokens (vision encoder 34 s plus decoding them; plain prompt runs at 36 tok/s, so a 2,048-token
+  // batch takes about 57 s). A detail "high" image has 2.25× the pixels and tokens: about 150–170 s
+  // (estimated, not measured). So 120 s would kill good work; 300 s leaves room for a machine
+  // shared with other work, and still ends a frozen engine in minutes rather than never.
+  'engine-stall-seconds': { kind: 'number', default: 300, min: 0, description: 'With --engine llama.cpp: how long llama-server may hold requests without progress (no token, no prompt batch done, no answer) before it counts as hung and is killed and restarted, its requests failing with 503; 0 = never.' },
   'llama-server': { kind: 'string', description: 'Path to a llama-server binary (default: PATH, then Visto’s own cached build).' },
   'api-key': { kind: 'string', secret: true, description: 'Require "Authorization: Bearer KEY" on every API route (default: none). Prefer VISTO_API_KEY: flags are visible to other users in ps.' },
   'cors-origins': { kind: 'string', description: 'Other web origins (scheme://host:port, comma-separated, or *) allowed to call the API from a browser. Default: only the server’s own page.' },

@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { BatchSystem } from './batches/batch-system.js'
 import { composeServer } from './compose.js'
 import { describeNonDefaults, type ServeConfig } from './config.js'
@@ -28,9 +28,11 @@ export interface ServeIo {
   log: (line: string) => void
   /** Engine output (llama-server's log), shown only at debug level. */
   engineLog?: (line: string) => void
+  /** Replaces the server log --log-level would make (tests capture it). */
+  logger?: FastifyServerOptions['logger']
 }
 
-async function createEngine(config: ServeConfig, io: ServeIo, cacheDir: string): Promise<Engine> {
+async function createEngine(config: ServeConfig, io: ServeIo, cacheDir: string, serverLog: () => FastifyBaseLogger | undefined): Promise<Engine> {
   const aliases = config['model-alias'].split(',').map((s) => s.trim()).filter(Boolean)
   if (config.engine === 'openai') {
     return new OpenAiUpstreamEngine({
@@ -62,7 +64,9 @@ async function createEngine(config: ServeConfig, io: ServeIo, cacheDir: string):
     threads: config.threads,
     gpuLayers: config['gpu-layers'],
     imageCacheMb: config['image-cache-mb'],
+    stallSeconds: config['engine-stall-seconds'],
     log: io.engineLog,
+    reportError: (message, details) => serverLog()?.error(details, message),
   })
 }
 
@@ -84,14 +88,17 @@ export async function startServer(config: ServeConfig, io: ServeIo, hooks: Serve
     )
   }
   const cacheDir = config.cache ?? defaultCacheDir()
-  const engine = await createEngine(config, io, cacheDir)
+  // The engine is made before the app whose log its errors go to.
+  let serverLog: FastifyBaseLogger | undefined
+  const engine = await createEngine(config, io, cacheDir, () => serverLog)
   const { app, admission, dataDir, batches } = await composeServer(config, {
     engine,
     startedAt,
-    logger: config['log-level'] === 'silent' ? false : { level: config['log-level'] },
+    logger: io.logger ?? (config['log-level'] === 'silent' ? false : { level: config['log-level'] }),
     data: { dir: config['data-dir'] ?? join(cacheDir, 'data'), log: io.log },
     ...(hooks.batchFailpoint ? { batchFailpoint: hooks.batchFailpoint } : {}),
   })
+  serverLog = app.log
   const url = await app.listen({ port: config.port, host: config.host })
   io.log(`listening on ${url} (POST /v1/chat/completions, web page at /)`)
   const started = Date.now()

@@ -14,6 +14,7 @@ import { ChatTemplate, CHATML_TEMPLATE } from './chat-template.js'
 import { prefixLlamaCppMetrics } from './llama-cpp-metrics.js'
 import { LlamaServerProcess, type LlamaServerProcessOptions } from './llama-server-process.js'
 import { readMmprojGeometry } from './mmproj-geometry.js'
+import { ProgressWatchdog, slotProgress } from './progress-watchdog.js'
 
 export interface LlamaCppEngineOptions extends LlamaServerProcessOptions {
   /** Model ids clients may send; the first is what /v1/models lists first. */
@@ -21,6 +22,13 @@ export interface LlamaCppEngineOptions extends LlamaServerProcessOptions {
   /** Restart backoff after a crash: base × 2^n, capped. */
   restartBaseMs?: number
   restartMaxMs?: number
+  /**
+   * Seconds the engine may hold work without progress (no token, no prompt batch done,
+   * /slots unanswered) before it is killed and restarted; 0 or unset: never.
+   */
+  stallSeconds?: number
+  /** Visto's own errors about the engine (a stall), for the server log; `log` is llama-server's output. */
+  reportError?: (message: string, details: { requestIds: string[] }) => void
 }
 
 interface CompletionChunk {
@@ -54,6 +62,10 @@ export class LlamaCppEngine implements Engine {
   private lastLoadSeconds: number | undefined
   /** The projector's, once start() has read it. */
   private geometry: VisionGeometry = qwen3VlGeometry
+  /** Watches the current child for stalls (undefined when --engine-stall-seconds is 0). */
+  private watchdog: ProgressWatchdog | undefined
+  /** Why the current child was killed, when it was killed for a stall. */
+  private stallReason: string | undefined
 
   constructor(private readonly options: LlamaCppEngineOptions) {
     this.process = this.createProcess()
@@ -61,11 +73,51 @@ export class LlamaCppEngine implements Engine {
 
   private createProcess(): LlamaServerProcess {
     const child = new LlamaServerProcess(this.options)
+    const watchdog = this.createWatchdog(child)
     child.on('exit', ({ expected }: { expected: boolean }) => {
+      watchdog?.stop()
       this.generation.abort(new EngineUnavailableError('The engine (llama-server) stopped unexpectedly; it is being restarted. Retry shortly.'))
-      if (!expected && !this.closed) this.scheduleRestart()
+      const stallReason = this.stallReason
+      this.stallReason = undefined
+      if (!expected && !this.closed) this.scheduleRestart(stallReason)
     })
+    this.watchdog = watchdog
     return child
+  }
+
+  private createWatchdog(child: LlamaServerProcess): ProgressWatchdog | undefined {
+    const stallSeconds = this.options.stallSeconds ?? 0
+    if (stallSeconds <= 0) return undefined
+    return new ProgressWatchdog({
+      stallMs: stallSeconds * 1000,
+      readSlots: async (signal) => {
+        const response = await this.call('/slots', { method: 'GET', signal })
+        // A llama-server without the endpoint (--no-slots) cannot show its progress: its
+        // answer counts as idle, so it is never killed on a guess (silence still counts).
+        if (!response.ok) {
+          await response.body?.cancel()
+          return []
+        }
+        return slotProgress(await response.json())
+      },
+      onStall: (stalledMs, requestIds) => this.declareStall(child, stalledMs, requestIds),
+    })
+  }
+
+  /**
+   * The child holds work and has made no progress for --engine-stall-seconds: /health
+   * turns unavailable at once, the requests it held fail with a 503 (a stream with its
+   * error frame), and a SIGKILL hands it to the crash path, which restarts it.
+   */
+  private declareStall(child: LlamaServerProcess, stalledMs: number, requestIds: string[]): void {
+    if (this.closed || child !== this.process || !child.isRunning()) return
+    const seconds = Math.round(stalledMs / 1000)
+    const held = requestIds.length > 0 ? `request${requestIds.length > 1 ? 's' : ''} ${requestIds.join(', ')}` : 'only requests whose clients had gone'
+    this.stallReason = `llama-server made no progress for ${seconds} s (--engine-stall-seconds ${this.options.stallSeconds})`
+    this.options.reportError?.(`${this.stallReason} while running ${held}; killing and restarting it`, { requestIds })
+    this.stateOverride = { status: 'unavailable', message: `${this.stallReason}; restarting` }
+    this.generation.abort(new EngineUnavailableError(`The engine (llama-server) made no progress for ${seconds} s and is being restarted. Retry shortly.`))
+    child.killUnresponsive()
   }
 
   /** Starts llama-server and waits until it can serve. Throws with its output if it cannot start. */
@@ -80,13 +132,13 @@ export class LlamaCppEngine implements Engine {
     this.stateOverride = undefined
   }
 
-  private scheduleRestart(): void {
+  private scheduleRestart(stallReason?: string): void {
     const base = this.options.restartBaseMs ?? 1000
     const delay = Math.min(this.options.restartMaxMs ?? 30_000, base * 2 ** this.restartAttempt)
     this.restartAttempt++
     this.restarts++
-    this.stateOverride = { status: 'unavailable', message: `llama-server exited; restarting in ${Math.round(delay / 100) / 10} s` }
-    this.options.log?.(`[visto] llama-server exited unexpectedly; restart #${this.restartAttempt} in ${delay} ms`)
+    this.stateOverride = { status: 'unavailable', message: `${stallReason ?? 'llama-server exited'}; restarting in ${Math.round(delay / 100) / 10} s` }
+    this.options.log?.(`[visto] ${stallReason ? `${stallReason}, killed` : 'llama-server exited unexpectedly'}; restart #${this.restartAttempt} in ${delay} ms`)
     this.restartTimer = setTimeout(() => {
       if (this.closed) return
       this.process = this.createProcess()
@@ -154,6 +206,18 @@ export class LlamaCppEngine implements Engine {
 
   async *generate(request: EngineRequest, signal: AbortSignal): AsyncGenerator<EngineEvent> {
     await this.health()
+    const work = this.watchdog?.begin(request.requestId)
+    try {
+      for await (const event of this.completion(request, signal)) {
+        work?.progressed()
+        yield event
+      }
+    } finally {
+      work?.end()
+    }
+  }
+
+  private async *completion(request: EngineRequest, signal: AbortSignal): AsyncGenerator<EngineEvent> {
     const prompt = this.renderPrompt(request)
     const images = request.messages.flatMap((m) => m.content.flatMap((p) => (p.type === 'image' ? [p.image.data.toString('base64')] : [])))
     const s = request.sampling
@@ -273,6 +337,7 @@ export class LlamaCppEngine implements Engine {
 
   async close(): Promise<void> {
     this.closed = true
+    this.watchdog?.stop()
     if (this.restartTimer) clearTimeout(this.restartTimer)
     await this.process.stop()
   }
@@ -280,6 +345,7 @@ export class LlamaCppEngine implements Engine {
   /** For process 'exit' handlers: never leave an orphaned llama-server behind. */
   kill(): void {
     this.closed = true
+    this.watchdog?.stop()
     this.process.killNow()
   }
 

@@ -232,6 +232,14 @@ export class LlamaServerProcess extends EventEmitter {
     clearTimeout(timer)
   }
 
+  /**
+   * SIGKILL a child that stopped making progress, counted as a crash: its 'exit' says
+   * unexpected, so the engine restarts it. SIGKILL ends a SIGSTOPped process too.
+   */
+  killUnresponsive(): void {
+    this.child?.kill('SIGKILL')
+  }
+
   /** Synchronous last resort for process 'exit' handlers. */
   killNow(): void {
     this.stopping = true
