@@ -19,6 +19,7 @@ const commands: Record<string, () => Promise<Command>> = {
   batch: async () => (await import('./commands/batch.js')).default,
   chat: async () => (await import('./commands/chat.js')).default,
   ocr: async () => (await import('./commands/ocr.js')).default,
+  detect: async () => (await import('./commands/detect.js')).default,
   bench: async () => (await import('./commands/bench.js')).default,
 }
 

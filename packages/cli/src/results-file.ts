@@ -6,6 +6,7 @@
  */
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs'
 import { readFile, rename, unlink, writeFile } from 'node:fs/promises'
+import type { DetectionRecord } from './detections.js'
 
 export type OutputFormat = 'jsonl' | 'csv'
 
@@ -24,6 +25,8 @@ export interface ResultRecord {
   error_type: string | null
   status: number | null
   error: string | null
+  /** `batch --detect` only (JSON Lines): the answer's boxes and points in pixels; null when the item's size could not be read (a PDF, a URL). */
+  detections?: DetectionRecord[] | null
 }
 
 export const CSV_COLUMNS: ReadonlyArray<keyof ResultRecord> = [

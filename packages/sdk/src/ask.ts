@@ -2,8 +2,9 @@
  * `ask(images, question)`: encode the images, build the request and read the answer in
  * one call, returning the answer with usage and timing. Also the engine behind Conversation and batch.
  */
-import type { ChatMessage, FinishReason, ImageDetail, Usage } from '@visto/protocol'
+import type { ChatMessage, Detection, FinishReason, ImageDetail, Usage } from '@visto/protocol'
 import type { ChatCompletionCreateParams, RequestOptions, VistoClient } from './client.js'
+import { detectionsFor, soleImageSize } from './detections.js'
 import { userContent, type ImageInput } from './images.js'
 
 /** 1024 tokens is enough for a detailed description; 0.3 keeps answers focused but not rigid. */
@@ -45,6 +46,13 @@ export interface AskResult {
   requestId: string | undefined
   attempts: number
   cached: boolean
+  /**
+   * Set by ask() when the answer holds Qwen3-VL boxes or points (`bbox_2d`, `point_2d`)
+   * and the question was about exactly one image given as bytes, a Blob, a data URL or a
+   * path: their pixel coordinates on that image, upright (EXIF orientation applied) at
+   * its original size. See parseGrounding.
+   */
+  detections?: Detection[]
 }
 
 export function samplingParams(options: SamplingOptions): Omit<ChatCompletionCreateParams, 'messages'> {
@@ -141,5 +149,7 @@ export async function ask(
   const messages: ChatMessage[] = []
   if (options.system) messages.push({ role: 'system', content: options.system })
   messages.push({ role: 'user', content })
-  return complete(client, messages, options)
+  const result = await complete(client, messages, options)
+  const detections = detectionsFor(result.text, soleImageSize(content))
+  return detections ? { ...result, detections } : result
 }

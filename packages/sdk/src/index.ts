@@ -27,6 +27,19 @@ export { ChatCompletionStream } from './stream.js'
 export { parseSse, readSseData, SseLineDecoder, type SseEvent } from '@visto/protocol'
 export { imageToDataUrl, imagePart, pdfPart, contentPart, userContent, bytesToDataUrl, type DocumentOptions, type ImageInput, type ImageOptions } from './images.js'
 export { formatDuration, isPdf, percentile, sniffImageMime, type ImageMime } from '@visto/protocol'
+export {
+  parseGrounding,
+  displayedImageSize,
+  GROUNDING_SCALE,
+  type Detection,
+  type BoxDetection,
+  type PointDetection,
+  type PixelBox,
+  type PixelPoint,
+  type ImageSize,
+  type DisplayedImageSize,
+  type ExifOrientation,
+} from '@visto/protocol'
 export { bytesToBase64, base64ToBytes } from './base64.js'
 export { isRetryableStatus, retryAfterMs, retryDelayMs, sleep, DEFAULT_BACKOFF, type BackoffOptions } from './retry.js'
 export {

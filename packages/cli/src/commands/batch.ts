@@ -10,6 +10,7 @@ import { clientFrom, clientOptionsFrom, commonHelp, describeError, isUnreachable
 import { resolveInputs, type BatchInput } from '../batch-inputs.js'
 import { CliError, ExitCode } from '../cli-error.js'
 import type { Command } from '../cli.js'
+import { DETECT_MAX_TOKENS, detectionRecords, groundingPrompt, imageFileSizes } from '../detections.js'
 import { printJson, styler } from '../output.js'
 import { pageSelectionFlag } from '../pdf-pages.js'
 import { ProgressReporter } from '../progress.js'
@@ -41,6 +42,9 @@ Options:
   --cache               reuse answers from the result cache (~/.cache/visto/results)
   --cache-dir DIR       the result cache directory (implies --cache)
   --progress-interval S seconds between plain progress lines when stderr is not a TTY (default 2)
+  --detect              locate -q WHAT in each image with the grounding prompt (as \`visto detect\`)
+                        and store each answer's boxes and points, in pixels, as "detections"
+                        (JSON Lines only; --max-tokens defaults to 2048)
   --server              submit everything as one batch that the server runs in the background
                         (needs -o; Ctrl-C leaves it running, the same command again attaches to it)
 ${samplingHelp}
@@ -109,19 +113,24 @@ const command: Command = {
       'progress-interval': { type: 'string' },
       server: { type: 'boolean', default: false },
       pages: { type: 'string' },
+      detect: { type: 'boolean', default: false },
       ...samplingOptions,
     })
     if (values.help) {
       process.stdout.write(`${help}\n`)
       return ExitCode.Ok
     }
-    const question = values.question
-    if (question === undefined || question.trim() === '') throw new CliError('missing -q QUESTION\nRun `visto batch --help` for usage.', ExitCode.Usage)
+    if (values.question === undefined || values.question.trim() === '') throw new CliError('missing -q QUESTION\nRun `visto batch --help` for usage.', ExitCode.Usage)
+    // The prompt actually sent names the records, so a plain run with the same -q is not taken for done.
+    const question = values.detect ? groundingPrompt(values.question) : values.question
     if (positionals.length === 0) throw new CliError('missing inputs: give a directory, a glob, a list file or images', ExitCode.Usage)
     const concurrency = numberFlag(values.concurrency, 'concurrency', { min: 1, max: 256, integer: true }) ?? 3
     const intervalS = numberFlag(values['progress-interval'], 'progress-interval', { min: 0 }) ?? 2
     const format = formatFor(values.format, values.output)
+    if (values.detect && format === 'csv') throw new CliError('--detect writes JSON Lines (boxes and points are lists): use -o FILE.jsonl', ExitCode.Usage)
     const sampling = samplingFrom(values)
+    // Lists of boxes run long (about 25 tokens each), as in `visto detect`.
+    if (values.detect) sampling.maxTokens ??= DETECT_MAX_TOKENS
     if (values.pages !== undefined) pageSelectionFlag(values.pages)
     const pages = values.pages?.trim() || undefined
 
@@ -150,10 +159,18 @@ const command: Command = {
       if (prepared.droppedUnreadable > 0) log(`visto batch: dropped ${prepared.droppedUnreadable} unreadable line(s) from ${values.output}`)
       appender = new ResultAppender(outputPath, format)
     }
+    // Read before asking anything: an answer's boxes are mapped onto its image's displayed size.
+    const sizes = values.detect ? await imageFileSizes(pending.map((input) => input.path)) : undefined
+    const pathOf = new Map(pending.map((input) => [input.file, input.path]))
     let writeError: unknown
     const controller = new AbortController()
-    const emit = (record: ResultRecord) => {
+    const emit = (answered: ResultRecord) => {
       if (writeError !== undefined) return
+      let record = answered
+      if (sizes && record.ok) {
+        const size = sizes.get(pathOf.get(record.file) ?? '')
+        record = { ...record, detections: size ? detectionRecords(record.answer ?? '', size) : null }
+      }
       try {
         if (appender) appender.append(record)
         else process.stdout.write(serialize(record, format))
