@@ -1,16 +1,34 @@
 // @ts-check
-// A small Markdown renderer that builds DOM nodes and sets only textContent and a few
-// vetted attributes, so nothing the model writes can become markup: `<script>` in an
-// answer is shown as the text "<script>". Covers what models write: headings,
-// paragraphs, emphasis, inline code, fenced code, lists (nested), tables, quotes, rules
-// and links (http, https and mailto only).
+// Model answers as Markdown. markdown-it parses them (CommonMark plus tables and
+// strikethrough, in time linear in the answer's length); this file builds the DOM from
+// its tokens itself, so nothing the model writes can become markup: only elements from a
+// fixed list are made, text is always a text node, and a few vetted attributes are set.
+// markdown-it's HTML renderer is never used, raw HTML stays text (`html: false`), images
+// are off (an answer makes the page fetch nothing) and links keep only http(s) and
+// mailto targets.
 
-const FENCE = /^ {0,3}(`{3,}|~{3,})\s*([^`\s]*)[^`]*$/
-const HEADING = /^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$/
-const RULE = /^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$/
-const QUOTE = /^ {0,3}> ?/
-const LIST_ITEM = /^( *)([-*+]|\d{1,9}[.)])(?:[ \t]+|$)(.*)$/
-const TABLE_DIVIDER = /^ *\|? *:?-+:? *(\| *:?-+:? *)*\|? *$/
+import MarkdownIt from 'markdown-it'
+
+/** @typedef {import('markdown-it').Token} Token */
+/** @typedef {{ codeBlock?: (code: string, language: string) => Node }} Options */
+
+const SAFE_LINK = /^(https?:\/\/|mailto:)/i
+
+// Past this depth markdown-it drops the rest of the block; such a block is shown as its
+// plain text instead (see `blockNodes`), so nothing is lost.
+const MAX_NESTING = 100
+
+const parser = new MarkdownIt('default', { html: false, linkify: false, typographer: false, maxNesting: MAX_NESTING })
+parser.disable(['image'])
+parser.validateLink = (/** @type {string} */ url) => SAFE_LINK.test(url)
+
+/** The tags a token may become; anything else keeps its content but no element. */
+const TAGS = new Set(['p', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'blockquote', 'ul', 'ol', 'li', 'thead', 'tbody', 'tr', 'th', 'td', 'em', 'strong', 'del', 'a'])
+
+/** Line ends as markdown-it counts lines, so token maps index `source.split('\n')`. @param {string} text */
+function normalise(text) {
+  return text.replace(/\r\n?/g, '\n')
+}
 
 /**
  * @param {string} text
@@ -18,303 +36,187 @@ const TABLE_DIVIDER = /^ *\|? *:?-+:? *(\| *:?-+:? *)*\|? *$/
  * @returns {DocumentFragment}
  */
 export function renderMarkdown(text, options = {}) {
+  const source = normalise(text)
+  const lines = source.split('\n')
   const fragment = document.createDocumentFragment()
-  fragment.append(...blocks(text.replace(/\r\n?/g, '\n').split('\n'), options))
+  for (const block of topLevelBlocks(parser.parse(source, {}))) fragment.append(...blockNodes(block, lines, options))
   return fragment
 }
 
 /**
- * @template {keyof HTMLElementTagNameMap} K
- * @param {K} tag @param {...(Node | string)} children
- * @returns {HTMLElementTagNameMap[K]}
+ * Draws a streaming answer into `container`. Each `update` gets the whole answer so far,
+ * but only the last top-level block is parsed and built again: the blocks before it are
+ * complete (text that arrives later cannot change them) and stay in the DOM as they are.
+ * The finished answer is drawn once more with `renderMarkdown`, so it ends exactly as a
+ * full render (a reference definition at the end, say, reaches the links above it).
+ * @param {HTMLElement} container
+ * @param {Options} [options]
  */
-function el(tag, ...children) {
-  const node = document.createElement(tag)
-  node.append(...children)
-  return node
-}
-
-/** @typedef {{ codeBlock?: (code: string, language: string) => Node }} Options */
-
-/** @param {string} line */
-function isTableRow(line) {
-  return line.includes('|')
-}
-
-/** @param {string} line @returns {string[]} */
-function splitRow(line) {
-  let row = line.trim()
-  if (row.startsWith('|')) row = row.slice(1)
-  if (row.endsWith('|') && !row.endsWith('\\|')) row = row.slice(0, -1)
-  const cells = []
-  let cell = ''
-  let inCode = false
-  for (let i = 0; i < row.length; i++) {
-    const c = row[i]
-    if (c === '\\' && row[i + 1] === '|') {
-      cell += '|'
-      i++
-    } else if (c === '`') {
-      inCode = !inCode
-      cell += c
-    } else if (c === '|' && !inCode) {
-      cells.push(cell.trim())
-      cell = ''
-    } else {
-      cell += c
-    }
-  }
-  cells.push(cell.trim())
-  return cells
-}
-
-/** Where a paragraph stops: the start of any other block. @param {string} line @param {string | undefined} next */
-function startsBlock(line, next) {
-  return (
-    FENCE.test(line) ||
-    HEADING.test(line) ||
-    RULE.test(line) ||
-    QUOTE.test(line) ||
-    LIST_ITEM.test(line) ||
-    (isTableRow(line) && next !== undefined && TABLE_DIVIDER.test(next) && next.includes('-'))
-  )
-}
-
-/** @param {string[]} lines @param {Options} options @returns {Node[]} */
-function blocks(lines, options) {
-  /** @type {Node[]} */
-  const out = []
-  let i = 0
-  while (i < lines.length) {
-    const line = lines[i]
-    if (line.trim() === '') {
-      i++
-      continue
-    }
-
-    const fence = FENCE.exec(line)
-    if (fence) {
-      const marker = fence[1]
-      /** @type {string[]} */
-      const body = []
-      i++
-      // An unclosed fence (a stream still arriving) runs to the end.
-      while (i < lines.length && !new RegExp(`^ {0,3}${marker[0]}{${marker.length},}\\s*$`).test(lines[i])) body.push(lines[i++])
-      i++
-      const code = body.join('\n')
-      out.push(options.codeBlock ? options.codeBlock(code, fence[2]) : el('pre', el('code', code)))
-      continue
-    }
-
-    const heading = HEADING.exec(line)
-    if (heading) {
-      out.push(el(/** @type {'h1' | 'h2' | 'h3' | 'h4' | 'h5' | 'h6'} */ (`h${heading[1].length}`), ...inline(heading[2] ?? '')))
-      i++
-      continue
-    }
-
-    if (RULE.test(line)) {
-      out.push(document.createElement('hr'))
-      i++
-      continue
-    }
-
-    if (QUOTE.test(line)) {
-      /** @type {string[]} */
-      const body = []
-      while (i < lines.length && lines[i].trim() !== '' && (QUOTE.test(lines[i]) || body.length > 0)) {
-        if (!QUOTE.test(lines[i]) && startsBlock(lines[i], lines[i + 1])) break
-        body.push(lines[i].replace(QUOTE, ''))
-        i++
+export function streamMarkdown(container, options = {}) {
+  /** The source of the kept blocks: whole lines, a prefix of every later update. */
+  let kept = ''
+  /** How many of `container`'s first child nodes draw `kept`. */
+  let keptNodes = 0
+  container.replaceChildren()
+  return {
+    /** @param {string} text the answer so far */
+    update(text) {
+      const source = normalise(text)
+      if (!source.startsWith(kept)) {
+        kept = ''
+        keptNodes = 0
       }
-      out.push(el('blockquote', ...blocks(body, options)))
-      continue
-    }
-
-    const item = LIST_ITEM.exec(line)
-    if (item) {
-      const [list, next] = listAt(lines, i, options)
-      out.push(list)
-      i = next
-      continue
-    }
-
-    if (isTableRow(line) && i + 1 < lines.length && TABLE_DIVIDER.test(lines[i + 1]) && lines[i + 1].includes('-')) {
-      const header = splitRow(line)
-      const aligns = splitRow(lines[i + 1]).map((cell) => (cell.startsWith(':') && cell.endsWith(':') ? 'center' : cell.endsWith(':') ? 'right' : cell.startsWith(':') ? 'left' : ''))
-      i += 2
-      /** @type {string[][]} */
-      const rows = []
-      while (i < lines.length && lines[i].trim() !== '' && isTableRow(lines[i])) rows.push(splitRow(lines[i++]))
-      /** @param {'th' | 'td'} tag @param {string | undefined} text @param {number} column */
-      const cell = (tag, text, column) => {
-        const node = el(tag, ...inline(text ?? ''))
-        if (aligns[column]) node.dataset.align = aligns[column]
-        return node
-      }
-      const table = el(
-        'table',
-        el('thead', el('tr', ...header.map((text, column) => cell('th', text, column)))),
-        el('tbody', ...rows.map((row) => el('tr', ...header.map((_, column) => cell('td', row[column], column))))),
-      )
-      // Wide tables scroll inside their own box instead of widening the page.
-      const wrapper = el('div', table)
-      wrapper.className = 'table-scroll'
-      out.push(wrapper)
-      continue
-    }
-
-    const paragraph = [line]
-    i++
-    while (i < lines.length && lines[i].trim() !== '' && !startsBlock(lines[i], lines[i + 1])) paragraph.push(lines[i++])
-    const p = document.createElement('p')
-    paragraph.forEach((text, index) => {
-      if (index > 0) p.append(document.createElement('br'))
-      p.append(...inline(text.trim()))
-    })
-    out.push(p)
+      while (container.childNodes.length > keptNodes) /** @type {ChildNode} */ (container.lastChild).remove()
+      const tail = source.slice(kept.length)
+      const lines = tail.split('\n')
+      const blocks = topLevelBlocks(parser.parse(tail, {}))
+      // Where the last block starts: everything before it is kept from now on.
+      const lastStart = blocks.length > 1 ? blocks[blocks.length - 1][0].map?.[0] : undefined
+      blocks.forEach((block, index) => {
+        const nodes = blockNodes(block, lines, options)
+        container.append(...nodes)
+        if (lastStart !== undefined && index < blocks.length - 1) keptNodes += nodes.length
+      })
+      if (lastStart !== undefined) kept += lines.slice(0, lastStart).join('\n') + '\n'
+    },
   }
-  return out
 }
 
 /**
- * One list (ordered or not) starting at `start`; items may hold nested blocks.
- * @param {string[]} lines @param {number} start a line that LIST_ITEM matches @param {Options} options
- * @returns {[HTMLOListElement | HTMLUListElement, number]}
+ * The token stream cut into top-level blocks (a paragraph, a whole list, a fence…): each
+ * ends at a token that brings the nesting back to the top.
+ * @param {Token[]} tokens @returns {Token[][]}
  */
-function listAt(lines, start, options) {
-  const first = /** @type {RegExpExecArray} */ (LIST_ITEM.exec(lines[start]))
-  const indent = first[1].length
-  const ordered = /\d/.test(first[2])
-  const list = document.createElement(ordered ? 'ol' : 'ul')
-  if (ordered && Number.parseInt(first[2], 10) !== 1) list.setAttribute('start', String(Number.parseInt(first[2], 10)))
-  let i = start
-  while (i < lines.length) {
-    const item = LIST_ITEM.exec(lines[i])
-    if (!item || item[1].length !== indent || /\d/.test(item[2]) !== ordered) break
-    const contentIndent = indent + item[2].length + 1
-    const body = [item[3]]
-    i++
-    while (i < lines.length) {
-      const line = lines[i]
-      if (line.trim() === '') {
-        // A blank line continues the item only if indented content follows.
-        const following = lines[i + 1]
-        if (following !== undefined && following.trim() !== '' && leadingSpaces(following) > indent) {
-          body.push('')
-          i++
-          continue
-        }
-        break
-      }
-      const sibling = LIST_ITEM.exec(line)
-      if (sibling && sibling[1].length <= indent) break
-      if (leadingSpaces(line) <= indent && startsBlock(line, lines[i + 1])) break
-      body.push(line.slice(Math.min(leadingSpaces(line), contentIndent)))
-      i++
+function topLevelBlocks(tokens) {
+  /** @type {Token[][]} */
+  const blocks = []
+  let start = 0
+  tokens.forEach((token, index) => {
+    if (token.level === 0 && token.nesting !== 1) {
+      blocks.push(tokens.slice(start, index + 1))
+      start = index + 1
     }
-    const li = document.createElement('li')
-    const content = blocks(body, options)
-    // Tight items read better without paragraph margins.
-    if (content.length > 0 && content[0].nodeName === 'P' && !body.includes('')) li.append(...content[0].childNodes, ...content.slice(1))
-    else li.append(...content)
-    list.append(li)
-  }
-  return [list, i]
+  })
+  return blocks
 }
-
-/** @param {string} line */
-function leadingSpaces(line) {
-  return line.length - line.trimStart().length
-}
-
-const SAFE_LINK = /^(https?:\/\/|mailto:)/i
 
 /**
- * Inline spans: `code`, **strong**, *em*, ~~del~~, [text](url). Text is always a text
- * node; a link only gets an href that is http(s) or mailto.
- * @param {string} text
+ * One top-level block as DOM nodes, or, if it nests so deep that markdown-it stopped
+ * parsing inside it, as its source text.
+ * @param {Token[]} block @param {string[]} lines the source the block's map indexes @param {Options} options
  * @returns {Node[]}
  */
-function inline(text) {
-  /** @type {Node[]} */
-  const out = []
-  let plain = ''
-  const flush = () => {
-    if (plain) out.push(document.createTextNode(plain))
-    plain = ''
+function blockNodes(block, lines, options) {
+  const map = block[0].map
+  if (map && block.some((token) => token.level >= MAX_NESTING - 1)) {
+    const plain = document.createElement('p')
+    plain.className = 'plain-text'
+    plain.textContent = lines.slice(map[0], map[1]).join('\n')
+    return [plain]
   }
-  let i = 0
-  while (i < text.length) {
-    const c = text[i]
-    if (c === '\\' && i + 1 < text.length && /[\\`*_{}[\]()#+\-.!|~<>]/.test(text[i + 1])) {
-      plain += text[i + 1]
-      i += 2
-      continue
-    }
-    if (c === '`') {
-      const run = /** @type {RegExpExecArray} */ (/^`+/.exec(text.slice(i)))[0]
-      const end = text.indexOf(run, i + run.length)
-      if (end !== -1) {
-        flush()
-        out.push(el('code', text.slice(i + run.length, end).replace(/^ (.*) $/, '$1')))
-        i = end + run.length
-        continue
-      }
-    }
-    if ((c === '*' || c === '_' || c === '~') && text[i + 1] === c) {
-      const marker = c + c
-      const end = text.indexOf(marker, i + 2)
-      if (end > i + 2) {
-        flush()
-        out.push(el(c === '~' ? 'del' : 'strong', ...inline(text.slice(i + 2, end))))
-        i = end + 2
-        continue
-      }
-    }
-    if ((c === '*' || c === '_') && text[i + 1] !== c && text[i + 1] !== ' ' && text[i + 1] !== undefined) {
-      // `_` inside words (snake_case) is not emphasis.
-      const wordBefore = c === '_' && /\w/.test(text[i - 1] ?? '')
-      const end = findClosing(text, c, i + 1)
-      if (!wordBefore && end !== -1) {
-        flush()
-        out.push(el('em', ...inline(text.slice(i + 1, end))))
-        i = end + 1
-        continue
-      }
-    }
-    if (c === '[') {
-      const link = /^\[([^\]]*)\]\(\s*<?([^()\s<>]*(?:\([^()\s]*\))?[^()\s<>]*)>?(?:\s+"[^"]*")?\s*\)/.exec(text.slice(i))
-      if (link) {
-        flush()
-        if (SAFE_LINK.test(link[2])) {
-          const a = el('a', ...inline(link[1]))
-          a.href = link[2]
-          a.rel = 'noopener noreferrer nofollow'
-          a.target = '_blank'
-          out.push(a)
-        } else {
-          out.push(...inline(link[1]))
-        }
-        i += link[0].length
-        continue
-      }
-    }
-    plain += c
-    i++
-  }
-  flush()
-  return out
+  const fragment = document.createDocumentFragment()
+  build(fragment, block, options)
+  return [...fragment.childNodes]
 }
 
-/** @param {string} text @param {string} marker @param {number} from */
-function findClosing(text, marker, from) {
-  for (let j = from; j < text.length; j++) {
-    if (text[j] === '\\') {
-      j++
-      continue
+/**
+ * Appends the elements for `tokens` (one level of markdown-it's stream: block tokens, or
+ * an inline token's children) to `root`.
+ * @param {ParentNode} root @param {Token[]} tokens @param {Options} options
+ */
+function build(root, tokens, options) {
+  /** @type {ParentNode[]} */
+  const open = [root]
+  for (const token of tokens) {
+    const parent = open[open.length - 1]
+    if (token.nesting === 1) {
+      const [outer, inner] = element(token)
+      if (outer) parent.append(outer)
+      open.push(inner ?? parent)
+    } else if (token.nesting === -1) {
+      if (open.length > 1) open.pop()
+    } else {
+      leaf(parent, token, options)
     }
-    if (text[j] === marker && text[j - 1] !== ' ' && text[j + 1] !== marker && (marker !== '_' || !/\w/.test(text[j + 1] ?? ''))) return j
   }
-  return -1
+}
+
+/**
+ * The element an opening token stands for: [what goes into the parent, what the
+ * children go into]; none for a tight list's hidden paragraphs or an unknown tag.
+ * @param {Token} token @returns {[Node | null, ParentNode | null]}
+ */
+function element(token) {
+  if (token.hidden) return [null, null]
+  if (token.type === 'table_open') {
+    // Wide tables scroll inside their own box instead of widening the page.
+    const wrapper = document.createElement('div')
+    wrapper.className = 'table-scroll'
+    const table = document.createElement('table')
+    wrapper.append(table)
+    return [wrapper, table]
+  }
+  const tag = token.tag === 's' ? 'del' : token.tag
+  if (!TAGS.has(tag)) return [null, null]
+  const node = document.createElement(tag)
+  if (tag === 'ol') {
+    const start = token.attrGet('start')
+    if (start !== null) node.setAttribute('start', String(start))
+  } else if (tag === 'th' || tag === 'td') {
+    const align = /text-align:(left|center|right)/.exec(String(token.attrGet('style') ?? ''))
+    if (align) node.dataset.align = align[1]
+  } else if (node instanceof HTMLAnchorElement) {
+    // markdown-it already refused other targets (validateLink); checked again where it counts.
+    const href = String(token.attrGet('href') ?? '')
+    if (!SAFE_LINK.test(href)) return [null, null]
+    node.href = href
+    const title = token.attrGet('title')
+    if (title !== null) node.title = String(title)
+    node.rel = 'noopener noreferrer nofollow'
+    node.target = '_blank'
+  }
+  return [node, node]
+}
+
+/** A token that opens and closes nothing. @param {ParentNode} parent @param {Token} token @param {Options} options */
+function leaf(parent, token, options) {
+  switch (token.type) {
+    case 'inline':
+      build(parent, token.children ?? [], options)
+      return
+    case 'softbreak':
+    case 'hardbreak':
+      // A model's single line break is meant as one.
+      parent.append(document.createElement('br'))
+      return
+    case 'code_inline': {
+      const code = document.createElement('code')
+      code.textContent = token.content
+      parent.append(code)
+      return
+    }
+    case 'fence':
+    case 'code_block': {
+      // The fence's content ends with the newline before the closing fence.
+      const code = token.content.replace(/\n$/, '')
+      const language = token.type === 'fence' ? parser.utils.unescapeAll(token.info).trim().split(/\s+/)[0] : ''
+      parent.append(options.codeBlock ? options.codeBlock(code, language) : codeElement(code))
+      return
+    }
+    case 'hr':
+      parent.append(document.createElement('hr'))
+      return
+    default:
+      // Text, and whatever else carries content (raw HTML if it were ever on): as text.
+      if (token.content) parent.append(token.content)
+  }
+}
+
+/** @param {string} code */
+function codeElement(code) {
+  const pre = document.createElement('pre')
+  const element = document.createElement('code')
+  element.textContent = code
+  pre.append(element)
+  return pre
 }

@@ -1,13 +1,14 @@
 // @ts-check
 // The conversation on screen: a bubble per question and per answer. An answer is drawn as
-// it streams (once a frame), then finished with its statistics or its error and a Retry.
-// Model output goes through markdown.js, which builds text nodes only.
+// it streams (once a frame, re-parsing only its last block), then finished with its
+// statistics or its error and a Retry. Model output goes through markdown.js, which
+// builds text nodes only.
 
 import { thumbnail } from './attachments.js'
 import { copyText } from './clipboard.js'
 import { els } from './elements.js'
 import { label, seconds, t } from './i18n.js'
-import { renderMarkdown } from './markdown.js'
+import { renderMarkdown, streamMarkdown } from './markdown.js'
 
 /**
  * @typedef {import('./state.js').Attachment} Attachment
@@ -46,6 +47,9 @@ function copyableBlock(text, caption, buttonLabel, className = 'code-block') {
   return block
 }
 
+/** @type {import('./markdown.js').Options} */
+const markdownOptions = { codeBlock: (code, lang) => copyableBlock(code, lang, t('message.copyCode')) }
+
 /** @param {HTMLElement} container @param {string} text @param {AskKind} kind */
 function renderAnswer(container, text, kind) {
   // Models often open with a space or newline; the history keeps it, the eye needs not.
@@ -53,7 +57,7 @@ function renderAnswer(container, text, kind) {
   if (kind === 'ocr') {
     container.replaceChildren(copyableBlock(trimmed.replace(/^```\w*\n([\s\S]*?)(\n```\s*)?$/, '$1'), t('message.ocrText'), t('message.copyText'), 'code-block ocr-block'))
   } else {
-    container.replaceChildren(renderMarkdown(trimmed, { codeBlock: (code, lang) => copyableBlock(code, lang, t('message.copyCode')) }))
+    container.replaceChildren(renderMarkdown(trimmed, markdownOptions))
   }
 }
 
@@ -96,6 +100,7 @@ export function answerBubble(turn, kind) {
 
   let latest = ''
   let frame = 0
+  const stream = kind === 'ocr' ? null : streamMarkdown(text, markdownOptions)
   const finish = () => {
     cancelAnimationFrame(frame)
     frame = 0
@@ -112,7 +117,8 @@ export function answerBubble(turn, kind) {
       frame = requestAnimationFrame(() => {
         frame = 0
         const nearEnd = els.chat.scrollHeight - els.chat.scrollTop - els.chat.clientHeight < 120
-        renderAnswer(text, latest, kind)
+        if (stream) stream.update(latest.trimStart())
+        else renderAnswer(text, latest, kind)
         if (nearEnd) scrollToEnd()
       })
     },

@@ -80,12 +80,13 @@ export function routeTable(services: RouteServices): RouteEntry[] {
     { method: 'GET', paths: ['/v1/health'], access: 'guarded', handler: health.detailed },
     { method: 'GET', paths: ['/metrics'], access: services.metricsPublic ? 'public' : 'guarded', handler: stats.scrape },
     { method: 'GET', paths: ['/v1/visto/stats'], access: 'guarded', handler: stats.stats },
-    // The web page, and the browser builds of the SDK and protocol it imports
+    // The web page, and what it imports: the browser builds of the SDK and protocol, markdown-it
     { method: 'GET', paths: ['/'], access: 'public', handler: web.page },
     { method: 'GET', paths: ['/index.html'], access: 'public', handler: web.toPage },
-    { method: 'GET', paths: ['/ui/*'], access: 'public', handler: web.filesIn(staticRoots.webui) },
-    { method: 'GET', paths: ['/sdk/*'], access: 'public', handler: web.filesIn(staticRoots.sdk) },
-    { method: 'GET', paths: ['/protocol/*'], access: 'public', handler: web.filesIn(staticRoots.protocol) },
+    { method: 'GET', paths: ['/ui/*'], access: 'public', handler: web.pageFiles },
+    { method: 'GET', paths: ['/sdk/*'], access: 'public', handler: web.sdkFiles },
+    { method: 'GET', paths: ['/protocol/*'], access: 'public', handler: web.protocolFiles },
+    { method: 'GET', paths: ['/vendor/markdown-it/*'], access: 'public', handler: web.markdownItFiles },
     // CORS preflight, for every path
     { method: 'OPTIONS', paths: ['*'], access: 'public', handler: answerPreflight },
   ]

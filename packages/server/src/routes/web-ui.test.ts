@@ -1,4 +1,5 @@
-import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
@@ -7,6 +8,7 @@ import { composeServer } from '../compose.js'
 import { serveConfig } from '../config.js'
 import type { StaticRoots } from './web-ui.js'
 import { ScriptedEngine } from '../../../../test-support/scripted-engine.js'
+import { repoRoot } from '../../../../test-support/paths.js'
 
 let app: FastifyInstance | undefined
 afterEach(async () => {
@@ -84,10 +86,10 @@ describe('the web page shipped in packages/webui', () => {
 
   it('serves the script and stylesheet with JavaScript and CSS content types', async () => {
     const app = await setup()
-    const script = await app.inject({ method: 'GET', url: '/ui/app.js' })
+    const script = await app.inject({ method: 'GET', url: '/ui/conversation.js' })
     expect(script.statusCode).toBe(200)
     expect(script.headers['content-type']).toBe('text/javascript; charset=utf-8')
-    expect(script.body).toContain('/v1/chat/completions')
+    expect(script.body).toContain("fetch('/v1/chat/completions'")
     const style = await app.inject({ method: 'GET', url: '/ui/style.css' })
     expect(style.statusCode).toBe(200)
     expect(style.headers['content-type']).toBe('text/css; charset=utf-8')
@@ -112,6 +114,34 @@ describe('the web page shipped in packages/webui', () => {
     expect(sse.body).toContain('export async function* readSseData')
   })
 
+  it('serves the self-contained browser build of markdown-it that the import map names, from node_modules', async () => {
+    const app = await setup()
+    const page = (await app.inject({ method: 'GET', url: '/' })).body
+    expect(page).toContain('"markdown-it": "/vendor/markdown-it/markdown-it.esm.min.mjs"')
+    const response = await app.inject({ method: 'GET', url: '/vendor/markdown-it/markdown-it.esm.min.mjs' })
+    expect(response.statusCode).toBe(200)
+    expect(response.headers['content-type']).toBe('text/javascript; charset=utf-8')
+    const installed = createRequire(path.join(repoRoot, 'packages', 'webui', 'package.json')).resolve('markdown-it/browser')
+    expect(response.body).toBe(readFileSync(path.join(path.dirname(installed), 'markdown-it.esm.min.mjs'), 'utf8'))
+    // It imports nothing: the page's import map needs no entries for markdown-it's own dependencies.
+    expect(response.body).not.toMatch(/^\s*import\b|\bimport\s*\(/m)
+    expect(response.body).toMatch(/export\s*\{\s*\w+ as default\s*\}/)
+  })
+
+  it('serves from the page\'s folder only what a browser loads: its package.json, tsconfig.json, README and licence are 404', async () => {
+    const app = await setup()
+    for (const file of ['package.json', 'tsconfig.json', 'README.md', 'LICENSE']) {
+      expect(existsSync(path.join(repoRoot, 'packages', 'webui', file)), file).toBe(true)
+      const response = await app.inject({ method: 'GET', url: `/ui/${file}` })
+      expect(response.statusCode, file).toBe(404)
+      expect(response.json().error.code, file).toBe('file_not_found')
+    }
+    // Likewise markdown-it's folder offers its browser build, not its UMD twin or its manifest.
+    for (const url of ['/vendor/markdown-it/markdown-it.umd.min.js', '/vendor/markdown-it/..%2f..%2fpackage.json']) {
+      expect((await app.inject({ method: 'GET', url })).statusCode, url).toBe(404)
+    }
+  })
+
   it('redirects /index.html to /', async () => {
     const app = await setup()
     const response = await app.inject({ method: 'GET', url: '/index.html' })
@@ -134,7 +164,7 @@ describe('the static file handler', () => {
     writeFileSync(path.join(dir, 'secret.js'), 'export const secret = "outside the root"\n')
     symlinkSync(path.join(dir, 'secret.js'), path.join(webui, 'link-out.js'))
     symlinkSync(path.join(webui, 'app.js'), path.join(webui, 'link-in.js'))
-    roots = { webui, sdk: path.join(dir, 'missing-sdk'), protocol: path.join(dir, 'missing-protocol') }
+    roots = { webui, sdk: path.join(dir, 'missing-sdk'), protocol: path.join(dir, 'missing-protocol'), markdownIt: path.join(dir, 'missing-markdown-it') }
   })
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 

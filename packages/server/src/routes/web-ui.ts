@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { promises as fs } from 'node:fs'
+import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FastifyReply, FastifyRequest } from 'fastify'
@@ -7,7 +8,8 @@ import { NotFoundError } from '../errors.js'
 
 /**
  * The web interface: the static chat page (packages/webui) on `/`, plus the
- * browser builds of the SDK and protocol so the page (or anyone's page) can import them.
+ * browser builds of the SDK and protocol so the page (or anyone's page) can import them,
+ * and of markdown-it, which the page draws answers with.
  * Plain files, no bundler, so a tiny handler is enough and we need no @fastify/static.
  */
 
@@ -18,12 +20,19 @@ export interface StaticRoots {
   webui: string
   sdk: string
   protocol: string
+  /** The folder of markdown-it's self-contained browser builds. */
+  markdownIt: string
 }
 
+const webuiDir = path.join(packagesDir, 'webui')
+
 export const defaultStaticRoots: StaticRoots = {
-  webui: path.join(packagesDir, 'webui'),
+  webui: webuiDir,
   sdk: path.join(packagesDir, 'sdk', 'dist'),
   protocol: path.join(packagesDir, 'protocol', 'dist'),
+  // A dependency of the page's package: found the way Node finds it from there, whether npm
+  // hoisted it or nested it under @visto/webui.
+  markdownIt: path.dirname(createRequire(path.join(webuiDir, 'package.json')).resolve('markdown-it/browser')),
 }
 
 // Only what a browser needs; anything else (.ts sources, .tsbuildinfo) is not served.
@@ -81,8 +90,14 @@ async function resolveInside(root: string, relative: string): Promise<string | u
   return realFile.startsWith(realRoot + path.sep) ? realFile : undefined
 }
 
-async function sendFile(request: FastifyRequest, reply: FastifyReply, root: string, relative: string): Promise<FastifyReply> {
-  const type = contentTypes[path.extname(relative).toLowerCase()]
+/** The file types each folder serves. The page's folder is its package too: its package.json, tsconfig.json and README are no business of a browser. */
+const pageFiles = ['.html', '.js', '.css']
+const builtFiles = Object.keys(contentTypes)
+const markdownItFiles = ['.mjs', '.map']
+
+async function sendFile(request: FastifyRequest, reply: FastifyReply, root: string, relative: string, served: readonly string[]): Promise<FastifyReply> {
+  const extension = path.extname(relative).toLowerCase()
+  const type = served.includes(extension) ? contentTypes[extension] : undefined
   const file = type === undefined ? undefined : await resolveInside(root, relative)
   const stat = file === undefined ? undefined : await fs.stat(file).catch(() => undefined)
   if (file === undefined || stat === undefined || !stat.isFile()) throw notFound(request)
@@ -102,12 +117,17 @@ async function sendFile(request: FastifyRequest, reply: FastifyReply, root: stri
   return reply.type(type!).send(body)
 }
 
-/** The page and the files under `/ui/*`, `/sdk/*`, `/protocol/*` (`filesIn(roots.sdk)` for `/sdk/*`). */
+/** The page and the files under `/ui/*`, `/sdk/*`, `/protocol/*`, `/vendor/markdown-it/*`, each folder serving only its own kinds of file. */
 export function webUiHandlers(roots: StaticRoots = defaultStaticRoots) {
+  const filesIn = (root: string, served: readonly string[]) => (request: FastifyRequest, reply: FastifyReply) =>
+    sendFile(request, reply, root, (request.params as { '*': string })['*'], served)
   return {
-    page: (request: FastifyRequest, reply: FastifyReply) => sendFile(request, reply, roots.webui, 'index.html'),
+    page: (request: FastifyRequest, reply: FastifyReply) => sendFile(request, reply, roots.webui, 'index.html', pageFiles),
     // `/index.html` is what people type after seeing `/`; keep one canonical address.
     toPage: (_request: FastifyRequest, reply: FastifyReply) => reply.redirect('/', 301),
-    filesIn: (root: string) => (request: FastifyRequest, reply: FastifyReply) => sendFile(request, reply, root, (request.params as { '*': string })['*']),
+    pageFiles: filesIn(roots.webui, pageFiles),
+    sdkFiles: filesIn(roots.sdk, builtFiles),
+    protocolFiles: filesIn(roots.protocol, builtFiles),
+    markdownItFiles: filesIn(roots.markdownIt, markdownItFiles),
   }
 }
