@@ -29,6 +29,8 @@ const PUBLIC_ROUTES = new Set([
   'HEAD /sdk/*',
   'GET /protocol/*',
   'HEAD /protocol/*',
+  'GET /vendor/markdown-it/*',
+  'HEAD /vendor/markdown-it/*',
   'GET /health',
   'HEAD /health',
   'OPTIONS *',
