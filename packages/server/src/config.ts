@@ -21,7 +21,10 @@ interface OptionSpec {
 }
 
 const MiB = 1024 * 1024
-/** Levels of a batch line above a response_format schema: line, body, response_format, json_schema, and one spare. */
+/**
+ * Levels of a batch line above a response_format schema: line, body, response_format,
+ * json_schema, and one spare; a tool's parameters sit as deep (line, body, tools, the tool, function).
+ */
 const jsonDepthAroundSchema = 5
 
 export const serveOptions = {
