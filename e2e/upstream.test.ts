@@ -61,4 +61,39 @@ describe('--engine openai: Visto in front of another OpenAI-compatible server', 
     expect(response.status).toBe(400)
     expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(/^Invalid image data in messages\[0\]\.content\[0\]/)
   })
+
+  it('forwards tools and tool messages, and relays the upstream\'s calls and logprobs, streamed and not', async () => {
+    const tool = { type: 'function', function: { name: 'pick', parameters: { type: 'object', properties: { colour: { type: 'string', enum: ['red', 'blue'] } }, required: ['colour'], additionalProperties: false } } }
+    const request = {
+      messages: [
+        { role: 'user', content: 'Pick a colour.' },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'pick', arguments: '{"colour":"red"}' } }] },
+        { role: 'tool', tool_call_id: 'call_1', content: 'red is taken' },
+      ],
+      tools: [tool],
+      tool_choice: 'required',
+      max_tokens: 60,
+      seed: 5,
+    }
+    const post = (extra: Record<string, unknown> = {}) =>
+      fetch(`${front.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'cache-control': 'no-store' }, body: JSON.stringify({ ...request, ...extra }) })
+    const whole = (await (await post()).json()) as { choices: Array<{ finish_reason: string; message: { tool_calls: Array<{ id: string; function: { name: string; arguments: string } }> } }> }
+    expect(whole.choices[0]!.finish_reason).toBe('tool_calls')
+    expect(whole.choices[0]!.message.tool_calls[0]!.function.name).toBe('pick')
+    expect(['red', 'blue']).toContain((JSON.parse(whole.choices[0]!.message.tool_calls[0]!.function.arguments) as { colour: string }).colour)
+    const streamed = await (await post({ stream: true })).text()
+    const deltas = streamed
+      .split('\n\n')
+      .filter((e) => e.startsWith('data: {'))
+      .map((e) => JSON.parse(e.slice(6)) as { choices: Array<{ delta: { tool_calls?: Array<{ function: { arguments?: string } }> }; finish_reason: string | null }> })
+    const args = deltas.flatMap((c) => c.choices[0]?.delta.tool_calls ?? []).map((d) => d.function.arguments ?? '').join('')
+    expect(JSON.parse(args)).toMatchObject({ colour: expect.stringMatching(/^(red|blue)$/) })
+    expect(deltas.at(-1)!.choices[0]!.finish_reason).toBe('tool_calls')
+
+    const scored = (await (await post({ tools: undefined, tool_choice: undefined, messages: [request.messages[0]], logprobs: true, top_logprobs: 1, max_tokens: 3 })).json()) as {
+      choices: Array<{ logprobs: { content: Array<{ token: string; top_logprobs: unknown[] }> } }>
+    }
+    expect(scored.choices[0]!.logprobs.content.length).toBeGreaterThan(0)
+    expect(scored.choices[0]!.logprobs.content[0]!.top_logprobs).toHaveLength(1)
+  })
 })

@@ -43,6 +43,49 @@ export interface ChatMessage {
   role: Role
   content: string | ContentPart[] | null
   name?: string
+  /** Assistant messages: the calls the model made. */
+  tool_calls?: ToolCall[]
+  /** Tool messages: the call this is the result of. */
+  tool_call_id?: string
+}
+
+/** A function the model may call; `parameters` is a JSON schema of its arguments. */
+export interface FunctionTool {
+  type: 'function'
+  function: { name: string; description?: string; parameters?: Record<string, unknown>; strict?: boolean | null }
+}
+
+/** `auto` (the default with tools): the model decides; `required`: at least one call; a named function: that one. */
+export type ToolChoice = 'none' | 'auto' | 'required' | { type: 'function'; function: { name: string } }
+
+/** A call the model made; `arguments` is a JSON object as text. */
+export interface ToolCall {
+  id: string
+  type: 'function'
+  function: { name: string; arguments: string }
+}
+
+/** A piece of a tool call in a stream: the first for an index carries id and name, the rest more of the arguments. */
+export interface ToolCallDelta {
+  index: number
+  id?: string
+  type?: 'function'
+  function?: { name?: string; arguments?: string }
+}
+
+export interface TopLogprob {
+  token: string
+  logprob: number
+  bytes: number[] | null
+}
+
+export interface TokenLogprob extends TopLogprob {
+  top_logprobs: TopLogprob[]
+}
+
+export interface ChoiceLogprobs {
+  content: TokenLogprob[] | null
+  refusal: null
 }
 
 export type ResponseFormat =
@@ -75,10 +118,15 @@ export interface ChatCompletionRequest extends VistoExtensions {
   response_format?: ResponseFormat
   stream?: boolean | null
   stream_options?: { include_usage?: boolean } | null
+  tools?: FunctionTool[]
+  tool_choice?: ToolChoice
+  parallel_tool_calls?: boolean
+  logprobs?: boolean | null
+  top_logprobs?: number | null
   user?: string
 }
 
-export type FinishReason = 'stop' | 'length'
+export type FinishReason = 'stop' | 'length' | 'tool_calls'
 
 export interface Usage {
   prompt_tokens: number
@@ -94,8 +142,9 @@ export interface ChatCompletion {
   system_fingerprint?: string
   choices: Array<{
     index: number
-    message: { role: 'assistant'; content: string; refusal: null }
-    logprobs: null
+    /** `content` is null when the model answered with tool calls alone. */
+    message: { role: 'assistant'; content: string | null; refusal: null; tool_calls?: ToolCall[] }
+    logprobs: ChoiceLogprobs | null
     finish_reason: FinishReason
   }>
   usage: Usage
@@ -109,8 +158,8 @@ export interface ChatCompletionChunk {
   system_fingerprint?: string
   choices: Array<{
     index: number
-    delta: { role?: 'assistant'; content?: string }
-    logprobs: null
+    delta: { role?: 'assistant'; content?: string; tool_calls?: ToolCallDelta[] }
+    logprobs: ChoiceLogprobs | null
     finish_reason: FinishReason | null
   }>
   usage?: Usage | null

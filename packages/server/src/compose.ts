@@ -97,6 +97,7 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
     {
       defaultMaxTokens: config['default-max-tokens'],
       maxImagesPerRequest: images.maxImagesPerRequest,
+      maxChoices: config['max-n'],
       limits: chatRequestLimitsFrom(config),
       documents: pdfDocuments,
       responseCache,

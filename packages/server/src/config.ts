@@ -21,7 +21,10 @@ interface OptionSpec {
 }
 
 const MiB = 1024 * 1024
-/** Levels of a batch line above a response_format schema: line, body, response_format, json_schema, and one spare. */
+/**
+ * Levels of a batch line above a response_format schema: line, body, response_format,
+ * json_schema, and one spare; a tool's parameters sit as deep (line, body, tools, the tool, function).
+ */
 const jsonDepthAroundSchema = 5
 
 export const serveOptions = {
@@ -74,6 +77,7 @@ export const serveOptions = {
   // the event loop for 16 s. Real requests nest a few levels, plus a response_format schema's own depth.
   'max-json-depth': { kind: 'int', default: 64, min: 8, max: 10_000, description: 'Deepest nesting of objects and arrays in a JSON request body or batch line, checked before parsing; keep it above --max-schema-depth.' },
   'max-schema-kb': { kind: 'number', default: 64, min: 0.1, description: 'Largest response_format JSON schema, in KiB of JSON.' },
+  'max-n': { kind: 'int', default: 4, min: 1, max: 64, description: 'Most choices (n) per chat request; they are generated one after another in the request\'s engine slot.' },
   'default-max-tokens': { kind: 'int', default: 1024, min: 1, description: 'max_tokens when a request sets none.' },
   'response-cache-mb': { kind: 'number', default: 64, min: 0, description: 'Memory for answers to repeated identical requests (LRU), in MiB; 0 turns the response cache off.' },
   'response-cache': { kind: 'string', default: 'deterministic', choices: ['deterministic', 'all', 'off'], description: 'Which answers are cached: deterministic ones (temperature 0 or a seed), all (sampled ones too), or off.' },

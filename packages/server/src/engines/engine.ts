@@ -16,8 +16,48 @@ export interface EngineImage {
 export type EngineContentPart = { type: 'text'; text: string } | { type: 'image'; image: EngineImage }
 
 export interface EngineMessage {
-  role: 'system' | 'user' | 'assistant'
+  role: 'system' | 'user' | 'assistant' | 'tool'
   content: EngineContentPart[]
+  /** Assistant messages: the calls the model made earlier in the conversation. */
+  toolCalls?: EngineToolCall[] | undefined
+  /** Tool messages: which call this is the result of. */
+  toolCallId?: string | undefined
+}
+
+/** A call, whole: `arguments` is JSON text, as the model wrote it (or the client sent it back). */
+export interface EngineToolCall {
+  id: string
+  name: string
+  arguments: string
+}
+
+/** A function the model may call. `parameters` is a JSON schema, already checked against the schema limits. */
+export interface EngineFunction {
+  name: string
+  description?: string | undefined
+  parameters?: Record<string, unknown> | undefined
+}
+
+/**
+ * The functions offered and how the model must use them. `auto`: it may call any or
+ * none; `required`: it must call one; `{ name }`: it must call that one. An engine
+ * enforces the last two by constrained generation, so the call always parses. (A
+ * client's `none` never reaches an engine: the request then carries no tools.)
+ */
+export interface EngineTools {
+  functions: EngineFunction[]
+  choice: 'auto' | 'required' | { name: string }
+  /** False: at most one call per answer. */
+  parallel: boolean
+}
+
+/** One generated token's log-probability, with the most likely alternatives at that step. */
+export interface TokenLogprob {
+  token: string
+  logprob: number
+  /** The token's UTF-8 bytes (a token may hold part of a character). */
+  bytes: number[]
+  top: Array<{ token: string; logprob: number; bytes: number[] }>
 }
 
 export interface SamplingParams {
@@ -34,6 +74,8 @@ export interface SamplingParams {
   ignoreEos?: boolean
   /** A JSON schema to constrain output; `{}` or `{type:'object'}` for plain JSON objects. */
   jsonSchema?: Record<string, unknown>
+  /** Report each token's log-probability with this many alternatives (0 to 20); undefined: none. */
+  logprobs?: number
 }
 
 export interface EngineRequest {
@@ -42,6 +84,8 @@ export interface EngineRequest {
   messages: EngineMessage[]
   sampling: SamplingParams
   requestId: string
+  /** Functions the model may call; undefined: none (it answers in text). */
+  tools?: EngineTools | undefined
 }
 
 export type EngineEvent =
@@ -52,9 +96,20 @@ export type EngineEvent =
    */
   | { type: 'accepted' }
   | { type: 'text'; text: string }
+  /**
+   * A tool call begins: `index` counts the calls of this answer from 0. Its arguments
+   * follow as `tool_call_arguments` pieces of JSON text (an engine that learns a call
+   * whole sends one piece). Every API maps these: OpenAI `tool_calls` deltas, a
+   * Responses `function_call` item, an Anthropic `tool_use` block, an Ollama call.
+   */
+  | { type: 'tool_call'; index: number; id: string; name: string }
+  | { type: 'tool_call_arguments'; index: number; text: string }
+  /** Log-probabilities of the tokens generated since the last such event, in order (only when sampling.logprobs is set). */
+  | { type: 'logprobs'; tokens: TokenLogprob[] }
   | {
       type: 'done'
-      finishReason: 'stop' | 'length'
+      /** `tool_calls`: the answer ends with the calls it made (a cut one ends with `length`). */
+      finishReason: 'stop' | 'length' | 'tool_calls'
       promptTokens: number
       completionTokens: number
     }
@@ -107,7 +162,7 @@ export interface Engine extends Lifecycle {
   prometheusMetrics?(): Promise<string | undefined>
   /**
    * Yields `accepted` once the engine has taken the prompt, then text deltas (valid
-   * UTF-8, already cleaned of engine quirks), then exactly one `done`. Throws ApiErrors
+   * UTF-8, already cleaned of engine quirks), tool calls and logprobs, then exactly one `done`. Throws ApiErrors
    * (context exceeded → 400, engine down → 503); errors the engine finds in the prompt
    * come before `accepted`. An engine without such a point may omit it: the first
    * event of any kind counts as acceptance. Aborting the signal stops generation and

@@ -116,11 +116,15 @@ export class OpenAiUpstreamEngine implements Engine {
       seed: s.seed,
       stop: s.stop,
       ...(s.jsonSchema ? { response_format: { type: 'json_schema', json_schema: { name: 'response', schema: s.jsonSchema } } } : {}),
+      ...(s.logprobs !== undefined ? { logprobs: true, top_logprobs: s.logprobs } : {}),
+      ...upstreamTools(request),
       messages: request.messages.map((m) => ({
         role: m.role,
         content: m.content.map((p) =>
           p.type === 'text' ? p : { type: 'image_url', image_url: { url: `data:${p.image.mime};base64,${p.image.data.toString('base64')}` } },
         ),
+        ...(m.toolCalls ? { tool_calls: m.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) } : {}),
+        ...(m.toolCallId !== undefined ? { tool_call_id: m.toolCallId } : {}),
       })),
     }
     let response: Response
@@ -135,7 +139,9 @@ export class OpenAiUpstreamEngine implements Engine {
     }
     if (!response.ok || !response.body) throw await this.translate(response)
     yield { type: 'accepted' }
-    let finish: 'stop' | 'length' = 'stop'
+    let finish: 'stop' | 'length' | 'tool_calls' = 'stop'
+    // The upstream's call indices, as ours: calls count from 0 in the order they began.
+    const callIndex = new Map<number, number>()
     let usage = { prompt: 0, completion: 0 }
     try {
       for await (const data of readSseData(response.body)) {
@@ -148,8 +154,21 @@ export class OpenAiUpstreamEngine implements Engine {
         }
         if (isErrorEnvelope(chunk)) throw new UpstreamError(`The upstream engine failed mid-stream: ${chunk.error.message}`)
         const choice = chunk.choices?.[0]
+        const tokens = choice?.logprobs?.content
+        if (s.logprobs !== undefined && tokens?.length) {
+          yield { type: 'logprobs', tokens: tokens.map((t) => ({ token: t.token, logprob: t.logprob, bytes: t.bytes ?? [...Buffer.from(t.token)], top: (t.top_logprobs ?? []).map((a) => ({ token: a.token, logprob: a.logprob, bytes: a.bytes ?? [...Buffer.from(a.token)] })) })) }
+        }
         if (choice?.delta?.content) yield { type: 'text', text: choice.delta.content }
-        if (choice?.finish_reason) finish = choice.finish_reason === 'length' ? 'length' : 'stop'
+        for (const delta of choice?.delta?.tool_calls ?? []) {
+          let index = callIndex.get(delta.index)
+          if (index === undefined) {
+            index = callIndex.size
+            callIndex.set(delta.index, index)
+            yield { type: 'tool_call', index, id: delta.id ?? `call_${requestIdSuffix(request.requestId, index)}`, name: delta.function?.name ?? '' }
+          }
+          if (delta.function?.arguments) yield { type: 'tool_call_arguments', index, text: delta.function.arguments }
+        }
+        if (choice?.finish_reason) finish = choice.finish_reason === 'length' ? 'length' : choice.finish_reason === 'tool_calls' ? 'tool_calls' : 'stop'
         if (chunk.usage) usage = { prompt: chunk.usage.prompt_tokens, completion: chunk.usage.completion_tokens }
       }
     } catch (error) {
@@ -185,4 +204,20 @@ export class OpenAiUpstreamEngine implements Engine {
   kill(): void {
     this.currentState = { status: 'unavailable', message: 'shutting down' }
   }
+}
+
+/** The request's tools in OpenAI's shape: the upstream enforces the choice itself. */
+function upstreamTools(request: EngineRequest): Record<string, unknown> {
+  const tools = request.tools
+  if (!tools) return {}
+  return {
+    tools: tools.functions.map((f) => ({ type: 'function', function: f })),
+    tool_choice: typeof tools.choice === 'object' ? { type: 'function', function: { name: tools.choice.name } } : tools.choice,
+    parallel_tool_calls: tools.parallel,
+  }
+}
+
+/** An id for a call the upstream sent none for, unique within the request. */
+function requestIdSuffix(requestId: string, index: number): string {
+  return `${requestId.replace(/[^A-Za-z0-9]/g, '').slice(-16)}${index}`
 }

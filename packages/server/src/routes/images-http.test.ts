@@ -119,6 +119,65 @@ describe('images over HTTP: POST /v1/chat/completions', () => {
     expect(statuses.get(400)).toBeGreaterThan(100)
     expect((await chat(describeSceneRequest(fixtures.dataUrl(jpeg)))).statusCode).toBe(200)
   }, 60_000)
+
+  it('survives malformed tools, tool_choice, tool calls and tool messages with zero 5xx, each refusal an OpenAI error', async () => {
+    const random = createRandom(2020)
+    const pick = <T>(options: T[]): T => options[Math.floor(random() * options.length)]!
+    const valid = { type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { a: { type: 'string' } } } } }
+    const junkTool = (): unknown =>
+      pick<() => unknown>([
+        () => valid,
+        () => null,
+        () => 'f',
+        () => ({ type: 'function' }),
+        () => ({ type: 'function', function: { name: pick(['', 'a b', 'x'.repeat(65), 7, null]) } }),
+        () => ({ type: 'function', function: { name: 'g', parameters: pick([[], 'x', { type: 'string', pattern: '(*x)' }, { $ref: 'http://x' }, { minLength: -1 }, { a: { a: { a: {} } } }]) } }),
+        () => ({ type: pick(['retrieval', 1, null]), function: valid.function }),
+      ])()
+    const junkChoice = (): unknown => pick<unknown>([undefined, 'auto', 'none', 'required', 'sometimes', 3, [], {}, { type: 'function' }, { type: 'function', function: { name: pick(['f', 'nope', 5]) } }])
+    const junkCall = (): unknown => pick<unknown>([{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } }, { id: 1 }, { id: 'c1', function: { name: 'f', arguments: {} } }, 'call', null, { id: 'c1', type: 'x', function: {} }])
+    const junkMessages = (): unknown[] => {
+      const history: unknown[] = [{ role: 'user', content: 'hi' }]
+      if (random() < 0.6) history.push({ role: 'assistant', content: pick([null, '', 'ok', 5]), tool_calls: pick([[junkCall()], junkCall(), [], undefined]) })
+      if (random() < 0.6) {
+        history.push({
+          role: 'tool',
+          tool_call_id: pick(['c1', 'c2', 4, undefined]),
+          content: pick([
+            'result',
+            null,
+            [{ type: 'text', text: 'r' }],
+            [{ type: 'image_url', image_url: { url: fixtures.dataUrl(jpeg) } }],
+            [{ type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }],
+            [{ type: 'file', file: {} }],
+          ]),
+        })
+      }
+      return history
+    }
+    const serverErrors: string[] = []
+    let refused = 0
+    for (let i = 0; i < 150; i++) {
+      const body = {
+        messages: junkMessages(),
+        tools: pick([undefined, [junkTool()], [junkTool(), junkTool()], junkTool(), []]),
+        tool_choice: junkChoice(),
+        parallel_tool_calls: pick([undefined, true, 'no']),
+        logprobs: pick([undefined, true, 1]),
+        top_logprobs: pick([undefined, 2, 25, -1]),
+        n: pick([undefined, 1, 2, 9, 0.5]),
+        max_tokens: 4,
+      }
+      const response = await chat(body)
+      if (response.statusCode >= 500) serverErrors.push(`case ${i}: ${response.statusCode} ${response.body} for ${JSON.stringify(body).slice(0, 400)}`)
+      else if (response.statusCode !== 200) {
+        refused++
+        expect(response.json()).toMatchObject({ error: { message: expect.any(String), type: 'invalid_request_error', param: expect.any(String) } })
+      }
+    }
+    expect(serverErrors).toEqual([])
+    expect(refused).toBeGreaterThan(75)
+  }, 60_000)
 })
 
 function describeImages(parts: FormPart[]) {

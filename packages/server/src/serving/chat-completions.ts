@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
-import type { ChatCompletion, ChatCompletionChunk, FinishReason, ImageDetail, Usage } from '@visto/protocol'
-import type { Engine, EngineContentPart, EngineEvent, EngineImage, EngineMessage, EngineRequest } from '../engines/engine.js'
+import type { ChatCompletion, ChatCompletionChunk, ChoiceLogprobs, FinishReason, ImageDetail, ToolCall, Usage } from '@visto/protocol'
+import type { Engine, EngineContentPart, EngineImage, EngineMessage, EngineRequest, EngineToolCall, EngineTools, TokenLogprob } from '../engines/engine.js'
 import { ApiError, InvalidRequestError, NotFoundError } from '../errors.js'
 import type { Admission, Release, Reservation } from './admission.js'
 import type { ChatJob, ChatJobFilePart, ChatJobImagePart } from './chat-job.js'
 import type { ChatObserver } from './chat-observer.js'
+import { ChoiceAssembler, type ChoiceEvent, type JobResult, type JobUsage } from './choice-events.js'
 import { defaultChatRequestLimits, type ChatRequestLimits } from './request-limits.js'
 import type { CachedResponse, ResponseCache } from './response-cache.js'
 
@@ -41,6 +42,8 @@ export interface DocumentPreparer<Inspected = unknown> {
 export interface ChatServiceOptions {
   defaultMaxTokens: number
   maxImagesPerRequest: number
+  /** Most choices (`n`) per job (--max-n); 1 when omitted. */
+  maxChoices?: number | undefined
   /** Defaults apply when omitted. */
   limits?: ChatRequestLimits
   /** Without it, a `file` part gets a 400 saying documents are not enabled. */
@@ -114,6 +117,10 @@ export class ChatCompletionsService {
     const imageSignal = AbortSignal.any([signal, imagesNeeded.signal])
     try {
       const model = this.resolveModel(job.model)
+      const maxChoices = this.options.maxChoices ?? 1
+      if ((job.n ?? 1) > maxChoices) {
+        throw new InvalidRequestError(`n is ${job.n}, the limit is ${maxChoices} choices per request (--max-n); send several requests instead`, { param: 'n', code: 'too_many_choices' })
+      }
       const imageCount = job.messages.reduce((n, m) => n + m.parts.filter((p) => p.type === 'image').length, 0)
       if (imageCount > this.options.maxImagesPerRequest) {
         throw new InvalidRequestError(`Too many images: ${imageCount} in this request, the limit is ${this.options.maxImagesPerRequest} (--max-images)`, {
@@ -171,6 +178,8 @@ export class ChatCompletionsService {
       const messages: EngineMessage[] = await Promise.all(
         job.messages.map(async (message) => ({
           role: message.role,
+          ...(message.toolCalls ? { toolCalls: message.toolCalls } : {}),
+          ...(message.toolCallId !== undefined ? { toolCallId: message.toolCallId } : {}),
           content: (
             await Promise.all(
               message.parts.map(async (part): Promise<EngineContentPart[]> => {
@@ -190,7 +199,7 @@ export class ChatCompletionsService {
         })),
       )
       const release = admission.class === 'batch' ? await this.admission.acquireBackground(admission.concurrency, signal) : await this.admission.acquire(signal, place)
-      return { ...identity, ...cacheState, imageTokens, release, engineRequest: { model, messages, requestId, sampling } }
+      return { ...identity, ...cacheState, imageTokens, release, engineRequest: { model, messages, requestId, sampling, ...engineTools(job) } }
     } catch (error) {
       imagesNeeded.abort(error)
       place?.cancel()
@@ -212,41 +221,49 @@ export class ChatCompletionsService {
   }
 
   /**
-   * The engine's events for a prepared request (or the cached ones, replayed). A complete
-   * generation is stored in the response cache and reported to the observer; a failed or
+   * The events of every choice of a prepared request (or the cached ones, replayed): the
+   * job's `n` generations one after another, in the one engine slot the request holds, so
+   * admission counts it as one request and the engine's prompt cache serves the later
+   * ones. Each choice starts with `accepted`. A complete job is stored in the response
+   * cache and reported to the observer (usage summed over its choices); a failed or
    * cancelled one is neither. The engine slot is released however it ends.
    */
-  private async *events(prepared: PreparedChat, signal: AbortSignal): AsyncGenerator<EngineEvent> {
+  private async *events(prepared: PreparedChat, signal: AbortSignal): AsyncGenerator<ChoiceEvent> {
     if (prepared.cached) {
-      const { deltas, finishReason, promptTokens, completionTokens } = prepared.cached
-      for (const text of deltas) yield { type: 'text', text }
-      yield { type: 'done', finishReason, promptTokens, completionTokens }
+      yield* replay(prepared.cached)
       return
     }
+    const choices = prepared.job.n ?? 1
+    // Kept for the cache: the plain text of a one-choice answer, or every event of a richer one.
     const deltas: string[] = []
+    const record: ChoiceEvent[] = []
+    let plain = choices === 1
+    const usage = new ChoiceAssembler(false)
     const engineStarted = performance.now()
     let firstTokenAt: number | undefined
     try {
-      for await (const event of this.engine.generate(prepared.engineRequest, signal)) {
-        if (event.type === 'text') {
-          firstTokenAt ??= performance.now()
-          deltas.push(event.text)
-        } else if (event.type === 'done' && !signal.aborted) {
-          const { finishReason, promptTokens, completionTokens } = event
-          if (prepared.cacheKey !== undefined) this.options.responseCache?.set(prepared.cacheKey, { deltas, finishReason, promptTokens, completionTokens })
-          const now = performance.now()
-          firstTokenAt ??= now
-          this.options.observer?.generationFinished({
-            requestId: prepared.engineRequest.requestId,
-            promptTokens,
-            imageTokens: prepared.imageTokens,
-            completionTokens,
-            timeToFirstTokenSeconds: (firstTokenAt - prepared.startedAt) / 1000,
-            promptSeconds: (firstTokenAt - engineStarted) / 1000,
-            generationSeconds: (now - firstTokenAt) / 1000,
-          })
+      for (let choice = 0; choice < choices; choice++) {
+        let accepted = false
+        for await (const engineEvent of this.engine.generate(engineRequestFor(prepared.engineRequest, choice), signal)) {
+          if (!accepted) {
+            accepted = true
+            yield { type: 'accepted', choice }
+          }
+          if (engineEvent.type === 'accepted') continue
+          const event: ChoiceEvent = { ...engineEvent, choice }
+          if (event.type !== 'done') {
+            firstTokenAt ??= performance.now()
+            if (event.type === 'text') deltas.push(event.text)
+            else plain = false
+            record.push(event)
+          } else {
+            usage.add(event)
+            record.push(event)
+            if (event.finishReason === 'tool_calls') plain = false
+            if (choice === choices - 1 && !signal.aborted) this.finished(prepared, plain ? { deltas, event } : { record, event }, usage.result().usage, { engineStarted, firstTokenAt })
+          }
+          yield event
         }
-        yield event
       }
     } catch (error) {
       if (!signal.aborted) this.options.observer?.generationFailed(prepared.engineRequest.requestId)
@@ -256,95 +273,215 @@ export class ChatCompletionsService {
     }
   }
 
+  /** A job's last choice is done: store it in the response cache, report it to the observer. */
+  private finished(
+    prepared: PreparedChat,
+    answer: { deltas: string[]; event: ChoiceEvent & { type: 'done' } } | { record: ChoiceEvent[]; event: ChoiceEvent & { type: 'done' } },
+    usage: JobUsage,
+    times: { engineStarted: number; firstTokenAt: number | undefined },
+  ): void {
+    const { promptTokens, completionTokens } = usage
+    if (prepared.cacheKey !== undefined) {
+      const cached: CachedResponse =
+        'deltas' in answer
+          ? { deltas: answer.deltas, finishReason: answer.event.finishReason, promptTokens, completionTokens }
+          : { deltas: [], finishReason: answer.event.finishReason, promptTokens, completionTokens, events: answer.record }
+      this.options.responseCache?.set(prepared.cacheKey, cached)
+    }
+    const now = performance.now()
+    const firstTokenAt = times.firstTokenAt ?? now
+    this.options.observer?.generationFinished({
+      requestId: prepared.engineRequest.requestId,
+      promptTokens,
+      imageTokens: prepared.imageTokens,
+      completionTokens,
+      timeToFirstTokenSeconds: (firstTokenAt - prepared.startedAt) / 1000,
+      promptSeconds: (firstTokenAt - times.engineStarted) / 1000,
+      generationSeconds: (now - firstTokenAt) / 1000,
+    })
+  }
+
+  /**
+   * Runs a prepared request to the end and returns its choices and usage, whatever API
+   * asked: each adapter shapes them into its own response.
+   */
+  async collect(prepared: PreparedChat, signal: AbortSignal): Promise<JobResult> {
+    const assembler = new ChoiceAssembler(prepared.engineRequest.sampling.logprobs !== undefined)
+    const cached = prepared.cached
+    if (cached && !cached.events) {
+      // A plain hit answers in one piece: replaying its deltas one event at a time costs a
+      // microtask each and buys nothing when nobody streams.
+      const { deltas, finishReason, promptTokens, completionTokens } = cached
+      assembler.add({ type: 'text', text: deltas.join(''), choice: 0 })
+      assembler.add({ type: 'done', finishReason, promptTokens, completionTokens, choice: 0 })
+    } else {
+      for await (const event of this.events(prepared, signal)) assembler.add(event)
+    }
+    return assembler.result()
+  }
+
   /** Runs a prepared request to the end and returns the OpenAI completion object. */
   async complete(prepared: PreparedChat, signal: AbortSignal): Promise<ChatCompletion> {
-    let text = ''
-    let usage: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }
-    let finishReason: FinishReason = 'stop'
-    if (prepared.cached) {
-      // A hit answers in one piece: replaying its deltas one event at a time costs a
-      // microtask each and buys nothing when nobody streams.
-      const { deltas, promptTokens, completionTokens } = prepared.cached
-      text = deltas.join('')
-      finishReason = prepared.cached.finishReason
-      usage = toUsage(promptTokens, completionTokens)
-    } else {
-      for await (const event of this.events(prepared, signal)) {
-        if (event.type === 'text') text += event.text
-        else if (event.type === 'done') {
-          finishReason = event.finishReason
-          usage = toUsage(event.promptTokens, event.completionTokens)
-        }
-      }
-    }
+    const { choices, usage } = await this.collect(prepared, signal)
     return {
       id: prepared.id,
       object: 'chat.completion',
       created: prepared.created,
       model: prepared.model,
-      choices: [{ index: 0, message: { role: 'assistant', content: text, refusal: null }, logprobs: null, finish_reason: finishReason }],
-      usage,
+      choices: choices.map((choice) => ({
+        index: choice.index,
+        message: {
+          role: 'assistant',
+          // OpenAI's shape: an answer that is only calls has no content.
+          content: choice.text === '' && choice.toolCalls.length > 0 ? null : choice.text,
+          refusal: null,
+          ...(choice.toolCalls.length > 0 ? { tool_calls: choice.toolCalls.map(toOpenAiToolCall) } : {}),
+        },
+        logprobs: choice.logprobs ? toOpenAiLogprobs(choice.logprobs) : null,
+        finish_reason: choice.finishReason,
+      })),
+      usage: toUsage(usage.promptTokens, usage.completionTokens),
     }
   }
 
   /**
-   * Starts a streamed completion and resolves once the engine has accepted the prompt,
-   * so that a request it rejects at once (a prompt beyond the context, an invalid
-   * schema) fails as a plain HTTP error, exactly as without streaming. Headers go out
-   * only after that. The caller must iterate the result: its end, failure or return()
+   * Starts a prepared request and resolves once the engine has accepted the prompt, so
+   * that a request it rejects at once (a prompt beyond the context, an invalid schema)
+   * fails as a plain HTTP error, exactly as without streaming: what a streaming adapter
+   * of any API calls before it writes its headers. The events start with that first
+   * `accepted`. The caller must iterate the result: its end, failure or return()
    * releases the slot.
    */
-  async startStream(prepared: PreparedChat, signal: AbortSignal): Promise<AsyncGenerator<ChatCompletionChunk>> {
+  async startEvents(prepared: PreparedChat, signal: AbortSignal): Promise<AsyncGenerator<ChoiceEvent>> {
     const events = this.events(prepared, signal)
     // A failure here ends `events`, whose own cleanup releases the slot.
     const first = await events.next()
-    const pending = first.done || first.value.type === 'accepted' ? undefined : first.value
-    return this.chunks(prepared, events, pending)
+    return withCleanup(prepared, first.done ? undefined : first.value, events)
   }
 
-  /** Chunks in OpenAI order: role first, content deltas, the finish chunk, then usage if asked. */
-  private async *chunks(prepared: PreparedChat, events: AsyncGenerator<EngineEvent>, pending: EngineEvent | undefined): AsyncGenerator<ChatCompletionChunk> {
-    const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], finish: FinishReason | null): ChatCompletionChunk => ({
+  /** `startEvents` as OpenAI chunks; headers go out only after it resolves. */
+  async startStream(prepared: PreparedChat, signal: AbortSignal): Promise<AsyncGenerator<ChatCompletionChunk>> {
+    return this.chunks(prepared, await this.startEvents(prepared, signal))
+  }
+
+  /**
+   * Chunks in OpenAI order, per choice: role first, content and tool-call deltas (with
+   * their logprobs), the finish chunk; then usage for the whole request if asked.
+   */
+  private async *chunks(prepared: PreparedChat, events: AsyncGenerator<ChoiceEvent>): AsyncGenerator<ChatCompletionChunk> {
+    const chunk = (index: number, delta: ChatCompletionChunk['choices'][0]['delta'], finish: FinishReason | null, logprobs: TokenLogprob[] | undefined = undefined): ChatCompletionChunk => ({
       id: prepared.id,
       object: 'chat.completion.chunk',
       created: prepared.created,
       model: prepared.model,
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+      choices: [{ index, delta, logprobs: logprobs ? toOpenAiLogprobs(logprobs) : null, finish_reason: finish }],
       ...(prepared.job.includeUsage ? { usage: null } : {}),
     })
-    const rest: AsyncIterable<EngineEvent> = { [Symbol.asyncIterator]: () => events }
+    const usage = new ChoiceAssembler(false)
+    const choices = prepared.job.n ?? 1
+    // Logprobs come just before the text they scored and ride in its chunk.
+    let logprobs: TokenLogprob[] | undefined
     try {
-      yield chunk({ role: 'assistant', content: '' }, null)
-      for await (const event of prependEvent(pending, rest)) {
-        if (event.type === 'accepted') continue
-        if (event.type === 'text') {
-          yield chunk({ content: event.text }, null)
+      for await (const event of events) {
+        if (event.type === 'logprobs') {
+          logprobs = [...(logprobs ?? []), ...event.tokens]
           continue
         }
-        yield chunk({}, event.finishReason)
-        if (prepared.job.includeUsage) {
-          yield {
-            id: prepared.id,
-            object: 'chat.completion.chunk',
-            created: prepared.created,
-            model: prepared.model,
-            choices: [],
-            usage: toUsage(event.promptTokens, event.completionTokens),
-          }
+        if (logprobs && event.type !== 'text') {
+          yield chunk(event.choice, {}, null, logprobs)
+          logprobs = undefined
+        }
+        switch (event.type) {
+          case 'accepted':
+            yield chunk(event.choice, { role: 'assistant', content: '' }, null)
+            break
+          case 'text':
+            yield chunk(event.choice, { content: event.text }, null, logprobs)
+            logprobs = undefined
+            break
+          case 'tool_call':
+            yield chunk(event.choice, { tool_calls: [{ index: event.index, id: event.id, type: 'function', function: { name: event.name, arguments: '' } }] }, null)
+            break
+          case 'tool_call_arguments':
+            yield chunk(event.choice, { tool_calls: [{ index: event.index, function: { arguments: event.text } }] }, null)
+            break
+          case 'done':
+            usage.add(event)
+            yield chunk(event.choice, {}, event.finishReason)
+            if (event.choice === choices - 1 && prepared.job.includeUsage) {
+              const total = usage.result().usage
+              yield {
+                id: prepared.id,
+                object: 'chat.completion.chunk',
+                created: prepared.created,
+                model: prepared.model,
+                choices: [],
+                usage: toUsage(total.promptTokens, total.completionTokens),
+              }
+            }
         }
       }
     } finally {
-      // Stopped before the engine events were read (a client gone after the role chunk):
-      // ending the generator ends the engine's request and frees the slot.
       await events.return(undefined).catch(() => undefined)
-      prepared.release()
     }
   }
 }
 
-async function* prependEvent(first: EngineEvent | undefined, rest: AsyncIterable<EngineEvent>): AsyncGenerator<EngineEvent> {
-  if (first !== undefined) yield first
-  yield* rest
+/** The tools an engine is offered: none when the client said `tool_choice: "none"`, so the model answers in text. */
+function engineTools(job: ChatJob): { tools?: EngineTools } {
+  const tools = job.tools
+  if (!tools || tools.choice === 'none') return {}
+  return { tools: { functions: tools.functions, choice: tools.choice, parallel: tools.parallel } }
+}
+
+/** The engine request of one choice: a fixed seed moves on by one per choice, so the choices differ yet repeat. */
+function engineRequestFor(request: EngineRequest, choice: number): EngineRequest {
+  if (choice === 0 || request.sampling.seed === undefined) return request
+  return { ...request, sampling: { ...request.sampling, seed: (request.sampling.seed + choice) >>> 0 } }
+}
+
+/** A cached answer told again as the events it came as. */
+function* replay(cached: CachedResponse): Generator<ChoiceEvent> {
+  if (cached.events) {
+    let started = -1
+    for (const event of cached.events) {
+      if (event.choice > started) {
+        started = event.choice
+        yield { type: 'accepted', choice: started }
+      }
+      yield event
+    }
+    return
+  }
+  const { deltas, finishReason, promptTokens, completionTokens } = cached
+  yield { type: 'accepted', choice: 0 }
+  for (const text of deltas) yield { type: 'text', text, choice: 0 }
+  yield { type: 'done', finishReason, promptTokens, completionTokens, choice: 0 }
+}
+
+/**
+ * The events with `first` in front; stopped before the engine events were read (a
+ * client gone after the headers), ending it ends the engine's request and frees the slot.
+ */
+async function* withCleanup(prepared: PreparedChat, first: ChoiceEvent | undefined, rest: AsyncGenerator<ChoiceEvent>): AsyncGenerator<ChoiceEvent> {
+  try {
+    if (first !== undefined) yield first
+    yield* { [Symbol.asyncIterator]: () => rest }
+  } finally {
+    await rest.return(undefined).catch(() => undefined)
+    prepared.release()
+  }
+}
+
+function toOpenAiToolCall(call: EngineToolCall): ToolCall {
+  return { id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } }
+}
+
+function toOpenAiLogprobs(tokens: readonly TokenLogprob[]): ChoiceLogprobs {
+  return {
+    content: tokens.map((t) => ({ token: t.token, logprob: t.logprob, bytes: t.bytes, top_logprobs: t.top.map((top) => ({ token: top.token, logprob: top.logprob, bytes: top.bytes })) })),
+    refusal: null,
+  }
 }
 
 function toUsage(prompt: number, completion: number): Usage {

@@ -1,5 +1,5 @@
 import type { ImageDetail } from '@visto/protocol'
-import type { SamplingParams } from '../engines/engine.js'
+import type { EngineFunction, EngineToolCall, SamplingParams } from '../engines/engine.js'
 import type { Reservation } from './admission.js'
 import type { CacheDirective } from './response-cache.js'
 
@@ -26,6 +26,22 @@ export interface ChatJobRequest {
   stream: boolean
   /** Streams only: a last chunk carries the token usage. */
   includeUsage: boolean
+  /** Functions the model may call; undefined: none. */
+  tools?: ChatJobTools | undefined
+  /** How many answers to generate (choices), 1 when undefined; at most --max-n. */
+  n?: number | undefined
+}
+
+/**
+ * The functions offered, as every API states them: a name, a description, a JSON
+ * schema of the arguments. `none` is kept (rather than dropping the tools) so that the
+ * response cache tells it apart from a request without tools.
+ */
+export interface ChatJobTools {
+  functions: EngineFunction[]
+  choice: 'none' | 'auto' | 'required' | { name: string }
+  /** False: at most one call per answer. */
+  parallel: boolean
 }
 
 /** `maxTokens` undefined: the server's --default-max-tokens. */
@@ -40,8 +56,12 @@ export type ChatJobSampling = Omit<SamplingParams, 'maxTokens'> & { maxTokens: n
 export type AdmissionClass = { class: 'interactive'; reservation?: Reservation | undefined } | { class: 'batch'; concurrency: number }
 
 export interface ChatJobMessage {
-  role: 'system' | 'user' | 'assistant'
+  role: 'system' | 'user' | 'assistant' | 'tool'
   parts: ChatJobPart[]
+  /** Assistant messages: the calls the model made (`arguments` JSON text, as the client sent it back). */
+  toolCalls?: EngineToolCall[] | undefined
+  /** Tool messages: the call this result answers. */
+  toolCallId?: string | undefined
 }
 
 export type ChatJobPart = ChatJobTextPart | ChatJobImagePart | ChatJobFilePart

@@ -69,13 +69,13 @@ describe('parseChatRequest', () => {
     [{ ...sceneRequest, temperature: 3 }, 'temperature', 'temperature must be at most 2, got 3'],
     [{ ...sceneRequest, max_tokens: 0 }, 'max_tokens', 'max_tokens must be at least 1, got 0'],
     [{ ...sceneRequest, max_tokens: 'many' }, 'max_tokens', 'max_tokens must be a number, got a string'],
-    [{ ...sceneRequest, n: 2 }, 'n', 'n must be 1: Visto generates one choice per request (got 2); send several requests instead'],
+    [{ ...sceneRequest, n: 0 }, 'n', 'n must be at least 1, got 0'],
     [{ ...sceneRequest, top_p: 0 }, 'top_p', 'top_p must be greater than 0, got 0'],
     [{ ...sceneRequest, stop: [1] }, 'stop', 'stop must be a string or an array of at most 4 strings'],
     [{ ...sceneRequest, response_format: { type: 'xml' } }, 'response_format.type', 'response_format.type must be "text", "json_object" or "json_schema", got "xml"'],
     [{ model: 'x' }, 'messages', 'messages is required: a non-empty array of {role, content}'],
     [{ messages: [] }, 'messages', 'messages must be a non-empty array, got an empty array'],
-    [{ messages: [{ role: 'wizard', content: 'hi' }] }, 'messages[0].role', 'messages[0].role must be "system", "user" or "assistant", got "wizard"'],
+    [{ messages: [{ role: 'wizard', content: 'hi' }] }, 'messages[0].role', 'messages[0].role must be "system", "user", "assistant" or "tool", got "wizard"'],
     [[1, 2], 'body', 'The request body must be a JSON object, got an array'],
   ])('rejects invalid parameters, naming them (%#)', (body, param, message) => {
     const result = rejection(body)

@@ -3,6 +3,7 @@ import type { ChatJobFilePart, ChatJobMessage, ChatJobPart, ChatJobRequest, Chat
 import { checkResponseSchema } from './json-schema-limits.js'
 import { describeJsonType, isJsonObject, withArticle, type JsonObject } from './json-value.js'
 import { defaultChatRequestLimits, type ChatRequestLimits } from './request-limits.js'
+import { parseToolCalls, parseTools } from './tool-request.js'
 
 function fail(message: string, param: string, code = 'invalid_value'): never {
   throw new InvalidRequestError(message, { param, code })
@@ -25,6 +26,7 @@ const ROLES: Record<string, ChatJobMessage['role'] | undefined> = {
   developer: 'system',
   user: 'user',
   assistant: 'assistant',
+  tool: 'tool',
 }
 
 /** Counts text characters across the request and stops at the limit (--max-text-chars), before the rest is read. */
@@ -75,7 +77,8 @@ function parseContent(content: unknown, index: number, role: ChatJobMessage['rol
       if (detail !== 'low' && detail !== 'high' && detail !== 'auto') {
         fail(`${where}.image_url.detail must be "low", "high" or "auto", got ${JSON.stringify(detail)}`, `${where}.image_url.detail`)
       }
-      if (role !== 'user') fail(`Images are only accepted in user messages; ${where} is in ${withArticle(role)} message`, `${where}`)
+      // A tool's result may be a picture (a screenshot an agent took): Qwen3-VL's template places it in the tool response.
+      if (role !== 'user' && role !== 'tool') fail(`Images are only accepted in user and tool messages; ${where} is in ${withArticle(role)} message`, `${where}`)
       return { type: 'image', url, detail, where }
     }
     if (part.type === 'file') {
@@ -148,6 +151,9 @@ export function parseSampling(fields: JsonObject, limits: ChatRequestLimits = de
   } else if (fields.stop !== undefined && fields.stop !== null) fail(`stop must be a string or an array of strings, got ${describeJsonType(fields.stop)}`, 'stop', 'invalid_type')
   const seed = optionalNumber(fields, 'seed', { integer: true })
   if (fields.ignore_eos !== undefined && typeof fields.ignore_eos !== 'boolean') fail(`ignore_eos must be a boolean, got ${describeJsonType(fields.ignore_eos)}`, 'ignore_eos', 'invalid_type')
+  if (fields.logprobs !== undefined && fields.logprobs !== null && typeof fields.logprobs !== 'boolean') fail(`logprobs must be a boolean, got ${describeJsonType(fields.logprobs)}`, 'logprobs', 'invalid_type')
+  const topLogprobs = optionalNumber(fields, 'top_logprobs', { integer: true, min: 0, max: 20 })
+  if (topLogprobs !== undefined && fields.logprobs !== true) fail('top_logprobs needs "logprobs": true', 'top_logprobs')
   return {
     maxTokens: maxCompletion ?? maxTokens,
     temperature: optionalNumber(fields, 'temperature', { min: 0, max: 2 }),
@@ -161,6 +167,7 @@ export function parseSampling(fields: JsonObject, limits: ChatRequestLimits = de
     stop,
     ignoreEos: fields.ignore_eos === true ? true : undefined,
     jsonSchema: parseResponseFormat(fields.response_format, limits),
+    logprobs: fields.logprobs === true ? (topLogprobs ?? 0) : undefined,
   }
 }
 
@@ -186,20 +193,41 @@ export function parseChatRequest(body: unknown, limits: ChatRequestLimits = defa
     fail(`Too many messages: ${body.messages.length} in this request, the limit is ${limits.maxMessages} (--max-messages)`, 'messages', 'too_many_messages')
   }
   const budget = new TextBudget(limits.maxTextChars)
+  // The ids of the calls made so far: a tool message must answer one of them.
+  const callIds = new Set<string>()
   const messages = body.messages.map((message: unknown, i: number): ChatJobMessage => {
     if (!isJsonObject(message)) fail(`messages[${i}] must be an object with "role" and "content", got ${describeJsonType(message)}`, `messages[${i}]`, 'invalid_type')
     const role = typeof message.role === 'string' ? ROLES[message.role] : undefined
     if (!role) {
-      fail(`messages[${i}].role must be "system", "user" or "assistant", got ${JSON.stringify(message.role)}`, `messages[${i}].role`, 'invalid_value')
+      fail(`messages[${i}].role must be "system", "user", "assistant" or "tool", got ${JSON.stringify(message.role)}`, `messages[${i}].role`, 'invalid_value')
     }
-    return { role, parts: parseContent(message.content, i, role, limits, budget) }
+    const parsed: ChatJobMessage = { role, parts: parseContent(message.content, i, role, limits, budget) }
+    if (role === 'assistant') {
+      const toolCalls = parseToolCalls(message.tool_calls, `messages[${i}]`, budget)
+      if (toolCalls) {
+        parsed.toolCalls = toolCalls
+        for (const call of toolCalls) callIds.add(call.id)
+      }
+    } else if (message.tool_calls !== undefined && message.tool_calls !== null) {
+      fail(`messages[${i}].tool_calls is only accepted in assistant messages`, `messages[${i}].tool_calls`)
+    }
+    if (role === 'tool') {
+      const id = message.tool_call_id
+      if (typeof id !== 'string') {
+        fail(`messages[${i}].tool_call_id must be a string naming the call this result answers, got ${describeJsonType(id)}`, `messages[${i}].tool_call_id`, id === undefined ? 'missing_required_parameter' : 'invalid_type')
+      }
+      if (!callIds.has(id)) {
+        fail(`messages[${i}] answers the tool call "${id.slice(0, 64)}", which no earlier assistant message made`, `messages[${i}].tool_call_id`)
+      }
+      parsed.toolCallId = budget.take(id, `messages[${i}].tool_call_id`)
+    }
+    return parsed
   })
   if (!messages.some((m) => m.role === 'user')) fail('messages must contain at least one user message', 'messages')
 
+  // The cap (--max-n) is the chat service's to check, for every entry point alike.
   const n = optionalNumber(body, 'n', { integer: true, min: 1 })
-  if (n !== undefined && n !== 1) fail(`n must be 1: Visto generates one choice per request (got ${n}); send several requests instead`, 'n', 'unsupported_value')
-  if (Array.isArray(body.tools) && body.tools.length > 0) fail('tools are not supported by this server', 'tools', 'unsupported_parameter')
-  if (body.logprobs === true) fail('logprobs are not supported by this server', 'logprobs', 'unsupported_parameter')
+  const tools = parseTools(body, limits, budget)
 
   if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') fail(`stream must be a boolean, got ${describeJsonType(body.stream)}`, 'stream', 'invalid_type')
   const streamOptions = body.stream_options
@@ -211,5 +239,7 @@ export function parseChatRequest(body: unknown, limits: ChatRequestLimits = defa
     sampling: parseSampling(body, limits),
     stream: body.stream === true,
     includeUsage: body.stream === true && isJsonObject(streamOptions) && streamOptions.include_usage === true,
+    ...(tools ? { tools } : {}),
+    ...(n !== undefined && n > 1 ? { n } : {}),
   }
 }

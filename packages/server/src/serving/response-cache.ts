@@ -3,7 +3,8 @@ import type { FinishReason } from '@visto/protocol'
 import type { SamplingParams } from '../engines/engine.js'
 import { chatImageLocation } from '../images/image-errors.js'
 import { parseImageSource } from '../images/image-source.js'
-import type { ChatJobMessage } from './chat-job.js'
+import type { ChatJobMessage, ChatJobTools } from './chat-job.js'
+import type { ChoiceEvent } from './choice-events.js'
 
 /**
  * Identical requests answered from memory: a bounded LRU of finished generations, sized
@@ -24,12 +25,17 @@ export interface ResponseCacheOptions {
   maxImageBytes: number
 }
 
-/** What a finished generation needs to be told again: the deltas as they came, and its usage. */
+/**
+ * What a finished generation needs to be told again: the deltas as they came, and its
+ * usage (the whole job's). An answer that is more than one choice of text (tool calls,
+ * logprobs, several choices) keeps every event instead, in `events`, and no `deltas`.
+ */
 export interface CachedResponse {
   deltas: string[]
   finishReason: FinishReason
   promptTokens: number
   completionTokens: number
+  events?: ChoiceEvent[] | undefined
 }
 
 /** How a request asked to use the cache (`Cache-Control` request directives). */
@@ -58,6 +64,7 @@ const SAMPLING_FIELDS = [
   'stop',
   'ignoreEos',
   'jsonSchema',
+  'logprobs',
 ] as const satisfies ReadonlyArray<keyof SamplingParams>
 // A sampling parameter added to SamplingParams but not to the key stops the build here.
 const everySamplingField: [Exclude<keyof SamplingParams, (typeof SAMPLING_FIELDS)[number]>] extends [never] ? true : never = true
@@ -82,6 +89,7 @@ const DELTA_OVERHEAD_BYTES = 32
 export function entryBytes(response: CachedResponse): number {
   let bytes = ENTRY_OVERHEAD_BYTES
   for (const delta of response.deltas) bytes += DELTA_OVERHEAD_BYTES + Buffer.byteLength(delta)
+  for (const event of response.events ?? []) bytes += DELTA_OVERHEAD_BYTES + Buffer.byteLength(JSON.stringify(event))
   return bytes
 }
 
@@ -127,7 +135,7 @@ export class ResponseCache {
    * change) or unparseable (the pipeline will refuse it with the proper error).
    * Bytes a job already holds (uploads) are keyed as the same bytes sent inline would be.
    */
-  keyFor(model: string, request: { messages: readonly ChatJobMessage[] }, sampling: SamplingParams): string | undefined {
+  keyFor(model: string, request: { messages: readonly ChatJobMessage[]; tools?: ChatJobTools | undefined; n?: number | undefined }, sampling: SamplingParams): string | undefined {
     if (!this.enabled) return undefined
     if (this.options.mode === 'deterministic' && sampling.temperature !== 0 && sampling.seed === undefined) return undefined
     const messages: unknown[] = []
@@ -158,9 +166,9 @@ export class ResponseCache {
         if (source.kind !== 'inline') return undefined
         parts.push(['image', createHash('sha256').update(source.bytes).digest('hex'), part.detail])
       }
-      messages.push([message.role, parts])
+      messages.push([message.role, parts, message.toolCalls ?? null, message.toolCallId ?? null])
     }
-    const canonical = [KEY_VERSION, model, messages, SAMPLING_FIELDS.map((field) => sampling[field] ?? null)]
+    const canonical = [KEY_VERSION, model, messages, SAMPLING_FIELDS.map((field) => sampling[field] ?? null), request.tools ?? null, request.n ?? 1]
     return createHash('sha256').update(canonicalJson(canonical)).digest('hex')
   }
 

@@ -1,5 +1,5 @@
 import { Template } from '@huggingface/jinja'
-import type { EngineMessage } from '../engine.js'
+import type { EngineFunction, EngineMessage } from '../engine.js'
 
 /** Qwen's ChatML, used only when a model file carries no template of its own. */
 export const CHATML_TEMPLATE =
@@ -23,17 +23,24 @@ export class ChatTemplate {
     this.template = new Template(source)
   }
 
-  render(messages: EngineMessage[], mediaMarker: string): string {
+  /**
+   * Tools, the calls in assistant messages and the tool results reach the template in
+   * the shapes Hugging Face's chat templates read (OpenAI's), so a model's own template
+   * places them where it was trained to see them.
+   */
+  render(messages: EngineMessage[], mediaMarker: string, tools?: readonly EngineFunction[]): string {
     const rendered = messages.map((message) => ({
       role: message.role,
       content: message.content.map((part) => ({ type: 'text', text: part.type === 'text' ? part.text : mediaMarker })),
+      ...(message.toolCalls ? { tool_calls: message.toolCalls.map((call) => ({ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } })) } : {}),
+      ...(message.toolCallId !== undefined ? { tool_call_id: message.toolCallId } : {}),
     }))
     return this.template.render({
       messages: rendered,
       add_generation_prompt: true,
       bos_token: this.specialTokens.bos ?? '',
       eos_token: this.specialTokens.eos ?? '',
-      tools: undefined,
+      tools: tools && tools.length > 0 ? tools.map((f) => ({ type: 'function', function: f })) : undefined,
     })
   }
 }

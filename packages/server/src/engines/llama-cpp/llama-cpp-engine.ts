@@ -7,7 +7,7 @@ import {
   InvalidRequestError,
   UpstreamError,
 } from '../../errors.js'
-import type { Engine, EngineEvent, EngineInfo, EngineHistory, EngineRequest, EngineState } from '../engine.js'
+import type { Engine, EngineEvent, EngineInfo, EngineHistory, EngineRequest, EngineState, TokenLogprob } from '../engine.js'
 import { fetchOnceMore } from '../fetch-once-more.js'
 import { qwen3VlGeometry, type VisionGeometry } from '../vision-geometry.js'
 import { ChatTemplate, CHATML_TEMPLATE } from './chat-template.js'
@@ -15,6 +15,7 @@ import { prefixLlamaCppMetrics } from './llama-cpp-metrics.js'
 import { LlamaServerProcess, type LlamaServerProcessOptions } from './llama-server-process.js'
 import { readMmprojGeometry } from './mmproj-geometry.js'
 import { ProgressWatchdog, slotProgress } from './progress-watchdog.js'
+import { FORCED_CALL_PREFIX, TOOL_CALL_CLOSE, ToolCallParser, toolCallSchema } from './tool-call-format.js'
 
 export interface LlamaCppEngineOptions extends LlamaServerProcessOptions {
   /** Model ids clients may send; the first is what /v1/models lists first. */
@@ -31,8 +32,17 @@ export interface LlamaCppEngineOptions extends LlamaServerProcessOptions {
   reportError?: (message: string, details: { requestIds: string[] }) => void
 }
 
+/** One token's entry in llama-server's `completion_probabilities` (pre-sampling, as `logprob`). */
+interface TokenProbability {
+  token?: string
+  logprob?: number
+  bytes?: number[]
+  top_logprobs?: Array<{ token?: string; logprob?: number; bytes?: number[] }>
+}
+
 interface CompletionChunk {
   content?: string
+  completion_probabilities?: TokenProbability[]
   stop?: boolean
   stop_type?: 'none' | 'eos' | 'limit' | 'word'
   tokens_predicted?: number
@@ -185,7 +195,7 @@ export class LlamaCppEngine implements Engine {
 
   private renderPrompt(request: EngineRequest): string {
     if (!this.template) throw new EngineUnavailableError('The model is not loaded yet.')
-    return this.template.render(request.messages, this.process.mediaMarker)
+    return this.template.render(request.messages, this.process.mediaMarker, request.tools?.functions)
   }
 
   /**
@@ -218,9 +228,15 @@ export class LlamaCppEngine implements Engine {
   }
 
   private async *completion(request: EngineRequest, signal: AbortSignal): AsyncGenerator<EngineEvent> {
-    const prompt = this.renderPrompt(request)
+    const tools = request.tools
+    // `required` or a named function: the prompt opens the call and a grammar built from
+    // the functions' schemas writes it, so even a model that would not call parses.
+    const forced = tools !== undefined && tools.choice !== 'auto'
+    const prompt = this.renderPrompt(request) + (forced ? FORCED_CALL_PREFIX : '')
     const images = request.messages.flatMap((m) => m.content.flatMap((p) => (p.type === 'image' ? [p.image.data.toString('base64')] : [])))
     const s = request.sampling
+    // One call at most: generation stops where the first call closes.
+    const stop = tools && !tools.parallel && !forced ? [...(s.stop ?? []), TOOL_CALL_CLOSE] : s.stop
     const body: Record<string, unknown> = {
       prompt: images.length > 0 ? { prompt_string: prompt, multimodal_data: images } : prompt,
       stream: true,
@@ -234,9 +250,11 @@ export class LlamaCppEngine implements Engine {
       presence_penalty: s.presencePenalty,
       frequency_penalty: s.frequencyPenalty,
       seed: s.seed,
-      stop: s.stop,
+      stop,
       ignore_eos: s.ignoreEos,
-      json_schema: s.jsonSchema,
+      json_schema: forced ? toolCallSchema(tools) : s.jsonSchema,
+      // Even logprobs without alternatives need one: llama-server sends a token's own only alongside them.
+      n_probs: s.logprobs === undefined ? undefined : Math.max(1, s.logprobs),
       // We render the template ourselves, so special tokens in user text must stay text.
       parse_special: false,
     }
@@ -255,6 +273,7 @@ export class LlamaCppEngine implements Engine {
     // llama-server sends its streaming headers once a slot has taken the prompt and
     // checked it against the context, before processing it (that can take minutes).
     yield { type: 'accepted' }
+    const calls = tools ? new ToolCallParser(forced, tools.parallel ? undefined : 1) : undefined
     let finished = false
     try {
       for await (const data of readSseData(response.body)) {
@@ -265,12 +284,21 @@ export class LlamaCppEngine implements Engine {
           continue // Not ours to surface: a malformed line is skipped, the stream goes on.
         }
         if (chunk.error) throw this.translateEngineError(chunk.error)
-        if (chunk.content) yield { type: 'text', text: chunk.content }
+        if (s.logprobs !== undefined && chunk.completion_probabilities?.length) {
+          yield { type: 'logprobs', tokens: chunk.completion_probabilities.map((p) => toTokenLogprob(p, s.logprobs!)) }
+        }
+        if (chunk.content) {
+          if (calls) yield* calls.push(chunk.content)
+          else yield { type: 'text', text: chunk.content }
+        }
         if (chunk.stop) {
           finished = true
+          if (calls) yield* calls.finish()
+          // A call that parsed is whole, even when the token limit came right after it.
+          const called = calls !== undefined && calls.callCount > 0
           yield {
             type: 'done',
-            finishReason: chunk.stop_type === 'limit' ? 'length' : 'stop',
+            finishReason: called ? 'tool_calls' : chunk.stop_type === 'limit' ? 'length' : 'stop',
             promptTokens: chunk.tokens_evaluated ?? 0,
             completionTokens: chunk.tokens_predicted ?? 0,
           }
@@ -377,5 +405,15 @@ export class LlamaCppEngine implements Engine {
   /** Test hook: the child's pid, to simulate a crash. */
   enginePid(): number | undefined {
     return this.process.pid
+  }
+}
+
+/** llama-server's entry as ours, with `top` alternatives (it sends at least one). */
+function toTokenLogprob(p: TokenProbability, top: number): TokenLogprob {
+  return {
+    token: p.token ?? '',
+    logprob: p.logprob ?? 0,
+    bytes: p.bytes ?? [...Buffer.from(p.token ?? '')],
+    top: (p.top_logprobs ?? []).slice(0, top).map((t) => ({ token: t.token ?? '', logprob: t.logprob ?? 0, bytes: t.bytes ?? [...Buffer.from(t.token ?? '')] })),
   }
 }
