@@ -116,4 +116,9 @@ export interface Engine extends Lifecycle {
   generate(request: EngineRequest, signal: AbortSignal): AsyncIterable<EngineEvent>
   /** Resolves when ready; throws EngineUnavailableError otherwise. */
   health(): Promise<void>
+  /**
+   * Engines whose slots change while running (a pool, as its engines come and go) call
+   * `listener` with describe().parallel each time it changes; admission follows it.
+   */
+  watchCapacity?(listener: (parallel: number) => void): void
 }
