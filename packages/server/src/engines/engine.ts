@@ -42,6 +42,12 @@ export interface EngineRequest {
   messages: EngineMessage[]
   sampling: SamplingParams
   requestId: string
+  /**
+   * The caller shows nothing before `done` (a non-streamed answer), so an engine may
+   * start the answer over after text: it yields `restart` and the text so far is void.
+   * A pool retries such a request on another engine even after its first one wrote text.
+   */
+  restartable?: boolean
 }
 
 export type EngineEvent =
@@ -52,6 +58,8 @@ export type EngineEvent =
    */
   | { type: 'accepted' }
   | { type: 'text'; text: string }
+  /** Only for a `restartable` request: forget the text so far, the answer starts again. */
+  | { type: 'restart' }
   | {
       type: 'done'
       finishReason: 'stop' | 'length'
@@ -88,6 +96,25 @@ export interface EngineHistory {
   lastLoadSeconds: number | undefined
 }
 
+/** One engine's figures for /metrics, /v1/health and the status view. */
+export interface PoolMemberStatus {
+  id: string
+  model: string
+  /** closed: serving; open: taken out; half-open: back on trial. */
+  state: 'closed' | 'open' | 'half-open'
+  engineState: EngineState['status']
+  /** Why it is out, when it is. */
+  reason?: string
+  slots: number
+  inFlight: number
+  requests: number
+  failures: number
+  retries: number
+  ejections: number
+  affinityHits: number
+  affinitySpills: number
+}
+
 /**
  * Start, stop (graceful) and kill (immediate, synchronous: for process 'exit' handlers,
  * so no engine child outlives Visto). What the composed server drives.
@@ -121,4 +148,6 @@ export interface Engine extends Lifecycle {
    * `listener` with describe().parallel each time it changes; admission follows it.
    */
   watchCapacity?(listener: (parallel: number) => void): void
+  /** A pool: each of its engines, for /metrics, /v1/health and the status view. */
+  poolStatus?(): PoolMemberStatus[]
 }

@@ -190,7 +190,7 @@ export class ChatCompletionsService {
         })),
       )
       const release = admission.class === 'batch' ? await this.admission.acquireBackground(admission.concurrency, signal) : await this.admission.acquire(signal, place)
-      return { ...identity, ...cacheState, imageTokens, release, engineRequest: { model, messages, requestId, sampling } }
+      return { ...identity, ...cacheState, imageTokens, release, engineRequest: { model, messages, requestId, sampling, restartable: !job.stream } }
     } catch (error) {
       imagesNeeded.abort(error)
       place?.cancel()
@@ -231,6 +231,8 @@ export class ChatCompletionsService {
         if (event.type === 'text') {
           firstTokenAt ??= performance.now()
           deltas.push(event.text)
+        } else if (event.type === 'restart') {
+          deltas.length = 0
         } else if (event.type === 'done' && !signal.aborted) {
           const { finishReason, promptTokens, completionTokens } = event
           if (prepared.cacheKey !== undefined) this.options.responseCache?.set(prepared.cacheKey, { deltas, finishReason, promptTokens, completionTokens })
@@ -271,6 +273,7 @@ export class ChatCompletionsService {
     } else {
       for await (const event of this.events(prepared, signal)) {
         if (event.type === 'text') text += event.text
+        else if (event.type === 'restart') text = ''
         else if (event.type === 'done') {
           finishReason = event.finishReason
           usage = toUsage(event.promptTokens, event.completionTokens)
@@ -316,7 +319,7 @@ export class ChatCompletionsService {
     try {
       yield chunk({ role: 'assistant', content: '' }, null)
       for await (const event of prependEvent(pending, rest)) {
-        if (event.type === 'accepted') continue
+        if (event.type === 'accepted' || event.type === 'restart') continue
         if (event.type === 'text') {
           yield chunk({ content: event.text }, null)
           continue

@@ -39,7 +39,7 @@ describe('the engine pool', () => {
     await p.start()
     for (let i = 0; i < 10; i++) await collect(p.generate(withImage('photo'), new AbortController().signal))
     expect(engines.map((e) => e.requests.length).sort()).toEqual([0, 0, 10])
-    expect(p.snapshot().reduce((n, m) => n + m.affinityHits, 0)).toBe(10)
+    expect(p.poolStatus().reduce((n, m) => n + m.affinityHits, 0)).toBe(10)
     await p.close()
   })
 
@@ -54,7 +54,7 @@ describe('the engine pool', () => {
       const events = await collect(p.generate(withImage('photo'), new AbortController().signal))
       expect(events.map((e) => e.type)).toEqual(['accepted', 'text', 'done'])
     }
-    const status = p.snapshot()
+    const status = p.poolStatus()
     expect(status[owner]).toMatchObject({ state: 'open', failures: 2, ejections: 1 })
     expect(status.reduce((n, m) => n + m.retries, 0)).toBe(2)
     // Out of the pool now: its slots no longer count, and it gets nothing.
@@ -62,6 +62,22 @@ describe('the engine pool', () => {
     const before = engines[owner]!.requests.length
     await collect(p.generate(withImage('photo'), new AbortController().signal))
     expect(engines[owner]!.requests.length).toBe(before)
+    await p.close()
+  })
+
+  it('starts a non-streamed answer over on the next engine even after text, saying so with a restart event', async () => {
+    const { pool: p, engines } = pool(2)
+    await p.start()
+    const dying: Script = async function* () {
+      yield { type: 'accepted' }
+      yield { type: 'text', text: 'half' }
+      throw new EngineUnavailableError('died')
+    }
+    await collect(p.generate(withImage('photo'), new AbortController().signal))
+    const owner = engines.findIndex((e) => e.requests.length === 1)
+    engines[owner]!.script = dying
+    const events = await collect(p.generate({ ...withImage('photo'), restartable: true }, new AbortController().signal))
+    expect(events.map((e) => (e.type === 'text' ? e.text : e.type))).toEqual(['accepted', 'half', 'restart', 'ok', 'done'])
     await p.close()
   })
 
@@ -83,7 +99,7 @@ describe('the engine pool', () => {
     }
     await expect(collect(p.generate(textOnly, new AbortController().signal))).rejects.toThrow('bad schema')
     expect(engines.reduce((n, e) => n + e.requests.length, 0)).toBe(2)
-    expect(p.snapshot().every((m) => m.state === 'closed')).toBe(true)
+    expect(p.poolStatus().every((m) => m.state === 'closed')).toBe(true)
     await p.close()
   })
 
@@ -106,13 +122,13 @@ describe('the engine pool', () => {
     expect((error as Error).message).toBe('No engine can take the request: all 2 engines are out (e0: The model is not ready: loading.; e1: The model is not ready: loading.). Retry shortly.')
     engines[1]!.currentState = { status: 'ready' }
     await p.probeAll()
-    expect(p.snapshot()[1]!.state).toBe('open')
+    expect(p.poolStatus()[1]!.state).toBe('open')
     now = 1000
     await p.probeAll()
-    expect(p.snapshot()[1]!.state).toBe('half-open')
+    expect(p.poolStatus()[1]!.state).toBe('half-open')
     expect(p.state().status).toBe('ready')
     await p.probeAll()
-    expect(p.snapshot()[1]!.state).toBe('closed')
+    expect(p.poolStatus()[1]!.state).toBe('closed')
     expect(capacities).toEqual([2, 4, 0, 2])
     await p.close()
   })
@@ -130,7 +146,7 @@ describe('the engine pool', () => {
     }
     const running = Array.from({ length: 8 }, () => collect(p.generate(textOnly, new AbortController().signal)))
     await new Promise((r) => setTimeout(r, 10))
-    const loads = p.snapshot().map((m) => m.inFlight)
+    const loads = p.poolStatus().map((m) => m.inFlight)
     expect(Math.max(...loads)).toBeLessThanOrEqual(3)
     for (const release of hold) release()
     await Promise.all(running)

@@ -1,6 +1,6 @@
 import { ApiError, EngineUnavailableError, NotFoundError, OverloadedError } from '../../errors.js'
-import type { Engine, EngineEvent, EngineHistory, EngineInfo, EngineRequest, EngineState } from '../engine.js'
-import { CircuitBreaker, defaultBreakerOptions, type BreakerOptions, type BreakerState } from './circuit-breaker.js'
+import type { Engine, EngineEvent, EngineHistory, EngineInfo, EngineRequest, EngineState, PoolMemberStatus } from '../engine.js'
+import { CircuitBreaker, defaultBreakerOptions, type BreakerOptions } from './circuit-breaker.js'
 import { labelExposition } from './label-exposition.js'
 import { routingKey } from './routing-key.js'
 import { chooseEngines, defaultLoadBound, type LoadBound, type RoutingMode } from './routing-policy.js'
@@ -43,24 +43,6 @@ export interface EnginePoolOptions {
   log?: (line: string) => void
   now?: () => number
   random?: () => number
-}
-
-/** One engine's figures for /metrics, /v1/health and the status view. */
-export interface PoolMemberStatus {
-  id: string
-  model: string
-  state: BreakerState
-  engineState: EngineState['status']
-  /** Why it is out, when it is. */
-  reason?: string
-  slots: number
-  inFlight: number
-  requests: number
-  failures: number
-  retries: number
-  ejections: number
-  affinityHits: number
-  affinitySpills: number
 }
 
 class Member {
@@ -358,11 +340,13 @@ export class EnginePool implements Engine {
         if (!(error instanceof OverloadedError)) member.breaker.failed(this.now(), describeError(error))
         this.capacityMayHaveChanged()
         const next = attempts[attempt + 1]
-        if (answered || !next || !next.available) {
+        // Text the client has seen cannot be taken back; a non-streamed answer's can.
+        if ((answered && !request.restartable) || !next || !next.available) {
           if (error instanceof ApiError) throw error
           throw new EngineUnavailableError(`The engine ${member.id} failed${answered ? ' mid-answer' : ''}: ${describeError(error)}`, { cause: error })
         }
-        this.options.log?.(`[visto] ${request.requestId}: engine ${member.id} failed before answering (${describeError(error)}); retrying on ${next.id}`)
+        this.options.log?.(`[visto] ${request.requestId}: engine ${member.id} failed before the client saw an answer (${describeError(error)}); retrying on ${next.id}`)
+        if (answered) yield { type: 'restart' }
       } finally {
         member.inFlight--
       }
@@ -370,7 +354,7 @@ export class EnginePool implements Engine {
   }
 
   /** Each engine's figures, in configuration order. */
-  snapshot(): PoolMemberStatus[] {
+  poolStatus(): PoolMemberStatus[] {
     return this.list.map((m) => ({
       id: m.id,
       model: m.model,
