@@ -40,6 +40,7 @@ function poolOptions(config: ServeConfig, aliases: string[], io: ServeIo): Engin
   return {
     routing: config.routing as RoutingMode,
     modelAliases: aliases,
+    contextLength: config['ctx-size'],
     probeIntervalMs: probeMs,
     breaker: { threshold: 3, openMs: probeMs, maxOpenMs: Math.max(probeMs, 30_000) },
     log: io.log,

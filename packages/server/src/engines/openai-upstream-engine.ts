@@ -88,7 +88,11 @@ export class OpenAiUpstreamEngine implements Engine {
    */
   async probe(): Promise<void> {
     try {
-      const response = await this.fetch(this.url('/models'), { headers: this.headers(), signal: AbortSignal.timeout(10_000) })
+      // Re-sent when no response came at all: llama-server drops keep-alive sockets it advertised (see fetchOnceMore).
+      const response = await fetchOnceMore(
+        () => this.fetch(this.url('/models'), { headers: this.headers(), signal: AbortSignal.timeout(10_000) }),
+        () => true,
+      )
       if (!response.ok) {
         await response.body?.cancel()
         throw new Error(`GET /models answered ${response.status}`)

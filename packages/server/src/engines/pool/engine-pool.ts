@@ -1,6 +1,7 @@
 import { ApiError, EngineUnavailableError, NotFoundError, OverloadedError } from '../../errors.js'
 import type { Engine, EngineEvent, EngineHistory, EngineInfo, EngineRequest, EngineState, PoolMemberStatus } from '../engine.js'
 import { CircuitBreaker, defaultBreakerOptions, type BreakerOptions } from './circuit-breaker.js'
+import { qwen3VlGeometry } from '../vision-geometry.js'
 import { labelExposition } from './label-exposition.js'
 import { routingKey } from './routing-key.js'
 import { chooseEngines, defaultLoadBound, type LoadBound, type RoutingMode } from './routing-policy.js'
@@ -39,6 +40,8 @@ export interface EnginePoolOptions {
   probeIntervalMs?: number
   /** Model ids clients send for the pool's first model group (--model-alias). */
   modelAliases: string[]
+  /** What describe() says while the pool has no engine (discovery found none yet). */
+  contextLength?: number
   membership?: MembershipSource
   log?: (line: string) => void
   now?: () => number
@@ -256,10 +259,10 @@ export class EnginePool implements Engine {
     const models = groupIds.length > 1 ? [...this.options.modelAliases, ...groupIds.filter((id) => !this.options.modelAliases.includes(id))] : this.options.modelAliases
     return {
       models,
-      contextLength: Math.min(...members.map((m) => m.engine.describe().contextLength), info?.contextLength ?? Number.POSITIVE_INFINITY),
+      contextLength: members.length > 0 ? Math.min(...members.map((m) => m.engine.describe().contextLength)) : (this.options.contextLength ?? 0),
       parallel: serving.reduce((sum, m) => sum + m.slots, 0),
       vision: members.some((m) => m.engine.describe().vision),
-      geometry: info?.geometry ?? members[0]!.engine.describe().geometry,
+      geometry: info?.geometry ?? qwen3VlGeometry,
       kind: info?.kind ?? 'pool',
     }
   }
