@@ -209,7 +209,12 @@ export function mountStatus(container, authHeaders = () => ({}), options = {}) {
   /** @param {any} stats */
   const render = (stats) => {
     fact.model.textContent = stats.model
-    fact.engine.textContent = `${stats.engine.kind} · ${stats.engine.status}`
+    // A pool (several engines behind this server): how many serve, and each one's state and load.
+    /** @type {Array<{ id: string, state: string, in_flight: number, slots: number }> | undefined} */
+    const pool = stats.pool
+    const serving = pool ? pool.filter((m) => m.state !== 'open').length : 0
+    fact.engine.textContent = `${stats.engine.kind} · ${stats.engine.status}${pool ? ` · ${serving}/${pool.length}` : ''}`
+    fact.engine.title = pool ? pool.map((m) => `${m.id}: ${m.state}, ${m.in_flight}/${m.slots}`).join('\n') : ''
     fact.uptime.textContent = duration(stats.uptime_s)
     fact.promptSpeed.textContent = stats.prompt_tokens_per_second === null ? NONE : t('unit.tokensPerSecond', { rate: rate(stats.prompt_tokens_per_second) })
     fact.firstToken.textContent = millis(stats.time_to_first_token_ms_p50)

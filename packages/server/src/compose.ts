@@ -80,7 +80,9 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
   const files = dataDir ? await openFiles(dataDir, { limits: fileLimitsFrom(config), clock: options.data?.clock, log }) : undefined
   const documents = documentOptionsFrom(config, images, files && ((id) => files.read(id)))
   const pdfDocuments = new PdfDocuments(documents)
-  const admission = new Admission(config.parallel, config['max-queue'])
+  // A pool's slots are its healthy engines' together, and change as they come and go.
+  const admission = new Admission(engine.watchCapacity ? engine.describe().parallel : config.parallel, config['max-queue'])
+  engine.watchCapacity?.((parallel) => admission.setCapacity(parallel))
   const responseCache = new ResponseCache({
     maxBytes: Math.round(config['response-cache-mb'] * MiB),
     mode: config['response-cache'] as ResponseCacheMode,

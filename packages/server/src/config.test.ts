@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ConfigError, describeNonDefaults, parseServeConfig, serveHelp } from './config.js'
+import { ConfigError, describeNonDefaults, parseServeConfig, replicaCount, serveHelp, upstreamUrls } from './config.js'
 
 describe('serve config', () => {
   it('separates every option in --help from its description, in one column', () => {
@@ -86,5 +86,17 @@ describe('serve config', () => {
   it('logs an upstream URL without its credentials', () => {
     const config = parseServeConfig(['--engine', 'openai', '--upstream-url', 'http://user:s3cret@gpu-box:8000/v1'], {})
     expect(describeNonDefaults(config)).toEqual(['engine=openai', 'upstream-url=http://gpu-box:8000/v1'])
+  })
+
+  it('joins a repeated --upstream-url with the comma-separated ones, and keeps --replicas and --devices to the embedded engine', () => {
+    const config = parseServeConfig(['--engine', 'openai', '--upstream-url', 'http://a:8000/v1,http://b:8000/v1', '--upstream-url=http://c:8000/v1'], {})
+    expect(upstreamUrls(config['upstream-url'])).toEqual(['http://a:8000/v1', 'http://b:8000/v1', 'http://c:8000/v1'])
+    expect(() => parseServeConfig(['--engine', 'openai', '--upstream-url', ' , '], {})).toThrow(new ConfigError('--upstream-url lists no URL'))
+    expect(() => parseServeConfig(['--engine', 'openai', '--upstream-url', 'http://a/v1', '--replicas', '2'], {})).toThrow(
+      '--replicas and --devices start llama-server children: they need --engine llama.cpp (with --engine openai, list the engines in --upstream-url)',
+    )
+    expect(replicaCount(parseServeConfig(['--devices', '0,1,2'], {}))).toBe(3)
+    expect(replicaCount(parseServeConfig(['--devices', '0,1', '--replicas', '4'], {}))).toBe(4)
+    expect(() => parseServeConfig(['--routing', 'random'], {})).toThrow('--routing must be one of affinity, least-loaded, round-robin, got "random"')
   })
 })

@@ -18,6 +18,8 @@ interface OptionSpec {
   min?: number
   max?: number
   secret?: boolean
+  /** Given several times, the values join with commas (`--upstream-url A --upstream-url B` is `A,B`). */
+  repeatable?: boolean
 }
 
 const MiB = 1024 * 1024
@@ -40,7 +42,7 @@ export const serveOptions = {
   threads: { kind: 'int', min: 1, description: 'CPU threads for the engine (default: llama.cpp picks).' },
   'gpu-layers': { kind: 'int', min: 0, description: 'Layers offloaded to the GPU (default: llama.cpp decides; 0 = CPU only).' },
   engine: { kind: 'string', default: 'llama.cpp', choices: ['llama.cpp', 'openai'], description: 'llama.cpp runs the model here; openai fronts an existing OpenAI-compatible server (vLLM, SGLang, llama.cpp).' },
-  'upstream-url': { kind: 'string', description: 'With --engine openai: the upstream base URL, e.g. http://gpu-box:8000/v1 (user:pass@ in it is sent as Basic auth, never shown).' },
+  'upstream-url': { kind: 'string', repeatable: true, description: 'With --engine openai: the upstream base URL, e.g. http://gpu-box:8000/v1 (user:pass@ in it is sent as Basic auth, never shown). Several (comma-separated or the flag repeated) form a pool behind one endpoint.' },
   'upstream-api-key': { kind: 'string', secret: true, description: 'With --engine openai: the upstream API key.' },
   // Only a hung engine may be killed, never a slow one: llama-server's /slots moves after each
   // prompt batch and each image, and the slowest such step measured on 2 CPU cores with the 4B
@@ -50,6 +52,13 @@ export const serveOptions = {
   // (estimated, not measured). So 120 s would kill good work; 300 s leaves room for a machine
   // shared with other work, and still ends a frozen engine in minutes rather than never.
   'engine-stall-seconds': { kind: 'number', default: 300, min: 0, description: 'With --engine llama.cpp: how long llama-server may hold requests without progress (no token, no prompt batch done, no answer) before it counts as hung and is killed and restarted, its requests failing with 503; 0 = never.' },
+  'upstream-parallel': { kind: 'int', min: 1, max: 1024, description: 'With --engine openai: requests each upstream runs at once (default: what a llama-server reports at /props, else --parallel).' },
+  'upstream-discovery': { kind: 'string', default: 'static', choices: ['static', 'dns'], description: 'With --engine openai: static uses the URLs as given; dns resolves each URL’s host name again and again, every address an engine (a Kubernetes headless Service).' },
+  'upstream-discovery-seconds': { kind: 'number', default: 10, min: 0.1, description: 'With --upstream-discovery dns: how often the names are resolved again.' },
+  'upstream-probe-seconds': { kind: 'number', default: 5, min: 0.05, description: 'With several engines: how often each is health-checked, and how long a failing one stays out before it is tried again (doubling, up to 30 s).' },
+  replicas: { kind: 'int', default: 1, min: 1, max: 64, description: 'With --engine llama.cpp: llama-server children behind one endpoint, each with --parallel slots (default: one per --devices entry, else 1).' },
+  devices: { kind: 'string', description: 'With --replicas: the GPUs to pin the children to, comma-separated (child i gets CUDA_VISIBLE_DEVICES=devices[i mod n]).' },
+  routing: { kind: 'string', default: 'affinity', choices: ['affinity', 'least-loaded', 'round-robin'], description: 'With several engines: affinity sends an image (and a conversation) to the same engine, for its caches, within a load bound; least-loaded or round-robin ignore content.' },
   'llama-server': { kind: 'string', description: 'Path to a llama-server binary (default: PATH, then Visto’s own cached build).' },
   'api-key': { kind: 'string', secret: true, description: 'Require "Authorization: Bearer KEY" on every API route (default: none). Prefer VISTO_API_KEY: flags are visible to other users in ps.' },
   'cors-origins': { kind: 'string', description: 'Other web origins (scheme://host:port, comma-separated, or *) allowed to call the API from a browser. Default: only the server’s own page.' },
@@ -157,7 +166,8 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
     if (negated) throw new ConfigError(`--no-${name} is not valid; --${name} takes a value`)
     const value = inline ?? argv[++i]
     if (value === undefined) throw new ConfigError(`--${name} needs a value`)
-    fromFlags.set(name, value)
+    const earlier = fromFlags.get(name)
+    fromFlags.set(name, spec.repeatable && typeof earlier === 'string' ? `${earlier},${value}` : value)
   }
   const config: Record<string, string | number | boolean | undefined> = {}
   for (const [name, spec] of Object.entries(serveOptions as Record<string, OptionSpec>)) {
@@ -169,6 +179,11 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
   }
   if (config.cache === undefined && env.VISTO_CACHE) config.cache = env.VISTO_CACHE
   if (config.engine === 'openai' && !config['upstream-url']) throw new ConfigError('--engine openai needs --upstream-url (e.g. http://gpu-box:8000/v1)')
+  if (config.engine === 'openai' && upstreamUrls(config['upstream-url'] as string).length === 0) throw new ConfigError('--upstream-url lists no URL')
+  if (config.devices !== undefined && parseDevices(config.devices as string).length === 0) throw new ConfigError('--devices lists no device (e.g. --devices 0,1)')
+  if (config.engine === 'openai' && ((config.replicas as number) > 1 || config.devices !== undefined)) {
+    throw new ConfigError('--replicas and --devices start llama-server children: they need --engine llama.cpp (with --engine openai, list the engines in --upstream-url)')
+  }
   const low = config['image-pixels-low'] as number
   const auto = config['image-pixels'] as number
   const high = config['image-pixels-high'] as number
@@ -185,6 +200,22 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
     throw new ConfigError(`--cors-origins: ${(error as Error).message}`)
   }
   return Object.freeze(config) as ServeConfig
+}
+
+/** The engines --upstream-url names: comma-separated, blanks dropped. */
+export function upstreamUrls(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+}
+
+/** --devices as a list: "0,1" → ["0", "1"]. */
+export function parseDevices(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+}
+
+/** How many llama-server children --replicas and --devices ask for. */
+export function replicaCount(config: ServeConfig): number {
+  const devices = parseDevices(config.devices)
+  return config.replicas === serveOptions.replicas.default && devices.length > 0 ? devices.length : config.replicas
 }
 
 /**

@@ -1,12 +1,17 @@
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { BatchSystem } from './batches/batch-system.js'
 import { composeServer } from './compose.js'
-import { describeNonDefaults, type ServeConfig } from './config.js'
+import { describeNonDefaults, parseDevices, replicaCount, upstreamUrls, type ServeConfig } from './config.js'
 import type { Engine } from './engines/engine.js'
 import { LlamaCppEngine } from './engines/llama-cpp/llama-cpp-engine.js'
 import { locateLlamaServer } from './engines/llama-cpp/llama-server-binary.js'
 import { OpenAiUpstreamEngine } from './engines/openai-upstream-engine.js'
+import { dnsMembership, type HostResolver } from './engines/pool/dns-discovery.js'
+import { EnginePool, type EnginePoolOptions, type PoolMember } from './engines/pool/engine-pool.js'
+import type { RoutingMode } from './engines/pool/routing-policy.js'
+import { redactUrlCredentials } from './redact.js'
 import { defaultCacheDir } from './models/cache-dir.js'
 import { createProgressPrinter, resolveModel } from './models/resolve.js'
 
@@ -32,16 +37,40 @@ export interface ServeIo {
   logger?: FastifyServerOptions['logger']
 }
 
-async function createEngine(config: ServeConfig, io: ServeIo, cacheDir: string, serverLog: () => FastifyBaseLogger | undefined): Promise<Engine> {
+function poolOptions(config: ServeConfig, aliases: string[], io: ServeIo): EnginePoolOptions {
+  const probeMs = Math.round(config['upstream-probe-seconds'] * 1000)
+  return {
+    routing: config.routing as RoutingMode,
+    modelAliases: aliases,
+    contextLength: config['ctx-size'],
+    probeIntervalMs: probeMs,
+    breaker: { threshold: 3, openMs: probeMs, maxOpenMs: Math.max(probeMs, 30_000) },
+    log: io.log,
+  }
+}
+
+async function createEngine(config: ServeConfig, io: ServeIo, cacheDir: string, hooks: ServeHooks, serverLog: () => FastifyBaseLogger | undefined): Promise<Engine> {
   const aliases = config['model-alias'].split(',').map((s) => s.trim()).filter(Boolean)
   if (config.engine === 'openai') {
-    return new OpenAiUpstreamEngine({
-      baseUrl: config['upstream-url']!,
-      apiKey: config['upstream-api-key'],
-      modelAliases: aliases,
-      contextLength: config['ctx-size'],
-      parallel: config.parallel,
-    })
+    const upstream = (baseUrl: string) =>
+      new OpenAiUpstreamEngine({
+        baseUrl,
+        apiKey: config['upstream-api-key'],
+        modelAliases: aliases,
+        contextLength: config['ctx-size'],
+        parallel: config['upstream-parallel'] ?? config.parallel,
+        readSlots: config['upstream-parallel'] === undefined,
+      })
+    const urls = upstreamUrls(config['upstream-url'])
+    if (config['upstream-discovery'] === 'dns') {
+      const membership = dnsMembership({ urls, intervalMs: Math.round(config['upstream-discovery-seconds'] * 1000), create: upstream, resolve: hooks.resolveHost })
+      return new EnginePool([], { ...poolOptions(config, aliases, io), membership })
+    }
+    if (urls.length === 1) return upstream(urls[0]!)
+    return new EnginePool(
+      urls.map((url): PoolMember => ({ id: redactUrlCredentials(url).replace(/\/+$/, ''), engine: upstream(url) })),
+      poolOptions(config, aliases, io),
+    )
   }
   const model = await resolveModel(
     { model: config.model, mmproj: config.mmproj, source: config.source as 'huggingface' | 'modelscope' },
@@ -54,26 +83,40 @@ async function createEngine(config: ServeConfig, io: ServeIo, cacheDir: string, 
     build: { log: (line) => io.log(`engine build: ${line}`) },
   })
   io.log(`engine: ${binary.path} (${binary.origin})`)
-  return new LlamaCppEngine({
-    binary: binary.path,
-    modelPath: model.modelPath,
-    mmprojPath: model.mmprojPath,
-    modelAliases: aliases,
-    contextLength: config['ctx-size'],
-    parallel: config.parallel,
-    threads: config.threads,
-    gpuLayers: config['gpu-layers'],
-    imageCacheMb: config['image-cache-mb'],
-    stallSeconds: config['engine-stall-seconds'],
-    log: io.engineLog,
-    reportError: (message, details) => serverLog()?.error(details, message),
-  })
+  const replicas = replicaCount(config)
+  const devices = parseDevices(config.devices)
+  // Children on the CPU share its cores rather than each taking all of them.
+  const threads = config.threads ?? (replicas > 1 && devices.length === 0 ? Math.max(1, Math.floor(availableParallelism() / replicas)) : undefined)
+  const replica = (index: number) =>
+    new LlamaCppEngine({
+      binary: binary.path,
+      modelPath: model.modelPath,
+      mmprojPath: model.mmprojPath,
+      modelAliases: aliases,
+      contextLength: config['ctx-size'],
+      parallel: config.parallel,
+      threads,
+      gpuLayers: config['gpu-layers'],
+      imageCacheMb: config['image-cache-mb'],
+      stallSeconds: config['engine-stall-seconds'],
+      reportError: (message, details) => serverLog()?.error(details, message),
+      ...(devices.length > 0 ? { extraEnv: { CUDA_VISIBLE_DEVICES: devices[index % devices.length]! } } : {}),
+      log: replicas > 1 && io.engineLog ? (line) => io.engineLog!(`[replica-${index}] ${line}`) : io.engineLog,
+    })
+  if (replicas === 1) return replica(0)
+  io.log(`replicas: ${replicas} llama-server children${devices.length > 0 ? ` on devices ${devices.join(',')}` : threads !== undefined ? `, ${threads} threads each` : ''}`)
+  return new EnginePool(
+    Array.from({ length: replicas }, (_, i): PoolMember => ({ id: `replica-${i}`, engine: replica(i) })),
+    poolOptions(config, aliases, io),
+  )
 }
 
 /** What a harness may add to a real server; `visto serve` sets none of it. */
 export interface ServeHooks {
   /** See ComposeOptions.batchFailpoint: how the crash tests stop a server mid-batch. */
   batchFailpoint?: (point: string) => void
+  /** Replaces the system resolver for --upstream-discovery dns: how tests make one name stand for several loopback addresses. */
+  resolveHost?: HostResolver
 }
 
 /** config → engine → HTTP listening → engine start. Never exits the process itself. */
@@ -90,7 +133,7 @@ export async function startServer(config: ServeConfig, io: ServeIo, hooks: Serve
   const cacheDir = config.cache ?? defaultCacheDir()
   // The engine is made before the app whose log its errors go to.
   let serverLog: FastifyBaseLogger | undefined
-  const engine = await createEngine(config, io, cacheDir, () => serverLog)
+  const engine = await createEngine(config, io, cacheDir, hooks, () => serverLog)
   const { app, admission, dataDir, batches } = await composeServer(config, {
     engine,
     startedAt,

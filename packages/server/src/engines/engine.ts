@@ -86,6 +86,12 @@ export interface EngineRequest {
   requestId: string
   /** Functions the model may call; undefined: none (it answers in text). */
   tools?: EngineTools | undefined
+  /**
+   * The caller shows nothing before `done` (a non-streamed answer), so an engine may
+   * start the answer over after text: it yields `restart` and the text so far is void.
+   * A pool retries such a request on another engine even after its first one wrote text.
+   */
+  restartable?: boolean
 }
 
 export type EngineEvent =
@@ -106,6 +112,8 @@ export type EngineEvent =
   | { type: 'tool_call_arguments'; index: number; text: string }
   /** Log-probabilities of the tokens generated since the last such event, in order (only when sampling.logprobs is set). */
   | { type: 'logprobs'; tokens: TokenLogprob[] }
+  /** Only for a `restartable` request: forget the text so far, the answer starts again. */
+  | { type: 'restart' }
   | {
       type: 'done'
       /** `tool_calls`: the answer ends with the calls it made (a cut one ends with `length`). */
@@ -143,6 +151,25 @@ export interface EngineHistory {
   lastLoadSeconds: number | undefined
 }
 
+/** One engine's figures for /metrics, /v1/health and the status view. */
+export interface PoolMemberStatus {
+  id: string
+  model: string
+  /** closed: serving; open: taken out; half-open: back on trial. */
+  state: 'closed' | 'open' | 'half-open'
+  engineState: EngineState['status']
+  /** Why it is out, when it is. */
+  reason?: string
+  slots: number
+  inFlight: number
+  requests: number
+  failures: number
+  retries: number
+  ejections: number
+  affinityHits: number
+  affinitySpills: number
+}
+
 /**
  * Start, stop (graceful) and kill (immediate, synchronous: for process 'exit' handlers,
  * so no engine child outlives Visto). What the composed server drives.
@@ -171,4 +198,11 @@ export interface Engine extends Lifecycle {
   generate(request: EngineRequest, signal: AbortSignal): AsyncIterable<EngineEvent>
   /** Resolves when ready; throws EngineUnavailableError otherwise. */
   health(): Promise<void>
+  /**
+   * Engines whose slots change while running (a pool, as its engines come and go) call
+   * `listener` with describe().parallel each time it changes; admission follows it.
+   */
+  watchCapacity?(listener: (parallel: number) => void): void
+  /** A pool: each of its engines, for /metrics, /v1/health and the status view. */
+  poolStatus?(): PoolMemberStatus[]
 }

@@ -23,7 +23,13 @@ export interface OpenAiUpstreamOptions {
   /** The upstream's model id; default: the first one its /models lists. */
   upstreamModel?: string
   contextLength: number
+  /** Requests it runs at once; see readSlots. */
   parallel: number
+  /**
+   * Take the upstream's own slot count when it reports one (llama-server's GET /props
+   * total_slots) instead of `parallel`: true unless --upstream-parallel was given.
+   */
+  readSlots?: boolean
   /** How the upstream's model sees images; an OpenAI API does not say, so Qwen3-VL's unless given. */
   geometry?: VisionGeometry
   fetch?: typeof fetch
@@ -43,6 +49,8 @@ export class OpenAiUpstreamEngine implements Engine {
   private readonly authorization: string | undefined
   /** The base URL as messages and logs may show it: without credentials. */
   readonly displayUrl: string
+  private parallel: number
+  private slotsRead = false
 
   constructor(private readonly options: OpenAiUpstreamOptions) {
     this.upstreamModel = options.upstreamModel
@@ -51,6 +59,7 @@ export class OpenAiUpstreamEngine implements Engine {
     this.baseUrl = url.replace(/\/+$/, '')
     this.displayUrl = redactUrlCredentials(this.baseUrl)
     this.authorization = options.apiKey ? `Bearer ${options.apiKey}` : basicAuth
+    this.parallel = options.parallel
   }
 
   private url(path: string): string {
@@ -64,27 +73,69 @@ export class OpenAiUpstreamEngine implements Engine {
   async start(): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        const response = await this.fetch(this.url('/models'), { headers: this.headers(), signal: AbortSignal.timeout(10_000) })
-        if (!response.ok) throw new Error(`GET /models answered ${response.status}`)
-        const list = (await response.json()) as { data?: Array<{ id: string }> }
-        this.upstreamModel ??= list.data?.[0]?.id
-        if (!this.upstreamModel) throw new Error('the upstream lists no models')
-        this.currentState = { status: 'ready' }
+        await this.probe()
         return
       } catch (error) {
-        const reason = redactUrlCredentials((error as Error).message)
-        this.currentState = { status: 'unavailable', message: `upstream ${this.displayUrl} unreachable: ${reason}` }
-        if (attempt >= 4) throw new Error(this.currentState.message)
+        if (attempt >= 4) throw error
         await new Promise((r) => setTimeout(r, 1000 * 2 ** attempt))
       }
     }
+  }
+
+  /**
+   * Asks the upstream once whether it serves (GET /models) and notes the answer in state():
+   * how start() waits for it, and how a pool checks on it and re-admits it.
+   */
+  async probe(): Promise<void> {
+    try {
+      // Re-sent when no response came at all: llama-server drops keep-alive sockets it advertised (see fetchOnceMore).
+      const response = await fetchOnceMore(
+        () => this.fetch(this.url('/models'), { headers: this.headers(), signal: AbortSignal.timeout(10_000) }),
+        () => true,
+      )
+      if (!response.ok) {
+        await response.body?.cancel()
+        throw new Error(`GET /models answered ${response.status}`)
+      }
+      const list = (await response.json()) as { data?: Array<{ id: string }> }
+      this.upstreamModel ??= list.data?.[0]?.id
+      if (!this.upstreamModel) throw new Error('the upstream lists no models')
+      if (this.options.readSlots && !this.slotsRead) await this.readSlots()
+      this.currentState = { status: 'ready' }
+    } catch (error) {
+      const reason = redactUrlCredentials((error as Error).message)
+      this.currentState = { status: 'unavailable', message: `upstream ${this.displayUrl} unreachable: ${reason}` }
+      throw new EngineUnavailableError(this.currentState.message)
+    }
+  }
+
+  /** llama-server says how many slots it has at GET /props (beside /v1, not under it); other servers keep `parallel`. */
+  private async readSlots(): Promise<void> {
+    this.slotsRead = true
+    try {
+      const root = this.baseUrl.replace(/\/v1$/, '')
+      const response = await this.fetch(`${root}/props`, { headers: this.headers(), signal: AbortSignal.timeout(5000) })
+      if (!response.ok) {
+        await response.body?.cancel()
+        return
+      }
+      const slots = ((await response.json()) as { total_slots?: unknown }).total_slots
+      if (typeof slots === 'number' && Number.isInteger(slots) && slots > 0) this.parallel = slots
+    } catch {
+      // Not a llama-server: --parallel it is.
+    }
+  }
+
+  /** The model id the upstream serves (its first in GET /models, or the one configured). */
+  servedModel(): string | undefined {
+    return this.upstreamModel
   }
 
   describe(): EngineInfo {
     return {
       models: this.options.modelAliases,
       contextLength: this.options.contextLength,
-      parallel: this.options.parallel,
+      parallel: this.parallel,
       vision: true,
       geometry: this.options.geometry ?? qwen3VlGeometry,
       kind: 'openai-upstream',

@@ -1,9 +1,10 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { Engine } from '../engines/engine.js'
+import type { Engine, PoolMemberStatus } from '../engines/engine.js'
 import { ApiError } from '../errors.js'
 import type { Admission } from '../serving/admission.js'
 import type { ChatObserver, GenerationRecord } from '../serving/chat-observer.js'
 import type { ResponseCache } from '../serving/response-cache.js'
+import { registerPoolMetrics } from './pool-metrics.js'
 import { StatsWindow, type StatsPoint, type StatsWindowOptions } from './stats-window.js'
 
 export interface MetricsSources {
@@ -34,6 +35,8 @@ export interface ServerMetricsOptions {
 export interface StatsSnapshot {
   model: string
   engine: { kind: string; status: string }
+  /** A pool's engines (absent for a single engine): name, breaker state, requests held and slots. */
+  pool?: Array<{ id: string; state: PoolMemberStatus['state']; in_flight: number; slots: number }>
   uptime_s: number
   window_s: number
   bucket_s: number
@@ -111,6 +114,7 @@ export class ServerMetrics implements ChatObserver {
     new Counter({ name: 'visto_engine_restarts_total', help: 'Engine restarts after it stopped unexpectedly.', registers, collect() { this.reset(); this.inc(engine.history?.().restarts ?? 0) } })
     new Gauge({ name: 'visto_engine_load_seconds', help: 'How long the last successful engine start (model load) took.', registers, collect() { const seconds = engine.history?.().lastLoadSeconds; if (seconds === undefined) this.reset(); else this.set(seconds) } })
     this.engineScrapeOk = new Gauge({ name: 'visto_engine_metrics_up', help: '1 when the engine’s own metrics (visto_engine_llamacpp_*) were included in this scrape, 0 when it could not be asked.', registers })
+    registerPoolMetrics(registers, engine)
 
     if (responseCache) {
       const cache = responseCache
@@ -221,6 +225,7 @@ export class ServerMetrics implements ChatObserver {
     return {
       model: info.models[0] ?? '',
       engine: { kind: info.kind, status: this.sources.engine.state().status },
+      ...(this.sources.engine.poolStatus ? { pool: this.sources.engine.poolStatus().map((m) => ({ id: m.id, state: m.state, in_flight: m.inFlight, slots: m.slots })) } : {}),
       uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
       window_s: this.stats.options.windowSeconds,
       bucket_s: this.stats.options.bucketSeconds,

@@ -7,7 +7,7 @@ import type { Admission } from '../serving/admission.js'
 /**
  * `GET /health` is public liveness for load balancers and the page: the status and load
  * progress only, nothing about the engine's internals or addresses. `GET /v1/health`
- * (guarded) adds the engine's message and the queue.
+ * (guarded) adds the engine's message and the queue, and a pool's engines.
  */
 export function healthHandlers({ engine, admission }: { engine: Engine; admission: Admission }) {
   const status = (reply: FastifyReply): HealthStatus => {
@@ -22,7 +22,15 @@ export function healthHandlers({ engine, admission }: { engine: Engine; admissio
     detailed: async (_request: FastifyRequest, reply: FastifyReply) => {
       const state = engine.state()
       // Engine states quote URLs (an upstream's); none may carry its credentials out.
-      return { ...status(reply), ...('message' in state ? { message: redactUrlCredentials(state.message) } : {}), running: admission.running, queued: admission.queued }
+      const pool = engine.poolStatus?.()
+      return {
+        ...status(reply),
+        ...('message' in state ? { message: redactUrlCredentials(state.message) } : {}),
+        running: admission.running,
+        queued: admission.queued,
+        // A pool lists each engine: its name (URL without credentials), breaker state and load.
+        ...(pool ? { capacity: admission.capacity, engines: pool.map((m) => ({ ...m, ...(m.reason !== undefined ? { reason: redactUrlCredentials(m.reason) } : {}) })) } : {}),
+      }
     },
   }
 }

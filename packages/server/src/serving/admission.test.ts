@@ -92,5 +92,28 @@ describe('Admission', () => {
     expect([admission.running, admission.reserved]).toEqual([1, 0])
     release()
   })
-})
 
+  it('gives new slots to waiting requests at once when the capacity grows, and starts nobody while above a smaller one', async () => {
+    const admission = new Admission(1, 4)
+    const signal = new AbortController().signal
+    const first = await admission.acquire(signal)
+    let second: (() => void) | undefined
+    void admission.acquire(signal).then((release) => (second = release))
+    await new Promise((r) => setTimeout(r, 0))
+    expect(admission.queued).toBe(1)
+    admission.setCapacity(2)
+    await new Promise((r) => setTimeout(r, 0))
+    expect(second).toBeDefined()
+    expect(admission.running).toBe(2)
+    admission.setCapacity(1)
+    let third: (() => void) | undefined
+    void admission.acquire(signal).then((release) => (third = release))
+    first()
+    await new Promise((r) => setTimeout(r, 0))
+    expect(third).toBeUndefined()
+    second!()
+    await new Promise((r) => setTimeout(r, 0))
+    expect(third).toBeDefined()
+    expect(admission.running).toBe(1)
+  })
+})

@@ -70,9 +70,28 @@ export class Admission {
   private averageHoldMs = 5000
 
   constructor(
-    private readonly parallel: number,
+    private parallel: number,
     private readonly maxQueue: number,
   ) {}
+
+  /** Slots there are now: the sum of a pool's healthy engines' slots follows them in and out. */
+  get capacity(): number {
+    return this.parallel
+  }
+
+  /**
+   * The engines' slots changed (a pool's engines came or went). New slots go to waiting
+   * requests at once; with fewer, running requests finish and nobody new starts until
+   * the count is below the new one.
+   */
+  setCapacity(parallel: number): void {
+    this.parallel = parallel
+    while (this.active < this.parallel && this.waiting.length > 0) {
+      this.active++
+      this.waiting.shift()!.grant(this.releaser())
+    }
+    this.grantBackground()
+  }
 
   get running(): number {
     return this.active
@@ -89,7 +108,7 @@ export class Admission {
 
   private retryAfterSeconds(): number {
     const ahead = this.waiting.length + this.preparing + 1
-    return Math.min(60, Math.max(1, Math.ceil(((ahead / this.parallel) * this.averageHoldMs) / 1000)))
+    return Math.min(60, Math.max(1, Math.ceil(((ahead / Math.max(1, this.parallel)) * this.averageHoldMs) / 1000)))
   }
 
   /** Throws at once when a request could not even queue: checked before costly image decoding. */
@@ -138,7 +157,8 @@ export class Admission {
       if (released) return
       released = true
       this.averageHoldMs = this.averageHoldMs * 0.8 + (Date.now() - started) * 0.2
-      const next = this.waiting.shift()
+      // Above a capacity that shrank (a pool lost an engine), the slot is not handed on.
+      const next = this.active <= this.parallel ? this.waiting.shift() : undefined
       if (next) next.grant(this.releaser())
       else {
         this.active--

@@ -199,7 +199,7 @@ export class ChatCompletionsService {
         })),
       )
       const release = admission.class === 'batch' ? await this.admission.acquireBackground(admission.concurrency, signal) : await this.admission.acquire(signal, place)
-      return { ...identity, ...cacheState, imageTokens, release, engineRequest: { model, messages, requestId, sampling, ...engineTools(job) } }
+      return { ...identity, ...cacheState, imageTokens, release, engineRequest: { model, messages, requestId, sampling, ...engineTools(job), restartable: !job.stream } }
     } catch (error) {
       imagesNeeded.abort(error)
       place?.cancel()
@@ -251,7 +251,11 @@ export class ChatCompletionsService {
           }
           if (engineEvent.type === 'accepted') continue
           const event: ChoiceEvent = { ...engineEvent, choice }
-          if (event.type !== 'done') {
+          if (event.type === 'restart') {
+            // A pool retried a non-streamed answer on another engine: what this choice said so far is void.
+            if (plain) deltas.length = 0
+            for (let i = record.length - 1; i >= 0; i--) if (record[i]!.choice === choice) record.splice(i, 1)
+          } else if (event.type !== 'done') {
             firstTokenAt ??= performance.now()
             if (event.type === 'text') deltas.push(event.text)
             else plain = false

@@ -47,6 +47,11 @@ export class ChoiceAssembler {
     switch (event.type) {
       case 'accepted':
         return
+      case 'restart':
+        choice.text = ''
+        choice.toolCalls.length = 0
+        choice.logprobs?.splice(0)
+        return
       case 'text':
         choice.text += event.text
         return

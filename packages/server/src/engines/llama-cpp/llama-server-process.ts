@@ -20,6 +20,8 @@ export interface LlamaServerProcessOptions {
    */
   imageCacheMb?: number
   extraArgs?: string[]
+  /** Set in the child's environment besides its own (a replica's CUDA_VISIBLE_DEVICES). */
+  extraEnv?: Record<string, string>
   /** How long a start may take before it counts as failed (big models load slowly). */
   startTimeoutMs?: number
   log?: (line: string) => void
@@ -111,6 +113,7 @@ export class LlamaServerProcess extends EventEmitter {
    */
   private environment(): NodeJS.ProcessEnv {
     const env = engineEnvironment(process.env, {
+      ...this.options.extraEnv,
       LLAMA_MEDIA_MARKER: this.mediaMarker,
       LLAMA_API_KEY: this.apiKey,
       LLAMA_ARG_IMAGE_CACHE_MB: this.options.imageCacheMb === undefined ? undefined : String(this.options.imageCacheMb),

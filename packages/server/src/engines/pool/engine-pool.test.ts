@@ -1,0 +1,167 @@
+import { describe, expect, it } from 'vitest'
+import { ScriptedEngine, words, type Script } from '../../../../../test-support/scripted-engine.js'
+import { EngineUnavailableError, InvalidRequestError } from '../../errors.js'
+import type { EngineEvent, EngineRequest } from '../engine.js'
+import { EnginePool, type EnginePoolOptions } from './engine-pool.js'
+
+const request = (messages: EngineRequest['messages'], model = 'qwen3-vl-4b-instruct'): EngineRequest => ({
+  model,
+  messages,
+  requestId: 'req-1',
+  sampling: { maxTokens: 8 },
+})
+const withImage = (bytes: string) =>
+  request([{ role: 'user', content: [{ type: 'text', text: 'What?' }, { type: 'image', image: { data: Buffer.from(bytes), mime: 'image/png', width: 32, height: 32 } }] }])
+const textOnly = request([{ role: 'user', content: [{ type: 'text', text: 'Hi' }] }])
+
+async function collect(events: AsyncIterable<EngineEvent>): Promise<EngineEvent[]> {
+  const out: EngineEvent[] = []
+  for await (const event of events) out.push(event)
+  return out
+}
+
+function pool(count: number, options: Partial<EnginePoolOptions> = {}, slots = 2) {
+  const engines = Array.from({ length: count }, () => new ScriptedEngine(words(['ok']), { parallel: slots }))
+  const p = new EnginePool(
+    engines.map((engine, i) => ({ id: `e${i}`, engine })),
+    { routing: 'affinity', modelAliases: ['qwen3-vl-4b-instruct'], probeIntervalMs: 60_000, breaker: { threshold: 2, openMs: 1000, maxOpenMs: 4000 }, ...options },
+  )
+  return { pool: p, engines }
+}
+
+const failing: Script = async function* () {
+  throw new EngineUnavailableError('connection refused')
+}
+
+describe('the engine pool', () => {
+  it('sends the same image to one engine every time', async () => {
+    const { pool: p, engines } = pool(3)
+    await p.start()
+    for (let i = 0; i < 10; i++) await collect(p.generate(withImage('photo'), new AbortController().signal))
+    expect(engines.map((e) => e.requests.length).sort()).toEqual([0, 0, 10])
+    expect(p.poolStatus().reduce((n, m) => n + m.affinityHits, 0)).toBe(10)
+    await p.close()
+  })
+
+  it('retries a request that failed before any text on the next engine, and takes an engine out after repeated failures', async () => {
+    const { pool: p, engines } = pool(3)
+    await p.start()
+    // Find the image's engine, then make it fail.
+    await collect(p.generate(withImage('photo'), new AbortController().signal))
+    const owner = engines.findIndex((e) => e.requests.length === 1)
+    engines[owner]!.script = failing
+    for (let i = 0; i < 2; i++) {
+      const events = await collect(p.generate(withImage('photo'), new AbortController().signal))
+      expect(events.map((e) => e.type)).toEqual(['accepted', 'text', 'done'])
+    }
+    const status = p.poolStatus()
+    expect(status[owner]).toMatchObject({ state: 'open', failures: 2, ejections: 1 })
+    expect(status.reduce((n, m) => n + m.retries, 0)).toBe(2)
+    // Out of the pool now: its slots no longer count, and it gets nothing.
+    expect(p.describe().parallel).toBe(4)
+    const before = engines[owner]!.requests.length
+    await collect(p.generate(withImage('photo'), new AbortController().signal))
+    expect(engines[owner]!.requests.length).toBe(before)
+    await p.close()
+  })
+
+  it('starts a non-streamed answer over on the next engine even after text, saying so with a restart event', async () => {
+    const { pool: p, engines } = pool(2)
+    await p.start()
+    const dying: Script = async function* () {
+      yield { type: 'accepted' }
+      yield { type: 'text', text: 'half' }
+      throw new EngineUnavailableError('died')
+    }
+    await collect(p.generate(withImage('photo'), new AbortController().signal))
+    const owner = engines.findIndex((e) => e.requests.length === 1)
+    engines[owner]!.script = dying
+    const events = await collect(p.generate({ ...withImage('photo'), restartable: true }, new AbortController().signal))
+    expect(events.map((e) => (e.type === 'text' ? e.text : e.type))).toEqual(['accepted', 'half', 'restart', 'ok', 'done'])
+    await p.close()
+  })
+
+  it('does not retry once text has gone out, nor a request the engine refused', async () => {
+    const { pool: p, engines } = pool(2)
+    await p.start()
+    for (const engine of engines) {
+      engine.script = async function* () {
+        yield { type: 'accepted' }
+        yield { type: 'text', text: 'half' }
+        throw new EngineUnavailableError('died')
+      }
+    }
+    await expect(collect(p.generate(textOnly, new AbortController().signal))).rejects.toThrow('died')
+    for (const engine of engines) {
+      engine.script = async function* () {
+        throw new InvalidRequestError('bad schema')
+      }
+    }
+    await expect(collect(p.generate(textOnly, new AbortController().signal))).rejects.toThrow('bad schema')
+    expect(engines.reduce((n, e) => n + e.requests.length, 0)).toBe(2)
+    expect(p.poolStatus().every((m) => m.state === 'closed')).toBe(true)
+    await p.close()
+  })
+
+  it('answers 503 with Retry-After when every engine is out, and puts an engine back when its probe passes', async () => {
+    let now = 0
+    const { pool: p, engines } = pool(2, { now: () => now })
+    const capacities: number[] = []
+    p.watchCapacity((c) => capacities.push(c))
+    await p.start()
+    for (const engine of engines) engine.currentState = { status: 'unavailable', message: 'gone' }
+    await p.probeAll()
+    expect(p.state().status).toBe('unavailable')
+    const error = await p.health().then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(error).toBeInstanceOf(EngineUnavailableError)
+    expect((error as EngineUnavailableError).status).toBe(503)
+    expect((error as EngineUnavailableError).headers['retry-after']).toBe('1')
+    expect((error as Error).message).toBe('No engine can take the request: all 2 engines are out (e0: The model is not ready: loading.; e1: The model is not ready: loading.). Retry shortly.')
+    engines[1]!.currentState = { status: 'ready' }
+    await p.probeAll()
+    expect(p.poolStatus()[1]!.state).toBe('open')
+    now = 1000
+    await p.probeAll()
+    expect(p.poolStatus()[1]!.state).toBe('half-open')
+    expect(p.state().status).toBe('ready')
+    await p.probeAll()
+    expect(p.poolStatus()[1]!.state).toBe('closed')
+    expect(capacities).toEqual([2, 4, 0, 2])
+    await p.close()
+  })
+
+  it('spreads text-only first questions by load', async () => {
+    const { pool: p, engines } = pool(4)
+    await p.start()
+    const hold: Array<() => void> = []
+    for (const engine of engines) {
+      engine.script = async function* () {
+        yield { type: 'accepted' }
+        await new Promise<void>((resolve) => hold.push(resolve))
+        yield { type: 'done', finishReason: 'stop', promptTokens: 1, completionTokens: 0 }
+      }
+    }
+    const running = Array.from({ length: 8 }, () => collect(p.generate(textOnly, new AbortController().signal)))
+    await new Promise((r) => setTimeout(r, 10))
+    const loads = p.poolStatus().map((m) => m.inFlight)
+    expect(Math.max(...loads)).toBeLessThanOrEqual(3)
+    for (const release of hold) release()
+    await Promise.all(running)
+    await p.close()
+  })
+
+  it('routes by model when its engines serve different ones', async () => {
+    const a = Object.assign(new ScriptedEngine(words(['a'])), { servedModel: () => 'model-a' })
+    const b = Object.assign(new ScriptedEngine(words(['b'])), { servedModel: () => 'model-b' })
+    const p = new EnginePool([{ id: 'a', engine: a }, { id: 'b', engine: b }], { routing: 'affinity', modelAliases: ['default'] })
+    await p.start()
+    expect(p.describe().models).toEqual(['default', 'model-a', 'model-b'])
+    await collect(p.generate(request(textOnly.messages, 'model-b'), new AbortController().signal))
+    await collect(p.generate(request(textOnly.messages, 'default'), new AbortController().signal))
+    expect([a.requests.length, b.requests.length]).toEqual([1, 1])
+    await p.close()
+  })
+})
