@@ -6,7 +6,8 @@
 //
 // This file wires the page together; each part lives in its own module:
 //   attachments.js   images and PDFs in the composer, and what each costs
-//   conversation.js  asking, streaming the answer, stop and retry (messages.js draws turns)
+//   conversation.js  asking, streaming the answer, stop and retry (messages.js draws turns,
+//                    grounding.js the boxes and points an answer finds on its image)
 //   code-dialog.js   the conversation as code (code-export.js writes it)
 //   server-state.js  model, health and prompt speed in the top bar; status.js, the status panel
 //   settings.js      temperature, max tokens and the API key; i18n.js, the words
@@ -29,6 +30,7 @@ els.composer.addEventListener('submit', (event) => {
   askFromComposer('chat')
 })
 els.ocr.addEventListener('click', () => askFromComposer('ocr'))
+els.find.addEventListener('click', () => askFromComposer('find'))
 els.question.addEventListener('keydown', (event) => {
   // Enter sends, Shift+Enter breaks the line; never while an IME (pinyin) is composing.
   if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {

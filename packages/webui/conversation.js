@@ -4,12 +4,13 @@
 // reader, which also turns an error event mid-stream into the server's message. Stop,
 // Escape and New chat abort the request; a failed question can be retried as it was.
 
-import { ApiError, ChatCompletionStream, ConnectionError, InvalidResponseError } from '@visto/sdk'
+import { ApiError, ChatCompletionStream, ConnectionError, groundingPrompt, InvalidResponseError } from '@visto/sdk'
 import { renderAttachments } from './attachments.js'
 import { showCode } from './code-dialog.js'
 import { turnMessage } from './code-export.js'
 import { els } from './elements.js'
 import { estimateFirstToken } from './estimate.js'
+import { groundingImage } from './grounding.js'
 import { t } from './i18n.js'
 import { answerBubble, scrollToEnd, userBubble } from './messages.js'
 import { showNotice } from './notice.js'
@@ -32,6 +33,7 @@ class WordedError extends Error {}
 function setBusy(busy) {
   els.send.disabled = busy
   els.ocr.disabled = busy
+  els.find.disabled = busy
   els.stop.hidden = !busy
   els.composer.setAttribute('aria-busy', String(busy))
 }
@@ -54,13 +56,17 @@ function failureMessage(error) {
   return t('error.unreachable', { message: error instanceof Error ? error.message : String(error) })
 }
 
-/** Takes the composer's question and images and asks; `kind` 'ocr' asks for the text in them. @param {AskKind} [kind] */
+/**
+ * Takes the composer's question and images and asks; `kind` 'ocr' asks for the text in
+ * them, 'find' for boxes around what the question box names (everything when empty).
+ * @param {AskKind} [kind]
+ */
 export function askFromComposer(kind = 'chat') {
   if (state.controller) return
   const typed = els.question.value.trim()
   const hasHistoryImages = state.turns.some((turn) => turn.images.length > 0)
-  if (kind === 'ocr' && state.attachments.length === 0 && !hasHistoryImages) {
-    showNotice('notice.ocrNeedsImage', 'error')
+  if (kind !== 'chat' && state.attachments.length === 0 && !hasHistoryImages) {
+    showNotice(kind === 'ocr' ? 'notice.ocrNeedsImage' : 'notice.findNeedsImage', 'error')
     return
   }
   if (kind === 'chat' && !typed && state.attachments.length === 0) {
@@ -69,7 +75,7 @@ export function askFromComposer(kind = 'chat') {
     return
   }
   const images = state.attachments.splice(0)
-  const question = kind === 'ocr' ? t('composer.ocrQuestion') : typed || defaultQuestion()
+  const question = kind === 'ocr' ? t('composer.ocrQuestion') : kind === 'find' ? groundingPrompt(typed) : typed || defaultQuestion()
   els.question.value = kind === 'ocr' ? typed : ''
   showNotice('')
   renderAttachments()
@@ -87,7 +93,7 @@ async function ask(question, images, kind, typed) {
   const turn = ++state.asked
   els.emptyHint.hidden = true
   const userView = userBubble(turn, question, images)
-  const answer = answerBubble(turn, kind)
+  const answer = answerBubble(turn, kind, groundingImage(images, state.turns))
   scrollToEnd()
 
   const estimate = estimateFirstToken(question, images)
@@ -154,12 +160,12 @@ async function ask(question, images, kind, typed) {
       userView.classList.add('failed')
       // The failed turn stays out of the history. The question and images go back to the
       // composer to fix and resend; Retry sends them again as they were.
-      if (!els.question.value && kind === 'chat') els.question.value = typed
+      if (!els.question.value && kind !== 'ocr') els.question.value = typed
       state.attachments.unshift(...images)
       renderAttachments()
       const retryButton = answer.fail(failureMessage(error), elapsedMs, () => {
         if (state.controller) return
-        if (els.question.value === typed && kind === 'chat') els.question.value = ''
+        if (els.question.value === typed && kind !== 'ocr') els.question.value = ''
         state.attachments = state.attachments.filter((image) => !images.includes(image))
         renderAttachments()
         retryButton.remove()

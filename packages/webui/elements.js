@@ -26,6 +26,7 @@ export const els = {
   fileInput: /** @type {HTMLInputElement} */ (byId('file-input')),
   question: /** @type {HTMLTextAreaElement} */ (byId('question')),
   ocr: /** @type {HTMLButtonElement} */ (byId('ocr')),
+  find: /** @type {HTMLButtonElement} */ (byId('find')),
   send: /** @type {HTMLButtonElement} */ (byId('send')),
   stop: /** @type {HTMLButtonElement} */ (byId('stop')),
   dropOverlay: byId('drop-overlay'),

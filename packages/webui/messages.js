@@ -2,11 +2,13 @@
 // The conversation on screen: a bubble per question and per answer. An answer is drawn as
 // it streams (once a frame, re-parsing only its last block), then finished with its
 // statistics or its error and a Retry. Model output goes through markdown.js, which
-// builds text nodes only.
+// builds text nodes only. An answer that finds things on its image shows them drawn on
+// it (grounding.js).
 
 import { thumbnail } from './attachments.js'
 import { copyText } from './clipboard.js'
 import { els } from './elements.js'
+import { groundingFigure } from './grounding.js'
 import { label, seconds, t } from './i18n.js'
 import { renderMarkdown, streamMarkdown } from './markdown.js'
 
@@ -83,8 +85,9 @@ export function userBubble(turn, question, images) {
 /**
  * An answer's bubble, pending until `done` or `fail`.
  * @param {number} turn @param {AskKind} kind
+ * @param {Attachment | null} [image] the image the answer's boxes and points would be drawn on
  */
-export function answerBubble(turn, kind) {
+export function answerBubble(turn, kind, image = null) {
   const item = document.createElement('li')
   item.className = 'message assistant pending'
   label(item, 'aria-label', 'message.answer', { turn })
@@ -126,6 +129,8 @@ export function answerBubble(turn, kind) {
     done({ elapsedMs, firstTokenMs, estimatedMs, usage, finishReason, stopped }) {
       finish()
       renderAnswer(text, latest, kind)
+      const figure = image ? groundingFigure(latest.trimStart(), text, image) : null
+      if (figure) item.insertBefore(figure, text)
       const parts = [seconds(elapsedMs)]
       if (firstTokenMs !== null) {
         parts.push(t('message.firstToken', { seconds: seconds(firstTokenMs) }) + (estimatedMs !== null ? t('message.estimated', { seconds: seconds(estimatedMs) }) : ''))

@@ -14,7 +14,8 @@ export const FALLBACK_MODEL = 'qwen3-vl-4b-instruct'
  * @typedef {{ kind: 'image' | 'document', name: string, mime: string, dataUrl: string, detail: Detail,
  *   size: { width: number, height: number } | null, costs: Partial<Record<Detail, ImageCost>> }} Attachment
  * @typedef {{ role: 'user' | 'assistant', text: string, images: Attachment[] }} Turn
- * @typedef {'chat' | 'ocr'} AskKind 'ocr' asks for the text in the images, and its answer is shown as plain text
+ * @typedef {'chat' | 'ocr' | 'find'} AskKind 'ocr' asks for the text in the images, and its answer is shown as plain text;
+ *   'find' asks for boxes around what the question names (groundingPrompt), drawn on the image
  * @typedef {'python' | 'curl' | 'javascript'} CodeLanguage
  */
 

@@ -4,23 +4,15 @@
  * stores them (pixels of the upright, original-size image; no answer offsets).
  */
 import { open, readFile } from 'node:fs/promises'
-import { displayedImageSize, isPdf, parseGrounding, type BoxDetection, type ImageSize, type PointDetection } from '@visto/sdk'
+import { displayedImageSize, groundingPrompt, isPdf, parseGrounding, type BoxDetection, type GroundingKind, type ImageSize, type PointDetection } from '@visto/sdk'
 import { tryLoadSharp } from './sharp.js'
 
-export type DetectionKind = 'box' | 'point'
+/** Boxes or points; the prompt asking for them lives in the protocol, shared with the web page. */
+export type DetectionKind = GroundingKind
+export { groundingPrompt }
 
 /** A list of many boxes is long: about 25 tokens per box. */
 export const DETECT_MAX_TOKENS = 2048
-
-/**
- * The wording of Qwen3-VL's 2D grounding cookbook ("locate every instance that belongs to
- * the following categories: … Report bbox coordinates in JSON format."), which the model
- * answers with `bbox_2d` (or `point_2d`) objects on its 0–1000 scale.
- */
-export function groundingPrompt(target: string, kind: DetectionKind = 'box'): string {
-  const what = kind === 'box' ? 'bbox' : 'point'
-  return `Locate every instance that belongs to the following categories: "${target.trim()}". Report ${what} coordinates in JSON format.`
-}
 
 /** A detection as the CLI writes it. */
 export type DetectionRecord = Omit<BoxDetection, 'span'> | Omit<PointDetection, 'span'>

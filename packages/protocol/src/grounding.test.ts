@@ -1,7 +1,7 @@
 import sharp from 'sharp'
 import { describe, expect, it } from 'vitest'
 import * as fixtures from '@visto/testkit/images/test-images'
-import { parseGrounding, type Detection } from './grounding.js'
+import { groundingPrompt, parseGrounding, type Detection } from './grounding.js'
 import { displayedImageSize } from './image-size.js'
 
 const size = { width: 2000, height: 1000 }
@@ -183,5 +183,13 @@ describe('parseGrounding on real images', () => {
       { label: 'x', kind: 'box', box: { x1: 100, y1: 30, x2: 300, y2: 270 } },
       { label: 'centre', kind: 'point', point: { x: 200, y: 150 } },
     ])
+  })
+})
+
+describe('groundingPrompt', () => {
+  it("asks in the wording of Qwen3-VL's grounding cookbook, for boxes or points, and for every object when no category is named", () => {
+    expect(groundingPrompt(' cat, cup ')).toBe('Locate every instance that belongs to the following categories: "cat, cup". Report bbox coordinates in JSON format.')
+    expect(groundingPrompt('cat', 'point')).toBe('Locate every instance that belongs to the following categories: "cat". Report point coordinates in JSON format.')
+    expect(groundingPrompt('  ')).toBe('Locate every object in the image. Report bbox coordinates in JSON format.')
   })
 })

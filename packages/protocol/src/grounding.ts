@@ -49,6 +49,23 @@ export interface PointDetection extends DetectionCommon {
 
 export type Detection = BoxDetection | PointDetection
 
+/** What a grounding prompt asks for: boxes (`bbox_2d`) or points (`point_2d`). */
+export type GroundingKind = 'box' | 'point'
+
+/**
+ * Qwen3-VL's grounding prompt, in the wording of its 2D grounding cookbook ("Locate every
+ * instance that belongs to the following categories: … Report bbox coordinates in JSON
+ * format."), which the model answers with `bbox_2d` (or `point_2d`) objects on its 0–1000
+ * scale. `target` names the categories ("cat, cup"); blank, it asks for every object.
+ * The CLI (`visto detect`, `visto batch --detect`) and the web page's Find ask with it.
+ */
+export function groundingPrompt(target: string, kind: GroundingKind = 'box'): string {
+  const what = kind === 'box' ? 'bbox' : 'point'
+  const categories = target.trim()
+  if (!categories) return `Locate every object in the image. Report ${what} coordinates in JSON format.`
+  return `Locate every instance that belongs to the following categories: "${categories}". Report ${what} coordinates in JSON format.`
+}
+
 const BOX_KEY = 'bbox_2d'
 const POINT_KEY = 'point_2d'
 const LABEL_KEYS = ['label', 'text_content'] as const

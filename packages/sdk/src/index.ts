@@ -29,9 +29,11 @@ export { imageToDataUrl, imagePart, pdfPart, contentPart, userContent, bytesToDa
 export { formatDuration, isPdf, percentile, sniffImageMime, type ImageMime } from '@visto/protocol'
 export {
   parseGrounding,
+  groundingPrompt,
   displayedImageSize,
   GROUNDING_SCALE,
   type Detection,
+  type GroundingKind,
   type BoxDetection,
   type PointDetection,
   type PixelBox,
