@@ -90,6 +90,8 @@ export const serveOptions = {
   'batch-max-lines': { kind: 'int', default: 50_000, min: 1, description: 'Most requests in one batch.' },
   'batch-disk-gb': { kind: 'number', default: 20, min: 0.000001, description: 'Disk space for all batch files together (inputs and results), in GiB.' },
   'batch-retention-hours': { kind: 'number', default: 720, min: 0, description: 'How long ended batches and their result files are kept.' },
+  'response-retention-hours': { kind: 'number', default: 720, min: 0, description: 'How long stored Responses API responses (store: true) are kept after their conversation was last continued.' },
+  'response-store-mb': { kind: 'number', default: 2048, min: 0.001, description: 'Disk space for stored responses together, in MiB; beyond it the oldest are deleted first.' },
   cache: { kind: 'string', description: 'Cache folder for models and the engine build (default ~/.cache/visto; env VISTO_CACHE).' },
   'log-level': { kind: 'string', default: 'info', choices: ['silent', 'error', 'warn', 'info', 'debug'], description: 'Server log level.' },
 } as const satisfies Record<string, OptionSpec>
