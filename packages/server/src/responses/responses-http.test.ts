@@ -8,6 +8,7 @@ import type { EngineEvent, EngineRequest } from '../engines/engine.js'
 import { freshDataDir } from '../../../../test-support/data-dir.js'
 import { fixturesDir } from '../../../../test-support/paths.js'
 import { ScriptedEngine, words, type Script } from '../../../../test-support/scripted-engine.js'
+import { createRandom } from '@visto/testkit/images/image-fuzz'
 
 // The Responses API over HTTP with a scripted engine: request mapping into the chat job,
 // the response object, the event sequence, storage and conversations. The model's own
@@ -359,6 +360,59 @@ describe('bad requests', () => {
     expect(response.json()).toEqual({ error: { type: 'invalid_request_error', param, code, message } })
     expect(engine.requests).toHaveLength(0)
   })
+
+  it('survives malformed Responses bodies (items, parts, tools, formats, conversations) with zero 5xx, each refusal an OpenAI error naming its param', async () => {
+    const { engine } = await setup()
+    const stored = (await create({ input: 'Hi', tools: [{ type: 'function', name: 'f' }] })).json().id
+    const random = createRandom(2121)
+    const pick = <T>(options: T[]): T => options[Math.floor(random() * options.length)]!
+    // Each optional field is left out more often than not, so that some requests get through to the engine.
+    const sometimes = (value: () => unknown): unknown => (random() < 0.3 ? value() : undefined)
+    const junk = (): unknown => pick<unknown>([null, 0, -1, 1e308, '', 'x', [], {}, [[]], true, '\u0000', { type: 'input_image' }, { type: 'message' }, { type: 'function_call_output' }])
+    const part = (): unknown =>
+      pick<() => unknown>([
+        () => ({ type: 'input_text', text: pick<unknown>(['hi', 5, null]) }),
+        () => ({ type: 'input_image', image_url: pick<unknown>([pngUrl, 'data:image/png;base64,AAAA', 'http://169.254.169.254/', 7, null]), detail: pick<unknown>([undefined, 'low', 'ultra']) }),
+        () => ({ type: 'input_image', file_id: pick<unknown>(['file-x', 3]) }),
+        () => ({ type: 'input_file', file_data: pick<unknown>(['data:application/pdf;base64,JVBERi0=', 'AAAA', 1]), filename: pick<unknown>([undefined, 'a.pdf', 2]) }),
+        () => ({ type: pick<unknown>(['output_text', 'refusal', 'input_audio', 1]), text: 'x', refusal: 'no' }),
+        junk,
+      ])()
+    const item = (): unknown =>
+      pick<() => unknown>([
+        () => ({ role: pick<unknown>(['user', 'user', 'assistant', 'system', 'developer', 'tool', 3]), content: pick<unknown>(['hello', [part()], [part(), part()], null, junk()]) }),
+        () => ({ type: 'function_call', call_id: pick<unknown>(['c1', 1]), name: pick<unknown>(['f', undefined]), arguments: pick<unknown>(['{}', {}]) }),
+        () => ({ type: 'function_call_output', call_id: pick<unknown>(['c1', 'c2', undefined]), output: pick<unknown>(['ok', [part()], 5]) }),
+        () => ({ type: pick<unknown>(['reasoning', 'item_reference', 'web_search_call', 0]) }),
+        junk,
+      ])()
+    const serverErrors: string[] = []
+    let refused = 0
+    for (let i = 0; i < 200; i++) {
+      const body: Record<string, unknown> = {
+        input: pick<unknown>(['Hi', [item()], [{ role: 'user', content: 'Hi' }, item()], [item(), item(), item()], junk()]),
+        instructions: sometimes(() => pick<unknown>([undefined, 'Be brief', 5])),
+        max_output_tokens: sometimes(() => pick<unknown>([undefined, 4, 0, 'x'])),
+        text: sometimes(() => pick<unknown>([undefined, { format: { type: 'json_schema', name: 'a', schema: pick<unknown>([{ type: 'object' }, [], { a: { a: { a: {} } } }]) } }, { format: { type: pick<unknown>(['text', 'json_object', 'xml']) } }, junk()])),
+        tools: sometimes(() => pick<unknown>([undefined, [{ type: 'function', name: 'f', parameters: pick<unknown>([{ type: 'object' }, 'x', { type: 'string', pattern: '(*x)' }]) }], [{ type: 'file_search' }], junk()])),
+        tool_choice: sometimes(() => pick<unknown>([undefined, 'auto', 'required', { type: 'function', name: pick<unknown>(['f', 'g']) }, junk()])),
+        previous_response_id: sometimes(() => pick<unknown>([undefined, undefined, stored, 'resp_nope', junk()])),
+        store: sometimes(() => pick<unknown>([undefined, false, 'yes'])),
+        stream: sometimes(() => pick<unknown>([undefined, false, true, 'no'])),
+        include: sometimes(() => pick<unknown>([undefined, ['message.output_text.logprobs'], 'x'])),
+      }
+      const response = await create(body)
+      if (response.statusCode >= 500) serverErrors.push(`case ${i}: ${response.statusCode} ${response.body} for ${JSON.stringify(body).slice(0, 400)}`)
+      else if (response.statusCode !== 200) {
+        refused++
+        expect(response.json()).toMatchObject({ error: { message: expect.any(String), type: expect.stringMatching(/^(invalid_request_error|not_found_error)$/), param: expect.any(String) } })
+      }
+    }
+    expect(serverErrors).toEqual([])
+    expect(refused).toBeGreaterThan(100)
+    expect(engine.requests.length).toBeGreaterThan(1)
+    expect((await create({ input: 'Still there?' })).statusCode).toBe(200)
+  }, 60_000)
 
   it('refuses an input_image file_id that names no upload, with the image wording', async () => {
     await setup()
