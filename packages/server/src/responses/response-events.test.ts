@@ -1,16 +1,17 @@
 import type { ResponsesResponse, ResponsesStreamEvent } from '@visto/protocol'
 import { describe, expect, it } from 'vitest'
 import { InvalidRequestError } from '../errors.js'
+import type { EngineEvent } from '../engines/engine.js'
 import type { ChoiceEvent } from '../serving/choice-events.js'
 import { ResponseEventStream } from './response-events.js'
 
 const skeleton = { id: 'resp_1', object: 'response', status: 'in_progress', output: [], usage: null } as unknown as ResponsesResponse
 
-async function* source(events: Array<Omit<ChoiceEvent, 'choice'>>): AsyncGenerator<ChoiceEvent> {
-  for (const event of events) yield { ...event, choice: 0 } as ChoiceEvent
+async function* source(events: EngineEvent[]): AsyncGenerator<ChoiceEvent> {
+  for (const event of events) yield { ...event, choice: 0 }
 }
 
-async function run(events: Array<Omit<ChoiceEvent, 'choice'>>, withLogprobs = false) {
+async function run(events: EngineEvent[], withLogprobs = false) {
   const finished: ResponsesResponse[] = []
   const stream = new ResponseEventStream(skeleton, (response) => finished.push(response), () => 42, withLogprobs)
   const out: ResponsesStreamEvent[] = []
@@ -51,7 +52,8 @@ describe('ResponseEventStream', () => {
       'response.completed',
     ])
     expect(finished).toHaveLength(1)
-    const completed = out.at(-1) as Extract<ResponsesStreamEvent, { type: 'response.completed' }>
+    const completed = out.at(-1) as ResponsesStreamEvent & { response: ResponsesResponse }
+    expect(completed.type).toBe('response.completed')
     expect(completed.response).toBe(finished[0])
     expect(completed.response.output.map((item) => (item.type === 'function_call' ? `${item.call_id}:${item.name}:${item.arguments}` : item.content[0]!.type === 'output_text' ? item.content[0]!.text : ''))).toEqual([
       'Let me check.',
