@@ -16,6 +16,7 @@ export const FALLBACK_MODEL = 'qwen3-vl-4b-instruct'
  * @typedef {{ role: 'user' | 'assistant', text: string, images: Attachment[] }} Turn
  * @typedef {'chat' | 'ocr'} AskKind 'ocr' asks for the text in the images, and its answer is shown as plain text
  * @typedef {'python' | 'curl' | 'javascript'} CodeLanguage
+ * @typedef {'chat' | 'responses'} CodeApi which OpenAI API the code calls: chat completions, or the Responses API
  */
 
 export const state = {
@@ -31,6 +32,7 @@ export const state = {
   /** The server's recent prompt speed (tokens/s), null when it has none to tell. */
   promptSpeed: /** @type {number | null} */ (null),
   codeLanguage: /** @type {CodeLanguage} */ ('python'),
+  codeApi: /** @type {CodeApi} */ ('chat'),
 }
 
 /** The model a request names: the server's own once known. */
