@@ -84,7 +84,7 @@ export const serveOptions = {
   'image-cache-mb': { kind: 'number', default: 256, min: 0, description: 'Memory for recent images’ embeddings inside the engine (LRU), in MiB, so another question about the same image skips the vision encoder; 0 turns it off. Needs Visto’s own llama-server build; others ignore it.' },
   'metrics-public': { kind: 'boolean', default: false, description: 'Serve GET /metrics without the API key (for a Prometheus that cannot send one).' },
   'drain-seconds': { kind: 'number', default: 30, min: 0, description: 'On SIGINT/SIGTERM, how long in-flight requests may finish.' },
-  'data-dir': { kind: 'string', description: 'Folder for batch state (SQLite) and batch files (default <cache>/data).' },
+  'data-dir': { kind: 'string', description: 'Folder for batch state (SQLite), batch files and stored responses (default <cache>/data).' },
   'batch-concurrency': { kind: 'int', default: 2, min: 1, max: 64, description: 'Batch requests generated at once, at most; they only take a slot no interactive request is waiting for.' },
   'batch-max-file-mb': { kind: 'number', default: 200, min: 0.0001, description: 'Largest file upload for batches, in MiB.' },
   'batch-max-lines': { kind: 'int', default: 50_000, min: 1, description: 'Most requests in one batch.' },
