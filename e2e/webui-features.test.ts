@@ -412,6 +412,59 @@ describe('copy as code', () => {
     expect(seen(engine.requests[0]!)).toEqual(seen(pageRequest))
   })
 
+  it('gives the same conversation for the Responses API (openai JavaScript and Python clients, curl): the program sends what the page sent', async () => {
+    const photo = await testImage(48, 32, 'png')
+    await open()
+    await page.getByLabel('Max tokens').fill('64')
+    await attach('square.png', photo)
+    engine.script = words(['A red', ' square.'])
+    await question().fill('What is this?')
+    await question().press('Enter')
+    await finished(1)
+    engine.script = words(['Red.'])
+    await question().fill('Which colour?')
+    await question().press('Enter')
+    await finished(2)
+    const seen = (request: (typeof engine.requests)[number]) =>
+      request.messages.map((m) => [m.role, ...m.content.map((part) => (part.type === 'text' ? part.text : `image ${part.image.width}x${part.image.height} ${part.image.data.length} bytes`))])
+    const pageRequest = engine.requests[1]!
+
+    await exportedCode(page, 'JavaScript')
+    await page.getByRole('combobox', { name: 'Which API the code calls' }).selectOption('responses')
+    const javascript = (await page.locator('#code-text').textContent()) ?? ''
+    expect(javascript).toContain('await client.responses.create({')
+    expect(javascript).toContain("{ type: 'input_image', image_url: `data:image/png;base64,${image}` }")
+    expect(javascript).toContain('console.log(response.output_text)')
+    const python = await exportedCode(page, 'Python')
+    expect(python).toContain('from openai import OpenAI')
+    expect(python).toContain('response = client.responses.create(')
+    expect(python).toContain('    max_output_tokens=64,')
+    expect(python).toContain('"image_url": f"data:image/png;base64,{base64_image}"')
+    const curl = await exportedCode(page, 'curl')
+    expect(curl).toContain(`curl ${baseURL}/v1/responses`)
+
+    writeFileSync(path.join(dir, 'square.png'), photo)
+    writeFileSync(path.join(dir, 'ask.mjs'), javascript)
+    writeFileSync(path.join(dir, 'ask.py'), python)
+    writeFileSync(path.join(dir, 'ask.sh'), curl)
+    // The openai Python package may be missing here: the Python must at least parse.
+    await run('python3', ['-c', 'import ast, sys; ast.parse(open("ask.py").read())'], { cwd: dir, timeout: 60_000 })
+    engine.script = words(['Red.'])
+    engine.requests.length = 0
+    const { stdout } = await run('node', ['ask.mjs'], { cwd: dir, timeout: 60_000 })
+    expect(stdout).toBe('Red.\n')
+    expect(seen(engine.requests[0]!)).toEqual(seen(pageRequest))
+    expect(engine.requests[0]!.sampling).toMatchObject({ maxTokens: 64 })
+    engine.script = words(['Red.'])
+    engine.requests.length = 0
+    const shell = await run('bash', ['ask.sh'], { cwd: dir, timeout: 60_000 })
+    expect(JSON.parse(shell.stdout).output[0].content[0].text).toBe('Red.')
+    expect(seen(engine.requests[0]!)).toEqual(seen(pageRequest))
+    // Back to chat completions: the dialog remembers the API until it is changed.
+    await page.getByRole('combobox', { name: 'Which API the code calls' }).selectOption('chat')
+    expect(await exportedCode(page, 'Python')).toContain('import requests')
+  })
+
   it('uses the current settings and what is in the composer, and keeps the API key out of the code', async () => {
     await open()
     await page.getByLabel('Max tokens').fill('200')

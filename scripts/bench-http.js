@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The HTTP layer's own cost per request, with an engine that answers at once: what the
- * access rule (API key, Host and Origin checks, CORS headers) adds to a request.
+ * access rule (API key, Host and Origin checks, CORS headers) adds to a request, and
+ * what each API adapter (the Responses API …) costs next to chat completions.
  *
  * Two servers from the same composition root, on loopback:
  * - open: no key, bound "to all interfaces" (no Host check), requests without Origin;
@@ -10,7 +11,10 @@
  * Prints a markdown section on stdout (scripts/bench.js includes it in docs/benchmarks.md).
  * Imports the built code: run `npx tsc -b` first.
  */
+import { mkdtempSync, rmSync } from 'node:fs'
 import { Agent, request } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 
@@ -43,8 +47,8 @@ const instantEngine = {
   kill: () => {},
 }
 
-async function start(options) {
-  const { app } = await composeServer(serveConfig({ parallel: 64, 'max-queue': 1024, 'log-level': 'silent', ...options }), { engine: instantEngine })
+async function start(options, compose = {}) {
+  const { app } = await composeServer(serveConfig({ parallel: 64, 'max-queue': 1024, 'log-level': 'silent', ...options }), { engine: instantEngine, ...compose })
   const url = new URL(await app.listen({ port: 0, host: '127.0.0.1' }))
   return { app, port: Number(url.port) }
 }
@@ -101,7 +105,32 @@ for (const [label, method, path, body] of workloads) {
     `| ${label} | ${(open * 1000).toFixed(1)} | ${(locked * 1000).toFixed(1)} | ${((locked - open) * 1000).toFixed(1)} | ${(100 * Math.max(spread(samples.open), spread(samples.locked))).toFixed(0)}% |`,
   )
 }
-await Promise.all(Object.values(targets).map((t) => t.app.close()))
+
+// Each API's adapter on the same instant engine, against chat completions: one server
+// with a data directory (so the Responses API can store), rounds alternating the APIs.
+const dataDir = mkdtempSync(join(tmpdir(), 'visto-bench-http-'))
+const adapters = { ...(await start({ host: '0.0.0.0' }, { data: { dir: dataDir } })), headers: {} }
+const apiWorkloads = [
+  ['chat completions', '/v1/chat/completions', chatBody],
+  ['Responses API, store: false', '/v1/responses', JSON.stringify({ input: 'Hello', max_output_tokens: 1, store: false })],
+  ['Responses API, stored (the default)', '/v1/responses', JSON.stringify({ input: 'Hello', max_output_tokens: 1 })],
+]
+for (const [, path, body] of apiWorkloads) await round(adapters, 'POST', path, body) // warm-up
+const apiSamples = apiWorkloads.map(() => [])
+for (let i = 0; i < rounds; i++) {
+  const order = apiWorkloads.map((_, j) => j)
+  if (i % 2 === 1) order.reverse()
+  for (const j of order) apiSamples[j].push(await round(adapters, 'POST', apiWorkloads[j][1], apiWorkloads[j][2]))
+}
+const medianOf = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const chatPerSecond = 1 / medianOf(apiSamples[0])
+const apiRows = apiWorkloads.map(([label, path], j) => {
+  const perSecond = 1 / medianOf(apiSamples[j])
+  const spread = (Math.max(...apiSamples[j]) - Math.min(...apiSamples[j])) / medianOf(apiSamples[j])
+  return `| ${label} | \`POST ${path}\` | ${(perSecond * 1000).toFixed(0)} | ${(perSecond / chatPerSecond).toFixed(2)} | ${(100 * spread).toFixed(0)}% |`
+})
+await Promise.all([...Object.values(targets), adapters].map((t) => t.app.close()))
+rmSync(dataDir, { recursive: true, force: true })
 agent.destroy()
 
 process.stdout.write(`${rounds} alternating rounds of ${perRound} requests per server, ${concurrency} at a time over keep-alive loopback connections; the median round's mean time per request:
@@ -111,4 +140,12 @@ process.stdout.write(`${rounds} alternating rounds of ${perRound} requests per s
 ${rows.join('\n')}
 
 **open**: no key, no Host check, no Origin header. **locked**: an API key checked in constant time, the loopback Host check, and an allowed cross-origin \`Origin\` answered with CORS headers. A difference within the round-to-round spread is noise: the access checks cost nothing measurable next to the rest of a request.
+
+Each API's adapter on the same instant engine and server (one with a data directory), the same ${rounds} alternating rounds of ${perRound} one-token requests, ${concurrency} at a time; requests per second of the median round, and the ratio to chat completions:
+
+| API | route | req/s | ÷ chat completions | round-to-round spread |
+|---|---|---:|---:|---:|
+${apiRows.join('\n')}
+
+With an engine that answers at once, this is each adapter's whole cost: parsing its body into the chat job, shaping the answer back. A stored response also commits a row to the data directory's SQLite (synchronous=FULL: on disk before the answer goes out), which an instant engine makes look large; next to a real generation it is a small fixed cost per request.
 `)

@@ -5,7 +5,7 @@
 // Pipeline mode (default): hostile images straight into prepareImage. Every case must
 // end in a usable image or a 400/413 "Invalid image data…" / "Image too large…" ApiError.
 //
-// HTTP mode: the same images plus malformed JSON shapes, cut-off bodies and multipart
+// HTTP mode: the same images plus malformed JSON shapes, cut-off bodies, Responses API bodies and multipart
 // uploads, over real sockets. `--http` starts an in-process server (real pipeline and
 // routes, an echo engine instead of the model); `--url` targets a running Visto (keep
 // --concurrency at or below its --parallel, and expect the model to run for every image
@@ -199,6 +199,45 @@ function malformedBody(random) {
   return JSON.stringify(body)
 }
 
+/** The same image question as a Responses API body (`POST /v1/responses`). */
+function responsesRequest(url) {
+  return {
+    model: 'qwen3-vl-4b-instruct',
+    input: [{ role: 'user', content: [{ type: 'input_text', text: '请详细描述这张图片中的场景' }, { type: 'input_image', image_url: url }] }],
+    max_output_tokens: 1,
+    temperature: 0.3,
+    store: false,
+  }
+}
+
+/** Every position of a Responses body, filled with junk (its own item and part types included). */
+function malformedResponsesBody(random) {
+  const junk = [null, 0, -1, 1e308, '', 'x', [], {}, [[]], { type: 'input_image' }, { type: 'function_call_output' }, { type: 'reasoning' }, true, '\u0000', { image_url: { url: null } }]
+  const pick = () => junk[Math.floor(random() * junk.length)]
+  const body = responsesRequest('data:image/png;base64,iVBORw0KGgo=')
+  const slots = [
+    () => (body.input = pick()),
+    () => (body.input[0] = pick()),
+    () => (body.input[0].role = pick()),
+    () => (body.input[0].type = pick()),
+    () => (body.input[0].content = pick()),
+    () => (body.input[0].content[1] = pick()),
+    () => (body.input[0].content[1].type = pick()),
+    () => (body.input[0].content[1].image_url = pick()),
+    () => (body.input[0].content[1].detail = pick()),
+    () => (body.input[0].content[0].text = pick()),
+    () => (body.instructions = pick()),
+    () => (body.max_output_tokens = pick()),
+    () => (body.text = pick()),
+    () => (body.tools = pick()),
+    () => (body.tool_choice = pick()),
+    () => (body.previous_response_id = pick()),
+    () => (body.store = pick()),
+  ]
+  slots[Math.floor(random() * slots.length)]()
+  return JSON.stringify(body)
+}
+
 function multipartBody(bytes, random) {
   const boundary = `----visto-fuzz-${Math.floor(random() * 1e9)}`
   const head = `--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="x.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`
@@ -214,9 +253,13 @@ async function httpCase(index, testCase) {
   const roll = random()
   let label
   let request
-  if (roll < 0.7) {
+  if (roll < 0.62) {
     label = `chat image: ${testCase.label}`
     request = { path: '/v1/chat/completions', body: JSON.stringify(describeRequest(testCase.url, index % 3 === 0 ? 'low' : undefined)), contentType: 'application/json' }
+  } else if (roll < 0.7) {
+    const malformed = random() < 0.5
+    label = malformed ? 'malformed Responses body' : `responses image: ${testCase.label}`
+    request = { path: '/v1/responses', body: malformed ? malformedResponsesBody(random) : JSON.stringify(responsesRequest(testCase.url)), contentType: 'application/json' }
   } else if (roll < 0.85) {
     label = 'malformed JSON shape'
     request = { path: '/v1/chat/completions', body: malformedBody(random), contentType: 'application/json' }

@@ -1,9 +1,9 @@
 // @ts-check
 // The "Code" dialog: the conversation as a program someone can run (code-export.js writes
-// it), in a tab per language, with a copy button.
+// it), in a tab per language, for chat completions or the Responses API, with a copy button.
 
 import { copyText } from './clipboard.js'
-import { curlCode, javascriptCode, pythonCode } from './code-export.js'
+import { curlCode, javascriptCode, pythonCode, responsesCurlCode, responsesJavascriptCode, responsesPythonCode } from './code-export.js'
 import { els } from './elements.js'
 import { t } from './i18n.js'
 import { defaultQuestion, maxTokens, temperature } from './settings.js'
@@ -14,7 +14,10 @@ import { modelId, state } from './state.js'
  * @typedef {import('./state.js').Turn} Turn
  */
 
-const generators = { python: pythonCode, curl: curlCode, javascript: javascriptCode }
+const generators = {
+  chat: { python: pythonCode, curl: curlCode, javascript: javascriptCode },
+  responses: { python: responsesPythonCode, curl: responsesCurlCode, javascript: responsesJavascriptCode },
+}
 
 /** @param {string | undefined} name @returns {CodeLanguage} */
 const codeLanguage = (name) => (name === 'curl' || name === 'javascript' ? name : 'python')
@@ -53,7 +56,7 @@ export function showCode() {
     maxTokens: maxTokens(),
     needsKey: els.apiKey.value.trim() !== '',
   }
-  els.codeText.textContent = generators[state.codeLanguage](turns, target)
+  els.codeText.textContent = generators[state.codeApi][state.codeLanguage](turns, target)
 }
 
 /** Opens and closes the dialog, switches its tabs (by click or arrow keys) and copies. */
@@ -68,6 +71,10 @@ export function wireCodeDialog() {
     if (event.target === els.codeDialog) els.codeDialog.close()
   })
   els.copyCode.addEventListener('click', () => copyText(els.codeText.textContent ?? '', els.copyCode))
+  els.codeApi.addEventListener('change', () => {
+    state.codeApi = els.codeApi.value === 'responses' ? 'responses' : 'chat'
+    showCode()
+  })
   for (const tab of els.codeTabs) {
     tab.addEventListener('click', () => {
       state.codeLanguage = codeLanguage(tab.dataset.language)

@@ -1,8 +1,10 @@
 // @ts-check
 // The conversation on screen as code someone can run: Python in the style of the
 // tutorials this service follows (requests, base64, json.dumps, only Content-Type), curl,
-// and JavaScript with the official `openai` package. Images and PDFs are read from files
-// named like the attachments, never pasted in as base64; a PDF goes as a `file` part.
+// and JavaScript with the official `openai` package; or the same conversation for the
+// Responses API (`client.responses.create` in the official Python and JavaScript clients,
+// curl). Images and PDFs are read from files named like the attachments, never pasted in
+// as base64; a PDF goes as a `file` part (`input_file` in the Responses API).
 
 /**
  * @typedef {{ kind?: 'image' | 'document', name: string, mime: string, detail: 'low' | 'auto' | 'high' }} ImageRef
@@ -137,6 +139,84 @@ function literal(value, language, indent = '') {
   return `{\n${entries.map(([k, v]) => `${inner}${key(k)}: ${literal(v, language, inner)}`).join(',\n')}\n${indent}}`
 }
 
+/**
+ * One turn as a Responses API input item: the user's text and attachments as
+ * `input_text`, `input_image` and `input_file` parts; an answer as an assistant message.
+ * @template {ImageRef} I
+ * @template U
+ * @param {{ role: 'user' | 'assistant', text: string, images: I[] }} turn
+ * @param {(image: I) => { url: U, filename: string }} source
+ */
+export function turnInputItem(turn, source) {
+  if (turn.role === 'assistant' || turn.images.length === 0) return { role: turn.role, content: turn.text }
+  return {
+    role: 'user',
+    content: [
+      { type: 'input_text', text: turn.text },
+      ...turn.images.map((image) => {
+        const { url, filename } = source(image)
+        const detail = image.detail !== 'auto' ? { detail: image.detail } : {}
+        return isDocument(image) ? { type: 'input_file', filename, file_data: url } : { type: 'input_image', image_url: url, ...detail }
+      }),
+    ],
+  }
+}
+
+/**
+ * The Responses API request body: the whole conversation in `input`, so the program needs
+ * nothing stored on the server.
+ * @param {Turn[]} turns @param {Target} target @param {(index: number, image: ImageRef) => Raw | string} imageUrl
+ */
+function responsesPayload(turns, target, imageUrl) {
+  const names = imageFileNames(turns)
+  let index = 0
+  const input = turns.map((turn) => turnInputItem(turn, (image) => ({ url: imageUrl(index++, image), filename: fileName(names, image) })))
+  return { model: target.model, input, max_output_tokens: target.maxTokens, temperature: target.temperature }
+}
+
+/** @param {Turn[]} turns @param {Target} target */
+export function responsesPythonCode(turns, target) {
+  const names = imageFileNames(turns)
+  const images = distinctImages(turns)
+  const variable = variables(images, (kind, n) => (n === null ? `base64_${kind}` : `base64_${kind}_${n}`))
+  const lines = ['import base64', ...(target.needsKey ? ['import os'] : []), '', 'from openai import OpenAI', '']
+  for (const image of images) {
+    const handle = isDocument(image) ? 'pdf_file' : 'image_file'
+    lines.push(`with open(${JSON.stringify(names.get(image))}, "rb") as ${handle}:`, `    ${variable(image)} = base64.b64encode(${handle}.read()).decode("utf-8")`)
+  }
+  if (images.length) lines.push('')
+  const body = responsesPayload(turns, target, (_i, image) => new Raw(`f"data:${image.mime};base64,{${variable(image)}}"`))
+  lines.push(
+    `client = OpenAI(base_url=${JSON.stringify(`${target.baseUrl}/v1`)}, api_key=${target.needsKey ? 'os.environ["VISTO_API_KEY"]' : '"unused"'})`,
+    'response = client.responses.create(',
+    ...Object.entries(body).map(([name, value]) => `    ${name}=${literal(value, 'python', '    ')},`),
+    ')',
+    'print(response.output_text)',
+  )
+  return lines.join('\n') + '\n'
+}
+
+/** @param {Turn[]} turns @param {Target} target */
+export function responsesJavascriptCode(turns, target) {
+  const names = imageFileNames(turns)
+  const images = distinctImages(turns)
+  const variable = variables(images, (kind, n) => `${kind}${n ?? ''}`)
+  /** @type {string[]} */
+  const lines = []
+  if (images.length) lines.push("import fs from 'node:fs'")
+  lines.push("import OpenAI from 'openai'", '')
+  lines.push(`const client = new OpenAI({ baseURL: ${jsString(`${target.baseUrl}/v1`)}, apiKey: ${target.needsKey ? 'process.env.VISTO_API_KEY' : "'unused'"} })`)
+  for (const image of images) lines.push(`const ${variable(image)} = fs.readFileSync(${jsString(fileName(names, image))}).toString('base64')`)
+  const body = responsesPayload(turns, target, (_i, image) => new Raw(`\`data:${image.mime};base64,\${${variable(image)}}\``))
+  lines.push('', `const response = await client.responses.create(${literal(body, 'javascript')})`, 'console.log(response.output_text)')
+  return lines.join('\n') + '\n'
+}
+
+/** @param {Turn[]} turns @param {Target} target */
+export function responsesCurlCode(turns, target) {
+  return curlFor(turns, target, '/v1/responses', responsesPayload)
+}
+
 /** @param {Turn[]} turns @param {Target} target */
 export function pythonCode(turns, target) {
   const names = imageFileNames(turns)
@@ -170,6 +250,15 @@ export function pythonCode(turns, target) {
 
 /** @param {Turn[]} turns @param {Target} target */
 export function curlCode(turns, target) {
+  return curlFor(turns, target, '/v1/chat/completions', payload)
+}
+
+/**
+ * curl posting the body `makeBody` writes to `path`, the images read by the shell.
+ * @param {Turn[]} turns @param {Target} target @param {string} path
+ * @param {(turns: Turn[], target: Target, imageUrl: (index: number, image: ImageRef) => string) => unknown} makeBody
+ */
+function curlFor(turns, target, path, makeBody) {
   const names = imageFileNames(turns)
   const images = distinctImages(turns)
   const variable = variables(images, (kind, n) => `${kind.toUpperCase()}_${n ?? 1}`)
@@ -179,7 +268,7 @@ export function curlCode(turns, target) {
   for (const image of images) lines.push(`${variable(image)}=$(base64 < ${shellQuote(fileName(names, image))} | tr -d '\\n')`)
   // Private-use characters: JSON.stringify leaves them as they are, and no prompt has them.
   const placeholder = (/** @type {number} */ i) => `\uE000${i}\uE001`
-  const json = JSON.stringify(payload(turns, target, (i) => placeholder(i)), null, 2)
+  const json = JSON.stringify(makeBody(turns, target, (i) => placeholder(i)), null, 2)
   // The body goes through an unquoted here-document so the shell fills in the images;
   // everything else in it must not be expanded.
   /** @type {ImageRef[]} */
@@ -189,7 +278,7 @@ export function curlCode(turns, target) {
     .replace(/[\\$`]/g, (c) => `\\${c}`)
     .replace(/\uE000(\d+)\uE001/g, (_m, i) => `data:${ordered[Number(i)].mime};base64,\${${variable(ordered[Number(i)])}}`)
   lines.push(
-    `curl ${shellQuote(`${target.baseUrl}/v1/chat/completions`)} \\`,
+    `curl ${shellQuote(`${target.baseUrl}${path}`)} \\`,
     `  -H 'Content-Type: application/json' \\`,
     ...(target.needsKey ? [`  -H "Authorization: Bearer $VISTO_API_KEY" \\`] : []),
     '  --data-binary @- <<JSON',

@@ -34,6 +34,7 @@ export const els = {
   closeCode: /** @type {HTMLButtonElement} */ (byId('close-code')),
   codeTabs: [...document.querySelectorAll('.code-tabs [role="tab"]')].map((tab) => /** @type {HTMLButtonElement} */ (tab)),
   codePanel: byId('code-panel'),
+  codeApi: /** @type {HTMLSelectElement} */ (byId('code-api')),
   codeText: byId('code-text'),
   copyCode: /** @type {HTMLButtonElement} */ (byId('copy-code')),
 }

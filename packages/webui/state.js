@@ -17,6 +17,7 @@ export const FALLBACK_MODEL = 'qwen3-vl-4b-instruct'
  * @typedef {'chat' | 'ocr' | 'find'} AskKind 'ocr' asks for the text in the images, and its answer is shown as plain text;
  *   'find' asks for boxes around what the question names (groundingPrompt), drawn on the image
  * @typedef {'python' | 'curl' | 'javascript'} CodeLanguage
+ * @typedef {'chat' | 'responses'} CodeApi which OpenAI API the code calls: chat completions, or the Responses API
  */
 
 export const state = {
@@ -32,6 +33,7 @@ export const state = {
   /** The server's recent prompt speed (tokens/s), null when it has none to tell. */
   promptSpeed: /** @type {number | null} */ (null),
   codeLanguage: /** @type {CodeLanguage} */ ('python'),
+  codeApi: /** @type {CodeApi} */ ('chat'),
 }
 
 /** The model a request names: the server's own once known. */

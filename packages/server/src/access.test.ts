@@ -96,7 +96,7 @@ describe('one access rule, decided on the matched route', () => {
     expect(routes.length).toBeGreaterThan(10)
     for (const { key, access } of routes) expect(`${key} → ${access}`).toBe(`${key} → ${PUBLIC_ROUTES.has(key) ? 'public' : 'guarded'}`)
     // The API and its aliases are among the guarded ones.
-    for (const key of ['POST /v1/chat/completions', 'POST /chat/completions', 'GET /v1/models', 'GET /models', 'POST /v1/images/describe', 'POST /images/describe', 'GET /v1/health']) {
+    for (const key of ['POST /v1/chat/completions', 'POST /chat/completions', 'GET /v1/models', 'GET /models', 'POST /v1/images/describe', 'POST /images/describe', 'GET /v1/health', 'POST /v1/responses', 'POST /responses', 'GET /v1/responses/:response_id', 'DELETE /v1/responses/:response_id', 'GET /v1/responses/:response_id/input_items']) {
       expect(routes).toContainEqual({ key, access: 'guarded' })
     }
   })
@@ -130,8 +130,9 @@ describe('one access rule, decided on the matched route', () => {
   it('guards the Files and Batch routes of a server with its own data directory the same way', async () => {
     const { app, routes } = await compose({}, { dir: freshDataDir() })
     for (const route of routes) expect(`${route.method} ${route.url} → ${route.access}`).toBe(`${route.method} ${route.url} → ${PUBLIC_ROUTES.has(`${route.method} ${route.url}`) ? 'public' : 'guarded'}`)
-    const dataRoutes = routes.filter((route) => /^\/v1\/(files|batches)\b/.test(route.url))
+    const dataRoutes = routes.filter((route) => /^\/v1\/(files|batches|responses)\b/.test(route.url))
     expect(dataRoutes.map((route) => `${route.method} ${route.url}`)).toContain('DELETE /v1/files/:file_id')
+    expect(dataRoutes.map((route) => `${route.method} ${route.url}`)).toContain('GET /v1/responses/:response_id/input_items')
     const failures: string[] = []
     for (const route of dataRoutes) {
       for (const [who, headers] of credentials) {

@@ -17,6 +17,8 @@ import { Admission } from './serving/admission.js'
 import { ResponseCache, type ResponseCacheMode } from './serving/response-cache.js'
 import { ChatCompletionsService, type ImagePreparer } from './serving/chat-completions.js'
 import { chatRequestLimitsFrom } from './serving/request-limits.js'
+import { ResponseStore } from './responses/response-store.js'
+import { ResponsesService } from './responses/responses-service.js'
 
 export interface ComposeOptions {
   /** What runs the model: llama-server, an upstream, or a scripted engine in tests. Not started here. */
@@ -111,6 +113,11 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
       ? openBatchSystem({ dataDir, files, chat, admission, ...batchLimitsFrom(config), clock: options.data?.clock, log, failpoint: options.batchFailpoint })
       : undefined
   if (batches) metrics.watchBatches(() => batches.store.progressSnapshot())
+  // Stored responses share the data directory's database with files and batches.
+  const responseStore = dataDir
+    ? new ResponseStore(dataDir.db, { retentionSeconds: Math.round(config['response-retention-hours'] * 3600), maxBytes: Math.round(config['response-store-mb'] * MiB), clock: options.data?.clock })
+    : undefined
+  const responses = new ResponsesService({ chat, store: responseStore, readFile: files && ((id) => files.read(id)), clock: options.data?.clock })
 
   const allowedHosts = parseHostList(config['allowed-hosts'])
   const app = createHttpApp({
@@ -138,9 +145,14 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
     metricsPublic: config['metrics-public'],
     files,
     batches,
+    responses,
     staticRoots: options.staticRoots ?? defaultStaticRoots,
     startedAt,
   })
   await registerRoutes(app, routes)
+  if (responseStore) {
+    const stopHousekeeping = responseStore.startHousekeeping(log)
+    app.addHook('onClose', async () => stopHousekeeping())
+  }
   return { app, engine, admission, chat, images, metrics, responseCache, dataDir, files, batches, routes }
 }

@@ -129,6 +129,22 @@ export class BatchesUnavailableError extends ApiError {
   }
 }
 
+/**
+ * 503: this server keeps no responses (it has no data directory of its own), so it cannot
+ * store one, continue one (`previous_response_id`) or return one.
+ */
+export class ResponsesUnavailableError extends ApiError {
+  constructor(param: string) {
+    super(
+      503,
+      'service_unavailable_error',
+      'responses_store_unavailable',
+      'Stored responses are off on this server: another Visto server uses its data directory (--data-dir). Send "store": false and the whole conversation in "input" instead.',
+      { param },
+    )
+  }
+}
+
 /** 500: a real server fault. The message is generic; details go to the log. */
 export class InternalServerError extends ApiError {
   constructor(message = 'The server had an error while processing your request.', options: ApiErrorOptions = {}) {
@@ -179,4 +195,5 @@ export const errorRegistry = {
   OverloadedError: 503,
   EngineUnavailableError: 503,
   BatchesUnavailableError: 503,
+  ResponsesUnavailableError: 503,
 } as const

@@ -7,6 +7,7 @@ import type { Engine } from '../engines/engine.js'
 import type { FilesService } from '../files/files-service.js'
 import type { ImagePipelineOptions } from '../images/pipeline.js'
 import type { ServerMetrics } from '../observability/server-metrics.js'
+import type { ResponsesService } from '../responses/responses-service.js'
 import type { Admission } from '../serving/admission.js'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
 import { batchesHandlers, dataDirUnavailable } from './batches.js'
@@ -18,6 +19,7 @@ import { imageCostHandler } from './image-cost.js'
 import { imagesDescribeRoute } from './images-describe.js'
 import { metricsHandlers } from './metrics.js'
 import { modelsHandler } from './models.js'
+import { responsesHandlers } from './responses.js'
 import { webUiHandlers, type StaticRoots } from './web-ui.js'
 
 /** One row of the table: a handler, the paths it answers, who may call it. */
@@ -49,6 +51,8 @@ export interface RouteServices {
   /** Undefined (as batches) when the server has no data directory of its own. */
   files: FilesService | undefined
   batches: BatchSystem | undefined
+  /** Stores nothing (and says so) when the server has no data directory of its own. */
+  responses: ResponsesService
   staticRoots: StaticRoots
   /** When the server started, in ms since the epoch. */
   startedAt: number
@@ -70,6 +74,7 @@ export function routeTable(services: RouteServices): RouteEntry[] {
     // The OpenAI API
     { method: 'POST', paths: ['/v1/chat/completions', '/chat/completions'], access: 'guarded', chat: true, handler: chatCompletionsHandler({ chat }) },
     { method: 'GET', paths: ['/v1/models', '/models'], access: 'guarded', handler: modelsHandler({ engine, startedAt: services.startedAt }) },
+    ...responsesRoutes(services.responses),
     ...filesRoutes(files),
     ...batchRoutes(batches),
     // Visto's own API
@@ -89,6 +94,16 @@ export function routeTable(services: RouteServices): RouteEntry[] {
     { method: 'GET', paths: ['/vendor/markdown-it/*'], access: 'public', handler: web.markdownItFiles },
     // CORS preflight, for every path
     { method: 'OPTIONS', paths: ['*'], access: 'public', handler: answerPreflight },
+  ]
+}
+
+function responsesRoutes(responses: ResponsesService): RouteEntry[] {
+  const handlers = responsesHandlers(responses)
+  return [
+    { method: 'POST', paths: ['/v1/responses', '/responses'], access: 'guarded', chat: true, handler: handlers.create },
+    { method: 'GET', paths: ['/v1/responses/:response_id'], access: 'guarded', handler: handlers.retrieve },
+    { method: 'DELETE', paths: ['/v1/responses/:response_id'], access: 'guarded', handler: handlers.remove },
+    { method: 'GET', paths: ['/v1/responses/:response_id/input_items'], access: 'guarded', handler: handlers.inputItems },
   ]
 }
 
