@@ -55,6 +55,8 @@ const targets = {
 }
 const agent = new Agent({ keepAlive: true, maxSockets: concurrency })
 const chatBody = JSON.stringify({ messages: [{ role: 'user', content: 'Hello' }], max_tokens: 1 })
+// The same question through Ollama's API: its adapter's cost next to chat completions'.
+const ollamaChatBody = JSON.stringify({ model: 'qwen3-vl-4b-instruct', messages: [{ role: 'user', content: 'Hello' }], stream: false, options: { num_predict: 1 } })
 
 function send(target, method, path, body) {
   return new Promise((resolve, reject) => {
@@ -84,9 +86,13 @@ async function round(target, method, path, body) {
 const workloads = [
   ['GET /v1/models', 'GET', '/v1/models', undefined],
   ['POST /v1/chat/completions (text, instant engine)', 'POST', '/v1/chat/completions', chatBody],
+  ['POST /api/chat (Ollama, text, instant engine)', 'POST', '/api/chat', ollamaChatBody, { versusChat: true }],
 ]
 const rows = []
-for (const [label, method, path, body] of workloads) {
+/** Requests/s of each API adapter's row ÷ chat completions', on each server. */
+const versusChat = []
+let chatTimes
+for (const [label, method, path, body, compare] of workloads) {
   for (const target of Object.values(targets)) await round(target, method, path, body) // warm-up
   const samples = { open: [], locked: [] }
   for (let i = 0; i < rounds; i++) {
@@ -97,6 +103,8 @@ for (const [label, method, path, body] of workloads) {
   const open = median(samples.open)
   const locked = median(samples.locked)
   const spread = (xs) => (Math.max(...xs) - Math.min(...xs)) / median(xs)
+  if (path === '/v1/chat/completions') chatTimes = { open, locked }
+  if (compare?.versusChat && chatTimes) versusChat.push(`${label.split(' (')[0]}: ${(chatTimes.open / open).toFixed(2)}× open, ${(chatTimes.locked / locked).toFixed(2)}× locked`)
   rows.push(
     `| ${label} | ${(open * 1000).toFixed(1)} | ${(locked * 1000).toFixed(1)} | ${((locked - open) * 1000).toFixed(1)} | ${(100 * Math.max(spread(samples.open), spread(samples.locked))).toFixed(0)}% |`,
   )
@@ -110,5 +118,5 @@ process.stdout.write(`${rounds} alternating rounds of ${perRound} requests per s
 |---|---:|---:|---:|---:|
 ${rows.join('\n')}
 
-**open**: no key, no Host check, no Origin header. **locked**: an API key checked in constant time, the loopback Host check, and an allowed cross-origin \`Origin\` answered with CORS headers. A difference within the round-to-round spread is noise: the access checks cost nothing measurable next to the rest of a request.
+${versusChat.length > 0 ? `Requests/s relative to chat completions (the same question, same engine): ${versusChat.join('; ')}.\n\n` : ''}**open**: no key, no Host check, no Origin header. **locked**: an API key checked in constant time, the loopback Host check, and an allowed cross-origin \`Origin\` answered with CORS headers. A difference within the round-to-round spread is noise: the access checks cost nothing measurable next to the rest of a request.
 `)
