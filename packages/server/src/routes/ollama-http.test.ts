@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { fuzzSeeds } from '@visto/testkit/images/fuzz-seeds'
 import { createRandom, fuzzCase } from '@visto/testkit/images/image-fuzz'
 import * as fixtures from '@visto/testkit/images/test-images'
-import { ScriptedEngine, words, type Script } from '../../../../test-support/scripted-engine.js'
+import { endless, ScriptedEngine, words, type Script } from '../../../../test-support/scripted-engine.js'
 import { composeServer } from '../compose.js'
 import { serveConfig } from '../config.js'
 import type { EngineEvent, TokenLogprob } from '../engines/engine.js'
@@ -216,6 +216,32 @@ describe("Ollama's errors: {\"error\": message} with the status", () => {
         error: `Visto does not serve ${method} ${url} of Ollama's API; it serves POST /api/chat, POST /api/generate, GET /api/tags, POST /api/show, GET /api/ps and GET /api/version`,
       })
     }
+  })
+})
+
+describe("Ollama's stream on the wire", () => {
+  it('carries the CORS headers of an allowed origin, and stops the generation when the client goes', async () => {
+    const engine = new ScriptedEngine(endless(5))
+    const composed = await composeServer(serveConfig({ parallel: 1, 'cors-origins': 'http://app.example.test' }), { engine, metrics: { processMetrics: false } })
+    app = composed.app
+    const url = await app.listen({ port: 0, host: '127.0.0.1' })
+    const controller = new AbortController()
+    const response = await fetch(`${url}/api/chat`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: 'http://app.example.test' },
+      body: JSON.stringify({ model, messages: [{ role: 'user', content: 'Go on.' }] }),
+      signal: controller.signal,
+    })
+    expect(response.headers.get('content-type')).toBe('application/x-ndjson')
+    expect(response.headers.get('access-control-allow-origin')).toBe('http://app.example.test')
+    expect(response.headers.get('x-request-id')).toMatch(/^req_/)
+    const reader = response.body!.getReader()
+    let received = ''
+    while (received.split('\n').length < 4) received += new TextDecoder().decode((await reader.read()).value)
+    expect(JSON.parse(received.split('\n')[0]!)).toMatchObject({ model, message: { role: 'assistant', content: 'x' }, done: false })
+    controller.abort()
+    for (let i = 0; i < 200 && (engine.aborted === 0 || composed.admission.running > 0); i++) await new Promise((r) => setTimeout(r, 10))
+    expect([engine.aborted, composed.admission.running]).toEqual([1, 0])
   })
 })
 
