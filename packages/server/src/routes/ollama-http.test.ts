@@ -207,6 +207,14 @@ describe("Ollama's errors: {\"error\": message} with the status", () => {
     expect(answered.statusCode).toBe(200)
   })
 
+  it("answers a browser's preflight for Ollama's routes as for any other", async () => {
+    await setup(undefined, { 'cors-origins': 'http://app.example.test' })
+    const preflight = await app!.inject({ method: 'OPTIONS', url: '/api/chat', headers: { origin: 'http://app.example.test', 'access-control-request-method': 'POST' } })
+    expect(preflight.statusCode).toBe(204)
+    expect(preflight.headers['access-control-allow-origin']).toBe('http://app.example.test')
+    expect(preflight.headers['access-control-allow-methods']).toBe('GET, POST, DELETE, OPTIONS')
+  })
+
   it("answers Ollama's routes that Visto does not serve with a 404 naming those it does", async () => {
     await setup()
     for (const [method, url] of [['POST', '/api/pull'], ['POST', '/api/embed'], ['DELETE', '/api/delete'], ['GET', '/api/chat']] as const) {

@@ -79,6 +79,7 @@ export function routeTable(services: RouteServices): RouteEntry[] {
     { method: 'GET', paths: ['/v1/models', '/models'], access: 'guarded', handler: modelsHandler({ engine, startedAt: services.startedAt }) },
     ...filesRoutes(files),
     ...batchRoutes(batches),
+    // Ollama's API
     ...ollamaRoutes(services),
     // Visto's own API
     { method: 'POST', paths: ['/v1/images/describe', '/images/describe'], access: 'guarded', chat: true, multipart: describe.form, handler: describe.handler },
