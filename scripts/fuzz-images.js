@@ -5,12 +5,13 @@
 // Pipeline mode (default): hostile images straight into prepareImage. Every case must
 // end in a usable image or a 400/413 "Invalid image data…" / "Image too large…" ApiError.
 //
-// HTTP mode: the same images plus malformed JSON shapes, cut-off bodies, Responses API bodies and multipart
-// uploads, over real sockets. `--http` starts an in-process server (real pipeline and
+// HTTP mode: the same images plus malformed JSON shapes, cut-off bodies, Responses API bodies, multipart
+// uploads and Ollama's /api/chat and /api/generate bodies, over real sockets. `--http` starts an in-process server (real pipeline and
 // routes, an echo engine instead of the model); `--url` targets a running Visto (keep
 // --concurrency at or below its --parallel, and expect the model to run for every image
 // that is accepted). Zero 5xx (a 503 with Retry-After counts as overload, not a fault),
-// every error in the OpenAI envelope, and the server must still answer at the end.
+// every error in the OpenAI envelope (Ollama's {"error": …} on /api/ routes), and the
+// server must still answer at the end.
 //
 //   node scripts/fuzz-images.js --cases 200000 [--seed 7] [--concurrency 4] [--json]
 //   node scripts/fuzz-images.js --http --cases 20000
@@ -238,6 +239,22 @@ function malformedResponsesBody(random) {
   return JSON.stringify(body)
 }
 
+/** An Ollama request with the image as its base64 (or data URL), sometimes one field filled with junk or the body cut short. */
+function ollamaBody(url, random) {
+  const junk = [null, 0, -1, '', 'x', [], {}, [[]], true, { num_predict: 'x' }, ['a'], 'json']
+  const pick = () => junk[Math.floor(random() * junk.length)]
+  const image = url.startsWith('data:') && random() < 0.7 ? url.slice(url.indexOf(',') + 1) : url
+  const message = { role: 'user', content: '请详细描述这张图片中的场景', images: [image] }
+  const body = random() < 0.5 ? { model: 'qwen3-vl-4b-instruct:latest', messages: [message] } : { model: 'qwen3-vl-4b-instruct', prompt: message.content, images: message.images }
+  Object.assign(body, { stream: random() < 0.5, options: { num_predict: 1, temperature: 0.3 } })
+  if (random() < 0.3) {
+    const slots = [() => (body.model = pick()), () => (body.options = pick()), () => (body.format = pick()), () => (body.stream = pick()), () => (body.images = pick()), () => (body.messages = pick()), () => (message.images = pick()), () => (message.content = pick())]
+    slots[Math.floor(random() * slots.length)]()
+  }
+  const text = JSON.stringify(body)
+  return random() < 0.1 ? text.slice(0, Math.floor(random() * text.length)) : text
+}
+
 function multipartBody(bytes, random) {
   const boundary = `----visto-fuzz-${Math.floor(random() * 1e9)}`
   const head = `--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="x.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`
@@ -253,7 +270,10 @@ async function httpCase(index, testCase) {
   const roll = random()
   let label
   let request
-  if (roll < 0.62) {
+  if (index % 10 === 9) {
+    label = `Ollama /api/chat or /api/generate: ${testCase.label}`
+    request = { path: random() < 0.5 ? '/api/chat' : '/api/generate', body: ollamaBody(testCase.url, random), contentType: 'application/json' }
+  } else if (roll < 0.62) {
     label = `chat image: ${testCase.label}`
     request = { path: '/v1/chat/completions', body: JSON.stringify(describeRequest(testCase.url, index % 3 === 0 ? 'low' : undefined)), contentType: 'application/json' }
   } else if (roll < 0.7) {
@@ -286,6 +306,11 @@ async function httpCase(index, testCase) {
       envelope = JSON.parse(text)
     } catch {
       return { label, outcome: { kind: 'violation', reason: `HTTP ${status} without a JSON body: ${text.slice(0, 200)}` } }
+    }
+    // Ollama's routes answer in Ollama's shape, the message alone.
+    if (request.path.startsWith('/api/')) {
+      if (typeof envelope?.error !== 'string' || Object.keys(envelope).length !== 1) return { label, outcome: { kind: 'violation', reason: `HTTP ${status} without Ollama's error body: ${text.slice(0, 200)}` } }
+      return { label, outcome: { kind: 'refused', status, code: 'ollama_error' } }
     }
     if (typeof envelope?.error?.message !== 'string' || typeof envelope.error.type !== 'string') {
       return { label, outcome: { kind: 'violation', reason: `HTTP ${status} without the error envelope: ${text.slice(0, 200)}` } }

@@ -1,11 +1,14 @@
 import type { FastifyInstance } from 'fastify'
 import type { RouteAccess } from '../packages/server/src/access.js'
+import type { ErrorFormat } from '../packages/server/src/http-errors.js'
 import type { RouteEntry } from '../packages/server/src/routes/route-table.js'
 
 export interface ListedRoute {
   method: string
   url: string
   access: RouteAccess
+  /** The shape of the route's error bodies. */
+  errorFormat: ErrorFormat
 }
 
 /**
@@ -21,7 +24,7 @@ export function listRoutes(app: FastifyInstance, table: readonly RouteEntry[]): 
       for (const method of methods) {
         // The router files the catch-all `*` under `/*`.
         if (!app.hasRoute({ method, url: url === '*' ? '/*' : url })) throw new Error(`the route table's ${method} ${url} is not registered`)
-        routes.push({ method, url, access: entry.access })
+        routes.push({ method, url, access: entry.access, errorFormat: entry.errorFormat ?? 'openai' })
       }
     }
   }

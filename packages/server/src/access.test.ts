@@ -99,6 +99,10 @@ describe('one access rule, decided on the matched route', () => {
     for (const key of ['POST /v1/chat/completions', 'POST /chat/completions', 'GET /v1/models', 'GET /models', 'POST /v1/images/describe', 'POST /images/describe', 'GET /v1/health', 'POST /v1/responses', 'POST /responses', 'GET /v1/responses/:response_id', 'DELETE /v1/responses/:response_id', 'GET /v1/responses/:response_id/input_items']) {
       expect(routes).toContainEqual({ key, access: 'guarded' })
     }
+    // Ollama's API, and the 404 for the rest of its paths.
+    for (const key of ['POST /api/chat', 'POST /api/generate', 'GET /api/tags', 'POST /api/show', 'GET /api/ps', 'GET /api/version', 'POST /api/*']) {
+      expect(routes).toContainEqual({ key, access: 'guarded' })
+    }
   })
 
   it('applies that decision to every route × {no key, wrong key, right key} × {plain, percent-encoded, upper-case, doubled-slash}', async () => {
@@ -119,7 +123,11 @@ describe('one access rule, decided on the matched route', () => {
           const refused = response.statusCode === 401
           const shouldRefuse = route.access === 'guarded' && who !== 'the right key'
           if (refused !== shouldRefuse) failures.push(`${route.method} ${path} (${spelling}) with ${who}: ${response.statusCode}`)
-          if (refused && route.method !== 'HEAD') expect(response.json().error).toMatchObject({ type: 'authentication_error', code: 'invalid_api_key' })
+          if (refused && route.method !== 'HEAD') {
+            // Each API refuses in its own error shape (Ollama's: the message alone).
+            if (route.errorFormat === 'ollama') expect(response.json()).toEqual({ error: 'Missing or invalid API key. Send it as "Authorization: Bearer <key>".' })
+            else expect(response.json().error).toMatchObject({ type: 'authentication_error', code: 'invalid_api_key' })
+          }
         }
       }
     }

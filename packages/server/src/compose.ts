@@ -16,6 +16,7 @@ import { ServerMetrics, type ServerMetricsOptions } from './observability/server
 import { Admission } from './serving/admission.js'
 import { ResponseCache, type ResponseCacheMode } from './serving/response-cache.js'
 import { ChatCompletionsService, type ImagePreparer } from './serving/chat-completions.js'
+import type { ModelFiles } from './serving/ollama-models.js'
 import { chatRequestLimitsFrom } from './serving/request-limits.js'
 import { ResponseStore } from './responses/response-store.js'
 import { ResponsesService } from './responses/responses-service.js'
@@ -43,6 +44,8 @@ export interface ComposeOptions {
    * the crash tests' harness kills the process there. Nothing in production sets it.
    */
   batchFailpoint?: (point: string) => void
+  /** The GGUF files a local engine runs: what Ollama's /api/tags and /api/show describe. */
+  modelFiles?: ModelFiles | undefined
 }
 
 /** Everything a running Visto is made of, wired but not listening. */
@@ -148,6 +151,7 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
     responses,
     staticRoots: options.staticRoots ?? defaultStaticRoots,
     startedAt,
+    modelFiles: options.modelFiles,
   })
   await registerRoutes(app, routes)
   if (responseStore) {

@@ -74,9 +74,33 @@ function clientHasGone(request: FastifyRequest): boolean {
   return request.raw.socket?.destroyed === true
 }
 
+/**
+ * How an API writes an error body: OpenAI's envelope for Visto's own and OpenAI's routes,
+ * `{"error": "message"}` for Ollama's (its clients read the string). A route picks its
+ * format in the route table (`errorFormat`); the status and headers are the same in all.
+ */
+export type ErrorFormat = 'openai' | 'ollama'
+
+const errorBodies: Record<ErrorFormat, (error: ApiError) => unknown> = {
+  openai: (error) => error.toEnvelope(),
+  ollama: (error) => ({ error: error.message }),
+}
+
+export function errorBody(error: ApiError, format: ErrorFormat = 'openai'): unknown {
+  return errorBodies[format](error)
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route's error body format (the access hook's refusals included); OpenAI's when unset. */
+    errorFormat?: ErrorFormat
+  }
+}
+
 export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const apiError = reportError(error, request)
-  return reply.code(apiError.status).headers(apiError.headers).type('application/json; charset=utf-8').send(apiError.toEnvelope())
+  const body = errorBody(apiError, request.routeOptions.config?.errorFormat)
+  return reply.code(apiError.status).headers(apiError.headers).type('application/json; charset=utf-8').send(body)
 }
 
 /**

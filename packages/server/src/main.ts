@@ -14,6 +14,7 @@ import type { RoutingMode } from './engines/pool/routing-policy.js'
 import { redactUrlCredentials } from './redact.js'
 import { defaultCacheDir } from './models/cache-dir.js'
 import { createProgressPrinter, resolveModel } from './models/resolve.js'
+import type { ModelFiles } from './serving/ollama-models.js'
 
 export interface RunningServer {
   app: FastifyInstance
@@ -49,7 +50,8 @@ function poolOptions(config: ServeConfig, aliases: string[], io: ServeIo): Engin
   }
 }
 
-async function createEngine(config: ServeConfig, io: ServeIo, cacheDir: string, hooks: ServeHooks, serverLog: () => FastifyBaseLogger | undefined): Promise<Engine> {
+/** The engine, and the model files it runs when they are local. */
+async function createEngine(config: ServeConfig, io: ServeIo, cacheDir: string, hooks: ServeHooks, serverLog: () => FastifyBaseLogger | undefined): Promise<{ engine: Engine; modelFiles?: ModelFiles }> {
   const aliases = config['model-alias'].split(',').map((s) => s.trim()).filter(Boolean)
   if (config.engine === 'openai') {
     const upstream = (baseUrl: string) =>
@@ -64,13 +66,15 @@ async function createEngine(config: ServeConfig, io: ServeIo, cacheDir: string, 
     const urls = upstreamUrls(config['upstream-url'])
     if (config['upstream-discovery'] === 'dns') {
       const membership = dnsMembership({ urls, intervalMs: Math.round(config['upstream-discovery-seconds'] * 1000), create: upstream, resolve: hooks.resolveHost })
-      return new EnginePool([], { ...poolOptions(config, aliases, io), membership })
+      return { engine: new EnginePool([], { ...poolOptions(config, aliases, io), membership }) }
     }
-    if (urls.length === 1) return upstream(urls[0]!)
-    return new EnginePool(
-      urls.map((url): PoolMember => ({ id: redactUrlCredentials(url).replace(/\/+$/, ''), engine: upstream(url) })),
-      poolOptions(config, aliases, io),
-    )
+    if (urls.length === 1) return { engine: upstream(urls[0]!) }
+    return {
+      engine: new EnginePool(
+        urls.map((url): PoolMember => ({ id: redactUrlCredentials(url).replace(/\/+$/, ''), engine: upstream(url) })),
+        poolOptions(config, aliases, io),
+      ),
+    }
   }
   const model = await resolveModel(
     { model: config.model, mmproj: config.mmproj, source: config.source as 'huggingface' | 'modelscope' },
@@ -103,12 +107,16 @@ async function createEngine(config: ServeConfig, io: ServeIo, cacheDir: string, 
       ...(devices.length > 0 ? { extraEnv: { CUDA_VISIBLE_DEVICES: devices[index % devices.length]! } } : {}),
       log: replicas > 1 && io.engineLog ? (line) => io.engineLog!(`[replica-${index}] ${line}`) : io.engineLog,
     })
-  if (replicas === 1) return replica(0)
+  const modelFiles = { model: model.modelPath, mmproj: model.mmprojPath }
+  if (replicas === 1) return { engine: replica(0), modelFiles }
   io.log(`replicas: ${replicas} llama-server children${devices.length > 0 ? ` on devices ${devices.join(',')}` : threads !== undefined ? `, ${threads} threads each` : ''}`)
-  return new EnginePool(
-    Array.from({ length: replicas }, (_, i): PoolMember => ({ id: `replica-${i}`, engine: replica(i) })),
-    poolOptions(config, aliases, io),
-  )
+  return {
+    engine: new EnginePool(
+      Array.from({ length: replicas }, (_, i): PoolMember => ({ id: `replica-${i}`, engine: replica(i) })),
+      poolOptions(config, aliases, io),
+    ),
+    modelFiles,
+  }
 }
 
 /** What a harness may add to a real server; `visto serve` sets none of it. */
@@ -133,9 +141,10 @@ export async function startServer(config: ServeConfig, io: ServeIo, hooks: Serve
   const cacheDir = config.cache ?? defaultCacheDir()
   // The engine is made before the app whose log its errors go to.
   let serverLog: FastifyBaseLogger | undefined
-  const engine = await createEngine(config, io, cacheDir, hooks, () => serverLog)
+  const { engine, modelFiles } = await createEngine(config, io, cacheDir, hooks, () => serverLog)
   const { app, admission, dataDir, batches } = await composeServer(config, {
     engine,
+    modelFiles,
     startedAt,
     logger: io.logger ?? (config['log-level'] === 'silent' ? false : { level: config['log-level'] }),
     data: { dir: config['data-dir'] ?? join(cacheDir, 'data'), log: io.log },

@@ -6,7 +6,8 @@ import { reportError } from '../http-errors.js'
 /**
  * How one API frames its event stream: each item as a frame, a failure after the headers
  * as a frame, and what ends the stream. OpenAI's chat stream is `openAiEventStream`; an
- * API with named events (`event: x\ndata: …`) builds its frames with `namedEventFrame`.
+ * API with named events (`event: x\ndata: …`) builds its frames with `namedEventFrame`;
+ * one that streams a JSON value per line (Ollama's) uses `ndjsonEventStream`.
  */
 export interface EventStreamFormat<Item> {
   frame(item: Item): string
@@ -14,6 +15,8 @@ export interface EventStreamFormat<Item> {
   errorFrame(error: ApiError): string
   /** Written last, after a complete stream or its error frame; null when the stream just ends. */
   end: string | null
+  /** The response's content type; server-sent events when unset. */
+  contentType?: string
 }
 
 /** `data: <json>` and the blank line that ends an event. */
@@ -31,6 +34,19 @@ export const openAiEventStream: EventStreamFormat<unknown> = {
   frame: dataFrame,
   errorFrame: (error) => dataFrame(error.toEnvelope()),
   end: 'data: [DONE]\n\n',
+}
+
+/** One JSON value per line (NDJSON). */
+export function ndjsonFrame(value: unknown): string {
+  return `${JSON.stringify(value)}\n`
+}
+
+/**
+ * Newline-delimited JSON, as Ollama streams: each item a line, a failure a line of the
+ * API's own error body (`errorBody`), and nothing after the last line.
+ */
+export function ndjsonEventStream(errorBody: (error: ApiError) => unknown): EventStreamFormat<unknown> {
+  return { frame: ndjsonFrame, errorFrame: (error) => ndjsonFrame(errorBody(error)), end: null, contentType: 'application/x-ndjson' }
 }
 
 const eventStreamHeaders = {
@@ -61,7 +77,7 @@ export async function sendEventStream<Item>(
   // Taken before hijacking: from then on Fastify writes nothing, its header list included.
   const headers: OutgoingHttpHeaders = {}
   for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) headers[name] = value
-  Object.assign(headers, eventStreamHeaders)
+  Object.assign(headers, eventStreamHeaders, format.contentType === undefined ? {} : { 'content-type': format.contentType })
   reply.hijack()
   raw.writeHead(200, headers)
   let failure: unknown

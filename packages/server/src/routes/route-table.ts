@@ -5,11 +5,13 @@ import type { BatchSystem } from '../batches/batch-system.js'
 import type { PdfDocuments } from '../documents/pdf-documents.js'
 import type { Engine } from '../engines/engine.js'
 import type { FilesService } from '../files/files-service.js'
+import type { ErrorFormat } from '../http-errors.js'
 import type { ImagePipelineOptions } from '../images/pipeline.js'
 import type { ServerMetrics } from '../observability/server-metrics.js'
 import type { ResponsesService } from '../responses/responses-service.js'
 import type { Admission } from '../serving/admission.js'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
+import type { ModelFiles } from '../serving/ollama-models.js'
 import { batchesHandlers, dataDirUnavailable } from './batches.js'
 import { chatCompletionsHandler } from './chat-completions.js'
 import { documentPreviewHandler } from './document-preview.js'
@@ -20,6 +22,7 @@ import { imagesDescribeRoute } from './images-describe.js'
 import { metricsHandlers } from './metrics.js'
 import { modelsHandler } from './models.js'
 import { responsesHandlers } from './responses.js'
+import { ollamaHandlers } from './ollama.js'
 import { webUiHandlers, type StaticRoots } from './web-ui.js'
 
 /** One row of the table: a handler, the paths it answers, who may call it. */
@@ -34,6 +37,8 @@ export interface RouteEntry {
   multipart?: FastifyMultipartOptions
   /** A chat request: counted in the live status view's requests and latencies. */
   chat?: boolean
+  /** The shape of this route's error bodies, the access rule's refusals included: OpenAI's envelope when unset. */
+  errorFormat?: ErrorFormat
 }
 
 /** What the routes serve: the composed services. */
@@ -56,6 +61,8 @@ export interface RouteServices {
   staticRoots: StaticRoots
   /** When the server started, in ms since the epoch. */
   startedAt: number
+  /** The GGUF files the engine runs, when they are local (Ollama's /api/tags and /api/show describe them). */
+  modelFiles?: ModelFiles | undefined
 }
 
 /**
@@ -77,6 +84,8 @@ export function routeTable(services: RouteServices): RouteEntry[] {
     ...responsesRoutes(services.responses),
     ...filesRoutes(files),
     ...batchRoutes(batches),
+    // Ollama's API
+    ...ollamaRoutes(services),
     // Visto's own API
     { method: 'POST', paths: ['/v1/images/describe', '/images/describe'], access: 'guarded', chat: true, multipart: describe.form, handler: describe.handler },
     { method: 'POST', paths: ['/v1/visto/image-cost'], access: 'guarded', handler: imageCostHandler({ images }) },
@@ -104,6 +113,22 @@ function responsesRoutes(responses: ResponsesService): RouteEntry[] {
     { method: 'GET', paths: ['/v1/responses/:response_id'], access: 'guarded', handler: handlers.retrieve },
     { method: 'DELETE', paths: ['/v1/responses/:response_id'], access: 'guarded', handler: handlers.remove },
     { method: 'GET', paths: ['/v1/responses/:response_id/input_items'], access: 'guarded', handler: handlers.inputItems },
+  ]
+}
+
+/** Ollama's API, answered with Ollama's error bodies; its other paths get a 404 naming the ones served. */
+function ollamaRoutes(services: RouteServices): RouteEntry[] {
+  const ollama = ollamaHandlers({ chat: services.chat, engine: services.engine, modelFiles: services.modelFiles, startedAt: services.startedAt })
+  const errorFormat = 'ollama'
+  return [
+    { method: 'POST', paths: ['/api/chat'], access: 'guarded', chat: true, errorFormat, handler: ollama.chat },
+    { method: 'POST', paths: ['/api/generate'], access: 'guarded', chat: true, errorFormat, handler: ollama.generate },
+    { method: 'GET', paths: ['/api/tags'], access: 'guarded', errorFormat, handler: ollama.tags },
+    { method: 'POST', paths: ['/api/show'], access: 'guarded', errorFormat, handler: ollama.show },
+    { method: 'GET', paths: ['/api/ps'], access: 'guarded', errorFormat, handler: ollama.ps },
+    { method: 'GET', paths: ['/api/version'], access: 'guarded', errorFormat, handler: ollama.version },
+    // Not ANY: OPTIONS stays the CORS preflight's.
+    ...(['GET', 'POST', 'DELETE'] as const).map((method): RouteEntry => ({ method, paths: ['/api/*'], access: 'guarded', errorFormat, handler: ollama.unserved })),
   ]
 }
 
@@ -153,7 +178,7 @@ export async function registerRoutes(app: FastifyInstance, table: readonly Route
       scope.route({
         method: entry.method === 'ANY' ? scope.supportedMethods : entry.method,
         url: path,
-        config: { access: entry.access, metricsLabel: path, chatRequest: entry.chat === true },
+        config: { access: entry.access, metricsLabel: path, chatRequest: entry.chat === true, ...(entry.errorFormat ? { errorFormat: entry.errorFormat } : {}) },
         handler: entry.handler as RouteHandlerMethod,
       })
     }
