@@ -74,9 +74,28 @@ function clientHasGone(request: FastifyRequest): boolean {
   return request.raw.socket?.destroyed === true
 }
 
+/**
+ * How an API with an error body of its own (Anthropic's) shows an ApiError; the status
+ * and headers stay the ApiError's. A route chooses it in its route-table row
+ * (`errorFormat`), so every error on that route, the access rule's included, has it.
+ */
+export type ErrorFormat = (error: ApiError, request: FastifyRequest) => unknown
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** From the route-table row; OpenAI's envelope when unset. */
+    errorFormat?: ErrorFormat
+  }
+}
+
 export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const apiError = reportError(error, request)
-  return reply.code(apiError.status).headers(apiError.headers).type('application/json; charset=utf-8').send(apiError.toEnvelope())
+  const format = request.routeOptions.config?.errorFormat
+  return reply
+    .code(apiError.status)
+    .headers(apiError.headers)
+    .type('application/json; charset=utf-8')
+    .send(format ? format(apiError, request) : apiError.toEnvelope())
 }
 
 /**

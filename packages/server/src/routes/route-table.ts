@@ -6,9 +6,11 @@ import type { PdfDocuments } from '../documents/pdf-documents.js'
 import type { Engine } from '../engines/engine.js'
 import type { FilesService } from '../files/files-service.js'
 import type { ImagePipelineOptions } from '../images/pipeline.js'
+import type { ErrorFormat } from '../http-errors.js'
 import type { ServerMetrics } from '../observability/server-metrics.js'
 import type { Admission } from '../serving/admission.js'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
+import { anthropicErrorFormat, anthropicMessagesHandlers } from './anthropic-messages.js'
 import { batchesHandlers, dataDirUnavailable } from './batches.js'
 import { chatCompletionsHandler } from './chat-completions.js'
 import { documentPreviewHandler } from './document-preview.js'
@@ -32,6 +34,8 @@ export interface RouteEntry {
   multipart?: FastifyMultipartOptions
   /** A chat request: counted in the live status view's requests and latencies. */
   chat?: boolean
+  /** An API with its own error body (Anthropic's); OpenAI's envelope when unset. */
+  errorFormat?: ErrorFormat
 }
 
 /** What the routes serve: the composed services. */
@@ -72,6 +76,8 @@ export function routeTable(services: RouteServices): RouteEntry[] {
     { method: 'GET', paths: ['/v1/models', '/models'], access: 'guarded', handler: modelsHandler({ engine, startedAt: services.startedAt }) },
     ...filesRoutes(files),
     ...batchRoutes(batches),
+    // Anthropic's Messages API, its errors in Anthropic's shape
+    ...anthropicRoutes(chat),
     // Visto's own API
     { method: 'POST', paths: ['/v1/images/describe', '/images/describe'], access: 'guarded', chat: true, multipart: describe.form, handler: describe.handler },
     { method: 'POST', paths: ['/v1/visto/image-cost'], access: 'guarded', handler: imageCostHandler({ images }) },
@@ -89,6 +95,14 @@ export function routeTable(services: RouteServices): RouteEntry[] {
     { method: 'GET', paths: ['/vendor/markdown-it/*'], access: 'public', handler: web.markdownItFiles },
     // CORS preflight, for every path
     { method: 'OPTIONS', paths: ['*'], access: 'public', handler: answerPreflight },
+  ]
+}
+
+function anthropicRoutes(chat: ChatCompletionsService): RouteEntry[] {
+  const handlers = anthropicMessagesHandlers({ chat })
+  return [
+    { method: 'POST', paths: ['/v1/messages'], access: 'guarded', chat: true, errorFormat: anthropicErrorFormat, handler: handlers.create },
+    { method: 'POST', paths: ['/v1/messages/count_tokens'], access: 'guarded', errorFormat: anthropicErrorFormat, handler: handlers.countTokens },
   ]
 }
 
@@ -138,7 +152,7 @@ export async function registerRoutes(app: FastifyInstance, table: readonly Route
       scope.route({
         method: entry.method === 'ANY' ? scope.supportedMethods : entry.method,
         url: path,
-        config: { access: entry.access, metricsLabel: path, chatRequest: entry.chat === true },
+        config: { access: entry.access, metricsLabel: path, chatRequest: entry.chat === true, ...(entry.errorFormat ? { errorFormat: entry.errorFormat } : {}) },
         handler: entry.handler as RouteHandlerMethod,
       })
     }
