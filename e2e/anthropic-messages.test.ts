@@ -29,6 +29,9 @@ afterAll(async () => {
 
 const model = 'qwen3-vl-4b-instruct'
 const fresh = { headers: { 'cache-control': 'no-store' } }
+// Anthropic deprecated `temperature` and the SDK's types dropped it; clients still send it
+// and Visto reads it: 0 makes the stand-in's answers repeat.
+const greedy = { temperature: 0 } as {}
 
 function lookAt(image: string): MessageParam[] {
   return [
@@ -51,7 +54,7 @@ const zoom: Tool = {
 
 describe('Anthropic Messages API on the real engine (official @anthropic-ai/sdk)', () => {
   it('answers a text+image message, and streams the same answer through messages.stream → finalMessage', async () => {
-    const params = { model, max_tokens: 8, temperature: 0, system: 'You describe images.', messages: lookAt(jpeg) }
+    const params = { model, max_tokens: 8, ...greedy, system: 'You describe images.', messages: lookAt(jpeg) }
     const message = await client.messages.create(params)
     expect(message).toMatchObject({ type: 'message', role: 'assistant', model, stop_reason: 'max_tokens', stop_sequence: null })
     expect(message.id).toMatch(/^msg_[0-9a-f]{24}$/)
@@ -75,11 +78,11 @@ describe('Anthropic Messages API on the real engine (official @anthropic-ai/sdk)
 
   it('stop_sequences: the answer ends before the first one it meets, stop_reason "stop_sequence" naming it, streamed and from the cache too', async () => {
     const story: MessageParam[] = [{ role: 'user', content: 'Tell me a story.' }]
-    const full = await client.messages.create({ model, max_tokens: 24, temperature: 0, messages: story })
+    const full = await client.messages.create({ model, max_tokens: 24, ...greedy, messages: story })
     const text = (full.content[0] as Anthropic.TextBlock).text
     const stop = text.slice(8, 11)
     expect(stop).toHaveLength(3)
-    const params = { model, max_tokens: 24, temperature: 0, messages: story, stop_sequences: ['never-in-this-text', stop] }
+    const params = { model, max_tokens: 24, ...greedy, messages: story, stop_sequences: ['never-in-this-text', stop] }
     const stopped = await client.messages.create(params)
     expect(stopped).toMatchObject({ stop_reason: 'stop_sequence', stop_sequence: stop, content: [{ type: 'text', text: text.slice(0, text.indexOf(stop)) }] })
     const streamed = await client.messages.stream(params, fresh).finalMessage()
@@ -143,10 +146,10 @@ describe('Anthropic Messages API on the real engine (official @anthropic-ai/sdk)
         ],
       },
     ]
-    const next = await client.messages.create({ model, max_tokens: 8, temperature: 0, messages: history, tools: [zoom] })
+    const next = await client.messages.create({ model, max_tokens: 8, ...greedy, messages: history, tools: [zoom] })
     expect(['end_turn', 'max_tokens', 'tool_use']).toContain(next.stop_reason)
     // The image in the tool result reached the model: 16 image tokens and their markers.
-    const textOnly = history.map((m, i) => (i === 2 ? { ...m, content: [{ type: 'tool_result' as const, tool_use_id: use!.id, content: 'Here is the zoomed region.' }] } : m))
+    const textOnly = history.map((m, i): MessageParam => (i === 2 ? { role: 'user', content: [{ type: 'tool_result', tool_use_id: use!.id, content: 'Here is the zoomed region.' }] } : m))
     const without = await client.messages.countTokens({ model, messages: textOnly, tools: [zoom] })
     expect(next.usage.input_tokens - without.input_tokens).toBeGreaterThanOrEqual(16)
   })
