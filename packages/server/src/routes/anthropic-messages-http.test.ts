@@ -2,6 +2,8 @@ import type { Message, RawMessageStreamEvent } from '@anthropic-ai/sdk/resources
 import type { AnthropicMessage, AnthropicStreamEvent } from '@visto/protocol'
 import type { FastifyInstance } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
+import { fuzzSeeds } from '@visto/testkit/images/fuzz-seeds'
+import { createRandom, fuzzCase } from '@visto/testkit/images/image-fuzz'
 import { ScriptedEngine, type Script } from '../../../../test-support/scripted-engine.js'
 import { composeServer } from '../compose.js'
 import { serveConfig } from '../config.js'
@@ -237,4 +239,64 @@ describe('POST /v1/messages/count_tokens', () => {
     expect(response.json()).toEqual({ input_tokens: 12 })
     expect(engine.requests.map((r) => r.sampling.maxTokens)).toEqual([1])
   })
+})
+
+describe('HTTP fuzz of the Anthropic routes', () => {
+  it('survives hostile images, malformed blocks, tools and cut-off bodies with zero 5xx, each refusal an Anthropic error', async () => {
+    const engine = new ScriptedEngine()
+    // The real image pipeline: hostile bytes reach the decoders as they would in production.
+    app = (await composeServer(serveConfig({ parallel: 2, 'max-queue': 64, 'max-image-mb': 2, 'body-limit-mb': 8 }), { engine, metrics: { processMetrics: false } })).app
+    const seeds = await fuzzSeeds()
+    const random = createRandom(1729)
+    const pick = <T>(options: readonly T[]): T => options[Math.floor(random() * options.length)]!
+    const junk = (): unknown => pick<() => unknown>([() => null, () => 7, () => 'x', () => [], () => ({}), () => [[]], () => ({ type: 'text' }), () => true, () => '\u0000', () => -1])()
+    const imageSource = (url: string): unknown => {
+      const match = /^data:([^;,]*);base64,(.*)$/s.exec(url)
+      return match ? { type: 'base64', media_type: match[1] || 'image/png', data: match[2] } : { type: pick(['url', 'base64', 'file']), url, data: url, media_type: 'image/png' }
+    }
+    const body = (i: number): Record<string, unknown> => {
+      const image = { type: 'image', source: imageSource(fuzzCase(seeds, i, 77).url) }
+      const message: Record<string, unknown> = { role: 'user', content: [image, { type: 'text', text: 'Describe.' }] }
+      const request: Record<string, unknown> = { model: 'qwen3-vl-4b-instruct', max_tokens: 8, messages: [message] }
+      const slots: Array<() => void> = [
+        () => {},
+        () => (request.messages = junk()),
+        () => (message.role = junk()),
+        () => (message.content = junk()),
+        () => ((message.content as unknown[])[0] = junk()),
+        () => (image.source = junk()),
+        () => (image.type = pick(['document', 'tool_result', 'tool_use', 'thinking', 'server_tool_use', 5])),
+        () => (request.max_tokens = junk()),
+        () => (request.system = junk()),
+        () => (request.stop_sequences = junk()),
+        () => (request.temperature = pick([2, -1, 'hot', null])),
+        () => (request.tools = pick([junk(), [{ name: 'f' }], [{ name: 'f', input_schema: pick([junk(), { type: 'string', pattern: '(*x)' }]) }], [{ type: 'bash_20250124', name: 'bash' }]])),
+        () => (request.tool_choice = pick([junk(), { type: 'any' }, { type: 'tool', name: pick(['f', 'nope', 5]) }, { type: 'auto', disable_parallel_tool_use: 'yes' }])),
+        () =>
+          (request.messages = [
+            { role: 'assistant', content: [{ type: 'tool_use', id: pick(['t1', 5, '']), name: 'f', input: pick([{}, 'x', null]) }] },
+            { role: 'user', content: [{ type: 'tool_result', tool_use_id: pick(['t1', 't2', 3]), content: pick([junk(), [image], 'ok']) }] },
+          ]),
+        () => (message.content = [{ type: 'document', source: pick([junk(), { type: 'base64', media_type: 'application/pdf', data: pick(['JVBERi0xLjQK', '%%%', '']) }, { type: 'url', url: 'https://example.com/x.pdf' }]) }]),
+      ]
+      pick(slots)()
+      return request
+    }
+    const serverErrors: string[] = []
+    let refused = 0
+    for (let i = 0; i < 240; i++) {
+      const url = i % 5 === 4 ? '/v1/messages/count_tokens' : '/v1/messages'
+      const text = JSON.stringify({ ...body(i), ...(i % 7 === 3 ? { stream: true } : {}) })
+      const payload = i % 11 === 5 ? text.slice(0, Math.floor(random() * text.length)) : text
+      const response = await post(url, payload)
+      if (response.statusCode >= 500) serverErrors.push(`case ${i}: ${response.statusCode} ${response.body.slice(0, 300)}`)
+      else if (response.statusCode !== 200) {
+        refused++
+        expect(response.json(), `case ${i}`).toEqual({ type: 'error', error: { type: expect.stringMatching(/^(invalid_request_error|request_too_large|not_found_error)$/), message: expect.any(String) }, request_id: expect.any(String) })
+      }
+    }
+    expect(serverErrors).toEqual([])
+    expect(refused).toBeGreaterThan(80)
+    expect((await post('/v1/messages', { ...ask, tools: undefined })).statusCode).toBe(200)
+  }, 60_000)
 })
