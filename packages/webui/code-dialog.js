@@ -3,7 +3,7 @@
 // it), in a tab per language, with a copy button.
 
 import { copyText } from './clipboard.js'
-import { curlCode, javascriptCode, pythonCode } from './code-export.js'
+import { anthropicCode, curlCode, javascriptCode, pythonCode } from './code-export.js'
 import { els } from './elements.js'
 import { t } from './i18n.js'
 import { defaultQuestion, maxTokens, temperature } from './settings.js'
@@ -14,10 +14,10 @@ import { modelId, state } from './state.js'
  * @typedef {import('./state.js').Turn} Turn
  */
 
-const generators = { python: pythonCode, curl: curlCode, javascript: javascriptCode }
+const generators = { python: pythonCode, curl: curlCode, javascript: javascriptCode, anthropic: anthropicCode }
 
 /** @param {string | undefined} name @returns {CodeLanguage} */
-const codeLanguage = (name) => (name === 'curl' || name === 'javascript' ? name : 'python')
+const codeLanguage = (name) => (name === 'curl' || name === 'javascript' || name === 'anthropic' ? name : 'python')
 
 /**
  * The request that would come next: the finished turns plus what is in the composer, or,

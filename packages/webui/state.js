@@ -15,7 +15,7 @@ export const FALLBACK_MODEL = 'qwen3-vl-4b-instruct'
  *   size: { width: number, height: number } | null, costs: Partial<Record<Detail, ImageCost>> }} Attachment
  * @typedef {{ role: 'user' | 'assistant', text: string, images: Attachment[] }} Turn
  * @typedef {'chat' | 'ocr'} AskKind 'ocr' asks for the text in the images, and its answer is shown as plain text
- * @typedef {'python' | 'curl' | 'javascript'} CodeLanguage
+ * @typedef {'python' | 'curl' | 'javascript' | 'anthropic'} CodeLanguage
  */
 
 export const state = {
