@@ -255,7 +255,7 @@ describe('HTTP fuzz of the Anthropic routes', () => {
       return match ? { type: 'base64', media_type: match[1] || 'image/png', data: match[2] } : { type: pick(['url', 'base64', 'file']), url, data: url, media_type: 'image/png' }
     }
     const body = (i: number): Record<string, unknown> => {
-      const image = { type: 'image', source: imageSource(fuzzCase(seeds, i, 77).url) }
+      const image: Record<string, unknown> = { type: 'image', source: imageSource(fuzzCase(seeds, i, 77).url) }
       const message: Record<string, unknown> = { role: 'user', content: [image, { type: 'text', text: 'Describe.' }] }
       const request: Record<string, unknown> = { model: 'qwen3-vl-4b-instruct', max_tokens: 8, messages: [message] }
       const slots: Array<() => void> = [
