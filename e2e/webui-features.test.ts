@@ -465,6 +465,42 @@ describe('copy as code', () => {
     expect(await exportedCode(page, 'Python')).toContain('import requests')
   })
 
+  it('gives the conversation as Anthropic SDK code that runs against the server’s /v1/messages and gets its answer', async () => {
+    const photo = await testImage(48, 32, 'png')
+    await open()
+    await page.getByLabel('Temperature').fill('0.3')
+    await page.getByLabel('Max tokens').fill('48')
+    await attach("Ann's photo.png", photo)
+    engine.script = words(['A photo.'])
+    await question().fill('What is "this"?')
+    await question().press('Enter')
+    await finished(1)
+    engine.script = words(['Blue.'])
+    await question().fill('Colour?')
+    await question().press('Enter')
+    await finished(2)
+    const seen = (request: (typeof engine.requests)[number]) =>
+      request.messages.map((m) => [m.role, ...m.content.map((part) => (part.type === 'text' ? part.text : `image ${part.image.width}x${part.image.height} ${part.image.data.length} bytes`))])
+    const pageRequest = engine.requests[1]!
+
+    const code = await exportedCode(page, 'Anthropic SDK')
+    expect(code).toContain("import Anthropic from '@anthropic-ai/sdk'")
+    expect(code).toContain(`new Anthropic({ baseURL: '${baseURL}', apiKey: 'unused' })`)
+    expect(code).toContain("fs.readFileSync('Ann\\'s photo.png').toString('base64')")
+    expect(code).toContain("source: { type: 'base64', media_type: 'image/png', data: image }")
+    expect(code).not.toMatch(/[A-Za-z0-9+/]{200}/)
+
+    writeFileSync(path.join(dir, "Ann's photo.png"), photo)
+    writeFileSync(path.join(dir, 'ask-anthropic.mjs'), code)
+    engine.script = words(['Blue.'])
+    engine.requests.length = 0
+    const { stdout } = await run('node', ['ask-anthropic.mjs'], { cwd: dir, timeout: 60_000 })
+    expect(stdout).toBe('Blue.\n')
+    // The program sent the same conversation as the page, through the Messages API.
+    expect(seen(engine.requests[0]!)).toEqual(seen(pageRequest))
+    expect(engine.requests[0]!.sampling).toMatchObject({ temperature: 0.3, maxTokens: 48 })
+  })
+
   it('uses the current settings and what is in the composer, and keeps the API key out of the code', async () => {
     await open()
     await page.getByLabel('Max tokens').fill('200')

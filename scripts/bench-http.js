@@ -61,6 +61,7 @@ const agent = new Agent({ keepAlive: true, maxSockets: concurrency })
 const chatBody = JSON.stringify({ messages: [{ role: 'user', content: 'Hello' }], max_tokens: 1 })
 // The same question through Ollama's API: its adapter's cost next to chat completions'.
 const ollamaChatBody = JSON.stringify({ model: 'qwen3-vl-4b-instruct', messages: [{ role: 'user', content: 'Hello' }], stream: false, options: { num_predict: 1 } })
+const messagesBody = JSON.stringify({ model: 'qwen3-vl-4b-instruct', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 1 })
 
 function send(target, method, path, body) {
   return new Promise((resolve, reject) => {
@@ -117,6 +118,7 @@ const apiWorkloads = [
   ['Responses API, store: false', '/v1/responses', JSON.stringify({ input: 'Hello', max_output_tokens: 1, store: false })],
   ['Responses API, stored (the default)', '/v1/responses', JSON.stringify({ input: 'Hello', max_output_tokens: 1 })],
   ["Ollama's /api/chat", '/api/chat', ollamaChatBody],
+  ["Anthropic's /v1/messages", '/v1/messages', messagesBody],
 ]
 for (const [, path, body] of apiWorkloads) await round(adapters, 'POST', path, body) // warm-up
 const apiSamples = apiWorkloads.map(() => [])

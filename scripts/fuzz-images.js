@@ -10,7 +10,8 @@
 // routes, an echo engine instead of the model); `--url` targets a running Visto (keep
 // --concurrency at or below its --parallel, and expect the model to run for every image
 // that is accepted). Zero 5xx (a 503 with Retry-After counts as overload, not a fault),
-// every error in the OpenAI envelope (Ollama's {"error": …} on /api/ routes), and the
+// every error in its API's envelope (OpenAI's; Ollama's {"error": …} on /api/ routes;
+// Anthropic's on /v1/messages), and the
 // server must still answer at the end.
 //
 //   node scripts/fuzz-images.js --cases 200000 [--seed 7] [--concurrency 4] [--json]
@@ -176,6 +177,13 @@ function describeRequest(url, detail) {
   }
 }
 
+/** The same request as Anthropic's Messages API takes it: the image as a base64 source block (any other URL as a url source). */
+function anthropicRequest(url) {
+  const match = /^data:([^;,]*);base64,(.*)$/s.exec(url)
+  const source = match ? { type: 'base64', media_type: match[1] || 'image/png', data: match[2] } : { type: 'url', url }
+  return { model: 'qwen3-vl-4b-instruct', max_tokens: 1, messages: [{ role: 'user', content: [{ type: 'text', text: '请详细描述这张图片中的场景' }, { type: 'image', source }] }] }
+}
+
 /** JSON shapes clients get wrong: every position of that request, filled with junk. */
 function malformedBody(random) {
   const junk = [null, 0, -1, 1e308, '', 'x', [], {}, [[]], { type: 'image_url' }, { url: 1 }, true, '\u0000', { image_url: { url: null } }]
@@ -276,10 +284,13 @@ async function httpCase(index, testCase) {
   } else if (roll < 0.62) {
     label = `chat image: ${testCase.label}`
     request = { path: '/v1/chat/completions', body: JSON.stringify(describeRequest(testCase.url, index % 3 === 0 ? 'low' : undefined)), contentType: 'application/json' }
-  } else if (roll < 0.7) {
+  } else if (roll < 0.66) {
     const malformed = random() < 0.5
     label = malformed ? 'malformed Responses body' : `responses image: ${testCase.label}`
     request = { path: '/v1/responses', body: malformed ? malformedResponsesBody(random) : JSON.stringify(responsesRequest(testCase.url)), contentType: 'application/json' }
+  } else if (roll < 0.7) {
+    label = `anthropic image: ${testCase.label}`
+    request = { path: roll < 0.68 ? '/v1/messages' : '/v1/messages/count_tokens', body: JSON.stringify(anthropicRequest(testCase.url)), contentType: 'application/json' }
   } else if (roll < 0.85) {
     label = 'malformed JSON shape'
     request = { path: '/v1/chat/completions', body: malformedBody(random), contentType: 'application/json' }
@@ -315,7 +326,8 @@ async function httpCase(index, testCase) {
     if (typeof envelope?.error?.message !== 'string' || typeof envelope.error.type !== 'string') {
       return { label, outcome: { kind: 'violation', reason: `HTTP ${status} without the error envelope: ${text.slice(0, 200)}` } }
     }
-    return { label, outcome: { kind: 'refused', status, code: envelope.error.code ?? null } }
+    // Anthropic's body (on /v1/messages) has no code: its error type stands in.
+    return { label, outcome: { kind: 'refused', status, code: envelope.error.code ?? (envelope.type === 'error' ? `anthropic ${envelope.error.type}` : null) } }
   } catch (error) {
     return { label, outcome: { kind: 'violation', reason: `request failed: ${error.cause?.code ?? error.message}` } }
   }

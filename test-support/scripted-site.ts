@@ -49,7 +49,7 @@ export async function watchCspViolations(context: BrowserContext): Promise<strin
 }
 
 /** The page's "Code for this conversation" in one language, opening the dialog if it is closed. */
-export async function exportedCode(page: Page, language: 'Python' | 'curl' | 'JavaScript'): Promise<string> {
+export async function exportedCode(page: Page, language: 'Python' | 'curl' | 'JavaScript' | 'Anthropic SDK'): Promise<string> {
   if (!(await page.getByRole('dialog').isVisible())) await page.getByRole('button', { name: 'Code for this conversation' }).click()
   await page.getByRole('tab', { name: language }).click()
   return (await page.locator('#code-text').textContent()) ?? ''

@@ -3,7 +3,7 @@
 // it), in a tab per language, for chat completions or the Responses API, with a copy button.
 
 import { copyText } from './clipboard.js'
-import { curlCode, javascriptCode, pythonCode, responsesCurlCode, responsesJavascriptCode, responsesPythonCode } from './code-export.js'
+import { anthropicCode, curlCode, javascriptCode, pythonCode, responsesCurlCode, responsesJavascriptCode, responsesPythonCode } from './code-export.js'
 import { els } from './elements.js'
 import { t } from './i18n.js'
 import { defaultQuestion, maxTokens, temperature } from './settings.js'
@@ -19,8 +19,11 @@ const generators = {
   responses: { python: responsesPythonCode, curl: responsesCurlCode, javascript: responsesJavascriptCode },
 }
 
+/** The Anthropic SDK tab speaks Anthropic's Messages API: the OpenAI API choice does not apply to it. */
+const anthropicGenerator = anthropicCode
+
 /** @param {string | undefined} name @returns {CodeLanguage} */
-const codeLanguage = (name) => (name === 'curl' || name === 'javascript' ? name : 'python')
+const codeLanguage = (name) => (name === 'curl' || name === 'javascript' || name === 'anthropic' ? name : 'python')
 
 /**
  * The request that would come next: the finished turns plus what is in the composer, or,
@@ -56,7 +59,9 @@ export function showCode() {
     maxTokens: maxTokens(),
     needsKey: els.apiKey.value.trim() !== '',
   }
-  els.codeText.textContent = generators[state.codeApi][state.codeLanguage](turns, target)
+  const language = state.codeLanguage
+  els.codeApi.disabled = language === 'anthropic'
+  els.codeText.textContent = language === 'anthropic' ? anthropicGenerator(turns, target) : generators[state.codeApi][language](turns, target)
 }
 
 /** Opens and closes the dialog, switches its tabs (by click or arrow keys) and copies. */

@@ -3,8 +3,9 @@
 // tutorials this service follows (requests, base64, json.dumps, only Content-Type), curl,
 // and JavaScript with the official `openai` package; or the same conversation for the
 // Responses API (`client.responses.create` in the official Python and JavaScript clients,
-// curl). Images and PDFs are read from files named like the attachments, never pasted in
-// as base64; a PDF goes as a `file` part (`input_file` in the Responses API).
+// curl), or for Anthropic's Messages API with `@anthropic-ai/sdk`. Images and PDFs are read
+// from files named like the attachments, never pasted in as base64; a PDF goes as a `file`
+// part (`input_file` in the Responses API, a `document` block in the Messages API).
 
 /**
  * @typedef {{ kind?: 'image' | 'document', name: string, mime: string, detail: 'low' | 'auto' | 'high' }} ImageRef
@@ -303,6 +304,48 @@ export function javascriptCode(turns, target) {
   for (const image of images) lines.push(`const ${variable(image)} = fs.readFileSync(${jsString(fileName(names, image))}).toString('base64')`)
   const body = payload(turns, target, (_i, image) => new Raw(`\`data:${image.mime};base64,\${${variable(image)}}\``))
   lines.push('', `const completion = await client.chat.completions.create(${literal(body, 'javascript')})`, 'console.log(completion.choices[0].message.content)')
+  return lines.join('\n') + '\n'
+}
+
+/**
+ * The same conversation through Anthropic's Messages API and its official JavaScript SDK
+ * (`@anthropic-ai/sdk`), which Visto also serves: images as base64 `image` blocks, PDFs as
+ * `document` blocks, after the text as the page sends them.
+ * @param {Turn[]} turns @param {Target} target
+ */
+export function anthropicCode(turns, target) {
+  const names = imageFileNames(turns)
+  const images = distinctImages(turns)
+  const variable = variables(images, (kind, n) => `${kind}${n ?? ''}`)
+  /** @type {string[]} */
+  const lines = []
+  if (images.length) lines.push("import fs from 'node:fs'")
+  lines.push("import Anthropic from '@anthropic-ai/sdk'", '')
+  // The SDK adds /v1/messages to the server's own address.
+  lines.push(`const client = new Anthropic({ baseURL: ${jsString(target.baseUrl)}, apiKey: ${target.needsKey ? 'process.env.VISTO_API_KEY' : "'unused'"} })`)
+  for (const image of images) lines.push(`const ${variable(image)} = fs.readFileSync(${jsString(fileName(names, image))}).toString('base64')`)
+  const messages = turns.map((turn) => {
+    if (turn.role === 'assistant' || turn.images.length === 0) return { role: turn.role, content: turn.text }
+    return {
+      role: 'user',
+      content: [
+        { type: 'text', text: turn.text },
+        ...turn.images.map((image) => {
+          const data = new Raw(variable(image))
+          return isDocument(image)
+            ? { type: 'document', title: fileName(names, image), source: { type: 'base64', media_type: 'application/pdf', data } }
+            : { type: 'image', source: { type: 'base64', media_type: image.mime, data } }
+        }),
+      ],
+    }
+  })
+  const body = { model: target.model, max_tokens: target.maxTokens, temperature: target.temperature, messages }
+  if (images.some((image) => image.detail !== 'auto')) lines.push('', "// Anthropic's blocks have no detail setting: every image is read at the server's default detail.")
+  lines.push(
+    '',
+    `const message = await client.messages.create(${literal(body, 'javascript')})`,
+    "console.log(message.content.filter((block) => block.type === 'text').map((block) => block.text).join(''))",
+  )
   return lines.join('\n') + '\n'
 }
 

@@ -16,7 +16,7 @@ export const FALLBACK_MODEL = 'qwen3-vl-4b-instruct'
  * @typedef {{ role: 'user' | 'assistant', text: string, images: Attachment[] }} Turn
  * @typedef {'chat' | 'ocr' | 'find'} AskKind 'ocr' asks for the text in the images, and its answer is shown as plain text;
  *   'find' asks for boxes around what the question names (groundingPrompt), drawn on the image
- * @typedef {'python' | 'curl' | 'javascript'} CodeLanguage
+ * @typedef {'python' | 'curl' | 'javascript' | 'anthropic'} CodeLanguage
  * @typedef {'chat' | 'responses'} CodeApi which OpenAI API the code calls: chat completions, or the Responses API
  */
 

@@ -70,11 +70,17 @@ function spellings(path: string): Array<[string, string]> {
   return variants
 }
 
+/** The key goes as OpenAI's clients send it or as Anthropic's do (`x-api-key`), on every route alike. */
 const credentials = [
   ['no key', {}],
   ['a wrong key', { authorization: 'Bearer sk-wrong-key-of-other-length' }],
+  ['a wrong x-api-key', { 'x-api-key': 'sk-wrong-key-of-other-length' }],
   ['the right key', { authorization: `Bearer ${KEY}` }],
+  ['the right key as x-api-key', { 'x-api-key': KEY }],
 ] as const
+const presentsTheKey = (who: string): boolean => who.startsWith('the right key')
+
+/** Routes that answer in Anthropic's error shape, their 401 included. */
 
 describe('one access rule, decided on the matched route', () => {
   it('refuses to register a route that declares neither public nor guarded', async () => {
@@ -96,7 +102,7 @@ describe('one access rule, decided on the matched route', () => {
     expect(routes.length).toBeGreaterThan(10)
     for (const { key, access } of routes) expect(`${key} → ${access}`).toBe(`${key} → ${PUBLIC_ROUTES.has(key) ? 'public' : 'guarded'}`)
     // The API and its aliases are among the guarded ones.
-    for (const key of ['POST /v1/chat/completions', 'POST /chat/completions', 'GET /v1/models', 'GET /models', 'POST /v1/images/describe', 'POST /images/describe', 'GET /v1/health', 'POST /v1/responses', 'POST /responses', 'GET /v1/responses/:response_id', 'DELETE /v1/responses/:response_id', 'GET /v1/responses/:response_id/input_items']) {
+    for (const key of ['POST /v1/chat/completions', 'POST /chat/completions', 'GET /v1/models', 'GET /models', 'POST /v1/images/describe', 'POST /images/describe', 'GET /v1/health', 'POST /v1/responses', 'POST /responses', 'GET /v1/responses/:response_id', 'DELETE /v1/responses/:response_id', 'GET /v1/responses/:response_id/input_items', 'POST /v1/messages', 'POST /v1/messages/count_tokens']) {
       expect(routes).toContainEqual({ key, access: 'guarded' })
     }
     // Ollama's API, and the 404 for the rest of its paths.
@@ -121,12 +127,14 @@ describe('one access rule, decided on the matched route', () => {
           })
           checked++
           const refused = response.statusCode === 401
-          const shouldRefuse = route.access === 'guarded' && who !== 'the right key'
+          const shouldRefuse = route.access === 'guarded' && !presentsTheKey(who)
           if (refused !== shouldRefuse) failures.push(`${route.method} ${path} (${spelling}) with ${who}: ${response.statusCode}`)
           if (refused && route.method !== 'HEAD') {
             // Each API refuses in its own error shape (Ollama's: the message alone).
-            if (route.errorFormat === 'ollama') expect(response.json()).toEqual({ error: 'Missing or invalid API key. Send it as "Authorization: Bearer <key>".' })
-            else expect(response.json().error).toMatchObject({ type: 'authentication_error', code: 'invalid_api_key' })
+            if (route.errorFormat === 'ollama') expect(response.json()).toEqual({ error: 'Missing or invalid API key. Send it as "Authorization: Bearer <key>" or "x-api-key: <key>".' })
+            else if (route.errorFormat === 'anthropic') {
+              expect(response.json()).toEqual({ type: 'error', error: { type: 'authentication_error', message: expect.stringContaining('x-api-key') }, request_id: expect.any(String) })
+            } else expect(response.json().error).toMatchObject({ type: 'authentication_error', code: 'invalid_api_key' })
           }
         }
       }
@@ -145,7 +153,7 @@ describe('one access rule, decided on the matched route', () => {
     for (const route of dataRoutes) {
       for (const [who, headers] of credentials) {
         const response = await app.inject({ method: route.method as 'GET', url: concretePath(route.url), headers: { ...headers, 'content-type': 'application/json' }, ...(route.method === 'POST' ? { payload: '{}' } : {}) })
-        if ((response.statusCode === 401) !== (who !== 'the right key')) failures.push(`${route.method} ${route.url} with ${who}: ${response.statusCode}`)
+        if ((response.statusCode === 401) !== !presentsTheKey(who)) failures.push(`${route.method} ${route.url} with ${who}: ${response.statusCode}`)
       }
     }
     expect(failures).toEqual([])
@@ -159,6 +167,25 @@ describe('one access rule, decided on the matched route', () => {
     }
     expect(engine.requests).toHaveLength(0)
     const answered = await app.inject({ method: 'POST', url: '/%761/chat/completions', headers: { authorization: `Bearer ${KEY}` }, payload: chatBody })
+    expect(answered.statusCode).toBe(200)
+    expect(engine.requests).toHaveLength(1)
+  })
+
+  it("answers the Anthropic routes' refusals in Anthropic's shape: 401 without the key, 403 for another origin, and runs nothing", async () => {
+    const { app, engine } = await compose()
+    const body = { model: 'qwen3-vl-4b-instruct', max_tokens: 4, messages: [{ role: 'user', content: 'Hello?' }] }
+    const noKey = await app.inject({ method: 'POST', url: '/v1/messages', headers: { 'anthropic-version': '2023-06-01' }, payload: body })
+    expect(noKey.statusCode).toBe(401)
+    expect(noKey.json()).toEqual({
+      type: 'error',
+      error: { type: 'authentication_error', message: 'Missing or invalid API key. Send it as "Authorization: Bearer <key>" or "x-api-key: <key>".' },
+      request_id: noKey.headers['x-request-id'],
+    })
+    const foreign = await app.inject({ method: 'POST', url: '/v1/messages', headers: { 'x-api-key': KEY, host: '127.0.0.1:7860', origin: 'https://evil.example' }, payload: body })
+    expect(foreign.statusCode).toBe(403)
+    expect(foreign.json()).toMatchObject({ type: 'error', error: { type: 'permission_error', message: expect.stringContaining('--cors-origins') } })
+    expect(engine.requests).toHaveLength(0)
+    const answered = await app.inject({ method: 'POST', url: '/v1/messages', headers: { 'x-api-key': KEY, 'anthropic-version': '2023-06-01' }, payload: body })
     expect(answered.statusCode).toBe(200)
     expect(engine.requests).toHaveLength(1)
   })

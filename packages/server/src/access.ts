@@ -120,11 +120,21 @@ export function hostHeaderProblem(rawHeaders: readonly string[]): string | undef
   return undefined
 }
 
-function keyMatches(header: string | undefined, apiKey: string): boolean {
-  const value = header ?? ''
-  const presented = Buffer.from(/^bearer /i.test(value) ? value.slice(7).trim() : '')
+function sameKey(presented: string, apiKey: string): boolean {
+  const given = Buffer.from(presented)
   const expected = Buffer.from(apiKey)
-  return presented.length === expected.length && timingSafeEqual(presented, expected)
+  return given.length === expected.length && timingSafeEqual(given, expected)
+}
+
+/**
+ * The key as `Authorization: Bearer <key>` (OpenAI's clients) or `x-api-key: <key>`
+ * (Anthropic's), on every guarded route alike: one rule, whatever API a route speaks.
+ */
+function keyMatches(headers: FastifyRequest['headers'], apiKey: string): boolean {
+  const authorization = headers.authorization ?? ''
+  const bearer = /^bearer /i.test(authorization) ? authorization.slice(7).trim() : ''
+  const xApiKey = headers['x-api-key']
+  return sameKey(bearer, apiKey) || (typeof xApiKey === 'string' && sameKey(xApiKey.trim(), apiKey))
 }
 
 const EXPOSED_HEADERS = 'x-request-id, retry-after, x-visto-cache'
@@ -188,7 +198,7 @@ export function installAccessControl(app: FastifyInstance, options: AccessOption
       reply.header('access-control-expose-headers', EXPOSED_HEADERS)
     }
     const access = request.routeOptions.config?.access ?? 'guarded'
-    if (access === 'guarded' && options.apiKey !== undefined && !keyMatches(request.headers.authorization, options.apiKey)) {
+    if (access === 'guarded' && options.apiKey !== undefined && !keyMatches(request.headers, options.apiKey)) {
       // A preflight never carries credentials; it is answered (for allowed origins) below.
       if (!(request.method === 'OPTIONS' && origin !== undefined)) throw new AuthenticationError()
     }

@@ -90,7 +90,7 @@ export class NotFoundError extends ApiError {
 
 /** 401: an API key is configured and the request did not present it. */
 export class AuthenticationError extends ApiError {
-  constructor(message = 'Missing or invalid API key. Send it as "Authorization: Bearer <key>".') {
+  constructor(message = 'Missing or invalid API key. Send it as "Authorization: Bearer <key>" or "x-api-key: <key>".') {
     super(401, 'authentication_error', 'invalid_api_key', message)
   }
 }

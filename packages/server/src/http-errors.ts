@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { anthropicErrorBody } from './serving/anthropic-response.js'
 import { ApiError, asApiError, ClientClosedRequestError, InternalServerError, InvalidRequestError, PayloadTooLargeError, RequestTimeoutError } from './errors.js'
 
 /**
@@ -76,18 +77,21 @@ function clientHasGone(request: FastifyRequest): boolean {
 
 /**
  * How an API writes an error body: OpenAI's envelope for Visto's own and OpenAI's routes,
- * `{"error": "message"}` for Ollama's (its clients read the string). A route picks its
- * format in the route table (`errorFormat`); the status and headers are the same in all.
+ * `{"error": "message"}` for Ollama's (its clients read the string), Anthropic's
+ * `{"type": "error", "error": {type, message}}` for its Messages API. A route picks its
+ * format in the route table (`errorFormat`), so every error on that route, the access
+ * rule's refusals included, has it; the status and headers are the same in all.
  */
-export type ErrorFormat = 'openai' | 'ollama'
+export type ErrorFormat = 'openai' | 'ollama' | 'anthropic'
 
-const errorBodies: Record<ErrorFormat, (error: ApiError) => unknown> = {
+const errorBodies: Record<ErrorFormat, (error: ApiError, requestId: string | null) => unknown> = {
   openai: (error) => error.toEnvelope(),
   ollama: (error) => ({ error: error.message }),
+  anthropic: (error, requestId) => anthropicErrorBody(error, requestId),
 }
 
-export function errorBody(error: ApiError, format: ErrorFormat = 'openai'): unknown {
-  return errorBodies[format](error)
+export function errorBody(error: ApiError, format: ErrorFormat = 'openai', requestId: string | null = null): unknown {
+  return errorBodies[format](error, requestId)
 }
 
 declare module 'fastify' {
@@ -99,7 +103,7 @@ declare module 'fastify' {
 
 export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const apiError = reportError(error, request)
-  const body = errorBody(apiError, request.routeOptions.config?.errorFormat)
+  const body = errorBody(apiError, request.routeOptions.config?.errorFormat, request.id)
   return reply.code(apiError.status).headers(apiError.headers).type('application/json; charset=utf-8').send(body)
 }
 

@@ -120,6 +120,8 @@ export type EngineEvent =
       finishReason: 'stop' | 'length' | 'tool_calls'
       promptTokens: number
       completionTokens: number
+      /** One of the request's `sampling.stop` strings, when it is what ended the answer (finishReason `stop`). */
+      stopSequence?: string | undefined
     }
 
 export interface EngineInfo {
@@ -196,6 +198,12 @@ export interface Engine extends Lifecycle {
    * frees the engine slot.
    */
   generate(request: EngineRequest, signal: AbortSignal): AsyncIterable<EngineEvent>
+  /**
+   * The `promptTokens` that `generate` would report for this request, images included,
+   * without running the model (Anthropic's count_tokens). Optional: for an engine
+   * without it the chat service generates one token and reads the count from `done`.
+   */
+  countPromptTokens?(request: EngineRequest, signal: AbortSignal): Promise<number>
   /** Resolves when ready; throws EngineUnavailableError otherwise. */
   health(): Promise<void>
   /**

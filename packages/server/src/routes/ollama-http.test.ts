@@ -200,7 +200,7 @@ describe("Ollama's errors: {\"error\": message} with the status", () => {
     await setup(undefined, { 'api-key': 'sk-ollama-test' })
     const refused = await post('/api/chat', { model, messages: [{ role: 'user', content: 'x' }], stream: false })
     expect(refused.statusCode).toBe(401)
-    expect(refused.json()).toEqual({ error: 'Missing or invalid API key. Send it as "Authorization: Bearer <key>".' })
+    expect(refused.json()).toEqual({ error: 'Missing or invalid API key. Send it as "Authorization: Bearer <key>" or "x-api-key: <key>".' })
     const tags = await app!.inject({ method: 'GET', url: '/api/tags' })
     expect(tags.statusCode).toBe(401)
     const answered = await post('/api/chat', { model, messages: [{ role: 'user', content: 'x' }], stream: false }, { authorization: 'Bearer sk-ollama-test' })

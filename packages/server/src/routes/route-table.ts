@@ -12,6 +12,7 @@ import type { ResponsesService } from '../responses/responses-service.js'
 import type { Admission } from '../serving/admission.js'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
 import type { ModelFiles } from '../serving/ollama-models.js'
+import { anthropicMessagesHandlers } from './anthropic-messages.js'
 import { batchesHandlers, dataDirUnavailable } from './batches.js'
 import { chatCompletionsHandler } from './chat-completions.js'
 import { documentPreviewHandler } from './document-preview.js'
@@ -86,6 +87,8 @@ export function routeTable(services: RouteServices): RouteEntry[] {
     ...batchRoutes(batches),
     // Ollama's API
     ...ollamaRoutes(services),
+    // Anthropic's Messages API, its errors in Anthropic's shape
+    ...anthropicRoutes(chat),
     // Visto's own API
     { method: 'POST', paths: ['/v1/images/describe', '/images/describe'], access: 'guarded', chat: true, multipart: describe.form, handler: describe.handler },
     { method: 'POST', paths: ['/v1/visto/image-cost'], access: 'guarded', handler: imageCostHandler({ images }) },
@@ -129,6 +132,14 @@ function ollamaRoutes(services: RouteServices): RouteEntry[] {
     { method: 'GET', paths: ['/api/version'], access: 'guarded', errorFormat, handler: ollama.version },
     // Not ANY: OPTIONS stays the CORS preflight's.
     ...(['GET', 'POST', 'DELETE'] as const).map((method): RouteEntry => ({ method, paths: ['/api/*'], access: 'guarded', errorFormat, handler: ollama.unserved })),
+  ]
+}
+
+function anthropicRoutes(chat: ChatCompletionsService): RouteEntry[] {
+  const handlers = anthropicMessagesHandlers({ chat })
+  return [
+    { method: 'POST', paths: ['/v1/messages'], access: 'guarded', chat: true, errorFormat: 'anthropic', handler: handlers.create },
+    { method: 'POST', paths: ['/v1/messages/count_tokens'], access: 'guarded', errorFormat: 'anthropic', handler: handlers.countTokens },
   ]
 }
 

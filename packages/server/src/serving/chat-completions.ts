@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { ChatCompletion, ChatCompletionChunk, ChoiceLogprobs, FinishReason, ImageDetail, ToolCall, Usage } from '@visto/protocol'
 import type { Engine, EngineContentPart, EngineImage, EngineMessage, EngineRequest, EngineToolCall, EngineTools, TokenLogprob } from '../engines/engine.js'
-import { ApiError, InvalidRequestError, NotFoundError } from '../errors.js'
+import { ApiError, InternalServerError, InvalidRequestError, NotFoundError } from '../errors.js'
 import type { Admission, Release, Reservation } from './admission.js'
 import type { ChatJob, ChatJobFilePart, ChatJobImagePart } from './chat-job.js'
 import type { ChatObserver } from './chat-observer.js'
@@ -107,8 +107,12 @@ export class ChatCompletionsService {
    * decodes its images and waits for an engine slot. An interactive job holds an
    * admission place from before its images decode, so a full server answers 503 before
    * any decoding, and decoding cannot queue without bound.
+   *
+   * `count`: the job is only measured (countPromptTokens), never answered: no response
+   * cache, and no engine slot when the engine counts without generating; its admission
+   * place is held until `release`.
    */
-  async prepare(job: ChatJob, signal: AbortSignal): Promise<PreparedChat> {
+  async prepare(job: ChatJob, signal: AbortSignal, purpose: 'answer' | 'count' = 'answer'): Promise<PreparedChat> {
     const startedAt = performance.now()
     const { admission } = job
     let place = admission.class === 'interactive' ? admission.reservation : undefined
@@ -149,7 +153,7 @@ export class ChatCompletionsService {
 
       // Before admission and image decoding: a hit costs neither a slot nor a decode, and is
       // answered even while the engine restarts.
-      const cache = this.options.responseCache
+      const cache = purpose === 'answer' ? this.options.responseCache : undefined
       const cacheKey = cache?.keyFor(model, job, sampling)
       let cacheState: Pick<PreparedChat, 'cache' | 'cacheKey'> = cache?.enabled ? { cache: 'miss' } : {}
       if (cache && cacheKey !== undefined) {
@@ -198,12 +202,38 @@ export class ChatCompletionsService {
           ).flat(),
         })),
       )
-      const release = admission.class === 'batch' ? await this.admission.acquireBackground(admission.concurrency, signal) : await this.admission.acquire(signal, place)
+      const countsWithoutSlot = purpose === 'count' && this.engine.countPromptTokens !== undefined
+      const held = place
+      const release = countsWithoutSlot
+        ? () => held?.cancel()
+        : admission.class === 'batch'
+          ? await this.admission.acquireBackground(admission.concurrency, signal)
+          : await this.admission.acquire(signal, place)
       return { ...identity, ...cacheState, imageTokens, release, engineRequest: { model, messages, requestId, sampling, ...engineTools(job), restartable: !job.stream } }
     } catch (error) {
       imagesNeeded.abort(error)
       place?.cancel()
       throw error
+    }
+  }
+
+  /**
+   * The prompt tokens the job would be answered with, images and tools included: what
+   * `usage` reports for it. Validated, images decoded and limits applied exactly as for an
+   * answer. An engine that cannot count without running the model generates one token in
+   * an engine slot and reports the count of that.
+   */
+  async countPromptTokens(job: ChatJob, signal: AbortSignal): Promise<number> {
+    const prepared = await this.prepare(job, signal, 'count')
+    try {
+      const request = prepared.engineRequest
+      if (this.engine.countPromptTokens) return await this.engine.countPromptTokens(request, signal)
+      for await (const event of this.engine.generate({ ...request, sampling: { ...request.sampling, maxTokens: 1 } }, signal)) {
+        if (event.type === 'done') return event.promptTokens
+      }
+      throw new InternalServerError(undefined, { cause: new Error('the engine ended without a done event') })
+    } finally {
+      prepared.release()
     }
   }
 
@@ -263,7 +293,8 @@ export class ChatCompletionsService {
           } else {
             usage.add(event)
             record.push(event)
-            if (event.finishReason === 'tool_calls') plain = false
+            // A stop sequence is told (Anthropic's stop_sequence): the cache keeps the whole event.
+            if (event.finishReason === 'tool_calls' || event.stopSequence !== undefined) plain = false
             if (choice === choices - 1 && !signal.aborted) this.finished(prepared, plain ? { deltas, event } : { record, event }, usage.result().usage, { engineStarted, firstTokenAt })
           }
           yield event

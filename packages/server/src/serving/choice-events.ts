@@ -21,6 +21,8 @@ export interface AssembledChoice {
   /** Every generated token's, when the job asked for logprobs; undefined otherwise. */
   logprobs: TokenLogprob[] | undefined
   finishReason: ChoiceFinishReason
+  /** The request's stop string that ended this answer, when one did (APIs that report it: Anthropic's). */
+  stopSequence?: string | undefined
 }
 
 /** Tokens for the whole job: the prompt counted once (every choice reads the same one), the completions of all choices summed. */
@@ -70,6 +72,7 @@ export class ChoiceAssembler {
         return
       case 'done':
         choice.finishReason = event.finishReason
+        if (event.stopSequence !== undefined) choice.stopSequence = event.stopSequence
         if (!this.sawPrompt) this.usage.promptTokens = event.promptTokens
         this.sawPrompt = true
         this.usage.completionTokens += event.completionTokens

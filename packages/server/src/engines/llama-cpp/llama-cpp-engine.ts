@@ -9,7 +9,7 @@ import {
 } from '../../errors.js'
 import type { Engine, EngineEvent, EngineInfo, EngineHistory, EngineRequest, EngineState, TokenLogprob } from '../engine.js'
 import { fetchOnceMore } from '../fetch-once-more.js'
-import { qwen3VlGeometry, type VisionGeometry } from '../vision-geometry.js'
+import { imageTokensOf, qwen3VlGeometry, type VisionGeometry } from '../vision-geometry.js'
 import { ChatTemplate, CHATML_TEMPLATE } from './chat-template.js'
 import { prefixLlamaCppMetrics } from './llama-cpp-metrics.js'
 import { LlamaServerProcess, type LlamaServerProcessOptions } from './llama-server-process.js'
@@ -45,6 +45,8 @@ interface CompletionChunk {
   completion_probabilities?: TokenProbability[]
   stop?: boolean
   stop_type?: 'none' | 'eos' | 'limit' | 'word'
+  /** The stop string that ended generation (stop_type `word`). */
+  stopping_word?: string
   tokens_predicted?: number
   tokens_evaluated?: number
   error?: { message?: string; type?: string; n_prompt_tokens?: number; n_ctx?: number }
@@ -193,9 +195,42 @@ export class LlamaCppEngine implements Engine {
     throw new EngineUnavailableError(`The model is not ready: ${detail}.`, { code: state.status === 'loading' ? 'model_loading' : 'engine_unavailable' })
   }
 
-  private renderPrompt(request: EngineRequest): string {
+  /**
+   * The prompt text, images as the media marker. `required` or a named function: the
+   * prompt opens the call and a grammar built from the functions' schemas writes it, so
+   * even a model that would not call parses.
+   */
+  private renderPrompt(request: EngineRequest): { prompt: string; forced: boolean } {
     if (!this.template) throw new EngineUnavailableError('The model is not loaded yet.')
-    return this.template.render(request.messages, this.process.mediaMarker, request.tools?.functions)
+    const forced = request.tools !== undefined && request.tools.choice !== 'auto'
+    return { prompt: this.template.render(request.messages, this.process.mediaMarker, request.tools?.functions) + (forced ? FORCED_CALL_PREFIX : ''), forced }
+  }
+
+  /**
+   * Counts as llama-server does when it takes the prompt (mtmd): each text piece between
+   * images tokenized on its own with special tokens parsed, BOS/EOS as the vocabulary
+   * wants them once, and each image its tokens plus the projector's frame markers. The
+   * pipeline already sized every image to whole tokens, so its cost is exact.
+   */
+  async countPromptTokens(request: EngineRequest, signal: AbortSignal): Promise<number> {
+    await this.health()
+    const pieces = this.renderPrompt(request).prompt.split(this.process.mediaMarker)
+    let response: Response
+    try {
+      response = await this.call('/tokenize', { method: 'POST', body: JSON.stringify({ content: pieces, add_special: true, parse_special: true }), signal }, request.requestId)
+    } catch (error) {
+      throw this.translateFailure(error, signal, this.generation.signal)
+    }
+    if (!response.ok) throw await this.translateHttpError(response)
+    const { tokens } = (await response.json()) as { tokens: unknown[] }
+    const geometry = this.geometry
+    let imageTokens = 0
+    for (const message of request.messages) {
+      for (const part of message.content) {
+        if (part.type === 'image') imageTokens += Math.round(imageTokensOf(part.image.width, part.image.height, geometry)) + geometry.frameTokens
+      }
+    }
+    return tokens.length + imageTokens
   }
 
   /**
@@ -229,10 +264,7 @@ export class LlamaCppEngine implements Engine {
 
   private async *completion(request: EngineRequest, signal: AbortSignal): AsyncGenerator<EngineEvent> {
     const tools = request.tools
-    // `required` or a named function: the prompt opens the call and a grammar built from
-    // the functions' schemas writes it, so even a model that would not call parses.
-    const forced = tools !== undefined && tools.choice !== 'auto'
-    const prompt = this.renderPrompt(request) + (forced ? FORCED_CALL_PREFIX : '')
+    const { prompt, forced } = this.renderPrompt(request)
     const images = request.messages.flatMap((m) => m.content.flatMap((p) => (p.type === 'image' ? [p.image.data.toString('base64')] : [])))
     const s = request.sampling
     // One call at most: generation stops where the first call closes.
@@ -252,7 +284,7 @@ export class LlamaCppEngine implements Engine {
       seed: s.seed,
       stop,
       ignore_eos: s.ignoreEos,
-      json_schema: forced ? toolCallSchema(tools) : s.jsonSchema,
+      json_schema: forced && tools ? toolCallSchema(tools) : s.jsonSchema,
       // Even logprobs without alternatives need one: llama-server sends a token's own only alongside them.
       n_probs: s.logprobs === undefined ? undefined : Math.max(1, s.logprobs),
       // We render the template ourselves, so special tokens in user text must stay text.
@@ -296,11 +328,15 @@ export class LlamaCppEngine implements Engine {
           if (calls) yield* calls.finish()
           // A call that parsed is whole, even when the token limit came right after it.
           const called = calls !== undefined && calls.callCount > 0
+          // Only the client's own stop strings: the one-call stop (`</tool_call>`) is Visto's.
+          const word = chunk.stop_type === 'word' ? chunk.stopping_word : undefined
+          const stopSequence = !called && word !== undefined && s.stop?.includes(word) ? word : undefined
           yield {
             type: 'done',
             finishReason: called ? 'tool_calls' : chunk.stop_type === 'limit' ? 'length' : 'stop',
             promptTokens: chunk.tokens_evaluated ?? 0,
             completionTokens: chunk.tokens_predicted ?? 0,
+            ...(stopSequence !== undefined ? { stopSequence } : {}),
           }
           return
         }
