@@ -128,6 +128,6 @@ describe("Ollama's API with the official ollama client (real engine)", () => {
       error: 'Invalid image data in messages[0].images[0]: unsupported image format: plain text; send JPEG, PNG, WebP, GIF, TIFF, AVIF, HEIC or BMP',
     })
     const keyless = new Ollama({ host: server.url })
-    await expect(keyless.list()).rejects.toMatchObject({ status_code: 401, error: 'Missing or invalid API key. Send it as "Authorization: Bearer <key>".' })
+    await expect(keyless.list()).rejects.toMatchObject({ status_code: 401, error: 'Missing or invalid API key. Send it as "Authorization: Bearer <key>" or "x-api-key: <key>".' })
   })
 })
