@@ -17,6 +17,7 @@ import { Admission } from './serving/admission.js'
 import { ResponseCache, type ResponseCacheMode } from './serving/response-cache.js'
 import { ChatCompletionsService, type ImagePreparer } from './serving/chat-completions.js'
 import { chatRequestLimitsFrom } from './serving/request-limits.js'
+import { Videos, videoOptionsFrom } from './video/videos.js'
 
 export interface ComposeOptions {
   /** What runs the model: llama-server, an upstream, or a scripted engine in tests. Not started here. */
@@ -50,6 +51,7 @@ export interface ComposedServer {
   admission: Admission
   chat: ChatCompletionsService
   images: ImagePipelineOptions
+  videos: Videos
   metrics: ServerMetrics
   responseCache: ResponseCache
   /**
@@ -80,6 +82,12 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
   const files = dataDir ? await openFiles(dataDir, { limits: fileLimitsFrom(config), clock: options.data?.clock, log }) : undefined
   const documents = documentOptionsFrom(config, images, files && ((id) => files.read(id)))
   const pdfDocuments = new PdfDocuments(documents)
+  const videos = new Videos(
+    videoOptionsFrom(config, images, {
+      files: files && ((id) => files.read(id)),
+      countTextTokens: engine.countTextTokens && ((texts, signal) => engine.countTextTokens!(texts, signal)),
+    }),
+  )
   const admission = new Admission(config.parallel, config['max-queue'])
   const responseCache = new ResponseCache({
     maxBytes: Math.round(config['response-cache-mb'] * MiB),
@@ -99,6 +107,12 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
       maxImagesPerRequest: images.maxImagesPerRequest,
       limits: chatRequestLimitsFrom(config),
       documents: pdfDocuments,
+      videos: {
+        checkParts: (parts) => videos.checkParts(parts),
+        inspect: (part, signal) => videos.inspect(part, signal),
+        render: (video, signal) => videos.render(video, signal),
+        imageTokens: (video) => videos.imageTokens(video),
+      },
       responseCache,
       observer: metrics,
     },
@@ -131,6 +145,7 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
     images,
     documents: pdfDocuments,
     maxPdfBytes: documents.maxFileBytes,
+    videos,
     metrics,
     metricsPublic: config['metrics-public'],
     files,
@@ -139,5 +154,5 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
     startedAt,
   })
   await registerRoutes(app, routes)
-  return { app, engine, admission, chat, images, metrics, responseCache, dataDir, files, batches, routes }
+  return { app, engine, admission, chat, images, videos, metrics, responseCache, dataDir, files, batches, routes }
 }

@@ -116,4 +116,10 @@ export interface Engine extends Lifecycle {
   generate(request: EngineRequest, signal: AbortSignal): AsyncIterable<EngineEvent>
   /** Resolves when ready; throws EngineUnavailableError otherwise. */
   health(): Promise<void>
+  /**
+   * Tokens of each text alone, by the served model's tokenizer (no special tokens), for
+   * costs told before a request is sent (a video's timestamps). Engines that cannot
+   * tokenize leave it out, and such costs are estimated.
+   */
+  countTextTokens?(texts: readonly string[], signal?: AbortSignal): Promise<number[]>
 }
