@@ -41,7 +41,7 @@ export type ProcessResult =
   | { kind: 'failed'; failure: ProcessFailure; stderr: string; exitCode: number | null }
 
 /** What ffmpeg prints when its allocations fail under the address-space cap. */
-const memoryPattern = /cannot allocate memory|out of memory|failed to map segment|std::bad_alloc|ENOMEM|error while loading shared libraries/i
+const memoryPattern = /cannot allocate memory|out of memory|memory exhausted|failed to map segment|std::bad_alloc|ENOMEM|error while loading shared libraries/i
 /** The shell's "command not found" exit status. */
 const notFound = 127
 /** Kept from stderr for the error message: ffmpeg prints the reason last. */

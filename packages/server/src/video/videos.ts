@@ -387,7 +387,6 @@ export class Videos {
 
 function formatSeconds(seconds: number): string {
   if (seconds < 120) return `${Number(seconds.toFixed(1))} s`
-  const minutes = Math.floor(seconds / 60)
-  const rest = Math.round(seconds - minutes * 60)
-  return `${minutes} min ${rest} s`
+  if (seconds < 7200) return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`
+  return `${Math.floor(seconds / 3600)} h ${Math.round((seconds % 3600) / 60)} min`
 }
