@@ -1,22 +1,7 @@
 import { formatDisplayName, sniffImageFormat } from '@visto/protocol'
 
-/** Containers we hand to ffmpeg: ISO BMFF (MP4, MOV) and Matroska (WebM, MKV). */
-export type VideoContainer = 'mp4' | 'quicktime' | 'matroska'
-
-/** Top-level QuickTime atoms an old .mov may start with instead of `ftyp`. */
-const quickTimeAtoms = new Set(['moov', 'mdat', 'wide', 'free', 'skip', 'pnot'])
-
-/**
- * The container the bytes start with, or null. Decided from the bytes (a declared MIME
- * type is never trusted), before ffmpeg sees them: only these reach its demuxers.
- */
-export function sniffVideoContainer(bytes: Uint8Array): VideoContainer | null {
-  if (bytes.length >= 4 && bytes[0] === 0x1a && bytes[1] === 0x45 && bytes[2] === 0xdf && bytes[3] === 0xa3) return 'matroska'
-  const format = sniffImageFormat(bytes)
-  if (format === 'mp4' || format === 'quicktime') return format
-  if (format === 'unknown' && bytes.length >= 8 && quickTimeAtoms.has(String.fromCharCode(...bytes.subarray(4, 8)))) return 'quicktime'
-  return null
-}
+/** The sniffer the SDK and the page share; only what it recognises reaches ffmpeg's demuxers. */
+export { sniffVideoContainer, type VideoContainer } from '@visto/protocol'
 
 /** What to tell a client whose video part holds something else. */
 export function notAVideo(bytes: Uint8Array): string {
