@@ -7,7 +7,7 @@ import { composeServer } from '../compose.js'
 import { serveConfig } from '../config.js'
 
 // A bounded run for every `npm test`; scripts/fuzz-images.js --http runs as many as you like.
-const cases = 48
+const cases = Number(process.env.VISTO_VIDEO_FUZZ_CASES ?? 48)
 const seed = 20261202
 
 let app: FastifyInstance
