@@ -65,6 +65,17 @@ describe.skipIf(!ffmpegAvailable)('video_url parts over HTTP', () => {
     expect(lastEngineContent()).toEqual(['<0.5 seconds>', 'image 640x480', '<2.5 seconds>', 'image 640x480'])
   })
 
+  it('caches a deterministic answer by the clip and its sampling: another fps is never a hit', async () => {
+    const url = videoDataUrl(await makeClip({ seconds: 2 }))
+    const ask = (extra: Record<string, unknown>) =>
+      app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { messages: [{ role: 'user', content: [video(url, extra)] }], max_tokens: 8, temperature: 0 } })
+    const before = engine.requests.length
+    expect((await ask({})).headers['x-visto-cache']).toBe('miss')
+    expect((await ask({})).headers['x-visto-cache']).toBe('hit')
+    expect((await ask({ fps: 1 })).headers['x-visto-cache']).toBe('miss')
+    expect(engine.requests.length - before).toBe(2)
+  })
+
   it('shows a phone video upright', async () => {
     expect((await chat([video(videoDataUrl(await makeClip({ rotate: 90 })))])).statusCode).toBe(200)
     expect(lastEngineContent()[1]).toBe('image 128x160')
@@ -238,5 +249,39 @@ describe.skipIf(!ffmpegAvailable)('hostile and refused videos over HTTP: 400 or 
   it('stays healthy after all of them', async () => {
     expect((await app.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200)
     expect((await chat([video(videoDataUrl(await makeClip()))])).statusCode).toBe(200)
+  })
+})
+
+describe.skipIf(!ffmpegAvailable)('videos uploaded once, asked about by file_id', () => {
+  it('reads a clip uploaded with purpose user_data as the inline one, and names an unknown id', async () => {
+    const { default: OpenAI, toFile } = await import('openai')
+    const { freshDataDir } = await import('../../../../test-support/data-dir.js')
+    const scripted = new ScriptedEngine()
+    const composed = await composeServer(serveConfig({ 'body-limit-mb': 8 }), { engine: scripted, data: { dir: freshDataDir() } })
+    try {
+      const baseURL = `${await composed.app.listen({ port: 0, host: '127.0.0.1' })}/v1`
+      const client = new OpenAI({ baseURL, apiKey: 'unused', maxRetries: 0 })
+      const clip = await makeClip()
+      const uploaded = await client.files.create({ file: await toFile(clip, 'clip.mp4'), purpose: 'user_data' })
+      const ask = (part: unknown) =>
+        composed.app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { messages: [{ role: 'user', content: [part] }], max_tokens: 8 } })
+      const content = () => scripted.requests.at(-1)!.messages.flatMap((m) => m.content).map((p) => (p.type === 'text' ? p.text : `${p.image.width}x${p.image.height} ${p.image.data.length}`))
+      expect((await ask({ type: 'video_url', video_url: { file_id: uploaded.id } })).statusCode).toBe(200)
+      const fromUpload = content()
+      expect(fromUpload.filter((part) => part.startsWith('<'))).toEqual(['<0.2 seconds>', '<1.2 seconds>', '<2.2 seconds>'])
+      expect((await ask(video(videoDataUrl(clip)))).statusCode).toBe(200)
+      expect(content()).toEqual(fromUpload)
+      const missing = await ask({ type: 'video_url', video_url: { file_id: 'file-nope' } })
+      expect(missing.statusCode).toBe(400)
+      expect(missing.json().error).toEqual({
+        message: 'Invalid video data in messages[0].content[0]: no uploaded file has the id "file-nope"',
+        type: 'invalid_request_error',
+        param: 'messages[0].content[0].video_url.file_id',
+        code: 'file_not_found',
+      })
+    } finally {
+      await composed.app.close()
+      await composed.dataDir?.close()
+    }
   })
 })
