@@ -56,6 +56,11 @@ describe.skipIf(!ffmpegAvailable)('video_url parts over HTTP', () => {
     expect(lastEngineContent().filter((part) => part.startsWith('<'))).toEqual(['<0.2 seconds>', '<1.2 seconds>', '<2.2 seconds>'])
   })
 
+  it('finds the duration of a live-recorded WebM, whose header declares none, from its last frame', async () => {
+    expect((await chat([video(videoDataUrl(await makeClip({ codec: 'vp8', container: 'webm', live: true }), 'webm'))])).statusCode).toBe(200)
+    expect(lastEngineContent().filter((part) => part.startsWith('<'))).toEqual(['<0.2 seconds>', '<1.2 seconds>', '<2.2 seconds>'])
+  })
+
   it('follows the part\'s fps, max_frames and detail', async () => {
     const clip = await makeClip({ seconds: 4, width: 640, height: 480 })
     expect((await chat([video(videoDataUrl(clip), { fps: 1, detail: 'low' })])).statusCode).toBe(200)

@@ -32,6 +32,8 @@ export interface ClipOptions {
   source?: string
   /** MP4/MOV: a display-matrix rotation, as phones record. */
   rotate?: number
+  /** WebM: written as a live stream, with no duration in its header (as browsers' MediaRecorder writes). */
+  live?: boolean
 }
 
 const encoders: Record<ClipCodec, string[]> = {
@@ -69,6 +71,7 @@ async function encode(options: ClipOptions): Promise<Buffer> {
   const file = join(workDir(), `clip-${made.size}-${Math.random().toString(36).slice(2)}.${container}`)
   const args = ['-v', 'error', '-y', '-f', 'lavfi', '-i', `${source}${source.includes('=') ? ':' : '='}duration=${seconds}:size=${width}x${height}:rate=${rate}`, ...encoders[codec]]
   if (options.faststart) args.push('-movflags', '+faststart')
+  if (options.live) args.push('-f', 'webm', '-live', '1')
   args.push(file)
   await run('ffmpeg', args)
   if (options.rotate !== undefined) {
