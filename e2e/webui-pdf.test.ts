@@ -93,7 +93,7 @@ describe('a PDF on the web page', () => {
   })
 
   it('accepts a PDF from the file picker, and says why a PDF would be refused', async () => {
-    expect(await page.locator('#file-input').getAttribute('accept')).toBe('image/*,application/pdf')
+    expect(await page.locator('#file-input').getAttribute('accept')).toBe('image/*,application/pdf,video/mp4,video/quicktime,video/webm,.mkv')
     await page.locator('#file-input').setInputFiles({ name: 'locked.pdf', mimeType: 'application/pdf', buffer: hostilePdfs.encrypted() })
     await expect
       .poll(() => attachment('locked.pdf').locator('.cost').textContent(), ui)

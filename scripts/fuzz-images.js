@@ -13,6 +13,9 @@
 // every error in its API's envelope (OpenAI's; Ollama's {"error": …} on /api/ routes;
 // Anthropic's on /v1/messages), and the
 // server must still answer at the end.
+// HTTP mode also sends hostile videos (truncated, corrupted, lying headers, mislabelled,
+// from ffmpeg-made seed clips) as video_url parts: one case in ten, at most
+// --video-cases (default 200; 0 turns them off; skipped when ffmpeg is not installed).
 //
 //   node scripts/fuzz-images.js --cases 200000 [--seed 7] [--concurrency 4] [--json]
 //   node scripts/fuzz-images.js --http --cases 20000
@@ -28,12 +31,13 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: String(Math.max(2, availableParallelism())) },
     json: { type: 'boolean', default: false },
     http: { type: 'boolean', default: false },
+    'video-cases': { type: 'string', default: '200' },
     url: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 })
 if (values.help) {
-  console.log('usage: node scripts/fuzz-images.js [--cases N] [--seed S] [--concurrency C] [--json] [--http | --url BASE_URL]')
+  console.log('usage: node scripts/fuzz-images.js [--cases N] [--seed S] [--concurrency C] [--json] [--http | --url BASE_URL] [--video-cases N]')
   process.exit(0)
 }
 const cases = Number(values.cases)
@@ -44,13 +48,15 @@ if (!(cases > 0 && Number.isInteger(seed) && concurrency > 0)) {
   process.exit(2)
 }
 
-let pipeline, geometry, errors, fuzz, seeds
+let pipeline, geometry, errors, fuzz, seeds, videoFuzz, testClips
 try {
   pipeline = await import('../packages/server/dist/images/pipeline.js')
   geometry = await import('../packages/server/dist/engines/vision-geometry.js')
   errors = await import('../packages/server/dist/errors.js')
   fuzz = await import('../packages/testkit/dist/images/image-fuzz.js')
   seeds = await import('../packages/testkit/dist/images/fuzz-seeds.js')
+  videoFuzz = await import('../packages/testkit/dist/videos/video-fuzz.js')
+  testClips = await import('../packages/testkit/dist/videos/test-clips.js')
 } catch (error) {
   console.error(`fuzz-images: cannot load the built pipeline and test kit (${error.message}); run \`npm run build\` first`)
   process.exit(2)
@@ -59,6 +65,13 @@ try {
 const seedImages = await seeds.fuzzSeeds()
 const options = { ...pipeline.defaultImagePipelineOptions, decodeTimeoutSeconds: 10 }
 const httpMode = values.http || values.url !== undefined
+let maxVideoCases = httpMode ? Number(values['video-cases']) : 0
+if (maxVideoCases > 0 && !testClips.ffmpegAvailable) {
+  console.error(`fuzz-images: no video cases: ${testClips.noFfmpegReason}`)
+  maxVideoCases = 0
+}
+const videoSeeds = maxVideoCases > 0 ? await testClips.videoFuzzSeeds() : []
+let videoCases = 0
 let baseUrl = values.url?.replace(/\/+$/, '')
 let closeServer = async () => {}
 if (values.http) ({ baseUrl, closeServer } = await startInProcessServer())
@@ -75,7 +88,10 @@ async function worker() {
     const index = next++
     const testCase = fuzz.fuzzCase(seedImages, index, seed)
     let outcome
-    if (httpMode) {
+    if (httpMode && index % 10 === 9 && videoCases < maxVideoCases) {
+      videoCases++
+      ;({ outcome, label: testCase.label } = await videoCase(index))
+    } else if (httpMode) {
       ;({ outcome, label: testCase.label } = await httpCase(index, testCase))
     } else try {
       const image = await pipeline.prepareImage(testCase.url, `messages[0].content[${index}]`, options, index % 3 === 0 ? 'low' : undefined)
@@ -121,6 +137,7 @@ const report = {
   concurrency,
   seconds: Number(seconds.toFixed(1)),
   casesPerSecond: Math.round(cases / seconds),
+  videoCases,
   peakRssMiB: Math.round(peakRss / 2 ** 20),
   ...tally,
   outcomes: Object.fromEntries([...byCode.entries()].sort((a, b) => b[1] - a[1])),
@@ -131,6 +148,7 @@ if (values.json) {
 } else {
   console.log(`image fuzz [${report.mode}]: ${cases} cases (seed ${seed}, concurrency ${concurrency}) in ${report.seconds} s (${report.casesPerSecond}/s), peak RSS ${report.peakRssMiB} MiB`)
   if (httpMode) console.log(`  server still answering after the run: ${stillUp ? 'yes' : 'NO'}`)
+  if (httpMode) console.log(`  of them video cases: ${videoCases}`)
   console.log(`  accepted ${tally.accepted}, refused ${tally.refused}, violations ${tally.violations}`)
   for (const [key, count] of Object.entries(report.outcomes)) console.log(`  ${String(count).padStart(8)}  ${key}`)
   for (const line of violations) console.log(`  VIOLATION ${line}`)
@@ -328,6 +346,30 @@ async function httpCase(index, testCase) {
     }
     // Anthropic's body (on /v1/messages) has no code: its error type stands in.
     return { label, outcome: { kind: 'refused', status, code: envelope.error.code ?? (envelope.type === 'error' ? `anthropic ${envelope.error.type}` : null) } }
+  } catch (error) {
+    return { label, outcome: { kind: 'violation', reason: `request failed: ${error.cause?.code ?? error.message}` } }
+  }
+}
+
+/** A hostile clip as a video_url part: only 200, 400 or 413 (or 503 overload) may come back, in the envelope. */
+async function videoCase(index) {
+  const testCase = videoFuzz.videoFuzzCase(videoSeeds, index, seed)
+  const label = `chat video: ${testCase.label}`
+  const body = JSON.stringify({
+    model: 'qwen3-vl-4b-instruct',
+    messages: [{ role: 'user', content: [{ type: 'video_url', video_url: { url: testCase.url } }, { type: 'text', text: 'What happens?' }] }],
+    max_tokens: 1,
+  })
+  try {
+    const response = await fetch(`${baseUrl}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(300_000) })
+    const text = await response.text()
+    const status = response.status
+    if (status === 503 && response.headers.get('retry-after')) return { label, outcome: { kind: 'refused', status, code: 'overloaded' } }
+    if (!videoFuzz.isAllowedVideoStatus(status)) return { label, outcome: { kind: 'violation', reason: `HTTP ${status}: ${text.slice(0, 200)}` } }
+    if (status === 200) return { label, outcome: { kind: 'accepted' } }
+    const envelope = JSON.parse(text)
+    if (typeof envelope?.error?.message !== 'string') return { label, outcome: { kind: 'violation', reason: `HTTP ${status} without the error envelope: ${text.slice(0, 200)}` } }
+    return { label, outcome: { kind: 'refused', status, code: `video ${envelope.error.code ?? null}` } }
   } catch (error) {
     return { label, outcome: { kind: 'violation', reason: `request failed: ${error.cause?.code ?? error.message}` } }
   }

@@ -1,7 +1,8 @@
 // @ts-check
-// The images and PDFs waiting in the composer: reading them from a pick, a drop or a
-// paste, asking the server what each will cost (POST /v1/visto/image-cost, and
-// /v1/visto/document-preview for a PDF's pages), and drawing them with their figures.
+// The images, PDFs and videos waiting in the composer: reading them from a pick, a drop
+// or a paste, asking the server what each will cost (POST /v1/visto/image-cost,
+// /v1/visto/document-preview for a PDF's pages, /v1/visto/video-preview for a clip's
+// frames), and drawing them with their figures.
 
 import { els } from './elements.js'
 import { showEstimate } from './estimate.js'
@@ -33,6 +34,7 @@ async function imageSize(file) {
 /** Asks the server what an image costs at its current detail level (the server's rule, not a copy). @param {Attachment} attachment */
 export async function fetchCost(attachment) {
   if (attachment.kind === 'document') return fetchDocumentPreview(attachment)
+  if (attachment.kind === 'video') return fetchVideoPreview(attachment)
   const detail = attachment.detail
   if (!attachment.size || attachment.costs[detail]) return
   try {
@@ -95,6 +97,45 @@ async function fetchDocumentPreview(attachment) {
   }
 }
 
+/**
+ * Asks the server how it will read a clip at the current detail level: the images it
+ * sends (each a pair of frames after its timestamp), what each costs and a thumbnail of
+ * each, or the 400 a question with it would get.
+ * @param {Attachment} attachment
+ */
+async function fetchVideoPreview(attachment) {
+  const detail = attachment.detail
+  if (attachment.costs[detail]) return
+  try {
+    const response = await fetch('/v1/visto/video-preview', {
+      method: 'POST',
+      headers: headers(),
+      body: JSON.stringify({ video_data: attachment.dataUrl, detail }),
+    })
+    if (response.status === 400 || response.status === 413) {
+      attachment.costs[detail] = { error: await errorMessage(response) }
+      return
+    }
+    const preview = response.ok ? await response.json() : undefined
+    if (!Array.isArray(preview?.images) || typeof preview?.prompt_tokens !== 'number') {
+      attachment.costs[detail] = { unavailable: true }
+      return
+    }
+    /** @type {import('./state.js').VideoFrame[]} */
+    const images = preview.images.map((/** @type {any} */ image) => ({
+      seconds: Number(image.seconds),
+      timestamp: String(image.timestamp),
+      promptTokens: image.prompt_tokens,
+      // Only ever an image: anything else the server might send is not shown.
+      thumbnail: typeof image.thumbnail === 'string' && image.thumbnail.startsWith('data:image/jpeg;base64,') ? image.thumbnail : NO_PREVIEW,
+    }))
+    attachment.costs[detail] = { duration: preview.duration, frames: preview.frames, width: preview.width, height: preview.height, images, promptTokens: preview.prompt_tokens }
+  } catch {
+    // No figure is better than a wrong one; the clip still sends.
+    attachment.costs[detail] = { unavailable: true }
+  }
+}
+
 /** Asks again for every figure the server could not give (say, before the API key was entered). */
 export async function refreshCosts() {
   for (const attachment of state.attachments) {
@@ -122,7 +163,10 @@ let adding = Promise.resolve()
 /** @param {File} file */
 const isPdf = (file) => file.type === 'application/pdf' || (!file.type && /\.pdf$/i.test(file.name))
 
-/** Adds image and PDF files (from the picker, a drop or a paste), in the order they came. @param {File[]} files */
+/** @param {File} file */
+const isVideo = (file) => file.type.startsWith('video/') || (!file.type && /\.(mp4|m4v|mov|webm|mkv)$/i.test(file.name))
+
+/** Adds image, PDF and video files (from the picker, a drop or a paste), in the order they came. @param {File[]} files */
 export function addFiles(files) {
   adding = adding.then(() => readFiles(files))
   return adding
@@ -137,7 +181,8 @@ async function readFiles(files) {
   for (const file of files) {
     // An empty type is common for .bmp and friends on some systems: let the server judge.
     const pdf = isPdf(file)
-    if (file.type && !file.type.startsWith('image/') && !pdf) {
+    const video = isVideo(file)
+    if (file.type && !file.type.startsWith('image/') && !pdf && !video) {
       skipped.push(file.name)
       continue
     }
@@ -145,7 +190,9 @@ async function readFiles(files) {
       /** @type {Attachment} */
       const attachment = pdf
         ? { kind: 'document', name: file.name || 'document.pdf', mime: 'application/pdf', dataUrl: await readAsDataUrl(file), detail: 'auto', size: null, costs: {} }
-        : {
+        : video
+          ? { kind: 'video', name: file.name || 'video.mp4', mime: file.type || 'video/mp4', dataUrl: await readAsDataUrl(file), detail: 'auto', size: null, costs: {} }
+          : {
             kind: 'image',
             name: file.name || 'image.png',
             mime: file.type || 'image/jpeg',
@@ -175,6 +222,13 @@ const NO_PREVIEW =
       '<text x="36" y="40" font-family="sans-serif" font-size="22" text-anchor="middle" fill="#6b7280">?</text></svg>',
   )
 
+const VIDEO_ICON =
+  'data:image/svg+xml,' +
+  encodeURIComponent(
+    '<svg xmlns="http://www.w3.org/2000/svg" width="72" height="72" viewBox="0 0 72 72"><rect width="72" height="72" fill="#9aa1ac" opacity=".25"/>' +
+      '<path d="M28 24 L50 36 L28 48 Z" fill="#6b7280"/></svg>',
+  )
+
 const PDF_ICON =
   'data:image/svg+xml,' +
   encodeURIComponent(
@@ -189,6 +243,9 @@ export function thumbnail(image) {
   if (image.kind === 'document') {
     const preview = Object.values(image.costs).find((cost) => cost && 'pages' in cost && cost.pages.length > 0)
     img.src = preview && 'pages' in preview ? preview.pages[0].thumbnail : PDF_ICON
+  } else if (image.kind === 'video') {
+    const preview = Object.values(image.costs).find((cost) => cost && 'images' in cost && cost.images.length > 0)
+    img.src = preview && 'images' in preview ? preview.images[0].thumbnail : VIDEO_ICON
   } else {
     img.src = image.dataUrl
   }
@@ -220,6 +277,15 @@ function costText(image) {
     if (!('pages' in cost)) return { text: '', title: '' }
     const values = { pages: cost.pages.length, pageCount: cost.pageCount, tokens: cost.promptTokens }
     return { text: t('document.cost', values), title: t('document.costTitle', values) }
+  }
+  if (image.kind === 'video') {
+    const cost = image.costs[image.detail]
+    if (!cost) return { text: t('attachment.measuring'), title: '' }
+    if ('unavailable' in cost) return { text: t('attachment.video'), title: '' }
+    if ('error' in cost) return { text: t('attachment.refused', { reason: cost.error }), title: cost.error, refused: true }
+    if (!('images' in cost)) return { text: '', title: '' }
+    const values = { images: cost.images.length, frames: cost.frames, seconds: Number(cost.duration.toFixed(1)), width: cost.width, height: cost.height, tokens: cost.promptTokens }
+    return { text: t('video.cost', values), title: t('video.costTitle', values) }
   }
   if (!image.size) return { text: t('attachment.unknownSize'), title: '' }
   const cost = image.costs[image.detail]
@@ -253,6 +319,35 @@ function pageStrip(image) {
       const caption = document.createElement('span')
       caption.className = 'page-cost'
       caption.textContent = t('document.pageCost', values)
+      item.append(img, caption)
+      return item
+    }),
+  )
+  return strip
+}
+
+/** A clip as the server will send it: each image's thumbnail (a pair of frames), its timestamp and what it costs. */
+/** @param {Attachment} image */
+function frameStrip(image) {
+  const strip = document.createElement('ol')
+  strip.className = 'pages frames'
+  strip.setAttribute('aria-label', t('video.frames', { name: image.name }))
+  const cost = image.costs[image.detail]
+  if (!cost || !('images' in cost)) return strip
+  strip.append(
+    ...cost.images.map((frame) => {
+      const item = document.createElement('li')
+      item.className = 'page frame'
+      // The time as the model reads it in the timestamp text (Python's rounding, not toFixed's).
+      const values = { seconds: /[\d.]+/.exec(frame.timestamp)?.[0] ?? frame.seconds.toFixed(1), tokens: frame.promptTokens, width: cost.width, height: cost.height }
+      item.title = t('video.frameTitle', values)
+      const img = document.createElement('img')
+      img.src = frame.thumbnail
+      img.alt = t('video.frame', values)
+      img.decoding = 'async'
+      const caption = document.createElement('span')
+      caption.className = 'page-cost'
+      caption.textContent = t('video.frameCost', values)
       item.append(img, caption)
       return item
     }),
@@ -308,12 +403,14 @@ export function renderAttachments() {
       picture.className = 'picture'
       picture.append(thumbnail(image), remove)
       item.append(picture, detail, cost)
-      if (image.kind === 'document') {
+      if (image.kind === 'document' || image.kind === 'video') {
+        // A clip is laid out as a document is: its name, then its strip of what the model sees.
         item.classList.add('document')
+        if (image.kind === 'video') item.classList.add('video')
         const name = document.createElement('p')
         name.className = 'name'
         name.textContent = image.name
-        item.append(name, pageStrip(image))
+        item.append(name, image.kind === 'video' ? frameStrip(image) : pageStrip(image))
       }
       return item
     }),

@@ -5,10 +5,11 @@
 // Responses API (`client.responses.create` in the official Python and JavaScript clients,
 // curl), or for Anthropic's Messages API with `@anthropic-ai/sdk`. Images and PDFs are read
 // from files named like the attachments, never pasted in as base64; a PDF goes as a `file`
-// part (`input_file` in the Responses API, a `document` block in the Messages API).
+// part (`input_file` in the Responses API, a `document` block in the Messages API), a
+// video as a `video_url` part.
 
 /**
- * @typedef {{ kind?: 'image' | 'document', name: string, mime: string, detail: 'low' | 'auto' | 'high' }} ImageRef
+ * @typedef {{ kind?: 'image' | 'document' | 'video', name: string, mime: string, detail: 'low' | 'auto' | 'high' }} ImageRef
  * @typedef {{ role: 'user' | 'assistant', text: string, images: ImageRef[] }} Turn
  * @typedef {{ baseUrl: string, model: string, temperature: number, maxTokens: number, needsKey: boolean }} Target
  * @typedef {'python' | 'javascript'} LiteralLanguage
@@ -66,7 +67,9 @@ export function turnMessage(turn, source) {
       ...turn.images.map((image) => {
         const { url, filename } = source(image)
         const detail = image.detail !== 'auto' ? { detail: image.detail } : {}
-        return isDocument(image) ? { type: 'file', file: { filename, file_data: url, ...detail } } : { type: 'image_url', image_url: { url, ...detail } }
+        if (isDocument(image)) return { type: 'file', file: { filename, file_data: url, ...detail } }
+        if (isVideo(image)) return { type: 'video_url', video_url: { url, ...detail } }
+        return { type: 'image_url', image_url: { url, ...detail } }
       }),
     ],
   }
@@ -92,17 +95,25 @@ const fileName = (names, image) => /** @type {string} */ (names.get(image))
 /** @param {ImageRef} image */
 const isDocument = (image) => image.kind === 'document'
 
+/** @param {ImageRef} image */
+const isVideo = (image) => image.kind === 'video'
+
 /**
  * A variable for each attachment, numbered among those of its kind, so a lone image is
  * `base64_image` and a lone PDF `base64_pdf` (in each language's own spelling).
- * @param {ImageRef[]} images @param {(kind: 'pdf' | 'image', n: number | null) => string} name
+ * @param {ImageRef[]} images @param {(kind: 'pdf' | 'video' | 'image', n: number | null) => string} name
  * @returns {(image: ImageRef) => string}
  */
 function variables(images, name) {
   const documents = images.filter(isDocument)
-  const pictures = images.filter((image) => !isDocument(image))
+  const videos = images.filter(isVideo)
+  const pictures = images.filter((image) => !isDocument(image) && !isVideo(image))
   return (image) => {
-    const [list, kind] = isDocument(image) ? /** @type {const} */ ([documents, 'pdf']) : /** @type {const} */ ([pictures, 'image'])
+    const [list, kind] = isDocument(image)
+      ? /** @type {const} */ ([documents, 'pdf'])
+      : isVideo(image)
+        ? /** @type {const} */ ([videos, 'video'])
+        : /** @type {const} */ ([pictures, 'image'])
     return name(kind, list.length === 1 ? null : list.indexOf(image) + 1)
   }
 }
@@ -225,7 +236,7 @@ export function pythonCode(turns, target) {
   const variable = variables(images, (kind, n) => (n === null ? `base64_${kind}` : `base64_${kind}_${n}`))
   const lines = ['import base64', 'import json', ...(target.needsKey ? ['import os'] : []), 'import requests', '']
   for (const image of images) {
-    const handle = isDocument(image) ? 'pdf_file' : 'image_file'
+    const handle = isDocument(image) ? 'pdf_file' : isVideo(image) ? 'video_file' : 'image_file'
     lines.push(`with open(${JSON.stringify(names.get(image))}, "rb") as ${handle}:`, `    ${variable(image)} = base64.b64encode(${handle}.read()).decode("utf-8")`)
   }
   if (images.length) lines.push('')

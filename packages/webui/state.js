@@ -10,8 +10,10 @@ export const FALLBACK_MODEL = 'qwen3-vl-4b-instruct'
  * @typedef {{ number: number, width: number, height: number, promptTokens: number, thumbnail: string }} DocumentPage
  * @typedef {{ width: number, height: number, promptTokens: number }} ImageFigure
  * @typedef {{ pageCount: number, pages: DocumentPage[], promptTokens: number }} DocumentFigure
- * @typedef {ImageFigure | DocumentFigure | { error: string } | { unavailable: true }} ImageCost
- * @typedef {{ kind: 'image' | 'document', name: string, mime: string, dataUrl: string, detail: Detail,
+ * @typedef {{ seconds: number, timestamp: string, promptTokens: number, thumbnail: string }} VideoFrame one image the model sees: a pair of frames after its timestamp
+ * @typedef {{ duration: number, frames: number, width: number, height: number, images: VideoFrame[], promptTokens: number }} VideoFigure
+ * @typedef {ImageFigure | DocumentFigure | VideoFigure | { error: string } | { unavailable: true }} ImageCost
+ * @typedef {{ kind: 'image' | 'document' | 'video', name: string, mime: string, dataUrl: string, detail: Detail,
  *   size: { width: number, height: number } | null, costs: Partial<Record<Detail, ImageCost>> }} Attachment
  * @typedef {{ role: 'user' | 'assistant', text: string, images: Attachment[] }} Turn
  * @typedef {'chat' | 'ocr' | 'find'} AskKind 'ocr' asks for the text in the images, and its answer is shown as plain text;

@@ -45,3 +45,24 @@ describe('resolveInputs with a quoted glob', () => {
     expect((error as Error).message).toBe('no files match *.webp')
   })
 })
+
+describe('resolveInputs with videos', () => {
+  let dir: string
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'visto-cli-videos-'))
+    await writeFile(join(dir, 'a.png'), 'x')
+    await writeFile(join(dir, 'clip.mp4'), 'x')
+    await writeFile(join(dir, 'clip.webm'), 'x')
+    await writeFile(join(dir, 'notes.txt'), 'x')
+    // A clip without a video extension is still recognised by its bytes (an EBML header).
+    await writeFile(join(dir, 'recording'), Buffer.from([0x1a, 0x45, 0xdf, 0xa3, 0x9f, 0x42, 0x86, 0x81]))
+  })
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('takes the video files of a directory, and a clip named without an extension', async () => {
+    expect((await resolveInputs([dir], { cwd: dir })).map((input) => input.file)).toEqual(['a.png', 'clip.mp4', 'clip.webm'])
+    expect((await resolveInputs([join(dir, 'recording')], { cwd: dir })).map((input) => input.file)).toEqual(['recording'])
+  })
+})

@@ -1,15 +1,15 @@
 /**
- * What `visto batch` runs over: directories (their image and PDF files), globs, list
- * files (one path per line, relative to the list) and plain image or PDF files, in the
- * order given.
+ * What `visto batch` runs over: directories (their image, PDF and video files), globs,
+ * list files (one path per line, relative to the list) and plain image, PDF or video
+ * files, in the order given.
  */
 import { open, readFile, readdir, stat } from 'node:fs/promises'
 import { dirname, extname, join, relative, resolve, sep } from 'node:path'
-import { isPdf, sniffImageMime } from '@visto/sdk'
+import { isPdf, sniffImageMime, sniffVideoMime } from '@visto/sdk'
 import { glob, isDynamicPattern } from 'tinyglobby'
 import { CliError, ExitCode } from './cli-error.js'
 
-export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.gif', '.webp', '.bmp', '.dib', '.tif', '.tiff', '.avif', '.heic', '.heif', '.pdf'])
+export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.gif', '.webp', '.bmp', '.dib', '.tif', '.tiff', '.avif', '.heic', '.heif', '.pdf', '.mp4', '.m4v', '.mov', '.webm', '.mkv'])
 
 export interface BatchInput {
   /** Absolute path (or an http(s) URL, passed through). */
@@ -30,7 +30,7 @@ async function headBytes(path: string, length = 64): Promise<Uint8Array> {
 }
 
 function isImageOrPdf(head: Uint8Array): boolean {
-  return sniffImageMime(head) !== undefined || isPdf(head)
+  return sniffImageMime(head) !== undefined || isPdf(head) || sniffVideoMime(head) !== undefined
 }
 
 function listLines(text: string): string[] {

@@ -37,7 +37,18 @@ export interface FilePart {
   }
 }
 
-export type ContentPart = TextPart | ImageUrlPart | FilePart
+/**
+ * A video (vLLM's part): inline as a data URL (`data:video/mp4;base64,...`), an http(s)
+ * URL where the server allows remote images, or an uploaded file (`file_id`, Visto).
+ * Frames are sampled (2 a second by default) and reach the model as images, each pair
+ * after Qwen3-VL's `<t seconds>` text. `fps`, `max_frames` and `detail` are Visto's.
+ */
+export interface VideoUrlPart {
+  type: 'video_url'
+  video_url: { url?: string; file_id?: string; fps?: number; max_frames?: number; detail?: ImageDetail } | string
+}
+
+export type ContentPart = TextPart | ImageUrlPart | FilePart | VideoUrlPart
 
 export interface ChatMessage {
   role: Role

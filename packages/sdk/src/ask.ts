@@ -29,6 +29,10 @@ export interface AskOptions extends SamplingOptions, RequestOptions {
   detail?: ImageDetail
   /** For PDFs: which pages, 1-based, e.g. "1-3,7" (a Visto extension; default: all). */
   pages?: string
+  /** For videos: frames sampled per second (a Visto extension; the server's default: 2). */
+  fps?: number
+  /** For videos: at most this many frames (a Visto extension). */
+  maxFrames?: number
   /** Streams the answer, calling this with each piece of text as it arrives (no caching). */
   onToken?: (text: string) => void
 }
@@ -143,6 +147,8 @@ export async function ask(
   const imageOptions = {
     ...(options.detail ? { detail: options.detail } : {}),
     ...(options.pages !== undefined ? { pages: options.pages } : {}),
+    ...(options.fps !== undefined ? { fps: options.fps } : {}),
+    ...(options.maxFrames !== undefined ? { maxFrames: options.maxFrames } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   }
   const content = await userContent(question, images, imageOptions)

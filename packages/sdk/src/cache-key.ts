@@ -25,6 +25,7 @@ type NormalisedPart =
   | { type: 'text'; text: string }
   | { type: 'image'; url: string; detail: string }
   | { type: 'file'; data?: string; filename?: string; file_id?: string; pages?: string; detail?: string }
+  | { type: 'video'; url?: string; file_id?: string; fps?: number; max_frames?: number; detail: string }
 
 function normaliseUrl(url: string): string {
   const comma = url.indexOf(',')
@@ -40,6 +41,10 @@ function normalisePart(part: ContentPart): NormalisedPart {
   if (part.type === 'file') {
     const { file_data: data, ...rest } = part.file
     return { type: 'file', ...rest, ...(data === undefined ? {} : { data: normaliseUrl(data) }) }
+  }
+  if (part.type === 'video_url') {
+    const { url, ...rest } = typeof part.video_url === 'string' ? { url: part.video_url } : part.video_url
+    return { type: 'video', ...rest, ...(url === undefined ? {} : { url: normaliseUrl(url) }), detail: rest.detail ?? 'auto' }
   }
   const image = typeof part.image_url === 'string' ? { url: part.image_url } : part.image_url
   return { type: 'image', url: normaliseUrl(image.url), detail: image.detail ?? 'auto' }

@@ -2,7 +2,7 @@ import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { InvalidImageError, imagePart, imageToDataUrl, sniffImageMime } from './index.js'
+import { InvalidImageError, contentPart, imagePart, imageToDataUrl, sniffImageMime, videoPart } from './index.js'
 import { fixturesDir } from '../../../test-support/paths.js'
 
 const read = async (name: string) => new Uint8Array(await readFile(join(fixturesDir, name)))
@@ -66,5 +66,22 @@ describe('imageToDataUrl', () => {
   it('passes http(s) URLs through as image parts but refuses to turn them into data URLs', async () => {
     expect(await imagePart('https://example.com/cat.png')).toEqual({ type: 'image_url', image_url: { url: 'https://example.com/cat.png' } })
     await expect(imageToDataUrl('https://example.com/cat.png')).rejects.toThrow(InvalidImageError)
+  })
+})
+
+describe('videos', () => {
+  const webm = new Uint8Array([0x1a, 0x45, 0xdf, 0xa3, 0x9f, 0x42, 0x86, 0x81])
+  const mp4 = new Uint8Array([0, 0, 0, 0x18, ...new TextEncoder().encode('ftypisom\0\0\0\0isomiso2')])
+
+  it('become video_url parts, labelled from their bytes, with fps, max_frames and detail', async () => {
+    expect(await contentPart(webm, { fps: 1, maxFrames: 16, detail: 'low' })).toEqual({
+      type: 'video_url',
+      video_url: { url: 'data:video/webm;base64,GkXfo59ChoE=', fps: 1, max_frames: 16, detail: 'low' },
+    })
+    expect(await contentPart('data:application/octet-stream;base64,' + Buffer.from(mp4).toString('base64'))).toMatchObject({ type: 'video_url', video_url: { url: expect.stringMatching(/^data:video\/mp4;base64,/) } })
+  })
+
+  it('refuse bytes that are no video we read', () => {
+    expect(() => videoPart(new Uint8Array([1, 2, 3]), { filename: 'x.mp4' })).toThrow('Not a recognised video x.mp4: expected MP4, MOV or WebM')
   })
 })

@@ -1,8 +1,9 @@
 /**
  * Images → `data:` URLs, and into chat content parts. PDFs (recognised from their bytes)
- * become `file` parts instead: the server renders each page.
+ * become `file` parts instead: the server renders each page; videos (MP4, MOV, WebM)
+ * become `video_url` parts: the server samples their frames.
  */
-import { isPdf, sniffImageMime, type ContentPart, type FilePart, type ImageDetail, type ImageUrlPart } from '@visto/protocol'
+import { isPdf, sniffImageMime, sniffVideoMime, type ContentPart, type FilePart, type ImageDetail, type ImageUrlPart, type VideoUrlPart } from '@visto/protocol'
 import { base64ToBytes, bytesToBase64 } from './base64.js'
 import { InvalidImageError } from './errors.js'
 import { loadNodeHelpers } from './runtime.js'
@@ -70,6 +71,21 @@ export async function imageToDataUrl(input: ImageInput, options: ImageOptions = 
 export interface DocumentOptions {
   /** Which pages of a PDF, 1-based, e.g. "1-3,7" (a Visto extension; default: all). */
   pages?: string
+  /** For videos: frames sampled per second (the server's default: 2). */
+  fps?: number
+  /** For videos: at most this many frames. */
+  maxFrames?: number
+}
+
+/** A `video_url` part carrying an MP4, MOV or WebM inline; `fps`, `max_frames` and `detail` are Visto extensions. */
+export function videoPart(bytes: Uint8Array, options: DocumentOptions & { detail?: ImageDetail; filename?: string } = {}): VideoUrlPart {
+  const mime = sniffVideoMime(bytes)
+  if (!mime) throw new InvalidImageError(`Not a recognised video${options.filename ? ` ${options.filename}` : ''}: expected MP4, MOV or WebM`)
+  const video: Exclude<VideoUrlPart['video_url'], string> = { url: `data:${mime};base64,${bytesToBase64(bytes)}` }
+  if (options.fps !== undefined) video.fps = options.fps
+  if (options.maxFrames !== undefined) video.max_frames = options.maxFrames
+  if (options.detail !== undefined) video.detail = options.detail
+  return { type: 'video_url', video_url: video }
 }
 
 /** A `file` part carrying a PDF inline; `detail` and `pages` are Visto extensions. */
@@ -86,27 +102,31 @@ function baseName(path: string): string {
 }
 
 /**
- * An image becomes an `image_url` part, a PDF a `file` part (told apart by the bytes,
- * never the name). Remote URLs are passed through as images for servers that fetch them.
+ * An image becomes an `image_url` part, a PDF a `file` part, a video a `video_url` part
+ * (told apart by the bytes, never the name). Remote URLs are passed through as images
+ * for servers that fetch them.
  */
-export async function contentPart(input: ImageInput, options: ImageOptions & DocumentOptions & { detail?: ImageDetail } = {}): Promise<ImageUrlPart | FilePart> {
+export async function contentPart(input: ImageInput, options: ImageOptions & DocumentOptions & { detail?: ImageDetail } = {}): Promise<ImageUrlPart | FilePart | VideoUrlPart> {
   if (typeof input === 'string' && isRemoteUrl(input)) return imagePart(input, options)
   if (typeof input === 'string') {
     const dataUrl = DATA_URL.exec(input)
     if (dataUrl) {
       const bytes = base64ToBytes(input.slice(dataUrl[0].length))
       if (isPdf(bytes)) return pdfPart(bytes, options)
+      if (sniffVideoMime(bytes)) return videoPart(bytes, options)
       return imagePart(input, options)
     }
     options.signal?.throwIfAborted()
     const node = await loadNodeHelpers('Reading an image by path')
     const bytes = await node.readImageFile(input, options.signal)
     if (isPdf(bytes)) return pdfPart(bytes, { ...options, filename: baseName(input) })
+    if (sniffVideoMime(bytes)) return videoPart(bytes, { ...options, filename: baseName(input) })
     const url = bytesToDataUrl(bytes, { ...(options.mime ? { mime: options.mime } : {}), name: input })
     return { type: 'image_url', image_url: options.detail ? { url, detail: options.detail } : { url } }
   }
   const bytes = await toBytes(input)
   if (isPdf(bytes)) return pdfPart(bytes, options)
+  if (sniffVideoMime(bytes)) return videoPart(bytes, options)
   return imagePart(bytes, options)
 }
 

@@ -25,8 +25,8 @@ export { MemoryCache, resolveCache, type CacheOption, type ResultCache } from '.
 export { cacheKey, normaliseForCache, stableStringify } from './cache-key.js'
 export { ChatCompletionStream } from './stream.js'
 export { parseSse, readSseData, SseLineDecoder, type SseEvent } from '@visto/protocol'
-export { imageToDataUrl, imagePart, pdfPart, contentPart, userContent, bytesToDataUrl, type DocumentOptions, type ImageInput, type ImageOptions } from './images.js'
-export { formatDuration, isPdf, percentile, sniffImageMime, type ImageMime } from '@visto/protocol'
+export { imageToDataUrl, imagePart, pdfPart, videoPart, contentPart, userContent, bytesToDataUrl, type DocumentOptions, type ImageInput, type ImageOptions } from './images.js'
+export { formatDuration, isPdf, percentile, sniffImageMime, sniffVideoMime, type ImageMime, type VideoMime } from '@visto/protocol'
 export {
   parseGrounding,
   groundingPrompt,

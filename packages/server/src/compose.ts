@@ -20,6 +20,7 @@ import type { ModelFiles } from './serving/ollama-models.js'
 import { chatRequestLimitsFrom } from './serving/request-limits.js'
 import { ResponseStore } from './responses/response-store.js'
 import { ResponsesService } from './responses/responses-service.js'
+import { Videos, videoOptionsFrom } from './video/videos.js'
 
 export interface ComposeOptions {
   /** What runs the model: llama-server, an upstream, or a scripted engine in tests. Not started here. */
@@ -55,6 +56,7 @@ export interface ComposedServer {
   admission: Admission
   chat: ChatCompletionsService
   images: ImagePipelineOptions
+  videos: Videos
   metrics: ServerMetrics
   responseCache: ResponseCache
   /**
@@ -85,6 +87,12 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
   const files = dataDir ? await openFiles(dataDir, { limits: fileLimitsFrom(config), clock: options.data?.clock, log }) : undefined
   const documents = documentOptionsFrom(config, images, files && ((id) => files.read(id)))
   const pdfDocuments = new PdfDocuments(documents)
+  const videos = new Videos(
+    videoOptionsFrom(config, images, {
+      files: files && ((id) => files.read(id)),
+      countTextTokens: engine.countTextTokens && ((texts, signal) => engine.countTextTokens!(texts, signal)),
+    }),
+  )
   // A pool's slots are its healthy engines' together, and change as they come and go.
   const admission = new Admission(engine.watchCapacity ? engine.describe().parallel : config.parallel, config['max-queue'])
   engine.watchCapacity?.((parallel) => admission.setCapacity(parallel))
@@ -107,6 +115,12 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
       maxChoices: config['max-n'],
       limits: chatRequestLimitsFrom(config),
       documents: pdfDocuments,
+      videos: {
+        checkParts: (parts) => videos.checkParts(parts),
+        inspect: (part, signal) => videos.inspect(part, signal),
+        render: (video, signal) => videos.render(video, signal),
+        imageTokens: (video) => videos.imageTokens(video),
+      },
       responseCache,
       observer: metrics,
     },
@@ -144,6 +158,7 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
     images,
     documents: pdfDocuments,
     maxPdfBytes: documents.maxFileBytes,
+    videos,
     metrics,
     metricsPublic: config['metrics-public'],
     files,
@@ -158,5 +173,5 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
     const stopHousekeeping = responseStore.startHousekeeping(log)
     app.addHook('onClose', async () => stopHousekeeping())
   }
-  return { app, engine, admission, chat, images, metrics, responseCache, dataDir, files, batches, routes }
+  return { app, engine, admission, chat, images, videos, metrics, responseCache, dataDir, files, batches, routes }
 }

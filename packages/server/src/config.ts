@@ -78,6 +78,14 @@ export const serveOptions = {
   'max-pdf-tokens': { kind: 'int', min: 1, description: 'Most image tokens the PDF pages of one request may take together (default: --ctx-size).' },
   'max-pdf-mb': { kind: 'number', default: 32, min: 0.001, description: 'Largest PDF, in MiB of decoded bytes.' },
   'pdf-timeout-seconds': { kind: 'number', default: 60, min: 1, description: 'Time limit for reading, and again for rendering, one PDF.' },
+  // Video is read by the system's ffmpeg, run as a limited subprocess (see video/ffmpeg-process.ts).
+  ffmpeg: { kind: 'string', description: 'The ffmpeg binary videos are read with; ffprobe is taken from the same folder (default: ffmpeg and ffprobe on PATH).' },
+  'max-video-mb': { kind: 'number', default: 100, min: 0.001, description: 'Largest video, in MiB of decoded bytes.' },
+  'max-video-seconds': { kind: 'number', default: 600, min: 1, description: 'Longest video, read from its headers before any frame is decoded.' },
+  // On 2 CPU cores the 4B model reads about 15 image tokens a second (docs/benchmarks.md), so 2,048 keep one video near two minutes of prompt processing.
+  'max-video-tokens': { kind: 'int', default: 2048, min: 128, description: 'Image tokens one video may take, all its frames together: a longer clip gets smaller, then fewer, frames.' },
+  'max-videos': { kind: 'int', default: 2, min: 1, max: 16, description: 'Most video parts per request.' },
+  'video-timeout-seconds': { kind: 'number', default: 120, min: 1, description: 'Time limit for reading the headers of, and again for decoding, one video.' },
   'max-messages': { kind: 'int', default: 256, min: 1, description: 'Most messages per chat request.' },
   'max-message-parts': { kind: 'int', default: 64, min: 1, description: 'Most content parts (text and images) per message.' },
   'max-text-chars': { kind: 'int', default: 1_000_000, min: 1, description: 'Most characters of text per request, all messages together.' },

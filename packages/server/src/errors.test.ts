@@ -5,6 +5,7 @@ const construct: Record<keyof typeof errors.errorRegistry, () => errors.ApiError
   InvalidRequestError: () => new errors.InvalidRequestError('bad', { param: 'temperature' }),
   InvalidImageError: () => new errors.InvalidImageError('Invalid image data in messages[0].content[1]: truncated JPEG'),
   InvalidFileError: () => new errors.InvalidFileError('Invalid file data in messages[0].content[1]: the PDF is password-protected'),
+  InvalidVideoError: () => new errors.InvalidVideoError('Invalid video data in messages[0].content[1]: truncated MP4'),
   ContextLengthExceededError: () => new errors.ContextLengthExceededError('too long'),
   AuthenticationError: () => new errors.AuthenticationError(),
   PermissionDeniedError: () => new errors.PermissionDeniedError('not from that origin'),

@@ -60,6 +60,13 @@ export class InvalidFileError extends ApiError {
   }
 }
 
+/** 400: a video part could not be used. The message always starts with "Invalid video data". */
+export class InvalidVideoError extends ApiError {
+  constructor(message: string, options: ApiErrorOptions & { code?: string } = {}) {
+    super(400, 'invalid_request_error', options.code ?? 'invalid_video', message, options)
+  }
+}
+
 /** 413: a size limit was exceeded (body, image bytes, pixels). */
 export class PayloadTooLargeError extends ApiError {
   constructor(message: string, options: ApiErrorOptions & { code?: string } = {}) {
@@ -183,6 +190,7 @@ export const errorRegistry = {
   InvalidRequestError: 400,
   InvalidImageError: 400,
   InvalidFileError: 400,
+  InvalidVideoError: 400,
   ContextLengthExceededError: 400,
   AuthenticationError: 401,
   PermissionDeniedError: 403,

@@ -1,9 +1,12 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { apiError, chunk, ok, refusedUrl, sse, startScriptedServer, type ScriptedServer } from '../../../../test-support/scripted-server.js'
 import { fixturesDir } from '../../../../test-support/paths.js'
 import { runCli } from '../../../../test-support/run-cli.js'
+import { ffmpegAvailable, makeClip } from '../../../../test-support/videos.js'
 
 const png = join(fixturesDir, 'tiny.png')
 const jpg = join(fixturesDir, 'tiny.jpg')
@@ -115,7 +118,45 @@ describe('visto ask', () => {
   it('prints help with --help and exits 0', async () => {
     const run = await runCli(['ask', '--help'])
     expect(run.code).toBe(0)
-    expect(run.stdout).toContain('Usage: visto ask IMAGE|PDF… -q QUESTION')
+    expect(run.stdout).toContain('Usage: visto ask IMAGE|PDF|VIDEO… -q QUESTION')
     expect(run.stdout).toContain('Exit codes: 0 ok, 1 failure, 2 usage, 3 server unreachable')
+  })
+})
+
+describe.skipIf(!ffmpegAvailable)('visto ask with a video', () => {
+  it('sends a clip as a video_url part, told apart by its bytes, with --fps and --max-frames', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'visto-ask-video-'))
+    try {
+      const clip = await makeClip({ codec: 'vp9', container: 'webm' })
+      // Named .bin: the bytes decide, never the name.
+      const path = join(dir, 'clip.bin')
+      writeFileSync(path, clip)
+      server.script(ok('A counter ticks.'))
+      const run = await runCli(['ask', path, '-q', 'What happens?', '--fps', '1', '--max-frames', '8', '--base-url', server.url])
+      expect(run.stderr).toBe('')
+      expect(run.code).toBe(0)
+      expect(run.stdout).toBe('A counter ticks.\n')
+      expect(server.requests[0]?.json?.messages).toEqual([
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'What happens?' },
+            { type: 'video_url', video_url: { url: `data:video/webm;base64,${clip.toString('base64')}`, fps: 1, max_frames: 8 } },
+          ],
+        },
+      ])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('refuses a bad --fps or --max-frames before sending anything', async () => {
+    const low = await runCli(['ask', png, '-q', 'x', '--max-frames', '2', '--base-url', server.url])
+    expect(low.code).toBe(2)
+    expect(low.stderr).toContain('--max-frames must be a whole number, at least 4, got "2"')
+    const fps = await runCli(['ask', png, '-q', 'x', '--fps', 'fast', '--base-url', server.url])
+    expect(fps.code).toBe(2)
+    expect(fps.stderr).toContain('--fps must be a number above 0 and at most 60, got "fast"')
+    expect(server.requests).toHaveLength(0)
   })
 })

@@ -213,4 +213,10 @@ export interface Engine extends Lifecycle {
   watchCapacity?(listener: (parallel: number) => void): void
   /** A pool: each of its engines, for /metrics, /v1/health and the status view. */
   poolStatus?(): PoolMemberStatus[]
+  /**
+   * Tokens of each text alone, by the served model's tokenizer (no special tokens), for
+   * costs told before a request is sent (a video's timestamps). Engines that cannot
+   * tokenize leave it out, and such costs are estimated.
+   */
+  countTextTokens?(texts: readonly string[], signal?: AbortSignal): Promise<number[]>
 }

@@ -7,21 +7,24 @@ import { bodyTooLarge } from '../http-errors.js'
 import type { ImageDetailLevel, ImagePipelineOptions } from '../images/pipeline.js'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
 import type { ChatJob, ChatJobPart } from '../serving/chat-job.js'
-import { parseSampling, TextBudget } from '../serving/chat-request.js'
+import { maxVideoFramesPerPart, parseSampling, TextBudget } from '../serving/chat-request.js'
 import { cacheDirective } from '../serving/response-cache.js'
 import { clientDisconnectSignal } from './client-disconnect.js'
 import { mapMultipartError } from './multipart-errors.js'
+import { sniffVideoContainer } from '../video/video-container.js'
 
 export interface ImagesDescribeDeps {
   chat: ChatCompletionsService
   images: ImagePipelineOptions
   /** Largest PDF upload; PDFs are passed on as file parts (each page becomes an image). */
   maxPdfBytes?: number | undefined
+  /** Largest video upload; videos are passed on as video parts (their frames become images). */
+  maxVideoBytes?: number | undefined
 }
 
 /** Form fields that carry image files; `image` is the documented one. */
 const imageFields = new Set(['image', 'image[]', 'images', 'images[]', 'file'])
-const textFields = new Set(['prompt', 'max_tokens', 'temperature', 'detail', 'model', 'pages'])
+const textFields = new Set(['prompt', 'max_tokens', 'temperature', 'detail', 'model', 'pages', 'fps', 'max_frames'])
 const defaultPrompt = 'Describe this image in detail.'
 
 function parseNumberField(fields: Map<string, string>, name: string): number | undefined {
@@ -47,7 +50,7 @@ function parseDetail(fields: Map<string, string>): ImageDetailLevel {
  */
 export function imagesDescribeRoute(deps: ImagesDescribeDeps) {
   const { images } = deps
-  const maxFileBytes = Math.max(images.maxImageBytes, deps.maxPdfBytes ?? 0)
+  const maxFileBytes = Math.max(images.maxImageBytes, deps.maxPdfBytes ?? 0, deps.maxVideoBytes ?? 0)
   const form: FastifyMultipartOptions = {
     throwFileSizeLimit: true,
     limits: {
@@ -76,7 +79,7 @@ export function imagesDescribeRoute(deps: ImagesDescribeDeps) {
     // Hold an admission place before reading and decoding: a full server answers 503 first.
     const reservation = deps.chat.reserve()
     try {
-      const { files, fields } = await readForm(request, images, bodyLimit, deps.maxPdfBytes)
+      const { files, fields } = await readForm(request, images, bodyLimit, deps.maxPdfBytes, deps.maxVideoBytes)
       const detail = parseDetail(fields)
       const maxTokens = parseNumberField(fields, 'max_tokens')
       const temperature = parseNumberField(fields, 'temperature')
@@ -91,9 +94,19 @@ export function imagesDescribeRoute(deps: ImagesDescribeDeps) {
       // nothing). PDFs become file parts: it renders their pages under its page limits.
       // Errors name each upload as the form did: image[0], image[1] …
       const pages = fields.get('pages')?.trim() || undefined
+      // The same checks a video_url part's fps and max_frames get (parseChatRequest).
+      const fps = parseNumberField(fields, 'fps')
+      const maxFrames = parseNumberField(fields, 'max_frames')
+      if (fps !== undefined && !(fps > 0 && fps <= 60)) throw new InvalidRequestError(`fps must be greater than 0 and at most 60 frames a second, got ${fps}`, { param: 'fps', code: 'invalid_value' })
+      if (maxFrames !== undefined && !(Number.isInteger(maxFrames) && maxFrames >= 4 && maxFrames <= maxVideoFramesPerPart)) {
+        throw new InvalidRequestError(`max_frames must be a whole number from 4 to ${maxVideoFramesPerPart}, got ${maxFrames}`, { param: 'max_frames', code: 'invalid_value' })
+      }
       const uploads = files.map((bytes, index): ChatJobPart => {
         const where = `image[${index}]`
         if (deps.maxPdfBytes !== undefined && isPdf(bytes)) return { type: 'file', where, filename: undefined, fileData: undefined, fileId: undefined, bytes, pages, detail }
+        if (deps.maxVideoBytes !== undefined && sniffVideoContainer(bytes) !== null) {
+          return { type: 'video', where, url: undefined, fileId: undefined, bytes, sha256: createHash('sha256').update(bytes).digest('hex'), fps, maxFrames, detail }
+        }
         return { type: 'image', where, bytes, sha256: createHash('sha256').update(bytes).digest('hex'), detail }
       })
       const job: ChatJob = {
@@ -130,6 +143,7 @@ async function readForm(
   images: ImagePipelineOptions,
   bodyLimit: number,
   maxPdfBytes: number | undefined,
+  maxVideoBytes: number | undefined,
 ): Promise<{ files: Buffer[]; fields: Map<string, string> }> {
   const files: Buffer[] = []
   const fields = new Map<string, string>()
@@ -153,7 +167,7 @@ async function readForm(
         files.push(Buffer.concat(chunks))
       } else {
         if (!textFields.has(part.fieldname)) {
-          throw new InvalidRequestError(`Unknown form field "${part.fieldname}"; expected image, prompt, max_tokens, temperature, detail${maxPdfBytes === undefined ? '' : ', pages'}`, {
+          throw new InvalidRequestError(`Unknown form field "${part.fieldname}"; expected image, prompt, max_tokens, temperature, detail${maxPdfBytes === undefined ? '' : ', pages'}${maxVideoBytes === undefined ? '' : ', fps, max_frames'}`, {
             param: part.fieldname,
             code: 'unknown_field',
           })
@@ -167,9 +181,9 @@ async function readForm(
     throw mapMultipartError(error, {
       fileTooLarge: () =>
         new PayloadTooLargeError(
-          maxPdfBytes === undefined
+          maxPdfBytes === undefined && maxVideoBytes === undefined
             ? `Image too large in image[${files.length}]: over the per-image limit of ${formatBytes(images.maxImageBytes)} (--max-image-mb)`
-            : `File too large in image[${files.length}]: over the per-file limit of ${formatBytes(Math.max(images.maxImageBytes, maxPdfBytes))} (--max-image-mb for images, --max-pdf-mb for PDFs)`,
+            : `File too large in image[${files.length}]: over the per-file limit of ${formatBytes(Math.max(images.maxImageBytes, maxPdfBytes ?? 0, maxVideoBytes ?? 0))} (--max-image-mb for images, --max-pdf-mb for PDFs, --max-video-mb for videos)`,
           { param: `image[${files.length}]`, code: 'image_too_large' },
         ),
       tooManyFiles: () => new InvalidRequestError(`Too many images: the limit is ${images.maxImagesPerRequest} per request (--max-images)`, { param: 'image', code: 'too_many_images' }),

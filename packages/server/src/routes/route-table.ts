@@ -9,6 +9,7 @@ import type { ErrorFormat } from '../http-errors.js'
 import type { ImagePipelineOptions } from '../images/pipeline.js'
 import type { ServerMetrics } from '../observability/server-metrics.js'
 import type { ResponsesService } from '../responses/responses-service.js'
+import type { Videos } from '../video/videos.js'
 import type { Admission } from '../serving/admission.js'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
 import type { ModelFiles } from '../serving/ollama-models.js'
@@ -24,6 +25,7 @@ import { metricsHandlers } from './metrics.js'
 import { modelsHandler } from './models.js'
 import { responsesHandlers } from './responses.js'
 import { ollamaHandlers } from './ollama.js'
+import { videoPreviewHandler } from './video-preview.js'
 import { webUiHandlers, type StaticRoots } from './web-ui.js'
 
 /** One row of the table: a handler, the paths it answers, who may call it. */
@@ -51,6 +53,7 @@ export interface RouteServices {
   documents: PdfDocuments
   /** Largest PDF upload to /v1/images/describe. */
   maxPdfBytes: number
+  videos: Videos
   metrics: ServerMetrics
   /** `--metrics-public`: a Prometheus that cannot send the API key may scrape without it. */
   metricsPublic: boolean
@@ -73,8 +76,8 @@ export interface RouteServices {
  * liveness probe and the CORS preflight (see access.ts).
  */
 export function routeTable(services: RouteServices): RouteEntry[] {
-  const { engine, admission, chat, images, documents, metrics, files, batches, staticRoots } = services
-  const describe = imagesDescribeRoute({ chat, images, maxPdfBytes: services.maxPdfBytes })
+  const { engine, admission, chat, images, documents, videos, metrics, files, batches, staticRoots } = services
+  const describe = imagesDescribeRoute({ chat, images, maxPdfBytes: services.maxPdfBytes, maxVideoBytes: videos.options.maxVideoBytes })
   const health = healthHandlers({ engine, admission })
   const stats = metricsHandlers(metrics)
   const web = webUiHandlers(staticRoots)
@@ -91,8 +94,9 @@ export function routeTable(services: RouteServices): RouteEntry[] {
     ...anthropicRoutes(chat),
     // Visto's own API
     { method: 'POST', paths: ['/v1/images/describe', '/images/describe'], access: 'guarded', chat: true, multipart: describe.form, handler: describe.handler },
-    { method: 'POST', paths: ['/v1/visto/image-cost'], access: 'guarded', handler: imageCostHandler({ images }) },
+    { method: 'POST', paths: ['/v1/visto/image-cost'], access: 'guarded', handler: imageCostHandler({ images, videos }) },
     { method: 'POST', paths: ['/v1/visto/document-preview'], access: 'guarded', handler: documentPreviewHandler({ documents }) },
+    { method: 'POST', paths: ['/v1/visto/video-preview'], access: 'guarded', handler: videoPreviewHandler({ videos }) },
     { method: 'GET', paths: ['/health'], access: 'public', handler: health.liveness },
     { method: 'GET', paths: ['/v1/health'], access: 'guarded', handler: health.detailed },
     { method: 'GET', paths: ['/metrics'], access: services.metricsPublic ? 'public' : 'guarded', handler: stats.scrape },

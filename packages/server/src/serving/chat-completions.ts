@@ -4,7 +4,7 @@ import type { ChatCompletion, ChatCompletionChunk, ChoiceLogprobs, FinishReason,
 import type { Engine, EngineContentPart, EngineImage, EngineMessage, EngineRequest, EngineToolCall, EngineTools, TokenLogprob } from '../engines/engine.js'
 import { ApiError, InternalServerError, InvalidRequestError, NotFoundError } from '../errors.js'
 import type { Admission, Release, Reservation } from './admission.js'
-import type { ChatJob, ChatJobFilePart, ChatJobImagePart } from './chat-job.js'
+import type { ChatJob, ChatJobFilePart, ChatJobImagePart, ChatJobVideoPart } from './chat-job.js'
 import type { ChatObserver } from './chat-observer.js'
 import { ChoiceAssembler, type ChoiceEvent, type JobResult, type JobUsage } from './choice-events.js'
 import { defaultChatRequestLimits, type ChatRequestLimits } from './request-limits.js'
@@ -39,6 +39,19 @@ export interface DocumentPreparer<Inspected = unknown> {
   imageTokens(document: Inspected): number
 }
 
+/**
+ * Videos (`video_url` parts): their headers read and checked first, then the planned
+ * frames decoded into timestamp text + image parts.
+ */
+export interface VideoPreparer<Inspected = unknown> {
+  /** Cheap checks on the parts alone, before any video is read. */
+  checkParts(parts: readonly ChatJobVideoPart[]): void
+  inspect(part: ChatJobVideoPart, signal: AbortSignal): Promise<Inspected>
+  render(video: Inspected, signal: AbortSignal): Promise<EngineContentPart[]>
+  /** What the frames cost in the prompt, as images. */
+  imageTokens(video: Inspected): number
+}
+
 export interface ChatServiceOptions {
   defaultMaxTokens: number
   maxImagesPerRequest: number
@@ -48,6 +61,8 @@ export interface ChatServiceOptions {
   limits?: ChatRequestLimits
   /** Without it, a `file` part gets a 400 saying documents are not enabled. */
   documents?: DocumentPreparer<any> | undefined
+  /** Without it, a `video_url` part gets a 400 saying videos are not enabled. */
+  videos?: VideoPreparer<any> | undefined
   responseCache?: ResponseCache | undefined
   observer?: ChatObserver | undefined
 }
@@ -147,6 +162,18 @@ export class ChatCompletionsService {
         throw new InvalidRequestError(`The model "${model}" has no vision projector loaded, so it cannot read PDF pages`, { param: 'messages', code: 'vision_unavailable' })
       }
       documents?.checkParts(fileParts)
+      const videoParts = job.messages.flatMap((m) => m.parts.filter((p): p is ChatJobVideoPart => p.type === 'video'))
+      const videos = this.options.videos
+      if (videoParts.length > 0 && !videos) {
+        throw new InvalidRequestError(`This server does not read video: ${videoParts[0]!.where} is a "video_url" part; send frames as images instead`, {
+          param: `${videoParts[0]!.where}.type`,
+          code: 'videos_disabled',
+        })
+      }
+      if (videoParts.length > 0 && !this.engine.describe().vision) {
+        throw new InvalidRequestError(`The model "${model}" has no vision projector loaded, so it cannot read video`, { param: 'messages', code: 'vision_unavailable' })
+      }
+      videos?.checkParts(videoParts)
       const sampling = { ...job.sampling, maxTokens: job.sampling.maxTokens ?? this.options.defaultMaxTokens }
       const { requestId } = job
       const identity = { id: `chatcmpl-${randomBytes(12).toString('hex')}`, created: Math.floor(Date.now() / 1000), model, job, startedAt }
@@ -178,6 +205,12 @@ export class ChatCompletionsService {
         documents.checkLimits(measured)
         fileParts.forEach((part, i) => inspected.set(part, measured[i]))
       }
+      // Videos too: every header is read and checked before any frame is decoded.
+      const probedVideos = new Map<ChatJobVideoPart, unknown>()
+      if (videos && videoParts.length > 0) {
+        const probed = await Promise.all(videoParts.map((part) => videos.inspect(part, imageSignal)))
+        videoParts.forEach((part, i) => probedVideos.set(part, probed[i]))
+      }
       let imageTokens = 0
       const messages: EngineMessage[] = await Promise.all(
         job.messages.map(async (message) => ({
@@ -193,6 +226,12 @@ export class ChatCompletionsService {
                   const pages = await documents!.render(document, imageSignal)
                   imageTokens += documents!.imageTokens(document)
                   return pages
+                }
+                if (part.type === 'video') {
+                  const video = probedVideos.get(part)
+                  const frames = await videos!.render(video, imageSignal)
+                  imageTokens += videos!.imageTokens(video)
+                  return frames
                 }
                 const image = await this.observedImage(part, imageSignal)
                 imageTokens += image.imageTokens ?? 0

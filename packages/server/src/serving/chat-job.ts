@@ -64,7 +64,7 @@ export interface ChatJobMessage {
   toolCallId?: string | undefined
 }
 
-export type ChatJobPart = ChatJobTextPart | ChatJobImagePart | ChatJobFilePart
+export type ChatJobPart = ChatJobTextPart | ChatJobImagePart | ChatJobFilePart | ChatJobVideoPart
 
 export interface ChatJobTextPart {
   type: 'text'
@@ -109,5 +109,26 @@ export interface ChatJobFilePart {
   bytes?: Buffer | undefined
   /** The `pages` selection as sent ("1-3,7"); undefined: every page. */
   pages: string | undefined
+  detail: ImageDetail
+}
+
+/**
+ * A video, not read yet: exactly one of `url` (a data URL, bare base64 or http(s) URL, as
+ * sent), `fileId` and `bytes` is set. Its frames reach the engine as images.
+ */
+export interface ChatJobVideoPart {
+  type: 'video'
+  /** What errors call the part, as for images. */
+  where: string
+  url: string | undefined
+  /** A file uploaded earlier through the Files API. */
+  fileId: string | undefined
+  /** Bytes already read (an upload), with their sha256 (hex) for the response cache. */
+  bytes?: Buffer | undefined
+  sha256?: string | undefined
+  /** Frames sampled per second; undefined: the server's default (2, as Qwen's processor). */
+  fps: number | undefined
+  /** At most this many frames; undefined: the server's ceiling. */
+  maxFrames: number | undefined
   detail: ImageDetail
 }

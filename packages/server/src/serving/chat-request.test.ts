@@ -61,8 +61,8 @@ describe('parseChatRequest', () => {
   })
 
   it('names an unknown part type', () => {
-    const result = rejection({ messages: [{ role: 'user', content: [{ type: 'video_url', video_url: {} }] }] })
-    expect(result.message).toBe('Unsupported content part type "video_url" in messages[0].content[0]; supported types are "text", "image_url" and "file"')
+    const result = rejection({ messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: {} }] }] })
+    expect(result.message).toBe('Unsupported content part type "input_audio" in messages[0].content[0]; supported types are "text", "image_url", "video_url" and "file"')
   })
 
   it.each([
@@ -124,5 +124,40 @@ describe('parseChatRequest: file parts (PDF documents)', () => {
   it('refuses a file part outside user messages', () => {
     const body = { messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: [{ type: 'file', file: { file_data: pdf } }] }] }
     expect(rejection(body).message).toBe('Files are only accepted in user messages; messages[1].content[0] is in an assistant message')
+  })
+})
+
+describe('parseChatRequest: video_url parts', () => {
+  const video = 'data:video/mp4;base64,AAAA'
+  const withVideo = (videoUrl: unknown, role = 'user') => ({ messages: [{ role, content: [{ type: 'video_url', video_url: videoUrl }, { type: 'text', text: 'What happens?' }] }] })
+
+  it('accepts vLLM\'s video_url part, and Visto\'s fps, max_frames and detail', () => {
+    expect(parseChatRequest(withVideo({ url: video })).messages[0]!.parts[0]).toEqual({
+      type: 'video', where: 'messages[0].content[0]', url: video, fileId: undefined, fps: undefined, maxFrames: undefined, detail: 'auto',
+    })
+    expect(parseChatRequest(withVideo({ file_id: 'file-abc', fps: 0.5, max_frames: 16, detail: 'low' })).messages[0]!.parts[0]).toEqual({
+      type: 'video', where: 'messages[0].content[0]', url: undefined, fileId: 'file-abc', fps: 0.5, maxFrames: 16, detail: 'low',
+    })
+    expect(parseChatRequest(withVideo(video)).messages[0]!.parts[0]).toMatchObject({ type: 'video', url: video })
+  })
+
+  it.each([
+    [{}, 'messages[0].content[0].video_url', 'messages[0].content[0].video_url needs exactly one of "url" (the video inline, as data:video/mp4;base64,...) and "file_id" (an uploaded file)'],
+    [{ url: video, file_id: 'file-abc' }, 'messages[0].content[0].video_url', 'messages[0].content[0].video_url needs exactly one of "url" (the video inline, as data:video/mp4;base64,...) and "file_id" (an uploaded file)'],
+    [{ url: 7 }, 'messages[0].content[0].video_url.url', 'messages[0].content[0].video_url.url must be a string, got a number'],
+    [{ url: video, fps: 0 }, 'messages[0].content[0].video_url.fps', 'messages[0].content[0].video_url.fps must be greater than 0 and at most 60 frames a second, got 0'],
+    [{ url: video, fps: '2' }, 'messages[0].content[0].video_url.fps', 'messages[0].content[0].video_url.fps must be a number, got a string'],
+    [{ url: video, max_frames: 3 }, 'messages[0].content[0].video_url.max_frames', 'messages[0].content[0].video_url.max_frames must be a whole number from 4 to 768, got 3'],
+    [{ url: video, max_frames: 8.5 }, 'messages[0].content[0].video_url.max_frames', 'messages[0].content[0].video_url.max_frames must be a whole number from 4 to 768, got 8.5'],
+    [{ url: video, detail: 'medium' }, 'messages[0].content[0].video_url.detail', 'messages[0].content[0].video_url.detail must be "low", "high" or "auto", got "medium"'],
+    [42, 'messages[0].content[0].video_url', 'messages[0].content[0].video_url must be an object with a "url" (a data:video/mp4;base64 URL) or a "file_id", got a number'],
+  ])('refuses video_url %j with a 400 naming %s', (videoUrl, param, message) => {
+    const result = rejection(withVideo(videoUrl))
+    expect(result).toEqual({ status: 400, param, message })
+  })
+
+  it('refuses a video outside user messages', () => {
+    const body = { messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: [{ type: 'video_url', video_url: { url: video } }] }] }
+    expect(rejection(body)).toEqual({ status: 400, param: 'messages[1].content[0]', message: 'Videos are only accepted in user messages; messages[1].content[0] is in an assistant message' })
   })
 })

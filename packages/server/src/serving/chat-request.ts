@@ -1,5 +1,5 @@
 import { InvalidRequestError } from '../errors.js'
-import type { ChatJobFilePart, ChatJobMessage, ChatJobPart, ChatJobRequest, ChatJobSampling } from './chat-job.js'
+import type { ChatJobFilePart, ChatJobMessage, ChatJobPart, ChatJobRequest, ChatJobSampling, ChatJobVideoPart } from './chat-job.js'
 import { checkResponseSchema } from './json-schema-limits.js'
 import { describeJsonType, isJsonObject, withArticle, type JsonObject } from './json-value.js'
 import { defaultChatRequestLimits, type ChatRequestLimits } from './request-limits.js'
@@ -57,7 +57,7 @@ function parseContent(content: unknown, index: number, role: ChatJobMessage['rol
     const where = `${at}.content[${j}]`
     if (!isJsonObject(part) || typeof part.type !== 'string') {
       fail(
-        `content must be a string or array of content parts, each with a "type" ("text", "image_url" or "file"): ${where} ${isJsonObject(part) ? 'has no valid "type"' : `is ${describeJsonType(part)}`}`,
+        `content must be a string or array of content parts, each with a "type" ("text", "image_url", "video_url" or "file"): ${where} ${isJsonObject(part) ? 'has no valid "type"' : `is ${describeJsonType(part)}`}`,
         `${where}.type`,
         'invalid_content',
       )
@@ -85,7 +85,11 @@ function parseContent(content: unknown, index: number, role: ChatJobMessage['rol
       if (role !== 'user') fail(`Files are only accepted in user messages; ${where} is in ${withArticle(role)} message`, `${where}`)
       return parseFilePart(part.file, where)
     }
-    fail(`Unsupported content part type "${part.type}" in ${where}; supported types are "text", "image_url" and "file"`, `${where}.type`, 'unsupported_content_type')
+    if (part.type === 'video_url') {
+      if (role !== 'user') fail(`Videos are only accepted in user messages; ${where} is in ${withArticle(role)} message`, `${where}`)
+      return parseVideoPart(part.video_url, where)
+    }
+    fail(`Unsupported content part type "${part.type}" in ${where}; supported types are "text", "image_url", "video_url" and "file"`, `${where}.type`, 'unsupported_content_type')
   })
 }
 
@@ -113,6 +117,55 @@ function parseFilePart(file: unknown, where: string): ChatJobFilePart {
     fail(`${where}.file.detail must be "low", "high" or "auto", got ${JSON.stringify(detail)}`, `${where}.file.detail`)
   }
   return { type: 'file', where, filename: optionalString('filename'), fileData, fileId, pages: optionalString('pages'), detail }
+}
+
+/** The most frames a part may ask for: Qwen's processor's own ceiling. */
+export const maxVideoFramesPerPart = 768
+
+/**
+ * `{"type": "video_url", "video_url": {"url": "data:video/mp4;base64,..."}}` (vLLM's
+ * shape), or `{"file_id": "file-..."}` for an uploaded file, with Visto's per-part
+ * `fps`, `max_frames` and `detail`.
+ */
+function parseVideoPart(video: unknown, where: string): ChatJobVideoPart {
+  // Like image_url, a bare string is taken as the URL.
+  const spec: JsonObject = typeof video === 'string' ? { url: video } : isJsonObject(video) ? video : fail(
+    `${where}.video_url must be an object with a "url" (a data:video/mp4;base64 URL) or a "file_id", got ${describeJsonType(video)}`,
+    `${where}.video_url`,
+    'invalid_type',
+  )
+  const optionalString = (name: string): string | undefined => {
+    const value = spec[name]
+    if (value === undefined || value === null) return undefined
+    if (typeof value !== 'string') fail(`${where}.video_url.${name} must be a string, got ${describeJsonType(value)}`, `${where}.video_url.${name}`, 'invalid_type')
+    return value
+  }
+  const url = optionalString('url')
+  const fileId = optionalString('file_id')
+  if ((url === undefined) === (fileId === undefined)) {
+    fail(
+      `${where}.video_url needs exactly one of "url" (the video inline, as data:video/mp4;base64,...) and "file_id" (an uploaded file)`,
+      `${where}.video_url`,
+      url === undefined ? 'missing_required_parameter' : 'invalid_value',
+    )
+  }
+  const number = (name: string): number | undefined => {
+    const value = spec[name]
+    if (value === undefined || value === null) return undefined
+    if (typeof value !== 'number' || !Number.isFinite(value)) fail(`${where}.video_url.${name} must be a number, got ${describeJsonType(value)}`, `${where}.video_url.${name}`, 'invalid_type')
+    return value
+  }
+  const fps = number('fps')
+  if (fps !== undefined && !(fps > 0 && fps <= 60)) fail(`${where}.video_url.fps must be greater than 0 and at most 60 frames a second, got ${fps}`, `${where}.video_url.fps`)
+  const maxFrames = number('max_frames')
+  if (maxFrames !== undefined && !(Number.isInteger(maxFrames) && maxFrames >= 4 && maxFrames <= maxVideoFramesPerPart)) {
+    fail(`${where}.video_url.max_frames must be a whole number from 4 to ${maxVideoFramesPerPart}, got ${maxFrames}`, `${where}.video_url.max_frames`)
+  }
+  const detail = spec.detail ?? 'auto'
+  if (detail !== 'low' && detail !== 'high' && detail !== 'auto') {
+    fail(`${where}.video_url.detail must be "low", "high" or "auto", got ${JSON.stringify(detail)}`, `${where}.video_url.detail`)
+  }
+  return { type: 'video', where, url, fileId, fps, maxFrames, detail }
 }
 
 function parseResponseFormat(value: unknown, limits: ChatRequestLimits): Record<string, unknown> | undefined {

@@ -153,6 +153,14 @@ export class ResponseCache {
           parts.push(['file', digest, part.pages ?? null, part.detail])
           continue
         }
+        if (part.type === 'video') {
+          // Inline videos by their bytes or data as sent; a remote URL or an uploaded file may change, so those are never cached.
+          const inline = part.url !== undefined && !/^https?:/i.test(part.url.trim()) ? createHash('sha256').update(part.url.trim()).digest('hex') : undefined
+          const digest = part.bytes !== undefined ? part.sha256 : inline
+          if (digest === undefined) return undefined
+          parts.push(['video', digest, part.fps ?? null, part.maxFrames ?? null, part.detail])
+          continue
+        }
         if (part.bytes !== undefined) {
           parts.push(['image', part.sha256, part.detail])
           continue

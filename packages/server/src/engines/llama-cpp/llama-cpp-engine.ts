@@ -195,6 +195,31 @@ export class LlamaCppEngine implements Engine {
     throw new EngineUnavailableError(`The model is not ready: ${detail}.`, { code: state.status === 'loading' ? 'model_loading' : 'engine_unavailable' })
   }
 
+  /** Texts already counted: the same timestamps recur in every video, and the tokenizer never changes while the model is loaded. */
+  private readonly tokenCounts = new Map<string, number>()
+
+  async countTextTokens(texts: readonly string[], signal?: AbortSignal): Promise<number[]> {
+    await this.health()
+    const counts = new Map<string, number>()
+    for (const text of texts) {
+      const known = this.tokenCounts.get(text)
+      if (known !== undefined) counts.set(text, known)
+    }
+    const missing = [...new Set(texts.filter((text) => !counts.has(text)))]
+    await Promise.all(
+      missing.map(async (content) => {
+        const response = await this.call('/tokenize', { method: 'POST', body: JSON.stringify({ content, add_special: false, parse_special: false }), signal })
+        if (!response.ok) throw new EngineUnavailableError(`The engine could not tokenize (HTTP ${response.status}).`)
+        const { tokens } = (await response.json()) as { tokens?: unknown[] }
+        if (!Array.isArray(tokens)) throw new EngineUnavailableError('The engine gave no tokens.')
+        if (this.tokenCounts.size >= 4096) this.tokenCounts.clear()
+        this.tokenCounts.set(content, tokens.length)
+        counts.set(content, tokens.length)
+      }),
+    )
+    return texts.map((text) => counts.get(text)!)
+  }
+
   /**
    * The prompt text, images as the media marker. `required` or a named function: the
    * prompt opens the call and a grammar built from the functions' schemas writes it, so
