@@ -108,8 +108,9 @@ describe('streaming', () => {
   })
 
   it('counts keep-alive comments as signs of life for the idle timeout', async () => {
-    server.script(sseRaw([': ping\n\n', ': ping\n\n', ': ping\n\n', `data: ${JSON.stringify(chunk('late'))}\n\n`, `data: ${JSON.stringify(chunk(undefined, 'stop'))}\n\n`], 120))
-    const client = createClient({ baseURL: server.url, timeout: 300 })
+    // Six pings 200 ms apart outlast the 1 s timeout, each well inside it (a loaded CI core may lag by hundreds of ms).
+    server.script(sseRaw([...Array.from({ length: 6 }, () => ': ping\n\n'), `data: ${JSON.stringify(chunk('late'))}\n\n`, `data: ${JSON.stringify(chunk(undefined, 'stop'))}\n\n`], 200))
+    const client = createClient({ baseURL: server.url, timeout: 1000 })
     expect(await (await client.chat.completions.create(request)).text()).toBe('late')
   })
 
