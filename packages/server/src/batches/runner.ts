@@ -22,9 +22,11 @@ export interface BatchRunnerOptions {
   /** How long ended batches and their output files are kept. */
   retentionSeconds: number
   log?: (line: string) => void
+  /** Longest input line in bytes (--body-limit-mb: one line is one request body). */
+  maxLineBytes?: number
   /**
-   * Called at named points of the batch life cycle (`validated`, `line-recorded`,
-   * `finalized-files`). The crash tests use it to SIGKILL the server exactly there.
+   * Called at named points of the batch life cycle (`validated`, `line-started`,
+   * `line-recorded`, `finalized-files`). The crash tests use it to SIGKILL the server exactly there.
    */
   failpoint?: (point: string) => void
 }
@@ -33,6 +35,14 @@ interface InFlightLine {
   line: PendingLine
   controller: AbortController
 }
+
+/**
+ * Attempts of one piece of work (a batch's validation, one line) that may be cut short
+ * by the process dying before the work is given up: a crash during an attempt may have
+ * been caused by someone else, so the work is tried once more; a second crash during it
+ * means it is what kills the server, and running it again would kill it again on every start.
+ */
+export const maxInterruptedAttempts = 2
 
 /** The longest a housekeeping timer waits, so clock changes are noticed. */
 const maxHousekeepingDelayMs = 3_600_000
@@ -188,7 +198,26 @@ export class BatchRunner {
       store.failValidation(batch.seq, [{ code: 'file_not_found', message: `The input file ${batch.input_file_id} no longer exists`, param: 'input_file_id', line: null }])
       return
     }
-    const result = await validateBatchInput(files.storage.path(input.id), batch.endpoint, { maxLines: this.options.maxLines, ...(this.options.maxJsonDepth !== undefined ? { maxJsonDepth: this.options.maxJsonDepth } : {}) })
+    // Counted before the work starts: a validation that kills the process is not repeated on every start.
+    const attempt = store.beginValidationAttempt(batch.seq)
+    if (attempt > maxInterruptedAttempts) {
+      store.failValidation(batch.seq, [
+        {
+          code: 'validation_crashed',
+          message: `Validation of the input file was interrupted by a server crash ${crashCount(attempt - 1)}; it is not tried again. The file probably holds a line that crashes the server; check it for very long or deeply nested lines, fix or remove them and create a new batch`,
+          param: 'input_file_id',
+          line: null,
+        },
+      ])
+      this.log(`batch ${batch.id}: failed: its validation was interrupted by a server crash ${crashCount(attempt - 1)}`)
+      return
+    }
+    const { maxJsonDepth, maxLineBytes } = this.options
+    const result = await validateBatchInput(files.storage.path(input.id), batch.endpoint, {
+      maxLines: this.options.maxLines,
+      ...(maxJsonDepth !== undefined ? { maxJsonDepth } : {}),
+      ...(maxLineBytes !== undefined ? { maxLineBytes } : {}),
+    })
     this.options.failpoint?.('validated')
     if (result.errors.length > 0) {
       store.failValidation(batch.seq, result.errors)
@@ -220,6 +249,25 @@ export class BatchRunner {
     const text = (await files.storage.readRange(batch.input_file_id, line.offset, line.length)).toString('utf8').replace(/^\uFEFF/, '')
     const checked = checkLine(text, line.lineNo, batch.endpoint, this.options.maxJsonDepth)
     const requestId = newId('req_')
+    // Counted before the work starts, as validation is: a line that kills the process fails instead of killing it on every start.
+    const attempt = store.beginLineAttempt(line.batchSeq, line.lineNo)
+    if (attempt > maxInterruptedAttempts) {
+      this.log(`batch ${batch.id} line ${line.lineNo}: failed: its run was interrupted by a server crash ${crashCount(attempt - 1)}`)
+      store.recordLine({
+        batchSeq: line.batchSeq,
+        lineNo: line.lineNo,
+        ok: false,
+        ran: true,
+        text: outputLine(line.customId, null, {
+          code: 'request_crashed_server',
+          message: `This request was interrupted by a server crash ${crashCount(attempt - 1)} and is not run again; the rest of the batch ran without it.`,
+        }),
+        inputTokens: 0,
+        outputTokens: 0,
+      })
+      return
+    }
+    this.options.failpoint?.('line-started')
     let result: LineResult
     try {
       if ('error' in checked) throw new Error(`line ${line.lineNo} changed since validation: ${checked.error.message}`)
@@ -237,9 +285,13 @@ export class BatchRunner {
       }
     } catch (error) {
       // Cancelled or shutting down: the line stays pending and runs after the next start.
-      if (signal.aborted) return
+      if (signal.aborted) {
+        store.endLineAttempt(line.batchSeq, line.lineNo)
+        return
+      }
       const apiError = asApiError(error)
       if (apiError.status === 503) {
+        store.endLineAttempt(line.batchSeq, line.lineNo)
         this.retryLater(line, Number(apiError.headers['retry-after'] ?? 5))
         return
       }
@@ -350,6 +402,10 @@ export class BatchRunner {
       await files.remove(id)
     }
   }
+}
+
+function crashCount(times: number): string {
+  return times === 1 ? 'once' : times === 2 ? 'twice' : `${times} times`
 }
 
 /** One line of an output or error file, in OpenAI's batch output format. */
