@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { installAccessControl, type AccessOptions } from './access.js'
 import { InvalidRequestError, NotFoundError } from './errors.js'
-import { bodyTooLarge, isBodyLimitError, sendClientError, sendError } from './http-errors.js'
+import { bodyTooLarge, isBodyLimitError, newRequestId, sendClientError, sendError, sendFrameworkError } from './http-errors.js'
 import { defaultMaxJsonDepth, jsonDepthExcess } from './serving/json-depth.js'
 
 export interface HttpAppOptions {
@@ -38,7 +37,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     requestIdHeader: false,
     genReqId: (request) => {
       const incoming = request.headers['x-request-id']
-      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : `req_${randomBytes(12).toString('hex')}`
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : newRequestId()
     },
     // One route per path whatever its spelling, so the access rule sees one decision:
     // `/V1/Models` and `//v1//models` are `/v1/models` (percent-decoding is the router's own).
@@ -51,8 +50,12 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
       connectionsCheckingInterval: bodyTimeoutMs > 0 ? Math.min(30_000, Math.max(100, Math.floor(bodyTimeoutMs / 4))) : 30_000,
       // Node insists that headers arrive no later than the whole request.
       headersTimeout: bodyTimeoutMs > 0 ? Math.min(60_000, bodyTimeoutMs) : 60_000,
+      // Node would answer a Host-less HTTP/1.1 request itself, outside the envelope and
+      // without a request id; the access rule refuses it instead (access.ts).
+      requireHostHeader: false,
     },
     clientErrorHandler: (error, socket) => sendClientError(error, socket, bodyTimeoutMs),
+    frameworkErrors: (error, request, reply) => sendFrameworkError(error, request, reply),
     forceCloseConnections: 'idle',
   })
 

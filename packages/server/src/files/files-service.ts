@@ -4,6 +4,7 @@ import { newId, systemClock, type Clock, type DataDir } from '../data-dir.js'
 import { InvalidRequestError, NotFoundError, PayloadTooLargeError } from '../errors.js'
 import { page, parseLimit } from '../list-page.js'
 import { FileRecords, type FileRecord } from './file-records.js'
+import { storedFileName } from './file-name.js'
 import { FileStorage, UploadTooLargeError } from './file-storage.js'
 
 export interface FileLimits {
@@ -87,7 +88,7 @@ export class FilesService {
     const record: FileRecord = {
       id: newId('file-'),
       purpose: fields.purpose,
-      filename: fields.filename.slice(0, 255) || (fields.purpose === 'batch' ? 'upload.jsonl' : 'upload'),
+      filename: storedFileName(fields.filename, fields.purpose === 'batch' ? 'upload.jsonl' : 'upload'),
       bytes: upload.bytes,
       created_at: now,
       expires_at: fields.expiresAfterSeconds === undefined ? null : now + fields.expiresAfterSeconds,

@@ -1,5 +1,6 @@
 import type { FastifyMultipartOptions } from '@fastify/multipart'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { contentDisposition } from '../files/content-disposition.js'
 import { fileObject, type FilesService } from '../files/files-service.js'
 import { InvalidRequestError } from '../errors.js'
 import { mapMultipartError } from './multipart-errors.js'
@@ -72,7 +73,7 @@ export function filesHandlers(service: FilesService) {
     const stream = service.storage.openRead(file.id)
     return reply
       .type('application/jsonl')
-      .header('content-disposition', `attachment; filename="${file.filename.replace(/["\\\r\n]/g, '_')}"`)
+      .header('content-disposition', contentDisposition(file.filename))
       .send(stream)
   }
 
