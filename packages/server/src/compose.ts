@@ -107,7 +107,7 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
     dataDir && files
       ? openBatchSystem({ dataDir, files, chat, admission, ...batchLimitsFrom(config), clock: options.data?.clock, log, failpoint: options.batchFailpoint })
       : undefined
-  if (batches) metrics.watchBatches(() => batches.store.progressSnapshot())
+  if (batches) metrics.watchBatches(() => ({ ...batches.store.progressSnapshot(), pausedFor: batches.runner.pause()?.reason }))
 
   const allowedHosts = parseHostList(config['allowed-hosts'])
   const app = createHttpApp({

@@ -17,6 +17,7 @@ const construct: Record<keyof typeof errors.errorRegistry, () => errors.ApiError
   OverloadedError: () => new errors.OverloadedError('busy', 2.2),
   EngineUnavailableError: () => new errors.EngineUnavailableError('down'),
   BatchesUnavailableError: () => new errors.BatchesUnavailableError(),
+  InsufficientStorageError: () => new errors.InsufficientStorageError('disk full'),
 }
 
 describe('error registry', () => {

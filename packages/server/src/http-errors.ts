@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { ApiError, asApiError, ClientClosedRequestError, InternalServerError, InvalidRequestError, PayloadTooLargeError, RequestTimeoutError } from './errors.js'
+import { isDiskFull } from './disk-space.js'
+import { ApiError, asApiError, ClientClosedRequestError, InsufficientStorageError, InternalServerError, InvalidRequestError, PayloadTooLargeError, RequestTimeoutError } from './errors.js'
 
 /**
  * The one place errors become HTTP. ApiErrors render themselves; fastify's own body
@@ -21,6 +22,9 @@ export function toApiError(error: unknown): ApiError {
       return new InvalidRequestError('Unsupported Content-Type; send the body as application/json', { param: 'body', code: 'unsupported_media_type' })
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new InvalidRequestError('The Content-Length header does not match the body', { param: 'body', code: 'invalid_content_length' })
+  }
+  if (isDiskFull(error)) {
+    return new InsufficientStorageError("The server's disk is full: the data directory (--data-dir) has no space left for this request. Delete files you no longer need (DELETE /v1/files/{id}) or free space on the disk, then retry.", { cause: error })
   }
   if (error instanceof SyntaxError && /JSON/.test(error.message)) {
     return new InvalidRequestError(`The request body is not valid JSON: ${error.message}`, { param: 'body', code: 'invalid_json' })

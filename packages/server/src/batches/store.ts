@@ -224,6 +224,11 @@ export class BatchStore {
     return this.db.prepare('SELECT validation_attempts FROM batches WHERE seq = ?').pluck().get(seq) as number
   }
 
+  /** The validation attempt ended without a crash (the disk was full): it does not count. */
+  endValidationAttempt(seq: number): void {
+    this.db.prepare('UPDATE batches SET validation_attempts = MAX(0, validation_attempts - 1) WHERE seq = ?').run(seq)
+  }
+
   /** Counts a line's run before it starts (see beginValidationAttempt); returns the count, this one included. */
   beginLineAttempt(seq: number, lineNo: number): number {
     this.db.prepare('UPDATE batch_lines SET attempts = attempts + 1 WHERE batch_seq = ? AND line_no = ?').run(seq, lineNo)

@@ -45,6 +45,9 @@ export function filesHandlers(service: FilesService) {
       }
     } catch (error) {
       if (upload) await service.storage.discard(upload.tempPath)
+      // Refused before the body was all read (too large, no disk space): the rest of it
+      // would hold the connection, so a client's next request must not wait behind it.
+      if (!request.raw.complete) reply.header('connection', 'close')
       throw mapMultipartError(error, { tooManyFields: 'Too many form fields: send one "file" and "purpose"' })
     }
     if (!upload) throw new InvalidRequestError('No file: send the JSONL requests in the "file" field', { param: 'file', code: 'missing_required_parameter' })
