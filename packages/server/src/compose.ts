@@ -5,7 +5,7 @@ import { MiB, type ServeConfig } from './config.js'
 import { openDataDirUnlessInUse, type Clock, type DataDir } from './data-dir.js'
 import { documentOptionsFrom, PdfDocuments } from './documents/pdf-documents.js'
 import type { Engine } from './engines/engine.js'
-import { imagePipelineOptions, prepareImage, prepareImageBytes, type ImagePipelineOptions } from './images/pipeline.js'
+import { imagePipelineOptions, measureImage, measureImageBytes, prepareImage, prepareImageBytes, type ImagePipelineOptions } from './images/pipeline.js'
 import { Semaphore } from './images/semaphore.js'
 import { registerRoutes, routeTable, type RouteEntry } from './routes/route-table.js'
 import { defaultStaticRoots, type StaticRoots } from './routes/web-ui.js'
@@ -16,6 +16,7 @@ import { ServerMetrics, type ServerMetricsOptions } from './observability/server
 import { Admission } from './serving/admission.js'
 import { ResponseCache, type ResponseCacheMode } from './serving/response-cache.js'
 import { ChatCompletionsService, type ImagePreparer } from './serving/chat-completions.js'
+import type { ChatJobImagePart } from './serving/chat-job.js'
 import { chatRequestLimitsFrom } from './serving/request-limits.js'
 
 export interface ComposeOptions {
@@ -93,6 +94,10 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
     {
       fromUrl: options.prepareImage ?? ((url, where, detail, signal) => prepareImage(url, where, images, detail, signal)),
       fromBytes: (bytes, where, detail, signal) => prepareImageBytes(bytes, where, images, detail, signal),
+      // A preparer given instead of the pipeline (tests) decodes at once, unmeasured.
+      ...(options.prepareImage
+        ? {}
+        : { measure: (part: ChatJobImagePart, signal: AbortSignal) => (part.bytes !== undefined ? measureImageBytes(part.bytes, part.where, images, part.detail) : measureImage(part.url, part.where, images, part.detail, signal)) }),
     },
     {
       defaultMaxTokens: config['default-max-tokens'],
@@ -101,6 +106,8 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
       documents: pdfDocuments,
       responseCache,
       observer: metrics,
+      // Only llama-server enforces --ctx-size itself; an upstream's own context is unknown here.
+      contextTokens: config.engine === 'llama.cpp' ? () => engine.describe().contextLength : undefined,
     },
   )
   const batches =
