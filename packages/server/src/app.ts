@@ -1,8 +1,9 @@
+import { pipeline, Transform } from 'node:stream'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { installAccessControl, type AccessOptions } from './access.js'
 import { InvalidRequestError, NotFoundError } from './errors.js'
 import { bodyTooLarge, isBodyLimitError, newRequestId, sendClientError, sendError, sendFrameworkError } from './http-errors.js'
-import { defaultMaxJsonDepth, jsonDepthExcess } from './serving/json-depth.js'
+import { defaultMaxJsonDepth, JsonDepthScanner, jsonDepthExcess } from './serving/json-depth.js'
 
 export interface HttpAppOptions {
   bodyLimitBytes: number
@@ -15,6 +16,9 @@ export interface HttpAppOptions {
 }
 
 const defaultBodyTimeoutMs = 300_000
+
+/** Bodies parsed as JSON, whatever their declared type (see the parser below). */
+const jsonBodyTypes = ['application/json', 'text/plain', 'application/x-www-form-urlencoded']
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 
@@ -63,17 +67,41 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   // type at all; all of them carry JSON here. Cross-origin "simple" requests that exploit
   // this are refused by the Origin check before the body is read.
   const maxJsonDepth = options.maxJsonDepth ?? defaultMaxJsonDepth
+  const tooDeep = (at: number) =>
+    new InvalidRequestError(`The request body nests objects and arrays deeper than ${maxJsonDepth} levels (at character ${at}); the limit is --max-json-depth`, {
+      param: 'body',
+      code: 'json_too_deep',
+    })
+  // The depth is checked as the body arrives, chunk by chunk: a 46 MiB run of `[` is
+  // refused at its 65th byte, before fastify gathers and decodes the whole body (that
+  // alone held the event loop for 300 ms).
+  const scannedWhileReceived = new WeakSet<object>()
+  app.addHook('preParsing', async (request, _reply, payload) => {
+    const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
+    if (!jsonBodyTypes.includes(type)) return payload
+    scannedWhileReceived.add(request)
+    const scanner = new JsonDepthScanner(maxJsonDepth)
+    let tooDeepAt = -1
+    const checked = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        if (tooDeepAt < 0) tooDeepAt = scanner.feed(chunk)
+        // Past the excess the rest is read and dropped unseen, and the 400 comes once the
+        // body has arrived: a client still sending gets its answer, not a broken pipe.
+        callback(null, tooDeepAt < 0 ? chunk : undefined)
+      },
+      flush(callback) {
+        callback(tooDeepAt < 0 ? null : tooDeep(tooDeepAt))
+      },
+    })
+    // pipeline, not pipe: a client that goes away mid-body must end the checked stream too.
+    pipeline(payload, checked, () => {})
+    return checked
+  })
   app.removeContentTypeParser(['application/json', 'text/plain'])
-  app.addContentTypeParser(['application/json', 'text/plain', 'application/x-www-form-urlencoded'], { parseAs: 'string', bodyLimit: options.bodyLimitBytes }, (_request, body, done) => {
-    const tooDeepAt = jsonDepthExcess(body as string, maxJsonDepth)
+  app.addContentTypeParser(jsonBodyTypes, { parseAs: 'string', bodyLimit: options.bodyLimitBytes }, (request, body, done) => {
+    const tooDeepAt = scannedWhileReceived.has(request) ? -1 : jsonDepthExcess(body as string, maxJsonDepth)
     if (tooDeepAt >= 0) {
-      done(
-        new InvalidRequestError(`The request body nests objects and arrays deeper than ${maxJsonDepth} levels (at character ${tooDeepAt}); the limit is --max-json-depth`, {
-          param: 'body',
-          code: 'json_too_deep',
-        }),
-        undefined,
-      )
+      done(tooDeep(tooDeepAt), undefined)
       return
     }
     try {
