@@ -82,6 +82,15 @@ async function customIds(server: SpawnedVisto, fileId: string | null | undefined
     .map((line) => (JSON.parse(line) as { custom_id: string }).custom_id)
 }
 
+async function fileLines(server: SpawnedVisto, fileId: string | null | undefined): Promise<Array<Record<string, any>>> {
+  if (!fileId) return []
+  const text = await (await client(server).files.content(fileId)).text()
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, any>)
+}
+
 /** Every line exactly once across both files, the failing line in the error file. */
 async function expectExactlyOnce(server: SpawnedVisto, batch: OpenAI.Batch, ids: string[]): Promise<void> {
   expect(batch.status).toBe('completed')
@@ -105,6 +114,64 @@ describe('batches survive SIGKILL', () => {
       await expectExactlyOnce(second, await waitForEnd(second, id), ids)
     } finally {
       await second.stop()
+    }
+  })
+
+  it('killed twice while validating: fails the batch with the reason on the next start instead of dying again', async () => {
+    const dir = await dataDir()
+    const { text } = await inputLines(4)
+    const first = await serve(dir, 'validated')
+    const id = await submit(first, text)
+    expect(await killedBySigkill(first)).toBe('SIGKILL')
+    // The second start validates once more, and dies there again.
+    const second = await serve(dir, 'validated')
+    expect(await killedBySigkill(second)).toBe('SIGKILL')
+    const third = await serve(dir)
+    try {
+      const batch = await waitForEnd(third, id)
+      expect(batch.status).toBe('failed')
+      expect(batch.errors!.data).toEqual([
+        {
+          code: 'validation_crashed',
+          message:
+            'Validation of the input file was interrupted by a server crash twice; it is not tried again. The file probably holds a line that crashes the server; check it for very long or deeply nested lines, fix or remove them and create a new batch',
+          param: 'input_file_id',
+          line: null,
+        },
+      ])
+      expect(third.output()).toContain(`batch ${id}: failed: its validation was interrupted by a server crash twice`)
+      // The server stays up and serves.
+      expect((await fetch(`${third.baseURL}/health`)).status).toBe(200)
+    } finally {
+      await third.stop()
+    }
+  })
+
+  it('a line that killed the server twice fails on its own; the rest of the batch completes', async () => {
+    const dir = await dataDir()
+    const { text, ids } = await inputLines(5)
+    const serveOneAtATime = (failpoint?: string) =>
+      startVisto(['--data-dir', dir, '--parallel', '1', '--batch-concurrency', '1'], { ...(failpoint ? { failpoint } : {}), mayDieBeforeReady: failpoint !== undefined })
+    // One line at a time, so the first line started is photo-0 both times.
+    const first = await serveOneAtATime('line-started')
+    const id = await submit(first, text)
+    expect(await killedBySigkill(first)).toBe('SIGKILL')
+    const second = await serveOneAtATime('line-started')
+    expect(await killedBySigkill(second)).toBe('SIGKILL')
+    const third = await serveOneAtATime()
+    try {
+      const batch = await waitForEnd(third, id)
+      expect(batch.status).toBe('completed')
+      expect(batch.request_counts).toEqual({ total: 5, completed: 3, failed: 2 })
+      const errors = await fileLines(third, batch.error_file_id)
+      expect(errors.map((line) => line.custom_id)).toEqual(['photo-0', 'photo-3'])
+      expect(errors[0]!.error).toEqual({
+        code: 'request_crashed_server',
+        message: 'This request was interrupted by a server crash twice and is not run again; the rest of the batch ran without it.',
+      })
+      expect(await customIds(third, batch.output_file_id)).toEqual(ids.filter((i) => i !== 'photo-0' && i !== 'photo-3'))
+    } finally {
+      await third.stop()
     }
   })
 

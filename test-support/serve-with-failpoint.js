@@ -2,7 +2,7 @@
 //
 // The real server (built dist), started as `visto serve` starts it, with one thing
 // added: it SIGKILLs itself the <hit>-th time (default 1) a batch reaches <point>
-// (`validated`, `line-recorded`, `finalized-files`). The crash tests run this instead of
+// (`validated`, `line-started`, `line-recorded`, `finalized-files`). The crash tests run this instead of
 // `visto serve`, so the server itself reads no test switch. Plain JavaScript: Node runs it
 // as it is.
 import { parseServeConfig } from '../packages/server/dist/config.js'

@@ -169,6 +169,10 @@ export function installAccessControl(app: FastifyInstance, options: AccessOption
     if (hostProblem !== undefined) {
       throw new InvalidRequestError(`Malformed Host header: ${hostProblem}; send one Host: name[:port]`, { param: 'host', code: 'invalid_host_header' })
     }
+    // HTTP/1.1 requires one (RFC 9112 §3.2); HTTP/1.0 clients may send none.
+    if (request.headers.host === undefined && request.raw.httpVersion !== '1.0') {
+      throw new InvalidRequestError('Missing Host header: an HTTP/1.1 request must carry one; send Host: name[:port]', { param: 'host', code: 'invalid_host_header' })
+    }
     // The asterisk request target (`GET * HTTP/1.1`) means the server itself, for OPTIONS only.
     if (request.raw.url === '*' && request.method !== 'OPTIONS') {
       throw new InvalidRequestError(`${request.method} * is not a request for anything: "*" is a request target for OPTIONS only`, { param: null, code: 'invalid_request_target' })

@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto'
+import { pipeline, Transform } from 'node:stream'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { installAccessControl, type AccessOptions } from './access.js'
 import { InvalidRequestError, NotFoundError } from './errors.js'
-import { bodyTooLarge, isBodyLimitError, sendClientError, sendError } from './http-errors.js'
-import { defaultMaxJsonDepth, jsonDepthExcess } from './serving/json-depth.js'
+import { bodyTooLarge, isBodyLimitError, newRequestId, sendClientError, sendError, sendFrameworkError } from './http-errors.js'
+import { defaultMaxJsonDepth, JsonDepthScanner, jsonDepthExcess } from './serving/json-depth.js'
 
 export interface HttpAppOptions {
   bodyLimitBytes: number
@@ -16,6 +16,9 @@ export interface HttpAppOptions {
 }
 
 const defaultBodyTimeoutMs = 300_000
+
+/** Bodies parsed as JSON, whatever their declared type (see the parser below). */
+const jsonBodyTypes = ['application/json', 'text/plain', 'application/x-www-form-urlencoded']
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 
@@ -38,7 +41,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     requestIdHeader: false,
     genReqId: (request) => {
       const incoming = request.headers['x-request-id']
-      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : `req_${randomBytes(12).toString('hex')}`
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : newRequestId()
     },
     // One route per path whatever its spelling, so the access rule sees one decision:
     // `/V1/Models` and `//v1//models` are `/v1/models` (percent-decoding is the router's own).
@@ -51,8 +54,12 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
       connectionsCheckingInterval: bodyTimeoutMs > 0 ? Math.min(30_000, Math.max(100, Math.floor(bodyTimeoutMs / 4))) : 30_000,
       // Node insists that headers arrive no later than the whole request.
       headersTimeout: bodyTimeoutMs > 0 ? Math.min(60_000, bodyTimeoutMs) : 60_000,
+      // Node would answer a Host-less HTTP/1.1 request itself, outside the envelope and
+      // without a request id; the access rule refuses it instead (access.ts).
+      requireHostHeader: false,
     },
     clientErrorHandler: (error, socket) => sendClientError(error, socket, bodyTimeoutMs),
+    frameworkErrors: (error, request, reply) => sendFrameworkError(error, request, reply),
     forceCloseConnections: 'idle',
   })
 
@@ -60,17 +67,41 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   // type at all; all of them carry JSON here. Cross-origin "simple" requests that exploit
   // this are refused by the Origin check before the body is read.
   const maxJsonDepth = options.maxJsonDepth ?? defaultMaxJsonDepth
+  const tooDeep = (at: number) =>
+    new InvalidRequestError(`The request body nests objects and arrays deeper than ${maxJsonDepth} levels (at character ${at}); the limit is --max-json-depth`, {
+      param: 'body',
+      code: 'json_too_deep',
+    })
+  // The depth is checked as the body arrives, chunk by chunk: a 46 MiB run of `[` is
+  // refused at its 65th byte, before fastify gathers and decodes the whole body (that
+  // alone held the event loop for 300 ms).
+  const scannedWhileReceived = new WeakSet<object>()
+  app.addHook('preParsing', async (request, _reply, payload) => {
+    const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
+    if (!jsonBodyTypes.includes(type)) return payload
+    scannedWhileReceived.add(request)
+    const scanner = new JsonDepthScanner(maxJsonDepth)
+    let tooDeepAt = -1
+    const checked = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        if (tooDeepAt < 0) tooDeepAt = scanner.feed(chunk)
+        // Past the excess the rest is read and dropped unseen, and the 400 comes once the
+        // body has arrived: a client still sending gets its answer, not a broken pipe.
+        callback(null, tooDeepAt < 0 ? chunk : undefined)
+      },
+      flush(callback) {
+        callback(tooDeepAt < 0 ? null : tooDeep(tooDeepAt))
+      },
+    })
+    // pipeline, not pipe: a client that goes away mid-body must end the checked stream too.
+    pipeline(payload, checked, () => {})
+    return checked
+  })
   app.removeContentTypeParser(['application/json', 'text/plain'])
-  app.addContentTypeParser(['application/json', 'text/plain', 'application/x-www-form-urlencoded'], { parseAs: 'string', bodyLimit: options.bodyLimitBytes }, (_request, body, done) => {
-    const tooDeepAt = jsonDepthExcess(body as string, maxJsonDepth)
+  app.addContentTypeParser(jsonBodyTypes, { parseAs: 'string', bodyLimit: options.bodyLimitBytes }, (request, body, done) => {
+    const tooDeepAt = scannedWhileReceived.has(request) ? -1 : jsonDepthExcess(body as string, maxJsonDepth)
     if (tooDeepAt >= 0) {
-      done(
-        new InvalidRequestError(`The request body nests objects and arrays deeper than ${maxJsonDepth} levels (at character ${tooDeepAt}); the limit is --max-json-depth`, {
-          param: 'body',
-          code: 'json_too_deep',
-        }),
-        undefined,
-      )
+      done(tooDeep(tooDeepAt), undefined)
       return
     }
     try {

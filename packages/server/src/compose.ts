@@ -5,7 +5,7 @@ import { MiB, type ServeConfig } from './config.js'
 import { openDataDirUnlessInUse, type Clock, type DataDir } from './data-dir.js'
 import { documentOptionsFrom, PdfDocuments } from './documents/pdf-documents.js'
 import type { Engine } from './engines/engine.js'
-import { imagePipelineOptions, prepareImage, prepareImageBytes, type ImagePipelineOptions } from './images/pipeline.js'
+import { imagePipelineOptions, measureImage, measureImageBytes, prepareImage, prepareImageBytes, type ImagePipelineOptions } from './images/pipeline.js'
 import { Semaphore } from './images/semaphore.js'
 import { registerRoutes, routeTable, type RouteEntry } from './routes/route-table.js'
 import { defaultStaticRoots, type StaticRoots } from './routes/web-ui.js'
@@ -17,6 +17,7 @@ import { Admission } from './serving/admission.js'
 import { ResponseCache, type ResponseCacheMode } from './serving/response-cache.js'
 import { ChatCompletionsService, type ImagePreparer } from './serving/chat-completions.js'
 import type { ModelFiles } from './serving/ollama-models.js'
+import type { ChatJobImagePart } from './serving/chat-job.js'
 import { chatRequestLimitsFrom } from './serving/request-limits.js'
 import { ResponseStore } from './responses/response-store.js'
 import { ResponsesService } from './responses/responses-service.js'
@@ -108,6 +109,10 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
     {
       fromUrl: options.prepareImage ?? ((url, where, detail, signal) => prepareImage(url, where, images, detail, signal)),
       fromBytes: (bytes, where, detail, signal) => prepareImageBytes(bytes, where, images, detail, signal),
+      // A preparer given instead of the pipeline (tests) decodes at once, unmeasured.
+      ...(options.prepareImage
+        ? {}
+        : { measure: (part: ChatJobImagePart, signal: AbortSignal) => (part.bytes !== undefined ? measureImageBytes(part.bytes, part.where, images, part.detail) : measureImage(part.url, part.where, images, part.detail, signal)) }),
     },
     {
       defaultMaxTokens: config['default-max-tokens'],
@@ -123,13 +128,15 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
       },
       responseCache,
       observer: metrics,
+      // Only llama-server enforces --ctx-size itself; an upstream's own context is unknown here.
+      contextTokens: config.engine === 'llama.cpp' ? () => engine.describe().contextLength : undefined,
     },
   )
   const batches =
     dataDir && files
       ? openBatchSystem({ dataDir, files, chat, admission, ...batchLimitsFrom(config), clock: options.data?.clock, log, failpoint: options.batchFailpoint })
       : undefined
-  if (batches) metrics.watchBatches(() => batches.store.progressSnapshot())
+  if (batches) metrics.watchBatches(() => ({ ...batches.store.progressSnapshot(), pausedFor: batches.runner.pause()?.reason }))
   // Stored responses share the data directory's database with files and batches.
   const responseStore = dataDir
     ? new ResponseStore(dataDir.db, { retentionSeconds: Math.round(config['response-retention-hours'] * 3600), maxBytes: Math.round(config['response-store-mb'] * MiB), clock: options.data?.clock })

@@ -19,6 +19,7 @@ const construct: Record<keyof typeof errors.errorRegistry, () => errors.ApiError
   EngineUnavailableError: () => new errors.EngineUnavailableError('down'),
   BatchesUnavailableError: () => new errors.BatchesUnavailableError(),
   ResponsesUnavailableError: () => new errors.ResponsesUnavailableError('store'),
+  InsufficientStorageError: () => new errors.InsufficientStorageError('disk full'),
 }
 
 describe('error registry', () => {

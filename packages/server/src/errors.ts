@@ -152,6 +152,13 @@ export class ResponsesUnavailableError extends ApiError {
   }
 }
 
+/** 507: the data directory's disk is full; the request can succeed once space is freed. */
+export class InsufficientStorageError extends ApiError {
+  constructor(message: string, options: ApiErrorOptions & { code?: string } = {}) {
+    super(507, 'server_error', options.code ?? 'insufficient_storage', message, options)
+  }
+}
+
 /** 500: a real server fault. The message is generic; details go to the log. */
 export class InternalServerError extends ApiError {
   constructor(message = 'The server had an error while processing your request.', options: ApiErrorOptions = {}) {
@@ -204,4 +211,5 @@ export const errorRegistry = {
   EngineUnavailableError: 503,
   BatchesUnavailableError: 503,
   ResponsesUnavailableError: 503,
+  InsufficientStorageError: 507,
 } as const

@@ -1,7 +1,10 @@
+import { randomBytes } from 'node:crypto'
+import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { anthropicErrorBody } from './serving/anthropic-response.js'
-import { ApiError, asApiError, ClientClosedRequestError, InternalServerError, InvalidRequestError, PayloadTooLargeError, RequestTimeoutError } from './errors.js'
+import { isDiskFull } from './disk-space.js'
+import { ApiError, asApiError, ClientClosedRequestError, InsufficientStorageError, InternalServerError, InvalidRequestError, PayloadTooLargeError, RequestTimeoutError } from './errors.js'
 
 /**
  * The one place errors become HTTP. ApiErrors render themselves; fastify's own body
@@ -20,6 +23,9 @@ export function toApiError(error: unknown): ApiError {
       return new InvalidRequestError('Unsupported Content-Type; send the body as application/json', { param: 'body', code: 'unsupported_media_type' })
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new InvalidRequestError('The Content-Length header does not match the body', { param: 'body', code: 'invalid_content_length' })
+  }
+  if (isDiskFull(error)) {
+    return new InsufficientStorageError("The server's disk is full: the data directory (--data-dir) has no space left for this request. Delete files you no longer need (DELETE /v1/files/{id}) or free space on the disk, then retry.", { cause: error })
   }
   if (error instanceof SyntaxError && /JSON/.test(error.message)) {
     return new InvalidRequestError(`The request body is not valid JSON: ${error.message}`, { param: 'body', code: 'invalid_json' })
@@ -101,10 +107,36 @@ declare module 'fastify' {
   }
 }
 
+/** Node's refusals of a header value (a character above U+00FF, a line break): thrown when the headers are written. */
+const invalidHeaderCodes = new Set(['ERR_INVALID_CHAR', 'ERR_HTTP_INVALID_HEADER_VALUE', 'ERR_INVALID_HTTP_TOKEN'])
+
 export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const apiError = reportError(error, request)
+  // The headers set for the failed response hold the bad value and would fail the error
+  // response too (and fastify would answer outside the envelope): only ours stay.
+  if (invalidHeaderCodes.has((error as { code?: string } | undefined)?.code ?? '')) {
+    for (const name of Object.keys(reply.getHeaders())) if (name !== 'x-request-id' && name !== 'vary' && !name.startsWith('access-control-')) reply.removeHeader(name)
+    // The failed attempt left its own reason phrase ("OK") behind.
+    reply.raw.statusMessage = STATUS_CODES[apiError.status] ?? ''
+  }
   const body = errorBody(apiError, request.routeOptions.config?.errorFormat, request.id)
   return reply.code(apiError.status).headers(apiError.headers).type('application/json; charset=utf-8').send(body)
+}
+
+/**
+ * Fastify's own refusals that happen before routing (a path parameter over its length
+ * limit, a URL that does not decode), in the envelope like everything else. They skip
+ * the onRequest hooks, so the request id is set here.
+ */
+export function sendFrameworkError(error: Error & { code?: string }, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  reply.header('x-request-id', request.id)
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return sendError(new ApiError(414, 'invalid_request_error', 'uri_too_long', 'The URL is too long: a path segment such as an id may be at most 100 characters'), request, reply)
+  }
+  if (error.code === 'FST_ERR_BAD_URL') {
+    return sendError(new InvalidRequestError('The URL does not decode: a % must start a valid UTF-8 escape such as %2F', { code: 'invalid_url' }), request, reply)
+  }
+  return sendError(error, request, reply)
 }
 
 /**
@@ -120,6 +152,8 @@ export function sendClientError(error: Error & { code?: string }, socket: Socket
       `The request was not received within ${Math.round(bodyTimeoutMs / 1000)} s (--body-timeout-seconds); send the body faster or raise the limit`,
       { param: 'body' },
     )
+  } else if (error.code === 'HPE_INVALID_CHUNK_SIZE' || error.code === 'HPE_INVALID_TRANSFER_ENCODING' || error.code === 'HPE_UNEXPECTED_CONTENT_LENGTH') {
+    apiError = new InvalidRequestError('Malformed request body framing: the chunked encoding or the Content-Length and Transfer-Encoding headers are invalid', { code: 'malformed_request' })
   } else if (error.code === 'HPE_HEADER_OVERFLOW') {
     apiError = new ApiError(431, 'invalid_request_error', 'headers_too_large', 'The request headers are too large')
   } else {
@@ -129,10 +163,16 @@ export function sendClientError(error: Error & { code?: string }, socket: Socket
   const response = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage
   if (socket.writable && !response?.headersSent) {
     const body = JSON.stringify(apiError.toEnvelope())
-    const reason = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' }[apiError.status] ?? 'Error'
+    const reason = { 400: 'Bad Request', 408: 'Request Timeout', 414: 'URI Too Long', 431: 'Request Header Fields Too Large' }[apiError.status] ?? 'Error'
+    // No request was parsed, so no id came with it: a fresh one, like every other response's.
     socket.write(
-      `HTTP/1.1 ${apiError.status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${apiError.status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${newRequestId()}\r\nConnection: close\r\n\r\n${body}`,
     )
   }
   socket.destroy(error)
+}
+
+/** `req_` and 24 hex digits: the id of a request that brought none (or none usable). */
+export function newRequestId(): string {
+  return `req_${randomBytes(12).toString('hex')}`
 }

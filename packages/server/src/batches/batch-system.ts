@@ -1,4 +1,4 @@
-import type { ServeConfig } from '../config.js'
+import { MiB, type ServeConfig } from '../config.js'
 import type { Clock, DataDir } from '../data-dir.js'
 import type { FilesService } from '../files/files-service.js'
 import type { Admission } from '../serving/admission.js'
@@ -14,6 +14,8 @@ export interface BatchLimits {
   maxLines: number
   /** Deepest nesting of objects and arrays in a batch line (--max-json-depth). */
   maxJsonDepth?: number
+  /** Longest input line in bytes: one line is one request body (--body-limit-mb). */
+  maxLineBytes?: number
   retentionSeconds: number
 }
 
@@ -22,6 +24,7 @@ export function batchLimitsFrom(config: ServeConfig): BatchLimits {
     concurrency: config['batch-concurrency'],
     maxLines: config['batch-max-lines'],
     maxJsonDepth: config['max-json-depth'],
+    maxLineBytes: Math.round(config['body-limit-mb'] * MiB),
     retentionSeconds: Math.round(config['batch-retention-hours'] * 3600),
   }
 }
@@ -59,6 +62,7 @@ export function openBatchSystem(options: BatchSystemOptions): BatchSystem {
     concurrency: options.concurrency,
     maxLines: options.maxLines,
     ...(options.maxJsonDepth !== undefined ? { maxJsonDepth: options.maxJsonDepth } : {}),
+    ...(options.maxLineBytes !== undefined ? { maxLineBytes: options.maxLineBytes } : {}),
     retentionSeconds: options.retentionSeconds,
     ...(options.log ? { log: options.log } : {}),
     ...(options.failpoint ? { failpoint: options.failpoint } : {}),

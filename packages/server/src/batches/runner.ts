@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs'
+import { diskSpaceOf, isDiskFull } from '../disk-space.js'
 import { asApiError } from '../errors.js'
 import type { ChatCompletionsService } from '../serving/chat-completions.js'
 import type { ChatJob } from '../serving/chat-job.js'
@@ -22,17 +23,48 @@ export interface BatchRunnerOptions {
   /** How long ended batches and their output files are kept. */
   retentionSeconds: number
   log?: (line: string) => void
+  /** Longest input line in bytes (--body-limit-mb: one line is one request body). */
+  maxLineBytes?: number
   /**
-   * Called at named points of the batch life cycle (`validated`, `line-recorded`,
-   * `finalized-files`). The crash tests use it to SIGKILL the server exactly there.
+   * Called at named points of the batch life cycle (`validated`, `line-started`,
+   * `line-recorded`, `finalized-files`). The crash tests use it to SIGKILL the server exactly there.
    */
   failpoint?: (point: string) => void
+}
+
+/** Why batch work is paused while the server runs: the data directory's disk is full. */
+export interface BatchPause {
+  reason: 'disk_full'
+  /** Milliseconds since the epoch. */
+  since: number
+  message: string
+  /** Results (and other writes) kept in memory until they can be written. */
+  unwrittenResults: number
+}
+
+interface UnwrittenWrite {
+  /** A line's result, or bookkeeping. */
+  kind: 'result' | 'bookkeeping'
+  write: () => void
 }
 
 interface InFlightLine {
   line: PendingLine
   controller: AbortController
 }
+
+/**
+ * Attempts of one piece of work (a batch's validation, one line) that may be cut short
+ * by the process dying before the work is given up: a crash during an attempt may have
+ * been caused by someone else, so the work is tried once more; a second crash during it
+ * means it is what kills the server, and running it again would kill it again on every start.
+ */
+export const maxInterruptedAttempts = 2
+
+/** While the disk is full, how often free space is looked for. */
+const diskCheckMs = 1000
+/** Free space batch work waits for before it resumes (a little more than a few results take). */
+const resumeFreeBytes = 256 * 1024
 
 /** The longest a housekeeping timer waits, so clock changes are noticed. */
 const maxHousekeepingDelayMs = 3_600_000
@@ -61,6 +93,11 @@ export class BatchRunner {
   private readonly retryTimers = new Set<NodeJS.Timeout>()
   private housekeepingTimer: NodeJS.Timeout | undefined
   private readonly log: (line: string) => void
+  /** Set while the disk is full: no new work starts until every unwritten write is written. */
+  private diskFull: { since: number; message: string } | undefined
+  /** Writes a full disk refused, in order: a computed result is kept here, never recomputed or lost. */
+  private readonly unwritten: UnwrittenWrite[] = []
+  private diskTimer: NodeJS.Timeout | undefined
 
   constructor(private readonly options: BatchRunnerOptions) {
     this.log = options.log ?? (() => {})
@@ -82,7 +119,8 @@ export class BatchRunner {
       try {
         this.pump()
       } catch (error) {
-        this.log(`batch runner: ${(error as Error).stack ?? String(error)}`)
+        if (isDiskFull(error)) this.pauseForDisk(error)
+        else this.log(`batch runner: ${(error as Error).stack ?? String(error)}`)
       }
     })
   }
@@ -104,6 +142,7 @@ export class BatchRunner {
    */
   async drain(deadlineMs: number): Promise<void> {
     this.paused = true
+    if (this.diskTimer) clearTimeout(this.diskTimer)
     for (const timer of this.retryTimers) clearTimeout(timer)
     this.retryTimers.clear()
     if (this.housekeepingTimer) clearTimeout(this.housekeepingTimer)
@@ -116,10 +155,89 @@ export class BatchRunner {
     }
     for (const entry of this.inFlight.values()) entry.controller.abort(new Error('server shutting down'))
     await all()
+    // A last try: what cannot be written now is run again after the next start.
+    if (this.unwritten.length > 0 && !this.writeUnwritten()) {
+      this.log(`batch runner: shutting down with ${this.unwritten.length} results unwritten (the disk is full); their lines run again after the next start`)
+    }
+  }
+
+  /** Why batch work is paused, when it is (for /v1/health and /metrics). */
+  pause(): BatchPause | undefined {
+    if (!this.diskFull) return undefined
+    return { reason: 'disk_full', ...this.diskFull, unwrittenResults: this.unwritten.filter((w) => w.kind === 'result').length }
+  }
+
+  /**
+   * Writes now, or, when the disk is full, keeps the write to retry in order once space
+   * returns. Returns whether it was written.
+   */
+  private persist(kind: UnwrittenWrite['kind'], write: () => void): boolean {
+    if (!this.diskFull) {
+      try {
+        write()
+        return true
+      } catch (error) {
+        if (!isDiskFull(error)) throw error
+        this.pauseForDisk(error)
+      }
+    }
+    this.unwritten.push({ kind, write })
+    return false
+  }
+
+  /** A write failed for lack of space: stop starting work, keep what is computed, and look for space every second. */
+  private pauseForDisk(error: unknown): void {
+    if (this.diskFull) return
+    const message = `the disk of the data directory is full (${(error as Error).message}); batch work is paused until space is freed`
+    this.diskFull = { since: Date.now(), message }
+    this.log(`batch runner: ${message}; lines already generating finish and their results are kept in memory`)
+    this.scheduleDiskCheck()
+  }
+
+  private scheduleDiskCheck(): void {
+    if (this.paused) return
+    this.diskTimer = setTimeout(() => void this.checkDisk(), diskCheckMs)
+    this.diskTimer.unref()
+  }
+
+  /** Resumes once every kept write is written (and the disk has some room, so finishing files does not fail again at once). */
+  private async checkDisk(): Promise<void> {
+    this.diskTimer = undefined
+    if (!this.diskFull || this.paused) return
+    let free = Infinity
+    try {
+      free = (await diskSpaceOf(this.options.files.storage.dir)).free
+    } catch {
+      // No statfs here: trying the writes tells.
+    }
+    if (free < resumeFreeBytes || !this.writeUnwritten()) {
+      this.scheduleDiskCheck()
+      return
+    }
+    const pausedSeconds = Math.round((Date.now() - this.diskFull.since) / 1000)
+    this.diskFull = undefined
+    // A deletion may have used the reserve to get out of the full disk.
+    await this.options.files.diskReserve?.ensure()
+    this.log(`batch runner: disk space is back; batch work resumes after a pause of ${pausedSeconds} s`)
+    this.wake()
+  }
+
+  /** Writes the kept writes in order; false when the disk is still full. */
+  private writeUnwritten(): boolean {
+    while (this.unwritten.length > 0) {
+      try {
+        this.unwritten[0]!.write()
+      } catch (error) {
+        if (isDiskFull(error)) return false
+        this.log(`batch runner: ${(error as Error).stack ?? String(error)}`)
+      }
+      this.unwritten.shift()
+    }
+    return true
   }
 
   private pump(): void {
-    if (this.paused) return
+    if (this.paused || this.diskFull) return
     const { store } = this.options
     for (const batch of store.batchesInStatus('validating')) {
       if (!this.busy.has(batch.seq)) this.track(batch.seq, this.validate(batch))
@@ -147,7 +265,7 @@ export class BatchRunner {
   private track(seq: number, work: Promise<void>): void {
     this.busy.add(seq)
     const done = work
-      .catch((error: unknown) => this.log(`batch runner: ${(error as Error).stack ?? String(error)}`))
+      .catch((error: unknown) => (isDiskFull(error) ? this.pauseForDisk(error) : this.log(`batch runner: ${(error as Error).stack ?? String(error)}`)))
       .finally(() => {
         this.busy.delete(seq)
         this.settled.delete(done)
@@ -188,7 +306,47 @@ export class BatchRunner {
       store.failValidation(batch.seq, [{ code: 'file_not_found', message: `The input file ${batch.input_file_id} no longer exists`, param: 'input_file_id', line: null }])
       return
     }
-    const result = await validateBatchInput(files.storage.path(input.id), batch.endpoint, { maxLines: this.options.maxLines, ...(this.options.maxJsonDepth !== undefined ? { maxJsonDepth: this.options.maxJsonDepth } : {}) })
+    try {
+      await this.validateCounted(batch, files.storage.path(input.id))
+    } catch (error) {
+      if (!isDiskFull(error)) throw error
+      // Not a crash: validation runs again, uncounted, once there is space.
+      this.pauseForDisk(error)
+    }
+  }
+
+  private async validateCounted(batch: BatchRecord, path: string): Promise<void> {
+    const { store } = this.options
+    // Counted before the work starts: a validation that kills the process is not repeated on every start.
+    const attempt = store.beginValidationAttempt(batch.seq)
+    try {
+      await this.validateAttempt(batch, path, attempt)
+    } catch (error) {
+      if (isDiskFull(error)) this.persist('bookkeeping', () => store.endValidationAttempt(batch.seq))
+      throw error
+    }
+  }
+
+  private async validateAttempt(batch: BatchRecord, path: string, attempt: number): Promise<void> {
+    const { store } = this.options
+    if (attempt > maxInterruptedAttempts) {
+      store.failValidation(batch.seq, [
+        {
+          code: 'validation_crashed',
+          message: `Validation of the input file was interrupted by a server crash ${crashCount(attempt - 1)}; it is not tried again. The file probably holds a line that crashes the server; check it for very long or deeply nested lines, fix or remove them and create a new batch`,
+          param: 'input_file_id',
+          line: null,
+        },
+      ])
+      this.log(`batch ${batch.id}: failed: its validation was interrupted by a server crash ${crashCount(attempt - 1)}`)
+      return
+    }
+    const { maxJsonDepth, maxLineBytes } = this.options
+    const result = await validateBatchInput(path, batch.endpoint, {
+      maxLines: this.options.maxLines,
+      ...(maxJsonDepth !== undefined ? { maxJsonDepth } : {}),
+      ...(maxLineBytes !== undefined ? { maxLineBytes } : {}),
+    })
     this.options.failpoint?.('validated')
     if (result.errors.length > 0) {
       store.failValidation(batch.seq, result.errors)
@@ -220,6 +378,36 @@ export class BatchRunner {
     const text = (await files.storage.readRange(batch.input_file_id, line.offset, line.length)).toString('utf8').replace(/^\uFEFF/, '')
     const checked = checkLine(text, line.lineNo, batch.endpoint, this.options.maxJsonDepth)
     const requestId = newId('req_')
+    // Counted before the work starts, as validation is: a line that kills the process fails instead of killing it on every start.
+    let attempt: number
+    try {
+      if (this.diskFull) throw Object.assign(new Error('disk full'), { code: 'ENOSPC' })
+      attempt = store.beginLineAttempt(line.batchSeq, line.lineNo)
+    } catch (error) {
+      if (!isDiskFull(error)) throw error
+      // Not started: it runs when space is back.
+      this.pauseForDisk(error)
+      this.retryReady.push(line)
+      return
+    }
+    if (attempt > maxInterruptedAttempts) {
+      this.log(`batch ${batch.id} line ${line.lineNo}: failed: its run was interrupted by a server crash ${crashCount(attempt - 1)}`)
+      const crashed: LineResult = {
+        batchSeq: line.batchSeq,
+        lineNo: line.lineNo,
+        ok: false,
+        ran: true,
+        text: outputLine(line.customId, null, {
+          code: 'request_crashed_server',
+          message: `This request was interrupted by a server crash ${crashCount(attempt - 1)} and is not run again; the rest of the batch ran without it.`,
+        }),
+        inputTokens: 0,
+        outputTokens: 0,
+      }
+      this.persist('result', () => store.recordLine(crashed))
+      return
+    }
+    this.options.failpoint?.('line-started')
     let result: LineResult
     try {
       if ('error' in checked) throw new Error(`line ${line.lineNo} changed since validation: ${checked.error.message}`)
@@ -237,9 +425,13 @@ export class BatchRunner {
       }
     } catch (error) {
       // Cancelled or shutting down: the line stays pending and runs after the next start.
-      if (signal.aborted) return
+      if (signal.aborted) {
+        this.persist('bookkeeping', () => store.endLineAttempt(line.batchSeq, line.lineNo))
+        return
+      }
       const apiError = asApiError(error)
       if (apiError.status === 503) {
+        this.persist('bookkeeping', () => store.endLineAttempt(line.batchSeq, line.lineNo))
         this.retryLater(line, Number(apiError.headers['retry-after'] ?? 5))
         return
       }
@@ -254,8 +446,8 @@ export class BatchRunner {
         outputTokens: 0,
       }
     }
-    store.recordLine(result)
-    this.options.failpoint?.('line-recorded')
+    // On a full disk the result waits in memory: the generation is never thrown away or run again.
+    if (this.persist('result', () => store.recordLine(result))) this.options.failpoint?.('line-recorded')
   }
 
   private retryLater(line: PendingLine, seconds: number): void {
@@ -268,8 +460,17 @@ export class BatchRunner {
     this.retryTimers.add(timer)
   }
 
-  /** Writes the output and error files from SQLite and ends the batch. Safe to repeat after a crash. */
+  /** Writes the output and error files from SQLite and ends the batch. Safe to repeat after a crash, or once a full disk has room. */
   private async finish(batch: BatchRecord): Promise<void> {
+    try {
+      await this.writeFilesAndEnd(batch)
+    } catch (error) {
+      if (!isDiskFull(error)) throw error
+      this.pauseForDisk(error)
+    }
+  }
+
+  private async writeFilesAndEnd(batch: BatchRecord): Promise<void> {
     const { store, files } = this.options
     if (batch.status === 'cancelling') {
       store.failPendingLines(batch.seq, (line) =>
@@ -321,14 +522,20 @@ export class BatchRunner {
     if (this.housekeepingTimer) clearTimeout(this.housekeepingTimer)
     this.housekeepingTimer = undefined
     const { store } = this.options
-    for (const batch of store.overdueBatches()) {
-      if (this.busy.has(batch.seq)) continue
-      this.abortLines(batch.seq, 'batch expired')
-      store.failPendingLines(batch.seq, (line) =>
-        outputLine(line.customId, null, { code: 'batch_expired', message: 'This request could not be executed before the completion window expired.' }),
-      )
-      store.beginFinalizing(batch.seq, 'expired' satisfies EndStatus)
-      this.log(`batch ${batch.id}: expired`)
+    try {
+      for (const batch of store.overdueBatches()) {
+        if (this.busy.has(batch.seq)) continue
+        this.abortLines(batch.seq, 'batch expired')
+        store.failPendingLines(batch.seq, (line) =>
+          outputLine(line.customId, null, { code: 'batch_expired', message: 'This request could not be executed before the completion window expired.' }),
+        )
+        store.beginFinalizing(batch.seq, 'expired' satisfies EndStatus)
+        this.log(`batch ${batch.id}: expired`)
+      }
+    } catch (error) {
+      // Expiry is checked again on the next timer, or after the pause.
+      if (!isDiskFull(error)) throw error
+      this.pauseForDisk(error)
     }
     void this.cleanup().finally(() => this.wake())
     if (this.paused) return
@@ -350,6 +557,10 @@ export class BatchRunner {
       await files.remove(id)
     }
   }
+}
+
+function crashCount(times: number): string {
+  return times === 1 ? 'once' : times === 2 ? 'twice' : `${times} times`
 }
 
 /** One line of an output or error file, in OpenAI's batch output format. */

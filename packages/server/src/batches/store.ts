@@ -40,6 +40,8 @@ export interface BatchRecord {
   input_tokens: number
   output_tokens: number
   model: string | null
+  /** Validations started and not ended (a crash during one leaves it counted). */
+  validation_attempts: number
 }
 
 export interface PendingLine {
@@ -101,7 +103,8 @@ CREATE TABLE IF NOT EXISTS batches (
   failed INTEGER NOT NULL DEFAULT 0,
   input_tokens INTEGER NOT NULL DEFAULT 0,
   output_tokens INTEGER NOT NULL DEFAULT 0,
-  model TEXT
+  model TEXT,
+  validation_attempts INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS batches_by_status ON batches (status);
 CREATE TABLE IF NOT EXISTS batch_lines (
@@ -112,10 +115,28 @@ CREATE TABLE IF NOT EXISTS batch_lines (
   custom_id TEXT NOT NULL,
   state TEXT NOT NULL DEFAULT 'pending',
   result TEXT,
+  attempts INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (batch_seq, line_no)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS batch_lines_pending ON batch_lines (batch_seq, state, line_no);
 `
+
+/**
+ * Columns added since the first release: `CREATE TABLE IF NOT EXISTS` leaves an existing
+ * table as it was, so a data directory from before gets them here. Attempts count work
+ * started and not yet ended cleanly: what a crash during that work leaves behind.
+ */
+const addedColumns: Array<{ table: string; column: string; definition: string }> = [
+  { table: 'batches', column: 'validation_attempts', definition: 'INTEGER NOT NULL DEFAULT 0' },
+  { table: 'batch_lines', column: 'attempts', definition: 'INTEGER NOT NULL DEFAULT 0' },
+]
+
+function migrate(db: Database.Database): void {
+  for (const { table, column, definition } of addedColumns) {
+    const existing = (db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).map((c) => c.name)
+    if (!existing.includes(column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`)
+  }
+}
 
 type Row = Record<string, unknown>
 
@@ -139,6 +160,7 @@ export class BatchStore {
     readonly now: Clock = systemClock,
   ) {
     db.exec(schema)
+    migrate(db)
   }
 
   /** Batches not yet ended that read this file. */
@@ -191,6 +213,31 @@ export class BatchStore {
                   status = CASE WHEN status = 'validating' THEN 'in_progress' ELSE status END WHERE seq = ?`)
         .run(lines.length, now, seq)
     })()
+  }
+
+  /**
+   * Counts a validation attempt before it starts, durably: if the process dies during
+   * it, the next start sees how many attempts never ended. Returns the count, this one included.
+   */
+  beginValidationAttempt(seq: number): number {
+    this.db.prepare('UPDATE batches SET validation_attempts = validation_attempts + 1 WHERE seq = ?').run(seq)
+    return this.db.prepare('SELECT validation_attempts FROM batches WHERE seq = ?').pluck().get(seq) as number
+  }
+
+  /** The validation attempt ended without a crash (the disk was full): it does not count. */
+  endValidationAttempt(seq: number): void {
+    this.db.prepare('UPDATE batches SET validation_attempts = MAX(0, validation_attempts - 1) WHERE seq = ?').run(seq)
+  }
+
+  /** Counts a line's run before it starts (see beginValidationAttempt); returns the count, this one included. */
+  beginLineAttempt(seq: number, lineNo: number): number {
+    this.db.prepare('UPDATE batch_lines SET attempts = attempts + 1 WHERE batch_seq = ? AND line_no = ?').run(seq, lineNo)
+    return (this.db.prepare('SELECT attempts FROM batch_lines WHERE batch_seq = ? AND line_no = ?').pluck().get(seq, lineNo) as number | undefined) ?? 0
+  }
+
+  /** The attempt ended without a crash (the engine was restarting, the server shut down): it does not count against the line. */
+  endLineAttempt(seq: number, lineNo: number): void {
+    this.db.prepare('UPDATE batch_lines SET attempts = MAX(0, attempts - 1) WHERE batch_seq = ? AND line_no = ?').run(seq, lineNo)
   }
 
   failValidation(seq: number, errors: BatchLineError[]): void {

@@ -1,5 +1,6 @@
+import { formatBytes } from '@visto/protocol'
 import { createReadStream } from 'node:fs'
-import { defaultMaxJsonDepth, jsonDepthExcess } from '../serving/json-depth.js'
+import { defaultMaxJsonDepth, JsonDepthScanner, jsonDepthExcess } from '../serving/json-depth.js'
 import { describeJsonType, isJsonObject } from '../serving/json-value.js'
 import type { BatchLineError, IndexedLine } from './store.js'
 
@@ -7,6 +8,8 @@ export interface ValidationLimits {
   maxLines: number
   /** Deepest nesting of objects and arrays in a line (--max-json-depth), checked before parsing it. */
   maxJsonDepth?: number
+  /** Longest line, in bytes: one line is one request, which --body-limit-mb bounds on the chat route too. */
+  maxLineBytes?: number
   /** Errors listed in the batch's `errors` object; the rest are counted in the last one. */
   maxErrors?: number
 }
@@ -16,46 +19,83 @@ export interface ValidationResult {
   errors: BatchLineError[]
 }
 
+/** Why a line was refused while it was read, before it was held whole. */
+export type LineRefusal = { kind: 'too_deep'; at: number } | { kind: 'too_long' }
+
 /** A line's bytes with their position in the file: the input file is read again per line when it runs. */
 export interface RawLine {
   lineNo: number
   offset: number
   length: number
+  /** Empty for a refused line: its bytes were dropped as soon as it was refused. */
   bytes: Buffer
+  refused?: LineRefusal
 }
 
-/** Splits a file into lines without holding it in memory; `\r\n` and a missing final newline are fine. */
-export async function* readLines(path: string): AsyncGenerator<RawLine> {
+export interface LineReadLimits {
+  /** A longer line is refused unread (one batch line is one request body: --body-limit-mb). */
+  maxLineBytes?: number
+  /** A line nesting deeper is refused at the first bracket too deep (--max-json-depth). */
+  maxJsonDepth?: number
+}
+
+/**
+ * Splits a file into lines without holding it in memory; `\r\n` and a missing final
+ * newline are fine. With limits, a line is checked while it is read: a 190 MB run of `[`
+ * is refused at its 65th byte and the rest of it skipped, so memory stays at one chunk.
+ */
+export async function* readLines(path: string, limits: LineReadLimits = {}): AsyncGenerator<RawLine> {
+  const maxLineBytes = limits.maxLineBytes ?? Infinity
   let carry: Buffer[] = []
   let carryLength = 0
+  let lineLength = 0
   let lineStart = 0
   let position = 0
   let lineNo = 0
+  let refused: LineRefusal | undefined
+  let scanner = limits.maxJsonDepth === undefined ? undefined : new JsonDepthScanner(limits.maxJsonDepth)
+  // A piece of the current line: checked, then kept unless the line is already refused.
+  const take = (piece: Buffer): void => {
+    const within = Math.max(0, maxLineBytes - lineLength)
+    lineLength += piece.length
+    if (refused) return
+    // Whichever limit the line passes first: the scan stops where the length limit is.
+    const at = scanner?.feed(within < piece.length ? piece.subarray(0, within) : piece) ?? -1
+    if (at >= 0) refused = { kind: 'too_deep', at }
+    else if (lineLength > maxLineBytes) refused = { kind: 'too_long' }
+    if (refused) {
+      carry = []
+      carryLength = 0
+    } else if (piece.length > 0) {
+      carry.push(piece)
+      carryLength += piece.length
+    }
+  }
+  const endLine = (): RawLine => {
+    lineNo++
+    const bytes = refused ? Buffer.alloc(0) : carry.length === 1 ? carry[0]! : Buffer.concat(carry, carryLength)
+    const line: RawLine = { lineNo, offset: lineStart, length: lineLength, bytes, ...(refused ? { refused } : {}) }
+    carry = []
+    carryLength = 0
+    lineLength = 0
+    refused = undefined
+    if (limits.maxJsonDepth !== undefined) scanner = new JsonDepthScanner(limits.maxJsonDepth)
+    return line
+  }
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
     let from = 0
     for (;;) {
       const newline = chunk.indexOf(0x0a, from)
       if (newline < 0) break
-      const piece = chunk.subarray(from, newline)
-      const bytes = carryLength > 0 ? Buffer.concat([...carry, piece]) : piece
-      lineNo++
-      yield { lineNo, offset: lineStart, length: bytes.length, bytes }
-      carry = []
-      carryLength = 0
+      take(chunk.subarray(from, newline))
+      yield endLine()
       lineStart = position + newline + 1
       from = newline + 1
     }
-    if (from < chunk.length) {
-      carry.push(chunk.subarray(from))
-      carryLength += chunk.length - from
-    }
+    if (from < chunk.length) take(chunk.subarray(from))
     position += chunk.length
   }
-  if (carryLength > 0) {
-    const bytes = Buffer.concat(carry)
-    lineNo++
-    yield { lineNo, offset: lineStart, length: bytes.length, bytes }
-  }
+  if (lineLength > 0) yield endLine()
 }
 
 /** A JSONL request line's parts, as OpenAI's batch input format defines them. */
@@ -79,7 +119,7 @@ export function checkLine(text: string, lineNo: number, endpoint: string, maxJso
   const error = (code: string, message: string, param: string | null = null) => ({ error: { code, message: `Line ${lineNo}: ${message}`, param, line: lineNo } })
   // Before JSON.parse: a line of a million `[` would take the heap, and again after every restart.
   const tooDeepAt = jsonDepthExcess(text, maxJsonDepth)
-  if (tooDeepAt >= 0) return error('json_too_deep', `nests objects and arrays deeper than ${maxJsonDepth} levels (at character ${tooDeepAt}); the limit is --max-json-depth`)
+  if (tooDeepAt >= 0) return error('json_too_deep', tooDeepMessage(maxJsonDepth, tooDeepAt))
   let line: unknown
   try {
     line = JSON.parse(text)
@@ -115,17 +155,18 @@ export async function validateBatchInput(path: string, endpoint: string, limits:
     errorCount++
     if (errors.length < maxErrors) errors.push(error)
   }
-  for await (const raw of readLines(path)) {
+  const maxJsonDepth = limits.maxJsonDepth ?? defaultMaxJsonDepth
+  for await (const raw of readLines(path, { maxJsonDepth, ...(limits.maxLineBytes !== undefined ? { maxLineBytes: limits.maxLineBytes } : {}) })) {
+    if (raw.refused) {
+      if (lines.length + errorCount >= limits.maxLines) return tooManyLines(limits.maxLines, raw.lineNo)
+      report(refusedLineError(raw, maxJsonDepth, limits.maxLineBytes ?? Infinity))
+      continue
+    }
     let text = raw.bytes.toString('utf8')
     if (raw.lineNo === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1)
     if (text.trim() === '') continue
-    if (lines.length + errorCount >= limits.maxLines) {
-      return {
-        lines: [],
-        errors: [{ code: 'too_many_requests', message: `The input file has more than ${limits.maxLines} requests, the limit per batch (--batch-max-lines); split it into several batches`, param: null, line: raw.lineNo }],
-      }
-    }
-    const checked = checkLine(text, raw.lineNo, endpoint, limits.maxJsonDepth)
+    if (lines.length + errorCount >= limits.maxLines) return tooManyLines(limits.maxLines, raw.lineNo)
+    const checked = checkLine(text, raw.lineNo, endpoint, maxJsonDepth)
     if ('error' in checked) {
       report(checked.error)
       continue
@@ -150,4 +191,27 @@ export async function validateBatchInput(path: string, endpoint: string, limits:
     errors.push({ code: 'empty_file', message: 'The input file has no requests; each line must be one JSON request object', param: null, line: null })
   }
   return { lines: errorCount > 0 ? [] : lines, errors }
+}
+
+function tooManyLines(maxLines: number, lineNo: number): ValidationResult {
+  return {
+    lines: [],
+    errors: [{ code: 'too_many_requests', message: `The input file has more than ${maxLines} requests, the limit per batch (--batch-max-lines); split it into several batches`, param: null, line: lineNo }],
+  }
+}
+
+/** The error for a line refused while it was read (it was never parsed). */
+function refusedLineError(raw: RawLine, maxJsonDepth: number, maxLineBytes: number): BatchLineError {
+  const refusal = raw.refused!
+  if (refusal.kind === 'too_deep') return { code: 'json_too_deep', message: `Line ${raw.lineNo}: ${tooDeepMessage(maxJsonDepth, refusal.at)}`, param: null, line: raw.lineNo }
+  return {
+    code: 'line_too_long',
+    message: `Line ${raw.lineNo}: is ${formatBytes(raw.length)}, over the ${formatBytes(maxLineBytes)} one request may have (--body-limit-mb)`,
+    param: null,
+    line: raw.lineNo,
+  }
+}
+
+function tooDeepMessage(maxJsonDepth: number, at: number): string {
+  return `nests objects and arrays deeper than ${maxJsonDepth} levels (at character ${at}); the limit is --max-json-depth`
 }

@@ -1,9 +1,13 @@
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { MiB, type ServeConfig } from '../config.js'
 import { newId, systemClock, type Clock, type DataDir } from '../data-dir.js'
-import { InvalidRequestError, NotFoundError, PayloadTooLargeError } from '../errors.js'
+import { DiskReserve, diskSpaceOf, isDiskFull, type DiskSpace } from '../disk-space.js'
+import { InsufficientStorageError, InvalidRequestError, NotFoundError, PayloadTooLargeError } from '../errors.js'
 import { page, parseLimit } from '../list-page.js'
 import { FileRecords, type FileRecord } from './file-records.js'
+import { storedFileName } from './file-name.js'
 import { FileStorage, UploadTooLargeError } from './file-storage.js'
 
 export interface FileLimits {
@@ -35,6 +39,11 @@ function fileNotFound(id: string): NotFoundError {
   return new NotFoundError(`No such File object: ${id}`, { param: 'file_id', code: 'file_not_found' })
 }
 
+/** Room an upload leaves on the disk: 1 % of it, at most 64 MiB. */
+export function uploadReserveBytes(diskSize: number): number {
+  return Math.min(64 * MiB, Math.floor(diskSize / 100))
+}
+
 function formatMiB(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(bytes < 1024 * 1024 ? 2 : 0)} MiB`
 }
@@ -53,16 +62,31 @@ export class FilesService {
     readonly storage: FileStorage,
     readonly limits: FileLimits,
     readonly now: Clock = systemClock,
+    /** Space held back so that deleting works on a full disk (see DiskReserve). */
+    readonly diskReserve?: DiskReserve,
   ) {}
 
-  /** Receives an upload's bytes under the file-size and disk limits. */
+  /** Free space where the files are; replaceable so tests can make the disk look full. */
+  diskSpace: () => Promise<DiskSpace> = () => diskSpaceOf(this.storage.dir)
+
+  /** Receives an upload's bytes under the file-size and disk limits, and what the disk really has free. */
   async receiveUpload(stream: Readable): Promise<{ tempPath: string; bytes: number }> {
     const remaining = Math.max(0, this.limits.diskBytes - this.records.totalBytes())
-    const limit = Math.min(this.limits.maxFileBytes, remaining)
+    const disk = await this.diskSpace()
+    // What an upload may take of the real disk: batch results and the database need room too.
+    const diskRoom = Math.max(0, disk.free - uploadReserveBytes(disk.size))
+    const limit = Math.min(this.limits.maxFileBytes, remaining, diskRoom)
+    const diskFullError = () =>
+      new InsufficientStorageError(
+        `Not enough free disk space for this file: ${formatMiB(disk.free)} is free on the disk of the data directory (--data-dir), and uploads leave ${formatMiB(uploadReserveBytes(disk.size))} of it for batch results. Delete files you no longer need or free space on the disk.`,
+        { param: 'file' },
+      )
     try {
       return await this.storage.receive(stream, limit)
     } catch (error) {
+      if (isDiskFull(error)) throw diskFullError()
       if (!(error instanceof UploadTooLargeError)) throw error
+      if (diskRoom < Math.min(this.limits.maxFileBytes, remaining)) throw diskFullError()
       if (limit < this.limits.maxFileBytes) {
         throw new PayloadTooLargeError(
           `Not enough batch storage for this file: ${formatMiB(remaining)} of the ${formatMiB(this.limits.diskBytes)} for batch files is free (--batch-disk-gb). Delete files you no longer need.`,
@@ -87,14 +111,20 @@ export class FilesService {
     const record: FileRecord = {
       id: newId('file-'),
       purpose: fields.purpose,
-      filename: fields.filename.slice(0, 255) || (fields.purpose === 'batch' ? 'upload.jsonl' : 'upload'),
+      filename: storedFileName(fields.filename, fields.purpose === 'batch' ? 'upload.jsonl' : 'upload'),
       bytes: upload.bytes,
       created_at: now,
       expires_at: fields.expiresAfterSeconds === undefined ? null : now + fields.expiresAfterSeconds,
     }
     // Renamed into place first: a crash before the insert leaves an orphan that start-up removes.
     await this.storage.commit(upload.tempPath, record.id)
-    this.records.insert(record)
+    try {
+      this.records.insert(record)
+    } catch (error) {
+      // A full disk refuses the database write: the bytes go too, so nothing half-stored is left.
+      await this.storage.remove(record.id)
+      throw error
+    }
     return record
   }
 
@@ -127,10 +157,21 @@ export class FilesService {
     return { id, object: 'file' as const, deleted: true }
   }
 
-  /** Forgets a file and removes its bytes, unconditionally (expiry, a batch's retention). */
+  /**
+   * Forgets a file and removes its bytes, unconditionally (expiry, a batch's retention).
+   * Bytes first: on a full disk the database write may need the space they free. A crash
+   * in between leaves a row without bytes, which start-up drops.
+   */
   async remove(id: string): Promise<void> {
-    this.records.delete(id)
     await this.storage.remove(id)
+    try {
+      this.records.delete(id)
+    } catch (error) {
+      // The disk is so full that even this write has no room (a small file frees less than SQLite needs).
+      if (!isDiskFull(error) || !this.diskReserve?.release()) throw error
+      this.records.delete(id)
+    }
+    void this.diskReserve?.ensure()
   }
 
   /** An uploaded file's bytes (for `file_id` in chat requests), or undefined when there is none. */
@@ -148,5 +189,11 @@ export async function openFiles(dataDir: DataDir, options: { limits: FileLimits;
   // Half-received uploads and files written by a batch finalize that never committed.
   const removed = await storage.removeOrphans(records.allIds())
   if (removed.length > 0) options.log?.(`files: removed ${removed.length} unfinished files from ${storage.dir}`)
-  return new FilesService(records, storage, options.limits, options.clock ?? systemClock)
+  // Rows whose bytes a deletion removed just before the server stopped.
+  const missing = [...records.allIds()].filter((id) => !existsSync(storage.path(id)))
+  for (const id of missing) records.delete(id)
+  if (missing.length > 0) options.log?.(`files: forgot ${missing.length} files whose bytes were already deleted`)
+  const diskReserve = new DiskReserve(join(dataDir.dir, 'disk-reserve'))
+  await diskReserve.ensure()
+  return new FilesService(records, storage, options.limits, options.clock ?? systemClock, diskReserve)
 }

@@ -211,3 +211,26 @@ export async function normaliseImage(
   if (format === 'heic') return normaliseHeic(bytes, location, settings)
   return normaliseWithSharp(bytes, format, location, settings)
 }
+
+/**
+ * The EXIF-oriented size an image's header declares, read without decoding a pixel, or
+ * undefined where only decoding tells (HEIC, or a header this cannot read: decoding then
+ * reports why). What a request's images cost is known from this before any is decoded.
+ */
+export async function readHeaderSize(bytes: Buffer, format: DecodableFormat): Promise<{ width: number; height: number } | undefined> {
+  try {
+    if (format === 'heic') return undefined
+    if (format === 'bmp') {
+      const header = readBmpHeader(bytes)
+      return { width: header.width, height: header.height }
+    }
+    configureSharp()
+    const metadata = await sharp(bytes, { limitInputPixels: false, failOn: 'none' }).metadata()
+    const width = metadata.width
+    const height = metadata.pageHeight ?? metadata.height
+    if (!(width > 0 && height > 0)) return undefined
+    return (metadata.orientation ?? 1) >= 5 ? { width: height, height: width } : { width, height }
+  } catch {
+    return undefined
+  }
+}

@@ -4,7 +4,8 @@ import { imageTokensOf, minImagePixels, qwen3VlGeometry, tokenSide, type VisionG
 import { chatImageLocation, invalidImage, uploadImageLocation, type ImageLocation } from './image-errors.js'
 import { parseImageSource, tooManyBytes } from './image-source.js'
 import { heicDecoderPath } from './heic-decoder.js'
-import { normaliseImage, type NormalisedImage, type OutputFormat } from './normalise.js'
+import { imageCost, refusalFor } from './image-cost.js'
+import { normaliseImage, readHeaderSize, type NormalisedImage, type OutputFormat } from './normalise.js'
 import { fetchRemoteImage, type RemoteFetchOptions } from './remote-fetch.js'
 import { Semaphore } from './semaphore.js'
 
@@ -88,6 +89,12 @@ export async function prepareImage(
   signal?: AbortSignal,
 ): Promise<PreparedImage> {
   const location = chatImageLocation(where)
+  const bytes = await readImageSource(url, location, options, signal)
+  return prepareFromBytes(bytes, location, options, detail, signal)
+}
+
+/** The bytes an `image_url.url` names: decoded base64, or fetched when remote images are allowed. */
+async function readImageSource(url: string, location: ImageLocation, options: ImagePipelineOptions, signal: AbortSignal | undefined): Promise<Buffer> {
   if (typeof url !== 'string') throw invalidImage(location, 'image_url.url must be a string', { code: 'invalid_image_url' })
   const source = parseImageSource(url, location, options.maxImageBytes)
   let bytes: Buffer
@@ -105,7 +112,7 @@ export async function prepareImage(
   } else {
     bytes = source.bytes
   }
-  return prepareFromBytes(bytes, location, options, detail, signal)
+  return bytes
 }
 
 /** Same, from raw bytes (multipart uploads); `where` is the form field, e.g. "image[0]". */
@@ -117,6 +124,37 @@ export async function prepareImageBytes(
   signal?: AbortSignal,
 ): Promise<PreparedImage> {
   return prepareFromBytes(bytes, uploadImageLocation(where), options, detail, signal)
+}
+
+/**
+ * An image read as far as its header: what it will cost in the prompt, known before any
+ * pixel is decoded, and the decode still to do. A request whose images cannot fit the
+ * context is refused here, instead of after seconds of decoding (eight 100 MP photos: 17 s).
+ */
+export interface MeasuredImage {
+  /** Tokens it adds to the prompt (frame markers included); 0 where the header does not tell. */
+  promptTokens: number
+  decode(signal?: AbortSignal): Promise<PreparedImage>
+}
+
+/** `prepareImage` in two steps: the source read and the header measured, then the decode on demand. */
+export async function measureImage(url: string, where: string, options: ImagePipelineOptions, detail?: ImageDetailLevel, signal?: AbortSignal): Promise<MeasuredImage> {
+  const location = chatImageLocation(where)
+  const bytes = await readImageSource(url, location, options, signal)
+  return measureFromBytes(bytes, location, options, detail)
+}
+
+/** `prepareImageBytes` in two steps (see measureImage). */
+export async function measureImageBytes(bytes: Buffer, where: string, options: ImagePipelineOptions, detail?: ImageDetailLevel): Promise<MeasuredImage> {
+  return measureFromBytes(bytes, uploadImageLocation(where), options, detail)
+}
+
+async function measureFromBytes(bytes: Buffer, location: ImageLocation, options: ImagePipelineOptions, detail: ImageDetailLevel | undefined): Promise<MeasuredImage> {
+  const format = checkSource(bytes, location, options)
+  const size = await readHeaderSize(bytes, format)
+  // A size the pipeline refuses is left to the decode step, which says why.
+  const promptTokens = size && !refusalFor(size.width, size.height, options) ? imageCost(size.width, size.height, detail, options).promptTokens : 0
+  return { promptTokens, decode: (signal) => decodeChecked(bytes, format, location, options, detail, signal) }
 }
 
 /** The output pixel budget that `image_url.detail` selects. */
@@ -133,6 +171,11 @@ async function prepareFromBytes(
   detail: ImageDetailLevel | undefined,
   signal: AbortSignal | undefined,
 ): Promise<PreparedImage> {
+  return decodeChecked(bytes, checkSource(bytes, location, options), location, options, detail, signal)
+}
+
+/** The checks on the bytes themselves (size, format) before anything reads them as an image; returns the format. */
+function checkSource(bytes: Buffer, location: ImageLocation, options: ImagePipelineOptions): DecodableFormat {
   if (bytes.length === 0) throw invalidImage(location, 'the image is empty (zero bytes)', { code: 'empty_image' })
   if (bytes.length > options.maxImageBytes) throw tooManyBytes(location, bytes.length, options.maxImageBytes)
   const format = sniffImageFormat(bytes)
@@ -152,6 +195,17 @@ async function prepareFromBytes(
       { code: 'unsupported_image_format' },
     )
   }
+  return format
+}
+
+async function decodeChecked(
+  bytes: Buffer,
+  format: DecodableFormat,
+  location: ImageLocation,
+  options: ImagePipelineOptions,
+  detail: ImageDetailLevel | undefined,
+  signal: AbortSignal | undefined,
+): Promise<PreparedImage> {
   const geometry = options.geometry()
   const normalised = await options.decodeSlots.run(() =>
     normaliseImage(bytes, format, location, {

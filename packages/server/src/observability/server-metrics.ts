@@ -19,7 +19,11 @@ export interface MetricsSources {
 export interface BatchProgress {
   batches: Record<string, number>
   lines: { pending: number; succeeded: number; failed: number }
+  /** Why batch work is paused now (`disk_full`), if it is. */
+  pausedFor?: string | undefined
 }
+
+const BATCH_PAUSE_REASONS = ['disk_full'] as const
 
 const BATCH_STATUSES = ['validating', 'in_progress', 'finalizing', 'completed', 'failed', 'expired', 'cancelling', 'cancelled'] as const
 
@@ -155,6 +159,16 @@ export class ServerMetrics implements ChatObserver {
       collect() {
         const lines = batchProgress().lines
         for (const state of ['pending', 'succeeded', 'failed'] as const) this.set({ state }, lines[state] ?? 0)
+      },
+    })
+    new Gauge({
+      name: 'visto_batch_work_paused',
+      help: 'Whether batch work is paused, by reason: disk_full (the data directory has no space; it resumes by itself when space returns).',
+      labelNames: ['reason'],
+      registers: [this.registry],
+      collect() {
+        const pausedFor = batchProgress().pausedFor
+        for (const reason of BATCH_PAUSE_REASONS) this.set({ reason }, pausedFor === reason ? 1 : 0)
       },
     })
   }

@@ -1,5 +1,6 @@
 import type { FastifyMultipartOptions } from '@fastify/multipart'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { contentDisposition } from '../files/content-disposition.js'
 import { fileObject, type FilesService } from '../files/files-service.js'
 import { InvalidRequestError } from '../errors.js'
 import { mapMultipartError } from './multipart-errors.js'
@@ -44,6 +45,9 @@ export function filesHandlers(service: FilesService) {
       }
     } catch (error) {
       if (upload) await service.storage.discard(upload.tempPath)
+      // Refused before the body was all read (too large, no disk space): the rest of it
+      // would hold the connection, so a client's next request must not wait behind it.
+      if (!request.raw.complete) reply.header('connection', 'close')
       throw mapMultipartError(error, { tooManyFields: 'Too many form fields: send one "file" and "purpose"' })
     }
     if (!upload) throw new InvalidRequestError('No file: send the JSONL requests in the "file" field', { param: 'file', code: 'missing_required_parameter' })
@@ -72,7 +76,7 @@ export function filesHandlers(service: FilesService) {
     const stream = service.storage.openRead(file.id)
     return reply
       .type('application/jsonl')
-      .header('content-disposition', `attachment; filename="${file.filename.replace(/["\\\r\n]/g, '_')}"`)
+      .header('content-disposition', contentDisposition(file.filename))
       .send(stream)
   }
 

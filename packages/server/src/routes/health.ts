@@ -2,6 +2,7 @@ import type { HealthStatus } from '@visto/protocol'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Engine } from '../engines/engine.js'
 import { redactUrlCredentials } from '../redact.js'
+import type { BatchPause } from '../batches/runner.js'
 import type { Admission } from '../serving/admission.js'
 
 /**
@@ -9,7 +10,7 @@ import type { Admission } from '../serving/admission.js'
  * progress only, nothing about the engine's internals or addresses. `GET /v1/health`
  * (guarded) adds the engine's message and the queue, and a pool's engines.
  */
-export function healthHandlers({ engine, admission }: { engine: Engine; admission: Admission }) {
+export function healthHandlers({ engine, admission, batchPause }: { engine: Engine; admission: Admission; batchPause?: (() => BatchPause | undefined) | undefined }) {
   const status = (reply: FastifyReply): HealthStatus => {
     const state = engine.state()
     if (state.status !== 'ready') reply.code(503).header('retry-after', '5')
@@ -30,7 +31,14 @@ export function healthHandlers({ engine, admission }: { engine: Engine; admissio
         queued: admission.queued,
         // A pool lists each engine: its name (URL without credentials), breaker state and load.
         ...(pool ? { capacity: admission.capacity, engines: pool.map((m) => ({ ...m, ...(m.reason !== undefined ? { reason: redactUrlCredentials(m.reason) } : {}) })) } : {}),
+        ...(batchPause ? { batches: batchWork(batchPause()) } : {}),
       }
     },
   }
+}
+
+/** Batch work as /v1/health shows it: running, or paused with the reason and since when. */
+function batchWork(pause: BatchPause | undefined) {
+  if (!pause) return { status: 'running' as const }
+  return { status: 'paused' as const, reason: pause.reason, message: pause.message, since: Math.floor(pause.since / 1000), unwritten_results: pause.unwrittenResults }
 }

@@ -78,7 +78,7 @@ export interface RouteServices {
 export function routeTable(services: RouteServices): RouteEntry[] {
   const { engine, admission, chat, images, documents, videos, metrics, files, batches, staticRoots } = services
   const describe = imagesDescribeRoute({ chat, images, maxPdfBytes: services.maxPdfBytes, maxVideoBytes: videos.options.maxVideoBytes })
-  const health = healthHandlers({ engine, admission })
+  const health = healthHandlers({ engine, admission, batchPause: batches && (() => batches.runner.pause()) })
   const stats = metricsHandlers(metrics)
   const web = webUiHandlers(staticRoots)
   return [

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { ChatCompletion, ChatCompletionChunk, ChoiceLogprobs, FinishReason, ImageDetail, ToolCall, Usage } from '@visto/protocol'
 import type { Engine, EngineContentPart, EngineImage, EngineMessage, EngineRequest, EngineToolCall, EngineTools, TokenLogprob } from '../engines/engine.js'
-import { ApiError, InternalServerError, InvalidRequestError, NotFoundError } from '../errors.js'
+import { ApiError, ContextLengthExceededError, InternalServerError, InvalidRequestError, NotFoundError } from '../errors.js'
 import type { Admission, Release, Reservation } from './admission.js'
 import type { ChatJob, ChatJobFilePart, ChatJobImagePart, ChatJobVideoPart } from './chat-job.js'
 import type { ChatObserver } from './chat-observer.js'
@@ -19,10 +19,32 @@ export type ImagePreparer = (url: string, where: string, detail: ImageDetail, si
 /** Prepares bytes an entry point already read (uploads); `where` names the part for errors. */
 export type ImageBytesPreparer = (bytes: Buffer, where: string, detail: ImageDetail, signal: AbortSignal) => Promise<ServedImage>
 
+/** An image part read as far as its header: what it costs in the prompt, and its decode, not yet done. */
+export interface MeasuredServedImage {
+  /** Tokens it adds to the prompt; 0 where the header does not tell. */
+  promptTokens: number
+  decode(signal: AbortSignal): Promise<ServedImage>
+}
+
 /** How the service turns each kind of image part into an engine image. */
 export interface ImagePreparers {
   fromUrl: ImagePreparer
   fromBytes: ImageBytesPreparer
+  /**
+   * Reads a part's image up to its header (the real pipeline does): with `contextTokens`,
+   * a request whose images cannot fit the context is refused before any is decoded.
+   * Without it, images are decoded straight away.
+   */
+  measure?: (part: ChatJobImagePart, signal: AbortSignal) => Promise<MeasuredServedImage>
+}
+
+/**
+ * A lower bound of what text costs in the prompt: one token per 32 characters. Real
+ * tokenizers take 3 to 5 characters per token of prose and rarely more than 16 of
+ * anything, so a request refused on this estimate is one the engine would refuse too.
+ */
+export function textTokensAtLeast(characters: number): number {
+  return Math.floor(characters / 32)
 }
 
 /**
@@ -65,6 +87,12 @@ export interface ChatServiceOptions {
   videos?: VideoPreparer<any> | undefined
   responseCache?: ResponseCache | undefined
   observer?: ChatObserver | undefined
+  /**
+   * The context the engine enforces per request, when it is known exactly (the local
+   * llama-server's --ctx-size): a request whose images' headers and text already need
+   * more is refused with the engine's own 400 before any image is decoded.
+   */
+  contextTokens?: (() => number) | undefined
 }
 
 /** A request ready to run: validated, images decoded, an engine slot held. */
@@ -211,6 +239,7 @@ export class ChatCompletionsService {
         const probed = await Promise.all(videoParts.map((part) => videos.inspect(part, imageSignal)))
         videoParts.forEach((part, i) => probedVideos.set(part, probed[i]))
       }
+      const measured = await this.measureImages(job, imageSignal)
       let imageTokens = 0
       const messages: EngineMessage[] = await Promise.all(
         job.messages.map(async (message) => ({
@@ -233,7 +262,7 @@ export class ChatCompletionsService {
                   imageTokens += videos!.imageTokens(video)
                   return frames
                 }
-                const image = await this.observedImage(part, imageSignal)
+                const image = await this.observedImage(part, imageSignal, measured?.get(part))
                 imageTokens += image.imageTokens ?? 0
                 return [{ type: 'image', image }]
               }),
@@ -276,11 +305,45 @@ export class ChatCompletionsService {
     }
   }
 
-  /** Prepares one image, from its URL or from the bytes the job holds, reporting it to the observer. */
-  private async observedImage(part: ChatJobImagePart, signal: AbortSignal): Promise<ServedImage> {
+  /**
+   * Reads every image part up to its header and refuses the request when what they cost,
+   * with its text, is over the context: before any decode, instead of after seconds of it.
+   * Undefined where images are not measured.
+   */
+  private async measureImages(job: ChatJob, signal: AbortSignal): Promise<Map<ChatJobImagePart, MeasuredServedImage> | undefined> {
+    const { measure } = this.images
+    if (!measure) return undefined
+    const parts = job.messages.flatMap((m) => m.parts.filter((p): p is ChatJobImagePart => p.type === 'image'))
+    const measured = new Map<ChatJobImagePart, MeasuredServedImage>()
+    try {
+      await Promise.all(parts.map(async (part) => measured.set(part, await measure(part, signal))))
+    } catch (error) {
+      if (error instanceof ApiError) this.options.observer?.imageRefused(error.code ?? 'invalid_image')
+      throw error
+    }
+    const context = this.options.contextTokens?.()
+    if (context !== undefined) {
+      const characters = job.messages.reduce((n, m) => n + m.parts.reduce((k, p) => k + (p.type === 'text' ? p.text.length : 0), 0), 0)
+      const needs = [...measured.values()].reduce((n, image) => n + image.promptTokens, 0) + textTokensAtLeast(characters)
+      if (needs > context) {
+        throw new ContextLengthExceededError(
+          `This model's maximum context length is ${context} tokens, but the request needs at least ${needs} tokens (images included, counted from their headers before decoding). ` +
+            'Shorten the conversation, send fewer or smaller images (image_url.detail "low"), or start the server with a larger --ctx-size.',
+        )
+      }
+    }
+    return measured
+  }
+
+  /** Prepares one image (its measured decode, or from its URL or the bytes the job holds), reporting it to the observer. */
+  private async observedImage(part: ChatJobImagePart, signal: AbortSignal, measured: MeasuredServedImage | undefined): Promise<ServedImage> {
     const started = performance.now()
     try {
-      const image = part.bytes !== undefined ? await this.images.fromBytes(part.bytes, part.where, part.detail, signal) : await this.images.fromUrl(part.url, part.where, part.detail, signal)
+      const image = measured
+        ? await measured.decode(signal)
+        : part.bytes !== undefined
+          ? await this.images.fromBytes(part.bytes, part.where, part.detail, signal)
+          : await this.images.fromUrl(part.url, part.where, part.detail, signal)
       this.options.observer?.imagePrepared(image.sourceFormat ?? 'unknown', (performance.now() - started) / 1000)
       return image
     } catch (error) {

@@ -41,3 +41,40 @@ export function jsonDepthExcess(text: string | Uint8Array, maxDepth: number): nu
   }
   return -1
 }
+
+/**
+ * The same scan fed piece by piece (a batch line read from disk in chunks), so a line too
+ * deep is refused at its first bracket past the limit without ever being held whole.
+ * `position` counts UTF-16 units, as `jsonDepthExcess` on the decoded string would.
+ */
+export class JsonDepthScanner {
+  private depth = 0
+  private inString = false
+  private escaped = false
+  /** UTF-16 units seen so far. */
+  private units = 0
+
+  constructor(private readonly maxDepth: number) {}
+
+  /** Feeds the next bytes; returns the position of the first bracket too deep, or -1. */
+  feed(bytes: Uint8Array): number {
+    for (let i = 0; i < bytes.length; i++) {
+      const c = bytes[i]!
+      // UTF-8 continuation bytes add no unit; a 4-byte sequence (U+10000 and up) is a surrogate pair.
+      if ((c & 0xc0) !== 0x80) this.units += c >= 0xf0 ? 2 : 1
+      if (this.escaped) {
+        this.escaped = false
+      } else if (this.inString) {
+        if (c === BACKSLASH) this.escaped = true
+        else if (c === QUOTE) this.inString = false
+      } else if (c === QUOTE) {
+        this.inString = true
+      } else if (c === OPEN_BRACKET || c === OPEN_BRACE) {
+        if (++this.depth > this.maxDepth) return this.units - 1
+      } else if (c === CLOSE_BRACKET || c === CLOSE_BRACE) {
+        this.depth--
+      }
+    }
+    return -1
+  }
+}
