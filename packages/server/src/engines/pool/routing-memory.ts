@@ -76,8 +76,9 @@ export class DecayingSum {
 
 /**
  * How long work routed to an engine keeps counting toward its recent work: e⁻¹ of it after
- * an hour. Long against one request (a photo is a minute on a CPU), so an engine's figure
+ * two hours. Long against one request (a photo is a minute on a CPU), so an engine's figure
  * is its share of many requests; short enough that a photo that stopped being popular stops
- * weighing on its engines within hours. Chosen with `npm run bench:routing`.
+ * weighing on its engines within hours. Chosen with `npm run bench:routing` (at one hour the
+ * busiest of 64 simulated engines did 1.31 × the mean work, at two 1.21 ×, at four 1.16 ×).
  */
 export const defaultRecentWorkSeconds = 7200
