@@ -111,6 +111,8 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
       ? openBatchSystem({ dataDir, files, chat, admission, ...batchLimitsFrom(config), clock: options.data?.clock, log, failpoint: options.batchFailpoint })
       : undefined
   if (batches) metrics.watchBatches(() => batches.store.progressSnapshot())
+  // With --batch-concurrency auto, more slots mean more batch lines at once.
+  if (batches) engine.watchCapacity?.(() => batches.runner.wake())
 
   const allowedHosts = parseHostList(config['allowed-hosts'])
   const app = createHttpApp({
