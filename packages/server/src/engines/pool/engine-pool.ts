@@ -220,6 +220,8 @@ export class EnginePool implements Engine {
     } catch (error) {
       const wasIn = state !== 'open'
       member.breaker.probeFailed(this.now(), describeError(error))
+      // Whatever comes back may be a restarted engine with an empty cache.
+      member.mirror.forget()
       if (wasIn) this.options.log?.(`[visto] engine ${member.id} taken out: ${describeError(error)}`)
     }
   }
