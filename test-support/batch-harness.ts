@@ -7,12 +7,13 @@ import type { BatchSystem } from '../packages/server/src/batches/batch-system.js
 import type { Clock } from '../packages/server/src/data-dir.js'
 import { composeServer } from '../packages/server/src/compose.js'
 import { serveConfig } from '../packages/server/src/config.js'
+import type { Engine } from '../packages/server/src/engines/engine.js'
 import type { Admission } from '../packages/server/src/serving/admission.js'
 import { ScriptedEngine } from './scripted-engine.js'
 
-export interface BatchHarness {
+export interface BatchHarness<E extends Engine = ScriptedEngine> {
   app: FastifyInstance
-  engine: ScriptedEngine
+  engine: E
   admission: Admission
   batches: BatchSystem
   client: OpenAI
@@ -22,11 +23,12 @@ export interface BatchHarness {
   close(options?: { removeData?: boolean }): Promise<void>
 }
 
-export interface HarnessOptions {
-  engine?: ScriptedEngine
+export interface HarnessOptions<E extends Engine = ScriptedEngine> {
+  /** A scripted engine, or a pool of them (started). */
+  engine?: E
   dataDir?: string
   parallel?: number
-  concurrency?: number
+  concurrency?: number | 'auto'
   maxFileBytes?: number
   maxLines?: number
   diskBytes?: number
@@ -40,8 +42,8 @@ export interface HarnessOptions {
  * (state machine, fairness, durability of the store); engine behaviour is tested with
  * the real llama-server elsewhere.
  */
-export async function startBatchHarness(options: HarnessOptions = {}): Promise<BatchHarness> {
-  const engine = options.engine ?? new ScriptedEngine()
+export async function startBatchHarness<E extends Engine = ScriptedEngine>(options: HarnessOptions<E> = {}): Promise<BatchHarness<E>> {
+  const engine = options.engine ?? (new ScriptedEngine() as Engine as E)
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'visto-batches-')))
   const MiB = 1024 * 1024
   const config = serveConfig({

@@ -142,6 +142,8 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
     ? new ResponseStore(dataDir.db, { retentionSeconds: Math.round(config['response-retention-hours'] * 3600), maxBytes: Math.round(config['response-store-mb'] * MiB), clock: options.data?.clock })
     : undefined
   const responses = new ResponsesService({ chat, store: responseStore, readFile: files && ((id) => files.read(id)), clock: options.data?.clock })
+  // With --batch-concurrency auto, more slots mean more batch lines at once.
+  if (batches) engine.watchCapacity?.(() => batches.runner.wake())
 
   const allowedHosts = parseHostList(config['allowed-hosts'])
   const app = createHttpApp({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ConfigError, describeNonDefaults, parseServeConfig, replicaCount, serveHelp, upstreamUrls } from './config.js'
+import { batchConcurrency, ConfigError, describeNonDefaults, parseServeConfig, replicaCount, serveHelp, upstreamUrls } from './config.js'
 
 describe('serve config', () => {
   it('separates every option in --help from its description, in one column', () => {
@@ -98,5 +98,14 @@ describe('serve config', () => {
     expect(replicaCount(parseServeConfig(['--devices', '0,1,2'], {}))).toBe(3)
     expect(replicaCount(parseServeConfig(['--devices', '0,1', '--replicas', '4'], {}))).toBe(4)
     expect(() => parseServeConfig(['--routing', 'random'], {})).toThrow('--routing must be one of affinity, least-loaded, round-robin, got "random"')
+  })
+
+  it('takes --batch-concurrency as auto (the default: every engine slot) or a whole number, and refuses anything else', () => {
+    expect(batchConcurrency(parseServeConfig([], {})['batch-concurrency'])).toBe('auto')
+    expect(batchConcurrency(parseServeConfig(['--batch-concurrency', '3'], {})['batch-concurrency'])).toBe(3)
+    expect(batchConcurrency(parseServeConfig([], { VISTO_BATCH_CONCURRENCY: '8' })['batch-concurrency'])).toBe(8)
+    for (const bad of ['0', '2.5', 'many', '-1', '1025']) {
+      expect(() => parseServeConfig(['--batch-concurrency', bad], {})).toThrow(new ConfigError(`--batch-concurrency must be auto or a whole number from 1 to 1024, got "${bad}"`))
+    }
   })
 })

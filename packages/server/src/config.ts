@@ -102,7 +102,7 @@ export const serveOptions = {
   'metrics-public': { kind: 'boolean', default: false, description: 'Serve GET /metrics without the API key (for a Prometheus that cannot send one).' },
   'drain-seconds': { kind: 'number', default: 30, min: 0, description: 'On SIGINT/SIGTERM, how long in-flight requests may finish.' },
   'data-dir': { kind: 'string', description: 'Folder for batch state (SQLite), batch files and stored responses (default <cache>/data).' },
-  'batch-concurrency': { kind: 'int', default: 2, min: 1, max: 64, description: 'Batch requests generated at once, at most; they only take a slot no interactive request is waiting for.' },
+  'batch-concurrency': { kind: 'string', default: 'auto', description: 'Batch requests generated at once, at most: auto = one per engine slot (with several engines, every healthy one’s, following them as they come and go), or a number. They only take a slot no interactive request is waiting for.' },
   'batch-max-file-mb': { kind: 'number', default: 200, min: 0.0001, description: 'Largest file upload for batches, in MiB.' },
   'batch-max-lines': { kind: 'int', default: 50_000, min: 1, description: 'Most requests in one batch.' },
   'batch-disk-gb': { kind: 'number', default: 20, min: 0.000001, description: 'Disk space for all batch files together (inputs and results), in GiB.' },
@@ -204,6 +204,7 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
       `--max-json-depth (${config['max-json-depth']}) must be at least --max-schema-depth + ${jsonDepthAroundSchema} (${(config['max-schema-depth'] as number) + jsonDepthAroundSchema}): a request holds its schema that many levels down`,
     )
   }
+  batchConcurrency(config['batch-concurrency'] as string)
   try {
     parseOriginList(config['cors-origins'] as string | undefined)
   } catch (error) {
@@ -215,6 +216,14 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
 /** The engines --upstream-url names: comma-separated, blanks dropped. */
 export function upstreamUrls(value: string | undefined): string[] {
   return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+}
+
+/** --batch-concurrency: `auto` (every slot the engines have) or a fixed number. */
+export function batchConcurrency(value: string): number | 'auto' {
+  if (value === 'auto') return 'auto'
+  const count = Number(value)
+  if (!/^\d+$/.test(value.trim()) || count < 1 || count > 1024) throw new ConfigError(`--batch-concurrency must be auto or a whole number from 1 to 1024, got "${value}"`)
+  return count
 }
 
 /** --devices as a list: "0,1" → ["0", "1"]. */

@@ -11,6 +11,7 @@ import { OpenAiUpstreamEngine } from './engines/openai-upstream-engine.js'
 import { dnsMembership, type HostResolver } from './engines/pool/dns-discovery.js'
 import { EnginePool, type EnginePoolOptions, type PoolMember } from './engines/pool/engine-pool.js'
 import type { RoutingMode } from './engines/pool/routing-policy.js'
+import { mirrorEntriesFor } from './engines/pool/routing-memory.js'
 import { redactUrlCredentials } from './redact.js'
 import { defaultCacheDir } from './models/cache-dir.js'
 import { createProgressPrinter, resolveModel } from './models/resolve.js'
@@ -42,6 +43,8 @@ function poolOptions(config: ServeConfig, aliases: string[], io: ServeIo): Engin
   const probeMs = Math.round(config['upstream-probe-seconds'] * 1000)
   return {
     routing: config.routing as RoutingMode,
+    // The engines' embedding caches are taken to be the size this server's own would be.
+    cacheEntries: mirrorEntriesFor(config['image-cache-mb']),
     modelAliases: aliases,
     contextLength: config['ctx-size'],
     probeIntervalMs: probeMs,

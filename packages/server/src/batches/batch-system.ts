@@ -1,4 +1,4 @@
-import { MiB, type ServeConfig } from '../config.js'
+import { batchConcurrency, MiB, type ServeConfig } from '../config.js'
 import type { Clock, DataDir } from '../data-dir.js'
 import type { FilesService } from '../files/files-service.js'
 import type { Admission } from '../serving/admission.js'
@@ -10,7 +10,8 @@ import { BatchStore } from './store.js'
 
 /** How much batch work runs and how long its results stay: `--batch-*` flags. */
 export interface BatchLimits {
-  concurrency: number
+  /** Lines generated at once, at most; `auto`: as many as admission has slots. */
+  concurrency: number | 'auto'
   maxLines: number
   /** Deepest nesting of objects and arrays in a batch line (--max-json-depth). */
   maxJsonDepth?: number
@@ -21,7 +22,7 @@ export interface BatchLimits {
 
 export function batchLimitsFrom(config: ServeConfig): BatchLimits {
   return {
-    concurrency: config['batch-concurrency'],
+    concurrency: batchConcurrency(config['batch-concurrency']),
     maxLines: config['batch-max-lines'],
     maxJsonDepth: config['max-json-depth'],
     maxLineBytes: Math.round(config['body-limit-mb'] * MiB),
@@ -60,6 +61,7 @@ export function openBatchSystem(options: BatchSystemOptions): BatchSystem {
     files,
     chat: options.chat,
     concurrency: options.concurrency,
+    capacity: () => options.admission.capacity,
     maxLines: options.maxLines,
     ...(options.maxJsonDepth !== undefined ? { maxJsonDepth: options.maxJsonDepth } : {}),
     ...(options.maxLineBytes !== undefined ? { maxLineBytes: options.maxLineBytes } : {}),

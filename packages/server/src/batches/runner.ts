@@ -15,8 +15,14 @@ export interface BatchRunnerOptions {
   /** Where input files are read and output files written. */
   files: FilesService
   chat: ChatCompletionsService
-  /** Batch lines generated at once, at most (they also wait behind interactive requests). */
-  concurrency: number
+  /**
+   * Batch lines generated at once, at most (they also wait behind interactive requests).
+   * `auto`: the engine's slots now (`capacity`), so in a pool batches spread over every
+   * healthy engine; call wake() when that changes.
+   */
+  concurrency: number | 'auto'
+  /** The slots there are now (a pool's healthy engines' together): what `auto` follows. */
+  capacity?: () => number
   maxLines: number
   /** Deepest nesting of objects and arrays in a line (--max-json-depth). */
   maxJsonDepth?: number
@@ -250,7 +256,8 @@ export class BatchRunner {
       }
       this.track(batch.seq, this.finish(batch))
     }
-    while (this.inFlight.size < this.options.concurrency) {
+    const concurrency = this.concurrency()
+    while (this.inFlight.size < concurrency) {
       const line = this.takeRetry() ?? this.nextLine()
       if (!line) break
       this.startLine(line)
@@ -260,6 +267,12 @@ export class BatchRunner {
       store.beginFinalizing(batch.seq, 'completed')
       this.wake()
     }
+  }
+
+  /** How many lines may be in flight now. */
+  private concurrency(): number {
+    const { concurrency, capacity } = this.options
+    return concurrency === 'auto' ? (capacity?.() ?? 1) : concurrency
   }
 
   private track(seq: number, work: Promise<void>): void {
@@ -372,7 +385,9 @@ export class BatchRunner {
   }
 
   private async runLine(line: PendingLine, signal: AbortSignal): Promise<void> {
-    const { store, files, chat, concurrency } = this.options
+    const { store, files, chat } = this.options
+    // With auto, admission's own bound holds: no more background holders than free slots.
+    const concurrency = this.options.concurrency === 'auto' ? Infinity : this.options.concurrency
     const batch = store.getBatchBySeq(line.batchSeq)
     if (!batch || batch.status !== 'in_progress') return
     const text = (await files.storage.readRange(batch.input_file_id, line.offset, line.length)).toString('utf8').replace(/^\uFEFF/, '')

@@ -51,7 +51,8 @@ export type ChatJobSampling = Omit<SamplingParams, 'maxTokens'> & { maxTokens: n
  * How a job waits for the engine. `interactive`: a place in the bounded queue (503 at
  * once when it is full); an entry point that reads and decodes its input first (uploads)
  * reserves that place beforehand and hands it over here. `batch`: a background slot,
- * granted only while no interactive request waits, to at most `concurrency` jobs at once.
+ * granted only while no interactive request waits, to at most `concurrency` jobs at once
+ * (Infinity: as many as there are free slots).
  */
 export type AdmissionClass = { class: 'interactive'; reservation?: Reservation | undefined } | { class: 'batch'; concurrency: number }
 

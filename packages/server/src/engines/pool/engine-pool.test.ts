@@ -3,6 +3,8 @@ import { ScriptedEngine, words, type Script } from '../../../../../test-support/
 import { EngineUnavailableError, InvalidRequestError } from '../../errors.js'
 import type { EngineEvent, EngineRequest } from '../engine.js'
 import { EnginePool, type EnginePoolOptions } from './engine-pool.js'
+import { routingKey } from './routing-key.js'
+import { rendezvousOrder } from './routing-policy.js'
 
 const request = (messages: EngineRequest['messages'], model = 'qwen3-vl-4b-instruct'): EngineRequest => ({
   model,
@@ -150,6 +152,49 @@ describe('the engine pool', () => {
     expect(Math.max(...loads)).toBeLessThanOrEqual(3)
     for (const release of hold) release()
     await Promise.all(running)
+    await p.close()
+  })
+
+  it('sends a busy engine’s image to the engine that encoded it before, not to the next idle one in hash order', async () => {
+    // One slot each: an engine takes at most 2 requests' worth of work (an image to encode counts 2).
+    const { pool: p, engines } = pool(3, {}, 1)
+    await p.start()
+    const held: Array<() => void> = []
+    for (const engine of engines) {
+      engine.script = async function* () {
+        yield { type: 'accepted' }
+        await new Promise<void>((resolve) => held.push(resolve))
+        yield { type: 'done', finishReason: 'stop', promptTokens: 1, completionTokens: 0 }
+      }
+    }
+    const ids = ['e0', 'e1', 'e2']
+    const order = rendezvousOrder(routingKey(withImage('photo'))!, ids)
+    // Another image whose own engine is the photo's second in hash order.
+    const other = Array.from({ length: 100 }, (_, i) => `other-${i}`).find((name) => rendezvousOrder(routingKey(withImage(name))!, ids)[0] === order[1])!
+    const running: Array<Promise<EngineEvent[]>> = []
+    const send = async (name: string): Promise<void> => {
+      running.push(collect(p.generate(withImage(name), new AbortController().signal)))
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    const releaseAll = async (): Promise<void> => {
+      while (held.length > 0) held.shift()!()
+      await Promise.all(running.splice(0))
+    }
+    await send('photo')
+    await send(other)
+    // The photo's engine is busy encoding it and the second is busy too: the third encodes the photo as well.
+    await send('photo')
+    expect(engines.map((e) => e.requests.length)).toEqual([1, 1, 1])
+    await releaseAll()
+    const before = engines.map((e) => e.requests.length)
+    // Two follow-ups fill the photo's engine; the third goes to the other engine holding it, though the second in hash order is idle.
+    for (let i = 0; i < 3; i++) await send('photo')
+    const moved = engines.map((e, i) => e.requests.length - before[i]!)
+    expect(moved[ids.indexOf(order[0]!)]).toBe(2)
+    expect(moved[ids.indexOf(order[2]!)]).toBe(1)
+    expect(moved[ids.indexOf(order[1]!)]).toBe(0)
+    expect(p.poolStatus().find((m) => m.id === order[0])!.affinitySpills).toBe(2)
+    await releaseAll()
     await p.close()
   })
 

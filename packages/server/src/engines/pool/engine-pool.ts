@@ -4,7 +4,8 @@ import { CircuitBreaker, defaultBreakerOptions, type BreakerOptions } from './ci
 import { qwen3VlGeometry } from '../vision-geometry.js'
 import { labelExposition } from './label-exposition.js'
 import { routingKey } from './routing-key.js'
-import { chooseEngines, defaultLoadBound, type LoadBound, type RoutingMode } from './routing-policy.js'
+import { DecayingSum, KeyMirror, defaultRecentWorkSeconds, mirrorEntriesFor } from './routing-memory.js'
+import { chooseEngines, defaultLoadBound, type LoadBound, type RequestCost, type RoutingMode } from './routing-policy.js'
 
 /**
  * An engine of a pool: any Engine, plus what the pool may ask of engines someone else runs.
@@ -35,6 +36,13 @@ export interface MembershipSource {
 export interface EnginePoolOptions {
   routing: RoutingMode
   bound?: LoadBound
+  /**
+   * How many images each engine's embedding cache holds: the size of the router's mirror of
+   * it (KeyMirror). Default: what the default --image-cache-mb holds.
+   */
+  cacheEntries?: number
+  /** How long work routed to an engine keeps counting as recent (DecayingSum's time constant), in ms. */
+  recentWorkMs?: number
   breaker?: BreakerOptions
   /** How often every engine is probed, in ms. */
   probeIntervalMs?: number
@@ -48,8 +56,20 @@ export interface EnginePoolOptions {
   random?: () => number
 }
 
+/**
+ * What a request is estimated to cost an engine, in requests: one, and one more where its
+ * image must go through the vision encoder first (about half a photo's time to first token
+ * on our CPU, docs/benchmarks.md). Text keys (a conversation's prefix) cost the same either
+ * way as far as the router can tell.
+ */
+function requestCost(key: string | undefined): RequestCost {
+  return key?.startsWith('image:') ? { hit: 1, miss: 2 } : { hit: 1, miss: 1 }
+}
+
 class Member {
   readonly breaker: CircuitBreaker
+  /** Estimated work of the requests it holds (requestCost's unit). */
+  work = 0
   inFlight = 0
   requests = 0
   failures = 0
@@ -62,6 +82,10 @@ class Member {
     readonly id: string,
     readonly engine: PoolableEngine,
     breaker: BreakerOptions,
+    /** The keys lately routed here: what its embedding cache holds, as far as the router knows. */
+    readonly mirror: KeyMirror,
+    /** Work routed here lately, for the balance part of the load bound. */
+    readonly recentWork: DecayingSum,
   ) {
     // Out until it has started or passed a probe.
     this.breaker = new CircuitBreaker(breaker, 'open')
@@ -119,7 +143,14 @@ export class EnginePool implements Engine {
   }
 
   private add({ id, engine }: PoolMember): Member {
-    const member = new Member(id, engine, this.options.breaker ?? defaultBreakerOptions)
+    const member = new Member(
+      id,
+      engine,
+      this.options.breaker ?? defaultBreakerOptions,
+      // Without a size: what the default --image-cache-mb (256) holds.
+      new KeyMirror(this.options.cacheEntries ?? mirrorEntriesFor(256)),
+      new DecayingSum(this.options.recentWorkMs ?? defaultRecentWorkSeconds * 1000),
+    )
     this.members.set(id, member)
     return member
   }
@@ -189,6 +220,8 @@ export class EnginePool implements Engine {
     } catch (error) {
       const wasIn = state !== 'open'
       member.breaker.probeFailed(this.now(), describeError(error))
+      // Whatever comes back may be a restarted engine with an empty cache.
+      member.mirror.forget()
       if (wasIn) this.options.log?.(`[visto] engine ${member.id} taken out: ${describeError(error)}`)
     }
   }
@@ -303,10 +336,20 @@ export class EnginePool implements Engine {
       throw new EngineUnavailableError(`No engine serving "${request.model}" is available. Retry shortly.`, { retryAfterSeconds: 5 })
     }
     const byId = new Map(candidates.map((m) => [m.id, m]))
+    const key = this.options.routing === 'affinity' ? routingKey(request) : undefined
+    const cost = requestCost(key)
+    const now = this.now()
     const choice = chooseEngines(
-      candidates.map((m) => ({ id: m.id, load: m.inFlight, slots: m.slots })),
-      this.options.routing === 'affinity' ? routingKey(request) : undefined,
-      { mode: this.options.routing, bound: this.options.bound ?? defaultLoadBound, counter: this.counter++, random: this.random },
+      candidates.map((m) => ({
+        id: m.id,
+        load: m.inFlight,
+        slots: m.slots,
+        work: m.work,
+        recentWork: m.recentWork.valueAt(now),
+        holdsKey: key !== undefined && m.mirror.has(key),
+      })),
+      key,
+      { mode: this.options.routing, bound: this.options.bound ?? defaultLoadBound, counter: this.counter++, random: this.random, cost },
     )
     if (choice.reason === 'affinity') byId.get(choice.order[0]!)!.affinityHits++
     if (choice.reason === 'spill' && choice.preferred) byId.get(choice.preferred)!.affinitySpills++
@@ -316,6 +359,10 @@ export class EnginePool implements Engine {
     for (let attempt = 0; attempt < attempts.length; attempt++) {
       const member = attempts[attempt]!
       let answered = false
+      const work = key !== undefined && member.mirror.has(key) ? cost.hit : cost.miss
+      if (key !== undefined) member.mirror.record(key)
+      member.work += work
+      member.recentWork.add(work, this.now())
       member.inFlight++
       member.requests++
       if (attempt > 0) member.retries++
@@ -339,8 +386,11 @@ export class EnginePool implements Engine {
           throw error
         }
         member.failures++
-        // A busy engine is not a broken one.
-        if (!(error instanceof OverloadedError)) member.breaker.failed(this.now(), describeError(error))
+        // A busy engine is not a broken one; a broken one may have lost what it cached.
+        if (!(error instanceof OverloadedError)) {
+          member.breaker.failed(this.now(), describeError(error))
+          member.mirror.forget()
+        }
         this.capacityMayHaveChanged()
         const next = attempts[attempt + 1]
         // Text the client has seen cannot be taken back; a non-streamed answer's can.
@@ -352,6 +402,7 @@ export class EnginePool implements Engine {
         if (answered) yield { type: 'restart' }
       } finally {
         member.inFlight--
+        member.work -= work
       }
     }
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { chooseEngines, hash53, rendezvousOrder, withinLoadBound, type RoutableEngine, type RoutingContext } from './routing-policy.js'
+import { chooseEngines, defaultLoadBound, hash53, rendezvousOrder, withinBalanceBound, withinQueueBound, type RoutableEngine, type RoutingContext } from './routing-policy.js'
 
 const idle = (ids: string[], slots = 2): RoutableEngine[] => ids.map((id) => ({ id, load: 0, slots }))
 const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']
@@ -50,44 +50,111 @@ describe('rendezvous hashing', () => {
 })
 
 describe('affinity routing', () => {
+  /** An image request: 1 on an engine holding the image, 2 where it must be encoded first (the pool's estimate). */
+  const image = { hit: 1, miss: 2 }
+  const withImage = (counter = 0): RoutingContext => ({ ...affinity(counter), cost: image })
+  const bound = { queue: 2, factor: 1.1, constant: 10 }
+
   it('sends the same key to the same engine every time while the pool is idle', () => {
     const engines = idle(ids)
-    const first = chooseEngines(engines, 'image:photo', affinity())
+    const first = chooseEngines(engines, 'image:photo', withImage())
     expect(first.reason).toBe('affinity')
     expect(first.preferred).toBe(first.order[0])
-    for (let i = 0; i < 10; i++) expect(chooseEngines(engines, 'image:photo', affinity(i)).order[0]).toBe(first.order[0])
+    for (let i = 0; i < 10; i++) expect(chooseEngines(engines, 'image:photo', withImage(i)).order[0]).toBe(first.order[0])
   })
 
-  it('spills to the next engine in hash order once the preferred one is beyond the bound, and comes back when it is not', () => {
-    const order = rendezvousOrder('image:photo', ids)
-    const loaded = idle(ids).map((e) => (e.id === order[0] ? { ...e, load: 6 } : { ...e, load: 1 }))
-    // Fair share with the new one: (6 + 7 + 1) × 2 / 16 = 1.75; 1.25 × 1.75 + 2 ≈ 4.2 < 7.
-    const choice = chooseEngines(loaded, 'image:photo', affinity())
-    expect(choice).toEqual({ order: [order[1], order[0], ...order.slice(2)], reason: 'spill', preferred: order[0] })
-    const lighter = loaded.map((e) => (e.id === order[0] ? { ...e, load: 2 } : e))
-    expect(chooseEngines(lighter, 'image:photo', affinity()).reason).toBe('affinity')
+  it('bounds the work an engine holds per slot, counting an image it must encode at its full cost', () => {
+    const engine = { id: 'a', load: 1, slots: 1, work: 1 }
+    // Holding one answer from cache (1), it takes a follow-up it holds the image for (1 + 1 ≤ 2 × 1), not a new image (1 + 2).
+    expect(withinQueueBound({ ...engine, holdsKey: true }, image, bound)).toBe(true)
+    expect(withinQueueBound({ ...engine, holdsKey: false }, image, bound)).toBe(false)
+    // Twice the slots, twice the work.
+    expect(withinQueueBound({ id: 'a', load: 3, slots: 2, work: 2 }, image, bound)).toBe(true)
+    expect(withinQueueBound({ id: 'a', load: 3, slots: 2, work: 3 }, image, bound)).toBe(false)
   })
 
-  it('bounds an engine by its fair share of the pool plus the constant', () => {
-    const pool = idle(['a', 'b'])
-    expect(withinLoadBound({ id: 'a', load: 2, slots: 2 }, [{ id: 'a', load: 2, slots: 2 }, pool[1]!], { factor: 1.25, constant: 0 })).toBe(false)
-    expect(withinLoadBound({ id: 'a', load: 2, slots: 2 }, [{ id: 'a', load: 2, slots: 2 }, pool[1]!], { factor: 1.25, constant: 2 })).toBe(true)
+  it('bounds the work an engine was given lately by its share of the pool’s plus the constant', () => {
+    const pool = (own: number): RoutableEngine[] => [{ id: 'a', load: 0, slots: 1, work: 0, recentWork: own }, ...['b', 'c', 'd'].map((id) => ({ id, load: 0, slots: 1, work: 0, recentWork: 30 }))]
+    // Share with the new one: (own + 90 + 2) / 4; the bound 1.1 × share + 10 ≥ own + 2 up to own = 45.9.
+    expect(withinBalanceBound(pool(45)[0]!, pool(45), image, bound)).toBe(true)
+    expect(withinBalanceBound(pool(46)[0]!, pool(46), image, bound)).toBe(false)
     // A bigger engine takes a bigger share.
-    const mixed = [{ id: 'big', load: 2, slots: 6 }, { id: 'small', load: 2, slots: 2 }]
-    expect(withinLoadBound(mixed[0]!, mixed, { factor: 1.25, constant: 1 })).toBe(true)
-    expect(withinLoadBound(mixed[1]!, mixed, { factor: 1.25, constant: 1 })).toBe(false)
+    const mixed = [{ id: 'big', load: 0, slots: 3, recentWork: 60 }, { id: 'small', load: 0, slots: 1, recentWork: 60 }]
+    expect(withinBalanceBound(mixed[0]!, mixed, image, { ...bound, constant: 0 })).toBe(true)
+    expect(withinBalanceBound(mixed[1]!, mixed, image, { ...bound, constant: 0 })).toBe(false)
   })
 
-  it('goes to the lightest engine when every one is beyond a tight bound', () => {
-    const engines = [{ id: 'a', load: 5, slots: 1 }, { id: 'b', load: 2, slots: 1 }, { id: 'c', load: 4, slots: 1 }]
-    const choice = chooseEngines(engines, 'image:x', { ...affinity(), bound: { factor: 0, constant: 0 } })
+  it('spills a busy engine’s image to an engine already holding it before the next engine in hash order', () => {
+    const order = rendezvousOrder('image:photo', ids)
+    const holder = order[3]!
+    const engines = idle(ids, 1).map((e) => ({
+      ...e,
+      ...(e.id === order[0] ? { load: 1, work: 2, holdsKey: true } : {}),
+      ...(e.id === holder ? { holdsKey: true } : {}),
+    }))
+    const choice = chooseEngines(engines, 'image:photo', withImage())
+    expect(choice.reason).toBe('spill')
+    expect(choice.preferred).toBe(order[0])
+    // The holder answers; a retry goes back to the preferred engine, then the others in hash order.
+    expect(choice.order).toEqual([holder, order[0], ...order.slice(1).filter((id) => id !== holder)])
+  })
+
+  it('prefers the least busy of several holders, and the next engine in hash order when every holder is beyond the bound', () => {
+    const order = rendezvousOrder('image:photo', ids)
+    const engines = idle(ids, 1).map((e) => {
+      if (e.id === order[0]) return { ...e, load: 1, work: 2, holdsKey: true }
+      if (e.id === order[2]) return { ...e, load: 1, work: 1, holdsKey: true }
+      if (e.id === order[5]) return { ...e, load: 0, work: 0, holdsKey: true }
+      return e
+    })
+    expect(chooseEngines(engines, 'image:photo', withImage()).order[0]).toBe(order[5])
+    const busier = engines.map((e) => (e.id === order[5] ? { ...e, load: 1, work: 2 } : e.id === order[2] ? { ...e, work: 2 } : e))
+    const choice = chooseEngines(busier, 'image:photo', withImage())
+    expect(choice.order[0]).toBe(order[1])
+    expect(choice.reason).toBe('spill')
+  })
+
+  it('moves a popular image off its engine once that engine did more than its share lately, even while it is idle', () => {
+    const order = rendezvousOrder('image:hot', ids)
+    const engines = idle(ids, 1).map((e) => ({ ...e, recentWork: e.id === order[0] ? 200 : 20, holdsKey: e.id === order[0] || e.id === order[4] }))
+    // Outstanding work alone would keep it: the preferred engine is idle.
+    expect(chooseEngines(engines, 'image:hot', { ...withImage(), bound: { ...bound, factor: Infinity } }).order[0]).toBe(order[0])
+    const choice = chooseEngines(engines, 'image:hot', { ...withImage(), bound })
+    expect(choice.order[0]).toBe(order[4])
+    expect(choice.reason).toBe('spill')
+  })
+
+  it('lets balance give way before queueing: an engine within the work bound takes the request when none is within both', () => {
+    const order = rendezvousOrder('image:x', ids)
+    // With a factor below 1 and no constant, no engine is within the balance bound; the preferred one is beyond the work bound.
+    const engines = idle(ids, 1).map((e) => ({ ...e, recentWork: 10, ...(e.id === order[0] ? { load: 1, work: 2 } : {}) }))
+    const choice = chooseEngines(engines, 'image:x', { ...withImage(), bound: { queue: 2, factor: 0.5, constant: 0 } })
+    expect(choice.order[0]).toBe(order[1])
+  })
+
+  it('goes to the least busy engine when every one is beyond a tight bound', () => {
+    const engines = [{ id: 'a', load: 5, slots: 1, work: 9 }, { id: 'b', load: 2, slots: 1, work: 3 }, { id: 'c', load: 4, slots: 1, work: 6 }]
+    const choice = chooseEngines(engines, 'image:x', { ...withImage(), bound: { queue: 0, factor: 0, constant: 0 } })
     expect(choice.order[0]).toBe('b')
-    expect(choice.order).toHaveLength(3)
+    expect([...choice.order].sort()).toEqual(['a', 'b', 'c'])
   })
 
-  it('sends key-less requests by power-of-two-choices: the lighter of two sampled engines', () => {
-    const engines = [{ id: 'a', load: 9, slots: 1 }, { id: 'b', load: 0, slots: 1 }, { id: 'c', load: 5, slots: 1 }]
-    // random 0 → first sample a; then 0.99 → the second is the last of the remaining: c.
+  it('keeps ten questions in a row about one photo on one engine of an otherwise quiet pool (the default constant)', () => {
+    const engines: RoutableEngine[] = idle(['a', 'b', 'c'])
+    let owner: string | undefined
+    for (let i = 0; i < 10; i++) {
+      const choice = chooseEngines(engines, 'image:photo', { ...withImage(i), bound: defaultLoadBound })
+      owner ??= choice.order[0]
+      expect(choice.order[0]).toBe(owner)
+      const chosen = engines.find((e) => e.id === owner)!
+      chosen.recentWork = (chosen.recentWork ?? 0) + (chosen.holdsKey ? 1 : 2)
+      chosen.holdsKey = true
+    }
+  })
+
+  it('sends key-less requests by power-of-two-choices: the less busy of two sampled engines', () => {
+    const engines = [{ id: 'a', load: 1, slots: 1, work: 9 }, { id: 'b', load: 0, slots: 1, work: 0 }, { id: 'c', load: 3, slots: 1, work: 5 }]
+    // random 0 → first sample a; then 0.99 → the second is the last of the remaining: c, lighter in work though not in requests.
     const samples = [0, 0.99]
     const choice = chooseEngines(engines, undefined, { mode: 'affinity', counter: 0, random: () => samples.shift()! })
     expect(choice.reason).toBe('balanced')
