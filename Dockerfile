@@ -2,7 +2,7 @@
 # Visto's server image.
 #
 #   docker build -t visto .
-#   docker run -p 7860:7860 -v visto:/data visto            # default model, downloaded into the volume
+#   docker run -p 127.0.0.1:7860:7860 -v visto:/data visto   # default model, downloaded into the volume
 #   docker run … visto --model /models/m.gguf --mmproj /models/mmproj.gguf   # arguments are `visto serve` flags
 #
 # Everything Visto writes (models, batch state, uploaded files) lives under /data, the one
@@ -34,13 +34,12 @@ COPY packages/webui/package.json packages/webui/
 COPY packages/server/package.json packages/server/
 COPY packages/cli/package.json packages/cli/
 # No install scripts: node-llama-cpp's would fetch its own binaries, and the root postinstall
-# (tsc -b, then the engine build) runs below, step by step, once the sources are here.
+# (tsc -b, then `visto engine build`) runs below, step by step, once the sources are here.
 RUN --mount=type=cache,id=visto-npm,target=/root/.npm \
     npm ci --ignore-scripts --no-audit --no-fund \
  && npm rebuild better-sqlite3
 COPY packages packages
-COPY scripts/postinstall-engine.js scripts/
-RUN npx tsc -b
+RUN node_modules/.bin/tsc -b
 
 # ─── engine-cpu: llama-server, compiled as `npm install` compiles it ──────────
 FROM build AS engine-cpu
@@ -62,7 +61,7 @@ RUN npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
       node_modules/better-sqlite3/deps node_modules/better-sqlite3/src node_modules/better-sqlite3/build/Release/obj* \
       node_modules/better-sqlite3/build/Release/.deps node_modules/better-sqlite3/build/Release/test_extension.node \
       node_modules/better-sqlite3/build/deps node_modules/@visto/testkit packages/testkit packages/*/src \
-      packages/*/tsconfig.json packages/*/dist/.tsbuildinfo scripts tsconfig*.json
+      packages/*/tsconfig.json packages/*/dist/.tsbuildinfo tsconfig*.json
 
 # ─── CUDA variant (never built by the project: no GPU in CI) ──────────────────
 FROM ${CUDA_DEVEL_IMAGE} AS cuda-build

@@ -35,11 +35,13 @@ step() {
   return 0
 }
 cleanup() {
-  podman rm -f -t 0 "$name" >/dev/null 2>&1 || true
+  podman rm -f -v -t 0 "$name" >/dev/null 2>&1 || true
   podman kube down "$work/kube.yaml" >/dev/null 2>&1 || true
   podman pod rm -f visto-pod-0 >/dev/null 2>&1 || true
-  podman volume rm -f "$volume" visto-data >/dev/null 2>&1 || true
+  CONTAINERS_CONF=$work/containers.conf podman-compose -p visto-test -f compose.yaml down >/dev/null 2>&1 || true
+  podman volume rm -f "$volume" visto-data visto-test_visto-data >/dev/null 2>&1 || true
   podman secret rm visto-api-key >/dev/null 2>&1 || true
+  podman untag "$image" localhost/visto:latest >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -59,21 +61,36 @@ wait_healthy() { # URL SECONDS → prints the seconds it took (counted from $3, 
 
 step "tools (podman, runc, debootstrap)"
 need=()
-for tool in podman runc catatonit debootstrap fuse-overlayfs slirp4netns curl; do command -v "$tool" >/dev/null || need+=("$tool"); done
+for tool in podman runc catatonit debootstrap fuse-overlayfs slirp4netns podman-compose curl; do command -v "$tool" >/dev/null || need+=("$tool"); done
 dpkg -s uidmap >/dev/null 2>&1 || need+=(uidmap)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-podman rm -f -t 0 "$name" >/dev/null 2>&1 || true
-podman volume rm -f "$volume" visto-data >/dev/null 2>&1 || true
+podman rm -f -v -t 0 "$name" >/dev/null 2>&1 || true
+podman volume rm -f "$volume" visto-data visto-test_visto-data >/dev/null 2>&1 || true
 podman secret rm visto-api-key >/dev/null 2>&1 || true
 
 step "base image"
 if [ -z "${VISTO_CONTAINER_BASE:-}" ]; then bash scripts/container/build-base-image.sh "$base"; fi
 
 step "image build (podman build --build-arg BASE_IMAGE=$base)"
+# CI has just built this very engine on this machine (`npm ci`: same llama.cpp, patches, CPU
+# and compiler, and the same path, /root/.cache/visto). Handing that build to the image
+# build's engine cache skips a second 10-20 minute compile; the Dockerfile's step still runs
+# and finds it as it would find its own earlier build. VISTO_CONTAINER_SEED_ENGINE=0 compiles
+# inside the image build instead (what a user's `docker build` does).
+host_engine=$(ls -d "${VISTO_CACHE:-$HOME/.cache/visto}"/engine/llama.cpp-nlc*/build-cpu 2>/dev/null | head -1 || true)
+engine_cache=/var/tmp/buildah-cache/visto-engine-cpu
+if [ "${VISTO_CONTAINER_SEED_ENGINE:-1}" = 1 ] && [ "$HOME" = /root ] && [ -f "$host_engine/visto-build.json" ] && [ -x "$host_engine/bin/llama-server" ] &&
+  [ ! -e "$engine_cache/engine" ]; then
+  seeded=$engine_cache/engine/$(basename "$(dirname "$host_engine")")/build-cpu
+  mkdir -p "$seeded/bin"
+  cp "$host_engine/visto-build.json" "$seeded/"
+  cp "$host_engine/bin/llama-server" "$seeded/bin/"
+  echo "engine: seeded the image build's cache with this machine's build ($host_engine)"
+fi
 # Docker's image format: OCI images have no HEALTHCHECK.
 podman build --format docker --network host "${limits[@]}" --build-arg BASE_IMAGE="$base" -t "$image" . >"$work/build.log" 2>&1 ||
   { tail -40 "$work/build.log"; fail "the image did not build"; }
@@ -91,7 +108,7 @@ podman volume create "$volume" >/dev/null
 hub_dir=/data/models/huggingface/Qwen/Qwen3-VL-4B-Instruct-GGUF
 podman run --rm --no-healthcheck "${limits[@]}" --user 0 -v "$volume:/data" -v "$work/standin:/standin:ro" --entrypoint sh "$image" -c \
   "mkdir -p $hub_dir && cp /standin/model.gguf $hub_dir/Qwen3VL-4B-Instruct-Q4_K_M.gguf && cp /standin/mmproj.gguf $hub_dir/mmproj-Qwen3VL-4B-Instruct-F16.gguf && chown -R visto:visto /data/models"
-podman run --rm --no-healthcheck "${limits[@]}" -v "$volume:/data" --entrypoint node "$image" /app/packages/cli/bin/visto.js models list | tee "$work/models-list.txt"
+podman run --rm --no-healthcheck "${limits[@]}" -v "$volume:/data" --entrypoint visto "$image" models list | tee "$work/models-list.txt"
 grep -q 'Qwen3VL-4B-Instruct-Q4_K_M.gguf' "$work/models-list.txt" || fail "visto models list does not show the model in the volume"
 volume_dir=$(podman volume inspect --format '{{.Mountpoint}}' "$volume")
 model_stamp=$(stat -c '%i %Y' "$volume_dir/models/huggingface/Qwen/Qwen3-VL-4B-Instruct-GGUF/Qwen3VL-4B-Instruct-Q4_K_M.gguf")
@@ -132,7 +149,7 @@ curl -s "$base_url/v1/files" | grep -q "\"$file_id\"" || fail "the batch file $f
 [ "$(stat -c '%i %Y' "$volume_dir/models/huggingface/Qwen/Qwen3-VL-4B-Instruct-GGUF/Qwen3VL-4B-Instruct-Q4_K_M.gguf")" = "$model_stamp" ] ||
   fail "the model file in the volume was rewritten"
 podman logs "$name" 2>&1 | grep -q 'Downloading' && fail "the restart downloaded something"
-podman rm -f -t "$drain" "$name" >/dev/null 2>&1
+podman rm -f -v -t "$drain" "$name" >/dev/null 2>&1
 
 step "your own model files, mounted read-only"
 run_started=$(date +%s%N)
@@ -142,11 +159,30 @@ podman run -d --name "$name" "${limits[@]}" -p "127.0.0.1:$port:7860" --read-onl
 readonly_s=$(wait_healthy "$base_url" 300 "$run_started") || fail "/health did not answer 200 with the model mounted read-only"
 echo "healthy after $readonly_s s"
 python3 scripts/container/article-client.py "$base_url" test-support/fixtures/tiny.jpg >/dev/null || fail "the article's request with a read-only model"
-podman rm -f -t "$drain" "$name" >/dev/null 2>&1
+podman rm -f -v -t "$drain" "$name" >/dev/null 2>&1
 [ "$(ls "$work/standin")" = "$(printf 'mmproj.gguf\nmodel.gguf')" ] || fail "something was written next to the model"
 
-step "Kubernetes manifests under podman kube play"
+# podman-compose and kube play run podman without our flags: runc and the limits from a config
+# file, for these commands only.
+printf '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]\n[engine]\nruntime = "runc"\n' >"$work/containers.conf"
 api_key=test-key-$RANDOM$RANDOM
+
+step "compose.yaml under podman-compose"
+podman tag "$image" localhost/visto:latest
+podman volume create visto-test_visto-data >/dev/null
+podman run --rm --no-healthcheck "${limits[@]}" --user 0 -v visto-test_visto-data:/data -v "$volume:/from:ro" --entrypoint sh "$image" -c \
+  'cp -a /from/models /data/ && chown -R visto:visto /data'
+compose() { CONTAINERS_CONF=$work/containers.conf VISTO_API_KEY=$api_key podman-compose -p visto-test -f compose.yaml "$@"; }
+compose_started=$(date +%s%N)
+compose up -d >"$work/compose.log" 2>&1 || { cat "$work/compose.log"; fail "podman-compose up"; }
+compose_healthy_s=$(wait_healthy http://127.0.0.1:7860 300 "$compose_started") || { compose logs 2>&1 | tail -20; fail "compose: /health did not answer 200"; }
+echo "healthy after $compose_healthy_s s"
+[ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:7860/v1/models)" = 401 ] || fail "compose serves without VISTO_API_KEY"
+curl -sf -H "Authorization: Bearer $api_key" http://127.0.0.1:7860/v1/models | grep -q qwen3-vl-4b-instruct || fail "compose does not take VISTO_API_KEY from the environment"
+compose down >/dev/null 2>&1
+podman volume rm -f visto-test_visto-data >/dev/null
+
+step "Kubernetes manifests under podman kube play"
 # The PVC first (kube play makes it a volume, and refuses to replace an existing one), filled
 # as the init container would fill it, then the Deployment.
 sed -e "s|image: visto:latest|image: $image|" deploy/kubernetes/pvc.yaml >"$work/pvc.yaml"
@@ -163,8 +199,6 @@ printf '{"api-key":"%s"}' "$(printf %s "$api_key" | base64 -w0)" | podman secret
 sed -e "s|image: visto:latest|image: $image|" -e 's|^    spec:$|    spec:\n      restartPolicy: OnFailure|' \
   deploy/kubernetes/deployment.yaml >"$work/kube.yaml"
 grep -q '^      restartPolicy: OnFailure' "$work/kube.yaml" || fail "the pod template has moved: update the restart policy above"
-# kube play takes no --ulimit: the same limits as podman's defaults, for this command only.
-printf '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]\n' >"$work/containers.conf"
 kube_started=$(date +%s%N)
 kube_since=$(date --iso-8601=seconds)
 CONTAINERS_CONF=$work/containers.conf podman kube play "$work/kube.yaml" >"$work/kube-play.log" 2>&1 || { cat "$work/kube-play.log"; fail "podman kube play failed"; }
@@ -193,6 +227,6 @@ podman image prune -f >/dev/null
 
 step ""
 echo
-echo "test-container: passed; image $image_mb MB, healthy in $healthy_s s (restart $healthy_again_s s, pod $kube_healthy_s s)"
+echo "test-container: passed; image $image_mb MB, healthy in $healthy_s s (restart $healthy_again_s s, read-only model $readonly_s s, compose $compose_healthy_s s, pod $kube_healthy_s s)"
 printf '%s\n' "${timings[@]}"
 printf '%5d s  total\n' $(($(date +%s) - started_all))
