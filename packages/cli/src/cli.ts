@@ -15,6 +15,7 @@ const commands: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./commands/serve.js')).default,
   standin: async () => (await import('./commands/standin.js')).default,
   engine: async () => (await import('./commands/engine.js')).default,
+  models: async () => (await import('./commands/models.js')).default,
   ask: async () => (await import('./commands/ask.js')).default,
   batch: async () => (await import('./commands/batch.js')).default,
   chat: async () => (await import('./commands/chat.js')).default,

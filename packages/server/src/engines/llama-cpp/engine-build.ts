@@ -61,7 +61,7 @@ export function detectFlavor(): EngineFlavor {
   return hasNvcc && hasGpu ? 'cuda' : 'cpu'
 }
 
-function cmakeFlags(flavor: EngineFlavor): string[] {
+export function cmakeFlags(flavor: EngineFlavor, env: NodeJS.ProcessEnv = process.env): string[] {
   const flags = [
     '-DCMAKE_BUILD_TYPE=Release',
     // Native code for this CPU: the whole point of building instead of using prebuilt binaries.
@@ -78,6 +78,11 @@ function cmakeFlags(flavor: EngineFlavor): string[] {
     '-DLLAMA_CURL=OFF',
   ]
   if (flavor === 'cuda') flags.push('-DGGML_CUDA=ON')
+  // With GGML_NATIVE, llama.cpp compiles CUDA for the GPUs it sees, so a build without one
+  // (an image build) must name the architectures. CMake's own CUDAARCHS comes too late for
+  // llama.cpp's check, so it is passed on explicitly.
+  const architectures = env.CUDAARCHS?.trim()
+  if (flavor === 'cuda' && architectures) flags.push(`-DCMAKE_CUDA_ARCHITECTURES=${architectures}`)
   return flags
 }
 

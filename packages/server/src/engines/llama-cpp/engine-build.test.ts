@@ -1,0 +1,16 @@
+import { describe, expect, it } from 'vitest'
+import { cmakeFlags } from './engine-build.js'
+
+describe('cmakeFlags', () => {
+  it('builds natively for this CPU, with CUDA only for the cuda flavor', () => {
+    expect(cmakeFlags('cpu', {})).toContain('-DGGML_NATIVE=ON')
+    expect(cmakeFlags('cpu', {})).not.toContain('-DGGML_CUDA=ON')
+    expect(cmakeFlags('cuda', {})).toContain('-DGGML_CUDA=ON')
+  })
+
+  it('passes CUDAARCHS on as the CUDA architectures, for builds without a GPU to detect (an image build)', () => {
+    expect(cmakeFlags('cuda', { CUDAARCHS: '75;80;86' })).toContain('-DCMAKE_CUDA_ARCHITECTURES=75;80;86')
+    expect(cmakeFlags('cuda', {}).some((flag) => flag.startsWith('-DCMAKE_CUDA_ARCHITECTURES'))).toBe(false)
+    expect(cmakeFlags('cpu', { CUDAARCHS: '75;80;86' }).some((flag) => flag.startsWith('-DCMAKE_CUDA_ARCHITECTURES'))).toBe(false)
+  })
+})
