@@ -3,7 +3,7 @@ import { rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import type { FastifyInstance } from 'fastify'
-import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core'
+import type { Browser, BrowserContext, BrowserContextOptions, FileChooser, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { EngineUnavailableError, NotFoundError } from '../packages/server/src/errors.js'
 import { testImage } from '@visto/testkit/images/test-images'
@@ -530,13 +530,26 @@ describe('everyone can use it', () => {
     throw new Error(`Tab never reached ${selector}`)
   }
 
+  async function openFileChooserByKeyboard(): Promise<FileChooser> {
+    for (let attempt = 1; ; attempt++) {
+      await tabTo('#file-input')
+      const chooser = page.waitForEvent('filechooser', { timeout: 5_000 })
+      await page.keyboard.press('Space')
+      try {
+        return await chooser
+      } catch (error) {
+        if (attempt === 3) throw error
+      }
+    }
+  }
+
   it('works with the keyboard alone: attach, ask, read the answer, stop, copy', async () => {
     engine.script = words(['```\n', 'x = 1\n', '```'])
     await open()
-    await tabTo('#file-input')
-    const chooser = page.waitForEvent('filechooser')
-    await page.keyboard.press('Space')
-    await (await chooser).setFiles({ name: 'scene.png', mimeType: 'image/png', buffer: await testImage(32, 32, 'png') })
+    // The page may still be settling (a health poll re-rendering the tray moves focus) on a
+    // loaded machine: tab to the picker and press Space again until the chooser opens.
+    const chooser = await openFileChooserByKeyboard()
+    await chooser.setFiles({ name: 'scene.png', mimeType: 'image/png', buffer: await testImage(32, 32, 'png') })
     await attached().getByRole('img', { name: 'scene.png' }).waitFor()
     await tabTo('#question')
     await page.keyboard.type('Show code')
