@@ -52,7 +52,7 @@ async function inputLines(count: number): Promise<{ text: string; ids: string[] 
     const content = i % 2 === 0 ? [{ type: 'text', text: `Describe photo ${i}.` }, { type: 'image_url', image_url: { url: image } }] : `Say something about ${i}.`
     lines.push(JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/chat/completions', body: { model, messages: [{ role: 'user', content }], max_tokens: 12, temperature: 0 } }))
   }
-  return { text: lines.join('\n') + '\n', ids }
+  return { text: `${lines.join('\n')}\n`, ids }
 }
 
 async function submit(server: SpawnedVisto, text: string): Promise<string> {

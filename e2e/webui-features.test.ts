@@ -369,7 +369,7 @@ describe('copy as code', () => {
       request.messages.map((m) => [m.role, ...m.content.map((part) => (part.type === 'text' ? part.text : `image ${part.image.width}x${part.image.height} ${part.image.data.length} bytes`))])
     const pageRequest = engine.requests[1]!
     expect(seen(pageRequest)).toEqual([
-      ['user', 'What is "this"? Say $HOME `now`', 'image 128x96 ' + pageRequest.messages[0]!.content.find((p) => p.type === 'image')!.image.data.length + ' bytes'],
+      ['user', 'What is "this"? Say $HOME `now`', `image 128x96 ${pageRequest.messages[0]!.content.find((p) => p.type === 'image')!.image.data.length} bytes`],
       ['assistant', 'A red square.'],
       ['user', '颜色？'],
     ])
@@ -581,7 +581,7 @@ describe('everyone can use it', () => {
   })
 
   it('fits a 390 px wide phone screen without horizontal scrolling', async () => {
-    engine.script = words([markdownAnswer + '\n\n```\n' + 'a_very_long_line_of_code_'.repeat(20) + '\n```\n\n' + 'averyveryverylongwordwithoutanyspaces'.repeat(8)])
+    engine.script = words([`${markdownAnswer}\n\n\`\`\`\n${'a_very_long_line_of_code_'.repeat(20)}\n\`\`\`\n\n${'averyveryverylongwordwithoutanyspaces'.repeat(8)}`])
     await open({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true })
     const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
     expect(await overflow()).toBe(0)
@@ -590,7 +590,7 @@ describe('everyone can use it', () => {
     await question().fill('Describe it')
     await question().press('Enter')
     await finished(1)
-    if (process.env.VISTO_PHONE_SHOT) await page.screenshot({ path: process.env.VISTO_PHONE_SHOT + '.png' })
+    if (process.env.VISTO_PHONE_SHOT) await page.screenshot({ path: `${process.env.VISTO_PHONE_SHOT}.png` })
     expect(await overflow()).toBe(0)
     // Nothing sticks out of the page box either (overflow hidden would hide the problem, not fix it).
     const wide = await page.evaluate(() =>
@@ -601,7 +601,7 @@ describe('everyone can use it', () => {
     expect(wide).toEqual([])
     await page.getByRole('button', { name: 'Code for this conversation' }).click()
     expect(await overflow()).toBe(0)
-    if (process.env.VISTO_PHONE_SHOT) await page.screenshot({ path: process.env.VISTO_PHONE_SHOT + '-dialog.png' })
+    if (process.env.VISTO_PHONE_SHOT) await page.screenshot({ path: `${process.env.VISTO_PHONE_SHOT}-dialog.png` })
     const dialog = await page.getByRole('dialog').boundingBox()
     expect(dialog!.x).toBeGreaterThanOrEqual(0)
     expect(dialog!.x + dialog!.width).toBeLessThanOrEqual(390)

@@ -275,7 +275,7 @@ async function runRound(target, images, phase, firstIndex, size, concurrency, ma
       const index = firstIndex + k
       const result = await timedRequest(target, chatBody(images[index], phase, index, maxTokens))
       progress(
-        `  ${target.name} c=${concurrency}: request ${index + 1} ` + (result.ok ? `in ${(result.latencyMs / 1000).toFixed(1)} s` : `FAILED: ${result.error}`),
+        `  ${target.name} c=${concurrency}: request ${index + 1} ${result.ok ? `in ${(result.latencyMs / 1000).toFixed(1)} s` : `FAILED: ${result.error}`}`,
       )
       return result
     }),

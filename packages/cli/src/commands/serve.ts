@@ -7,7 +7,7 @@ const command: Command = {
   async run(argv) {
     const { parseServeConfig, serveHelp, ConfigError } = await loadServer(() => import('@visto/server/config'))
     if (argv.includes('--help') || argv.includes('-h')) {
-      process.stdout.write(serveHelp() + '\n')
+      process.stdout.write(`${serveHelp()}\n`)
       return ExitCode.Ok
     }
     let config

@@ -19,7 +19,7 @@ async function start(options: HarnessOptions = {}): Promise<BatchHarness> {
 }
 
 async function upload(client: OpenAI, lines: string[] | string, name = 'requests.jsonl') {
-  const text = Array.isArray(lines) ? lines.join('\n') + '\n' : lines
+  const text = Array.isArray(lines) ? `${lines.join('\n')}\n` : lines
   return client.files.create({ file: await toFile(Buffer.from(text), name), purpose: 'batch' })
 }
 
