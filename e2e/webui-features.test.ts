@@ -2,16 +2,15 @@ import { execFile } from 'node:child_process'
 import { rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import type { FastifyInstance } from 'fastify'
 import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { EngineUnavailableError, NotFoundError } from '../packages/server/src/errors.js'
+import { EngineUnavailableError } from '../packages/server/src/errors.js'
 import { testImage } from '@visto/testkit/images/test-images'
-import { endless, ScriptedEngine, words } from '../test-support/scripted-engine.js'
+import { endless, type ScriptedEngine, words } from '../test-support/scripted-engine.js'
 import { composeServer } from '../packages/server/src/compose.js'
 import { serveConfig } from '../packages/server/src/config.js'
 import { exportedCode, startScriptedSite, watchCspViolations, type ScriptedSite } from '../test-support/scripted-site.js'
-import { repoRoot, scratchDirInRepo } from '../test-support/paths.js'
+import { scratchDirInRepo } from '../test-support/paths.js'
 
 // The page's languages, answers, code export, cost figures, keyboard use and phone
 // layout, against a scripted engine so the answers are known in advance. The generated
@@ -21,7 +20,6 @@ import { repoRoot, scratchDirInRepo } from '../test-support/paths.js'
 const run = promisify(execFile)
 
 let browser: Browser
-let app: FastifyInstance
 let baseURL: string
 let engine: ScriptedEngine
 let context: BrowserContext
@@ -34,7 +32,7 @@ let promptSpeed: number | null | undefined
 let site: ScriptedSite
 beforeAll(async () => {
   site = await startScriptedSite({ parallel: 1, 'max-queue': 4, 'max-images': 4, 'body-limit-mb': 32 })
-  ;({ engine, app, baseURL, browser } = site)
+  ;({ engine, baseURL, browser } = site)
 })
 
 afterAll(async () => {
@@ -433,6 +431,7 @@ describe('copy as code', () => {
     await page.getByRole('combobox', { name: 'Which API the code calls' }).selectOption('responses')
     const javascript = (await page.locator('#code-text').textContent()) ?? ''
     expect(javascript).toContain('await client.responses.create({')
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the exported JavaScript itself holds this template literal
     expect(javascript).toContain("{ type: 'input_image', image_url: `data:image/png;base64,${image}` }")
     expect(javascript).toContain('console.log(response.output_text)')
     const python = await exportedCode(page, 'Python')

@@ -2,7 +2,7 @@ import type { BrowserContext, BrowserContextOptions, Page } from 'playwright-cor
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { groundingPrompt } from '@visto/protocol'
 import { jpeg, testImage } from '@visto/testkit/images/test-images'
-import { ScriptedEngine, words } from '../test-support/scripted-engine.js'
+import { type ScriptedEngine, words } from '../test-support/scripted-engine.js'
 import { startScriptedSite, watchCspViolations, type ScriptedSite } from '../test-support/scripted-site.js'
 
 // Boxes and points in an answer, drawn on the page over the image they are about: where

@@ -37,7 +37,7 @@ export function imageFileNames(turns) {
     for (const image of turn.images) {
       if (names.has(image)) continue
       // Every string is quoted for its language; only what cannot be a plain file name goes.
-      const clean = (image.name || 'image.png').replace(/[\/\\\p{Cc}]/gu, '_').replace(/^[.\s-]+/, '') || 'image.png'
+      const clean = (image.name || 'image.png').replace(/[/\\\p{Cc}]/gu, '_').replace(/^[.\s-]+/, '') || 'image.png'
       const dot = clean.lastIndexOf('.')
       const [stem, ext] = dot > 0 ? [clean.slice(0, dot), clean.slice(dot)] : [clean, '']
       let candidate = clean

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { anthropicErrorBody } from './serving/anthropic-response.js'
-import { ApiError, asApiError, ClientClosedRequestError, InternalServerError, InvalidRequestError, PayloadTooLargeError, RequestTimeoutError } from './errors.js'
+import { ApiError, asApiError, ClientClosedRequestError, InvalidRequestError, PayloadTooLargeError, RequestTimeoutError } from './errors.js'
 
 /**
  * The one place errors become HTTP. ApiErrors render themselves; fastify's own body

@@ -63,7 +63,10 @@ describe('batches are fair to interactive requests', () => {
       const events = log.filter((g) => g.who === 'batch').flatMap((g) => [{ t: g.startedAt, d: 1 }, { t: g.endedAt!, d: -1 }]).sort((a, b) => a.t - b.t || a.d - b.d)
       let running = 0
       let most = 0
-      for (const event of events) most = Math.max(most, (running += event.d))
+      for (const event of events) {
+        running += event.d
+        most = Math.max(most, running)
+      }
       expect(most).toBe(concurrency)
     })
   }

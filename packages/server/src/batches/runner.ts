@@ -216,7 +216,7 @@ export class BatchRunner {
   private async runLine(line: PendingLine, signal: AbortSignal): Promise<void> {
     const { store, files, chat, concurrency } = this.options
     const batch = store.getBatchBySeq(line.batchSeq)
-    if (!batch || batch.status !== 'in_progress') return
+    if (batch?.status !== 'in_progress') return
     const text = (await files.storage.readRange(batch.input_file_id, line.offset, line.length)).toString('utf8').replace(/^\uFEFF/, '')
     const checked = checkLine(text, line.lineNo, batch.endpoint, this.options.maxJsonDepth)
     const requestId = newId('req_')
