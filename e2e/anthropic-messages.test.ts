@@ -31,7 +31,7 @@ const model = 'qwen3-vl-4b-instruct'
 const fresh = { headers: { 'cache-control': 'no-store' } }
 // Anthropic deprecated `temperature` and the SDK's types dropped it; clients still send it
 // and Visto reads it: 0 makes the stand-in's answers repeat.
-const greedy = { temperature: 0 } as {}
+const greedy = { temperature: 0 } as object
 
 function lookAt(image: string): MessageParam[] {
   return [

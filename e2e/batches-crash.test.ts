@@ -52,7 +52,7 @@ async function inputLines(count: number): Promise<{ text: string; ids: string[] 
     const content = i % 2 === 0 ? [{ type: 'text', text: `Describe photo ${i}.` }, { type: 'image_url', image_url: { url: image } }] : `Say something about ${i}.`
     lines.push(JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/chat/completions', body: { model, messages: [{ role: 'user', content }], max_tokens: 12, temperature: 0 } }))
   }
-  return { text: lines.join('\n') + '\n', ids }
+  return { text: `${lines.join('\n')}\n`, ids }
 }
 
 async function submit(server: SpawnedVisto, text: string): Promise<string> {
@@ -82,13 +82,16 @@ async function customIds(server: SpawnedVisto, fileId: string | null | undefined
     .map((line) => (JSON.parse(line) as { custom_id: string }).custom_id)
 }
 
-async function fileLines(server: SpawnedVisto, fileId: string | null | undefined): Promise<Array<Record<string, any>>> {
+/** One line of a batch's output or error file, as far as these tests read it. */
+type BatchFileLine = { custom_id: string; error?: unknown; response?: unknown }
+
+async function fileLines(server: SpawnedVisto, fileId: string | null | undefined): Promise<BatchFileLine[]> {
   if (!fileId) return []
   const text = await (await client(server).files.content(fileId)).text()
   return text
     .split('\n')
     .filter(Boolean)
-    .map((line) => JSON.parse(line) as Record<string, any>)
+    .map((line) => JSON.parse(line) as BatchFileLine)
 }
 
 /** Every line exactly once across both files, the failing line in the error file. */

@@ -21,15 +21,15 @@ afterAll(async () => {
   await server?.shutdown()
 })
 
-async function post(path: string, body: unknown): Promise<any> {
+async function post<Answer>(path: string, body: unknown): Promise<Answer> {
   const response = await fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
   expect(response.status).toBe(200)
-  return response.json()
+  return (await response.json()) as Answer
 }
 
 async function promptTokens(width: number, height: number): Promise<number> {
   const image = dataUrl(await testImage(width, height, 'png'), 'image/png')
-  const answer = await post('/v1/chat/completions', {
+  const answer = await post<{ usage: { prompt_tokens: number } }>('/v1/chat/completions', {
     messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: image } }, { type: 'text', text: 'Describe.' }] }],
     max_tokens: 1,
     temperature: 0,
@@ -43,13 +43,13 @@ describe('model geometry from the engine', () => {
   })
 
   it('prices images in 28-px tokens, exactly as llama.cpp charges them', async () => {
-    const costs = (await post('/v1/visto/image-cost', { images: [{ width: 112, height: 84 }, { width: 224, height: 168 }] })).data
+    const costs = (await post<{ data: Array<Record<string, number>> }>('/v1/visto/image-cost', { images: [{ width: 112, height: 84 }, { width: 224, height: 168 }] })).data
     // With Qwen3-VL's 32 px these would be 128×96 (12 tokens) and 224×160 (35).
-    expect(costs.map((c: Record<string, number>) => [c.width, c.height, c.image_tokens, c.prompt_tokens])).toEqual([
+    expect(costs.map((c) => [c.width, c.height, c.image_tokens, c.prompt_tokens])).toEqual([
       [112, 84, 4 * 3, 4 * 3 + 2],
       [224, 168, 8 * 6, 8 * 6 + 2],
     ])
     // Same text, so the prompts differ by the images alone.
-    expect((await promptTokens(224, 168)) - (await promptTokens(112, 84))).toBe(costs[1].prompt_tokens - costs[0].prompt_tokens)
+    expect((await promptTokens(224, 168)) - (await promptTokens(112, 84))).toBe(costs[1]!.prompt_tokens! - costs[0]!.prompt_tokens!)
   })
 })

@@ -30,9 +30,15 @@ async function png(width: number, height: number): Promise<string> {
   return `data:image/png;base64,${bytes.toString('base64')}`
 }
 
-async function post(path: string, body: unknown): Promise<{ status: number; json: any }> {
+/** The parts of llama-server's chat completion these tests read. */
+interface Completion {
+  choices: Array<{ message: { content: string } }>
+  usage: { prompt_tokens: number; completion_tokens: number }
+}
+
+async function post<Answer>(path: string, body: unknown): Promise<{ status: number; json: Answer }> {
   const response = await fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
-  return { status: response.status, json: await response.json() }
+  return { status: response.status, json: (await response.json()) as Answer }
 }
 
 function chat(image: string, extra: Record<string, unknown> = {}) {
@@ -77,9 +83,9 @@ describe.skipIf(!haveBinary)('tiny stand-in on llama-server', () => {
   /** Prompt tokens apart from the image: the rendered template without the media marker. */
   async function textTokens(request: ReturnType<typeof chat>): Promise<number> {
     const { json: props } = await fetch(`${base}/props`).then(async (r) => ({ json: await r.json() }))
-    const { json: rendered } = await post('/apply-template', { messages: request.messages })
+    const { json: rendered } = await post<{ prompt: string }>('/apply-template', { messages: request.messages })
     expect(rendered.prompt).toContain(props.media_marker)
-    const { json: tokenized } = await post('/tokenize', { content: rendered.prompt.replace(props.media_marker, '') })
+    const { json: tokenized } = await post<{ tokens: number[] }>('/tokenize', { content: rendered.prompt.replace(props.media_marker, '') })
     return tokenized.tokens.length
   }
 
@@ -91,19 +97,19 @@ describe.skipIf(!haveBinary)('tiny stand-in on llama-server', () => {
     [64, 64, 9], // below the 8-token minimum's side: scaled up to 96×96
   ])('counts (W/32)·(H/32) image tokens for a %i×%i image', async (width, height, imageTokens) => {
     const request = chat(await png(width, height), { max_tokens: 1 })
-    const { status, json } = await post('/v1/chat/completions', request)
+    const { status, json } = await post<Completion>('/v1/chat/completions', request)
     expect(status, JSON.stringify(json)).toBe(200)
     expect(json.usage.prompt_tokens).toBe((await textTokens(request)) + 2 + imageTokens)
   })
 
   it('answers the same valid printable text twice at temperature 0 with a fixed seed', async () => {
     const request = chat(await png(96, 64), { cache_prompt: false })
-    const first = await post('/v1/chat/completions', request)
-    const second = await post('/v1/chat/completions', request)
+    const first = await post<Completion>('/v1/chat/completions', request)
+    const second = await post<Completion>('/v1/chat/completions', request)
     expect(first.status, JSON.stringify(first.json)).toBe(200)
     expect(second.status, JSON.stringify(second.json)).toBe(200)
-    const text: string = first.json.choices[0].message.content
-    expect(second.json.choices[0].message.content).toBe(text)
+    const text = first.json.choices[0]!.message.content
+    expect(second.json.choices[0]!.message.content).toBe(text)
     expect(first.json.usage.completion_tokens).toBe(12)
     expect(text.trim().length).toBeGreaterThan(0)
     // The stand-in can only emit printable ASCII and newlines: valid UTF-8 by construction.

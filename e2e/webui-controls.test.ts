@@ -1,9 +1,8 @@
-import type { FastifyInstance } from 'fastify'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { EngineUnavailableError } from '../packages/server/src/errors.js'
 import { testImage } from '@visto/testkit/images/test-images'
-import { endless, ScriptedEngine, words } from '../test-support/scripted-engine.js'
+import { endless, type ScriptedEngine, words } from '../test-support/scripted-engine.js'
 import { composeServer } from '../packages/server/src/compose.js'
 import { serveConfig } from '../packages/server/src/config.js'
 import { startScriptedSite, type ScriptedSite } from '../test-support/scripted-site.js'
@@ -13,7 +12,6 @@ import { startScriptedSite, type ScriptedSite } from '../test-support/scripted-s
 // same page against the real model is in webui.test.ts.
 
 let browser: Browser
-let app: FastifyInstance
 let baseURL: string
 let engine: ScriptedEngine
 let context: BrowserContext
@@ -22,7 +20,7 @@ let page: Page
 let site: ScriptedSite
 beforeAll(async () => {
   site = await startScriptedSite({ parallel: 1, 'max-queue': 4, 'max-images': 4, 'body-limit-mb': 16 })
-  ;({ engine, app, baseURL, browser } = site)
+  ;({ engine, baseURL, browser } = site)
 })
 
 afterAll(async () => {

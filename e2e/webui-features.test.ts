@@ -2,16 +2,15 @@ import { execFile } from 'node:child_process'
 import { rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import type { FastifyInstance } from 'fastify'
 import type { Browser, BrowserContext, BrowserContextOptions, FileChooser, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { EngineUnavailableError, NotFoundError } from '../packages/server/src/errors.js'
+import { EngineUnavailableError } from '../packages/server/src/errors.js'
 import { testImage } from '@visto/testkit/images/test-images'
-import { endless, ScriptedEngine, words } from '../test-support/scripted-engine.js'
+import { endless, type ScriptedEngine, words } from '../test-support/scripted-engine.js'
 import { composeServer } from '../packages/server/src/compose.js'
 import { serveConfig } from '../packages/server/src/config.js'
 import { exportedCode, startScriptedSite, watchCspViolations, type ScriptedSite } from '../test-support/scripted-site.js'
-import { repoRoot, scratchDirInRepo } from '../test-support/paths.js'
+import { scratchDirInRepo } from '../test-support/paths.js'
 
 // The page's languages, answers, code export, cost figures, keyboard use and phone
 // layout, against a scripted engine so the answers are known in advance. The generated
@@ -21,7 +20,6 @@ import { repoRoot, scratchDirInRepo } from '../test-support/paths.js'
 const run = promisify(execFile)
 
 let browser: Browser
-let app: FastifyInstance
 let baseURL: string
 let engine: ScriptedEngine
 let context: BrowserContext
@@ -34,7 +32,7 @@ let promptSpeed: number | null | undefined
 let site: ScriptedSite
 beforeAll(async () => {
   site = await startScriptedSite({ parallel: 1, 'max-queue': 4, 'max-images': 4, 'body-limit-mb': 32 })
-  ;({ engine, app, baseURL, browser } = site)
+  ;({ engine, baseURL, browser } = site)
 })
 
 afterAll(async () => {
@@ -369,7 +367,7 @@ describe('copy as code', () => {
       request.messages.map((m) => [m.role, ...m.content.map((part) => (part.type === 'text' ? part.text : `image ${part.image.width}x${part.image.height} ${part.image.data.length} bytes`))])
     const pageRequest = engine.requests[1]!
     expect(seen(pageRequest)).toEqual([
-      ['user', 'What is "this"? Say $HOME `now`', 'image 128x96 ' + pageRequest.messages[0]!.content.find((p) => p.type === 'image')!.image.data.length + ' bytes'],
+      ['user', 'What is "this"? Say $HOME `now`', `image 128x96 ${pageRequest.messages[0]!.content.find((p) => p.type === 'image')!.image.data.length} bytes`],
       ['assistant', 'A red square.'],
       ['user', '颜色？'],
     ])
@@ -433,6 +431,7 @@ describe('copy as code', () => {
     await page.getByRole('combobox', { name: 'Which API the code calls' }).selectOption('responses')
     const javascript = (await page.locator('#code-text').textContent()) ?? ''
     expect(javascript).toContain('await client.responses.create({')
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the exported JavaScript itself holds this template literal
     expect(javascript).toContain("{ type: 'input_image', image_url: `data:image/png;base64,${image}` }")
     expect(javascript).toContain('console.log(response.output_text)')
     const python = await exportedCode(page, 'Python')
@@ -594,7 +593,7 @@ describe('everyone can use it', () => {
   })
 
   it('fits a 390 px wide phone screen without horizontal scrolling', async () => {
-    engine.script = words([markdownAnswer + '\n\n```\n' + 'a_very_long_line_of_code_'.repeat(20) + '\n```\n\n' + 'averyveryverylongwordwithoutanyspaces'.repeat(8)])
+    engine.script = words([`${markdownAnswer}\n\n\`\`\`\n${'a_very_long_line_of_code_'.repeat(20)}\n\`\`\`\n\n${'averyveryverylongwordwithoutanyspaces'.repeat(8)}`])
     await open({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true })
     const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
     expect(await overflow()).toBe(0)
@@ -603,7 +602,7 @@ describe('everyone can use it', () => {
     await question().fill('Describe it')
     await question().press('Enter')
     await finished(1)
-    if (process.env.VISTO_PHONE_SHOT) await page.screenshot({ path: process.env.VISTO_PHONE_SHOT + '.png' })
+    if (process.env.VISTO_PHONE_SHOT) await page.screenshot({ path: `${process.env.VISTO_PHONE_SHOT}.png` })
     expect(await overflow()).toBe(0)
     // Nothing sticks out of the page box either (overflow hidden would hide the problem, not fix it).
     const wide = await page.evaluate(() =>
@@ -614,7 +613,7 @@ describe('everyone can use it', () => {
     expect(wide).toEqual([])
     await page.getByRole('button', { name: 'Code for this conversation' }).click()
     expect(await overflow()).toBe(0)
-    if (process.env.VISTO_PHONE_SHOT) await page.screenshot({ path: process.env.VISTO_PHONE_SHOT + '-dialog.png' })
+    if (process.env.VISTO_PHONE_SHOT) await page.screenshot({ path: `${process.env.VISTO_PHONE_SHOT}-dialog.png` })
     const dialog = await page.getByRole('dialog').boundingBox()
     expect(dialog!.x).toBeGreaterThanOrEqual(0)
     expect(dialog!.x + dialog!.width).toBeLessThanOrEqual(390)

@@ -2,7 +2,7 @@ import type { BrowserContext, BrowserContextOptions, Page } from 'playwright-cor
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { groundingPrompt } from '@visto/protocol'
 import { jpeg, testImage } from '@visto/testkit/images/test-images'
-import { ScriptedEngine, words } from '../test-support/scripted-engine.js'
+import { type ScriptedEngine, words } from '../test-support/scripted-engine.js'
 import { startScriptedSite, watchCspViolations, type ScriptedSite } from '../test-support/scripted-site.js'
 
 // Boxes and points in an answer, drawn on the page over the image they are about: where
@@ -121,7 +121,7 @@ describe('boxes and points drawn on the image', () => {
     const figure = answer(1).locator('figure.grounding')
     await figure.locator('.grounding-box').waitFor()
 
-    if (process.env.VISTO_GROUNDING_SHOT) await page.screenshot({ path: process.env.VISTO_GROUNDING_SHOT + '.png' })
+    if (process.env.VISTO_GROUNDING_SHOT) await page.screenshot({ path: `${process.env.VISTO_GROUNDING_SHOT}.png` })
     const desktop = await measure()
     // Upright: the stored portrait shows as a 2:1 landscape.
     expect(desktop.image.width / desktop.image.height).toBeCloseTo(UPRIGHT.width / UPRIGHT.height, 1)
@@ -168,7 +168,7 @@ describe('boxes and points drawn on the image', () => {
     await finished(1, '回答')
     const figure = answer(1, '回答').locator('figure.grounding')
     await figure.locator('.grounding-box').waitFor()
-    if (process.env.VISTO_GROUNDING_SHOT) await page.screenshot({ path: process.env.VISTO_GROUNDING_SHOT + '-phone.png' })
+    if (process.env.VISTO_GROUNDING_SHOT) await page.screenshot({ path: `${process.env.VISTO_GROUNDING_SHOT}-phone.png` })
     const phone = await measure(1, '回答')
     expect(phone.image.width / phone.image.height).toBeCloseTo(2, 1)
     expect(phone.image.width).toBeLessThanOrEqual(375)
@@ -211,7 +211,7 @@ describe('boxes and points drawn on the image', () => {
     const refs = answer(1).locator('.text .grounding-ref')
     expect(await refs.allTextContents()).toEqual(['{"bbox_2d": [100, 200, 500, 800], "label": "cat"}', '{"point_2d": [750, 250], "label": "dog"}'])
     expect(await answer(1).locator('.text pre').textContent()).toBe('[\n  {"bbox_2d": [100, 200, 500, 800], "label": "cat"},\n  {"point_2d": [750, 250], "label": "dog"}\n]')
-    const active = () => answer(1).locator('.active').evaluateAll((elements) => elements.map((e) => e.className.replace(' active', '') + ':' + e.textContent))
+    const active = () => answer(1).locator('.active').evaluateAll((elements) => elements.map((e) => `${e.className.replace(' active', '')}:${e.textContent}`))
 
     await box.hover()
     expect(await active()).toEqual(['grounding-box:cat', 'grounding-ref:{"bbox_2d": [100, 200, 500, 800], "label": "cat"}'])

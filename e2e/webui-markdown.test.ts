@@ -167,9 +167,9 @@ describe('hostile answers', () => {
   const pathological: Array<[string, string, string | null]> = [
     ['4,000 ">"', '>'.repeat(4000), '>'.repeat(4000)],
     ['24,000 characters of "_a"', '_a'.repeat(12_000), '_a'.repeat(12_000)],
-    ['a 3,000-deep list', '- '.repeat(3000) + 'bottom', '- '.repeat(3000) + 'bottom'],
-    ['a 3,000-deep numbered list', '1. '.repeat(3000) + 'bottom', '1. '.repeat(3000) + 'bottom'],
-    ['3,000 nested quotes around text', '> '.repeat(3000) + 'bottom\n\nafter', '> '.repeat(3000) + 'bottomafter'],
+    ['a 3,000-deep list', `${'- '.repeat(3000)}bottom`, `${'- '.repeat(3000)}bottom`],
+    ['a 3,000-deep numbered list', `${'1. '.repeat(3000)}bottom`, `${'1. '.repeat(3000)}bottom`],
+    ['3,000 nested quotes around text', `${'> '.repeat(3000)}bottom\n\nafter`, `${'> '.repeat(3000)}bottomafter`],
     ['6,000 unclosed "[a"', '[a'.repeat(6000), '[a'.repeat(6000)],
     ['6,000 unmatched backtick runs', '`a``b'.repeat(6000), null],
     ['6,000 "*a **a"', '*a **a '.repeat(6000), null],
@@ -305,7 +305,7 @@ describe('a streamed answer', () => {
 
   it('ends as the full render once finished, with the copy buttons of its code blocks working', async () => {
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: baseURL })
-    const final = rich + '\n```\n\n[late][r]\n\n[r]: https://example.com/late'
+    const final = `${rich}\n\`\`\`\n\n[late][r]\n\n[r]: https://example.com/late`
     await streamAnswer(final, 40)
     const text = answer(1).locator('.text')
     const drawn = await text.evaluate((box) => box.innerHTML)

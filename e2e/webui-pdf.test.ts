@@ -6,7 +6,7 @@ import type { BrowserContext, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { hostilePdfs, textPdf } from '../test-support/pdfs.js'
 import { words } from '../test-support/scripted-engine.js'
-import { repoRoot, scratchDirInRepo } from '../test-support/paths.js'
+import { scratchDirInRepo } from '../test-support/paths.js'
 import { exportedCode, startScriptedSite, watchCspViolations, type ScriptedSite } from '../test-support/scripted-site.js'
 
 // A PDF dropped on the page: its pages shown with their cost, sent as a `file` part, and

@@ -113,7 +113,7 @@ describe('the web page of a running server', () => {
     try {
       writeFileSync(path.join(dir, 'photo.jpg'), photo)
       // Print the usage too, to show the program sent the same prompt as the page.
-      writeFileSync(path.join(dir, 'ask.py'), python + 'print("usage:", json.dumps(response.json().get("usage")))\n')
+      writeFileSync(path.join(dir, 'ask.py'), `${python}print("usage:", json.dumps(response.json().get("usage")))\n`)
       const { stdout } = await promisify(execFile)('python3', ['ask.py'], { cwd: dir, timeout: 120_000 })
       expect(stdout).toMatch(/^模型回答: [\s\S]*\nusage: \{/)
       const usage = JSON.parse(/usage: (.*)\n$/.exec(stdout)![1]!) as { prompt_tokens: number; completion_tokens: number }

@@ -79,7 +79,10 @@ function trace(rand) {
   const total = weights.reduce((a, b) => a + b, 0)
   const cumulative = []
   let sum = 0
-  for (const w of weights) cumulative.push((sum += w / total))
+  for (const w of weights) {
+    sum += w / total
+    cumulative.push(sum)
+  }
   const pick = () => {
     const u = rand()
     let lo = 0

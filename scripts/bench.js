@@ -220,8 +220,7 @@ async function timedRequest(target, body) {
     let done = false
     for await (const bytes of response.body) {
       buffered += decoder.decode(bytes, { stream: true })
-      let newline
-      while ((newline = buffered.indexOf('\n')) >= 0) {
+      for (let newline = buffered.indexOf('\n'); newline >= 0; newline = buffered.indexOf('\n')) {
         const line = buffered.slice(0, newline).trim()
         buffered = buffered.slice(newline + 1)
         if (!line.startsWith('data:')) continue
@@ -275,7 +274,7 @@ async function runRound(target, images, phase, firstIndex, size, concurrency, ma
       const index = firstIndex + k
       const result = await timedRequest(target, chatBody(images[index], phase, index, maxTokens))
       progress(
-        `  ${target.name} c=${concurrency}: request ${index + 1} ` + (result.ok ? `in ${(result.latencyMs / 1000).toFixed(1)} s` : `FAILED: ${result.error}`),
+        `  ${target.name} c=${concurrency}: request ${index + 1} ${result.ok ? `in ${(result.latencyMs / 1000).toFixed(1)} s` : `FAILED: ${result.error}`}`,
       )
       return result
     }),
@@ -601,7 +600,6 @@ async function main() {
   process.once('SIGTERM', interrupted)
 
   const levels = []
-  let llamaBench
   let loadSeconds
   try {
     await server.ready
@@ -655,7 +653,7 @@ async function main() {
     process.off('exit', killEngine)
   }
 
-  llamaBench = options.llamaBench ? await runLlamaBench(engine.path, model.model, options.threads, options.benchReps) : { skipped: '--no-llama-bench' }
+  const llamaBench = options.llamaBench ? await runLlamaBench(engine.path, model.model, options.threads, options.benchReps) : { skipped: '--no-llama-bench' }
   const imageBench = options.images ? await runSubBench('bench-images.js') : { skipped: '--no-images was given.' }
   const httpBench = await runSubBench('bench-http.js')
   const cacheBench = await runSubBench('bench-cache.js')

@@ -110,9 +110,17 @@ export async function waitForBatch(client: OpenAI, id: string, done: (batch: Ope
   }
 }
 
-export async function fileLines(client: OpenAI, id: string | null | undefined): Promise<Array<Record<string, any>>> {
+/** One line of a batch's output or error file. */
+export interface BatchFileLine {
+  id: string
+  custom_id: string
+  response: { status_code: number; request_id: string; body: Record<string, unknown> } | null
+  error: { code: string; message: string } | null
+}
+
+export async function fileLines(client: OpenAI, id: string | null | undefined): Promise<BatchFileLine[]> {
   if (!id) return []
   const text = await (await client.files.content(id)).text()
-  return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, any>)
+  return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as BatchFileLine)
 }
 

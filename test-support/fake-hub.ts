@@ -92,13 +92,14 @@ export class FakeHub {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://fake')
     const path = decodeURIComponent(url.pathname)
-    let match: RegExpMatchArray | null
-    if ((match = path.match(/^\/api\/models\/([^/]+\/[^/]+)\/tree\/main$/))) return this.hfTree(match[1]!, res)
-    if ((match = path.match(/^\/([^/]+\/[^/]+)\/resolve\/main\/(.+)$/))) return this.serveFile(match[1]!, match[2]!, req, res)
-    if ((match = path.match(/^\/api\/v1\/models\/([^/]+\/[^/]+)\/repo\/files$/))) return this.modelScopeFiles(match[1]!, res)
-    if ((match = path.match(/^\/api\/v1\/models\/([^/]+\/[^/]+)\/repo$/))) {
-      return this.serveFile(match[1]!, url.searchParams.get('FilePath') ?? '', req, res)
-    }
+    const hfTree = path.match(/^\/api\/models\/([^/]+\/[^/]+)\/tree\/main$/)
+    if (hfTree) return this.hfTree(hfTree[1]!, res)
+    const hfFile = path.match(/^\/([^/]+\/[^/]+)\/resolve\/main\/(.+)$/)
+    if (hfFile) return this.serveFile(hfFile[1]!, hfFile[2]!, req, res)
+    const modelScopeList = path.match(/^\/api\/v1\/models\/([^/]+\/[^/]+)\/repo\/files$/)
+    if (modelScopeList) return this.modelScopeFiles(modelScopeList[1]!, res)
+    const modelScopeFile = path.match(/^\/api\/v1\/models\/([^/]+\/[^/]+)\/repo$/)
+    if (modelScopeFile) return this.serveFile(modelScopeFile[1]!, url.searchParams.get('FilePath') ?? '', req, res)
     res.writeHead(404).end('no route')
   }
 

@@ -99,7 +99,7 @@ function onePage(mediaBox: string, content = 'BT /F1 24 Tf 72 700 Td (Hello) Tj 
 export const hostilePdfs = {
   /** Standard security handler whose user password is not empty: needs a password to open. */
   encrypted: (): Buffer =>
-    rawPdf([...onePage('[0 0 612 792]'), '<< /Filter /Standard /V 2 /R 3 /Length 128 /P -4 /O <' + 'ab'.repeat(32) + '> /U <' + 'cd'.repeat(32) + '> >>'], {
+    rawPdf([...onePage('[0 0 612 792]'), `<< /Filter /Standard /V 2 /R 3 /Length 128 /P -4 /O <${'ab'.repeat(32)}> /U <${'cd'.repeat(32)}> >>`], {
       trailerExtra: '/Encrypt 5 0 R /ID [<0123456789abcdef0123456789abcdef> <0123456789abcdef0123456789abcdef>]',
     }),
   /** A header, then nothing a reader can use. */

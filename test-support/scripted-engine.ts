@@ -62,3 +62,8 @@ export function endless(intervalMs = 20): Script {
     throw signal.reason
   }
 }
+
+/** Throws a fresh `makeError()` before any event, as an engine that refuses the prompt outright. */
+export function throwing(makeError: () => Error): Script {
+  return () => ({ [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(makeError()) }) })
+}

@@ -203,7 +203,7 @@ async function readFiles(files) {
           }
       state.attachments.push(attachment)
       added.push(attachment)
-    } catch (error) {
+    } catch {
       skipped.push(`${file.name} (${t('notice.unreadable')})`)
     }
   }

@@ -37,7 +37,7 @@ export function imageFileNames(turns) {
     for (const image of turn.images) {
       if (names.has(image)) continue
       // Every string is quoted for its language; only what cannot be a plain file name goes.
-      const clean = (image.name || 'image.png').replace(/[\/\\\p{Cc}]/gu, '_').replace(/^[.\s-]+/, '') || 'image.png'
+      const clean = (image.name || 'image.png').replace(/[/\\\p{Cc}]/gu, '_').replace(/^[.\s-]+/, '') || 'image.png'
       const dot = clean.lastIndexOf('.')
       const [stem, ext] = dot > 0 ? [clean.slice(0, dot), clean.slice(dot)] : [clean, '']
       let candidate = clean
@@ -205,7 +205,7 @@ export function responsesPythonCode(turns, target) {
     ')',
     'print(response.output_text)',
   )
-  return lines.join('\n') + '\n'
+  return `${lines.join('\n')}\n`
 }
 
 /** @param {Turn[]} turns @param {Target} target */
@@ -221,7 +221,7 @@ export function responsesJavascriptCode(turns, target) {
   for (const image of images) lines.push(`const ${variable(image)} = fs.readFileSync(${jsString(fileName(names, image))}).toString('base64')`)
   const body = responsesPayload(turns, target, (_i, image) => new Raw(`\`data:${image.mime};base64,\${${variable(image)}}\``))
   lines.push('', `const response = await client.responses.create(${literal(body, 'javascript')})`, 'console.log(response.output_text)')
-  return lines.join('\n') + '\n'
+  return `${lines.join('\n')}\n`
 }
 
 /** @param {Turn[]} turns @param {Target} target */
@@ -257,7 +257,7 @@ export function pythonCode(turns, target) {
     '    print(f"请求失败，状态码: {response.status_code}")',
     '    print("错误信息:", response.text)',
   )
-  return lines.join('\n') + '\n'
+  return `${lines.join('\n')}\n`
 }
 
 /** @param {Turn[]} turns @param {Target} target */
@@ -297,7 +297,7 @@ function curlFor(turns, target, path, makeBody) {
     heredoc,
     'JSON',
   )
-  return lines.join('\n') + '\n'
+  return `${lines.join('\n')}\n`
 }
 
 /** @param {Turn[]} turns @param {Target} target */
@@ -315,7 +315,7 @@ export function javascriptCode(turns, target) {
   for (const image of images) lines.push(`const ${variable(image)} = fs.readFileSync(${jsString(fileName(names, image))}).toString('base64')`)
   const body = payload(turns, target, (_i, image) => new Raw(`\`data:${image.mime};base64,\${${variable(image)}}\``))
   lines.push('', `const completion = await client.chat.completions.create(${literal(body, 'javascript')})`, 'console.log(completion.choices[0].message.content)')
-  return lines.join('\n') + '\n'
+  return `${lines.join('\n')}\n`
 }
 
 /**
@@ -357,7 +357,7 @@ export function anthropicCode(turns, target) {
     `const message = await client.messages.create(${literal(body, 'javascript')})`,
     "console.log(message.content.filter((block) => block.type === 'text').map((block) => block.text).join(''))",
   )
-  return lines.join('\n') + '\n'
+  return `${lines.join('\n')}\n`
 }
 
 /** A single-quoted JavaScript string, as JavaScript is usually written. @param {string} text */

@@ -77,7 +77,7 @@ export function streamMarkdown(container, options = {}) {
         container.append(...nodes)
         if (lastStart !== undefined && index < blocks.length - 1) keptNodes += nodes.length
       })
-      if (lastStart !== undefined) kept += lines.slice(0, lastStart).join('\n') + '\n'
+      if (lastStart !== undefined) kept += `${lines.slice(0, lastStart).join('\n')}\n`
     },
   }
 }

@@ -96,7 +96,7 @@ class Chart {
     this.figure.append(caption, this.svg)
     if (lines.length > 1) {
       const legend = el('p', 'status-legend')
-      lines.forEach((line, i) => legend.append(line.labelKey ? worded('span', `status-key series-${i}`, line.labelKey) : el('span', `status-key series-${i}`, line.label)))
+      for (const [i, line] of lines.entries()) legend.append(line.labelKey ? worded('span', `status-key series-${i}`, line.labelKey) : el('span', `status-key series-${i}`, line.label))
       this.figure.append(legend)
     }
   }
@@ -138,7 +138,10 @@ class Chart {
       }
       values.forEach((row, i) => {
         const v = row[key]
-        if (v === null || v === undefined) return flush()
+        if (v === null || v === undefined) {
+          flush()
+          return
+        }
         plotted++
         run.push(`${x(i).toFixed(1)},${y(v).toFixed(1)}`)
       })

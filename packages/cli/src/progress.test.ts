@@ -3,7 +3,11 @@ import { ProgressReporter } from './progress.js'
 
 function fakeStream(isTTY: boolean) {
   const writes: string[] = []
-  const stream = { isTTY, columns: 100, write: (text: string) => (writes.push(text), true) } as unknown as NodeJS.WriteStream
+  const write = (text: string): boolean => {
+    writes.push(text)
+    return true
+  }
+  const stream = { isTTY, columns: 100, write } as unknown as NodeJS.WriteStream
   return { stream, writes }
 }
 

@@ -75,7 +75,7 @@ describe('prepareOutput', () => {
   it('keeps successes once, drops failures of items that run again and half-written lines, and rewrites atomically', async () => {
     const path = join(dir, 'results.jsonl')
     const lines = [record('a.png', true), record('b.png', false), record('a.png', true, 'duplicate'), record('c.png', false), record('d.png', true)]
-    await writeFile(path, lines.map((r) => serialize(r, 'jsonl')).join('') + '{"file":"e.png","ques')
+    await writeFile(path, `${lines.map((r) => serialize(r, 'jsonl')).join('')}{"file":"e.png","ques`)
     const keys = new Set(['a.png', 'b.png', 'd.png', 'e.png'].map((file) => recordKey({ file, question: 'q' })))
     const prepared = await prepareOutput(path, 'jsonl', keys)
     expect([...prepared.done]).toEqual([recordKey({ file: 'a.png', question: 'q' }), recordKey({ file: 'd.png', question: 'q' })])

@@ -130,7 +130,7 @@ describe('parseGrounding: everything else', () => {
   })
 
   it('survives nesting deeper than any answer, still finding the object inside', () => {
-    const answer = '['.repeat(10_000) + '{"bbox_2d": [100, 200, 300, 400], "label": "deep"}'
+    const answer = `${'['.repeat(10_000)}{"bbox_2d": [100, 200, 300, 400], "label": "deep"}`
     expect(shapes(parseGrounding(answer, size))).toEqual([{ label: 'deep', kind: 'box', box: { x1: 200, y1: 200, x2: 600, y2: 400 } }])
   })
 

@@ -122,7 +122,8 @@ class Parser {
     const ch = this.text[this.pos]
     if (ch === '"' || ch === "'") return this.string()
     IDENTIFIER.lastIndex = this.pos
-    const word = IDENTIFIER.exec(this.text) ?? ((NUMBER.lastIndex = this.pos), NUMBER.exec(this.text))
+    NUMBER.lastIndex = this.pos
+    const word = IDENTIFIER.exec(this.text) ?? NUMBER.exec(this.text)
     if (!word) this.fail()
     this.pos += word[0].length
     return word[0]

@@ -4,7 +4,7 @@ import { composeServer } from './compose.js'
 import { serveConfig } from './config.js'
 import { EngineUnavailableError, InvalidImageError } from './errors.js'
 import type { ImagePreparer } from './serving/chat-completions.js'
-import { endless, ScriptedEngine, words } from '../../../test-support/scripted-engine.js'
+import { endless, ScriptedEngine, throwing, words } from '../../../test-support/scripted-engine.js'
 import { describeSceneRequest } from '../../../test-support/requests.js'
 
 const acceptAnyImage: ImagePreparer = async (url, where) => {
@@ -124,9 +124,7 @@ describe('POST /v1/chat/completions over HTTP', () => {
   })
 
   it('turns an unexpected engine bug into a generic 500 server_error', async () => {
-    const broken = new ScriptedEngine(async function* () {
-      throw new TypeError('cannot read properties of undefined')
-    })
+    const broken = new ScriptedEngine(throwing(() => new TypeError('cannot read properties of undefined')))
     const { app } = await setup(broken)
     const response = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: sceneRequest })
     expect(response.statusCode).toBe(500)

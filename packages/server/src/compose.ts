@@ -15,13 +15,13 @@ import { installObservability } from './observability/install-observability.js'
 import { ServerMetrics, type ServerMetricsOptions } from './observability/server-metrics.js'
 import { Admission } from './serving/admission.js'
 import { ResponseCache, type ResponseCacheMode } from './serving/response-cache.js'
-import { ChatCompletionsService, type ImagePreparer } from './serving/chat-completions.js'
+import { ChatCompletionsService, type ImagePreparer, type VideoPreparer } from './serving/chat-completions.js'
 import type { ModelFiles } from './serving/ollama-models.js'
 import type { ChatJobImagePart } from './serving/chat-job.js'
 import { chatRequestLimitsFrom } from './serving/request-limits.js'
 import { ResponseStore } from './responses/response-store.js'
 import { ResponsesService } from './responses/responses-service.js'
-import { Videos, videoOptionsFrom } from './video/videos.js'
+import { type InspectedVideo, Videos, videoOptionsFrom } from './video/videos.js'
 
 export interface ComposeOptions {
   /** What runs the model: llama-server, an upstream, or a scripted engine in tests. Not started here. */
@@ -125,7 +125,7 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
         inspect: (part, signal) => videos.inspect(part, signal),
         render: (video, signal) => videos.render(video, signal),
         imageTokens: (video) => videos.imageTokens(video),
-      },
+      } satisfies VideoPreparer<InspectedVideo>,
       responseCache,
       observer: metrics,
       // Only llama-server enforces --ctx-size itself; an upstream's own context is unknown here.

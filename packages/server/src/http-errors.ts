@@ -4,7 +4,7 @@ import type { Socket } from 'node:net'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { anthropicErrorBody } from './serving/anthropic-response.js'
 import { isDiskFull } from './disk-space.js'
-import { ApiError, asApiError, ClientClosedRequestError, InsufficientStorageError, InternalServerError, InvalidRequestError, PayloadTooLargeError, RequestTimeoutError } from './errors.js'
+import { ApiError, asApiError, ClientClosedRequestError, InsufficientStorageError, InvalidRequestError, PayloadTooLargeError, RequestTimeoutError } from './errors.js'
 
 /**
  * The one place errors become HTTP. ApiErrors render themselves; fastify's own body

@@ -132,8 +132,30 @@ async function submit(api: Api, options: ServerBatchOptions): Promise<BatchObjec
   }
 }
 
-function toRecord(line: Record<string, any>, question: string): ResultRecord {
-  const response = line.response as { status_code: number; request_id: string; body: any } | null
+interface BatchErrorBody {
+  type?: string
+  code?: string
+  message?: string
+}
+
+/** One line of a batch's output or error file, as far as a result record reads it. */
+interface BatchResultLine {
+  custom_id?: unknown
+  response?: {
+    status_code: number
+    request_id?: string
+    body: {
+      choices?: Array<{ message?: { content?: string | null }; finish_reason?: string | null }>
+      usage?: { prompt_tokens?: number; completion_tokens?: number }
+      model?: string
+      error?: BatchErrorBody
+    }
+  } | null
+  error?: BatchErrorBody | null
+}
+
+function toRecord(line: BatchResultLine, question: string): ResultRecord {
+  const response = line.response
   const base = { file: String(line.custom_id), question, latency_ms: null, cached: false }
   if (response && response.status_code === 200) {
     const choice = response.body.choices?.[0]
@@ -209,7 +231,14 @@ export async function runServerBatch(options: ServerBatchOptions): Promise<{ ok:
     })
     await new Promise((resolve) => {
       const timer = setTimeout(resolve, options.pollMs ?? 1000)
-      options.signal.addEventListener('abort', () => (clearTimeout(timer), resolve(undefined)), { once: true })
+      options.signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer)
+          resolve(undefined)
+        },
+        { once: true },
+      )
     })
     batch = await api.call<BatchObject>(`/batches/${encodeURIComponent(batch.id)}`)
   }
@@ -228,7 +257,7 @@ export async function runServerBatch(options: ServerBatchOptions): Promise<{ ok:
     let carry = ''
     const take = (text: string) => {
       if (text.trim() === '') return
-      const record = toRecord(JSON.parse(text) as Record<string, any>, options.question)
+      const record = toRecord(JSON.parse(text) as BatchResultLine, options.question)
       if (!wanted.delete(record.file)) return
       options.emit(record)
       if (record.ok) totals.ok++

@@ -4,7 +4,7 @@
  * after EXIF orientation, at its original size); `--annotate OUT` also draws them.
  */
 import { readFile } from 'node:fs/promises'
-import { isPdf } from '@visto/sdk'
+import { isPdf, type AskResult } from '@visto/sdk'
 import { annotatedFormat, writeAnnotated } from '../annotate.js'
 import { checkImagePaths, clientFrom, commonHelp, parse, toCliError } from '../args.js'
 import { CliError, ExitCode } from '../cli-error.js'
@@ -74,7 +74,7 @@ const command: Command = {
     const prompt = values.prompt ?? groundingPrompt(target!, values.points ? 'point' : 'box')
     const client = clientFrom(values)
     const sampling = { maxTokens: DETECT_MAX_TOKENS, ...samplingFrom(values) }
-    let result
+    let result: AskResult
     try {
       result = await client.ask(bytes, prompt, { ...sampling, ...(values.system ? { system: values.system } : {}) })
     } catch (error) {

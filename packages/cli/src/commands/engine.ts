@@ -26,7 +26,7 @@ const command: Command = {
       },
     })
     if (values.help) {
-      process.stdout.write(help + '\n')
+      process.stdout.write(`${help}\n`)
       return ExitCode.Ok
     }
     const [action] = positionals

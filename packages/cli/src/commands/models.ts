@@ -18,27 +18,31 @@ rm     removes owner/repo, owner/repo:QUANT (that quant's model files) or owner/
 
 The cache is VISTO_CACHE (default ~/.cache/visto; /data in the container image).`
 
+function parseModelsArgs(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      source: { type: 'string' },
+      cache: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+}
+
 const command: Command = {
   summary: 'pull (download without serving), list or remove cached models',
   async run(argv) {
-    let parsed
+    let parsed: ReturnType<typeof parseModelsArgs>
     try {
-      parsed = parseArgs({
-        args: argv,
-        allowPositionals: true,
-        options: {
-          source: { type: 'string' },
-          cache: { type: 'string' },
-          json: { type: 'boolean' },
-          help: { type: 'boolean', short: 'h' },
-        },
-      })
+      parsed = parseModelsArgs(argv)
     } catch (error) {
       throw new CliError((error as Error).message, ExitCode.Usage)
     }
     const { values, positionals } = parsed
     if (values.help) {
-      process.stdout.write(help + '\n')
+      process.stdout.write(`${help}\n`)
       return ExitCode.Ok
     }
     const [action, ...specs] = positionals

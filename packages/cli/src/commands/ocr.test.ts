@@ -71,7 +71,7 @@ describe('visto ocr', () => {
       const pdf = join(dir, 'scan.pdf')
       await writeFile(pdf, await textPdf(3))
       server.fallback = (request, res) => {
-        const file = (request.json?.messages[0]?.content as Array<{ type: string; file?: { pages?: string } }>).find((p) => p.type === 'file')
+        const file = (request.json!.messages[0]!.content as Array<{ type: string; file?: { pages?: string } }>).find((p) => p.type === 'file')
         return json(200, completion(`text of page ${file?.file?.pages}`))(request, res)
       }
       const plain = await runCli(['ocr', pdf, '--base-url', server.url, '-c', '1'])

@@ -7,10 +7,10 @@ const command: Command = {
   async run(argv) {
     const { parseServeConfig, serveHelp, ConfigError } = await loadServer(() => import('@visto/server/config'))
     if (argv.includes('--help') || argv.includes('-h')) {
-      process.stdout.write(serveHelp() + '\n')
+      process.stdout.write(`${serveHelp()}\n`)
       return ExitCode.Ok
     }
-    let config
+    let config: ReturnType<typeof parseServeConfig>
     try {
       config = parseServeConfig(argv)
     } catch (error) {
@@ -22,7 +22,7 @@ const command: Command = {
     const log = (line: string): void => {
       if (config['log-level'] !== 'silent') process.stderr.write(`visto: ${line}\n`)
     }
-    let server
+    let server: Awaited<ReturnType<typeof startServer>>
     try {
       server = await startServer(config, { log, engineLog: debug ? (line) => process.stderr.write(`llama-server: ${line}\n`) : undefined })
     } catch (error) {

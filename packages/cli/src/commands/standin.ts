@@ -22,7 +22,7 @@ const command: Command = {
   async run(argv) {
     const values = parseFlags(argv)
     if (values.help) {
-      process.stdout.write(help + '\n')
+      process.stdout.write(`${help}\n`)
       return ExitCode.Ok
     }
     const preset = oneOf('--preset', values.preset, PRESETS, true)

@@ -19,7 +19,7 @@ async function start(options: HarnessOptions = {}): Promise<BatchHarness> {
 }
 
 async function upload(client: OpenAI, lines: string[] | string, name = 'requests.jsonl') {
-  const text = Array.isArray(lines) ? lines.join('\n') + '\n' : lines
+  const text = Array.isArray(lines) ? `${lines.join('\n')}\n` : lines
   return client.files.create({ file: await toFile(Buffer.from(text), name), purpose: 'batch' })
 }
 
@@ -127,8 +127,8 @@ describe('Files and Batch API with the official openai client', () => {
       request_id: expect.stringMatching(/^req_/),
       body: { error: { message: 'The model "gpt-4o" does not exist. Available models: qwen3-vl-4b-instruct', type: 'not_found_error', param: 'model', code: 'model_not_found' } },
     })
-    expect(errors[1]!.response.status_code).toBe(400)
-    expect(errors[1]!.response.body.error).toMatchObject({ type: 'invalid_request_error', param: 'temperature' })
+    expect(errors[1]!.response!.status_code).toBe(400)
+    expect(errors[1]!.response!.body.error).toMatchObject({ type: 'invalid_request_error', param: 'temperature' })
     expect(errors[1]!.error).toBeNull()
   })
 
@@ -288,11 +288,11 @@ describe('Files and Batch API with the official openai client', () => {
     expect(batch.expired_at).toBe(now)
     expect((await fileLines(client, batch.output_file_id)).map((l) => l.custom_id)).toEqual(['done'])
     const errors = await fileLines(client, batch.error_file_id)
-    expect(errors.map((l) => [l.custom_id, l.error.code])).toEqual([
+    expect(errors.map((l) => [l.custom_id, l.error!.code])).toEqual([
       ['stuck', 'batch_expired'],
       ['never', 'batch_expired'],
     ])
-    expect(errors[0]!.error.message).toBe('This request could not be executed before the completion window expired.')
+    expect(errors[0]!.error!.message).toBe('This request could not be executed before the completion window expired.')
 
     now += 3599
     batches.runner.housekeeping()

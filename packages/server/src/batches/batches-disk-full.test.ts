@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { open, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import OpenAI, { toFile } from 'openai'
+import type OpenAI from 'openai'
+import { toFile } from 'openai'
 import { afterEach, describe, expect, it } from 'vitest'
 import { fileLines, requestLine, startBatchHarness, waitForBatch, type BatchHarness } from '../../../../test-support/batch-harness.js'
 import { parsePrometheusText, sample } from '../../../../test-support/prometheus-text.js'
@@ -25,13 +26,15 @@ afterEach(async () => {
 
 async function submit(client: OpenAI, count: number): Promise<{ id: string; ids: string[] }> {
   const ids = Array.from({ length: count }, (_, i) => `line-${i}`)
-  const file = await client.files.create({ file: await toFile(Buffer.from(ids.map((id) => requestLine(id, `Describe ${id}.`)).join('\n') + '\n'), 'requests.jsonl'), purpose: 'batch' })
+  const file = await client.files.create({ file: await toFile(Buffer.from(`${ids.map((id) => requestLine(id, `Describe ${id}.`)).join('\n')}\n`), 'requests.jsonl'), purpose: 'batch' })
   const batch = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
   return { id: batch.id, ids }
 }
 
-async function health(harness: BatchHarness): Promise<{ batches: { status: string; reason?: string; message?: string; unwritten_results?: number } }> {
-  return (await fetch(`${harness.baseURL}/health`)).json() as Promise<any>
+type BatchesHealth = { batches: { status: string; reason?: string; message?: string; unwritten_results?: number } }
+
+async function health(harness: BatchHarness): Promise<BatchesHealth> {
+  return (await (await fetch(`${harness.baseURL}/health`)).json()) as BatchesHealth
 }
 
 async function pausedGauge(harness: BatchHarness): Promise<number> {
@@ -181,7 +184,7 @@ describe('a full disk pauses batch work (a real 5 MB tmpfs)', () => {
     const engine = new ScriptedEngine(words(['A', ' fine', ' answer']))
     const harness = await startBatchHarness({ engine, dataDir: join(dir, 'data'), concurrency: 2 })
     harnesses.push(harness)
-    const spare = await harness.client.files.create({ file: await toFile(Buffer.from(requestLine('spare') + '\n'), 'spare.jsonl'), purpose: 'batch' })
+    const spare = await harness.client.files.create({ file: await toFile(Buffer.from(`${requestLine('spare')}\n`), 'spare.jsonl'), purpose: 'batch' })
     const { id, ids } = await submit(harness.client, 300)
     await expect.poll(async () => (await harness.client.batches.retrieve(id)).request_counts!.completed, { timeout: 10_000 }).toBeGreaterThanOrEqual(5)
     const filler = join(dir, 'filler')

@@ -144,6 +144,9 @@ function peakRunning(log: Generation[]): number {
   const events = log.flatMap((g) => [{ t: g.startedAt, d: 1 }, { t: g.endedAt ?? Infinity, d: -1 }]).sort((a, b) => a.t - b.t || a.d - b.d)
   let running = 0
   let most = 0
-  for (const event of events) most = Math.max(most, (running += event.d))
+  for (const event of events) {
+    running += event.d
+    most = Math.max(most, running)
+  }
   return most
 }

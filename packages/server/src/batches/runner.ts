@@ -389,7 +389,7 @@ export class BatchRunner {
     // With auto, admission's own bound holds: no more background holders than free slots.
     const concurrency = this.options.concurrency === 'auto' ? Infinity : this.options.concurrency
     const batch = store.getBatchBySeq(line.batchSeq)
-    if (!batch || batch.status !== 'in_progress') return
+    if (batch?.status !== 'in_progress') return
     const text = (await files.storage.readRange(batch.input_file_id, line.offset, line.length)).toString('utf8').replace(/^\uFEFF/, '')
     const checked = checkLine(text, line.lineNo, batch.endpoint, this.options.maxJsonDepth)
     const requestId = newId('req_')

@@ -1,6 +1,6 @@
 import { isErrorEnvelope, readSseData, type ChatCompletionChunk } from '@visto/protocol'
 import {
-  ApiError,
+  type ApiError,
   ContextLengthExceededError,
   EngineUnavailableError,
   InvalidRequestError,

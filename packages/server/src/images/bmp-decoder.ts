@@ -223,7 +223,7 @@ export function createBmpDecoder() {
       }
       const { sums, row, factor, width } = this
       // Sum each block's pixels in locals, then touch the sums once per block.
-      for (let ox = 0, x = 0, o = 0; x < width; ox++, o += 3) {
+      for (let x = 0, o = 0; x < width; o += 3) {
         const end = Math.min(width, x + factor)
         let r = 0
         let g = 0

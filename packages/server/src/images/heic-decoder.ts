@@ -24,7 +24,7 @@ const bytes = Buffer.from(workerData.bytes.buffer, workerData.bytes.byteOffset, 
 try {
   const images = new libheif.HeifDecoder().decode(bytes)
   if (!images || images.length === 0) {
-    parentPort.postMessage({ kind: 'failed', reason: printed.replace(/^Could not parse HEIF file\s*/, '').slice(0, 120) || 'no image in the container' })
+    parentPort.postMessage({ kind: 'failed', reason: printed.replace(/^Could not parse HEIF file\\s*/, '').slice(0, 120) || 'no image in the container' })
   } else {
     const image = images.find((candidate) => candidate.is_primary()) || images[0]
     const width = image.get_width()

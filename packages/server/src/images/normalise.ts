@@ -61,7 +61,7 @@ function reasonFromSharp(error: unknown, format: DecodableFormat): { reason: str
   if (/unsupported image format/i.test(message)) return { reason: `corrupt ${name} (unreadable header)`, code: 'corrupt_image' }
   // "Input buffer has corrupt header: VipsJpeg: Bogus marker length" -> "Bogus marker length".
   let detail = message.split('\n')[0]!.replace(/^Input buffer has corrupt header:?\s*/i, '')
-  let previous
+  let previous: string
   do {
     previous = detail
     detail = detail.replace(/^(Vips\w*|vips\w*|\w+load(_buffer|_source)?|\w+2vips|webp|source|heif)\s*:\s*/i, '')

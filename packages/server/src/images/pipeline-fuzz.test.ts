@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { fuzzSeeds } from '@visto/testkit/images/fuzz-seeds'
-import { checkAccepted, classifyFailure, fuzzCase } from '@visto/testkit/images/image-fuzz'
+import { checkAccepted, classifyFailure, fuzzCase, type FuzzOutcome } from '@visto/testkit/images/image-fuzz'
 import { ApiError } from '../errors.js'
 import { tokenSide } from '../engines/vision-geometry.js'
 import { defaultImagePipelineOptions, prepareImage } from './pipeline.js'
@@ -22,7 +22,7 @@ describe('image pipeline fuzz', () => {
           Array.from({ length: Math.min(batch, caseCount - start) }, async (_, offset) => {
             const index = start + offset
             const testCase = fuzzCase(seeds, index, fuzzSeed)
-            let outcome
+            let outcome: FuzzOutcome
             try {
               const image = await prepareImage(testCase.url, `messages[0].content[${index}]`, options, index % 3 === 0 ? 'low' : undefined)
               outcome = checkAccepted(image, tokenSide(options.geometry()), options.pixelBudget.auto)

@@ -71,7 +71,7 @@ export async function removeCachedModel(cacheDir: string, spec: string, source: 
   if (!cached) {
     const others = (await listCachedModels(cacheDir)).map((entry) => `  ${entry.repo} (${entry.source})`)
     throw new ModelNotFoundError(
-      `${repo} from ${source} is not in the cache (${join(cacheDir, 'models')}).` + (others.length > 0 ? ` Cached:\n${others.join('\n')}` : ' Nothing is cached.'),
+      `${repo} from ${source} is not in the cache (${join(cacheDir, 'models')}).${others.length > 0 ? ` Cached:\n${others.join('\n')}` : ' Nothing is cached.'}`,
     )
   }
   if (!tag) {

@@ -39,8 +39,10 @@ export async function conversationMessages(
   const callIds = new Set<string>()
   if (request.instructions !== null && request.instructions !== '') messages.push({ role: 'system', parts: [{ type: 'text', text: budget.take(request.instructions, 'instructions') }] })
   const located: Array<{ item: ResponsesStoredItem; where: string }> = []
-  for (const turn of earlier) turn.items.forEach((item, i) => located.push({ item, where: `previous_response_id (${turn.responseId} item ${i})` }))
-  request.items.forEach((item, i) => located.push({ item, where: `input[${i}]` }))
+  for (const turn of earlier) {
+    for (const [i, item] of turn.items.entries()) located.push({ item, where: `previous_response_id (${turn.responseId} item ${i})` })
+  }
+  for (const [i, item] of request.items.entries()) located.push({ item, where: `input[${i}]` })
 
   for (const { item, where } of located) {
     switch (item.type) {

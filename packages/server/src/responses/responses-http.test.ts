@@ -56,6 +56,7 @@ function seen(request: EngineRequest) {
 
 interface SseEvent {
   event: string
+  // biome-ignore lint/suspicious/noExplicitAny: parsed event JSON of a dozen shapes, walked into and matched with toMatchObject
   data: Record<string, any>
 }
 function events(body: string): SseEvent[] {
@@ -259,10 +260,10 @@ describe('stored responses and conversations', () => {
 
     const items = (await get(`/v1/responses/${third.json().id}/input_items`)).json()
     expect(items).toMatchObject({ object: 'list', has_more: false })
-    expect(items.data.map((item: any) => `${item.role}:${item.content[0].text}`)).toEqual(['user:And now?', 'assistant:Blue', 'user:Which colour?', 'assistant:Hello world', 'user:What is this?'])
+    expect(items.data.map((item: { role: string; content: [{ text: string }] }) => `${item.role}:${item.content[0].text}`)).toEqual(['user:And now?', 'assistant:Blue', 'user:Which colour?', 'assistant:Hello world', 'user:What is this?'])
     expect(items.data[4].content[1]).toEqual({ type: 'input_image', image_url: pngUrl, file_id: null, detail: 'auto' })
     const page = (await get(`/v1/responses/${third.json().id}/input_items?order=asc&limit=2&after=${items.data[4].id}`)).json()
-    expect(page.data.map((item: any) => item.content[0].text)).toEqual(['Hello world', 'Which colour?'])
+    expect(page.data.map((item: { content: [{ text: string }] }) => item.content[0].text)).toEqual(['Hello world', 'Which colour?'])
     expect(page).toMatchObject({ first_id: items.data[3].id, last_id: items.data[2].id, has_more: true })
   })
 

@@ -346,6 +346,6 @@ function parseParts(parts: unknown[], at: string, limits: ChatRequestLimits, rol
         return { type: 'input_file', ...(fileData !== undefined ? { file_data: fileData } : { file_id: fileId! }), ...(filename !== undefined ? { filename } : {}) }
       }
     }
-    fail(`Unsupported content part type "${part.type.slice(0, 40)}" in ${where}; supported types are "input_text", "input_image" and "input_file"`, `${where}.type`, 'unsupported_content_type')
+    return fail(`Unsupported content part type "${part.type.slice(0, 40)}" in ${where}; supported types are "input_text", "input_image" and "input_file"`, `${where}.type`, 'unsupported_content_type')
   })
 }

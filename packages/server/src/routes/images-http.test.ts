@@ -99,7 +99,7 @@ describe('images over HTTP: POST /v1/chat/completions', () => {
     const statuses = new Map<number, number>()
     const serverErrors: string[] = []
     for (let i = 0; i < 300; i++) {
-      let response
+      let response: Awaited<ReturnType<typeof chat>>
       const kind = i % 3
       if (kind === 0) {
         const testCase = fuzzCase(seeds, i, 99)

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { fuzzSeeds } from '@visto/testkit/images/fuzz-seeds'
 import { createRandom, fuzzCase } from '@visto/testkit/images/image-fuzz'
 import * as fixtures from '@visto/testkit/images/test-images'
-import { endless, ScriptedEngine, words, type Script } from '../../../../test-support/scripted-engine.js'
+import { endless, ScriptedEngine, throwing, words, type Script } from '../../../../test-support/scripted-engine.js'
 import { composeServer } from '../compose.js'
 import { serveConfig } from '../config.js'
 import type { EngineEvent, TokenLogprob } from '../engines/engine.js'
@@ -174,9 +174,7 @@ describe("Ollama's errors: {\"error\": message} with the status", () => {
   })
 
   it('refuses a streamed request the engine rejects at once with a plain HTTP error, before any line', async () => {
-    await setup(async function* () {
-      throw new ContextLengthExceededError('The prompt is 9000 tokens, the context window is 4096')
-    })
+    await setup(throwing(() => new ContextLengthExceededError('The prompt is 9000 tokens, the context window is 4096')))
     const response = await post('/api/chat', { model, messages: [{ role: 'user', content: 'x' }] })
     expect(response.statusCode).toBe(400)
     expect(response.json()).toEqual({ error: 'The prompt is 9000 tokens, the context window is 4096' })
@@ -346,7 +344,7 @@ describe('the HTTP fuzz of Ollama\'s routes', () => {
     const statuses = new Map<number, number>()
     const violations: string[] = []
     for (let i = 0; i < 240; i++) {
-      let response
+      let response: Awaited<ReturnType<typeof post>>
       const kind = i % 4
       if (kind === 0) {
         const body = good()

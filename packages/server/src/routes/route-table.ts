@@ -35,7 +35,8 @@ export interface RouteEntry {
   /** The documented path first, then the aliases clients also use; each is its own metrics label. */
   paths: readonly string[]
   access: RouteAccess
-  handler: (request: FastifyRequest<any>, reply: FastifyReply) => unknown
+  /** Each handler names its own body and query types; a request typed `never` is one every such handler accepts. */
+  handler: (request: FastifyRequest<never>, reply: FastifyReply) => unknown
   /** Parses multipart/form-data for this route alone, with these limits (the uploads). */
   multipart?: FastifyMultipartOptions
   /** A chat request: counted in the live status view's requests and latencies. */

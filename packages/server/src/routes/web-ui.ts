@@ -83,7 +83,7 @@ async function resolveInside(root: string, relative: string): Promise<string | u
   let realFile: string
   try {
     realRoot = await fs.realpath(root)
-    realFile = await fs.realpath(path.resolve(realRoot, '.' + path.sep + relative))
+    realFile = await fs.realpath(path.resolve(realRoot, `.${path.sep}${relative}`))
   } catch {
     return undefined
   }

@@ -58,8 +58,14 @@ describe('Admission: background (batch) slots', () => {
     const never = new AbortController().signal
     const batchLine = await admission.acquireBackground(1, never)
     const order: string[] = []
-    const nextBatchLine = admission.acquireBackground(1, never).then((release) => (order.push('batch'), release))
-    const interactive = admission.acquire(never).then((release) => (order.push('interactive'), release))
+    const nextBatchLine = admission.acquireBackground(1, never).then((release) => {
+      order.push('batch')
+      return release
+    })
+    const interactive = admission.acquire(never).then((release) => {
+      order.push('interactive')
+      return release
+    })
     await tick()
     batchLine()
     ;(await interactive)()

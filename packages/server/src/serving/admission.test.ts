@@ -9,8 +9,14 @@ describe('Admission', () => {
     const a = await admission.acquire(never)
     await admission.acquire(never)
     const order: string[] = []
-    const c = admission.acquire(never).then((release) => (order.push('c'), release))
-    const d = admission.acquire(never).then((release) => (order.push('d'), release))
+    const c = admission.acquire(never).then((release) => {
+      order.push('c')
+      return release
+    })
+    const d = admission.acquire(never).then((release) => {
+      order.push('d')
+      return release
+    })
     expect(admission.running).toBe(2)
     expect(admission.queued).toBe(2)
     a()

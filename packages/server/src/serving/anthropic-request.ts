@@ -70,7 +70,7 @@ export function parseAnthropicPrompt(body: unknown, limits: ChatRequestLimits = 
   }
   if (list.length > limits.maxMessages) fail(`Too many messages: ${list.length} in this request, the limit is ${limits.maxMessages} (--max-messages)`, 'messages', 'too_many_messages')
   const reader = new ConversationReader(limits, budget)
-  list.forEach((message: unknown, i: number) => messages.push(...reader.message(message, i)))
+  for (const [i, message] of list.entries()) messages.push(...reader.message(message, i))
   if (!messages.some((m) => m.role === 'user')) fail('messages must contain at least one user message', 'messages')
   const tools = parseTools(body, limits, budget)
   return { model: typeof body.model === 'string' ? body.model : undefined, messages, ...(tools ? { tools } : {}) }
@@ -198,7 +198,7 @@ class ConversationReader {
         if (inside === 'tool') fail(`${where} is a document inside a tool_result; send the PDF in a user message's content instead`, `${where}.type`)
         return documentBlock(block, where, this.budget)
       case 'tool_use':
-        fail(`${where} is a tool_use block, which only assistant messages may hold`, `${where}.type`)
+        return fail(`${where} is a tool_use block, which only assistant messages may hold`, `${where}.type`)
       default:
         unsupported(type, where)
     }

@@ -82,9 +82,9 @@ export interface ChatServiceOptions {
   /** Defaults apply when omitted. */
   limits?: ChatRequestLimits
   /** Without it, a `file` part gets a 400 saying documents are not enabled. */
-  documents?: DocumentPreparer<any> | undefined
+  documents?: DocumentPreparer | undefined
   /** Without it, a `video_url` part gets a 400 saying videos are not enabled. */
-  videos?: VideoPreparer<any> | undefined
+  videos?: VideoPreparer | undefined
   responseCache?: ResponseCache | undefined
   observer?: ChatObserver | undefined
   /**
@@ -231,13 +231,13 @@ export class ChatCompletionsService {
       if (documents && fileParts.length > 0) {
         const measured = await Promise.all(fileParts.map((part) => documents.inspect(part, imageSignal)))
         documents.checkLimits(measured)
-        fileParts.forEach((part, i) => inspected.set(part, measured[i]))
+        for (const [i, part] of fileParts.entries()) inspected.set(part, measured[i])
       }
       // Videos too: every header is read and checked before any frame is decoded.
       const probedVideos = new Map<ChatJobVideoPart, unknown>()
       if (videos && videoParts.length > 0) {
         const probed = await Promise.all(videoParts.map((part) => videos.inspect(part, imageSignal)))
-        videoParts.forEach((part, i) => probedVideos.set(part, probed[i]))
+        for (const [i, part] of videoParts.entries()) probedVideos.set(part, probed[i])
       }
       const measured = await this.measureImages(job, imageSignal)
       let imageTokens = 0

@@ -89,7 +89,7 @@ function parseContent(content: unknown, index: number, role: ChatJobMessage['rol
       if (role !== 'user') fail(`Videos are only accepted in user messages; ${where} is in ${withArticle(role)} message`, `${where}`)
       return parseVideoPart(part.video_url, where)
     }
-    fail(`Unsupported content part type "${part.type}" in ${where}; supported types are "text", "image_url", "video_url" and "file"`, `${where}.type`, 'unsupported_content_type')
+    return fail(`Unsupported content part type "${part.type}" in ${where}; supported types are "text", "image_url", "video_url" and "file"`, `${where}.type`, 'unsupported_content_type')
   })
 }
 

@@ -74,7 +74,7 @@ describe('response_format schemas the grammar converter cannot take', () => {
     expect(patternProblem('^{2}times$')).toBe('the repetition "{2}" at offset 1 follows nothing')
     expect(patternProblem('(*a)')).toBe('the quantifier "*" at offset 1 follows nothing')
     expect(patternProblem('a|?b')).toBe('the quantifier "?" at offset 2 follows nothing')
-    expect(patternProblem('('.repeat(40) + 'a' + ')'.repeat(40))).toBe('its groups nest more than 32 deep')
+    expect(patternProblem(`${'('.repeat(40)}a${')'.repeat(40)}`)).toBe('its groups nest more than 32 deep')
     expect(patternProblem('a{0,99999}')).toBe('the repetition "{0,99999}" exceeds 1000')
     expect(patternProblem('x'.repeat(5000))).toBe('it is 5000 characters long, the limit is 4096')
   })

@@ -245,7 +245,7 @@ export function checkResponseSchema(schema: JsonObject, limits: SchemaLimits, pa
   }
   const walk = (node: unknown, path: string): void => {
     if (Array.isArray(node)) {
-      node.forEach((child, i) => walk(child, `${path}[${i}]`))
+      for (const [i, child] of node.entries()) walk(child, `${path}[${i}]`)
       return
     }
     if (!isJsonObject(node)) return

@@ -99,7 +99,7 @@ describe('request caps over HTTP', () => {
 
   it('refuses a schema nested deeper than --max-schema-depth with 400, not a stack overflow', async () => {
     // Deeper than the schema limit, within --max-json-depth (a body past that is refused before parsing).
-    const deep = '{"type":"array","items":'.repeat(40) + '{}' + '}'.repeat(40)
+    const deep = `${'{"type":"array","items":'.repeat(40)}{}${'}'.repeat(40)}`
     const response = await app.inject({
       method: 'POST',
       url: '/v1/chat/completions',

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { FinishReason } from '@visto/protocol'
 import type { SamplingParams } from '../engines/engine.js'
 import { chatImageLocation } from '../images/image-errors.js'
-import { parseImageSource } from '../images/image-source.js'
+import { parseImageSource, type ImageSource } from '../images/image-source.js'
 import type { ChatJobMessage, ChatJobTools } from './chat-job.js'
 import type { ChoiceEvent } from './choice-events.js'
 
@@ -165,7 +165,7 @@ export class ResponseCache {
           parts.push(['image', part.sha256, part.detail])
           continue
         }
-        let source
+        let source: ImageSource
         try {
           source = parseImageSource(part.url, chatImageLocation(part.where), this.options.maxImageBytes)
         } catch {

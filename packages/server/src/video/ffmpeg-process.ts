@@ -1,5 +1,6 @@
-import { spawn } from 'node:child_process'
+import { type ChildProcessByStdio, spawn } from 'node:child_process'
 import { basename, dirname, join } from 'node:path'
+import type { Readable } from 'node:stream'
 
 /**
  * FFmpeg as a subprocess, never linked: a hostile video can crash, hang or balloon only
@@ -60,7 +61,7 @@ export function runLimited(command: string, args: readonly string[], limits: Pro
     const [file, argv] = capMemory
       ? ['/bin/sh', ['-c', `ulimit -v ${Math.max(1, Math.floor(limits.maxMemoryBytes / 1024))} && exec "$0" "$@"`, command, ...args]]
       : [command, [...args]]
-    let child
+    let child: ChildProcessByStdio<null, Readable, Readable>
     try {
       child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' }, windowsHide: true })
     } catch {

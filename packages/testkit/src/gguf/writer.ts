@@ -129,8 +129,8 @@ function encodeHeader(metadata: GgufMetadata, tensors: readonly GgufTensorSource
 }
 
 function encodeValue(b: ByteBuilder, value: GgufValue): void {
-  if (value.type === 'array') return encodeArray(b, value)
-  encodeScalar(b, value.type, value.value)
+  if (value.type === 'array') encodeArray(b, value)
+  else encodeScalar(b, value.type, value.value)
 }
 
 function encodeArray(b: ByteBuilder, array: GgufArray): void {
@@ -144,20 +144,45 @@ function encodeArray(b: ByteBuilder, array: GgufArray): void {
 }
 
 function encodeScalar(b: ByteBuilder, type: Exclude<GgufValue['type'], 'array'>, value: unknown): void {
-  if (type === 'string') return b.string(value as string)
+  if (type === 'string') {
+    b.string(value as string)
+    return
+  }
   const view = b.reserve(scalarSize(type))
   switch (type) {
-    case 'uint8': return view.setUint8(0, checkInt(value, 0, 0xff))
-    case 'int8': return view.setInt8(0, checkInt(value, -0x80, 0x7f))
-    case 'uint16': return view.setUint16(0, checkInt(value, 0, 0xffff), true)
-    case 'int16': return view.setInt16(0, checkInt(value, -0x8000, 0x7fff), true)
-    case 'uint32': return view.setUint32(0, checkInt(value, 0, 0xffffffff), true)
-    case 'int32': return view.setInt32(0, checkInt(value, -0x80000000, 0x7fffffff), true)
-    case 'float32': return view.setFloat32(0, value as number, true)
-    case 'float64': return view.setFloat64(0, value as number, true)
-    case 'uint64': return view.setBigUint64(0, BigInt.asUintN(64, value as bigint), true)
-    case 'int64': return view.setBigInt64(0, BigInt.asIntN(64, value as bigint), true)
-    case 'bool': return view.setUint8(0, value ? 1 : 0)
+    case 'uint8':
+      view.setUint8(0, checkInt(value, 0, 0xff))
+      break
+    case 'int8':
+      view.setInt8(0, checkInt(value, -0x80, 0x7f))
+      break
+    case 'uint16':
+      view.setUint16(0, checkInt(value, 0, 0xffff), true)
+      break
+    case 'int16':
+      view.setInt16(0, checkInt(value, -0x8000, 0x7fff), true)
+      break
+    case 'uint32':
+      view.setUint32(0, checkInt(value, 0, 0xffffffff), true)
+      break
+    case 'int32':
+      view.setInt32(0, checkInt(value, -0x80000000, 0x7fffffff), true)
+      break
+    case 'float32':
+      view.setFloat32(0, value as number, true)
+      break
+    case 'float64':
+      view.setFloat64(0, value as number, true)
+      break
+    case 'uint64':
+      view.setBigUint64(0, BigInt.asUintN(64, value as bigint), true)
+      break
+    case 'int64':
+      view.setBigInt64(0, BigInt.asIntN(64, value as bigint), true)
+      break
+    case 'bool':
+      view.setUint8(0, value ? 1 : 0)
+      break
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ScriptedEngine, words, type Script } from '../../../../../test-support/scripted-engine.js'
+import { ScriptedEngine, throwing, words, type Script } from '../../../../../test-support/scripted-engine.js'
 import { EngineUnavailableError, InvalidRequestError } from '../../errors.js'
 import type { EngineEvent, EngineRequest } from '../engine.js'
 import { EnginePool, type EnginePoolOptions } from './engine-pool.js'
@@ -31,9 +31,7 @@ function pool(count: number, options: Partial<EnginePoolOptions> = {}, slots = 2
   return { pool: p, engines }
 }
 
-const failing: Script = async function* () {
-  throw new EngineUnavailableError('connection refused')
-}
+const failing: Script = throwing(() => new EngineUnavailableError('connection refused'))
 
 describe('the engine pool', () => {
   it('sends the same image to one engine every time', async () => {
@@ -95,9 +93,7 @@ describe('the engine pool', () => {
     }
     await expect(collect(p.generate(textOnly, new AbortController().signal))).rejects.toThrow('died')
     for (const engine of engines) {
-      engine.script = async function* () {
-        throw new InvalidRequestError('bad schema')
-      }
+      engine.script = throwing(() => new InvalidRequestError('bad schema'))
     }
     await expect(collect(p.generate(textOnly, new AbortController().signal))).rejects.toThrow('bad schema')
     expect(engines.reduce((n, e) => n + e.requests.length, 0)).toBe(2)

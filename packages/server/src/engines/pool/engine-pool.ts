@@ -196,14 +196,15 @@ export class EnginePool implements Engine {
 
   /** One round of probes; rounds never overlap. */
   probeAll(): Promise<void> {
-    return (this.probing ??= (async () => {
+    this.probing ??= (async () => {
       try {
         await Promise.all(this.list.map((member) => this.probe(member)))
       } finally {
         this.probing = undefined
         this.capacityMayHaveChanged()
       }
-    })())
+    })()
+    return this.probing
   }
 
   private async probe(member: Member): Promise<void> {
