@@ -149,7 +149,9 @@ describe('Anthropic Messages API on the real engine (official @anthropic-ai/sdk)
     const next = await client.messages.create({ model, max_tokens: 8, ...greedy, messages: history, tools: [zoom] })
     expect(['end_turn', 'max_tokens', 'tool_use']).toContain(next.stop_reason)
     // The image in the tool result reached the model: 16 image tokens and their markers.
-    const textOnly = history.map((m, i): MessageParam => (i === 2 ? { role: 'user', content: [{ type: 'tool_result', tool_use_id: use!.id, content: 'Here is the zoomed region.' }] } : m))
+    const textOnly = history.map(
+      (m, i): MessageParam => (i === 2 ? { role: 'user', content: [{ type: 'tool_result', tool_use_id: use!.id, content: 'Here is the zoomed region.' }] } : m),
+    )
     const without = await client.messages.countTokens({ model, messages: textOnly, tools: [zoom] })
     expect(next.usage.input_tokens - without.input_tokens).toBeGreaterThanOrEqual(16)
   })
@@ -159,7 +161,15 @@ describe('Anthropic Messages API on the real engine (official @anthropic-ai/sdk)
     const message = await client.messages.create({
       model,
       max_tokens: 4,
-      messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: pdf } }, { type: 'text', text: 'Summarise.' }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: pdf } },
+            { type: 'text', text: 'Summarise.' },
+          ],
+        },
+      ],
     })
     expect(message.usage.output_tokens).toBeGreaterThan(0)
     const textOnly = await client.messages.countTokens({ model, messages: [{ role: 'user', content: 'Summarise.' }] })
@@ -180,7 +190,9 @@ describe('Anthropic Messages API on the real engine (official @anthropic-ai/sdk)
     const unknownModel = await client.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 4, messages: lookAt(jpeg) }).catch((e: unknown) => e)
     expect(unknownModel).toBeInstanceOf(Anthropic.NotFoundError)
     expect((unknownModel as InstanceType<typeof Anthropic.NotFoundError>).error).toMatchObject({ type: 'error', error: { type: 'not_found_error' } })
-    const wrongKey = await new Anthropic({ baseURL: server.url, apiKey: 'sk-wrong', maxRetries: 0 }).messages.countTokens({ model, messages: lookAt(jpeg) }).catch((e: unknown) => e)
+    const wrongKey = await new Anthropic({ baseURL: server.url, apiKey: 'sk-wrong', maxRetries: 0 }).messages
+      .countTokens({ model, messages: lookAt(jpeg) })
+      .catch((e: unknown) => e)
     expect(wrongKey).toBeInstanceOf(Anthropic.AuthenticationError)
   })
 })

@@ -24,7 +24,10 @@ afterAll(async () => {
 const cli = (args: string[]) => runCli([...args, '--base-url', server.url], { timeoutMs: 120_000 })
 
 function records(file: string): Array<Record<string, unknown>> {
-  return readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>)
+  return readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
 }
 
 describe('visto batch --server', () => {
@@ -68,7 +71,11 @@ describe('visto batch --server', () => {
     const again = await cli(['batch', dir, '-q', 'Describe at length.', '-o', out, '--server', '--max-tokens', '200'])
     expect(again.code).toBe(0)
     expect(again.stderr).toContain(`attaching to server batch ${saved.batch_id}`)
-    expect(records(out).map((r) => r.file).sort()).toEqual(['photo-0.jpg', 'photo-1.jpg', 'photo-2.jpg', 'photo-3.jpg', 'photo-4.jpg'])
+    expect(
+      records(out)
+        .map((r) => r.file)
+        .sort(),
+    ).toEqual(['photo-0.jpg', 'photo-1.jpg', 'photo-2.jpg', 'photo-3.jpg', 'photo-4.jpg'])
     expect((await api.batches.list({ limit: 100 })).data.length).toBe(before + 1)
   })
 
@@ -88,13 +95,17 @@ describe('visto batch --server', () => {
     const onePage = await run('2')
     const [latest] = (await api.batches.list({ limit: 1 })).data
     const input = await (await api.files.content(latest!.input_file_id)).text()
-    expect((JSON.parse(input.trim()) as { body: { messages: Array<{ content: Array<{ type: string; file?: { pages?: string } }> }> } }).body.messages[0]!.content[1]!.file!.pages).toBe('2')
+    expect(
+      (JSON.parse(input.trim()) as { body: { messages: Array<{ content: Array<{ type: string; file?: { pages?: string } }> }> } }).body.messages[0]!.content[1]!.file!.pages,
+    ).toBe('2')
     const twoPages = await run('1,3')
     expect(twoPages).toBeGreaterThan(1.5 * onePage)
     // A page the PDF does not have fails that line; the CLI prints the server's reason.
     const missingPage = await cli(['batch', pdfDir, '-q', 'Summarise.', '-o', path.join(pdfDir, 'missing.jsonl'), '--server', '--pages', '4', '--max-tokens', '2'])
     expect(missingPage.code).toBe(1)
-    expect(missingPage.stderr).toMatch(/✗ report\.pdf: Invalid file data in messages\[0\]\.content\[1\]: pages "4" asks for page 4, but the document has 3 pages \(request req_\w+\)/)
+    expect(missingPage.stderr).toMatch(
+      /✗ report\.pdf: Invalid file data in messages\[0\]\.content\[1\]: pages "4" asks for page 4, but the document has 3 pages \(request req_\w+\)/,
+    )
     rmSync(pdfDir, { recursive: true, force: true })
   })
 

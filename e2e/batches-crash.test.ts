@@ -49,8 +49,16 @@ async function inputLines(count: number): Promise<{ text: string; ids: string[] 
     ids.push(id)
     // One line in each batch fails on its own (unknown model) and belongs in the error file.
     const model = i === 3 ? 'no-such-model' : 'qwen3-vl-4b-instruct'
-    const content = i % 2 === 0 ? [{ type: 'text', text: `Describe photo ${i}.` }, { type: 'image_url', image_url: { url: image } }] : `Say something about ${i}.`
-    lines.push(JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/chat/completions', body: { model, messages: [{ role: 'user', content }], max_tokens: 12, temperature: 0 } }))
+    const content =
+      i % 2 === 0
+        ? [
+            { type: 'text', text: `Describe photo ${i}.` },
+            { type: 'image_url', image_url: { url: image } },
+          ]
+        : `Say something about ${i}.`
+    lines.push(
+      JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/chat/completions', body: { model, messages: [{ role: 'user', content }], max_tokens: 12, temperature: 0 } }),
+    )
   }
   return { text: `${lines.join('\n')}\n`, ids }
 }

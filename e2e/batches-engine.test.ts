@@ -20,7 +20,12 @@ afterAll(async () => {
 /** Lines that generate `tokens` tokens each, whatever the model would rather do. */
 async function submitLong(count: number, tokens: number): Promise<OpenAI.Batch> {
   const lines = Array.from({ length: count }, (_, i) =>
-    JSON.stringify({ custom_id: `long-${i}`, method: 'POST', url: '/v1/chat/completions', body: { messages: [{ role: 'user', content: `Tell story ${i}.` }], max_tokens: tokens, ignore_eos: true, temperature: 0 } }),
+    JSON.stringify({
+      custom_id: `long-${i}`,
+      method: 'POST',
+      url: '/v1/chat/completions',
+      body: { messages: [{ role: 'user', content: `Tell story ${i}.` }], max_tokens: tokens, ignore_eos: true, temperature: 0 },
+    }),
   )
   const file = await api.files.create({ file: await toFile(Buffer.from(lines.join('\n')), 'long.jsonl'), purpose: 'batch' })
   return api.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
@@ -65,7 +70,10 @@ describe('batches on the real engine', () => {
     await waitForLineGenerating(batch.id)
     expect((await api.batches.cancel(batch.id)).status).toBe('cancelling')
     const cancelled = await waitFor(batch.id, (b) => b.status === 'cancelled', 30_000)
-    const errors = (await (await api.files.content(cancelled.error_file_id!)).text()).trim().split('\n').map((l) => JSON.parse(l) as { custom_id: string; error: { code: string } })
+    const errors = (await (await api.files.content(cancelled.error_file_id!)).text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { custom_id: string; error: { code: string } })
     const output = cancelled.output_file_id ? (await (await api.files.content(cancelled.output_file_id)).text()).trim().split('\n') : []
     expect(output.length + errors.length).toBe(4)
     expect(new Set(errors.map((e) => e.custom_id)).size).toBe(errors.length)

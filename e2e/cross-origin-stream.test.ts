@@ -79,7 +79,11 @@ afterAll(async () => {
 describe('a page on an origin allowed by --cors-origins', () => {
   it('reads a streamed answer as it arrives, the same text as without streaming, with the exposed headers', async () => {
     const whole = (await (
-      await fetch(`${visto.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'cache-control': 'no-store' }, body: JSON.stringify(question) })
+      await fetch(`${visto.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+        body: JSON.stringify(question),
+      })
     ).json()) as { choices: Array<{ message: { content: string } }> }
     const page = await browser.newPage()
     await page.goto(allowedURL)

@@ -88,9 +88,7 @@ describe("Visto's own page", () => {
     await page.goto(vistoURL)
     await page.getByRole('textbox', { name: 'Question' }).fill('Hello?')
     await page.getByRole('button', { name: 'Send' }).click()
-    await expect
-      .poll(() => page.getByRole('listitem', { name: 'Answer 1' }).locator('.text').textContent(), { timeout: 15_000 })
-      .toBe('The answer')
+    await expect.poll(() => page.getByRole('listitem', { name: 'Answer 1' }).locator('.text').textContent(), { timeout: 15_000 }).toBe('The answer')
     expect(engine.requests).toHaveLength(1)
     expect(violations).toEqual([])
     await page.close()

@@ -52,7 +52,12 @@ describe('a streamed request the engine rejects at once', () => {
     expect(streamed.headers.get('content-type')).toBe('application/json; charset=utf-8')
     const plainBody = (await plain.json()) as { error: { message: string } }
     expect(plainBody).toEqual({
-      error: { message: expect.stringMatching(/^This model's maximum context length is 512 tokens, but the request needs \d+ tokens/), type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' },
+      error: {
+        message: expect.stringMatching(/^This model's maximum context length is 512 tokens, but the request needs \d+ tokens/),
+        type: 'invalid_request_error',
+        param: 'messages',
+        code: 'context_length_exceeded',
+      },
     })
     expect(await streamed.json()).toEqual(plainBody)
   })

@@ -28,7 +28,23 @@ afterAll(async () => {
 
 async function front(args: string[], resolveHost?: (host: string) => Promise<string[]>): Promise<RunningServer> {
   const config = parseServeConfig(
-    ['--port', '0', '--engine', 'openai', '--log-level', 'silent', '--data-dir', freshDataDir(), '--response-cache-mb', '0', '--ctx-size', '2048', '--upstream-probe-seconds', '0.2', ...args],
+    [
+      '--port',
+      '0',
+      '--engine',
+      'openai',
+      '--log-level',
+      'silent',
+      '--data-dir',
+      freshDataDir(),
+      '--response-cache-mb',
+      '0',
+      '--ctx-size',
+      '2048',
+      '--upstream-probe-seconds',
+      '0.2',
+      ...args,
+    ],
     {},
   )
   const server = await startServer(config, { log: () => {} }, resolveHost ? { resolveHost } : {})
@@ -57,7 +73,12 @@ async function waitFor(server: RunningServer, what: string, test: (h: PoolHealth
 }
 
 function ask(server: RunningServer, question: string, image: string | undefined, extra: Record<string, unknown> = {}): Promise<Response> {
-  const content = image ? [{ type: 'text', text: question }, { type: 'image_url', image_url: { url: image } }] : question
+  const content = image
+    ? [
+        { type: 'text', text: question },
+        { type: 'image_url', image_url: { url: image } },
+      ]
+    : question
   return fetch(`${server.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -85,17 +106,24 @@ describe('--upstream-discovery dns: one name for every engine', () => {
   it('takes every address the name resolves to as an engine, and follows engines joining and leaving', async () => {
     let addresses = HOSTS.slice(0, 2)
     const asked: string[] = []
-    const server = await front(['--upstream-url', `http://engines.pool.test:${engines[0]!.port}/v1`, '--upstream-discovery', 'dns', '--upstream-discovery-seconds', '0.2'], async (host) => {
-      asked.push(host)
-      return addresses
-    })
+    const server = await front(
+      ['--upstream-url', `http://engines.pool.test:${engines[0]!.port}/v1`, '--upstream-discovery', 'dns', '--upstream-discovery-seconds', '0.2'],
+      async (host) => {
+        asked.push(host)
+        return addresses
+      },
+    )
     try {
       const ids = (h: PoolHealth) => h.engines.map((e) => `${e.id} ${e.state}`)
       expect(ids(await health(server))).toEqual(HOSTS.slice(0, 2).map((h) => `http://${h}:${engines[0]!.port}/v1 closed`))
       expect(asked[0]).toBe('engines.pool.test')
       expect((await ask(server, 'Hi?', undefined)).status).toBe(200)
       addresses = [HOSTS[1]!, HOSTS[2]!]
-      const after = await waitFor(server, 'the third engine to join and the first to leave', (h) => h.engines.length === 2 && h.engines.every((e) => e.state === 'closed') && h.engines.some((e) => e.id.includes(HOSTS[2]!)))
+      const after = await waitFor(
+        server,
+        'the third engine to join and the first to leave',
+        (h) => h.engines.length === 2 && h.engines.every((e) => e.state === 'closed') && h.engines.some((e) => e.id.includes(HOSTS[2]!)),
+      )
       expect(ids(after)).toEqual(HOSTS.slice(1).map((h) => `http://${h}:${engines[0]!.port}/v1 closed`))
       expect(after.capacity).toBe(4)
     } finally {
@@ -195,7 +223,9 @@ describe('--upstream-url A,B,C: three llama-servers behind one endpoint', () => 
     expect(Number(response.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
     const body = (await response.json()) as { error: { code: string; message: string } }
     expect(body.error.code).toBe('engine_unavailable')
-    expect(body.error.message).toMatch(/^No engine can take the request: all 3 engines are out \(http:\/\/127\.0\.0\.2:\d+\/v1: upstream http:\/\/127\.0\.0\.2:\d+\/v1 unreachable: /)
+    expect(body.error.message).toMatch(
+      /^No engine can take the request: all 3 engines are out \(http:\/\/127\.0\.0\.2:\d+\/v1: upstream http:\/\/127\.0\.0\.2:\d+\/v1 unreachable: /,
+    )
     const liveness = await fetch(`${server.url}/health`)
     expect(liveness.status).toBe(503)
   })
@@ -207,7 +237,10 @@ describe('--replicas 2: two supervised llama-server children behind one endpoint
     try {
       const h = await health(server)
       expect(h.capacity).toBe(4)
-      expect(h.engines.map((e) => [e.id, e.state])).toEqual([['replica-0', 'closed'], ['replica-1', 'closed']])
+      expect(h.engines.map((e) => [e.id, e.state])).toEqual([
+        ['replica-0', 'closed'],
+        ['replica-1', 'closed'],
+      ])
       const statuses = await Promise.all(Array.from({ length: 8 }, (_, i) => distinctImage(200 + i).then((bytes) => ask(server, `Replica ${i}?`, dataUrl(bytes, 'image/png')))))
       expect(statuses.map((r) => r.status)).toEqual(Array(8).fill(200))
       const spread = (await health(server)).engines.map((e) => e.requests)

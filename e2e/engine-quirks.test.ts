@@ -22,7 +22,15 @@ async function post(body: Record<string, unknown>): Promise<Response> {
 
 describe('a model that emits invalid UTF-8', () => {
   const request = async () => ({
-    messages: [{ role: 'user', content: [{ type: 'text', text: 'Describe.' }, { type: 'image_url', image_url: { url: dataUrl(await testImage(128, 128)) } }] }],
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'Describe.' },
+          { type: 'image_url', image_url: { url: dataUrl(await testImage(128, 128)) } },
+        ],
+      },
+    ],
     max_tokens: 24,
     temperature: 0,
     seed: 1,

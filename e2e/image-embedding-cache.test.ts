@@ -40,7 +40,15 @@ async function ask(server: RunningServer, question: string, url: string): Promis
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
-      messages: [{ role: 'user', content: [{ type: 'text', text: question }, { type: 'image_url', image_url: { url } }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: question },
+            { type: 'image_url', image_url: { url } },
+          ],
+        },
+      ],
       max_tokens: 16,
       temperature: 0,
     }),
@@ -109,7 +117,15 @@ describe('the image embedding cache in the engine', () => {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${child.apiKey}` },
         body: JSON.stringify({
-          messages: [{ role: 'user', content: [{ type: 'text', text: 'Slots?' }, { type: 'image_url', image_url: { url: otherImage } }] }],
+          messages: [
+            {
+              role: 'user',
+              content: [
+                { type: 'text', text: 'Slots?' },
+                { type: 'image_url', image_url: { url: otherImage } },
+              ],
+            },
+          ],
           max_tokens: 8,
           temperature: 0,
           id_slot: slot,

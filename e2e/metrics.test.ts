@@ -32,7 +32,15 @@ describe('metrics from the real engine', () => {
     const before = (await scrape()).samples
     const image = dataUrl(await testImage(320, 240, 'png'), 'image/png')
     const response = await chat({
-      messages: [{ role: 'user', content: [{ type: 'text', text: 'Describe.' }, { type: 'image_url', image_url: { url: image } }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Describe.' },
+            { type: 'image_url', image_url: { url: image } },
+          ],
+        },
+      ],
       max_tokens: 6,
       temperature: 0.5,
     })
@@ -59,7 +67,19 @@ describe('metrics from the real engine', () => {
 describe('the response cache on the real engine', () => {
   it('answers a repeated temperature-0 request with exactly what the engine computed, streamed or not', async () => {
     const image = dataUrl(await testImage(256, 256, 'jpeg'))
-    const body = { messages: [{ role: 'user', content: [{ type: 'text', text: 'What is in the picture?' }, { type: 'image_url', image_url: { url: image } }] }], max_tokens: 8, temperature: 0 }
+    const body = {
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'What is in the picture?' },
+            { type: 'image_url', image_url: { url: image } },
+          ],
+        },
+      ],
+      max_tokens: 8,
+      temperature: 0,
+    }
     const first = await chat(body)
     expect(first.headers.get('x-visto-cache')).toBe('miss')
     const computed = (await first.json()) as { choices: Array<{ message: { content: string }; finish_reason: string }>; usage: object }
@@ -71,7 +91,10 @@ describe('the response cache on the real engine', () => {
 
     const streamed = await chat({ ...body, stream: true, stream_options: { include_usage: true } })
     expect(streamed.headers.get('x-visto-cache')).toBe('hit')
-    const events = (await streamed.text()).split('\n\n').filter(Boolean).map((e) => e.replace(/^data: /, ''))
+    const events = (await streamed.text())
+      .split('\n\n')
+      .filter(Boolean)
+      .map((e) => e.replace(/^data: /, ''))
     expect(events.at(-1)).toBe('[DONE]')
     const chunks = events.slice(0, -1).map((e) => JSON.parse(e) as { choices: Array<{ delta: { content?: string }; finish_reason: string | null }>; usage: object | null })
     expect(chunks.map((c) => c.choices[0]?.delta.content ?? '').join('')).toBe(computed.choices[0]!.message.content)

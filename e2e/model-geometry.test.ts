@@ -30,7 +30,15 @@ async function post<Answer>(path: string, body: unknown): Promise<Answer> {
 async function promptTokens(width: number, height: number): Promise<number> {
   const image = dataUrl(await testImage(width, height, 'png'), 'image/png')
   const answer = await post<{ usage: { prompt_tokens: number } }>('/v1/chat/completions', {
-    messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: image } }, { type: 'text', text: 'Describe.' }] }],
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'image_url', image_url: { url: image } },
+          { type: 'text', text: 'Describe.' },
+        ],
+      },
+    ],
     max_tokens: 1,
     temperature: 0,
   })
@@ -43,7 +51,14 @@ describe('model geometry from the engine', () => {
   })
 
   it('prices images in 28-px tokens, exactly as llama.cpp charges them', async () => {
-    const costs = (await post<{ data: Array<Record<string, number>> }>('/v1/visto/image-cost', { images: [{ width: 112, height: 84 }, { width: 224, height: 168 }] })).data
+    const costs = (
+      await post<{ data: Array<Record<string, number>> }>('/v1/visto/image-cost', {
+        images: [
+          { width: 112, height: 84 },
+          { width: 224, height: 168 },
+        ],
+      })
+    ).data
     // With Qwen3-VL's 32 px these would be 128×96 (12 tokens) and 224×160 (35).
     expect(costs.map((c) => [c.width, c.height, c.image_tokens, c.prompt_tokens])).toEqual([
       [112, 84, 4 * 3, 4 * 3 + 2],

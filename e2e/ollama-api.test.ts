@@ -49,7 +49,15 @@ describe("Ollama's API with the official ollama client (real engine)", () => {
     const completion = await openai.chat.completions.create(
       {
         model: 'qwen3-vl-4b-instruct',
-        messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/jpeg;base64,${jpeg.toString('base64')}` } }, { type: 'text', text: question }] }],
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'image_url', image_url: { url: `data:image/jpeg;base64,${jpeg.toString('base64')}` } },
+              { type: 'text', text: question },
+            ],
+          },
+        ],
         temperature: 0,
         seed: 7,
         max_tokens: 12,
@@ -63,7 +71,8 @@ describe("Ollama's API with the official ollama client (real engine)", () => {
   it('chats about an image, streamed (an async iterator of parts ending with the statistics)', async () => {
     const whole = await ollama.chat({ model, messages: [{ role: 'user', content: question, images: [jpeg.toString('base64')] }], options })
     const parts = []
-    for await (const part of await ollama.chat({ model, messages: [{ role: 'user', content: question, images: [jpeg.toString('base64')] }], options, stream: true })) parts.push(part)
+    for await (const part of await ollama.chat({ model, messages: [{ role: 'user', content: question, images: [jpeg.toString('base64')] }], options, stream: true }))
+      parts.push(part)
     expect(parts.length).toBeGreaterThan(2)
     expect(parts.slice(0, -1).every((part) => !part.done)).toBe(true)
     const last = parts.at(-1)!
@@ -83,8 +92,18 @@ describe("Ollama's API with the official ollama client (real engine)", () => {
   })
 
   it("answers format: a schema with JSON that matches it, and format: 'json' with a JSON object", async () => {
-    const schema = { type: 'object', properties: { colour: { type: 'string', enum: ['red', 'green', 'blue'] }, count: { type: 'integer', minimum: 0, maximum: 9 } }, required: ['colour', 'count'], additionalProperties: false }
-    const shaped = await ollama.chat({ model, messages: [{ role: 'user', content: 'Colour and count?', images: [jpeg] }], format: schema, options: { ...options, num_predict: 200 } })
+    const schema = {
+      type: 'object',
+      properties: { colour: { type: 'string', enum: ['red', 'green', 'blue'] }, count: { type: 'integer', minimum: 0, maximum: 9 } },
+      required: ['colour', 'count'],
+      additionalProperties: false,
+    }
+    const shaped = await ollama.chat({
+      model,
+      messages: [{ role: 'user', content: 'Colour and count?', images: [jpeg] }],
+      format: schema,
+      options: { ...options, num_predict: 200 },
+    })
     expect(shaped.done_reason).toBe('stop')
     const answer = JSON.parse(shaped.message.content) as { colour: string; count: number }
     expect(Object.keys(answer).sort()).toEqual(['colour', 'count'])

@@ -95,7 +95,11 @@ beforeAll(async () => {
   }
   dir = mkdtempSync(path.join(os.tmpdir(), 'visto-packages-'))
   const folders = [...published.map((name) => path.join(repoRoot, 'packages', name)), ...registryDependencies().map((name) => path.join(repoRoot, 'node_modules', name))]
-  const packed = JSON.parse(await npm(['pack', '--json', '--ignore-scripts', '--pack-destination', dir, ...folders], dir)) as { name: string; filename: string; files: { path: string }[] }[]
+  const packed = JSON.parse(await npm(['pack', '--json', '--ignore-scripts', '--pack-destination', dir, ...folders], dir)) as {
+    name: string
+    filename: string
+    files: { path: string }[]
+  }[]
   for (const entry of packed) tarballs[entry.name] = { file: path.join(dir, entry.filename), files: entry.files.map((f) => f.path) }
 
   app = path.join(dir, 'app')
@@ -169,7 +173,9 @@ window.askVisto = async (baseURL, image) => {
     const [chunk] = (await bundle.generate({ format: 'esm' })).output
     await bundle.close()
     const sdkFiles = path.join(app, 'node_modules', '@visto')
-    const foreign = chunk.moduleIds.filter((id) => id !== path.join(app, 'page.js') && !id.startsWith(path.join(sdkFiles, 'sdk') + path.sep) && !id.startsWith(path.join(sdkFiles, 'protocol') + path.sep))
+    const foreign = chunk.moduleIds.filter(
+      (id) => id !== path.join(app, 'page.js') && !id.startsWith(path.join(sdkFiles, 'sdk') + path.sep) && !id.startsWith(path.join(sdkFiles, 'protocol') + path.sep),
+    )
     expect(foreign).toEqual([])
     expect(chunk.code).not.toMatch(/\bfrom\s*["']node:|import\(\s*["']node:|\brequire\(/)
 
@@ -182,10 +188,10 @@ window.askVisto = async (baseURL, image) => {
     await tab.goto(`${pageURL}/`)
     await tab.waitForFunction(() => 'askVisto' in window)
     const image = [...(await testImage(64, 48, 'png'))]
-    const inBrowser = await tab.evaluate(
-      ([baseURL, bytes]) => (window as unknown as { askVisto(url: string, image: number[]): Promise<unknown> }).askVisto(baseURL, bytes),
-      [server.url, image] as [string, number[]],
-    )
+    const inBrowser = await tab.evaluate(([baseURL, bytes]) => (window as unknown as { askVisto(url: string, image: number[]): Promise<unknown> }).askVisto(baseURL, bytes), [
+      server.url,
+      image,
+    ] as [string, number[]])
     const fromNode = await createClient({ baseURL: server.url }).ask(Buffer.from(image), 'Describe.', { maxTokens: 5, temperature: 0 })
     expect(inBrowser).toEqual({ text: fromNode.text, tokens: 5, finishReason: 'length' })
   })

@@ -78,12 +78,22 @@ describe('PDF file parts on the real engine (tiny stand-in)', () => {
 
   it('takes the part from the official openai client unchanged', async () => {
     const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 })
-    const completion = await client.chat.completions.create({
-      model: 'qwen3-vl-4b-instruct',
-      messages: [{ role: 'user', content: [{ type: 'text', text: 'Read.' }, { type: 'file', file: { filename: 'three.pdf', file_data: pdfDataUrl(threePages) } }] }],
-      max_tokens: 1,
-      temperature: 0,
-    }).catch((error: unknown) => error)
+    const completion = await client.chat.completions
+      .create({
+        model: 'qwen3-vl-4b-instruct',
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'Read.' },
+              { type: 'file', file: { filename: 'three.pdf', file_data: pdfDataUrl(threePages) } },
+            ],
+          },
+        ],
+        max_tokens: 1,
+        temperature: 0,
+      })
+      .catch((error: unknown) => error)
     // At "auto" three pages need 3024 tokens, over the 2048 budget; the Visto extension "detail" picks "low".
     expect(completion).toBeInstanceOf(OpenAI.BadRequestError)
     expect((completion as InstanceType<typeof OpenAI.BadRequestError>).message).toContain(
@@ -91,7 +101,15 @@ describe('PDF file parts on the real engine (tiny stand-in)', () => {
     )
     const low = await client.chat.completions.create({
       model: 'qwen3-vl-4b-instruct',
-      messages: [{ role: 'user', content: [{ type: 'text', text: 'Read.' }, { type: 'file', file: { filename: 'three.pdf', file_data: pdfDataUrl(threePages), detail: 'low' } as { filename: string; file_data: string } }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Read.' },
+            { type: 'file', file: { filename: 'three.pdf', file_data: pdfDataUrl(threePages), detail: 'low' } as { filename: string; file_data: string } },
+          ],
+        },
+      ],
       max_tokens: 1,
       temperature: 0,
     })

@@ -33,7 +33,12 @@ function imageQuestion(text: string, image: string | undefined): ResponseInputIt
 
 describe('the Responses API on the real engine (official openai client)', () => {
   it('responses.create with an image: a stored response object whose usage counts the image', async () => {
-    const withImage = await client.responses.create({ model, input: imageQuestion('What is in this picture?', jpeg), max_output_tokens: 8, ...untilMax } as ResponseCreateParamsNonStreaming)
+    const withImage = await client.responses.create({
+      model,
+      input: imageQuestion('What is in this picture?', jpeg),
+      max_output_tokens: 8,
+      ...untilMax,
+    } as ResponseCreateParamsNonStreaming)
     expect(withImage.id).toMatch(/^resp_/)
     expect(withImage.object).toBe('response')
     // Cut at max_output_tokens, as OpenAI reports it.
@@ -46,7 +51,13 @@ describe('the Responses API on the real engine (official openai client)', () => 
     expect(withImage.output_text).toBe(message.type === 'message' && message.content[0]!.type === 'output_text' ? message.content[0]!.text : undefined)
     expect(withImage.output_text.length).toBeGreaterThan(0)
     expect(withImage.usage).toMatchObject({ output_tokens: 8, total_tokens: withImage.usage!.input_tokens + 8 })
-    const textOnly = await client.responses.create({ model, input: imageQuestion('What is in this picture?', undefined), max_output_tokens: 8, store: false, ...untilMax } as ResponseCreateParamsNonStreaming)
+    const textOnly = await client.responses.create({
+      model,
+      input: imageQuestion('What is in this picture?', undefined),
+      max_output_tokens: 8,
+      store: false,
+      ...untilMax,
+    } as ResponseCreateParamsNonStreaming)
     expect(withImage.usage!.input_tokens - textOnly.usage!.input_tokens).toBeGreaterThan(16)
 
     const retrieved = await client.responses.retrieve(withImage.id)
@@ -59,7 +70,10 @@ describe('the Responses API on the real engine (official openai client)', () => 
   it('.stream() with text.format json_schema: helper events in order, deltas that add up to finalResponse(), which retrieve returns stored', async () => {
     // A schema the grammar closes quickly, so even the random-weight stand-in completes (response.completed, not cut at the limit).
     const schema = { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'], additionalProperties: false }
-    const stream = client.responses.stream({ model, input: imageQuestion('Is there a picture?', jpeg), max_output_tokens: 40, text: { format: { type: 'json_schema', name: 'answer', schema, strict: true } } }, fresh)
+    const stream = client.responses.stream(
+      { model, input: imageQuestion('Is there a picture?', jpeg), max_output_tokens: 40, text: { format: { type: 'json_schema', name: 'answer', schema, strict: true } } },
+      fresh,
+    )
     const deltas: string[] = []
     const names: string[] = []
     const sequence: number[] = []
@@ -88,15 +102,34 @@ describe('the Responses API on the real engine (official openai client)', () => 
     const response = await client.responses.create({ model, input: imageQuestion('Look.', jpeg), instructions: 'Be brief.', max_output_tokens: 2 })
     const items = await client.responses.inputItems.list(response.id)
     expect(items.data).toHaveLength(1)
-    expect(items.data[0]).toMatchObject({ type: 'message', role: 'user', status: 'completed', content: [{ type: 'input_text', text: 'Look.' }, { type: 'input_image', image_url: jpeg, detail: 'low' }] })
+    expect(items.data[0]).toMatchObject({
+      type: 'message',
+      role: 'user',
+      status: 'completed',
+      content: [
+        { type: 'input_text', text: 'Look.' },
+        { type: 'input_image', image_url: jpeg, detail: 'low' },
+      ],
+    })
     await client.responses.delete(response.id)
     await expect(client.responses.retrieve(response.id)).rejects.toMatchObject({ status: 404, code: 'response_not_found' })
     await expect(client.responses.delete(response.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError)
   })
 
   it('a two-turn conversation about one image by previous_response_id: the second turn reads the image again', async () => {
-    const first = await client.responses.create({ model, input: imageQuestion('What colour is this?', jpeg), max_output_tokens: 6, ...untilMax } as ResponseCreateParamsNonStreaming)
-    const second = await client.responses.create({ model, previous_response_id: first.id, input: 'And what shape?', max_output_tokens: 6, ...untilMax } as ResponseCreateParamsNonStreaming)
+    const first = await client.responses.create({
+      model,
+      input: imageQuestion('What colour is this?', jpeg),
+      max_output_tokens: 6,
+      ...untilMax,
+    } as ResponseCreateParamsNonStreaming)
+    const second = await client.responses.create({
+      model,
+      previous_response_id: first.id,
+      input: 'And what shape?',
+      max_output_tokens: 6,
+      ...untilMax,
+    } as ResponseCreateParamsNonStreaming)
     expect(second.previous_response_id).toBe(first.id)
     expect(second.usage!.input_tokens).toBeGreaterThan(first.usage!.input_tokens + first.usage!.output_tokens)
     // The same conversation sent whole without the image: the difference is the image's tokens, as in the first turn.

@@ -15,7 +15,12 @@ function post(schema: unknown): Promise<Response> {
   return fetch(`${server.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ messages: [{ role: 'user', content: 'Answer.' }], max_tokens: 16, temperature: 0, response_format: { type: 'json_schema', json_schema: { name: 'answer', schema } } }),
+    body: JSON.stringify({
+      messages: [{ role: 'user', content: 'Answer.' }],
+      max_tokens: 16,
+      temperature: 0,
+      response_format: { type: 'json_schema', json_schema: { name: 'answer', schema } },
+    }),
   })
 }
 

@@ -37,13 +37,13 @@ describe('the SDK against a real Visto server', () => {
 
   it('surfaces the server’s errors as typed errors with message, param and request id', async () => {
     const client = createClient({ baseURL: server.url, maxRetries: 0 })
-    const corrupt = await client
-      .ask(Buffer.concat([(await testImage(64, 64)).subarray(0, 300)]), 'Describe.', { maxTokens: 4 })
-      .catch((error: unknown) => error)
+    const corrupt = await client.ask(Buffer.concat([(await testImage(64, 64)).subarray(0, 300)]), 'Describe.', { maxTokens: 4 }).catch((error: unknown) => error)
     expect(corrupt).toBeInstanceOf(BadRequestError)
     expect((corrupt as BadRequestError).message).toMatch(/Invalid image data in messages\[0\]\.content\[\d\]/)
     expect((corrupt as BadRequestError).requestId).toMatch(/^req_/)
-    const unknownModel = await createClient({ baseURL: server.url, model: 'gpt-4o', maxRetries: 0 }).ask(undefined, 'hi').catch((e: unknown) => e)
+    const unknownModel = await createClient({ baseURL: server.url, model: 'gpt-4o', maxRetries: 0 })
+      .ask(undefined, 'hi')
+      .catch((e: unknown) => e)
     expect(unknownModel).toBeInstanceOf(NotFoundError)
   })
 

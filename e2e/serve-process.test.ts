@@ -28,7 +28,15 @@ describe('visto serve as a process', () => {
     const server = await startVisto(['--parallel', '1', '--ctx-size', '8192', '--drain-seconds', '120'])
     const body = {
       model: 'qwen3-vl-4b-instruct',
-      messages: [{ role: 'user', content: [{ type: 'text', text: 'Describe.' }, { type: 'image_url', image_url: { url: dataUrl(await testImage(128, 128)) } }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Describe.' },
+            { type: 'image_url', image_url: { url: dataUrl(await testImage(128, 128)) } },
+          ],
+        },
+      ],
       max_tokens: 2000,
       ignore_eos: true,
       stream: true,
@@ -43,7 +51,10 @@ describe('visto serve as a process', () => {
     const exit = server.stop('SIGTERM')
     for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += decoder.decode(chunk.value, { stream: true })
     expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true)
-    const usage = text.split('\n\n').filter((e) => e.includes('"usage":{')).map((e) => JSON.parse(e.slice(6)) as { usage: { completion_tokens: number } })
+    const usage = text
+      .split('\n\n')
+      .filter((e) => e.includes('"usage":{'))
+      .map((e) => JSON.parse(e.slice(6)) as { usage: { completion_tokens: number } })
     expect(usage.at(-1)?.usage.completion_tokens, text.slice(-600) + server.output()).toBe(2000)
     expect(await exit).toBe(0)
     expect(server.output()).toContain('SIGTERM: draining in-flight requests')
@@ -52,14 +63,21 @@ describe('visto serve as a process', () => {
   it('takes llama-server down with it even when killed with SIGKILL', async () => {
     const server = await startVisto()
     const children = spawnSync('ps', ['-o', 'pid=,comm=', '--ppid', String(server.child.pid)], { encoding: 'utf8' }).stdout
-    const engine = children.split('\n').map((line) => line.trim().split(/\s+/)).find(([, comm]) => comm === 'llama-server')
+    const engine = children
+      .split('\n')
+      .map((line) => line.trim().split(/\s+/))
+      .find(([, comm]) => comm === 'llama-server')
     expect(engine).toBeDefined()
     const pid = Number(engine![0])
     await server.stop('SIGKILL')
     const alive = (): boolean => {
       try {
         process.kill(pid, 0)
-        return spawnSync('ps', ['-o', 'stat=', '-p', String(pid)], { encoding: 'utf8' }).stdout.trim().startsWith('Z') === false
+        return (
+          spawnSync('ps', ['-o', 'stat=', '-p', String(pid)], { encoding: 'utf8' })
+            .stdout.trim()
+            .startsWith('Z') === false
+        )
       } catch {
         return false
       }

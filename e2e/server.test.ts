@@ -21,7 +21,6 @@ afterAll(async () => {
 
 const chatUrl = () => `${server.url}/v1/chat/completions`
 
-
 async function post(body: unknown, init: RequestInit = {}): Promise<Response> {
   return fetch(chatUrl(), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), ...init })
 }
@@ -140,7 +139,13 @@ describe('the real engine on the tiny stand-in', () => {
     const body = {
       messages: [
         { role: 'system', content: 'You describe images.' },
-        { role: 'user', content: [{ type: 'image_url', image_url: { url: jpeg256 } }, { type: 'text', text: 'What is this?' }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'image_url', image_url: { url: jpeg256 } },
+            { type: 'text', text: 'What is this?' },
+          ],
+        },
         { role: 'assistant', content: 'A gradient with a red block.' },
         { role: 'user', content: 'Where is the block?' },
       ],
@@ -154,7 +159,15 @@ describe('the real engine on the tiny stand-in', () => {
     const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 })
     const completion = await client.chat.completions.create({
       model: 'qwen3-vl-4b-instruct',
-      messages: [{ role: 'user', content: [{ type: 'text', text: 'Describe.' }, { type: 'image_url', image_url: { url: jpeg256 } }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Describe.' },
+            { type: 'image_url', image_url: { url: jpeg256 } },
+          ],
+        },
+      ],
       max_tokens: 16,
       temperature: 0,
     })

@@ -14,8 +14,7 @@ import { ensureTinyStandin } from '../test-support/standin.js'
 import { freePort } from '../packages/server/src/engines/llama-cpp/llama-server-process.js'
 
 const binary =
-  process.env.VISTO_LLAMA_SERVER ??
-  join(process.env.VISTO_CACHE ?? join(homedir(), '.cache', 'visto'), 'engine', 'llama.cpp-nlc3.21.1', 'build-cpu', 'bin', 'llama-server')
+  process.env.VISTO_LLAMA_SERVER ?? join(process.env.VISTO_CACHE ?? join(homedir(), '.cache', 'visto'), 'engine', 'llama.cpp-nlc3.21.1', 'build-cpu', 'bin', 'llama-server')
 const haveBinary = existsSync(binary)
 if (!haveBinary) console.warn(`standin-llama-server: skipped, no llama-server at ${binary} (run \`npx visto engine build\` or set VISTO_LLAMA_SERVER)`)
 
@@ -26,7 +25,9 @@ let log = ''
 async function png(width: number, height: number): Promise<string> {
   const pixels = Buffer.alloc(width * height * 3)
   for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 7) % 251 // a busy pattern, not a flat colour
-  const bytes = await sharp(pixels, { raw: { width, height, channels: 3 } }).png().toBuffer()
+  const bytes = await sharp(pixels, { raw: { width, height, channels: 3 } })
+    .png()
+    .toBuffer()
   return `data:image/png;base64,${bytes.toString('base64')}`
 }
 
@@ -43,7 +44,15 @@ async function post<Answer>(path: string, body: unknown): Promise<{ status: numb
 
 function chat(image: string, extra: Record<string, unknown> = {}) {
   return {
-    messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: image } }, { type: 'text', text: 'Describe.' }] }],
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'image_url', image_url: { url: image } },
+          { type: 'text', text: 'Describe.' },
+        ],
+      },
+    ],
     max_tokens: 12,
     temperature: 0,
     seed: 42,
@@ -64,7 +73,10 @@ describe.skipIf(!haveBinary)('tiny stand-in on llama-server', () => {
     const deadline = Date.now() + 60_000
     for (;;) {
       if (server.exitCode !== null) throw new Error(`llama-server exited with ${server.exitCode}:\n${log.slice(-3000)}`)
-      const ok = await fetch(`${base}/health`).then((r) => r.ok, () => false)
+      const ok = await fetch(`${base}/health`).then(
+        (r) => r.ok,
+        () => false,
+      )
       if (ok) break
       if (Date.now() > deadline) throw new Error(`llama-server did not become healthy:\n${log.slice(-3000)}`)
       await new Promise((r) => setTimeout(r, 100))

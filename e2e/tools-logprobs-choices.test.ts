@@ -185,7 +185,10 @@ describe('logprobs and n on the real engine', () => {
     for (const choice of completion.choices) expect(typeof choice.message.content).toBe('string')
     expect(completion.usage!.completion_tokens).toBe(10)
 
-    const stream = await client.chat.completions.create({ model, messages: ask, max_tokens: 5, ...untilMax, n: 2, seed: 7, stream: true, stream_options: { include_usage: true } }, fresh)
+    const stream = await client.chat.completions.create(
+      { model, messages: ask, max_tokens: 5, ...untilMax, n: 2, seed: 7, stream: true, stream_options: { include_usage: true } },
+      fresh,
+    )
     const texts = ['', '']
     let usage: OpenAI.CompletionUsage | undefined
     for await (const chunk of stream) {

@@ -23,7 +23,15 @@ describe('--engine openai: Visto in front of another OpenAI-compatible server', 
   it('answers image requests through the upstream, streaming and not', async () => {
     const body = {
       model: 'qwen3-vl-4b-instruct',
-      messages: [{ role: 'user', content: [{ type: 'text', text: 'Describe.' }, { type: 'image_url', image_url: { url: dataUrl(await testImage(256, 192)) } }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Describe.' },
+            { type: 'image_url', image_url: { url: dataUrl(await testImage(256, 192)) } },
+          ],
+        },
+      ],
       max_tokens: 8,
       temperature: 0,
       seed: 7,
@@ -62,8 +70,14 @@ describe('--engine openai: Visto in front of another OpenAI-compatible server', 
     expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(/^Invalid image data in messages\[0\]\.content\[0\]/)
   })
 
-  it('forwards tools and tool messages, and relays the upstream\'s calls and logprobs, streamed and not', async () => {
-    const tool = { type: 'function', function: { name: 'pick', parameters: { type: 'object', properties: { colour: { type: 'string', enum: ['red', 'blue'] } }, required: ['colour'], additionalProperties: false } } }
+  it("forwards tools and tool messages, and relays the upstream's calls and logprobs, streamed and not", async () => {
+    const tool = {
+      type: 'function',
+      function: {
+        name: 'pick',
+        parameters: { type: 'object', properties: { colour: { type: 'string', enum: ['red', 'blue'] } }, required: ['colour'], additionalProperties: false },
+      },
+    }
     const request = {
       messages: [
         { role: 'user', content: 'Pick a colour.' },
@@ -76,8 +90,14 @@ describe('--engine openai: Visto in front of another OpenAI-compatible server', 
       seed: 5,
     }
     const post = (extra: Record<string, unknown> = {}) =>
-      fetch(`${front.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'cache-control': 'no-store' }, body: JSON.stringify({ ...request, ...extra }) })
-    const whole = (await (await post()).json()) as { choices: Array<{ finish_reason: string; message: { tool_calls: Array<{ id: string; function: { name: string; arguments: string } }> } }> }
+      fetch(`${front.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+        body: JSON.stringify({ ...request, ...extra }),
+      })
+    const whole = (await (await post()).json()) as {
+      choices: Array<{ finish_reason: string; message: { tool_calls: Array<{ id: string; function: { name: string; arguments: string } }> } }>
+    }
     expect(whole.choices[0]!.finish_reason).toBe('tool_calls')
     expect(whole.choices[0]!.message.tool_calls[0]!.function.name).toBe('pick')
     expect(['red', 'blue']).toContain((JSON.parse(whole.choices[0]!.message.tool_calls[0]!.function.arguments) as { colour: string }).colour)
@@ -86,7 +106,10 @@ describe('--engine openai: Visto in front of another OpenAI-compatible server', 
       .split('\n\n')
       .filter((e) => e.startsWith('data: {'))
       .map((e) => JSON.parse(e.slice(6)) as { choices: Array<{ delta: { tool_calls?: Array<{ function: { arguments?: string } }> }; finish_reason: string | null }> })
-    const args = deltas.flatMap((c) => c.choices[0]?.delta.tool_calls ?? []).map((d) => d.function.arguments ?? '').join('')
+    const args = deltas
+      .flatMap((c) => c.choices[0]?.delta.tool_calls ?? [])
+      .map((d) => d.function.arguments ?? '')
+      .join('')
     expect(JSON.parse(args)).toMatchObject({ colour: expect.stringMatching(/^(red|blue)$/) })
     expect(deltas.at(-1)!.choices[0]!.finish_reason).toBe('tool_calls')
 

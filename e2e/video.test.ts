@@ -73,7 +73,10 @@ describe.skipIf(!ffmpegAvailable)('video on the real engine (tiny stand-in)', ()
   it('takes the part from the official openai client, and refuses a broken clip with BadRequestError', async () => {
     const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 })
     // vLLM's part shape, which the openai types do not know.
-    const content = [{ type: 'video_url', video_url: { url: videoDataUrl(clip) } }, { type: 'text', text: 'What happens?' }] as unknown as OpenAI.ChatCompletionContentPart[]
+    const content = [
+      { type: 'video_url', video_url: { url: videoDataUrl(clip) } },
+      { type: 'text', text: 'What happens?' },
+    ] as unknown as OpenAI.ChatCompletionContentPart[]
     const completion = await client.chat.completions.create({ model: 'qwen3-vl-4b-instruct', messages: [{ role: 'user', content }], max_tokens: 2, temperature: 0 })
     expect(completion.choices[0]?.finish_reason).toBeDefined()
     expect(completion.usage!.prompt_tokens).toBeGreaterThan(320)

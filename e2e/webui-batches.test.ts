@@ -38,7 +38,12 @@ describe('the web page lists server-side batches', () => {
 
     const [download] = await Promise.all([page.waitForEvent('download'), item.getByRole('button', { name: 'Download results' }).click()])
     const text = await readFile((await download.path())!, 'utf8')
-    expect(text.trim().split('\n').map((line) => (JSON.parse(line) as { custom_id: string }).custom_id)).toEqual(['a', 'b', 'c'])
+    expect(
+      text
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { custom_id: string }).custom_id),
+    ).toEqual(['a', 'b', 'c'])
     await page.close()
   })
 })

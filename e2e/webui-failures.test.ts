@@ -45,10 +45,18 @@ async function askWithReply(reply: { status: number; contentType: string; body: 
 
 describe('the page in Chromium, when an answer fails', () => {
   it.each([
-    ['a stream that ends with neither a finish_reason nor [DONE]', { status: 200, contentType: 'text/event-stream', body: chunk('Half') }, 'The connection closed before the answer was complete'],
+    [
+      'a stream that ends with neither a finish_reason nor [DONE]',
+      { status: 200, contentType: 'text/event-stream', body: chunk('Half') },
+      'The connection closed before the answer was complete',
+    ],
     [
       'an error event mid-stream (shown as the server worded it)',
-      { status: 200, contentType: 'text/event-stream', body: `${chunk('Half')}data: {"error":{"message":"The engine stopped.","type":"server_error","param":null,"code":null}}\n\ndata: [DONE]\n\n` },
+      {
+        status: 200,
+        contentType: 'text/event-stream',
+        body: `${chunk('Half')}data: {"error":{"message":"The engine stopped.","type":"server_error","param":null,"code":null}}\n\ndata: [DONE]\n\n`,
+      },
       'The engine stopped.',
     ],
     ['an error event without a message', { status: 200, contentType: 'text/event-stream', body: 'data: {"error":{}}\n\ndata: [DONE]\n\n' }, 'The server reported an error'],

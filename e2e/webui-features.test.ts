@@ -211,7 +211,10 @@ describe('answers', () => {
       ['> quoted\n> more', '<blockquote><p>quoted<br>more</p></blockquote>'],
       ['---', '<hr>'],
       ['\\*not em\\*', '<p>*not em*</p>'],
-      ['| a |\n|:-:|\n| 1 |', '<div class="table-scroll"><table><thead><tr><th data-align="center">a</th></tr></thead><tbody><tr><td data-align="center">1</td></tr></tbody></table></div>'],
+      [
+        '| a |\n|:-:|\n| 1 |',
+        '<div class="table-scroll"><table><thead><tr><th data-align="center">a</th></tr></thead><tbody><tr><td data-align="center">1</td></tr></tbody></table></div>',
+      ],
       // A fence still streaming in is already a code block.
       ['```js\nlet x = "<b>"', '<pre><code>let x = "&lt;b&gt;"</code></pre>'],
       ['<b>bold?</b> & <i>', '<p>&lt;b&gt;bold?&lt;/b&gt; &amp; &lt;i&gt;</p>'],
@@ -364,7 +367,10 @@ describe('copy as code', () => {
 
     // What the page itself sent for the last answer; the programs must send the same.
     const seen = (request: (typeof engine.requests)[number]) =>
-      request.messages.map((m) => [m.role, ...m.content.map((part) => (part.type === 'text' ? part.text : `image ${part.image.width}x${part.image.height} ${part.image.data.length} bytes`))])
+      request.messages.map((m) => [
+        m.role,
+        ...m.content.map((part) => (part.type === 'text' ? part.text : `image ${part.image.width}x${part.image.height} ${part.image.data.length} bytes`)),
+      ])
     const pageRequest = engine.requests[1]!
     expect(seen(pageRequest)).toEqual([
       ['user', 'What is "this"? Say $HOME `now`', `image 128x96 ${pageRequest.messages[0]!.content.find((p) => p.type === 'image')!.image.data.length} bytes`],
@@ -424,7 +430,10 @@ describe('copy as code', () => {
     await question().press('Enter')
     await finished(2)
     const seen = (request: (typeof engine.requests)[number]) =>
-      request.messages.map((m) => [m.role, ...m.content.map((part) => (part.type === 'text' ? part.text : `image ${part.image.width}x${part.image.height} ${part.image.data.length} bytes`))])
+      request.messages.map((m) => [
+        m.role,
+        ...m.content.map((part) => (part.type === 'text' ? part.text : `image ${part.image.width}x${part.image.height} ${part.image.data.length} bytes`)),
+      ])
     const pageRequest = engine.requests[1]!
 
     await exportedCode(page, 'JavaScript')
@@ -479,7 +488,10 @@ describe('copy as code', () => {
     await question().press('Enter')
     await finished(2)
     const seen = (request: (typeof engine.requests)[number]) =>
-      request.messages.map((m) => [m.role, ...m.content.map((part) => (part.type === 'text' ? part.text : `image ${part.image.width}x${part.image.height} ${part.image.data.length} bytes`))])
+      request.messages.map((m) => [
+        m.role,
+        ...m.content.map((part) => (part.type === 'text' ? part.text : `image ${part.image.width}x${part.image.height} ${part.image.data.length} bytes`)),
+      ])
     const pageRequest = engine.requests[1]!
 
     const code = await exportedCode(page, 'Anthropic SDK')
@@ -624,8 +636,18 @@ describe('screenshots', () => {
   it.runIf(process.env.VISTO_SCREENSHOT_DIR)('pictures the page in English and Chinese', async () => {
     const dir = process.env.VISTO_SCREENSHOT_DIR!
     for (const [locale, file, ask, reply] of [
-      ['en-US', 'webui-en.png', 'What is in this picture? Give a table.', '## A red square on a gradient\n\nThe picture shows:\n\n- a **red square** in the upper left\n- a gradient from *green* to *purple*\n\n| element | colour |\n| --- | --- |\n| square | red |\n| background | gradient |\n\n```python\nprint("hello")\n```'],
-      ['zh-CN', 'webui-zh.png', '请详细描述这张图片中的场景', '## 渐变背景上的红色方块\n\n图片中有：\n\n- 左上方一个**红色方块**\n- 从*绿色*到*紫色*的渐变背景\n\n| 元素 | 颜色 |\n| --- | --- |\n| 方块 | 红色 |\n| 背景 | 渐变 |'],
+      [
+        'en-US',
+        'webui-en.png',
+        'What is in this picture? Give a table.',
+        '## A red square on a gradient\n\nThe picture shows:\n\n- a **red square** in the upper left\n- a gradient from *green* to *purple*\n\n| element | colour |\n| --- | --- |\n| square | red |\n| background | gradient |\n\n```python\nprint("hello")\n```',
+      ],
+      [
+        'zh-CN',
+        'webui-zh.png',
+        '请详细描述这张图片中的场景',
+        '## 渐变背景上的红色方块\n\n图片中有：\n\n- 左上方一个**红色方块**\n- 从*绿色*到*紫色*的渐变背景\n\n| 元素 | 颜色 |\n| --- | --- |\n| 方块 | 红色 |\n| 背景 | 渐变 |',
+      ],
     ] as const) {
       // Timed like a CPU (about 500 prompt tokens/s on this image) so the figures read true.
       promptSpeed = 500

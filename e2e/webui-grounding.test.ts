@@ -211,7 +211,10 @@ describe('boxes and points drawn on the image', () => {
     const refs = answer(1).locator('.text .grounding-ref')
     expect(await refs.allTextContents()).toEqual(['{"bbox_2d": [100, 200, 500, 800], "label": "cat"}', '{"point_2d": [750, 250], "label": "dog"}'])
     expect(await answer(1).locator('.text pre').textContent()).toBe('[\n  {"bbox_2d": [100, 200, 500, 800], "label": "cat"},\n  {"point_2d": [750, 250], "label": "dog"}\n]')
-    const active = () => answer(1).locator('.active').evaluateAll((elements) => elements.map((e) => `${e.className.replace(' active', '')}:${e.textContent}`))
+    const active = () =>
+      answer(1)
+        .locator('.active')
+        .evaluateAll((elements) => elements.map((e) => `${e.className.replace(' active', '')}:${e.textContent}`))
 
     await box.hover()
     expect(await active()).toEqual(['grounding-box:cat', 'grounding-ref:{"bbox_2d": [100, 200, 500, 800], "label": "cat"}'])

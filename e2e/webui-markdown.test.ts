@@ -102,9 +102,7 @@ async function streamAnswer(text: string, pieces: number): Promise<void> {
 }
 
 /** Elements and attributes an answer may contain; anything else means markup got through. */
-const allowedElements = new Set(
-  'p h1 h2 h3 h4 h5 h6 blockquote ul ol li div table thead tbody tr th td em strong del a code pre br hr figure figcaption span button'.split(' '),
-)
+const allowedElements = new Set('p h1 h2 h3 h4 h5 h6 blockquote ul ol li div table thead tbody tr th td em strong del a code pre br hr figure figcaption span button'.split(' '))
 const allowedAttributes = new Set(['href', 'rel', 'target', 'title', 'start', 'data-align', 'class', 'type', 'tabindex'])
 
 /** What in `selector`'s subtree is not plain, inert output. */
@@ -213,18 +211,21 @@ describe('hostile answers', () => {
     }
   })
 
-  it.each(pathological.slice(0, 3))('streams %s through the page: the answer arrives whole (each frame within the page budget under bench:page)', async (_name, markdown, exact) => {
-    await streamAnswer(markdown, 80)
-    expect(await answer(1).getAttribute('class')).not.toContain('failed')
-    expect(await answer(1).getByRole('alert').count()).toBe(0)
-    expect(await answer(1).locator('.text').textContent()).toBe(exact)
-    const frames = await page.evaluate(() => (window as unknown as { frameTimes: number[] }).frameTimes)
-    expect(frames.length).toBeGreaterThan(0)
-    if (budgetMs !== undefined) {
-      console.log(`${_name} through the page: slowest frame ${Math.max(...frames).toFixed(1)} ms of ${frames.length}`)
-      expect(Math.max(...frames)).toBeLessThan(budgetMs)
-    }
-  })
+  it.each(pathological.slice(0, 3))(
+    'streams %s through the page: the answer arrives whole (each frame within the page budget under bench:page)',
+    async (_name, markdown, exact) => {
+      await streamAnswer(markdown, 80)
+      expect(await answer(1).getAttribute('class')).not.toContain('failed')
+      expect(await answer(1).getByRole('alert').count()).toBe(0)
+      expect(await answer(1).locator('.text').textContent()).toBe(exact)
+      const frames = await page.evaluate(() => (window as unknown as { frameTimes: number[] }).frameTimes)
+      expect(frames.length).toBeGreaterThan(0)
+      if (budgetMs !== undefined) {
+        console.log(`${_name} through the page: slowest frame ${Math.max(...frames).toFixed(1)} ms of ${frames.length}`)
+        expect(Math.max(...frames)).toBeLessThan(budgetMs)
+      }
+    },
+  )
 })
 
 /**

@@ -62,7 +62,11 @@ async function drop(name: string, bytes: Buffer, type = 'application/pdf'): Prom
 }
 
 const attachment = (name: string) => page.locator('#attachments .attachment.document').filter({ hasText: name })
-const pageCaptions = (name: string) => page.getByRole('list', { name: `Pages of ${name}` }).locator('.page-cost').allTextContents()
+const pageCaptions = (name: string) =>
+  page
+    .getByRole('list', { name: `Pages of ${name}` })
+    .locator('.page-cost')
+    .allTextContents()
 
 describe('a PDF on the web page', () => {
   it('shows a dropped PDF as page thumbnails with their tokens, follows the detail choice, and sends it as a file part', async () => {
@@ -72,9 +76,11 @@ describe('a PDF on the web page', () => {
     await expect.poll(() => pageCaptions('three.pdf'), ui).toEqual(['p. 1 · 1010', 'p. 2 · 1010', 'p. 3 · 1010'])
     expect(await pages.getByRole('img').evaluateAll((imgs) => imgs.map((img) => img.getAttribute('alt')))).toEqual(['Page 1 of 3', 'Page 2 of 3', 'Page 3 of 3'])
     // Each thumbnail is the server's small JPEG of the page, decoded by the browser.
-    const sizes = await pages.getByRole('img').evaluateAll((imgs) =>
-      (imgs as HTMLImageElement[]).map((img) => ({ jpeg: img.src.startsWith('data:image/jpeg;base64,'), width: img.naturalWidth, height: img.naturalHeight })),
-    )
+    const sizes = await pages
+      .getByRole('img')
+      .evaluateAll((imgs) =>
+        (imgs as HTMLImageElement[]).map((img) => ({ jpeg: img.src.startsWith('data:image/jpeg;base64,'), width: img.naturalWidth, height: img.naturalHeight })),
+      )
     expect(sizes).toEqual(Array.from({ length: 3 }, () => ({ jpeg: true, width: 160, height: 206 })))
     // Each "Page N of 3:" marker is estimated at 3 tokens.
     expect(await attachment('three.pdf').locator('.cost').textContent()).toBe('3 pages · 3039 tokens')
@@ -89,7 +95,12 @@ describe('a PDF on the web page', () => {
     const sent = site.engine.requests[0]!.messages[0]!.content.map((part) => (part.type === 'text' ? part.text : `image ${part.image.width}x${part.image.height}`))
     expect(sent).toEqual(['What is on each page?', 'Page 1 of 3:', 'image 448x576', 'Page 2 of 3:', 'image 448x576', 'Page 3 of 3:', 'image 448x576'])
     // The question in the conversation shows the document by its first page.
-    expect(await page.getByRole('listitem', { name: 'Question 1' }).getByRole('img', { name: 'three.pdf' }).evaluate((img) => (img as HTMLImageElement).src.startsWith('data:image/jpeg'))).toBe(true)
+    expect(
+      await page
+        .getByRole('listitem', { name: 'Question 1' })
+        .getByRole('img', { name: 'three.pdf' })
+        .evaluate((img) => (img as HTMLImageElement).src.startsWith('data:image/jpeg')),
+    ).toBe(true)
   })
 
   it('accepts a PDF from the file picker, and says why a PDF would be refused', async () => {
@@ -109,7 +120,10 @@ describe('a PDF on the web page', () => {
     await page.getByRole('button', { name: 'Send' }).click()
     await expect.poll(() => page.getByRole('listitem', { name: 'Answer 1' }).getAttribute('aria-busy'), ui).toBe('false')
     const seen = (request: (typeof site.engine.requests)[number]) =>
-      request.messages.map((m) => [m.role, ...m.content.map((part) => (part.type === 'text' ? part.text : `image ${part.image.width}x${part.image.height} ${part.image.data.length} bytes`))])
+      request.messages.map((m) => [
+        m.role,
+        ...m.content.map((part) => (part.type === 'text' ? part.text : `image ${part.image.width}x${part.image.height} ${part.image.data.length} bytes`)),
+      ])
     const pageRequest = site.engine.requests[0]!
 
     // With an empty composer, the code is the request that produced the last answer.

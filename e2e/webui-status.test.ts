@@ -53,7 +53,11 @@ afterAll(async () => {
 })
 
 const ask = (text: string) =>
-  fetch(`${baseURL}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: text }], max_tokens: 8 }) })
+  fetch(`${baseURL}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ messages: [{ role: 'user', content: text }], max_tokens: 8 }),
+  })
 
 const status = () => page.locator('#server-status')
 const chart = (name: string) => status().getByRole('figure', { name })
@@ -80,7 +84,11 @@ describe('the live status view', () => {
 
   it('keeps updating while the page is open, errors included', async () => {
     expect((await ask('four')).status).toBe(200)
-    const bad = await fetch(`${baseURL}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }], temperature: 9 }) })
+    const bad = await fetch(`${baseURL}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }], temperature: 9 }),
+    })
     expect(bad.status).toBe(400)
     await expect.poll(() => status().locator('.status-window').textContent(), ui).toContain('5 requests')
     expect(await chart('Success rate').locator('figcaption').textContent()).toContain('80.0% of 5 requests')

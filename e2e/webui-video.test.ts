@@ -56,7 +56,11 @@ async function drop(name: string, bytes: Buffer, type: string): Promise<void> {
 }
 
 const attachment = (name: string) => page.locator('#attachments .attachment.video').filter({ hasText: name })
-const frameCaptions = (name: string) => page.getByRole('list', { name: `Frames of ${name}` }).locator('.page-cost').allTextContents()
+const frameCaptions = (name: string) =>
+  page
+    .getByRole('list', { name: `Frames of ${name}` })
+    .locator('.page-cost')
+    .allTextContents()
 
 describe.skipIf(!ffmpegAvailable)('a video on the web page', () => {
   it('shows a dropped clip as frame thumbnails with their timestamps and tokens, follows the detail choice, and sends it as a video_url part', async () => {
@@ -67,9 +71,11 @@ describe.skipIf(!ffmpegAvailable)('a video on the web page', () => {
     const frames = page.getByRole('list', { name: 'Frames of clip.webm' })
     expect(await frames.getByRole('img').evaluateAll((imgs) => imgs.map((img) => img.getAttribute('alt')))).toEqual(['Frames at 0.2 s', 'Frames at 1.2 s', 'Frames at 2.2 s'])
     // Each thumbnail is the server's small JPEG of what the model sees.
-    const sizes = await frames.getByRole('img').evaluateAll((imgs) =>
-      (imgs as HTMLImageElement[]).map((img) => ({ jpeg: img.src.startsWith('data:image/jpeg;base64,'), width: img.naturalWidth, height: img.naturalHeight })),
-    )
+    const sizes = await frames
+      .getByRole('img')
+      .evaluateAll((imgs) =>
+        (imgs as HTMLImageElement[]).map((img) => ({ jpeg: img.src.startsWith('data:image/jpeg;base64,'), width: img.naturalWidth, height: img.naturalHeight })),
+      )
     expect(sizes).toEqual(Array.from({ length: 3 }, () => ({ jpeg: true, width: 160, height: 120 })))
     expect(await attachment('clip.webm').locator('.cost').textContent()).toBe('3 images · 600 tokens')
     expect(await attachment('clip.webm').locator('.cost').getAttribute('title')).toBe(
@@ -87,7 +93,12 @@ describe.skipIf(!ffmpegAvailable)('a video on the web page', () => {
     const sent = site.engine.requests[0]!.messages[0]!.content.map((part) => (part.type === 'text' ? part.text : `image ${part.image.width}x${part.image.height}`))
     expect(sent).toEqual(['What happens?', '<0.2 seconds>', 'image 288x192', '<1.2 seconds>', 'image 288x192', '<2.2 seconds>', 'image 288x192'])
     // The question in the conversation shows the clip by its first image.
-    expect(await page.getByRole('listitem', { name: 'Question 1' }).getByRole('img', { name: 'clip.webm' }).evaluate((img) => (img as HTMLImageElement).src.startsWith('data:image/jpeg'))).toBe(true)
+    expect(
+      await page
+        .getByRole('listitem', { name: 'Question 1' })
+        .getByRole('img', { name: 'clip.webm' })
+        .evaluate((img) => (img as HTMLImageElement).src.startsWith('data:image/jpeg')),
+    ).toBe(true)
 
     const python = await exportedCode(page, 'Python')
     expect(python).toContain('with open("clip.webm", "rb") as video_file:\n    base64_video = base64.b64encode(video_file.read()).decode("utf-8")')

@@ -22,15 +22,46 @@ const sharp = (await import('sharp')).default
 const work = await mkdtemp(join(os.tmpdir(), 'visto-bench-batches-'))
 await generateStandin({ preset: 'tiny', outDir: work })
 const config = parseServeConfig(
-  ['--port', '0', '--model', join(work, 'model.gguf'), '--mmproj', join(work, 'mmproj.gguf'), '--ctx-size', '2048', '--threads', '2', '--parallel', '3', '--batch-concurrency', '3', '--log-level', 'silent', '--data-dir', join(work, 'data'), '--response-cache', 'off'],
+  [
+    '--port',
+    '0',
+    '--model',
+    join(work, 'model.gguf'),
+    '--mmproj',
+    join(work, 'mmproj.gguf'),
+    '--ctx-size',
+    '2048',
+    '--threads',
+    '2',
+    '--parallel',
+    '3',
+    '--batch-concurrency',
+    '3',
+    '--log-level',
+    'silent',
+    '--data-dir',
+    join(work, 'data'),
+    '--response-cache',
+    'off',
+  ],
   {},
 )
 const server = await startServer(config, { log: () => {} })
 await server.ready
-const jpeg = await sharp({ create: { width: 256, height: 256, channels: 3, background: { r: 90, g: 140, b: 200 } } }).jpeg().toBuffer()
+const jpeg = await sharp({ create: { width: 256, height: 256, channels: 3, background: { r: 90, g: 140, b: 200 } } })
+  .jpeg()
+  .toBuffer()
 const body = (i) => ({
   model: 'qwen3-vl-4b-instruct',
-  messages: [{ role: 'user', content: [{ type: 'text', text: `Describe picture ${i}.` }, { type: 'image_url', image_url: { url: `data:image/jpeg;base64,${jpeg.toString('base64')}` } }] }],
+  messages: [
+    {
+      role: 'user',
+      content: [
+        { type: 'text', text: `Describe picture ${i}.` },
+        { type: 'image_url', image_url: { url: `data:image/jpeg;base64,${jpeg.toString('base64')}` } },
+      ],
+    },
+  ],
   max_tokens: maxTokens,
   temperature: 0,
   ignore_eos: true,
@@ -59,7 +90,11 @@ async function batch() {
   form.append('file', new Blob([jsonl]), 'bench.jsonl')
   const file = await (await fetch(`${server.url}/v1/files`, { method: 'POST', body: form })).json()
   const created = await (
-    await fetch(`${server.url}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' }) })
+    await fetch(`${server.url}/v1/batches`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' }),
+    })
   ).json()
   let state = created
   while (!['completed', 'failed', 'cancelled', 'expired'].includes(state.status)) {
@@ -75,7 +110,13 @@ async function batch() {
 try {
   await direct() // warm-up: the engine's first requests are slower
   const rounds = []
-  for (const [name, run] of [['direct', direct], ['batch', batch], ['batch', batch], ['direct', direct]]) rounds.push({ name, ms: await run() })
+  for (const [name, run] of [
+    ['direct', direct],
+    ['batch', batch],
+    ['batch', batch],
+    ['direct', direct],
+  ])
+    rounds.push({ name, ms: await run() })
   const mean = (name) => rounds.filter((r) => r.name === name).reduce((a, r) => a + r.ms, 0) / 2
   const d = mean('direct')
   const b = mean('batch')

@@ -99,7 +99,9 @@ async function parent() {
   const side = 1024
   const pixels = Buffer.alloc(side * side * 3)
   for (let i = 0; i < pixels.length; i++) pixels[i] = ((i % (side * 3)) / 12 + ((i * 2654435761) >>> 24) / 4) & 0xff
-  const jpeg = await sharp(pixels, { raw: { width: side, height: side, channels: 3 } }).jpeg({ quality: 85 }).toBuffer()
+  const jpeg = await sharp(pixels, { raw: { width: side, height: side, channels: 3 } })
+    .jpeg({ quality: 85 })
+    .toBuffer()
   const question = '请详细描述这张图片中的场景'
   const cases = [
     { name: 'text only', body: { model: 'qwen3-vl-4b-instruct', messages: [{ role: 'user', content: question }], max_tokens: 256, temperature: 0 } },
@@ -108,7 +110,15 @@ async function parent() {
       name: `1 MP JPEG inline (${(jpeg.length / 1024).toFixed(0)} KiB)`,
       body: {
         model: 'qwen3-vl-4b-instruct',
-        messages: [{ role: 'user', content: [{ type: 'text', text: question }, { type: 'image_url', image_url: { url: `data:image/jpeg;base64,${jpeg.toString('base64')}` } }] }],
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: question },
+              { type: 'image_url', image_url: { url: `data:image/jpeg;base64,${jpeg.toString('base64')}` } },
+            ],
+          },
+        ],
         max_tokens: 256,
         temperature: 0,
       },
@@ -149,9 +159,7 @@ async function parent() {
   ].join('\n')
   scrapes.sort((a, b) => a - b)
   const at = (p) => scrapes[Math.min(scrapes.length - 1, Math.floor(p * scrapes.length))] ?? 0
-  const scrapeLine = scrapes.length
-    ? `\`GET /metrics\` while the text-only load ran: ${scrapes.length} scrapes, median ${fmt(at(0.5), 1)} ms, p95 ${fmt(at(0.95), 1)} ms.`
-    : ''
+  const scrapeLine = scrapes.length ? `\`GET /metrics\` while the text-only load ran: ${scrapes.length} scrapes, median ${fmt(at(0.5), 1)} ms, p95 ${fmt(at(0.95), 1)} ms.` : ''
   process.stdout.write(
     `Loopback HTTP, ${connections} keep-alive connections from a separate load process for ${seconds} s per row, every request identical after one miss that filled the cache; ` +
       `the server has the default 64 MiB cache and a stub engine (hits never reach it). A hit parses the JSON body, hashes every image's decoded bytes (sha256), looks the key up and replays the stored answer (120 deltas, usage as computed first).\n\n` +

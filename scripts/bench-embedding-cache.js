@@ -29,7 +29,9 @@ const standin = join(os.homedir(), '.cache/visto/standin/qwen3-vl-4b')
 const model = values.model ?? join(standin, 'model.gguf')
 const mmproj = values.mmproj ?? join(standin, 'mmproj.gguf')
 if (!existsSync(model) || !existsSync(mmproj)) {
-  process.stdout.write(`_Not run: no model at ${model} (generate the full-size stand-in with \`npx visto standin --preset qwen3-vl-4b --out ${standin}\`, or pass --model and --mmproj)._\n`)
+  process.stdout.write(
+    `_Not run: no model at ${model} (generate the full-size stand-in with \`npx visto standin --preset qwen3-vl-4b --out ${standin}\`, or pass --model and --mmproj)._\n`,
+  )
   process.exit(0)
 }
 
@@ -38,9 +40,12 @@ const { startServer } = await import('../packages/server/dist/main.js')
 const { default: sharp } = await import('sharp')
 const { photoRaw } = await import('../packages/testkit/dist/images/test-images.js')
 
-
 const jpegOf = async (width, height, seed) =>
-  `data:image/jpeg;base64,${(await sharp(photoRaw(width, height, seed), { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer()).toString('base64')}`
+  `data:image/jpeg;base64,${(
+    await sharp(photoRaw(width, height, seed), { raw: { width, height, channels: 3 } })
+      .jpeg({ quality: 90 })
+      .toBuffer()
+  ).toString('base64')}`
 
 progress('generating a 12 MP JPEG (4000×3000)')
 const photo = await jpegOf(4000, 3000, 1)
@@ -54,7 +59,15 @@ async function ask(server, question, image) {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
-      messages: [{ role: 'user', content: [{ type: 'text', text: question }, { type: 'image_url', image_url: { url: image } }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: question },
+            { type: 'image_url', image_url: { url: image } },
+          ],
+        },
+      ],
       max_tokens: 1,
       temperature: 0,
     }),
@@ -83,7 +96,24 @@ async function startVisto(cacheMb) {
     const prompt = /prompt eval time =\s*([\d.]+) ms/.exec(line)
     if (prompt) engine.promptMs.push(Number(prompt[1]))
   }
-  const args = ['--port', '0', '--model', model, '--mmproj', mmproj, '--parallel', '1', '--ctx-size', '4096', '--threads', values.threads, '--response-cache-mb', '0', '--log-level', 'silent']
+  const args = [
+    '--port',
+    '0',
+    '--model',
+    model,
+    '--mmproj',
+    mmproj,
+    '--parallel',
+    '1',
+    '--ctx-size',
+    '4096',
+    '--threads',
+    values.threads,
+    '--response-cache-mb',
+    '0',
+    '--log-level',
+    'silent',
+  ]
   if (cacheMb !== undefined) args.push('--image-cache-mb', String(cacheMb))
   progress(`starting Visto with the image cache ${label}`)
   const server = await startServer(parseServeConfig(args, {}), { log: () => {}, engineLog })

@@ -74,7 +74,9 @@ async function child(method, file, count) {
   }
   times.sort((a, b) => a - b)
   const peakRss = peak.read()
-  console.log(JSON.stringify({ medianMs: times[Math.floor(times.length / 2)], peakAboveStartMiB: (peakRss - rssBefore) / 2 ** 20, peakRssMiB: peakRss / 2 ** 20, output, meter: peak.how }))
+  console.log(
+    JSON.stringify({ medianMs: times[Math.floor(times.length / 2)], peakAboveStartMiB: (peakRss - rssBefore) / 2 ** 20, peakRssMiB: peakRss / 2 ** 20, output, meter: peak.how }),
+  )
 }
 
 /**
@@ -105,10 +107,15 @@ function peakRssMeter() {
 /** A bottom-up 24-bit BMP of raw RGB (libvips cannot write BMP). */
 async function bmp24(width, height, rgb) {
   const { writeBmp } = await import('../packages/testkit/dist/images/bmp-writer.js')
-  return writeBmp({ width, height, bitsPerPixel: 24, pixel: (x, y) => {
-    const s = (y * width + x) * 3
-    return [rgb[s], rgb[s + 1], rgb[s + 2], 255]
-  } })
+  return writeBmp({
+    width,
+    height,
+    bitsPerPixel: 24,
+    pixel: (x, y) => {
+      const s = (y * width + x) * 3
+      return [rgb[s], rgb[s + 1], rgb[s + 2], 255]
+    },
+  })
 }
 
 async function parent() {
@@ -117,8 +124,22 @@ async function parent() {
   try {
     process.stderr.write('bench-images: generating inputs…\n')
     const inputs = [
-      { label: '12 MP JPEG (4000×3000)', file: join(dir, 'photo.jpg'), make: () => sharp(photoRaw(4000, 3000, 1), { raw: { width: 4000, height: 3000, channels: 3 } }).jpeg({ quality: 90 }).toBuffer() },
-      { label: '4K PNG (3840×2160)', file: join(dir, 'screen.png'), make: () => sharp(photoRaw(3840, 2160, 2), { raw: { width: 3840, height: 2160, channels: 3 } }).png().toBuffer() },
+      {
+        label: '12 MP JPEG (4000×3000)',
+        file: join(dir, 'photo.jpg'),
+        make: () =>
+          sharp(photoRaw(4000, 3000, 1), { raw: { width: 4000, height: 3000, channels: 3 } })
+            .jpeg({ quality: 90 })
+            .toBuffer(),
+      },
+      {
+        label: '4K PNG (3840×2160)',
+        file: join(dir, 'screen.png'),
+        make: () =>
+          sharp(photoRaw(3840, 2160, 2), { raw: { width: 3840, height: 2160, channels: 3 } })
+            .png()
+            .toBuffer(),
+      },
       { label: '20 MP BMP (5472×3648, 24-bit)', file: join(dir, 'scan.bmp'), make: () => bmp24(5472, 3648, photoRaw(5472, 3648, 3)) },
     ]
     for (const input of inputs) writeFileSync(input.file, await input.make())

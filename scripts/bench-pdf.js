@@ -100,7 +100,9 @@ async function scannedPdf(pages) {
         pixels[y * width + x] = ink ? 30 + ((x + y) % 20) : 232 + ((x * 13 + y * 7) % 19)
       }
     }
-    const jpeg = await sharp(pixels, { raw: { width, height, channels: 1 } }).jpeg({ quality: 75 }).toBuffer()
+    const jpeg = await sharp(pixels, { raw: { width, height, channels: 1 } })
+      .jpeg({ quality: 75 })
+      .toBuffer()
     const image = await doc.embedJpg(jpeg)
     doc.addPage([595, 842]).drawImage(image, { x: 0, y: 0, width: 595, height: 842 })
   }
@@ -126,11 +128,17 @@ async function parent() {
     }
     const f = (n, digits = 0) => n.toFixed(digits)
     console.log(`### PDF rendering (median of ${runs} runs, fresh process per row, after one warm-up read; peak RSS by VmHWM over all runs)\n`)
-    console.log(`${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${f(totalmem() / 1024 ** 3, 1)} GiB, Node ${process.version}. PDFium (WebAssembly) in a worker thread, then the JPEG encoder images use.\n`)
-    console.log('| input | detail | page size | tokens / page | read page tree (ms) | render / page (ms) | render + encode / page (ms) | renderer heap peak (MiB) | peak RSS above start (MiB) | peak RSS (MiB) |')
+    console.log(
+      `${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${f(totalmem() / 1024 ** 3, 1)} GiB, Node ${process.version}. PDFium (WebAssembly) in a worker thread, then the JPEG encoder images use.\n`,
+    )
+    console.log(
+      '| input | detail | page size | tokens / page | read page tree (ms) | render / page (ms) | render + encode / page (ms) | renderer heap peak (MiB) | peak RSS above start (MiB) | peak RSS (MiB) |',
+    )
     console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
     for (const r of rows) {
-      console.log(`| ${r.input} | ${r.detail} | ${r.size} | ${r.tokens} | ${f(r.inspectMs)} | ${f(r.renderPerPageMs)} | ${f(r.totalPerPageMs)} | ${f(r.heapMiB)} | ${f(r.rssAboveStartMiB)} | ${f(r.rssMiB)} |`)
+      console.log(
+        `| ${r.input} | ${r.detail} | ${r.size} | ${r.tokens} | ${f(r.inspectMs)} | ${f(r.renderPerPageMs)} | ${f(r.totalPerPageMs)} | ${f(r.heapMiB)} | ${f(r.rssAboveStartMiB)} | ${f(r.rssMiB)} |`,
+      )
     }
   } finally {
     rmSync(dir, { recursive: true, force: true })

@@ -225,4 +225,3 @@ for (const mode of ['round-robin', 'least-loaded', 'affinity']) {
   const spilled = mode === 'affinity' ? `${(r.spills * 100).toFixed(1)} % (${(r.spillsToHolders * 100).toFixed(0)} %)` : '–'
   console.log(`| ${mode} | ${r.hitRate.toFixed(3)} | ${(r.hitRate / infinite).toFixed(2)} | ${r.p50.toFixed(1)} | ${r.p95.toFixed(1)} | ${r.maxOverMean.toFixed(2)} | ${spilled} |`)
 }
-

@@ -97,7 +97,24 @@ async function child(file, detail, count) {
 }
 
 function makeClip(file, seconds, width, height) {
-  execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=duration=${seconds}:size=${width}x${height}:rate=30`, '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '26', '-pix_fmt', 'yuv420p', file])
+  execFileSync('ffmpeg', [
+    '-v',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc2=duration=${seconds}:size=${width}x${height}:rate=30`,
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-crf',
+    '26',
+    '-pix_fmt',
+    'yuv420p',
+    file,
+  ])
 }
 
 async function parent() {
@@ -120,17 +137,25 @@ async function parent() {
       makeClip(file, input.seconds, input.width, input.height)
       for (const detail of ['low', 'auto', 'high']) {
         process.stderr.write(`bench-video: ${input.name}, detail ${detail}\n`)
-        const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--child', '--runs', String(runs), '--budget', String(budget), file, detail], { encoding: 'utf8' })
+        const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--child', '--runs', String(runs), '--budget', String(budget), file, detail], {
+          encoding: 'utf8',
+        })
         rows.push({ input: `${input.name}, ${(statSync(file).size / 1024 / 1024).toFixed(1)} MiB`, detail, ...JSON.parse(out) })
       }
     }
     const f = (n, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : '–')
     console.log(`### Video frames (median of ${runs} runs, fresh process per row; --max-video-tokens ${budget})\n`)
-    console.log(`${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${f(totalmem() / 1024 ** 3, 1)} GiB, Node ${process.version}. ffprobe, then one ffmpeg child decoding and scaling the sampled frames, then the JPEG encoder images use.\n`)
-    console.log('| input | detail | frames | images | image size | image tokens | prompt tokens | read headers (ms) | decode + encode (ms) | ffmpeg peak RSS (MiB) | Visto peak RSS above start (MiB) |')
+    console.log(
+      `${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${f(totalmem() / 1024 ** 3, 1)} GiB, Node ${process.version}. ffprobe, then one ffmpeg child decoding and scaling the sampled frames, then the JPEG encoder images use.\n`,
+    )
+    console.log(
+      '| input | detail | frames | images | image size | image tokens | prompt tokens | read headers (ms) | decode + encode (ms) | ffmpeg peak RSS (MiB) | Visto peak RSS above start (MiB) |',
+    )
     console.log('| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |')
     for (const r of rows) {
-      console.log(`| ${r.input} | ${r.detail} | ${r.frames} | ${r.images} | ${r.size} | ${r.imageTokens} | ${r.promptTokens} | ${f(r.inspectMs)} | ${f(r.renderMs)} | ${f(r.ffmpegMiB)} | ${f(r.rssAboveStartMiB)} |`)
+      console.log(
+        `| ${r.input} | ${r.detail} | ${r.frames} | ${r.images} | ${r.size} | ${r.imageTokens} | ${r.promptTokens} | ${f(r.inspectMs)} | ${f(r.renderMs)} | ${f(r.ffmpegMiB)} | ${f(r.rssAboveStartMiB)} |`,
+      )
     }
   } finally {
     rmSync(dir, { recursive: true, force: true })

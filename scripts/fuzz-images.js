@@ -102,12 +102,13 @@ async function worker() {
       ;({ outcome, label: testCase.label } = await videoCase(index))
     } else if (httpMode) {
       ;({ outcome, label: testCase.label } = await httpCase(index, testCase))
-    } else try {
-      const image = await pipeline.prepareImage(testCase.url, `messages[0].content[${index}]`, options, index % 3 === 0 ? 'low' : undefined)
-      outcome = fuzz.checkAccepted(image, geometry.tokenSide(options.geometry()), options.pixelBudget.auto)
-    } catch (error) {
-      outcome = fuzz.classifyFailure(error, errors.ApiError)
-    }
+    } else
+      try {
+        const image = await pipeline.prepareImage(testCase.url, `messages[0].content[${index}]`, options, index % 3 === 0 ? 'low' : undefined)
+        outcome = fuzz.checkAccepted(image, geometry.tokenSide(options.geometry()), options.pixelBudget.auto)
+      } catch (error) {
+        outcome = fuzz.classifyFailure(error, errors.ApiError)
+      }
     if (outcome.kind === 'violation') {
       tally.violations++
       if (violations.length < 50) violations.push(`case ${index} (--seed ${seed}) ${testCase.label}: ${outcome.reason}`)
@@ -165,7 +166,9 @@ const report = {
 if (values.json) {
   console.log(JSON.stringify(report, null, 2))
 } else {
-  console.log(`image fuzz [${report.mode}]: ${cases} cases (seed ${seed}, concurrency ${concurrency}) in ${report.seconds} s (${report.casesPerSecond}/s), peak RSS ${report.peakRssMiB} MiB`)
+  console.log(
+    `image fuzz [${report.mode}]: ${cases} cases (seed ${seed}, concurrency ${concurrency}) in ${report.seconds} s (${report.casesPerSecond}/s), peak RSS ${report.peakRssMiB} MiB`,
+  )
   if (httpMode) console.log(`  server still answering after the run: ${stillUp ? 'yes' : 'NO'}`)
   if (httpMode) console.log(`  of them video cases: ${videoCases}`)
   console.log(`  accepted ${tally.accepted}, refused ${tally.refused}, violations ${tally.violations}`)
@@ -201,7 +204,15 @@ async function startInProcessServer() {
 function describeRequest(url, detail) {
   return {
     model: 'qwen3-vl-4b-instruct',
-    messages: [{ role: 'user', content: [{ type: 'text', text: '请详细描述这张图片中的场景' }, { type: 'image_url', image_url: detail ? { url, detail } : { url } }] }],
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: '请详细描述这张图片中的场景' },
+          { type: 'image_url', image_url: detail ? { url, detail } : { url } },
+        ],
+      },
+    ],
     max_tokens: 1,
     temperature: 0.3,
   }
@@ -211,7 +222,19 @@ function describeRequest(url, detail) {
 function anthropicRequest(url) {
   const match = /^data:([^;,]*);base64,(.*)$/s.exec(url)
   const source = match ? { type: 'base64', media_type: match[1] || 'image/png', data: match[2] } : { type: 'url', url }
-  return { model: 'qwen3-vl-4b-instruct', max_tokens: 1, messages: [{ role: 'user', content: [{ type: 'text', text: '请详细描述这张图片中的场景' }, { type: 'image', source }] }] }
+  return {
+    model: 'qwen3-vl-4b-instruct',
+    max_tokens: 1,
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: '请详细描述这张图片中的场景' },
+          { type: 'image', source },
+        ],
+      },
+    ],
+  }
 }
 
 /** JSON shapes clients get wrong: every position of that request, filled with junk. */
@@ -242,7 +265,15 @@ function malformedBody(random) {
 function responsesRequest(url) {
   return {
     model: 'qwen3-vl-4b-instruct',
-    input: [{ role: 'user', content: [{ type: 'input_text', text: '请详细描述这张图片中的场景' }, { type: 'input_image', image_url: url }] }],
+    input: [
+      {
+        role: 'user',
+        content: [
+          { type: 'input_text', text: '请详细描述这张图片中的场景' },
+          { type: 'input_image', image_url: url },
+        ],
+      },
+    ],
     max_output_tokens: 1,
     temperature: 0.3,
     store: false,
@@ -251,7 +282,23 @@ function responsesRequest(url) {
 
 /** Every position of a Responses body, filled with junk (its own item and part types included). */
 function malformedResponsesBody(random) {
-  const junk = [null, 0, -1, 1e308, '', 'x', [], {}, [[]], { type: 'input_image' }, { type: 'function_call_output' }, { type: 'reasoning' }, true, '\u0000', { image_url: { url: null } }]
+  const junk = [
+    null,
+    0,
+    -1,
+    1e308,
+    '',
+    'x',
+    [],
+    {},
+    [[]],
+    { type: 'input_image' },
+    { type: 'function_call_output' },
+    { type: 'reasoning' },
+    true,
+    '\u0000',
+    { image_url: { url: null } },
+  ]
   const pick = () => junk[Math.floor(random() * junk.length)]
   const body = responsesRequest('data:image/png;base64,iVBORw0KGgo=')
   const slots = [
@@ -286,7 +333,16 @@ function ollamaBody(url, random) {
   const body = random() < 0.5 ? { model: 'qwen3-vl-4b-instruct:latest', messages: [message] } : { model: 'qwen3-vl-4b-instruct', prompt: message.content, images: message.images }
   Object.assign(body, { stream: random() < 0.5, options: { num_predict: 1, temperature: 0.3 } })
   if (random() < 0.3) {
-    const slots = [() => (body.model = pick()), () => (body.options = pick()), () => (body.format = pick()), () => (body.stream = pick()), () => (body.images = pick()), () => (body.messages = pick()), () => (message.images = pick()), () => (message.content = pick())]
+    const slots = [
+      () => (body.model = pick()),
+      () => (body.options = pick()),
+      () => (body.format = pick()),
+      () => (body.stream = pick()),
+      () => (body.images = pick()),
+      () => (body.messages = pick()),
+      () => (message.images = pick()),
+      () => (message.content = pick()),
+    ]
     slots[Math.floor(random() * slots.length)]()
   }
   const text = JSON.stringify(body)
@@ -336,7 +392,12 @@ async function httpCase(index, testCase) {
     request = { path: '/v1/images/describe', body: form.body, contentType: form.contentType }
   }
   try {
-    const response = await fetch(`${baseUrl}${request.path}`, { method: 'POST', headers: { 'content-type': request.contentType }, body: request.body, signal: AbortSignal.timeout(120_000) })
+    const response = await fetch(`${baseUrl}${request.path}`, {
+      method: 'POST',
+      headers: { 'content-type': request.contentType },
+      body: request.body,
+      signal: AbortSignal.timeout(120_000),
+    })
     const text = await response.text()
     const status = response.status
     if (status === 503 && response.headers.get('retry-after')) return { label, outcome: { kind: 'refused', status, code: 'overloaded' } }
@@ -350,7 +411,8 @@ async function httpCase(index, testCase) {
     }
     // Ollama's routes answer in Ollama's shape, the message alone.
     if (request.path.startsWith('/api/')) {
-      if (typeof envelope?.error !== 'string' || Object.keys(envelope).length !== 1) return { label, outcome: { kind: 'violation', reason: `HTTP ${status} without Ollama's error body: ${text.slice(0, 200)}` } }
+      if (typeof envelope?.error !== 'string' || Object.keys(envelope).length !== 1)
+        return { label, outcome: { kind: 'violation', reason: `HTTP ${status} without Ollama's error body: ${text.slice(0, 200)}` } }
       return { label, outcome: { kind: 'refused', status, code: 'ollama_error' } }
     }
     if (typeof envelope?.error?.message !== 'string' || typeof envelope.error.type !== 'string') {
@@ -369,7 +431,15 @@ async function videoCase(index) {
   const label = `chat video: ${testCase.label}`
   const body = JSON.stringify({
     model: 'qwen3-vl-4b-instruct',
-    messages: [{ role: 'user', content: [{ type: 'video_url', video_url: { url: testCase.url } }, { type: 'text', text: 'What happens?' }] }],
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'video_url', video_url: { url: testCase.url } },
+          { type: 'text', text: 'What happens?' },
+        ],
+      },
+    ],
     max_tokens: 1,
   })
   try {
@@ -389,7 +459,9 @@ async function videoCase(index) {
 
 async function serverStillAnswers() {
   try {
-    const png = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#4080c0' } }).png().toBuffer()
+    const png = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#4080c0' } })
+      .png()
+      .toBuffer()
     const response = await fetch(`${baseUrl}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -23,7 +23,12 @@ import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 
 const { values } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, vocab: { type: 'string', default: '1024' }, 'timeout-s': { type: 'string', default: '20' }, 'max-tokens': { type: 'string', default: '32' } },
+  options: {
+    quick: { type: 'boolean', default: false },
+    vocab: { type: 'string', default: '1024' },
+    'timeout-s': { type: 'string', default: '20' },
+    'max-tokens': { type: 'string', default: '32' },
+  },
 })
 const vocabSize = Number(values.vocab)
 const timeoutMs = Number(values['timeout-s']) * 1000
@@ -74,7 +79,12 @@ async function time(schema) {
   }).catch((error) => error)
   if (response instanceof Error) return { ms: Infinity, cpu: cpuMs() - cpuBefore, status: 'timeout' }
   const text = await response.text()
-  return { ms: performance.now() - started, cpu: cpuMs() - cpuBefore, status: response.status, tokens: response.ok ? JSON.parse(text).usage?.completion_tokens : text.slice(0, 120) }
+  return {
+    ms: performance.now() - started,
+    cpu: cpuMs() - cpuBefore,
+    status: response.status,
+    tokens: response.ok ? JSON.parse(text).usage?.completion_tokens : text.slice(0, 120),
+  }
 }
 
 const nest = (levels, count) => {
@@ -95,9 +105,21 @@ const shapes = [
   ['four nested', [3, 4, 5].map((k) => nest(4, k))],
   ['deep {0,2}', [5, 6, 7, 8].map((d) => nest(d, 2))],
   ['loops', ['^(((a*)*)*)*$', '^(((a+)+)+)+$', '^((a{0,20})*)*$', '^(a|a|a|a)*$'].map(pattern)],
-  ['realistic patterns', ['^\\d{4}-\\d{2}-\\d{2}$', '^[A-Z]{2,10}$', '^(\\d{1,3}\\.){3}\\d{1,3}$', '^([a-z0-9-]{1,63}\\.){1,10}[a-z]{2,63}$', '^([A-Za-z]{1,20} ){0,100}$'].map(pattern)],
+  [
+    'realistic patterns',
+    ['^\\d{4}-\\d{2}-\\d{2}$', '^[A-Z]{2,10}$', '^(\\d{1,3}\\.){3}\\d{1,3}$', '^([a-z0-9-]{1,63}\\.){1,10}[a-z]{2,63}$', '^([A-Za-z]{1,20} ){0,100}$'].map(pattern),
+  ],
   ['arrays of strings (maxItems × maxLength)', [nestedArrays(1, 100, 1000), nestedArrays(2, 100, 1000), nestedArrays(3, 100, 100)]],
-  ['an object of strings', [{ type: 'object', properties: { name: { type: 'string', maxLength: 200 }, city: { type: 'string', maxLength: 200 }, note: { type: 'string', maxLength: 200 } }, required: ['name', 'city', 'note'] }]],
+  [
+    'an object of strings',
+    [
+      {
+        type: 'object',
+        properties: { name: { type: 'string', maxLength: 200 }, city: { type: 'string', maxLength: 200 }, note: { type: 'string', maxLength: 200 } },
+        required: ['name', 'city', 'note'],
+      },
+    ],
+  ],
 ]
 
 if (values.quick) {
@@ -119,7 +141,9 @@ for (const [name, schemas] of shapes) {
   for (const schema of schemas) {
     const estimate = schema.pattern !== undefined ? patternRepetitionCost(schema.pattern) : '-'
     const result = await time(schema)
-    console.log(`${name.padEnd(42)} ${JSON.stringify(schema).slice(0, 70).padEnd(72)} estimate ${String(estimate).padStart(9)}  ${result.ms === Infinity ? `> ${timeoutMs} ms` : `${result.ms.toFixed(0)} ms`} wall, ${result.cpu} ms CPU  (${result.status}${result.tokens !== undefined ? `, ${result.tokens}` : ''})`)
+    console.log(
+      `${name.padEnd(42)} ${JSON.stringify(schema).slice(0, 70).padEnd(72)} estimate ${String(estimate).padStart(9)}  ${result.ms === Infinity ? `> ${timeoutMs} ms` : `${result.ms.toFixed(0)} ms`} wall, ${result.cpu} ms CPU  (${result.status}${result.tokens !== undefined ? `, ${result.tokens}` : ''})`,
+    )
     if (result.ms === Infinity) {
       engine.killNow()
       await new Promise((r) => setTimeout(r, 500))

@@ -100,7 +100,12 @@ export function requestLine(customId: string, text = 'Describe this image.', ext
 }
 
 /** Polls a batch until `done` says so (the API has no push; clients poll too). */
-export async function waitForBatch(client: OpenAI, id: string, done: (batch: OpenAI.Batch) => boolean = (b) => ['completed', 'failed', 'cancelled', 'expired'].includes(b.status), timeoutMs = 30_000): Promise<OpenAI.Batch> {
+export async function waitForBatch(
+  client: OpenAI,
+  id: string,
+  done: (batch: OpenAI.Batch) => boolean = (b) => ['completed', 'failed', 'cancelled', 'expired'].includes(b.status),
+  timeoutMs = 30_000,
+): Promise<OpenAI.Batch> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const batch = await client.batches.retrieve(id)
@@ -121,6 +126,8 @@ export interface BatchFileLine {
 export async function fileLines(client: OpenAI, id: string | null | undefined): Promise<BatchFileLine[]> {
   if (!id) return []
   const text = await (await client.files.content(id)).text()
-  return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as BatchFileLine)
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as BatchFileLine)
 }
-

@@ -109,9 +109,7 @@ export class FakeHub {
     const entries = [...files].map(([path, file]) => {
       const size = file.listedSize ?? file.content.length
       const oid = file.listedSha256 === undefined ? sha256(file.content) : file.listedSha256
-      return oid === null
-        ? { type: 'file', oid: 'a'.repeat(40), size, path }
-        : { type: 'file', oid: 'b'.repeat(40), size: 135, path, lfs: { oid, size, pointerSize: 135 } }
+      return oid === null ? { type: 'file', oid: 'a'.repeat(40), size, path } : { type: 'file', oid: 'b'.repeat(40), size: 135, path, lfs: { oid, size, pointerSize: 135 } }
     })
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify([{ type: 'directory', path: 'docs', oid: 'c', size: 0 }, ...entries]))
   }

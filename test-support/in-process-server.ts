@@ -8,11 +8,26 @@ import { ensureTinyStandin } from './standin.js'
 export async function startTinyServer(extraArgs: string[] = [], output: StandinOutput = 'printable', io: Partial<ServeIo> = {}): Promise<RunningServer> {
   const standin = await ensureTinyStandin(output)
   const config = parseServeConfig(
-    ['--port', '0', '--model', standin.model, '--mmproj', standin.mmproj, '--ctx-size', '2048', '--threads', '2', '--log-level', 'silent', '--data-dir', freshDataDir(), ...extraArgs],
+    [
+      '--port',
+      '0',
+      '--model',
+      standin.model,
+      '--mmproj',
+      standin.mmproj,
+      '--ctx-size',
+      '2048',
+      '--threads',
+      '2',
+      '--log-level',
+      'silent',
+      '--data-dir',
+      freshDataDir(),
+      ...extraArgs,
+    ],
     {},
   )
   const server = await startServer(config, { log: () => {}, ...io })
   await server.ready
   return server
 }
-

@@ -63,7 +63,20 @@ export class TestLlamaServer {
 export async function startLlamaServers(count: number, options: { hosts?: string[]; samePort?: boolean; parallel?: number } = {}): Promise<TestLlamaServer[]> {
   const [standin, binary] = await Promise.all([ensureTinyStandin(), locateLlamaServer({ cacheDir: process.env.VISTO_CACHE ?? defaultCacheDir(), build: false })])
   const parallel = options.parallel ?? 2
-  const args = ['--model', standin.model, '--mmproj', standin.mmproj, '--parallel', String(parallel), '--ctx-size', String(2048 * parallel), '--threads', '1', '--metrics', '--no-webui']
+  const args = [
+    '--model',
+    standin.model,
+    '--mmproj',
+    standin.mmproj,
+    '--parallel',
+    String(parallel),
+    '--ctx-size',
+    String(2048 * parallel),
+    '--threads',
+    '1',
+    '--metrics',
+    '--no-webui',
+  ]
   const env = { ...process.env, LLAMA_ARG_IMAGE_CACHE_MB: '16' }
   const shared = options.samePort ? await freePort() : undefined
   const servers: TestLlamaServer[] = []

@@ -41,7 +41,9 @@ export async function scannedPdf(pages: number): Promise<Buffer> {
         pixels[o + 2] = Math.min(255, ink + 5)
       }
     }
-    const jpeg = await sharp(pixels, { raw: { width, height, channels: 3 } }).jpeg({ quality: 80 }).toBuffer()
+    const jpeg = await sharp(pixels, { raw: { width, height, channels: 3 } })
+      .jpeg({ quality: 80 })
+      .toBuffer()
     const image = await doc.embedJpg(jpeg)
     const page = doc.addPage([595, 842])
     page.drawImage(image, { x: 0, y: 0, width: 595, height: 842 })
@@ -86,7 +88,11 @@ export function rawPdf(objects: RawObject[], options: { trailerExtra?: string } 
 }
 
 /** A page tree of one page with the given media box and content. */
-function onePage(mediaBox: string, content = 'BT /F1 24 Tf 72 700 Td (Hello) Tj ET', resources = '/Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >>'): RawObject[] {
+function onePage(
+  mediaBox: string,
+  content = 'BT /F1 24 Tf 72 700 Td (Hello) Tj ET',
+  resources = '/Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >>',
+): RawObject[] {
   return [
     '<< /Type /Catalog /Pages 2 0 R >>',
     '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
@@ -111,7 +117,12 @@ export const hostilePdfs = {
   /** A 14400 x 10 pt strip: an aspect ratio the model refuses. */
   thinStrip: (): Buffer => rawPdf(onePage('[0 0 14400 10]')),
   /** 50,000 nested arrays in the page dictionary: parser recursion. */
-  deepNesting: (): Buffer => rawPdf(onePage('[0 0 612 792]').map((o, i) => (i === 2 ? `<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Deep ${'['.repeat(50_000)}${']'.repeat(50_000)} /Contents 4 0 R >>` : o))),
+  deepNesting: (): Buffer =>
+    rawPdf(
+      onePage('[0 0 612 792]').map((o, i) =>
+        i === 2 ? `<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Deep ${'['.repeat(50_000)}${']'.repeat(50_000)} /Contents 4 0 R >>` : o,
+      ),
+    ),
   /** A page tree that is a 3000-deep chain of /Pages nodes with one page at the bottom. */
   deepPageTree: (): Buffer => {
     const depth = 3000
@@ -125,7 +136,8 @@ export const hostilePdfs = {
     return rawPdf(objects)
   },
   /** A page tree that lists its own root as a kid. */
-  cyclicPageTree: (): Buffer => rawPdf(['<< /Type /Catalog /Pages 2 0 R >>', '<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 2 >>', '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>']),
+  cyclicPageTree: (): Buffer =>
+    rawPdf(['<< /Type /Catalog /Pages 2 0 R >>', '<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 2 >>', '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>']),
   /** 5000 pages (one page object listed 5000 times): refused from the count, nothing rendered. */
   thousandsOfPages: (): Buffer => {
     const kids = Array.from({ length: 5000 }, () => '3 0 R').join(' ')

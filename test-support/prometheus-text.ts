@@ -17,6 +17,8 @@ export function parsePrometheusText(text: string): Map<string, number> {
 
 /** The value of one sample, 0 when absent (a counter that has not moved yet). */
 export function sample(samples: Map<string, number>, name: string, labels: Record<string, string> = {}): number {
-  const pairs = Object.entries(labels).map(([k, v]) => `${k}="${v}"`).sort()
+  const pairs = Object.entries(labels)
+    .map(([k, v]) => `${k}="${v}"`)
+    .sort()
   return samples.get(pairs.length ? `${name}{${pairs.join(',')}}` : name) ?? 0
 }

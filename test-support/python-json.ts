@@ -6,7 +6,9 @@ export function pythonJsonDumps(value: unknown): string {
     if (typeof v === 'string') return quote(v)
     if (typeof v === 'number' || typeof v === 'boolean') return String(v)
     if (Array.isArray(v)) return `[${v.map(dump).join(', ')}]`
-    return `{${Object.entries(v as Record<string, unknown>).map(([k, x]) => `${quote(k)}: ${dump(x)}`).join(', ')}}`
+    return `{${Object.entries(v as Record<string, unknown>)
+      .map(([k, x]) => `${quote(k)}: ${dump(x)}`)
+      .join(', ')}}`
   }
   return dump(value)
 }

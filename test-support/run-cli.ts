@@ -22,8 +22,9 @@ export interface CliOptions {
 function environment(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {}
   for (const [key, value] of Object.entries(process.env)) if (!/^(VISTO_|OPENAI_|NO_COLOR|FORCE_COLOR)/.test(key)) env[key] = value
-  for (const [key, value] of Object.entries(extra)) if (value === undefined) delete env[key]
-  else env[key] = value
+  for (const [key, value] of Object.entries(extra))
+    if (value === undefined) delete env[key]
+    else env[key] = value
   return env
 }
 

@@ -68,11 +68,7 @@ export function ok(text: string, options?: Parameters<typeof completion>[1]): Ha
 }
 
 export function apiError(status: number, message: string, extra: { type?: string; param?: string | null; code?: string | null; headers?: Record<string, string> } = {}): Handler {
-  return json(
-    status,
-    { error: { message, type: extra.type ?? 'invalid_request_error', param: extra.param ?? null, code: extra.code ?? null } },
-    extra.headers,
-  )
+  return json(status, { error: { message, type: extra.type ?? 'invalid_request_error', param: extra.param ?? null, code: extra.code ?? null } }, extra.headers)
 }
 
 /** Writes raw SSE text pieces (each a network chunk) with an optional pause between them. */

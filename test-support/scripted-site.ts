@@ -14,10 +14,7 @@ export interface ScriptedSite {
   close(): Promise<void>
 }
 
-export async function startScriptedSite(
-  options: Partial<Record<ServeOptionName, string | number | boolean>>,
-  compose: Omit<ComposeOptions, 'engine'> = {},
-): Promise<ScriptedSite> {
+export async function startScriptedSite(options: Partial<Record<ServeOptionName, string | number | boolean>>, compose: Omit<ComposeOptions, 'engine'> = {}): Promise<ScriptedSite> {
   const engine = new ScriptedEngine()
   const { app } = await composeServer(serveConfig(options), { engine, ...compose })
   const baseURL = await app.listen({ port: 0, host: '127.0.0.1' })

@@ -10,11 +10,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-import {
-  DEFAULT_STANDIN_SEED,
-  STANDIN_GENERATOR_VERSION,
-  generateStandin,
-} from '@visto/testkit/standin/generate-standin'
+import { DEFAULT_STANDIN_SEED, STANDIN_GENERATOR_VERSION, generateStandin } from '@visto/testkit/standin/generate-standin'
 import type { StandinOutput } from '@visto/testkit/standin/text-model'
 import { writeGguf } from '@visto/testkit/gguf/writer'
 import { mmprojMetadata, mmprojTensors } from '@visto/testkit/standin/mmproj'
@@ -81,6 +77,10 @@ async function exists(path: string): Promise<boolean> {
 export async function writeTinyMmproj(path: string, vision: Partial<VisionDimensions>): Promise<string> {
   const tiny = STANDIN_PRESETS.tiny
   const preset = { ...tiny, vision: { ...tiny.vision, ...vision } }
-  await writeGguf(path, mmprojMetadata(preset, 'f16', DEFAULT_STANDIN_SEED), mmprojTensors(preset, 'f16').map((t) => tensorSource(t, DEFAULT_STANDIN_SEED)))
+  await writeGguf(
+    path,
+    mmprojMetadata(preset, 'f16', DEFAULT_STANDIN_SEED),
+    mmprojTensors(preset, 'f16').map((t) => tensorSource(t, DEFAULT_STANDIN_SEED)),
+  )
   return path
 }

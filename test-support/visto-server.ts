@@ -32,7 +32,24 @@ export async function startVisto(
   const standin = await ensureTinyStandin()
   const port = await freePort()
   const entry = options.failpoint ? [serveWithFailpoint, options.failpoint] : [vistoBin, 'serve']
-  const args = [...entry, '--port', String(port), '--model', standin.model, '--mmproj', standin.mmproj, '--ctx-size', '2048', '--threads', '2', '--log-level', 'warn', '--data-dir', freshDataDir(), ...extraArgs]
+  const args = [
+    ...entry,
+    '--port',
+    String(port),
+    '--model',
+    standin.model,
+    '--mmproj',
+    standin.mmproj,
+    '--ctx-size',
+    '2048',
+    '--threads',
+    '2',
+    '--log-level',
+    'warn',
+    '--data-dir',
+    freshDataDir(),
+    ...extraArgs,
+  ]
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
   let output = ''
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()))

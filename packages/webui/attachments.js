@@ -193,14 +193,14 @@ async function readFiles(files) {
         : video
           ? { kind: 'video', name: file.name || 'video.mp4', mime: file.type || 'video/mp4', dataUrl: await readAsDataUrl(file), detail: 'auto', size: null, costs: {} }
           : {
-            kind: 'image',
-            name: file.name || 'image.png',
-            mime: file.type || 'image/jpeg',
-            dataUrl: await readAsDataUrl(file),
-            detail: 'auto',
-            size: await imageSize(file),
-            costs: {},
-          }
+              kind: 'image',
+              name: file.name || 'image.png',
+              mime: file.type || 'image/jpeg',
+              dataUrl: await readAsDataUrl(file),
+              detail: 'auto',
+              size: await imageSize(file),
+              costs: {},
+            }
       state.attachments.push(attachment)
       added.push(attachment)
     } catch {
@@ -418,7 +418,6 @@ export function renderAttachments() {
   if (focused) /** @type {HTMLElement | null} */ (els.attachments.querySelector(`[data-focus-key="${focused}"]`))?.focus()
   showEstimate()
 }
-
 
 // ---------------------------------------------------------------- picking, pasting, dropping
 

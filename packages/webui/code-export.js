@@ -244,9 +244,7 @@ export function pythonCode(turns, target) {
   lines.push(
     `api_url = ${JSON.stringify(`${target.baseUrl}/v1/chat/completions`)}`,
     `payload = ${literal(body, 'python')}`,
-    target.needsKey
-      ? 'headers = {"Content-Type": "application/json", "Authorization": "Bearer " + os.environ["VISTO_API_KEY"]}'
-      : 'headers = {"Content-Type": "application/json"}',
+    target.needsKey ? 'headers = {"Content-Type": "application/json", "Authorization": "Bearer " + os.environ["VISTO_API_KEY"]}' : 'headers = {"Content-Type": "application/json"}',
     '',
     'response = requests.post(api_url, headers=headers, data=json.dumps(payload))',
     'if response.status_code == 200:',
@@ -280,15 +278,17 @@ function curlFor(turns, target, path, makeBody) {
   for (const image of images) lines.push(`${variable(image)}=$(base64 < ${shellQuote(fileName(names, image))} | tr -d '\\n')`)
   // Private-use characters: JSON.stringify leaves them as they are, and no prompt has them.
   const placeholder = (/** @type {number} */ i) => `\uE000${i}\uE001`
-  const json = JSON.stringify(makeBody(turns, target, (i) => placeholder(i)), null, 2)
+  const json = JSON.stringify(
+    makeBody(turns, target, (i) => placeholder(i)),
+    null,
+    2,
+  )
   // The body goes through an unquoted here-document so the shell fills in the images;
   // everything else in it must not be expanded.
   /** @type {ImageRef[]} */
   const ordered = []
   for (const turn of turns) for (const image of turn.images) ordered.push(image)
-  const heredoc = json
-    .replace(/[\\$`]/g, (c) => `\\${c}`)
-    .replace(/\uE000(\d+)\uE001/g, (_m, i) => `data:${ordered[Number(i)].mime};base64,\${${variable(ordered[Number(i)])}}`)
+  const heredoc = json.replace(/[\\$`]/g, (c) => `\\${c}`).replace(/\uE000(\d+)\uE001/g, (_m, i) => `data:${ordered[Number(i)].mime};base64,\${${variable(ordered[Number(i)])}}`)
   lines.push(
     `curl ${shellQuote(`${target.baseUrl}${path}`)} \\`,
     `  -H 'Content-Type: application/json' \\`,
@@ -309,9 +309,7 @@ export function javascriptCode(turns, target) {
   const lines = []
   if (images.length) lines.push("import fs from 'node:fs'")
   lines.push("import OpenAI from 'openai'", '')
-  lines.push(
-    `const client = new OpenAI({ baseURL: ${jsString(`${target.baseUrl}/v1`)}, apiKey: ${target.needsKey ? 'process.env.VISTO_API_KEY' : "'unused'"} })`,
-  )
+  lines.push(`const client = new OpenAI({ baseURL: ${jsString(`${target.baseUrl}/v1`)}, apiKey: ${target.needsKey ? 'process.env.VISTO_API_KEY' : "'unused'"} })`)
   for (const image of images) lines.push(`const ${variable(image)} = fs.readFileSync(${jsString(fileName(names, image))}).toString('base64')`)
   const body = payload(turns, target, (_i, image) => new Raw(`\`data:${image.mime};base64,\${${variable(image)}}\``))
   lines.push('', `const completion = await client.chat.completions.create(${literal(body, 'javascript')})`, 'console.log(completion.choices[0].message.content)')

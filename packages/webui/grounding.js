@@ -31,7 +31,7 @@ export const LABEL_COLOURS = ['#00e05a', '#ff2bd6', '#ffd000', '#00c8ff', '#ff6a
  * @returns {Attachment | null}
  */
 export function groundingImage(images, history) {
-  const latest = images.length > 0 ? images : [...history].reverse().find((turn) => turn.images.length > 0)?.images ?? []
+  const latest = images.length > 0 ? images : ([...history].reverse().find((turn) => turn.images.length > 0)?.images ?? [])
   const [only] = latest
   return latest.length === 1 && only.kind === 'image' && only.size ? only : null
 }

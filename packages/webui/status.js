@@ -96,7 +96,8 @@ class Chart {
     this.figure.append(caption, this.svg)
     if (lines.length > 1) {
       const legend = el('p', 'status-legend')
-      for (const [i, line] of lines.entries()) legend.append(line.labelKey ? worded('span', `status-key series-${i}`, line.labelKey) : el('span', `status-key series-${i}`, line.label))
+      for (const [i, line] of lines.entries())
+        legend.append(line.labelKey ? worded('span', `status-key series-${i}`, line.labelKey) : el('span', `status-key series-${i}`, line.label))
       this.figure.append(legend)
     }
   }
@@ -229,7 +230,11 @@ export function mountStatus(container, authHeaders = () => ({}), options = {}) {
     windowLine.textContent = `${t('status.lastMinutes', { minutes: Math.round(stats.window_s / 60) })} · ${total === 0 ? t('status.noData') : requests}`
     const lastWith = (/** @type {string} */ key) => [...series].reverse().find((p) => p[key] !== null && p[key] !== undefined)?.[key] ?? null
     charts.latency.draw(series, t('status.latencyValue', { p50: millis(lastWith('latency_p50_ms')), p95: millis(lastWith('latency_p95_ms')) }))
-    const success = series.map((p) => ({ success_pct: p.requests ? (100 * (/** @type {number} */ (p.requests) - /** @type {number} */ (p.errors))) / /** @type {number} */ (p.requests) : null }))
+    const success = series.map((p) => {
+      const asked = p.requests ?? 0
+      const failed = p.errors ?? 0
+      return { success_pct: asked ? (100 * (asked - failed)) / asked : null }
+    })
     charts.success.draw(success, total === 0 ? NONE : t('status.successValue', { rate: `${(100 * (1 - errors / total)).toFixed(total - errors === total ? 0 : 1)}%`, requests }))
     charts.tokens.draw(series, t('status.tokensValue', { completion: rate(lastWith('completion_tokens_per_s')), prompt: rate(lastWith('prompt_tokens_per_s')) }))
     const now = series.at(-1)

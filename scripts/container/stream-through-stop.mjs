@@ -20,7 +20,15 @@ const response = await fetch(`${baseUrl}/v1/chat/completions`, {
   headers: { 'content-type': 'application/json' },
   body: JSON.stringify({
     model: 'qwen3-vl-4b-instruct',
-    messages: [{ role: 'user', content: [{ type: 'text', text: 'Describe.' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } }] }],
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'Describe.' },
+          { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } },
+        ],
+      },
+    ],
     max_tokens: 800,
     ignore_eos: true,
     stream: true,

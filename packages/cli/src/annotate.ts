@@ -83,7 +83,9 @@ export async function writeAnnotated(image: Uint8Array, detections: readonly Det
   const svg = Buffer.from(overlaySvg(detections, width, height))
   // sharp composites after rotating, so the overlay lands on the upright image. Full-resolution
   // chroma keeps thin coloured lines crisp in a JPEG.
-  const drawn = sharp(image).rotate().composite([{ input: svg, left: 0, top: 0 }])
+  const drawn = sharp(image)
+    .rotate()
+    .composite([{ input: svg, left: 0, top: 0 }])
   const encoded = await (format === 'jpeg' ? drawn.jpeg({ quality: 90, chromaSubsampling: '4:4:4' }) : format === 'png' ? drawn.png() : drawn.webp({ quality: 90 })).toBuffer()
   await writeFile(outPath, encoded, { mode: 0o600 })
   return { width, height }

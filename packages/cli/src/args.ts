@@ -41,9 +41,7 @@ Exit codes: 0 ok, 1 failure, 2 usage, 3 server unreachable. NO_COLOR disables co
 
 type Options = NonNullable<ParseArgsConfig['options']>
 
-export type Parsed<T extends Options> = ReturnType<
-  typeof parseArgs<{ args: string[]; options: typeof commonOptions & T; allowPositionals: true; strict: true }>
->
+export type Parsed<T extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: typeof commonOptions & T; allowPositionals: true; strict: true }>>
 
 /** parseArgs with the common flags added; a parse failure is a usage error. */
 export function parse<T extends Options>(argv: string[], options: T): Parsed<T> {

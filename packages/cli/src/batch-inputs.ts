@@ -9,7 +9,28 @@ import { isPdf, sniffImageMime, sniffVideoMime } from '@visto/sdk'
 import { glob, isDynamicPattern } from 'tinyglobby'
 import { CliError, ExitCode } from './cli-error.js'
 
-export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.gif', '.webp', '.bmp', '.dib', '.tif', '.tiff', '.avif', '.heic', '.heif', '.pdf', '.mp4', '.m4v', '.mov', '.webm', '.mkv'])
+export const IMAGE_EXTENSIONS = new Set([
+  '.jpg',
+  '.jpeg',
+  '.jpe',
+  '.jfif',
+  '.png',
+  '.gif',
+  '.webp',
+  '.bmp',
+  '.dib',
+  '.tif',
+  '.tiff',
+  '.avif',
+  '.heic',
+  '.heif',
+  '.pdf',
+  '.mp4',
+  '.m4v',
+  '.mov',
+  '.webm',
+  '.mkv',
+])
 
 export interface BatchInput {
   /** Absolute path (or an http(s) URL, passed through). */
@@ -91,10 +112,7 @@ async function expand(arg: string, cwd: string, recursive: boolean, fromList: bo
 }
 
 /** Resolves the positional arguments to unique inputs, first occurrence first. */
-export async function resolveInputs(
-  args: readonly string[],
-  options: { cwd?: string; recursive?: boolean; relativeTo?: string } = {},
-): Promise<BatchInput[]> {
+export async function resolveInputs(args: readonly string[], options: { cwd?: string; recursive?: boolean; relativeTo?: string } = {}): Promise<BatchInput[]> {
   const cwd = options.cwd ?? process.cwd()
   const base = options.relativeTo ?? cwd
   const seen = new Set<string>()

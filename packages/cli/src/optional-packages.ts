@@ -12,8 +12,7 @@ export const SERVER_MISSING =
   'install it next to the CLI with `npm install @visto/server` (`npm install -g @visto/server` for a global CLI)'
 
 export const TESTKIT_MISSING =
-  'stand-in models are written by @visto/testkit, which ships only with the Visto repository: ' +
-  'run `npx visto standin …` in a clone after `npm install`'
+  'stand-in models are written by @visto/testkit, which ships only with the Visto repository: ' + 'run `npx visto standin …` in a clone after `npm install`'
 
 /** True when `error` says that `name` itself (not one of its own dependencies) cannot be found. */
 export function isMissingPackage(error: unknown, name: string): boolean {

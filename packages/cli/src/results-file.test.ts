@@ -81,7 +81,10 @@ describe('prepareOutput', () => {
     expect([...prepared.done]).toEqual([recordKey({ file: 'a.png', question: 'q' }), recordKey({ file: 'd.png', question: 'q' })])
     expect(prepared.droppedFailures).toBe(1)
     expect(prepared.droppedUnreadable).toBe(1)
-    const kept = (await readFile(path, 'utf8')).split('\n').filter(Boolean).map((line) => JSON.parse(line).file)
+    const kept = (await readFile(path, 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line).file)
     // c.png failed but is not part of this run: its record stays.
     expect(kept).toEqual(['a.png', 'c.png', 'd.png'])
     expect((await readFile(path, 'utf8')).endsWith('\n')).toBe(true)

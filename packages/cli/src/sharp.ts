@@ -7,9 +7,7 @@ import { CliError, ExitCode } from './cli-error.js'
 
 export type Sharp = typeof import('sharp').default
 
-export const SHARP_MISSING =
-  'drawing on images needs sharp, which is not installed (it comes with @visto/server): ' +
-  'install it next to the CLI with `npm install sharp`'
+export const SHARP_MISSING = 'drawing on images needs sharp, which is not installed (it comes with @visto/server): ' + 'install it next to the CLI with `npm install sharp`'
 
 function isMissing(error: unknown): boolean {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown }

@@ -13,14 +13,7 @@ function shapes(detections: Detection[]) {
 
 describe('parseGrounding: the shapes Qwen3-VL answers in', () => {
   it('reads a fenced list of boxes, as the 2D grounding cookbook shows, scaling 0–1000 to pixels', () => {
-    const answer = [
-      '```json',
-      '[',
-      '\t{"bbox_2d": [135, 114, 1016, 672], "label": "house"},',
-      '\t{"bbox_2d": [0, 500, 250, 1000], "label": "tree"}',
-      ']',
-      '```',
-    ].join('\n')
+    const answer = ['```json', '[', '\t{"bbox_2d": [135, 114, 1016, 672], "label": "house"},', '\t{"bbox_2d": [0, 500, 250, 1000], "label": "tree"}', ']', '```'].join('\n')
     expect(shapes(parseGrounding(answer, size))).toEqual([
       { label: 'house', kind: 'box', box: { x1: 270, y1: 114, x2: 2000, y2: 672 } },
       { label: 'tree', kind: 'box', box: { x1: 0, y1: 500, x2: 500, y2: 1000 } },
@@ -28,14 +21,13 @@ describe('parseGrounding: the shapes Qwen3-VL answers in', () => {
   })
 
   it('reads a single bare box object, and a single point', () => {
-    expect(shapes(parseGrounding('{"bbox_2d": [100, 200, 300, 400], "label": "cat"}', size))).toEqual([
-      { label: 'cat', kind: 'box', box: { x1: 200, y1: 200, x2: 600, y2: 400 } },
-    ])
+    expect(shapes(parseGrounding('{"bbox_2d": [100, 200, 300, 400], "label": "cat"}', size))).toEqual([{ label: 'cat', kind: 'box', box: { x1: 200, y1: 200, x2: 600, y2: 400 } }])
     expect(shapes(parseGrounding('{"point_2d": [500, 250], "label": "cup"}', size))).toEqual([{ label: 'cup', kind: 'point', point: { x: 1000, y: 250 } }])
   })
 
   it('reads a list of points with extra keys, keeping them as attributes', () => {
-    const answer = '```json\n[{"point_2d": [346, 328], "label": "person", "role": "referee", "shirt_color": "black"}, {"point_2d": [238, 158], "label": "person", "role": "player", "shirt_color": "red"}]\n```'
+    const answer =
+      '```json\n[{"point_2d": [346, 328], "label": "person", "role": "referee", "shirt_color": "black"}, {"point_2d": [238, 158], "label": "person", "role": "player", "shirt_color": "red"}]\n```'
     expect(shapes(parseGrounding(answer, { width: 1000, height: 500 }))).toEqual([
       { label: 'person', kind: 'point', point: { x: 346, y: 164 }, attributes: { role: 'referee', shirt_color: 'black' } },
       { label: 'person', kind: 'point', point: { x: 238, y: 79 }, attributes: { role: 'player', shirt_color: 'red' } },
@@ -66,7 +58,8 @@ describe('parseGrounding: the shapes Qwen3-VL answers in', () => {
   })
 
   it('reads several boxes or points under one label, and a box written as two corner points', () => {
-    const answer = '[{"bbox_2d": [[0, 0, 100, 100], [200, 200, 300, 300]], "label": "tile"}, {"point_2d": [[100, 100], [200, 200]], "label": "dot"}, {"bbox_2d": [[10, 20], [30, 40]], "label": "c"}]'
+    const answer =
+      '[{"bbox_2d": [[0, 0, 100, 100], [200, 200, 300, 300]], "label": "tile"}, {"point_2d": [[100, 100], [200, 200]], "label": "dot"}, {"bbox_2d": [[10, 20], [30, 40]], "label": "c"}]'
     expect(shapes(parseGrounding(answer, { width: 1000, height: 1000 }))).toEqual([
       { label: 'tile', kind: 'box', box: { x1: 0, y1: 0, x2: 100, y2: 100 } },
       { label: 'tile', kind: 'box', box: { x1: 200, y1: 200, x2: 300, y2: 300 } },
@@ -91,7 +84,10 @@ describe('parseGrounding: small JSON slips', () => {
     ['objects one per line without a list', '{"bbox_2d": [100, 200, 300, 400], "label": "cat"}\n{"bbox_2d": [500, 500, 1000, 1000], "label": "dog"}'],
     ['comments', '[\n  // the cat\n  {"bbox_2d": [100, 200, 300, 400], "label": "cat"}, /* and */\n  # the dog\n  {"bbox_2d": [500, 500, 1000, 1000], "label": "dog"}\n]'],
     ['quoted coordinates', '[{"bbox_2d": ["100", "200", "300", "400"], "label": "cat"}, {"bbox_2d": [500, 500, 1000, 1000], "label": "dog"}]'],
-    ['a list whose closing bracket never came before the fence closed', '```json\n[{"bbox_2d": [100, 200, 300, 400], "label": "cat"}, {"bbox_2d": [500, 500, 1000, 1000], "label": "dog"}\n```'],
+    [
+      'a list whose closing bracket never came before the fence closed',
+      '```json\n[{"bbox_2d": [100, 200, 300, 400], "label": "cat"}, {"bbox_2d": [500, 500, 1000, 1000], "label": "dog"}\n```',
+    ],
   ])('forgives %s', (_slip, answer) => {
     expect(shapes(parseGrounding(answer, size))).toEqual(expected)
   })

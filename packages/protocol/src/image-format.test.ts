@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { sniffImageFormat, sniffImageMime } from './image-format.js'
 
-const bytes = (...parts: Array<string | number[]>): Buffer =>
-  Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part, 'latin1') : Buffer.from(part))))
+const bytes = (...parts: Array<string | number[]>): Buffer => Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part, 'latin1') : Buffer.from(part))))
 
 describe('sniffImageFormat', () => {
   it.each([

@@ -178,16 +178,7 @@ export function sniffImageFormat(bytes: Uint8Array): SniffedFormat {
 }
 
 /** MIME types for the formats that are images, as a client labels a data URL. */
-export type ImageMime =
-  | 'image/jpeg'
-  | 'image/png'
-  | 'image/gif'
-  | 'image/webp'
-  | 'image/bmp'
-  | 'image/tiff'
-  | 'image/avif'
-  | 'image/heic'
-  | 'image/heif'
+export type ImageMime = 'image/jpeg' | 'image/png' | 'image/gif' | 'image/webp' | 'image/bmp' | 'image/tiff' | 'image/avif' | 'image/heic' | 'image/heif'
 
 const imageMimes: Partial<Record<SniffedFormat, ImageMime>> = {
   jpeg: 'image/jpeg',

@@ -28,7 +28,10 @@ describe('displayedImageSize', () => {
   })
 
   it('takes the orientation from an EXIF block that comes before other APP segments and a big ICC profile', async () => {
-    const bytes = await sharp(await fixtures.png(64, 32)).jpeg().withMetadata({ orientation: 6, icc: 'p3' }).toBuffer()
+    const bytes = await sharp(await fixtures.png(64, 32))
+      .jpeg()
+      .withMetadata({ orientation: 6, icc: 'p3' })
+      .toBuffer()
     expect(displayedImageSize(bytes)).toMatchObject({ width: 32, height: 64, orientation: 6 })
   })
 
@@ -41,7 +44,9 @@ describe('displayedImageSize', () => {
   })
 
   it('reads lossless WebP (VP8L) and GIF', async () => {
-    const lossless = await sharp(await fixtures.png(37, 23)).webp({ lossless: true }).toBuffer()
+    const lossless = await sharp(await fixtures.png(37, 23))
+      .webp({ lossless: true })
+      .toBuffer()
     expect(displayedImageSize(lossless)).toMatchObject({ width: 37, height: 23 })
     expect(displayedImageSize(await encoded('gif'))).toMatchObject({ width: 40, height: 20, orientation: 1 })
   })

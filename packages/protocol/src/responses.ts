@@ -113,7 +113,10 @@ export interface ResponsesFunctionTool {
 export type ResponsesToolChoice = 'none' | 'auto' | 'required' | { type: 'function'; name: string }
 
 /** `text.format`: plain text, any JSON object, or JSON matching `schema`. */
-export type ResponsesTextFormat = { type: 'text' } | { type: 'json_object' } | { type: 'json_schema'; name: string; schema: Record<string, unknown>; description?: string; strict?: boolean | null }
+export type ResponsesTextFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | { type: 'json_schema'; name: string; schema: Record<string, unknown>; description?: string; strict?: boolean | null }
 
 export interface ResponsesCreateRequest {
   model?: string

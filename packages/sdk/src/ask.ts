@@ -138,12 +138,7 @@ export async function complete(client: VistoClient, messages: ChatMessage[], opt
   }
 }
 
-export async function ask(
-  client: VistoClient,
-  images: ImageInput | readonly ImageInput[] | undefined,
-  question: string,
-  options: AskOptions = {},
-): Promise<AskResult> {
+export async function ask(client: VistoClient, images: ImageInput | readonly ImageInput[] | undefined, question: string, options: AskOptions = {}): Promise<AskResult> {
   const imageOptions = {
     ...(options.detail ? { detail: options.detail } : {}),
     ...(options.pages !== undefined ? { pages: options.pages } : {}),

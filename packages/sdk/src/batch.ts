@@ -19,9 +19,7 @@ export interface BatchItem {
   options?: Omit<AskOptions, 'signal' | 'onToken'>
 }
 
-export type BatchResult =
-  | { index: number; id: string | undefined; ok: true; value: AskResult }
-  | { index: number; id: string | undefined; ok: false; error: Error }
+export type BatchResult = { index: number; id: string | undefined; ok: true; value: AskResult } | { index: number; id: string | undefined; ok: false; error: Error }
 
 export interface BatchProgress {
   total: number
@@ -73,9 +71,7 @@ export async function batch(client: VistoClient, items: readonly BatchItem[], op
       ...(options.signal ? { signal: options.signal } : {}),
       onSettled: (outcome, index) => {
         const id = items[index]!.id
-        const result: BatchResult = outcome.ok
-          ? { index, id, ok: true, value: outcome.value }
-          : { index, id, ok: false, error: asError(outcome.error) }
+        const result: BatchResult = outcome.ok ? { index, id, ok: true, value: outcome.value } : { index, id, ok: false, error: asError(outcome.error) }
         progress.completed++
         if (result.ok) {
           progress.succeeded++
@@ -91,8 +87,6 @@ export async function batch(client: VistoClient, items: readonly BatchItem[], op
     throw options.signal?.aborted && !(error instanceof AbortError) ? new AbortError({ cause: error }) : error
   })
   return settled.map((outcome, index) =>
-    outcome.ok
-      ? { index, id: items[index]!.id, ok: true, value: outcome.value }
-      : { index, id: items[index]!.id, ok: false, error: asError(outcome.error) },
+    outcome.ok ? { index, id: items[index]!.id, ok: true, value: outcome.value } : { index, id: items[index]!.id, ok: false, error: asError(outcome.error) },
   )
 }

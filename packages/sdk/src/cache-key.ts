@@ -7,19 +7,7 @@ import type { ChatCompletionRequest, ContentPart } from '@visto/protocol'
 import { sha256Hex } from './sha256.js'
 
 /** Fields that change the answer. `stream`, `user` and `stream_options` do not. */
-const SAMPLING_FIELDS = [
-  'temperature',
-  'top_p',
-  'top_k',
-  'min_p',
-  'repeat_penalty',
-  'presence_penalty',
-  'frequency_penalty',
-  'seed',
-  'stop',
-  'n',
-  'response_format',
-] as const
+const SAMPLING_FIELDS = ['temperature', 'top_p', 'top_k', 'min_p', 'repeat_penalty', 'presence_penalty', 'frequency_penalty', 'seed', 'stop', 'n', 'response_format'] as const
 
 type NormalisedPart =
   | { type: 'text'; text: string }

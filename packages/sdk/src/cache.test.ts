@@ -11,7 +11,15 @@ const JPEG = Buffer.from('ffd8ffe000104a464946', 'hex').toString('base64')
 
 const request = (overrides: Partial<ChatCompletionRequest> = {}, image = `data:image/png;base64,${PNG}`): ChatCompletionRequest => ({
   model: 'qwen3-vl-4b-instruct',
-  messages: [{ role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: image } }] }],
+  messages: [
+    {
+      role: 'user',
+      content: [
+        { type: 'text', text: 'What is this?' },
+        { type: 'image_url', image_url: { url: image } },
+      ],
+    },
+  ],
   max_tokens: 512,
   temperature: 0.3,
   ...overrides,
@@ -26,7 +34,10 @@ describe('cacheKey', () => {
     expect(await cacheKey(request({ stream: true, stream_options: { include_usage: true }, user: 'u1' }))).toBe(key)
     expect(await cacheKey(request({}, `data:image/jpeg;base64,${PNG}`))).toBe(key)
     const bareString: ChatCompletionRequest = request()
-    bareString.messages[0]!.content = [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: `data:image/png;base64,${PNG}` }]
+    bareString.messages[0]!.content = [
+      { type: 'text', text: 'What is this?' },
+      { type: 'image_url', image_url: `data:image/png;base64,${PNG}` },
+    ]
     expect(await cacheKey(bareString)).toBe(key)
     expect(await cacheKey(request({ max_tokens: undefined, max_completion_tokens: 512 }))).toBe(key)
   })
@@ -36,7 +47,17 @@ describe('cacheKey', () => {
     const variants = [
       request({ model: 'other' }),
       request({}, `data:image/png;base64,${JPEG}`),
-      request({ messages: [{ role: 'user', content: [{ type: 'text', text: 'What else?' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG}` } }] }] }),
+      request({
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'What else?' },
+              { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG}` } },
+            ],
+          },
+        ],
+      }),
       request({ temperature: 0.7 }),
       request({ max_tokens: 1024 }),
       request({ top_p: 0.9 }),

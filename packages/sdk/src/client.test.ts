@@ -232,7 +232,17 @@ describe('injected fetch', () => {
       baseURL: 'http://visto.invalid',
       fetch: async (url, init) => {
         seen.push(`${init.method} ${url}`)
-        return new Response(JSON.stringify({ id: 'x', object: 'chat.completion', created: 0, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'from fake fetch', refusal: null }, logprobs: null, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } }), { status: 200, headers: { 'content-type': 'application/json' } })
+        return new Response(
+          JSON.stringify({
+            id: 'x',
+            object: 'chat.completion',
+            created: 0,
+            model: 'm',
+            choices: [{ index: 0, message: { role: 'assistant', content: 'from fake fetch', refusal: null }, logprobs: null, finish_reason: 'stop' }],
+            usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+          }),
+          { status: 200, headers: { 'content-type': 'application/json' } },
+        )
       },
     })
     expect((await client.ask(undefined, 'hi')).text).toBe('from fake fetch')

@@ -10,15 +10,7 @@ import { Conversation, type ConversationOptions } from './conversation.js'
 import type { ImageInput } from './images.js'
 import { resolveCache, type CacheOption, type ResultCache } from './cache.js'
 import { cacheKey } from './cache-key.js'
-import {
-  AbortError,
-  ApiError,
-  ConnectionError,
-  InvalidResponseError,
-  TimeoutError,
-  VistoError,
-  errorFromResponse,
-} from './errors.js'
+import { AbortError, ApiError, ConnectionError, InvalidResponseError, TimeoutError, VistoError, errorFromResponse } from './errors.js'
 import { MetricsRecorder, type RequestMetric } from './metrics.js'
 import { isRetryableStatus, retryDelayMs, sleep, type BackoffOptions } from './retry.js'
 import { ChatCompletionStream } from './stream.js'
@@ -274,32 +266,37 @@ export class VistoClient {
       throw error
     }
     let firstTokenMs: number | undefined
-    return new ChatCompletionStream(attempt.response, attempt.controller, {
-      onBytes: () => attempt.touch(),
-      onChunk: (chunk) => {
-        if (firstTokenMs === undefined && chunk.choices.some((choice) => choice.delta.content)) firstTokenMs = performance.now() - started
+    return new ChatCompletionStream(
+      attempt.response,
+      attempt.controller,
+      {
+        onBytes: () => attempt.touch(),
+        onChunk: (chunk) => {
+          if (firstTokenMs === undefined && chunk.choices.some((choice) => choice.delta.content)) firstTokenMs = performance.now() - started
+        },
+        translateError: (error) => attempt.translate(error),
+        finish: ({ error, chunks }) => {
+          attempt.release()
+          if (error !== undefined) {
+            this.recordFailure(error, startedAt, started, attempts, true, options)
+            return
+          }
+          const usage = [...chunks].reverse().find((chunk) => chunk.usage)
+          const metric: RequestMetric = {
+            startedAt,
+            latencyMs: performance.now() - started,
+            outcome: 'success',
+            attempts,
+            stream: true,
+            status: attempt.response.status,
+            ...(usage ? usageOf(usage) : {}),
+          }
+          if (firstTokenMs !== undefined) metric.timeToFirstTokenMs = firstTokenMs
+          this.record(metric, options)
+        },
       },
-      translateError: (error) => attempt.translate(error),
-      finish: ({ error, chunks }) => {
-        attempt.release()
-        if (error !== undefined) {
-          this.recordFailure(error, startedAt, started, attempts, true, options)
-          return
-        }
-        const usage = [...chunks].reverse().find((chunk) => chunk.usage)
-        const metric: RequestMetric = {
-          startedAt,
-          latencyMs: performance.now() - started,
-          outcome: 'success',
-          attempts,
-          stream: true,
-          status: attempt.response.status,
-          ...(usage ? usageOf(usage) : {}),
-        }
-        if (firstTokenMs !== undefined) metric.timeToFirstTokenMs = firstTokenMs
-        this.record(metric, options)
-      },
-    }, attempts)
+      attempts,
+    )
   }
 
   private async readJson(attempt: Attempt): Promise<unknown> {

@@ -30,7 +30,13 @@ describe('Conversation', () => {
     const png = (await readFile(fixture)).toString('base64')
     expect(server.requests[1]?.json?.messages).toEqual([
       { role: 'system', content: 'Be brief.' },
-      { role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'What is this?' },
+          { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } },
+        ],
+      },
       { role: 'assistant', content: 'It is a red square.' },
       { role: 'user', content: [{ type: 'text', text: 'What colour again?' }] },
     ])

@@ -51,7 +51,14 @@ describe('PDFs in the SDK', () => {
       baseURL: 'http://visto.invalid',
       fetch: async (_url, init) => {
         sent = JSON.parse(String(init.body)) as ChatCompletionRequest
-        const completion = { id: 'x', object: 'chat.completion', created: 0, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'ok', refusal: null }, logprobs: null, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } }
+        const completion = {
+          id: 'x',
+          object: 'chat.completion',
+          created: 0,
+          model: 'm',
+          choices: [{ index: 0, message: { role: 'assistant', content: 'ok', refusal: null }, logprobs: null, finish_reason: 'stop' }],
+          usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+        }
         return new Response(JSON.stringify(completion), { status: 200, headers: { 'content-type': 'application/json' } })
       },
     })

@@ -78,7 +78,10 @@ describe('videos', () => {
       type: 'video_url',
       video_url: { url: 'data:video/webm;base64,GkXfo59ChoE=', fps: 1, max_frames: 16, detail: 'low' },
     })
-    expect(await contentPart(`data:application/octet-stream;base64,${Buffer.from(mp4).toString('base64')}`)).toMatchObject({ type: 'video_url', video_url: { url: expect.stringMatching(/^data:video\/mp4;base64,/) } })
+    expect(await contentPart(`data:application/octet-stream;base64,${Buffer.from(mp4).toString('base64')}`)).toMatchObject({
+      type: 'video_url',
+      video_url: { url: expect.stringMatching(/^data:video\/mp4;base64,/) },
+    })
   })
 
   it('refuse bytes that are no video we read', () => {

@@ -129,8 +129,7 @@ export function formatSummary(summary: MetricsSummary): string {
   lines.push(
     `throughput  ${summary.throughput.requestsPerSecond.toFixed(2)} req/s · ${summary.throughput.completionTokensPerSecond.toFixed(1)} completion tokens/s over ${formatDuration(summary.elapsedMs)}`,
   )
-  if (summary.tokens.total > 0)
-    lines.push(`tokens      ${summary.tokens.prompt} prompt + ${summary.tokens.completion} completion = ${summary.tokens.total}`)
+  if (summary.tokens.total > 0) lines.push(`tokens      ${summary.tokens.prompt} prompt + ${summary.tokens.completion} completion = ${summary.tokens.total}`)
   const errors = Object.entries(summary.errors)
   if (errors.length > 0) lines.push(`errors      ${errors.map(([name, count]) => `${name} ×${count}`).join(', ')}`)
   return lines.join('\n')

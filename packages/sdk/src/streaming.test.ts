@@ -33,9 +33,7 @@ describe('streaming', () => {
   })
 
   it('turns a mid-stream error event into a typed error after delivering the chunks before it', async () => {
-    server.script(
-      sse([chunk('Partial '), { error: { message: 'engine died mid-answer', type: 'server_error', param: null, code: 'engine_failure' } }]),
-    )
+    server.script(sse([chunk('Partial '), { error: { message: 'engine died mid-answer', type: 'server_error', param: null, code: 'engine_failure' } }]))
     const client = createClient({ baseURL: server.url })
     const stream = await client.chat.completions.create(request)
     const seen: ChatCompletionChunk[] = []
@@ -85,7 +83,12 @@ describe('streaming', () => {
   })
 
   it('closes the connection when the consumer stops early', async () => {
-    server.script(sseRaw(Array.from({ length: 200 }, (_, i) => `data: ${JSON.stringify(chunk(`t${i} `))}\n\n`), 10))
+    server.script(
+      sseRaw(
+        Array.from({ length: 200 }, (_, i) => `data: ${JSON.stringify(chunk(`t${i} `))}\n\n`),
+        10,
+      ),
+    )
     const client = createClient({ baseURL: server.url })
     const stream = await client.chat.completions.create(request)
     let count = 0
@@ -109,13 +112,20 @@ describe('streaming', () => {
 
   it('counts keep-alive comments as signs of life for the idle timeout', async () => {
     // Six pings 200 ms apart outlast the 1 s timeout, each well inside it (a loaded CI core may lag by hundreds of ms).
-    server.script(sseRaw([...Array.from({ length: 6 }, () => ': ping\n\n'), `data: ${JSON.stringify(chunk('late'))}\n\n`, `data: ${JSON.stringify(chunk(undefined, 'stop'))}\n\n`], 200))
+    server.script(
+      sseRaw([...Array.from({ length: 6 }, () => ': ping\n\n'), `data: ${JSON.stringify(chunk('late'))}\n\n`, `data: ${JSON.stringify(chunk(undefined, 'stop'))}\n\n`], 200),
+    )
     const client = createClient({ baseURL: server.url, timeout: 1000 })
     expect(await (await client.chat.completions.create(request)).text()).toBe('late')
   })
 
   it('throws AbortError when the caller aborts mid-stream', async () => {
-    server.script(sseRaw(Array.from({ length: 100 }, () => `data: ${JSON.stringify(chunk('x'))}\n\n`), 20))
+    server.script(
+      sseRaw(
+        Array.from({ length: 100 }, () => `data: ${JSON.stringify(chunk('x'))}\n\n`),
+        20,
+      ),
+    )
     const controller = new AbortController()
     const client = createClient({ baseURL: server.url })
     const stream = await client.chat.completions.create(request, { signal: controller.signal })
@@ -126,7 +136,14 @@ describe('streaming', () => {
   })
 
   it('streams ask() answers through onToken and still reports usage', async () => {
-    server.script(sse([chunk('Two '), chunk('cats.'), { ...chunk(undefined, 'stop') }, { ...chunk(undefined), choices: [], usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 } }]))
+    server.script(
+      sse([
+        chunk('Two '),
+        chunk('cats.'),
+        { ...chunk(undefined, 'stop') },
+        { ...chunk(undefined), choices: [], usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 } },
+      ]),
+    )
     const client = createClient({ baseURL: server.url })
     const tokens: string[] = []
     const result = await client.ask(undefined, 'How many cats?', { onToken: (t) => tokens.push(t) })

@@ -64,7 +64,14 @@ function spellings(path: string): Array<[string, string]> {
   if (firstLetter) {
     const i = firstLetter.index
     variants.push(['percent-encoded', `${path.slice(0, i)}%${path.charCodeAt(i).toString(16)}${path.slice(i + 1)}`])
-    variants.push(['upper-case', path.toUpperCase().replace(/\/UI\/APP\.JS$/, '/UI/app.js').replace(/\/SDK\/APP\.JS$/, '/SDK/app.js').replace(/\/PROTOCOL\/APP\.JS$/, '/PROTOCOL/app.js')])
+    variants.push([
+      'upper-case',
+      path
+        .toUpperCase()
+        .replace(/\/UI\/APP\.JS$/, '/UI/app.js')
+        .replace(/\/SDK\/APP\.JS$/, '/SDK/app.js')
+        .replace(/\/PROTOCOL\/APP\.JS$/, '/PROTOCOL/app.js'),
+    ])
   }
   variants.push(['doubled-slash', path === '/' ? '//' : path.replace(/\//g, '//')])
   return variants
@@ -102,7 +109,22 @@ describe('one access rule, decided on the matched route', () => {
     expect(routes.length).toBeGreaterThan(10)
     for (const { key, access } of routes) expect(`${key} → ${access}`).toBe(`${key} → ${PUBLIC_ROUTES.has(key) ? 'public' : 'guarded'}`)
     // The API and its aliases are among the guarded ones.
-    for (const key of ['POST /v1/chat/completions', 'POST /chat/completions', 'GET /v1/models', 'GET /models', 'POST /v1/images/describe', 'POST /images/describe', 'GET /v1/health', 'POST /v1/responses', 'POST /responses', 'GET /v1/responses/:response_id', 'DELETE /v1/responses/:response_id', 'GET /v1/responses/:response_id/input_items', 'POST /v1/messages', 'POST /v1/messages/count_tokens']) {
+    for (const key of [
+      'POST /v1/chat/completions',
+      'POST /chat/completions',
+      'GET /v1/models',
+      'GET /models',
+      'POST /v1/images/describe',
+      'POST /images/describe',
+      'GET /v1/health',
+      'POST /v1/responses',
+      'POST /responses',
+      'GET /v1/responses/:response_id',
+      'DELETE /v1/responses/:response_id',
+      'GET /v1/responses/:response_id/input_items',
+      'POST /v1/messages',
+      'POST /v1/messages/count_tokens',
+    ]) {
       expect(routes).toContainEqual({ key, access: 'guarded' })
     }
     // Ollama's API, and the 404 for the rest of its paths.
@@ -131,9 +153,14 @@ describe('one access rule, decided on the matched route', () => {
           if (refused !== shouldRefuse) failures.push(`${route.method} ${path} (${spelling}) with ${who}: ${response.statusCode}`)
           if (refused && route.method !== 'HEAD') {
             // Each API refuses in its own error shape (Ollama's: the message alone).
-            if (route.errorFormat === 'ollama') expect(response.json()).toEqual({ error: 'Missing or invalid API key. Send it as "Authorization: Bearer <key>" or "x-api-key: <key>".' })
+            if (route.errorFormat === 'ollama')
+              expect(response.json()).toEqual({ error: 'Missing or invalid API key. Send it as "Authorization: Bearer <key>" or "x-api-key: <key>".' })
             else if (route.errorFormat === 'anthropic') {
-              expect(response.json()).toEqual({ type: 'error', error: { type: 'authentication_error', message: expect.stringContaining('x-api-key') }, request_id: expect.any(String) })
+              expect(response.json()).toEqual({
+                type: 'error',
+                error: { type: 'authentication_error', message: expect.stringContaining('x-api-key') },
+                request_id: expect.any(String),
+              })
             } else expect(response.json().error).toMatchObject({ type: 'authentication_error', code: 'invalid_api_key' })
           }
         }
@@ -145,14 +172,20 @@ describe('one access rule, decided on the matched route', () => {
 
   it('guards the Files and Batch routes of a server with its own data directory the same way', async () => {
     const { app, routes } = await compose({}, { dir: freshDataDir() })
-    for (const route of routes) expect(`${route.method} ${route.url} → ${route.access}`).toBe(`${route.method} ${route.url} → ${PUBLIC_ROUTES.has(`${route.method} ${route.url}`) ? 'public' : 'guarded'}`)
+    for (const route of routes)
+      expect(`${route.method} ${route.url} → ${route.access}`).toBe(`${route.method} ${route.url} → ${PUBLIC_ROUTES.has(`${route.method} ${route.url}`) ? 'public' : 'guarded'}`)
     const dataRoutes = routes.filter((route) => /^\/v1\/(files|batches|responses)\b/.test(route.url))
     expect(dataRoutes.map((route) => `${route.method} ${route.url}`)).toContain('DELETE /v1/files/:file_id')
     expect(dataRoutes.map((route) => `${route.method} ${route.url}`)).toContain('GET /v1/responses/:response_id/input_items')
     const failures: string[] = []
     for (const route of dataRoutes) {
       for (const [who, headers] of credentials) {
-        const response = await app.inject({ method: route.method as 'GET', url: concretePath(route.url), headers: { ...headers, 'content-type': 'application/json' }, ...(route.method === 'POST' ? { payload: '{}' } : {}) })
+        const response = await app.inject({
+          method: route.method as 'GET',
+          url: concretePath(route.url),
+          headers: { ...headers, 'content-type': 'application/json' },
+          ...(route.method === 'POST' ? { payload: '{}' } : {}),
+        })
         if ((response.statusCode === 401) !== !presentsTheKey(who)) failures.push(`${route.method} ${route.url} with ${who}: ${response.statusCode}`)
       }
     }
@@ -362,7 +395,12 @@ describe('Host header and request-target form, on the wire', () => {
     expect(star.status).toBe('HTTP/1.1 400 Bad Request')
     expect(star.headers).toMatch(/\r\nx-request-id: req_/)
     expect(JSON.parse(star.body)).toEqual({
-      error: { message: 'GET * is not a request for anything: "*" is a request target for OPTIONS only', type: 'invalid_request_error', param: null, code: 'invalid_request_target' },
+      error: {
+        message: 'GET * is not a request for anything: "*" is a request target for OPTIONS only',
+        type: 'invalid_request_error',
+        param: null,
+        code: 'invalid_request_target',
+      },
     })
     expect((await rawExchange(port, 'OPTIONS * HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')).status).toBe('HTTP/1.1 204 No Content')
   })

@@ -207,7 +207,6 @@ export function installAccessControl(app: FastifyInstance, options: AccessOption
       if (!(request.method === 'OPTIONS' && origin !== undefined)) throw new AuthenticationError()
     }
   })
-
 }
 
 /** `OPTIONS *`, the CORS preflight for every path; only allowed origins reach it (the access hook refused the rest). */

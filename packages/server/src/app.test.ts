@@ -21,14 +21,23 @@ afterEach(async () => {
 })
 
 async function setup(engine = new ScriptedEngine(), options: { parallel?: number; maxQueue?: number; apiKey?: string; bodyLimitMb?: number } = {}) {
-  const config = serveConfig({ parallel: options.parallel ?? 1, 'max-queue': options.maxQueue ?? 4, 'max-images': 2, 'body-limit-mb': options.bodyLimitMb ?? 1, ...(options.apiKey ? { 'api-key': options.apiKey } : {}) })
+  const config = serveConfig({
+    parallel: options.parallel ?? 1,
+    'max-queue': options.maxQueue ?? 4,
+    'max-images': 2,
+    'body-limit-mb': options.bodyLimitMb ?? 1,
+    ...(options.apiKey ? { 'api-key': options.apiKey } : {}),
+  })
   const composed = await composeServer(config, { engine, prepareImage: acceptAnyImage })
   app = composed.app
   return { app, engine, admission: composed.admission }
 }
 
 function sseEvents(body: string): string[] {
-  return body.split('\n\n').filter(Boolean).map((event) => event.replace(/^data: /, ''))
+  return body
+    .split('\n\n')
+    .filter(Boolean)
+    .map((event) => event.replace(/^data: /, ''))
 }
 
 describe('POST /v1/chat/completions over HTTP', () => {
@@ -51,7 +60,12 @@ describe('POST /v1/chat/completions over HTTP', () => {
 
   it('also serves /chat/completions and parses bodies sent without a JSON content type', async () => {
     const { app } = await setup()
-    const response = await app.inject({ method: 'POST', url: '/chat/completions', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: JSON.stringify(sceneRequest) })
+    const response = await app.inject({
+      method: 'POST',
+      url: '/chat/completions',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: JSON.stringify(sceneRequest),
+    })
     expect(response.statusCode).toBe(200)
   })
 
@@ -103,7 +117,12 @@ describe('POST /v1/chat/completions over HTTP', () => {
     expect(bad.statusCode).toBe(400)
     expect(bad.json().error.code).toBe('invalid_json')
     expect(bad.json().error.message).toMatch(/^The request body is not valid JSON/)
-    const big = await app.inject({ method: 'POST', url: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ ...sceneRequest, pad: 'x'.repeat(5000) }) })
+    const big = await app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify({ ...sceneRequest, pad: 'x'.repeat(5000) }),
+    })
     expect(big.statusCode).toBe(413)
     expect(big.json().error).toMatchObject({ type: 'invalid_request_error', code: 'body_too_large' })
   })
@@ -163,7 +182,9 @@ describe('streaming', () => {
     const response = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { ...sceneRequest, stream: true } })
     const events = sseEvents(response.body)
     expect(events.at(-1)).toBe('[DONE]')
-    expect(JSON.parse(events.at(-2)!)).toEqual({ error: { message: 'The server had an error while processing your request.', type: 'server_error', param: null, code: 'internal_error' } })
+    expect(JSON.parse(events.at(-2)!)).toEqual({
+      error: { message: 'The server had an error while processing your request.', type: 'server_error', param: null, code: 'internal_error' },
+    })
   })
 
   it('validates before streaming: a bad request gets a plain 400, not an event stream', async () => {
@@ -180,7 +201,12 @@ describe('capacity', () => {
     const { app, admission } = await setup(engine, { parallel: 1, maxQueue: 0 })
     const url = await app.listen({ port: 0, host: '127.0.0.1' })
     const controller = new AbortController()
-    const first = fetch(`${url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ ...sceneRequest, stream: true }), headers: { 'content-type': 'application/json' }, signal: controller.signal })
+    const first = fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      body: JSON.stringify({ ...sceneRequest, stream: true }),
+      headers: { 'content-type': 'application/json' },
+      signal: controller.signal,
+    })
     const firstResponse = await first
     expect(admission.running).toBe(1)
     const second = await fetch(`${url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify(sceneRequest), headers: { 'content-type': 'application/json' } })

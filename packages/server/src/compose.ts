@@ -112,7 +112,10 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
       // A preparer given instead of the pipeline (tests) decodes at once, unmeasured.
       ...(options.prepareImage
         ? {}
-        : { measure: (part: ChatJobImagePart, signal: AbortSignal) => (part.bytes !== undefined ? measureImageBytes(part.bytes, part.where, images, part.detail) : measureImage(part.url, part.where, images, part.detail, signal)) }),
+        : {
+            measure: (part: ChatJobImagePart, signal: AbortSignal) =>
+              part.bytes !== undefined ? measureImageBytes(part.bytes, part.where, images, part.detail) : measureImage(part.url, part.where, images, part.detail, signal),
+          }),
     },
     {
       defaultMaxTokens: config['default-max-tokens'],
@@ -139,7 +142,11 @@ export async function composeServer(config: ServeConfig, options: ComposeOptions
   if (batches) metrics.watchBatches(() => ({ ...batches.store.progressSnapshot(), pausedFor: batches.runner.pause()?.reason }))
   // Stored responses share the data directory's database with files and batches.
   const responseStore = dataDir
-    ? new ResponseStore(dataDir.db, { retentionSeconds: Math.round(config['response-retention-hours'] * 3600), maxBytes: Math.round(config['response-store-mb'] * MiB), clock: options.data?.clock })
+    ? new ResponseStore(dataDir.db, {
+        retentionSeconds: Math.round(config['response-retention-hours'] * 3600),
+        maxBytes: Math.round(config['response-store-mb'] * MiB),
+        clock: options.data?.clock,
+      })
     : undefined
   const responses = new ResponsesService({ chat, store: responseStore, readFile: files && ((id) => files.read(id)), clock: options.data?.clock })
   // With --batch-concurrency auto, more slots mean more batch lines at once.

@@ -32,7 +32,10 @@ const jsonDepthAroundSchema = 5
 export const serveOptions = {
   port: { kind: 'int', default: 7860, min: 0, max: 65535, description: 'HTTP port.' },
   host: { kind: 'string', default: '127.0.0.1', description: 'Interface to bind. 0.0.0.0 opens the API to the network (containers).' },
-  model: { kind: 'string', description: 'A .gguf file, a folder holding one, or a hub repo such as Qwen/Qwen3-VL-4B-Instruct-GGUF:Q4_K_M. Default: the official Qwen3-VL-4B-Instruct Q4_K_M.' },
+  model: {
+    kind: 'string',
+    description: 'A .gguf file, a folder holding one, or a hub repo such as Qwen/Qwen3-VL-4B-Instruct-GGUF:Q4_K_M. Default: the official Qwen3-VL-4B-Instruct Q4_K_M.',
+  },
   mmproj: { kind: 'string', description: 'The vision projector .gguf (found next to --model when omitted).' },
   'model-alias': { kind: 'string', default: DEFAULT_MODEL_ID, description: 'The model id clients send. Comma-separate several.' },
   source: { kind: 'string', default: 'huggingface', choices: ['huggingface', 'modelscope'], description: 'Where hub models are downloaded from (HF_ENDPOINT selects a mirror).' },
@@ -41,8 +44,18 @@ export const serveOptions = {
   'max-queue': { kind: 'int', default: 64, min: 0, description: 'Requests that may wait for a slot; beyond that: 503 with Retry-After.' },
   threads: { kind: 'int', min: 1, description: 'CPU threads for the engine (default: llama.cpp picks).' },
   'gpu-layers': { kind: 'int', min: 0, description: 'Layers offloaded to the GPU (default: llama.cpp decides; 0 = CPU only).' },
-  engine: { kind: 'string', default: 'llama.cpp', choices: ['llama.cpp', 'openai'], description: 'llama.cpp runs the model here; openai fronts an existing OpenAI-compatible server (vLLM, SGLang, llama.cpp).' },
-  'upstream-url': { kind: 'string', repeatable: true, description: 'With --engine openai: the upstream base URL, e.g. http://gpu-box:8000/v1 (user:pass@ in it is sent as Basic auth, never shown). Several (comma-separated or the flag repeated) form a pool behind one endpoint.' },
+  engine: {
+    kind: 'string',
+    default: 'llama.cpp',
+    choices: ['llama.cpp', 'openai'],
+    description: 'llama.cpp runs the model here; openai fronts an existing OpenAI-compatible server (vLLM, SGLang, llama.cpp).',
+  },
+  'upstream-url': {
+    kind: 'string',
+    repeatable: true,
+    description:
+      'With --engine openai: the upstream base URL, e.g. http://gpu-box:8000/v1 (user:pass@ in it is sent as Basic auth, never shown). Several (comma-separated or the flag repeated) form a pool behind one endpoint.',
+  },
   'upstream-api-key': { kind: 'string', secret: true, description: 'With --engine openai: the upstream API key.' },
   // Only a hung engine may be killed, never a slow one: llama-server's /slots moves after each
   // prompt batch and each image, and the slowest such step measured on 2 CPU cores with the 4B
@@ -51,20 +64,68 @@ export const serveOptions = {
   // batch takes about 57 s). A detail "high" image has 2.25× the pixels and tokens: about 150–170 s
   // (estimated, not measured). So 120 s would kill good work; 300 s leaves room for a machine
   // shared with other work, and still ends a frozen engine in minutes rather than never.
-  'engine-stall-seconds': { kind: 'number', default: 300, min: 0, description: 'With --engine llama.cpp: how long llama-server may hold requests without progress (no token, no prompt batch done, no answer) before it counts as hung and is killed and restarted, its requests failing with 503; 0 = never.' },
-  'upstream-parallel': { kind: 'int', min: 1, max: 1024, description: 'With --engine openai: requests each upstream runs at once (default: what a llama-server reports at /props, else --parallel).' },
-  'upstream-discovery': { kind: 'string', default: 'static', choices: ['static', 'dns'], description: 'With --engine openai: static uses the URLs as given; dns resolves each URL’s host name again and again, every address an engine (a Kubernetes headless Service).' },
+  'engine-stall-seconds': {
+    kind: 'number',
+    default: 300,
+    min: 0,
+    description:
+      'With --engine llama.cpp: how long llama-server may hold requests without progress (no token, no prompt batch done, no answer) before it counts as hung and is killed and restarted, its requests failing with 503; 0 = never.',
+  },
+  'upstream-parallel': {
+    kind: 'int',
+    min: 1,
+    max: 1024,
+    description: 'With --engine openai: requests each upstream runs at once (default: what a llama-server reports at /props, else --parallel).',
+  },
+  'upstream-discovery': {
+    kind: 'string',
+    default: 'static',
+    choices: ['static', 'dns'],
+    description: 'With --engine openai: static uses the URLs as given; dns resolves each URL’s host name again and again, every address an engine (a Kubernetes headless Service).',
+  },
   'upstream-discovery-seconds': { kind: 'number', default: 10, min: 0.1, description: 'With --upstream-discovery dns: how often the names are resolved again.' },
-  'upstream-probe-seconds': { kind: 'number', default: 5, min: 0.05, description: 'With several engines: how often each is health-checked, and how long a failing one stays out before it is tried again (doubling, up to 30 s).' },
-  replicas: { kind: 'int', default: 1, min: 1, max: 64, description: 'With --engine llama.cpp: llama-server children behind one endpoint, each with --parallel slots (default: one per --devices entry, else 1).' },
+  'upstream-probe-seconds': {
+    kind: 'number',
+    default: 5,
+    min: 0.05,
+    description: 'With several engines: how often each is health-checked, and how long a failing one stays out before it is tried again (doubling, up to 30 s).',
+  },
+  replicas: {
+    kind: 'int',
+    default: 1,
+    min: 1,
+    max: 64,
+    description: 'With --engine llama.cpp: llama-server children behind one endpoint, each with --parallel slots (default: one per --devices entry, else 1).',
+  },
   devices: { kind: 'string', description: 'With --replicas: the GPUs to pin the children to, comma-separated (child i gets CUDA_VISIBLE_DEVICES=devices[i mod n]).' },
-  routing: { kind: 'string', default: 'affinity', choices: ['affinity', 'least-loaded', 'round-robin'], description: 'With several engines: affinity sends an image (and a conversation) to the same engine, for its caches, within a load bound; least-loaded or round-robin ignore content.' },
+  routing: {
+    kind: 'string',
+    default: 'affinity',
+    choices: ['affinity', 'least-loaded', 'round-robin'],
+    description:
+      'With several engines: affinity sends an image (and a conversation) to the same engine, for its caches, within a load bound; least-loaded or round-robin ignore content.',
+  },
   'llama-server': { kind: 'string', description: 'Path to a llama-server binary (default: PATH, then Visto’s own cached build).' },
-  'api-key': { kind: 'string', secret: true, description: 'Require "Authorization: Bearer KEY" on every API route (default: none). Prefer VISTO_API_KEY: flags are visible to other users in ps.' },
-  'cors-origins': { kind: 'string', description: 'Other web origins (scheme://host:port, comma-separated, or *) allowed to call the API from a browser. Default: only the server’s own page.' },
-  'allowed-hosts': { kind: 'string', description: 'Host names the server answers to besides loopback ones (comma-separated), e.g. a reverse proxy’s name. Checked when bound to loopback or when set.' },
+  'api-key': {
+    kind: 'string',
+    secret: true,
+    description: 'Require "Authorization: Bearer KEY" on every API route (default: none). Prefer VISTO_API_KEY: flags are visible to other users in ps.',
+  },
+  'cors-origins': {
+    kind: 'string',
+    description: 'Other web origins (scheme://host:port, comma-separated, or *) allowed to call the API from a browser. Default: only the server’s own page.',
+  },
+  'allowed-hosts': {
+    kind: 'string',
+    description: 'Host names the server answers to besides loopback ones (comma-separated), e.g. a reverse proxy’s name. Checked when bound to loopback or when set.',
+  },
   'body-limit-mb': { kind: 'number', default: 50, min: 0.001, description: 'Largest request body in MiB (base64 makes images a third larger).' },
-  'body-timeout-seconds': { kind: 'number', default: 300, min: 0, description: 'How long receiving one request (headers and body) may take; 0 = no limit. Generation is not limited.' },
+  'body-timeout-seconds': {
+    kind: 'number',
+    default: 300,
+    min: 0,
+    description: 'How long receiving one request (headers and body) may take; 0 = no limit. Generation is not limited.',
+  },
   'allow-remote-images': { kind: 'boolean', default: false, description: 'Fetch http(s) image URLs (SSRF-guarded). Off: only inline base64 data URLs.' },
   'max-image-mb': { kind: 'number', default: 20, min: 0.001, description: 'Largest image, in MiB of decoded bytes.' },
   'max-images': { kind: 'int', default: 8, min: 1, description: 'Most images per request.' },
@@ -83,7 +144,12 @@ export const serveOptions = {
   'max-video-mb': { kind: 'number', default: 100, min: 0.001, description: 'Largest video, in MiB of decoded bytes.' },
   'max-video-seconds': { kind: 'number', default: 600, min: 1, description: 'Longest video, read from its headers before any frame is decoded.' },
   // On 2 CPU cores the 4B model reads about 15 image tokens a second (docs/benchmarks.md), so 2,048 keep one video near two minutes of prompt processing.
-  'max-video-tokens': { kind: 'int', default: 2048, min: 128, description: 'Image tokens one video may take, all its frames together: a longer clip gets smaller, then fewer, frames.' },
+  'max-video-tokens': {
+    kind: 'int',
+    default: 2048,
+    min: 128,
+    description: 'Image tokens one video may take, all its frames together: a longer clip gets smaller, then fewer, frames.',
+  },
   'max-videos': { kind: 'int', default: 2, min: 1, max: 16, description: 'Most video parts per request.' },
   'video-timeout-seconds': { kind: 'number', default: 120, min: 1, description: 'Time limit for reading the headers of, and again for decoding, one video.' },
   'max-messages': { kind: 'int', default: 256, min: 1, description: 'Most messages per chat request.' },
@@ -92,22 +158,49 @@ export const serveOptions = {
   'max-schema-depth': { kind: 'int', default: 32, min: 1, max: 256, description: 'Deepest nesting of a response_format JSON schema.' },
   // JSON.parse and every walk over its result cost time per level of nesting: a 46 MiB run of `[` blocked
   // the event loop for 16 s. Real requests nest a few levels, plus a response_format schema's own depth.
-  'max-json-depth': { kind: 'int', default: 64, min: 8, max: 10_000, description: 'Deepest nesting of objects and arrays in a JSON request body or batch line, checked before parsing; keep it above --max-schema-depth.' },
+  'max-json-depth': {
+    kind: 'int',
+    default: 64,
+    min: 8,
+    max: 10_000,
+    description: 'Deepest nesting of objects and arrays in a JSON request body or batch line, checked before parsing; keep it above --max-schema-depth.',
+  },
   'max-schema-kb': { kind: 'number', default: 64, min: 0.1, description: 'Largest response_format JSON schema, in KiB of JSON.' },
-  'max-n': { kind: 'int', default: 4, min: 1, max: 64, description: 'Most choices (n) per chat request; they are generated one after another in the request\'s engine slot.' },
+  'max-n': { kind: 'int', default: 4, min: 1, max: 64, description: "Most choices (n) per chat request; they are generated one after another in the request's engine slot." },
   'default-max-tokens': { kind: 'int', default: 1024, min: 1, description: 'max_tokens when a request sets none.' },
   'response-cache-mb': { kind: 'number', default: 64, min: 0, description: 'Memory for answers to repeated identical requests (LRU), in MiB; 0 turns the response cache off.' },
-  'response-cache': { kind: 'string', default: 'deterministic', choices: ['deterministic', 'all', 'off'], description: 'Which answers are cached: deterministic ones (temperature 0 or a seed), all (sampled ones too), or off.' },
-  'image-cache-mb': { kind: 'number', default: 256, min: 0, description: 'Memory for recent images’ embeddings inside the engine (LRU), in MiB, so another question about the same image skips the vision encoder; 0 turns it off. Needs Visto’s own llama-server build; others ignore it.' },
+  'response-cache': {
+    kind: 'string',
+    default: 'deterministic',
+    choices: ['deterministic', 'all', 'off'],
+    description: 'Which answers are cached: deterministic ones (temperature 0 or a seed), all (sampled ones too), or off.',
+  },
+  'image-cache-mb': {
+    kind: 'number',
+    default: 256,
+    min: 0,
+    description:
+      'Memory for recent images’ embeddings inside the engine (LRU), in MiB, so another question about the same image skips the vision encoder; 0 turns it off. Needs Visto’s own llama-server build; others ignore it.',
+  },
   'metrics-public': { kind: 'boolean', default: false, description: 'Serve GET /metrics without the API key (for a Prometheus that cannot send one).' },
   'drain-seconds': { kind: 'number', default: 30, min: 0, description: 'On SIGINT/SIGTERM, how long in-flight requests may finish.' },
   'data-dir': { kind: 'string', description: 'Folder for batch state (SQLite), batch files and stored responses (default <cache>/data).' },
-  'batch-concurrency': { kind: 'string', default: 'auto', description: 'Batch requests generated at once, at most: auto = one per engine slot (with several engines, every healthy one’s, following them as they come and go), or a number. They only take a slot no interactive request is waiting for.' },
+  'batch-concurrency': {
+    kind: 'string',
+    default: 'auto',
+    description:
+      'Batch requests generated at once, at most: auto = one per engine slot (with several engines, every healthy one’s, following them as they come and go), or a number. They only take a slot no interactive request is waiting for.',
+  },
   'batch-max-file-mb': { kind: 'number', default: 200, min: 0.0001, description: 'Largest file upload for batches, in MiB.' },
   'batch-max-lines': { kind: 'int', default: 50_000, min: 1, description: 'Most requests in one batch.' },
   'batch-disk-gb': { kind: 'number', default: 20, min: 0.000001, description: 'Disk space for all batch files together (inputs and results), in GiB.' },
   'batch-retention-hours': { kind: 'number', default: 720, min: 0, description: 'How long ended batches and their result files are kept.' },
-  'response-retention-hours': { kind: 'number', default: 720, min: 0, description: 'How long stored Responses API responses (store: true) are kept after their conversation was last continued.' },
+  'response-retention-hours': {
+    kind: 'number',
+    default: 720,
+    min: 0,
+    description: 'How long stored Responses API responses (store: true) are kept after their conversation was last continued.',
+  },
   'response-store-mb': { kind: 'number', default: 2048, min: 0.001, description: 'Disk space for stored responses together, in MiB; beyond it the oldest are deleted first.' },
   cache: { kind: 'string', description: 'Cache folder for models and the engine build (default ~/.cache/visto; env VISTO_CACHE).' },
   'log-level': { kind: 'string', default: 'info', choices: ['silent', 'error', 'warn', 'info', 'debug'], description: 'Server log level.' },
@@ -215,7 +308,10 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
 
 /** The engines --upstream-url names: comma-separated, blanks dropped. */
 export function upstreamUrls(value: string | undefined): string[] {
-  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
 }
 
 /** --batch-concurrency: `auto` (every slot the engines have) or a fixed number. */
@@ -228,7 +324,10 @@ export function batchConcurrency(value: string): number | 'auto' {
 
 /** --devices as a list: "0,1" → ["0", "1"]. */
 export function parseDevices(value: string | undefined): string[] {
-  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
 }
 
 /** How many llama-server children --replicas and --devices ask for. */

@@ -25,7 +25,10 @@ export function toApiError(error: unknown): ApiError {
       return new InvalidRequestError('The Content-Length header does not match the body', { param: 'body', code: 'invalid_content_length' })
   }
   if (isDiskFull(error)) {
-    return new InsufficientStorageError("The server's disk is full: the data directory (--data-dir) has no space left for this request. Delete files you no longer need (DELETE /v1/files/{id}) or free space on the disk, then retry.", { cause: error })
+    return new InsufficientStorageError(
+      "The server's disk is full: the data directory (--data-dir) has no space left for this request. Delete files you no longer need (DELETE /v1/files/{id}) or free space on the disk, then retry.",
+      { cause: error },
+    )
   }
   if (error instanceof SyntaxError && /JSON/.test(error.message)) {
     return new InvalidRequestError(`The request body is not valid JSON: ${error.message}`, { param: 'body', code: 'invalid_json' })
@@ -46,10 +49,9 @@ export function isBodyLimitError(error: unknown): boolean {
 
 /** 413 for a body over --body-limit-mb, whichever route read it. */
 export function bodyTooLarge(bodyLimitBytes: number): PayloadTooLargeError {
-  return new PayloadTooLargeError(
-    `Request body too large: the limit is ${(bodyLimitBytes / 1024 / 1024).toFixed(0)} MiB (--body-limit-mb). Send smaller or fewer images.`,
-    { code: 'body_too_large' },
-  )
+  return new PayloadTooLargeError(`Request body too large: the limit is ${(bodyLimitBytes / 1024 / 1024).toFixed(0)} MiB (--body-limit-mb). Send smaller or fewer images.`, {
+    code: 'body_too_large',
+  })
 }
 
 /**
@@ -153,7 +155,9 @@ export function sendClientError(error: Error & { code?: string }, socket: Socket
       { param: 'body' },
     )
   } else if (error.code === 'HPE_INVALID_CHUNK_SIZE' || error.code === 'HPE_INVALID_TRANSFER_ENCODING' || error.code === 'HPE_UNEXPECTED_CONTENT_LENGTH') {
-    apiError = new InvalidRequestError('Malformed request body framing: the chunked encoding or the Content-Length and Transfer-Encoding headers are invalid', { code: 'malformed_request' })
+    apiError = new InvalidRequestError('Malformed request body framing: the chunked encoding or the Content-Length and Transfer-Encoding headers are invalid', {
+      code: 'malformed_request',
+    })
   } else if (error.code === 'HPE_HEADER_OVERFLOW') {
     apiError = new ApiError(431, 'invalid_request_error', 'headers_too_large', 'The request headers are too large')
   } else {

@@ -54,8 +54,17 @@ function poolOptions(config: ServeConfig, aliases: string[], io: ServeIo): Engin
 }
 
 /** The engine, and the model files it runs when they are local. */
-async function createEngine(config: ServeConfig, io: ServeIo, cacheDir: string, hooks: ServeHooks, serverLog: () => FastifyBaseLogger | undefined): Promise<{ engine: Engine; modelFiles?: ModelFiles }> {
-  const aliases = config['model-alias'].split(',').map((s) => s.trim()).filter(Boolean)
+async function createEngine(
+  config: ServeConfig,
+  io: ServeIo,
+  cacheDir: string,
+  hooks: ServeHooks,
+  serverLog: () => FastifyBaseLogger | undefined,
+): Promise<{ engine: Engine; modelFiles?: ModelFiles }> {
+  const aliases = config['model-alias']
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
   if (config.engine === 'openai') {
     const upstream = (baseUrl: string) =>
       new OpenAiUpstreamEngine({
@@ -181,4 +190,3 @@ export async function startServer(config: ServeConfig, io: ServeIo, hooks: Serve
     })())
   return { app, engine, batches, url, shutdown, kill: () => engine.kill(), ready }
 }
-

@@ -205,7 +205,10 @@ export async function runServerBatch(options: ServerBatchOptions): Promise<{ ok:
   if (!batch) {
     if (options.pending.length === 0) return { ok: 0, failed: 0, interrupted: false }
     batch = await submit(api, options)
-    await writeFile(statePath, `${JSON.stringify({ batch_id: batch.id, base_url: options.baseURL, question: options.question } satisfies SavedBatch)}\n`, { mode: 0o600, flush: true })
+    await writeFile(statePath, `${JSON.stringify({ batch_id: batch.id, base_url: options.baseURL, question: options.question } satisfies SavedBatch)}\n`, {
+      mode: 0o600,
+      flush: true,
+    })
     options.log(`visto batch: submitted server batch ${batch.id} (${options.pending.length} requests); Ctrl-C leaves it running, re-run to attach`)
   }
 

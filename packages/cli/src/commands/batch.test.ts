@@ -205,7 +205,10 @@ describe('visto batch', () => {
     await writeFile(join(dir, 'list.txt'), 'a/img-00.png\na/missing.png\na/img-01.png\n')
     const run = await runCli(['batch', 'list.txt', '-q', 'Describe.', '--base-url', server.url], { cwd: dir })
     expect(run.code).toBe(1)
-    const records = run.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line))
+    const records = run.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line))
     expect(records).toHaveLength(3)
     expect(records.find((r) => r.file === 'a/missing.png')).toMatchObject({ ok: false, error_type: 'InvalidImageError' })
     expect(server.requests).toHaveLength(2)
@@ -224,7 +227,12 @@ describe('visto batch', () => {
     expect(again.code).toBe(0)
     expect(server.requests.length).toBe(before)
     expect(again.stderr).toContain('3 from cache')
-    expect(again.stdout.split('\n').filter(Boolean).every((line) => JSON.parse(line).cached === true)).toBe(true)
+    expect(
+      again.stdout
+        .split('\n')
+        .filter(Boolean)
+        .every((line) => JSON.parse(line).cached === true),
+    ).toBe(true)
   })
 
   it('refuses an output path it cannot write, before asking anything', async () => {

@@ -136,7 +136,16 @@ const command: Command = {
     const summary = metrics.summary()
     if (values.json) {
       printJson({
-        config: { baseURL: client.baseURL, model: client.model, concurrency, count: count ?? null, durationS: durationS ?? null, maxTokens, stream: values.stream, images: positionals.length },
+        config: {
+          baseURL: client.baseURL,
+          model: client.model,
+          concurrency,
+          count: count ?? null,
+          durationS: durationS ?? null,
+          maxTokens,
+          stream: values.stream,
+          images: positionals.length,
+        },
         summary,
       })
     } else {

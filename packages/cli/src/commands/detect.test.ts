@@ -101,11 +101,25 @@ describe('visto detect', () => {
     expect([info.width, info.height]).toEqual([400, 800])
     const [boxColour, pointColour] = [hex(LABEL_COLOURS[0]), hex(LABEL_COLOURS[1])]
     // The box's four edges, away from the label band at its top-left corner.
-    for (const [x, y] of [[120, 200], [120, 600], [40, 400], [200, 300]] as const) expect(distance(at(x, y), boxColour), `(${x}, ${y})`).toBeLessThan(40)
+    for (const [x, y] of [
+      [120, 200],
+      [120, 600],
+      [40, 400],
+      [200, 300],
+    ] as const)
+      expect(distance(at(x, y), boxColour), `(${x}, ${y})`).toBeLessThan(40)
     expect(distance(at(200, 400), pointColour)).toBeLessThan(40)
     // Inside and outside the box the photo is untouched, and upright: red on top, blue below.
-    for (const [x, y] of [[120, 300], [300, 100]] as const) expect(distance(at(x, y), red), `(${x}, ${y})`).toBeLessThan(40)
-    for (const [x, y] of [[120, 500], [300, 700]] as const) expect(distance(at(x, y), blue), `(${x}, ${y})`).toBeLessThan(40)
+    for (const [x, y] of [
+      [120, 300],
+      [300, 100],
+    ] as const)
+      expect(distance(at(x, y), red), `(${x}, ${y})`).toBeLessThan(40)
+    for (const [x, y] of [
+      [120, 500],
+      [300, 700],
+    ] as const)
+      expect(distance(at(x, y), blue), `(${x}, ${y})`).toBeLessThan(40)
   })
 
   it('writes a valid JPEG with --annotate OUT.jpg, without the EXIF orientation (it is already upright)', async () => {
@@ -153,7 +167,10 @@ describe('visto batch --detect', () => {
     const args = ['batch', images, '-q', 'quarter', '--detect', '-o', output, '-c', '1', '--base-url', server.url]
     const run = await runCli(args, { cwd: dir })
     expect(run.code).toBe(0)
-    const records = (await readFile(output, 'utf8')).trim().split('\n').map((line) => JSON.parse(line))
+    const records = (await readFile(output, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line))
     const byFile = Object.fromEntries(records.map((r) => [r.file, r]))
     const prompt = groundingPrompt('quarter')
     expect(byFile['images/rotated.jpg']).toMatchObject({ ok: true, question: prompt, detections: [{ label: 'quarter', kind: 'box', box: { x1: 0, y1: 0, x2: 200, y2: 400 } }] })

@@ -101,7 +101,9 @@ const command: Command = {
     if (values.annotate !== undefined) {
       const written = await writeAnnotated(bytes, detections, values.annotate)
       const boxes = detections.filter((d) => d.kind === 'box').length
-      process.stderr.write(`visto detect: wrote ${values.annotate} (${written.width}×${written.height}, ${boxes} box${boxes === 1 ? '' : 'es'}, ${detections.length - boxes} point${detections.length - boxes === 1 ? '' : 's'})\n`)
+      process.stderr.write(
+        `visto detect: wrote ${values.annotate} (${written.width}×${written.height}, ${boxes} box${boxes === 1 ? '' : 'es'}, ${detections.length - boxes} point${detections.length - boxes === 1 ? '' : 's'})\n`,
+      )
     }
     return ExitCode.Ok
   },

@@ -76,9 +76,7 @@ describe('visto ocr', () => {
       }
       const plain = await runCli(['ocr', pdf, '--base-url', server.url, '-c', '1'])
       expect(plain.code).toBe(0)
-      expect(plain.stdout).toBe(
-        `==> ${pdf} (page 1 of 3) <==\ntext of page 1\n\n==> ${pdf} (page 2 of 3) <==\ntext of page 2\n\n==> ${pdf} (page 3 of 3) <==\ntext of page 3\n`,
-      )
+      expect(plain.stdout).toBe(`==> ${pdf} (page 1 of 3) <==\ntext of page 1\n\n==> ${pdf} (page 2 of 3) <==\ntext of page 2\n\n==> ${pdf} (page 3 of 3) <==\ntext of page 3\n`)
       const sent = server.requests[0]!.json!.messages[0]!.content
       expect(sent).toEqual([
         { type: 'text', text: OCR_PROMPT },

@@ -131,5 +131,4 @@ async function ocrItems(files: readonly string[], pageList: string | undefined, 
   return items
 }
 
-
 export default command

@@ -83,7 +83,11 @@ describe('Files and Batch API with the official openai client', () => {
         response: {
           status_code: 200,
           request_id: expect.stringMatching(/^req_/),
-          body: expect.objectContaining({ object: 'chat.completion', model: 'qwen3-vl-4b-instruct', choices: [expect.objectContaining({ message: expect.objectContaining({ content: 'Hello world' }) })] }),
+          body: expect.objectContaining({
+            object: 'chat.completion',
+            model: 'qwen3-vl-4b-instruct',
+            choices: [expect.objectContaining({ message: expect.objectContaining({ content: 'Hello world' }) })],
+          }),
         },
         error: null,
       })
@@ -115,7 +119,12 @@ describe('Files and Batch API with the official openai client', () => {
 
   it('puts a line that fails on its own in the error file with the interactive error body, and goes on', async () => {
     const { client } = await start()
-    const created = await submit(client, [requestLine('ok-1'), requestLine('bad-model', 'hi', { model: 'gpt-4o' }), requestLine('bad-param', 'hi', { temperature: 5 }), requestLine('ok-2')])
+    const created = await submit(client, [
+      requestLine('ok-1'),
+      requestLine('bad-model', 'hi', { model: 'gpt-4o' }),
+      requestLine('bad-param', 'hi', { temperature: 5 }),
+      requestLine('ok-2'),
+    ])
     const batch = await waitForBatch(client, created.id)
     expect(batch.status).toBe('completed')
     expect(batch.request_counts).toEqual({ total: 4, completed: 2, failed: 2 })
@@ -168,7 +177,10 @@ describe('Files and Batch API with the official openai client', () => {
 
   it('refuses a line nested deeper than --max-json-depth before parsing it, naming the line and the limit', async () => {
     const { client, app } = await start()
-    const deep = JSON.stringify({ custom_id: 'deep', method: 'POST', url: '/v1/chat/completions', body: { messages: [] } }).replace('[]', `${'['.repeat(200_000)}${']'.repeat(200_000)}`)
+    const deep = JSON.stringify({ custom_id: 'deep', method: 'POST', url: '/v1/chat/completions', body: { messages: [] } }).replace(
+      '[]',
+      `${'['.repeat(200_000)}${']'.repeat(200_000)}`,
+    )
     const batch = await waitForBatch(client, (await submit(client, [requestLine('good'), deep, requestLine('also-good')])).id)
     expect(batch.status).toBe('failed')
     expect(batch.errors!.data).toEqual([
@@ -194,7 +206,10 @@ describe('Files and Batch API with the official openai client', () => {
 
   it('rejects bad uploads and batch parameters with OpenAI errors', async () => {
     const { client, baseURL } = await start({ maxFileBytes: 1000, diskBytes: 1500 })
-    await expect(upload(client, 'x'.repeat(1001))).rejects.toMatchObject({ status: 413, error: { code: 'file_too_large', message: 'File too large: the limit is 0.00 MiB (--batch-max-file-mb)' } })
+    await expect(upload(client, 'x'.repeat(1001))).rejects.toMatchObject({
+      status: 413,
+      error: { code: 'file_too_large', message: 'File too large: the limit is 0.00 MiB (--batch-max-file-mb)' },
+    })
     await expect(client.files.create({ file: await toFile(Buffer.from('{}'), 'a.jsonl'), purpose: 'fine-tune' })).rejects.toMatchObject({
       status: 400,
       error: { param: 'purpose', message: 'purpose must be "batch" or "user_data", got "fine-tune"' },
@@ -210,7 +225,9 @@ describe('Files and Batch API with the official openai client', () => {
       status: 400,
       error: { param: 'completion_window' },
     })
-    await expect(client.batches.create({ input_file_id: 'file-000000000000000000000000', endpoint: '/v1/chat/completions', completion_window: '24h' })).rejects.toBeInstanceOf(OpenAI.NotFoundError)
+    await expect(client.batches.create({ input_file_id: 'file-000000000000000000000000', endpoint: '/v1/chat/completions', completion_window: '24h' })).rejects.toBeInstanceOf(
+      OpenAI.NotFoundError,
+    )
     await expect(client.batches.retrieve('batch_nope')).rejects.toMatchObject({ status: 404, error: { message: 'No such Batch object: batch_nope', type: 'not_found_error' } })
     await expect(client.files.content('file-nope')).rejects.toMatchObject({ status: 404, error: { message: 'No such File object: file-nope' } })
     const notMultipart = await fetch(`${baseURL}/files`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
@@ -255,7 +272,12 @@ describe('Files and Batch API with the official openai client', () => {
     expect((await fileLines(client, batch.output_file_id)).map((l) => l.custom_id)).toEqual(['fast-1', 'fast-2'])
     const errors = await fileLines(client, batch.error_file_id)
     expect(errors.map((l) => l.custom_id)).toEqual(['slow-1', 'slow-2', 'later'])
-    expect(errors[0]).toEqual({ id: expect.stringMatching(/^batch_req_/), custom_id: 'slow-1', response: null, error: { code: 'batch_cancelled', message: 'The batch was cancelled before this request ran.' } })
+    expect(errors[0]).toEqual({
+      id: expect.stringMatching(/^batch_req_/),
+      custom_id: 'slow-1',
+      response: null,
+      error: { code: 'batch_cancelled', message: 'The batch was cancelled before this request ran.' },
+    })
     // Cancelling again is harmless; a finished batch cannot be cancelled.
     expect((await client.batches.cancel(created.id)).status).toBe('cancelled')
     const done = await waitForBatch(client, (await submit(client, [requestLine('z')])).id)
@@ -333,10 +355,22 @@ describe('a server without its own data directory', () => {
     // Composed without a data directory, as when another server holds it.
     const { app } = await composeServer(serveConfig(), { engine: new ScriptedEngine() })
     try {
-      for (const [method, url] of [['GET', '/v1/batches'], ['POST', '/v1/files'], ['GET', '/v1/files/file-1/content'], ['POST', '/v1/batches/batch_1/cancel']] as const) {
+      for (const [method, url] of [
+        ['GET', '/v1/batches'],
+        ['POST', '/v1/files'],
+        ['GET', '/v1/files/file-1/content'],
+        ['POST', '/v1/batches/batch_1/cancel'],
+      ] as const) {
         const response = await app.inject({ method, url })
         expect(response.statusCode).toBe(503)
-        expect(response.json()).toEqual({ error: { message: 'Batches are off on this server: another Visto server uses its data directory (--data-dir).', type: 'service_unavailable_error', param: null, code: 'batches_unavailable' } })
+        expect(response.json()).toEqual({
+          error: {
+            message: 'Batches are off on this server: another Visto server uses its data directory (--data-dir).',
+            type: 'service_unavailable_error',
+            param: null,
+            code: 'batches_unavailable',
+          },
+        })
       }
     } finally {
       await app.close()

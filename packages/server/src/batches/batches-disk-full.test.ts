@@ -26,7 +26,10 @@ afterEach(async () => {
 
 async function submit(client: OpenAI, count: number): Promise<{ id: string; ids: string[] }> {
   const ids = Array.from({ length: count }, (_, i) => `line-${i}`)
-  const file = await client.files.create({ file: await toFile(Buffer.from(`${ids.map((id) => requestLine(id, `Describe ${id}.`)).join('\n')}\n`), 'requests.jsonl'), purpose: 'batch' })
+  const file = await client.files.create({
+    file: await toFile(Buffer.from(`${ids.map((id) => requestLine(id, `Describe ${id}.`)).join('\n')}\n`), 'requests.jsonl'),
+    purpose: 'batch',
+  })
   const batch = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
   return { id: batch.id, ids }
 }
@@ -179,32 +182,36 @@ async function fill(path: string): Promise<void> {
 const canMount = mountTmpfs('1m') !== undefined
 
 describe('a full disk pauses batch work (a real 5 MB tmpfs)', () => {
-  it.skipIf(!canMount)('fills up mid-batch, pauses with every computed result kept, lets files be deleted, and completes once space is freed', async () => {
-    const dir = mountTmpfs('5m')!
-    const engine = new ScriptedEngine(words(['A', ' fine', ' answer']))
-    const harness = await startBatchHarness({ engine, dataDir: join(dir, 'data'), concurrency: 2 })
-    harnesses.push(harness)
-    const spare = await harness.client.files.create({ file: await toFile(Buffer.from(`${requestLine('spare')}\n`), 'spare.jsonl'), purpose: 'batch' })
-    const { id, ids } = await submit(harness.client, 300)
-    await expect.poll(async () => (await harness.client.batches.retrieve(id)).request_counts!.completed, { timeout: 10_000 }).toBeGreaterThanOrEqual(5)
-    const filler = join(dir, 'filler')
-    await fill(filler)
+  it.skipIf(!canMount)(
+    'fills up mid-batch, pauses with every computed result kept, lets files be deleted, and completes once space is freed',
+    async () => {
+      const dir = mountTmpfs('5m')!
+      const engine = new ScriptedEngine(words(['A', ' fine', ' answer']))
+      const harness = await startBatchHarness({ engine, dataDir: join(dir, 'data'), concurrency: 2 })
+      harnesses.push(harness)
+      const spare = await harness.client.files.create({ file: await toFile(Buffer.from(`${requestLine('spare')}\n`), 'spare.jsonl'), purpose: 'batch' })
+      const { id, ids } = await submit(harness.client, 300)
+      await expect.poll(async () => (await harness.client.batches.retrieve(id)).request_counts!.completed, { timeout: 10_000 }).toBeGreaterThanOrEqual(5)
+      const filler = join(dir, 'filler')
+      await fill(filler)
 
-    await expect.poll(async () => (await health(harness)).batches.status, { timeout: 15_000 }).toBe('paused')
-    expect(await pausedGauge(harness)).toBe(1)
-    const generated = engine.requests.length
-    await new Promise((r) => setTimeout(r, 1500))
-    expect(engine.requests.length).toBe(generated)
-    expect(generated).toBeLessThan(ids.length)
-    // Uploads see the real free space; deleting works on the full disk.
-    await expect(harness.client.files.create({ file: await toFile(Buffer.alloc(64 * 1024, 'x'), 'more.jsonl'), purpose: 'batch' })).rejects.toMatchObject({
-      status: 507,
-      error: { code: 'insufficient_storage' },
-    })
-    expect(await harness.client.files.delete(spare.id)).toEqual({ id: spare.id, object: 'file', deleted: true })
+      await expect.poll(async () => (await health(harness)).batches.status, { timeout: 15_000 }).toBe('paused')
+      expect(await pausedGauge(harness)).toBe(1)
+      const generated = engine.requests.length
+      await new Promise((r) => setTimeout(r, 1500))
+      expect(engine.requests.length).toBe(generated)
+      expect(generated).toBeLessThan(ids.length)
+      // Uploads see the real free space; deleting works on the full disk.
+      await expect(harness.client.files.create({ file: await toFile(Buffer.alloc(64 * 1024, 'x'), 'more.jsonl'), purpose: 'batch' })).rejects.toMatchObject({
+        status: 507,
+        error: { code: 'insufficient_storage' },
+      })
+      expect(await harness.client.files.delete(spare.id)).toEqual({ id: spare.id, object: 'file', deleted: true })
 
-    await rm(filler)
-    await expectEveryLineOnce(harness, engine, id, ids)
-    expect((await health(harness)).batches).toEqual({ status: 'running' })
-  }, 60_000)
+      await rm(filler)
+      await expectEveryLineOnce(harness, engine, id, ids)
+      expect((await health(harness)).batches).toEqual({ status: 'running' })
+    },
+    60_000,
+  )
 })

@@ -141,7 +141,12 @@ describe('batches are fair to interactive requests', () => {
 
 /** The most generations of `log` running at the same moment (one not ended yet still runs). */
 function peakRunning(log: Generation[]): number {
-  const events = log.flatMap((g) => [{ t: g.startedAt, d: 1 }, { t: g.endedAt ?? Infinity, d: -1 }]).sort((a, b) => a.t - b.t || a.d - b.d)
+  const events = log
+    .flatMap((g) => [
+      { t: g.startedAt, d: 1 },
+      { t: g.endedAt ?? Infinity, d: -1 },
+    ])
+    .sort((a, b) => a.t - b.t || a.d - b.d)
   let running = 0
   let most = 0
   for (const event of events) {

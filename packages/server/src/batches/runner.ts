@@ -488,9 +488,7 @@ export class BatchRunner {
   private async writeFilesAndEnd(batch: BatchRecord): Promise<void> {
     const { store, files } = this.options
     if (batch.status === 'cancelling') {
-      store.failPendingLines(batch.seq, (line) =>
-        outputLine(line.customId, null, { code: 'batch_cancelled', message: 'The batch was cancelled before this request ran.' }),
-      )
+      store.failPendingLines(batch.seq, (line) => outputLine(line.customId, null, { code: 'batch_cancelled', message: 'The batch was cancelled before this request ran.' }))
       store.beginFinalizing(batch.seq, 'cancelled')
     }
     const now = store.now()

@@ -63,7 +63,10 @@ export class BatchService {
       throw new InvalidRequestError('input_file_id is required: the id of a file uploaded with purpose "batch"', { param: 'input_file_id', code: 'missing_required_parameter' })
     }
     if (typeof endpoint !== 'string' || !(supportedEndpoints as readonly string[]).includes(endpoint)) {
-      throw new InvalidRequestError(`endpoint must be one of ${supportedEndpoints.join(', ')}, got ${JSON.stringify(endpoint ?? null)}`, { param: 'endpoint', code: 'invalid_value' })
+      throw new InvalidRequestError(`endpoint must be one of ${supportedEndpoints.join(', ')}, got ${JSON.stringify(endpoint ?? null)}`, {
+        param: 'endpoint',
+        code: 'invalid_value',
+      })
     }
     if (typeof window !== 'string' || !(window in completionWindowSeconds)) {
       throw new InvalidRequestError(`completion_window must be one of ${Object.keys(completionWindowSeconds).join(', ')}, got ${JSON.stringify(window ?? null)}`, {
@@ -74,7 +77,10 @@ export class BatchService {
     const file = this.files.records.get(inputFileId)
     if (!file) throw new NotFoundError(`No such File object: ${inputFileId}`, { param: 'input_file_id', code: 'file_not_found' })
     if (file.purpose !== 'batch') {
-      throw new InvalidRequestError(`File ${inputFileId} has purpose "${file.purpose}"; a batch's input must be uploaded with purpose "batch"`, { param: 'input_file_id', code: 'invalid_value' })
+      throw new InvalidRequestError(`File ${inputFileId} has purpose "${file.purpose}"; a batch's input must be uploaded with purpose "batch"`, {
+        param: 'input_file_id',
+        code: 'invalid_value',
+      })
     }
     const now = this.store.now()
     const batch = this.store.insertBatch({
@@ -121,7 +127,8 @@ function parseMetadata(value: unknown): Record<string, string> | null {
   const entries = Object.entries(value as Record<string, unknown>)
   if (entries.length > 16) throw new InvalidRequestError(`metadata may have at most 16 keys, got ${entries.length}`, { param: 'metadata', code: 'invalid_value' })
   for (const [key, entry] of entries) {
-    if (key.length > 64) throw new InvalidRequestError(`metadata keys may be at most 64 characters: "${key.slice(0, 70)}…"`, { param: `metadata.${key.slice(0, 64)}`, code: 'invalid_value' })
+    if (key.length > 64)
+      throw new InvalidRequestError(`metadata keys may be at most 64 characters: "${key.slice(0, 70)}…"`, { param: `metadata.${key.slice(0, 64)}`, code: 'invalid_value' })
     if (typeof entry !== 'string' || entry.length > 512) {
       throw new InvalidRequestError(`metadata.${key} must be a string of at most 512 characters`, { param: `metadata.${key}`, code: 'invalid_value' })
     }

@@ -31,7 +31,15 @@ describe('BatchStore', () => {
   it('records a line once: a second completion of the same line changes nothing', async () => {
     const dataDir = await openDataDir(await tempDir())
     const store = new BatchStore(dataDir.db, new FileRecords(dataDir.db), () => 1000)
-    const batch = store.insertBatch({ id: 'batch_x', endpoint: '/v1/chat/completions', input_file_id: 'file-x', completion_window: '24h', metadata: null, created_at: 1000, expires_at: 2000 })
+    const batch = store.insertBatch({
+      id: 'batch_x',
+      endpoint: '/v1/chat/completions',
+      input_file_id: 'file-x',
+      completion_window: '24h',
+      metadata: null,
+      created_at: 1000,
+      expires_at: 2000,
+    })
     store.startBatch(batch.seq, [{ lineNo: 1, offset: 0, length: 10, customId: 'a' }])
     const result = { batchSeq: batch.seq, lineNo: 1, ok: true, ran: true, text: '{"custom_id":"a"}', inputTokens: 3, outputTokens: 2 }
     expect(store.recordLine(result)).toBe(true)

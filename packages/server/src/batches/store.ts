@@ -170,7 +170,15 @@ export class BatchStore {
 
   // Batches
 
-  insertBatch(batch: { id: string; endpoint: string; input_file_id: string; completion_window: string; metadata: Record<string, string> | null; created_at: number; expires_at: number }): BatchRecord {
+  insertBatch(batch: {
+    id: string
+    endpoint: string
+    input_file_id: string
+    completion_window: string
+    metadata: Record<string, string> | null
+    created_at: number
+    expires_at: number
+  }): BatchRecord {
     this.db
       .prepare(
         `INSERT INTO batches (id, endpoint, input_file_id, completion_window, status, metadata, created_at, expires_at)
@@ -255,7 +263,9 @@ export class BatchStore {
   /** All lines have a result (or the batch is ending early): the files are written next. */
   beginFinalizing(seq: number, endStatus: EndStatus): void {
     this.db
-      .prepare(`UPDATE batches SET status = CASE WHEN status = 'cancelling' THEN 'cancelling' ELSE 'finalizing' END, end_status = ?, finalizing_at = COALESCE(finalizing_at, ?) WHERE seq = ?`)
+      .prepare(
+        `UPDATE batches SET status = CASE WHEN status = 'cancelling' THEN 'cancelling' ELSE 'finalizing' END, end_status = ?, finalizing_at = COALESCE(finalizing_at, ?) WHERE seq = ?`,
+      )
       .run(endStatus, this.now(), seq)
   }
 
@@ -285,7 +295,9 @@ export class BatchStore {
       if (changed === 0) return false
       if (result.ran) {
         this.db
-          .prepare(`UPDATE batches SET ${result.ok ? 'completed = completed + 1' : 'failed = failed + 1'}, input_tokens = input_tokens + ?, output_tokens = output_tokens + ? WHERE seq = ?`)
+          .prepare(
+            `UPDATE batches SET ${result.ok ? 'completed = completed + 1' : 'failed = failed + 1'}, input_tokens = input_tokens + ?, output_tokens = output_tokens + ? WHERE seq = ?`,
+          )
           .run(result.inputTokens, result.outputTokens, result.batchSeq)
       }
       return true
@@ -365,9 +377,12 @@ export class BatchStore {
 
   /** Batches by status, and the lines of unfinished batches by state: for /metrics and the log. */
   progressSnapshot(): { batches: Record<string, number>; lines: { pending: number; succeeded: number; failed: number } } {
-    const batches = Object.fromEntries((this.db.prepare('SELECT status, COUNT(*) AS n FROM batches GROUP BY status').all() as Array<{ status: string; n: number }>).map((r) => [r.status, r.n]))
+    const batches = Object.fromEntries(
+      (this.db.prepare('SELECT status, COUNT(*) AS n FROM batches GROUP BY status').all() as Array<{ status: string; n: number }>).map((r) => [r.status, r.n]),
+    )
     const lines = { pending: 0, succeeded: 0, failed: 0 }
-    for (const row of this.db.prepare('SELECT state, COUNT(*) AS n FROM batch_lines GROUP BY state').all() as Array<{ state: keyof typeof lines; n: number }>) lines[row.state] = row.n
+    for (const row of this.db.prepare('SELECT state, COUNT(*) AS n FROM batch_lines GROUP BY state').all() as Array<{ state: keyof typeof lines; n: number }>)
+      lines[row.state] = row.n
     return { batches, lines }
   }
 

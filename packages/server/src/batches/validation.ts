@@ -128,7 +128,8 @@ export function checkLine(text: string, lineNo: number, endpoint: string, maxJso
   }
   if (!isJsonObject(line)) return error('invalid_json_line', `must be a JSON object, got ${describe(line)}`)
   if (line.custom_id === undefined) return error('missing_required_parameter', 'custom_id is missing', 'custom_id')
-  if (typeof line.custom_id !== 'string' || line.custom_id === '') return error('invalid_custom_id', `custom_id must be a non-empty string, got ${describe(line.custom_id)}`, 'custom_id')
+  if (typeof line.custom_id !== 'string' || line.custom_id === '')
+    return error('invalid_custom_id', `custom_id must be a non-empty string, got ${describe(line.custom_id)}`, 'custom_id')
   if (line.method === undefined) return error('missing_required_parameter', 'method is missing; it must be "POST"', 'method')
   if (line.method !== 'POST') return error('invalid_method', `method must be "POST", got ${describe(line.method)}`, 'method')
   if (line.url === undefined) return error('missing_required_parameter', `url is missing; it must be "${endpoint}"`, 'url')
@@ -196,7 +197,14 @@ export async function validateBatchInput(path: string, endpoint: string, limits:
 function tooManyLines(maxLines: number, lineNo: number): ValidationResult {
   return {
     lines: [],
-    errors: [{ code: 'too_many_requests', message: `The input file has more than ${maxLines} requests, the limit per batch (--batch-max-lines); split it into several batches`, param: null, line: lineNo }],
+    errors: [
+      {
+        code: 'too_many_requests',
+        message: `The input file has more than ${maxLines} requests, the limit per batch (--batch-max-lines); split it into several batches`,
+        param: null,
+        line: lineNo,
+      },
+    ],
   }
 }
 

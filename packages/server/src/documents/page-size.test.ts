@@ -25,7 +25,14 @@ describe('pageRenderSize', () => {
   })
 
   it('stays within every budget for any page shape', () => {
-    for (const [w, h] of [[612, 792], [100, 5000], [5000, 100], [1, 1], [14400, 14400], [300, 7000]] as const) {
+    for (const [w, h] of [
+      [612, 792],
+      [100, 5000],
+      [5000, 100],
+      [1, 1],
+      [14400, 14400],
+      [300, 7000],
+    ] as const) {
       for (const budget of [512 * 512, 1024 * 1024, 1536 * 1536]) {
         const size = pageRenderSize(w, h, rule(budget))
         expect(size.width * size.height).toBeLessThanOrEqual(budget)

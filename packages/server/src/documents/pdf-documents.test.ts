@@ -65,9 +65,17 @@ describe('PdfDocuments: reading and measuring', () => {
   })
 
   it.each([
-    ['a JPEG', Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 0x4a, 0x46, 0x49, 0x46, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0]), 'unsupported file type: JPEG data; file parts take PDF documents (send images as image_url parts)'],
+    [
+      'a JPEG',
+      Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 0x4a, 0x46, 0x49, 0x46, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0]),
+      'unsupported file type: JPEG data; file parts take PDF documents (send images as image_url parts)',
+    ],
     ['plain text', Buffer.from('hello, this is a text file and not a PDF at all\n'), 'unsupported file type: plain text; file parts take PDF documents'],
-    ['a ZIP archive', Buffer.from([0x50, 0x4b, 0x03, 0x04, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]), 'unsupported file type: ZIP archive data; file parts take PDF documents'],
+    [
+      'a ZIP archive',
+      Buffer.from([0x50, 0x4b, 0x03, 0x04, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]),
+      'unsupported file type: ZIP archive data; file parts take PDF documents',
+    ],
   ])('refuses %s, naming the detected type', async (_name, bytes, reason) => {
     const error = await refusal(documents().inspect(filePart(`data:application/pdf;base64,${bytes.toString('base64')}`)))
     expect(error.message).toBe(`Invalid file data in messages[0].content[1]: ${reason}`)
@@ -210,7 +218,11 @@ describe('PdfDocuments: rendering', () => {
 describe('PdfDocuments: cancellation', () => {
   it('stops the renderer at once when the request is cancelled', async () => {
     const controller = new AbortController()
-    const rendering = renderPdfPages(hostilePdfs.imageBomb(), [{ index: 0, width: 448, height: 576 }], { timeoutMs: 60_000, maxHeapBytes: 512 * 1024 * 1024, signal: controller.signal })
+    const rendering = renderPdfPages(hostilePdfs.imageBomb(), [{ index: 0, width: 448, height: 576 }], {
+      timeoutMs: 60_000,
+      maxHeapBytes: 512 * 1024 * 1024,
+      signal: controller.signal,
+    })
     setTimeout(() => controller.abort(), 200)
     // The bomb takes seconds to render: had cancelling waited for it, the result would be 'rendered'.
     expect(await rendering).toEqual({ kind: 'failed', failure: 'aborted', reason: 'the request was cancelled' })

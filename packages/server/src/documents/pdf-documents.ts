@@ -137,7 +137,10 @@ export class PdfDocuments {
     if (/^data:/i.test(data)) {
       const comma = data.indexOf(',')
       if (comma < 0 || comma > 256) throw invalidFile(where, 'malformed data URL: no "," separates the header from the data', 'invalid_base64')
-      const params = data.slice(5, comma).split(';').map((p) => p.trim().toLowerCase())
+      const params = data
+        .slice(5, comma)
+        .split(';')
+        .map((p) => p.trim().toLowerCase())
       if (!params.includes('base64')) throw invalidFile(where, 'the data URL must be base64 (data:application/pdf;base64,...)', 'invalid_base64')
       payload = data.slice(comma + 1)
     } else if (/^[a-z][a-z0-9+.-]*:/i.test(data)) {
@@ -163,8 +166,16 @@ export class PdfDocuments {
     if (bytes.length > this.options.maxFileBytes) throw this.tooLarge(part.where, bytes.length)
     if (!isPdf(bytes)) {
       const format = sniffImageFormat(bytes)
-      const named = format === 'unknown' ? 'unrecognised data' : format === 'text' || format === 'json' || format === 'html' || format === 'xml' ? formatDisplayName[format] : `${formatDisplayName[format]} data`
-      const hint = format === 'jpeg' || format === 'png' || format === 'webp' || format === 'gif' || format === 'tiff' || format === 'avif' || format === 'bmp' || format === 'heic' ? ' (send images as image_url parts)' : ''
+      const named =
+        format === 'unknown'
+          ? 'unrecognised data'
+          : format === 'text' || format === 'json' || format === 'html' || format === 'xml'
+            ? formatDisplayName[format]
+            : `${formatDisplayName[format]} data`
+      const hint =
+        format === 'jpeg' || format === 'png' || format === 'webp' || format === 'gif' || format === 'tiff' || format === 'avif' || format === 'bmp' || format === 'heic'
+          ? ' (send images as image_url parts)'
+          : ''
       throw invalidFile(part.where, `unsupported file type: ${named}; file parts take PDF documents${hint}`, 'unsupported_file_type')
     }
     return bytes
@@ -200,9 +211,7 @@ export class PdfDocuments {
       }
     }
     const bytes = await this.readBytes(part)
-    const result = await this.options.decodeSlots.run(() =>
-      inspectPdf(bytes, selection === null ? null : selection.map((page) => page - 1), maxMeasuredPages, this.limits(signal)),
-    )
+    const result = await this.options.decodeSlots.run(() => inspectPdf(bytes, selection === null ? null : selection.map((page) => page - 1), maxMeasuredPages, this.limits(signal)))
     if (result.kind === 'failed') throw this.failure(where, result.failure, result.reason)
     const { pageCount, sizes } = result
     if (pageCount <= 0) throw invalidFile(where, 'the PDF has no pages', 'empty_pdf')
@@ -259,7 +268,11 @@ export class PdfDocuments {
     const tokens = documents.reduce((sum, doc) => sum + doc.tokens, 0)
     const about = documents.some((doc) => doc.estimated) ? 'about ' : ''
     const which = documents
-      .map((doc) => (doc.selection === null ? `${doc.where} has ${doc.pageCount} page${doc.pageCount === 1 ? '' : 's'}` : `${doc.where} selects ${doc.selectedCount} of its ${doc.pageCount} pages`))
+      .map((doc) =>
+        doc.selection === null
+          ? `${doc.where} has ${doc.pageCount} page${doc.pageCount === 1 ? '' : 's'}`
+          : `${doc.where} selects ${doc.selectedCount} of its ${doc.pageCount} pages`,
+      )
       .join(', ')
     const cost = `${pages} page${pages === 1 ? '' : 's'} would take ${about}${tokens} image tokens`
     const { maxPagesPerRequest: maxPages, maxPageTokensPerRequest: maxTokens } = this.options

@@ -22,9 +22,7 @@ export interface PageSize {
 
 export type PdfFailureKind = 'encrypted' | 'corrupt' | 'timeout' | 'memory' | 'render' | 'aborted'
 
-export type InspectResult =
-  | { kind: 'inspected'; pageCount: number; sizes: PageSize[] | null }
-  | { kind: 'failed'; failure: PdfFailureKind; reason: string }
+export type InspectResult = { kind: 'inspected'; pageCount: number; sizes: PageSize[] | null } | { kind: 'failed'; failure: PdfFailureKind; reason: string }
 
 export interface RenderedPage {
   /** Zero-based page index. */
@@ -35,7 +33,9 @@ export interface RenderedPage {
   rgba: Buffer
 }
 
-export type RenderResult = { kind: 'rendered'; pages: RenderedPage[]; /** The renderer's WebAssembly heap at the end: its peak, since it never shrinks. */ heapBytes: number } | { kind: 'failed'; failure: PdfFailureKind; reason: string }
+export type RenderResult =
+  | { kind: 'rendered'; pages: RenderedPage[] /** The renderer's WebAssembly heap at the end: its peak, since it never shrinks. */; heapBytes: number }
+  | { kind: 'failed'; failure: PdfFailureKind; reason: string }
 
 export interface RendererLimits {
   timeoutMs: number
@@ -155,7 +155,12 @@ type WorkerMessage =
 
 type Task = { kind: 'inspect'; pages: number[] | null; maxSizes: number } | { kind: 'render'; pages: PageTarget[] }
 
-async function runWorker(bytes: Buffer, task: Task, limits: RendererLimits, onMessage: (message: WorkerMessage) => 'continue' | 'finish'): Promise<{ kind: 'ok' } | { kind: 'failed'; failure: PdfFailureKind; reason: string }> {
+async function runWorker(
+  bytes: Buffer,
+  task: Task,
+  limits: RendererLimits,
+  onMessage: (message: WorkerMessage) => 'continue' | 'finish',
+): Promise<{ kind: 'ok' } | { kind: 'failed'; failure: PdfFailureKind; reason: string }> {
   const wasm = await compiledPdfium()
   return new Promise((resolve) => {
     const worker = new Worker(workerSource, {
@@ -177,10 +182,7 @@ async function runWorker(bytes: Buffer, task: Task, limits: RendererLimits, onMe
     const onAbort = (): void => finish({ kind: 'failed', failure: 'aborted', reason: 'the request was cancelled' })
     if (limits.signal?.aborted) queueMicrotask(onAbort)
     limits.signal?.addEventListener('abort', onAbort, { once: true })
-    const timer = setTimeout(
-      () => finish({ kind: 'failed', failure: 'timeout', reason: `the renderer took longer than ${limits.timeoutMs} ms` }),
-      limits.timeoutMs,
-    )
+    const timer = setTimeout(() => finish({ kind: 'failed', failure: 'timeout', reason: `the renderer took longer than ${limits.timeoutMs} ms` }), limits.timeoutMs)
     worker.on('message', (message: WorkerMessage) => {
       if (message.kind === 'failed') finish({ kind: 'failed', failure: message.failure, reason: message.reason })
       else if (onMessage(message) === 'finish') finish({ kind: 'ok' })

@@ -140,10 +140,7 @@ export interface EngineInfo {
   kind: string
 }
 
-export type EngineState =
-  | { status: 'loading'; progress: number; message: string }
-  | { status: 'ready' }
-  | { status: 'unavailable'; message: string }
+export type EngineState = { status: 'loading'; progress: number; message: string } | { status: 'ready' } | { status: 'unavailable'; message: string }
 
 /** How the engine has fared since the server started, for metrics. */
 export interface EngineHistory {

@@ -19,10 +19,13 @@ describe('fetchOnceMore', () => {
   it('does not send again when the caller says no (client gone, engine down)', async () => {
     let calls = 0
     await expect(
-      fetchOnceMore(async () => {
-        calls++
-        throw new Error('refused')
-      }, () => false),
+      fetchOnceMore(
+        async () => {
+          calls++
+          throw new Error('refused')
+        },
+        () => false,
+      ),
     ).rejects.toThrow('refused')
     expect(calls).toBe(1)
   })

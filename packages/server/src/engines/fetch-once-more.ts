@@ -5,11 +5,7 @@
  * that is already dead; such a request never reached the engine, so sending it again
  * is safe.
  */
-export async function fetchOnceMore(
-  send: () => Promise<Response>,
-  canRetry: () => boolean,
-  onRetry?: (error: unknown) => void,
-): Promise<Response> {
+export async function fetchOnceMore(send: () => Promise<Response>, canRetry: () => boolean, onRetry?: (error: unknown) => void): Promise<Response> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await send()

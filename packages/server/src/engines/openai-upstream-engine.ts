@@ -1,12 +1,5 @@
 import { isErrorEnvelope, readSseData, type ChatCompletionChunk } from '@visto/protocol'
-import {
-  type ApiError,
-  ContextLengthExceededError,
-  EngineUnavailableError,
-  InvalidRequestError,
-  OverloadedError,
-  UpstreamError,
-} from '../errors.js'
+import { type ApiError, ContextLengthExceededError, EngineUnavailableError, InvalidRequestError, OverloadedError, UpstreamError } from '../errors.js'
 import type { Engine, EngineEvent, EngineInfo, EngineRequest, EngineState } from './engine.js'
 import { redactUrlCredentials, splitUrlCredentials } from '../redact.js'
 import { fetchOnceMore } from './fetch-once-more.js'
@@ -171,9 +164,7 @@ export class OpenAiUpstreamEngine implements Engine {
       ...upstreamTools(request),
       messages: request.messages.map((m) => ({
         role: m.role,
-        content: m.content.map((p) =>
-          p.type === 'text' ? p : { type: 'image_url', image_url: { url: `data:${p.image.mime};base64,${p.image.data.toString('base64')}` } },
-        ),
+        content: m.content.map((p) => (p.type === 'text' ? p : { type: 'image_url', image_url: { url: `data:${p.image.mime};base64,${p.image.data.toString('base64')}` } })),
         ...(m.toolCalls ? { tool_calls: m.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) } : {}),
         ...(m.toolCallId !== undefined ? { tool_call_id: m.toolCallId } : {}),
       })),
@@ -207,7 +198,15 @@ export class OpenAiUpstreamEngine implements Engine {
         const choice = chunk.choices?.[0]
         const tokens = choice?.logprobs?.content
         if (s.logprobs !== undefined && tokens?.length) {
-          yield { type: 'logprobs', tokens: tokens.map((t) => ({ token: t.token, logprob: t.logprob, bytes: t.bytes ?? [...Buffer.from(t.token)], top: (t.top_logprobs ?? []).map((a) => ({ token: a.token, logprob: a.logprob, bytes: a.bytes ?? [...Buffer.from(a.token)] })) })) }
+          yield {
+            type: 'logprobs',
+            tokens: tokens.map((t) => ({
+              token: t.token,
+              logprob: t.logprob,
+              bytes: t.bytes ?? [...Buffer.from(t.token)],
+              top: (t.top_logprobs ?? []).map((a) => ({ token: a.token, logprob: a.logprob, bytes: a.bytes ?? [...Buffer.from(a.token)] })),
+            })),
+          }
         }
         if (choice?.delta?.content) yield { type: 'text', text: choice.delta.content }
         for (const delta of choice?.delta?.tool_calls ?? []) {

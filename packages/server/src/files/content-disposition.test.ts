@@ -15,9 +15,9 @@ describe('contentDisposition: a download header for a name of any script', () =>
   })
 
   it.each([
-    ['CJK', '请求.jsonl', '__.jsonl', "%E8%AF%B7%E6%B1%82.jsonl"],
+    ['CJK', '请求.jsonl', '__.jsonl', '%E8%AF%B7%E6%B1%82.jsonl'],
     ['emoji (outside the BMP)', 'photos 📷.jsonl', 'photos _.jsonl', 'photos%20%F0%9F%93%B7.jsonl'],
-    ['quotes and a backslash', 'say "hi" \\ it\'s.jsonl', 'say _hi_ _ it\'s.jsonl', 'say%20%22hi%22%20%5C%20it%27s.jsonl'],
+    ['quotes and a backslash', 'say "hi" \\ it\'s.jsonl', "say _hi_ _ it's.jsonl", 'say%20%22hi%22%20%5C%20it%27s.jsonl'],
     ['control characters', 'a\r\nb\u0000\u007f.jsonl', 'a__b__.jsonl', 'a%0D%0Ab%00%7F.jsonl'],
     ['U+202E', 'invoice\u202Efdp.exe', 'invoice_fdp.exe', 'invoice%E2%80%AEfdp.exe'],
     ['Latin-1 accents', 'résumé.jsonl', 'r_sum_.jsonl', 'r%C3%A9sum%C3%A9.jsonl'],
@@ -37,14 +37,14 @@ describe('contentDisposition: a download header for a name of any script', () =>
 
   it('percent-encodes what RFC 8187 leaves out of attr-char even when the fallback needs nothing', () => {
     // `'` ends the charset part of filename* and `%` starts an escape: both must be encoded there.
-    const header = contentDisposition('请求 (1) 50%\'s.jsonl')
+    const header = contentDisposition("请求 (1) 50%'s.jsonl")
     expect(header).toBe("attachment; filename=\"__ (1) 50%'s.jsonl\"; filename*=UTF-8''%E8%AF%B7%E6%B1%82%20%281%29%2050%25%27s.jsonl")
-    expect(exactName(header)).toBe('请求 (1) 50%\'s.jsonl')
+    expect(exactName(header)).toBe("请求 (1) 50%'s.jsonl")
   })
 
   it('gives a name with nothing printable a fallback, and writes a lone surrogate as U+FFFD', () => {
-    expect(contentDisposition('请求')).toBe("attachment; filename=\"__\"; filename*=UTF-8''%E8%AF%B7%E6%B1%82")
-    expect(contentDisposition('\uD800.jsonl')).toBe("attachment; filename=\"_.jsonl\"; filename*=UTF-8''%EF%BF%BD.jsonl")
+    expect(contentDisposition('请求')).toBe('attachment; filename="__"; filename*=UTF-8\'\'%E8%AF%B7%E6%B1%82')
+    expect(contentDisposition('\uD800.jsonl')).toBe('attachment; filename="_.jsonl"; filename*=UTF-8\'\'%EF%BF%BD.jsonl')
   })
 })
 

@@ -19,7 +19,9 @@ function multipartUpload(filename: string, host: string): Buffer {
     Buffer.from(`\r\n--${boundary}--\r\n`),
   ])
   return Buffer.concat([
-    Buffer.from(`POST /v1/files HTTP/1.1\r\nHost: ${host}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`),
+    Buffer.from(
+      `POST /v1/files HTTP/1.1\r\nHost: ${host}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+    ),
     body,
   ])
 }

@@ -97,7 +97,10 @@ export class FilesService {
     }
   }
 
-  async storeUpload(upload: { tempPath: string; bytes: number }, fields: { filename: string; purpose: string | undefined; expiresAfterSeconds?: number | undefined }): Promise<FileRecord> {
+  async storeUpload(
+    upload: { tempPath: string; bytes: number },
+    fields: { filename: string; purpose: string | undefined; expiresAfterSeconds?: number | undefined },
+  ): Promise<FileRecord> {
     if (fields.purpose !== 'batch' && fields.purpose !== 'user_data') {
       await this.storage.discard(upload.tempPath)
       throw new InvalidRequestError(

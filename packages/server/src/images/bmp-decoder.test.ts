@@ -37,7 +37,9 @@ const palette: Array<[number, number, number]> = [
   [90, 90, 90],
   [0, 200, 200],
 ]
-const indexPattern = (colors: number) => (x: number, y: number): Rgba => [(x + 2 * y) % colors, 0, 0, 0]
+const indexPattern =
+  (colors: number) =>
+  (x: number, y: number): Rgba => [(x + 2 * y) % colors, 0, 0, 0]
 
 describe('BMP decoder', () => {
   it('reads 24-bit bottom-up rows with row padding (odd width)', () => {
@@ -79,13 +81,10 @@ describe('BMP decoder', () => {
     const scale5 = (v: number) => Math.round((Math.round((v * 31) / 255) * 255) / 31)
     const scale6 = (v: number) => Math.round((Math.round((v * 63) / 255) * 255) / 63)
     expectPixels({ width: 5, height: 3, bitsPerPixel: 16, pixel: gradient }, (x, y) => rgbOf(x, y).map(scale5))
-    expectPixels(
-      { width: 5, height: 3, bitsPerPixel: 16, compression: 'bitfields', masks: { red: 0xf800, green: 0x07e0, blue: 0x001f }, pixel: gradient },
-      (x, y) => {
-        const [r, g, b] = rgbOf(x, y) as [number, number, number]
-        return [scale5(r), scale6(g), scale5(b)]
-      },
-    )
+    expectPixels({ width: 5, height: 3, bitsPerPixel: 16, compression: 'bitfields', masks: { red: 0xf800, green: 0x07e0, blue: 0x001f }, pixel: gradient }, (x, y) => {
+      const [r, g, b] = rgbOf(x, y) as [number, number, number]
+      return [scale5(r), scale6(g), scale5(b)]
+    })
   })
 
   it.each([1, 2, 4, 8] as const)('reads %i-bit palette images', (bits) => {

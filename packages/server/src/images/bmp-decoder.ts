@@ -11,7 +11,6 @@
  * decoding so a 20 MP scan never exists in memory at full size.
  */
 
-
 export type BmpErrorKind = 'truncated' | 'corrupt' | 'unsupported'
 
 export interface BmpHeader {
@@ -68,7 +67,6 @@ export function createBmpDecoder() {
 
   /** BITMAPINFOHEADER (40), V2 (52), V3 (56), V4 (108), V5 (124), OS/2 2.x (16 or 64). */
   const knownHeaderSizes = new Set([16, 40, 52, 56, 64, 108, 124])
-
 
   function u16(bytes: Uint8Array, offset: number): number {
     return bytes[offset]! | (bytes[offset + 1]! << 8)

@@ -5,9 +5,7 @@ import { imageTooLarge, invalidImage, type ImageLocation } from './image-errors.
  * What an `image_url.url` string turned out to be: inline bytes (data URL or bare
  * base64), or a remote http(s) URL that still has to be fetched.
  */
-export type ImageSource =
-  | { kind: 'inline'; bytes: Buffer; declaredMime: string | null }
-  | { kind: 'remote'; url: URL }
+export type ImageSource = { kind: 'inline'; bytes: Buffer; declaredMime: string | null } | { kind: 'remote'; url: URL }
 
 const base64Alphabet = /^[A-Za-z0-9+/]*$/
 
@@ -34,11 +32,7 @@ export function parseImageSource(url: string, location: ImageLocation, maxImageB
   }
   // Base64 has no ':', so anything that starts with a scheme is a URL we do not fetch.
   if (scheme !== undefined) {
-    throw invalidImage(
-      location,
-      `unsupported URL scheme "${scheme}:"; send the image inline as a data:image/...;base64,... URL`,
-      { code: 'invalid_image_url' },
-    )
+    throw invalidImage(location, `unsupported URL scheme "${scheme}:"; send the image inline as a data:image/...;base64,... URL`, { code: 'invalid_image_url' })
   }
   return { kind: 'inline', bytes: decodeBase64(trimmed, location, maxImageBytes), declaredMime: null }
 }
@@ -123,11 +117,7 @@ export function decodeLenientBase64(payload: string, maxBytes: number, errors: I
 }
 
 export function tooManyBytes(location: ImageLocation, bytes: number, maxImageBytes: number): Error {
-  return imageTooLarge(
-    location,
-    `the image is ${formatBytes(bytes)}, over the per-image limit of ${formatBytes(maxImageBytes)} (--max-image-mb)`,
-    'image_too_large',
-  )
+  return imageTooLarge(location, `the image is ${formatBytes(bytes)}, over the per-image limit of ${formatBytes(maxImageBytes)} (--max-image-mb)`, 'image_too_large')
 }
 
 function shorten(value: string): string {

@@ -43,7 +43,15 @@ describe('sizes and costs follow the model geometry', () => {
   })
 
   it('renders PDF pages at 28-px multiples and counts their tokens with the geometry', async () => {
-    const part = { type: 'file', where: 'messages[0].content[1]', filename: 'doc.pdf', fileData: pdfDataUrl(await textPdf(1)), fileId: undefined, pages: undefined, detail: 'auto' } as const
+    const part = {
+      type: 'file',
+      where: 'messages[0].content[1]',
+      filename: 'doc.pdf',
+      fileData: pdfDataUrl(await textPdf(1)),
+      fileId: undefined,
+      pages: undefined,
+      detail: 'auto',
+    } as const
     const qwen3 = await new PdfDocuments(defaultDocumentOptions).inspect(part)
     expect(qwen3.pages).toEqual([{ number: 1, width: 896, height: 1152, tokens: 28 * 36 }])
     // A Letter page filling 1024² px is 900×1165; at 28 px that is 32×41 tiles.

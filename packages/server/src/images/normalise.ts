@@ -47,7 +47,8 @@ export function configureSharp(): void {
   sharp.cache(false)
 }
 
-const truncationPattern = /premature end|truncat|unexpected end|end of (file|stream|data|input)|not enough (data|image data)|short read|out of data|insufficient|read error|unable to read|incomplete/i
+const truncationPattern =
+  /premature end|truncat|unexpected end|end of (file|stream|data|input)|not enough (data|image data)|short read|out of data|insufficient|read error|unable to read|incomplete/i
 
 /** Turns a libvips error into the reason a user can act on. Only called for errors sharp threw. */
 function reasonFromSharp(error: unknown, format: DecodableFormat): { reason: string; code: string } {
@@ -66,7 +67,10 @@ function reasonFromSharp(error: unknown, format: DecodableFormat): { reason: str
     previous = detail
     detail = detail.replace(/^(Vips\w*|vips\w*|\w+load(_buffer|_source)?|\w+2vips|webp|source|heif)\s*:\s*/i, '')
   } while (detail !== previous)
-  detail = detail.replace(/[^\x20-\x7e]/g, '').trim().slice(0, 120)
+  detail = detail
+    .replace(/[^\x20-\x7e]/g, '')
+    .trim()
+    .slice(0, 120)
   return { reason: detail ? `corrupt ${name} (${detail})` : `corrupt ${name}`, code: 'corrupt_image' }
 }
 
@@ -81,11 +85,9 @@ function checkPixels(location: ImageLocation, width: number, height: number, max
   }
   const ratio = aspectRatioOf(width, height)
   if (ratio > maxAspectRatio) {
-    throw invalidImage(
-      location,
-      `the image is ${width}x${height}, an aspect ratio of ${Math.round(ratio)}:1; the model accepts at most ${maxAspectRatio}:1`,
-      { code: 'image_aspect_ratio' },
-    )
+    throw invalidImage(location, `the image is ${width}x${height}, an aspect ratio of ${Math.round(ratio)}:1; the model accepts at most ${maxAspectRatio}:1`, {
+      code: 'image_aspect_ratio',
+    })
   }
 }
 
@@ -97,9 +99,7 @@ function targetFor(width: number, height: number, settings: NormaliseSettings): 
 export function encode(pipeline: Sharp, settings: Pick<NormaliseSettings, 'outputFormat'>): Sharp {
   const flat = pipeline.flatten({ background: '#ffffff' }).toColourspace('srgb')
   // 4:4:4 keeps small coloured text legible; llama.cpp's stb_image reads baseline JPEG.
-  return settings.outputFormat === 'png'
-    ? flat.png({ compressionLevel: 3 })
-    : flat.jpeg({ quality: 90, chromaSubsampling: '4:4:4', progressive: false, mozjpeg: false })
+  return settings.outputFormat === 'png' ? flat.png({ compressionLevel: 3 }) : flat.jpeg({ quality: 90, chromaSubsampling: '4:4:4', progressive: false, mozjpeg: false })
 }
 
 async function runSharp(pipeline: Sharp, location: ImageLocation, format: DecodableFormat) {
@@ -111,11 +111,7 @@ async function runSharp(pipeline: Sharp, location: ImageLocation, format: Decoda
   }
 }
 
-function finish(
-  result: { data: Buffer; info: OutputInfo },
-  settings: NormaliseSettings,
-  source: { width: number; height: number },
-): NormalisedImage {
+function finish(result: { data: Buffer; info: OutputInfo }, settings: NormaliseSettings, source: { width: number; height: number }): NormalisedImage {
   return {
     data: result.data,
     mime: settings.outputFormat === 'png' ? 'image/png' : 'image/jpeg',
@@ -200,12 +196,7 @@ async function normaliseHeic(bytes: Buffer, location: ImageLocation, settings: N
   return finish(await runSharp(encode(pipeline, settings), location, 'heic'), settings, result)
 }
 
-export async function normaliseImage(
-  bytes: Buffer,
-  format: DecodableFormat,
-  location: ImageLocation,
-  settings: NormaliseSettings,
-): Promise<NormalisedImage> {
+export async function normaliseImage(bytes: Buffer, format: DecodableFormat, location: ImageLocation, settings: NormaliseSettings): Promise<NormalisedImage> {
   configureSharp()
   if (format === 'bmp') return normaliseBmp(bytes, location, settings)
   if (format === 'heic') return normaliseHeic(bytes, location, settings)

@@ -78,7 +78,16 @@ describe('prepareImage: formats', () => {
   })
 
   it('decodes an 8-bit palette BMP', async () => {
-    const bytes = writeBmp({ width: 64, height: 64, bitsPerPixel: 8, palette: [[0, 0, 0], [10, 200, 40]], pixel: () => [1, 0, 0, 0] })
+    const bytes = writeBmp({
+      width: 64,
+      height: 64,
+      bitsPerPixel: 8,
+      palette: [
+        [0, 0, 0],
+        [10, 200, 40],
+      ],
+      pixel: () => [1, 0, 0, 0],
+    })
     const image = await prepareImageBytes(bytes, 'image[0]', options)
     near(await fixtures.meanColour(image.data, { left: 0, top: 0, width: 64, height: 64 }), { r: 10, g: 200, b: 40 }, 6)
   })
@@ -90,7 +99,10 @@ describe('prepareImage: formats', () => {
   })
 
   it('converts a CMYK JPEG to sRGB', async () => {
-    const cmyk = await sharp(await fixtures.png(64, 64)).toColourspace('cmyk').jpeg().toBuffer()
+    const cmyk = await sharp(await fixtures.png(64, 64))
+      .toColourspace('cmyk')
+      .jpeg()
+      .toBuffer()
     expect((await sharp(cmyk).metadata()).space).toBe('cmyk')
     const image = await prepareImageBytes(cmyk, 'image[0]', options)
     const metadata = await sharp(image.data).metadata()
@@ -98,7 +110,11 @@ describe('prepareImage: formats', () => {
   })
 
   it('turns greyscale and 16-bit PNGs into 8-bit sRGB', async () => {
-    const grey16 = await sharp(await fixtures.png(64, 64)).greyscale().png({ force: true }).toColourspace('grey16').toBuffer()
+    const grey16 = await sharp(await fixtures.png(64, 64))
+      .greyscale()
+      .png({ force: true })
+      .toColourspace('grey16')
+      .toBuffer()
     const image = await prepareImageBytes(grey16, 'image[0]', options)
     const metadata = await sharp(image.data).metadata()
     expect([metadata.space, metadata.channels, metadata.depth]).toEqual(['srgb', 3, 'uchar'])
@@ -187,8 +203,16 @@ describe('prepareImage: refused images', () => {
     ['bad base64', 'data:image/jpeg;base64,/9j/4AAQ$$$', 'Invalid image data in messages[0].content[1]: bad base64: invalid character "$" at position 8'],
     ['zero bytes', 'data:image/jpeg;base64,', 'Invalid image data in messages[0].content[1]: the image data is empty (zero bytes)'],
     ['an empty url', '   ', 'Invalid image data in messages[0].content[1]: the image URL is empty (zero bytes)'],
-    ['padding in the middle', 'data:image/png;base64,iVBO=Rw0', 'Invalid image data in messages[0].content[1]: bad base64: unexpected "=" at character 4 (padding is only allowed at the end)'],
-    ['an impossible length', 'data:image/png;base64,iVBORw0KG', 'Invalid image data in messages[0].content[1]: bad base64: 9 characters cannot encode whole bytes (truncated base64?)'],
+    [
+      'padding in the middle',
+      'data:image/png;base64,iVBO=Rw0',
+      'Invalid image data in messages[0].content[1]: bad base64: unexpected "=" at character 4 (padding is only allowed at the end)',
+    ],
+    [
+      'an impossible length',
+      'data:image/png;base64,iVBORw0KG',
+      'Invalid image data in messages[0].content[1]: bad base64: 9 characters cannot encode whole bytes (truncated base64?)',
+    ],
     ['a data URL without a comma', 'data:image/png;base64', 'Invalid image data in messages[0].content[1]: malformed data URL: no "," separates the header from the data'],
     ['a file: URL', 'file:///etc/passwd', 'Invalid image data in messages[0].content[1]: unsupported URL scheme "file:"; send the image inline as a data:image/...;base64,... URL'],
   ])('refuses %s', async (_name, url, message) => {
@@ -268,7 +292,10 @@ describe('prepareImage: limits', () => {
   })
 
   it('refuses an RLE BMP whose run goes past the row end as corrupt (400), decoded off the event loop', async () => {
-    const palette: Array<[number, number, number]> = [[0, 0, 0], [255, 255, 255]]
+    const palette: Array<[number, number, number]> = [
+      [0, 0, 0],
+      [255, 255, 255],
+    ]
     const file = writeBmp({ width: 64, height: 64, bitsPerPixel: 8, compression: 'rle8', palette, pixel: () => [0, 0, 0, 0] })
     const dataOffset = file.readUInt32LE(10)
     const bytes = Buffer.concat([file.subarray(0, dataOffset), Buffer.from([200, 1, 0, 1])])

@@ -81,13 +81,7 @@ export interface PreparedImage extends NormalisedImage {
  * Prepares the image of one chat part. `url` is the raw `image_url.url` (data URL, bare
  * base64, or http(s) URL); `where` names the part, e.g. "messages[0].content[1]".
  */
-export async function prepareImage(
-  url: string,
-  where: string,
-  options: ImagePipelineOptions,
-  detail?: ImageDetailLevel,
-  signal?: AbortSignal,
-): Promise<PreparedImage> {
+export async function prepareImage(url: string, where: string, options: ImagePipelineOptions, detail?: ImageDetailLevel, signal?: AbortSignal): Promise<PreparedImage> {
   const location = chatImageLocation(where)
   const bytes = await readImageSource(url, location, options, signal)
   return prepareFromBytes(bytes, location, options, detail, signal)
@@ -116,13 +110,7 @@ async function readImageSource(url: string, location: ImageLocation, options: Im
 }
 
 /** Same, from raw bytes (multipart uploads); `where` is the form field, e.g. "image[0]". */
-export async function prepareImageBytes(
-  bytes: Buffer,
-  where: string,
-  options: ImagePipelineOptions,
-  detail?: ImageDetailLevel,
-  signal?: AbortSignal,
-): Promise<PreparedImage> {
+export async function prepareImageBytes(bytes: Buffer, where: string, options: ImagePipelineOptions, detail?: ImageDetailLevel, signal?: AbortSignal): Promise<PreparedImage> {
   return prepareFromBytes(bytes, uploadImageLocation(where), options, detail, signal)
 }
 
@@ -180,11 +168,9 @@ function checkSource(bytes: Buffer, location: ImageLocation, options: ImagePipel
   if (bytes.length > options.maxImageBytes) throw tooManyBytes(location, bytes.length, options.maxImageBytes)
   const format = sniffImageFormat(bytes)
   if (format === 'heic' && heicDecoderPath() === null) {
-    throw invalidImage(
-      location,
-      'HEIC is not supported by this server (no HEVC decoder is available); convert the photo to JPEG or PNG first',
-      { code: 'unsupported_image_format' },
-    )
+    throw invalidImage(location, 'HEIC is not supported by this server (no HEVC decoder is available); convert the photo to JPEG or PNG first', {
+      code: 'unsupported_image_format',
+    })
   }
   if (!isDecodable(format)) {
     const tooShort = format === 'unknown' && bytes.length < 16 ? ` (only ${formatBytes(bytes.length)})` : ''
@@ -207,16 +193,17 @@ async function decodeChecked(
   signal: AbortSignal | undefined,
 ): Promise<PreparedImage> {
   const geometry = options.geometry()
-  const normalised = await options.decodeSlots.run(() =>
-    normaliseImage(bytes, format, location, {
-      maxPixels: options.maxPixels,
-      budget: budgetFor(options, detail),
-      minPixels: minImagePixels(geometry),
-      alignTo: tokenSide(geometry),
-      outputFormat: options.outputFormat,
-      decodeTimeoutSeconds: options.decodeTimeoutSeconds,
-      signal,
-    }),
+  const normalised = await options.decodeSlots.run(
+    () =>
+      normaliseImage(bytes, format, location, {
+        maxPixels: options.maxPixels,
+        budget: budgetFor(options, detail),
+        minPixels: minImagePixels(geometry),
+        alignTo: tokenSide(geometry),
+        outputFormat: options.outputFormat,
+        decodeTimeoutSeconds: options.decodeTimeoutSeconds,
+        signal,
+      }),
     signal,
   )
   return {

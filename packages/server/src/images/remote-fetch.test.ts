@@ -68,7 +68,11 @@ function localOptions(remote: Partial<ImagePipelineOptions['remote']> = {}): Ima
       resolve: async (hostname) => {
         if (hostname === 'images.test') return [{ address: '127.0.0.1', family: 4 }]
         if (hostname === 'intranet.test') return [{ address: '10.1.2.3', family: 4 }]
-        if (hostname === 'mixed.test') return [{ address: '127.0.0.1', family: 4 }, { address: '192.168.0.7', family: 4 }]
+        if (hostname === 'mixed.test')
+          return [
+            { address: '127.0.0.1', family: 4 },
+            { address: '192.168.0.7', family: 4 },
+          ]
         throw new Error('ENOTFOUND')
       },
       ...remote,

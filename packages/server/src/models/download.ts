@@ -60,8 +60,7 @@ export async function downloadFile(options: DownloadFileOptions): Promise<Downlo
   const release = await acquireFileLock(`${dest}.lock`, {
     ...options.lock,
     signal: options.signal,
-    onWait: () =>
-      options.onProgress?.({ file, downloaded: 0, total: options.expectedSize, resumedFrom: 0, bytesPerSecond: 0, etaSeconds: undefined, phase: 'waiting' }),
+    onWait: () => options.onProgress?.({ file, downloaded: 0, total: options.expectedSize, resumedFrom: 0, bytesPerSecond: 0, etaSeconds: undefined, phase: 'waiting' }),
   })
   try {
     // The process we waited for may have finished it.
@@ -236,14 +235,7 @@ async function downloadOnce(options: DownloadFileOptions, file: string): Promise
   }
 }
 
-async function finish(
-  options: DownloadFileOptions,
-  file: string,
-  partPath: string,
-  hash: Hash | undefined,
-  size: number,
-  report: Reporter,
-): Promise<void> {
+async function finish(options: DownloadFileOptions, file: string, partPath: string, hash: Hash | undefined, size: number, report: Reporter): Promise<void> {
   if (options.expectedSize !== undefined && size !== options.expectedSize) {
     await unlink(partPath).catch(() => undefined)
     throw new ModelIntegrityError(`${file}: received ${size} bytes from ${options.url} but the hub lists ${options.expectedSize}. Nothing was saved.`)

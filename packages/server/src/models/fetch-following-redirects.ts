@@ -19,11 +19,7 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308])
  * (fetch's own redirect handling would forward our Authorization header to the CDN on
  * some runtimes and strip it on others; doing it here makes the rule explicit and tested).
  */
-export async function fetchFollowingRedirects(
-  fetchImpl: typeof fetch,
-  url: string,
-  options: FollowRedirectsOptions = {},
-): Promise<FollowedResponse> {
+export async function fetchFollowingRedirects(fetchImpl: typeof fetch, url: string, options: FollowRedirectsOptions = {}): Promise<FollowedResponse> {
   const authOrigin = new URL(url).origin
   const maxRedirects = options.maxRedirects ?? 10
   let current = url

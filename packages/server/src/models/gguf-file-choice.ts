@@ -78,9 +78,7 @@ export function chooseModel(paths: readonly string[], selector: ModelSelector): 
     const matches = candidates.filter((c) => matchesQuant(c.files[0]!, tag))
     if (matches.length === 1) return matches[0]!
     if (matches.length === 0) {
-      throw new ModelNotFoundError(
-        `${selector.where} has no ${tag} file. Available: ${availableQuants(candidates).join(', ') || 'see below'}.\n${listCandidates(candidates)}`,
-      )
+      throw new ModelNotFoundError(`${selector.where} has no ${tag} file. Available: ${availableQuants(candidates).join(', ') || 'see below'}.\n${listCandidates(candidates)}`)
     }
     throw new AmbiguousModelError(
       `${selector.where} has several ${tag} files:\n${listCandidates(matches)}\nName the one you mean: ${selector.howToPick}`,
@@ -107,25 +105,24 @@ export function chooseMmproj(paths: readonly string[], where: string): string | 
     if (matches.length === 1) return matches[0]
     if (matches.length > 1) break
   }
-  throw new AmbiguousModelError(
-    `${where} holds several mmproj files; which one?\n${mmprojs.map((p) => `  ${p}`).join('\n')}\nName the one you mean with --mmproj.`,
-    mmprojs,
-  )
+  throw new AmbiguousModelError(`${where} holds several mmproj files; which one?\n${mmprojs.map((p) => `  ${p}`).join('\n')}\nName the one you mean with --mmproj.`, mmprojs)
 }
 
 /** `Q4_K_M`, `Q8_0`, `F16`, `IQ4_XS`, `UD-Q4_K_XL`: the quant-looking word of each candidate, for messages. */
 function availableQuants(candidates: readonly ModelCandidate[]): string[] {
   const quants = candidates
-    .map((c) => baseName(c.files[0]!).replace(SHARD, '').replace(/\.gguf$/i, ''))
+    .map((c) =>
+      baseName(c.files[0]!)
+        .replace(SHARD, '')
+        .replace(/\.gguf$/i, ''),
+    )
     .map((stem) => stem.match(/(?:^|[-_.])((?:UD-)?(?:I?Q\d[\w]*|BF16|F16|F32))$/i)?.[1])
     .filter((q): q is string => q !== undefined)
   return [...new Set(quants)]
 }
 
 function listCandidates(candidates: readonly ModelCandidate[]): string {
-  return candidates
-    .map((c) => `  ${c.files[0]}${c.files.length > 1 || c.expectedParts > 1 ? ` (${c.expectedParts} parts)` : ''}`)
-    .join('\n')
+  return candidates.map((c) => `  ${c.files[0]}${c.files.length > 1 || c.expectedParts > 1 ? ` (${c.expectedParts} parts)` : ''}`).join('\n')
 }
 
 function baseName(path: string): string {

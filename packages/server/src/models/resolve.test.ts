@@ -5,14 +5,7 @@ import { join } from 'node:path'
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 
-import {
-  AmbiguousModelError,
-  DEFAULT_MODEL,
-  ModelIntegrityError,
-  ModelNotFoundError,
-  ModelUnavailableError,
-  resolveModel,
-} from './resolve.js'
+import { AmbiguousModelError, DEFAULT_MODEL, ModelIntegrityError, ModelNotFoundError, ModelUnavailableError, resolveModel } from './resolve.js'
 import { fakeGguf, FakeHub, sha256 } from '../../../../test-support/fake-hub.js'
 
 let hub: FakeHub
@@ -297,7 +290,9 @@ describe('resolveModel from local files', () => {
     await writeFile(join(dir, 'mmproj-qwen-F16.gguf'), fakeGguf(100))
     const attempt = resolveModel({ model: dir }, { cacheDir, fetch: noNetwork })
     await expect(attempt).rejects.toBeInstanceOf(AmbiguousModelError)
-    await expect(attempt).rejects.toThrow(`${dir} holds several models; which one?\n  qwen-Q4_K_M.gguf\n  qwen-Q8_0.gguf\nName the one you mean: --model ${join(dir, '<one of the files above>')}`)
+    await expect(attempt).rejects.toThrow(
+      `${dir} holds several models; which one?\n  qwen-Q4_K_M.gguf\n  qwen-Q8_0.gguf\nName the one you mean: --model ${join(dir, '<one of the files above>')}`,
+    )
     const error = (await attempt.catch((e: unknown) => e)) as AmbiguousModelError
     expect(error.candidates).toEqual(['qwen-Q4_K_M.gguf', 'qwen-Q8_0.gguf'])
   })

@@ -67,9 +67,7 @@ export async function resolveModel(spec: ModelSpec, options: ResolveModelOptions
 
   const hubSpec = looksLikePath(model) ? undefined : model.replace(HUB_URL_PREFIX, '').match(HUB_SPEC)
   if (!hubSpec) {
-    throw new ModelNotFoundError(
-      `--model ${model}: there is no such file or folder (${localPath}), and it is not a hub spec like ${DEFAULT_MODEL.repo}:${DEFAULT_QUANT}.`,
-    )
+    throw new ModelNotFoundError(`--model ${model}: there is no such file or folder (${localPath}), and it is not a hub spec like ${DEFAULT_MODEL.repo}:${DEFAULT_QUANT}.`)
   }
   const [, owner, name, tag] = hubSpec
   return resolveFromHub(hub, { repo: `${owner}/${name}`, tag, localPathTried: localPath }, localMmproj, options)
@@ -84,8 +82,7 @@ function looksLikePath(model: string): boolean {
 async function resolveLocalFile(modelPath: string, localMmproj: string | undefined): Promise<ResolvedModel> {
   if (isMmproj(basename(modelPath))) {
     throw new ModelNotFoundError(
-      `--model ${modelPath} is an mmproj (the vision projector), not the language model. ` +
-        'Pass the model file with --model and this file with --mmproj.',
+      `--model ${modelPath} is an mmproj (the vision projector), not the language model. ` + 'Pass the model file with --model and this file with --mmproj.',
     )
   }
   await assertGguf(modelPath, '--model')
@@ -159,15 +156,12 @@ async function assertGguf(path: string, flag: string): Promise<void> {
 
 function assertComplete(candidate: ModelCandidate, where: string): void {
   if (isComplete(candidate)) return
-  throw new ModelNotFoundError(
-    `${where}: ${candidate.files[0]} is split into ${candidate.expectedParts} parts but only ${candidate.files.length} are there.`,
-  )
+  throw new ModelNotFoundError(`${where}: ${candidate.files[0]} is split into ${candidate.expectedParts} parts but only ${candidate.files.length} are there.`)
 }
 
 function missingMmproj(where: string): ModelNotFoundError {
   return new ModelNotFoundError(
-    `There is no mmproj*.gguf file ${where}. Qwen3-VL reads images through its vision projector (mmproj); ` +
-      'pass it with --mmproj /path/to/mmproj.gguf.',
+    `There is no mmproj*.gguf file ${where}. Qwen3-VL reads images through its vision projector (mmproj); ` + 'pass it with --mmproj /path/to/mmproj.gguf.',
   )
 }
 
@@ -227,9 +221,7 @@ async function resolveFromHub(hub: Hub, target: HubTarget, localMmproj: string |
   // 2. Ask the hub what the repository holds.
   const unavailable = (headline: string, wanted: WantedFile[] | undefined, cause?: unknown) =>
     new ModelUnavailableError(offlineGuidance(headline, hub, target, repoDir, wanted), { cause })
-  const knownWanted = target.exact
-    ? [wantedFor(target.exact.model), ...(localMmproj ? [] : [wantedFor(target.exact.mmproj)])]
-    : undefined
+  const knownWanted = target.exact ? [wantedFor(target.exact.model), ...(localMmproj ? [] : [wantedFor(target.exact.mmproj)])] : undefined
   if (isTruthy((options.env ?? process.env).HF_HUB_OFFLINE)) {
     throw unavailable(`HF_HUB_OFFLINE is set and ${spec} is not in the cache (${repoDir}).`, knownWanted)
   }
@@ -319,7 +311,11 @@ async function listGgufRecursively(root: string): Promise<string[]> {
   const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => [])
   return entries
     .filter((entry) => entry.isFile() && isGguf(entry.name))
-    .map((entry) => relative(root, join(entry.parentPath ?? entry.path, entry.name)).split(sep).join('/'))
+    .map((entry) =>
+      relative(root, join(entry.parentPath ?? entry.path, entry.name))
+        .split(sep)
+        .join('/'),
+    )
     .sort()
 }
 

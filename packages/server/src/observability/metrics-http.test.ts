@@ -25,7 +25,15 @@ afterEach(async () => {
 
 const question = {
   model: 'qwen3-vl-4b-instruct',
-  messages: [{ role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } }] }],
+  messages: [
+    {
+      role: 'user',
+      content: [
+        { type: 'text', text: 'What is this?' },
+        { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } },
+      ],
+    },
+  ],
   max_tokens: 64,
   temperature: 0.3,
 }
@@ -122,7 +130,15 @@ describe('GET /metrics', () => {
   it('counts uploads to /v1/images/describe as images too', async () => {
     await setup()
     const jpeg = await testImage(64, 48, 'jpeg')
-    const upload = (data: Buffer) => app!.inject({ method: 'POST', url: '/v1/images/describe', ...multipartForm([{ name: 'image', filename: 'a.jpg', data }, { name: 'temperature', value: '0' }]) })
+    const upload = (data: Buffer) =>
+      app!.inject({
+        method: 'POST',
+        url: '/v1/images/describe',
+        ...multipartForm([
+          { name: 'image', filename: 'a.jpg', data },
+          { name: 'temperature', value: '0' },
+        ]),
+      })
     expect((await upload(jpeg)).statusCode).toBe(200)
     expect((await upload(jpeg.subarray(0, 200))).statusCode).toBe(400)
     const after = await scrape()
@@ -135,7 +151,12 @@ describe('GET /metrics', () => {
     const { admission } = await setup({ engine: new ScriptedEngine(endless(10)), maxQueue: 0 })
     const url = await app!.listen({ port: 0, host: '127.0.0.1' })
     const controller = new AbortController()
-    await fetch(`${url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ ...question, stream: true }), headers: { 'content-type': 'application/json' }, signal: controller.signal })
+    await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      body: JSON.stringify({ ...question, stream: true }),
+      headers: { 'content-type': 'application/json' },
+      signal: controller.signal,
+    })
     expect(admission.running).toBe(1)
     const shed = await fetch(`${url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify(question), headers: { 'content-type': 'application/json' } })
     expect(shed.status).toBe(503)
@@ -246,7 +267,17 @@ describe('GET /v1/visto/stats', () => {
     expect(stats.prompt_tokens_per_second).toBeGreaterThan(0)
     expect(stats.time_to_first_token_ms_p50).toBeGreaterThanOrEqual(0)
     for (const point of stats.series) {
-      expect(Object.keys(point).sort()).toEqual(['completion_tokens_per_s', 'errors', 'latency_p50_ms', 'latency_p95_ms', 'prompt_tokens_per_s', 'queued', 'requests', 'running', 't'])
+      expect(Object.keys(point).sort()).toEqual([
+        'completion_tokens_per_s',
+        'errors',
+        'latency_p50_ms',
+        'latency_p95_ms',
+        'prompt_tokens_per_s',
+        'queued',
+        'requests',
+        'running',
+        't',
+      ])
     }
   })
 })

@@ -94,36 +94,162 @@ export class ServerMetrics implements ChatObserver {
     this.stats = new StatsWindow(options.stats)
     const { engine, admission, responseCache } = sources
 
-    this.httpRequests = new Counter({ name: 'visto_http_requests_total', help: 'HTTP requests by method, route pattern and status (499: the client left before the response ended).', labelNames: ['method', 'route', 'status'], registers })
-    this.httpDuration = new Histogram({ name: 'visto_http_request_duration_seconds', help: 'End-to-end latency of HTTP requests, from arrival to the last byte (whole event streams included).', labelNames: ['method', 'route'], buckets: LATENCY_BUCKETS, registers })
+    this.httpRequests = new Counter({
+      name: 'visto_http_requests_total',
+      help: 'HTTP requests by method, route pattern and status (499: the client left before the response ended).',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    })
+    this.httpDuration = new Histogram({
+      name: 'visto_http_request_duration_seconds',
+      help: 'End-to-end latency of HTTP requests, from arrival to the last byte (whole event streams included).',
+      labelNames: ['method', 'route'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    })
 
-    this.timeToFirstToken = new Histogram({ name: 'visto_chat_time_to_first_token_seconds', help: 'From receiving a chat request to its first generated token (images, queue and prompt included).', buckets: FIRST_TOKEN_BUCKETS, registers })
-    this.timePerOutputToken = new Histogram({ name: 'visto_chat_time_per_output_token_seconds', help: 'Mean time between generated tokens after the first, per request.', buckets: PER_TOKEN_BUCKETS, registers })
+    this.timeToFirstToken = new Histogram({
+      name: 'visto_chat_time_to_first_token_seconds',
+      help: 'From receiving a chat request to its first generated token (images, queue and prompt included).',
+      buckets: FIRST_TOKEN_BUCKETS,
+      registers,
+    })
+    this.timePerOutputToken = new Histogram({
+      name: 'visto_chat_time_per_output_token_seconds',
+      help: 'Mean time between generated tokens after the first, per request.',
+      buckets: PER_TOKEN_BUCKETS,
+      registers,
+    })
     this.promptTokens = new Counter({ name: 'visto_chat_prompt_tokens_total', help: 'Prompt tokens of finished generations (image tokens included).', registers })
     this.imageTokens = new Counter({ name: 'visto_chat_image_tokens_total', help: 'The part of the prompt tokens that images took.', registers })
     this.completionTokens = new Counter({ name: 'visto_chat_completion_tokens_total', help: 'Generated tokens of finished generations.', registers })
-    this.generations = new Counter({ name: 'visto_chat_generations_total', help: 'Generations on the engine by outcome (finished, failed); cache hits and cancellations are not counted.', labelNames: ['outcome'], registers })
+    this.generations = new Counter({
+      name: 'visto_chat_generations_total',
+      help: 'Generations on the engine by outcome (finished, failed); cache hits and cancellations are not counted.',
+      labelNames: ['outcome'],
+      registers,
+    })
 
-    this.images = new Counter({ name: 'visto_images_total', help: 'Images preprocessed (decoded, normalised, re-encoded), by the format read from their bytes.', labelNames: ['format'], registers })
-    this.imagesRejected = new Counter({ name: 'visto_images_rejected_total', help: 'Images refused by the pipeline, by error code (invalid_base64, unsupported_image_format, image_too_large, …).', labelNames: ['code'], registers })
-    this.imagePreprocess = new Histogram({ name: 'visto_image_preprocess_seconds', help: 'Time to preprocess one image, waiting for a decode slot included.', labelNames: ['format'], buckets: PREPROCESS_BUCKETS, registers })
+    this.images = new Counter({
+      name: 'visto_images_total',
+      help: 'Images preprocessed (decoded, normalised, re-encoded), by the format read from their bytes.',
+      labelNames: ['format'],
+      registers,
+    })
+    this.imagesRejected = new Counter({
+      name: 'visto_images_rejected_total',
+      help: 'Images refused by the pipeline, by error code (invalid_base64, unsupported_image_format, image_too_large, …).',
+      labelNames: ['code'],
+      registers,
+    })
+    this.imagePreprocess = new Histogram({
+      name: 'visto_image_preprocess_seconds',
+      help: 'Time to preprocess one image, waiting for a decode slot included.',
+      labelNames: ['format'],
+      buckets: PREPROCESS_BUCKETS,
+      registers,
+    })
 
-    new Gauge({ name: 'visto_queue_depth', help: 'Requests waiting for an engine slot.', registers, collect() { this.set(admission.queued) } })
-    new Gauge({ name: 'visto_requests_running', help: 'Requests holding an engine slot.', registers, collect() { this.set(admission.running) } })
-    this.shed = new Counter({ name: 'visto_requests_shed_total', help: 'Requests answered 503 with Retry-After, by reason (queue_full, shutting_down, model_loading, engine_unavailable).', labelNames: ['reason'], registers })
+    new Gauge({
+      name: 'visto_queue_depth',
+      help: 'Requests waiting for an engine slot.',
+      registers,
+      collect() {
+        this.set(admission.queued)
+      },
+    })
+    new Gauge({
+      name: 'visto_requests_running',
+      help: 'Requests holding an engine slot.',
+      registers,
+      collect() {
+        this.set(admission.running)
+      },
+    })
+    this.shed = new Counter({
+      name: 'visto_requests_shed_total',
+      help: 'Requests answered 503 with Retry-After, by reason (queue_full, shutting_down, model_loading, engine_unavailable).',
+      labelNames: ['reason'],
+      registers,
+    })
 
-    new Gauge({ name: 'visto_engine_info', help: 'Always 1; the engine kind and default model as labels.', labelNames: ['kind', 'model'], registers, collect() { const info = engine.describe(); this.reset(); this.set({ kind: info.kind, model: info.models[0] ?? '' }, 1) } })
-    new Gauge({ name: 'visto_engine_state', help: 'Engine state: 1 for the current one of loading, ready, unavailable.', labelNames: ['state'], registers, collect() { const state = engine.state().status; for (const s of ENGINE_STATES) this.set({ state: s }, s === state ? 1 : 0) } })
-    new Gauge({ name: 'visto_engine_load_progress', help: 'Model load progress while loading (0..1); 1 when ready.', registers, collect() { const state = engine.state(); this.set(state.status === 'loading' ? state.progress : state.status === 'ready' ? 1 : 0) } })
-    new Counter({ name: 'visto_engine_restarts_total', help: 'Engine restarts after it stopped unexpectedly.', registers, collect() { this.reset(); this.inc(engine.history?.().restarts ?? 0) } })
-    new Gauge({ name: 'visto_engine_load_seconds', help: 'How long the last successful engine start (model load) took.', registers, collect() { const seconds = engine.history?.().lastLoadSeconds; if (seconds === undefined) this.reset(); else this.set(seconds) } })
-    this.engineScrapeOk = new Gauge({ name: 'visto_engine_metrics_up', help: '1 when the engine’s own metrics (visto_engine_llamacpp_*) were included in this scrape, 0 when it could not be asked.', registers })
+    new Gauge({
+      name: 'visto_engine_info',
+      help: 'Always 1; the engine kind and default model as labels.',
+      labelNames: ['kind', 'model'],
+      registers,
+      collect() {
+        const info = engine.describe()
+        this.reset()
+        this.set({ kind: info.kind, model: info.models[0] ?? '' }, 1)
+      },
+    })
+    new Gauge({
+      name: 'visto_engine_state',
+      help: 'Engine state: 1 for the current one of loading, ready, unavailable.',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const state = engine.state().status
+        for (const s of ENGINE_STATES) this.set({ state: s }, s === state ? 1 : 0)
+      },
+    })
+    new Gauge({
+      name: 'visto_engine_load_progress',
+      help: 'Model load progress while loading (0..1); 1 when ready.',
+      registers,
+      collect() {
+        const state = engine.state()
+        this.set(state.status === 'loading' ? state.progress : state.status === 'ready' ? 1 : 0)
+      },
+    })
+    new Counter({
+      name: 'visto_engine_restarts_total',
+      help: 'Engine restarts after it stopped unexpectedly.',
+      registers,
+      collect() {
+        this.reset()
+        this.inc(engine.history?.().restarts ?? 0)
+      },
+    })
+    new Gauge({
+      name: 'visto_engine_load_seconds',
+      help: 'How long the last successful engine start (model load) took.',
+      registers,
+      collect() {
+        const seconds = engine.history?.().lastLoadSeconds
+        if (seconds === undefined) this.reset()
+        else this.set(seconds)
+      },
+    })
+    this.engineScrapeOk = new Gauge({
+      name: 'visto_engine_metrics_up',
+      help: '1 when the engine’s own metrics (visto_engine_llamacpp_*) were included in this scrape, 0 when it could not be asked.',
+      registers,
+    })
     registerPoolMetrics(registers, engine)
 
     if (responseCache) {
       const cache = responseCache
-      const counter = (name: string, help: string, read: () => number) => new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()) } })
-      const gauge = (name: string, help: string, read: () => number) => new Gauge({ name, help, registers, collect() { this.set(read()) } })
+      const counter = (name: string, help: string, read: () => number) =>
+        new Counter({
+          name,
+          help,
+          registers,
+          collect() {
+            this.reset()
+            this.inc(read())
+          },
+        })
+      const gauge = (name: string, help: string, read: () => number) =>
+        new Gauge({
+          name,
+          help,
+          registers,
+          collect() {
+            this.set(read())
+          },
+        })
       counter('visto_response_cache_hits_total', 'Requests answered from the response cache.', () => cache.hits)
       counter('visto_response_cache_misses_total', 'Cacheable requests not found in the response cache.', () => cache.misses)
       counter('visto_response_cache_bypasses_total', 'Cacheable requests that skipped the lookup (Cache-Control: no-cache or no-store).', () => cache.bypasses)

@@ -14,7 +14,17 @@ describe('StatsWindow', () => {
     const [previous, current] = series.slice(-2)
     expect(previous).toMatchObject({ requests: 20, errors: 1, latency_p50_ms: 100, latency_p95_ms: 190 })
     expect(current).toMatchObject({ requests: 1, errors: 0, latency_p50_ms: 500, latency_p95_ms: 500 })
-    expect(series[0]).toEqual({ t: series[0]!.t, requests: 0, errors: 0, latency_p50_ms: null, latency_p95_ms: null, completion_tokens_per_s: null, prompt_tokens_per_s: null, queued: 0, running: 0 })
+    expect(series[0]).toEqual({
+      t: series[0]!.t,
+      requests: 0,
+      errors: 0,
+      latency_p50_ms: null,
+      latency_p95_ms: null,
+      completion_tokens_per_s: null,
+      prompt_tokens_per_s: null,
+      queued: 0,
+      running: 0,
+    })
   })
 
   it('measures token speeds and time to first token from finished generations, and forgets what left the window', () => {

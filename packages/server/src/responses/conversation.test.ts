@@ -15,7 +15,14 @@ describe('conversationMessages', () => {
         { type: 'function_call', call_id: 'c1', name: 'weather', arguments: '{"city":"Oslo"}' },
         { type: 'function_call', call_id: 'c2', name: 'weather', arguments: '{"city":"Lima"}' },
         { type: 'function_call_output', call_id: 'c1', output: 'cold' },
-        { type: 'function_call_output', call_id: 'c2', output: [{ type: 'input_text', text: 'warm' }, { type: 'input_image', image_url: 'data:image/png;base64,AAAA', detail: 'original' }] },
+        {
+          type: 'function_call_output',
+          call_id: 'c2',
+          output: [
+            { type: 'input_text', text: 'warm' },
+            { type: 'input_image', image_url: 'data:image/png;base64,AAAA', detail: 'original' },
+          ],
+        },
       ],
     })
     const messages = await conversationMessages(request, [], limits, undefined)
@@ -30,15 +37,39 @@ describe('conversationMessages', () => {
         ],
       },
       { role: 'tool', toolCallId: 'c1', parts: [{ type: 'text', text: 'cold' }] },
-      { role: 'tool', toolCallId: 'c2', parts: [{ type: 'text', text: 'warm' }, { type: 'image', url: 'data:image/png;base64,AAAA', detail: 'high', where: 'input[5].output[1]' }] },
+      {
+        role: 'tool',
+        toolCallId: 'c2',
+        parts: [
+          { type: 'text', text: 'warm' },
+          { type: 'image', url: 'data:image/png;base64,AAAA', detail: 'high', where: 'input[5].output[1]' },
+        ],
+      },
     ])
   })
 
   it('counts the whole conversation against the limits, naming previous_response_id when the history is what overflows', async () => {
     const small = { ...limits, maxMessages: 3, maxTextChars: 40 }
-    const earlier = [{ responseId: 'resp_a', items: parse({ input: [{ role: 'user', content: 'one' }, { role: 'assistant', content: 'two' }, { role: 'user', content: 'three' }] }).items }]
-    await expect(conversationMessages(parse({ input: 'four' }), earlier, small, undefined)).rejects.toMatchObject({ status: 400, param: 'previous_response_id', code: 'too_many_messages' })
-    await expect(conversationMessages(parse({ input: 'x'.repeat(30) }), [{ responseId: 'resp_a', items: parse({ input: 'y'.repeat(20) }).items }], small, undefined)).rejects.toMatchObject({
+    const earlier = [
+      {
+        responseId: 'resp_a',
+        items: parse({
+          input: [
+            { role: 'user', content: 'one' },
+            { role: 'assistant', content: 'two' },
+            { role: 'user', content: 'three' },
+          ],
+        }).items,
+      },
+    ]
+    await expect(conversationMessages(parse({ input: 'four' }), earlier, small, undefined)).rejects.toMatchObject({
+      status: 400,
+      param: 'previous_response_id',
+      code: 'too_many_messages',
+    })
+    await expect(
+      conversationMessages(parse({ input: 'x'.repeat(30) }), [{ responseId: 'resp_a', items: parse({ input: 'y'.repeat(20) }).items }], small, undefined),
+    ).rejects.toMatchObject({
       status: 400,
       param: 'input[0].content[0].text',
       code: 'too_much_text',

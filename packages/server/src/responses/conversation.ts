@@ -37,7 +37,8 @@ export async function conversationMessages(
   const budget = new TextBudget(limits.maxTextChars)
   const messages: ChatJobMessage[] = []
   const callIds = new Set<string>()
-  if (request.instructions !== null && request.instructions !== '') messages.push({ role: 'system', parts: [{ type: 'text', text: budget.take(request.instructions, 'instructions') }] })
+  if (request.instructions !== null && request.instructions !== '')
+    messages.push({ role: 'system', parts: [{ type: 'text', text: budget.take(request.instructions, 'instructions') }] })
   const located: Array<{ item: ResponsesStoredItem; where: string }> = []
   for (const turn of earlier) {
     for (const [i, item] of turn.items.entries()) located.push({ item, where: `previous_response_id (${turn.responseId} item ${i})` })
@@ -56,7 +57,11 @@ export async function conversationMessages(
         break
       }
       case 'function_call': {
-        const call: EngineToolCall = { id: budget.take(item.call_id, `${where}.call_id`), name: budget.take(item.name, `${where}.name`), arguments: budget.take(item.arguments, `${where}.arguments`) }
+        const call: EngineToolCall = {
+          id: budget.take(item.call_id, `${where}.call_id`),
+          name: budget.take(item.name, `${where}.name`),
+          arguments: budget.take(item.arguments, `${where}.arguments`),
+        }
         callIds.add(call.id)
         const last = messages.at(-1)
         if (last?.role === 'assistant') last.toolCalls = [...(last.toolCalls ?? []), call]
@@ -71,7 +76,11 @@ export async function conversationMessages(
       }
     }
     if (messages.length > limits.maxMessages) {
-      fail(`Too many messages: the conversation has over ${limits.maxMessages} (--max-messages); start a new one, or raise the limit`, earlier.length > 0 ? 'previous_response_id' : 'input', 'too_many_messages')
+      fail(
+        `Too many messages: the conversation has over ${limits.maxMessages} (--max-messages); start a new one, or raise the limit`,
+        earlier.length > 0 ? 'previous_response_id' : 'input',
+        'too_many_messages',
+      )
     }
   }
   if (!messages.some((m) => m.role === 'user')) fail('The conversation must contain at least one user message', 'input')
@@ -88,7 +97,15 @@ async function contentParts(content: readonly ResponsesInputContent[], at: strin
       if (typeof part.image_url === 'string') parts.push({ type: 'image', url: part.image_url, detail, where })
       else parts.push({ type: 'image', ...(await uploadedImage(part.file_id ?? '', where, readFile)), detail, where })
     } else {
-      parts.push({ type: 'file', where, filename: part.filename, fileData: part.file_data, fileId: part.file_data === undefined ? (part.file_id ?? undefined) : undefined, pages: undefined, detail: 'auto' })
+      parts.push({
+        type: 'file',
+        where,
+        filename: part.filename,
+        fileData: part.file_data,
+        fileId: part.file_data === undefined ? (part.file_id ?? undefined) : undefined,
+        pages: undefined,
+        detail: 'auto',
+      })
     }
   }
   return parts
@@ -97,7 +114,10 @@ async function contentParts(content: readonly ResponsesInputContent[], at: strin
 /** An image uploaded through the Files API: its bytes, and their sha256 (the response cache keys them as the same bytes sent inline). */
 async function uploadedImage(fileId: string, where: string, readFile: FileReader): Promise<{ bytes: Buffer; sha256: string }> {
   const location = { ...uploadImageLocation(where), param: `${where}.file_id` }
-  if (!readFile) throw invalidImage(location, 'file_id is not supported: uploaded files are not enabled on this server; send the image inline as "image_url": "data:image/...;base64,..."', { code: 'file_uploads_disabled' })
+  if (!readFile)
+    throw invalidImage(location, 'file_id is not supported: uploaded files are not enabled on this server; send the image inline as "image_url": "data:image/...;base64,..."', {
+      code: 'file_uploads_disabled',
+    })
   const bytes = await readFile(fileId)
   if (bytes === undefined) throw invalidImage(location, `no uploaded file has the id ${JSON.stringify(fileId.slice(0, 80))}`, { code: 'file_not_found' })
   return { bytes, sha256: createHash('sha256').update(bytes).digest('hex') }

@@ -13,7 +13,12 @@ async function* source(events: EngineEvent[]): AsyncGenerator<ChoiceEvent> {
 
 async function run(events: EngineEvent[], withLogprobs = false) {
   const finished: ResponsesResponse[] = []
-  const stream = new ResponseEventStream(skeleton, (response) => finished.push(response), () => 42, withLogprobs)
+  const stream = new ResponseEventStream(
+    skeleton,
+    (response) => finished.push(response),
+    () => 42,
+    withLogprobs,
+  )
   const out: ResponsesStreamEvent[] = []
   for await (const event of stream.events(source(events))) out.push(event)
   return { out, finished, stream }
@@ -55,34 +60,51 @@ describe('ResponseEventStream', () => {
     const completed = out.at(-1) as ResponsesStreamEvent & { response: ResponsesResponse }
     expect(completed.type).toBe('response.completed')
     expect(completed.response).toBe(finished[0])
-    expect(completed.response.output.map((item) => (item.type === 'function_call' ? `${item.call_id}:${item.name}:${item.arguments}` : item.content[0]!.type === 'output_text' ? item.content[0]!.text : ''))).toEqual([
-      'Let me check.',
-      'call_1:look:{}',
-      'call_2:zoom:{"x":1}',
-    ])
+    expect(
+      completed.response.output.map((item) =>
+        item.type === 'function_call' ? `${item.call_id}:${item.name}:${item.arguments}` : item.content[0]!.type === 'output_text' ? item.content[0]!.text : '',
+      ),
+    ).toEqual(['Let me check.', 'call_1:look:{}', 'call_2:zoom:{"x":1}'])
     expect(completed.response).toMatchObject({ status: 'completed', completed_at: 42, usage: { input_tokens: 5, output_tokens: 7, total_tokens: 12 } })
   })
 
   it('puts logprobs on the delta of the text they scored and on the finished text', async () => {
     const { out } = await run(
-      [{ type: 'accepted' }, { type: 'logprobs', tokens: [token('Hi')] }, { type: 'text', text: 'Hi' }, { type: 'logprobs', tokens: [token('!')] }, { type: 'text', text: '!' }, { type: 'done', finishReason: 'length', promptTokens: 1, completionTokens: 2 }],
+      [
+        { type: 'accepted' },
+        { type: 'logprobs', tokens: [token('Hi')] },
+        { type: 'text', text: 'Hi' },
+        { type: 'logprobs', tokens: [token('!')] },
+        { type: 'text', text: '!' },
+        { type: 'done', finishReason: 'length', promptTokens: 1, completionTokens: 2 },
+      ],
       true,
     )
     const deltas = out.filter((e) => e.type === 'response.output_text.delta')
     expect(deltas.map((e) => e.logprobs.map((l) => l.token))).toEqual([['Hi'], ['!']])
     const done = out.find((e) => e.type === 'response.output_item.done')
-    expect(done && done.type === 'response.output_item.done' && done.item).toMatchObject({ status: 'incomplete', content: [{ text: 'Hi!', logprobs: [{ token: 'Hi', logprob: -0.5, top_logprobs: [] }, { token: '!' }] }] })
+    expect(done && done.type === 'response.output_item.done' && done.item).toMatchObject({
+      status: 'incomplete',
+      content: [{ text: 'Hi!', logprobs: [{ token: 'Hi', logprob: -0.5, top_logprobs: [] }, { token: '!' }] }],
+    })
     expect(out.at(-1)).toMatchObject({ type: 'response.incomplete', response: { status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' } } })
   })
 
   it('sends an empty message for an empty answer, and frames a later failure as error then response.failed, numbered on', async () => {
     const { out, stream } = await run([{ type: 'accepted' }, { type: 'done', finishReason: 'stop', promptTokens: 1, completionTokens: 0 }])
     expect(out.at(-1)).toMatchObject({ type: 'response.completed', response: { output: [{ type: 'message', content: [{ type: 'output_text', text: '' }] }] } })
-    const frames = stream.format.errorFrame(new InvalidRequestError('too long', { code: 'context_length_exceeded', param: 'input' })).split('\n\n').filter(Boolean)
+    const frames = stream.format
+      .errorFrame(new InvalidRequestError('too long', { code: 'context_length_exceeded', param: 'input' }))
+      .split('\n\n')
+      .filter(Boolean)
     expect(frames.map((frame) => frame.split('\n')[0])).toEqual(['event: error', 'event: response.failed'])
     const [error, failed] = frames.map((frame) => JSON.parse(frame.split('\n')[1]!.slice(6)))
     expect(error).toEqual({ type: 'error', code: 'context_length_exceeded', message: 'too long', param: 'input', sequence_number: out.length })
-    expect(failed).toMatchObject({ type: 'response.failed', sequence_number: out.length + 1, response: { status: 'failed', error: { code: 'context_length_exceeded', message: 'too long' } } })
+    expect(failed).toMatchObject({
+      type: 'response.failed',
+      sequence_number: out.length + 1,
+      response: { status: 'failed', error: { code: 'context_length_exceeded', message: 'too long' } },
+    })
     expect(stream.format.end).toBeNull()
   })
 })

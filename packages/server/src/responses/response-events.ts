@@ -66,7 +66,14 @@ export class ResponseEventStream {
           }
           open.text += event.text
           open.logprobs?.push(...pendingLogprobs)
-          yield this.numbered({ type: 'response.output_text.delta', item_id: open.id, output_index: open.outputIndex, content_index: 0, delta: event.text, logprobs: responsesLogprobs(pendingLogprobs) })
+          yield this.numbered({
+            type: 'response.output_text.delta',
+            item_id: open.id,
+            output_index: open.outputIndex,
+            content_index: 0,
+            delta: event.text,
+            logprobs: responsesLogprobs(pendingLogprobs),
+          })
           pendingLogprobs = []
           break
         }
@@ -113,7 +120,14 @@ export class ResponseEventStream {
   private *close(open: OpenItem, status: ItemStatus): Generator<ResponsesStreamEvent> {
     if (open.kind === 'message') {
       const part = outputText(open.text, open.logprobs)
-      yield this.numbered({ type: 'response.output_text.done', item_id: open.id, output_index: open.outputIndex, content_index: 0, text: open.text, logprobs: responsesLogprobs(open.logprobs ?? []) })
+      yield this.numbered({
+        type: 'response.output_text.done',
+        item_id: open.id,
+        output_index: open.outputIndex,
+        content_index: 0,
+        text: open.text,
+        logprobs: responsesLogprobs(open.logprobs ?? []),
+      })
       yield this.numbered({ type: 'response.content_part.done', item_id: open.id, output_index: open.outputIndex, content_index: 0, part })
       const item = outputMessage(open.id, open.text, open.logprobs, status)
       this.output[open.outputIndex] = item

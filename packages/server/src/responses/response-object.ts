@@ -80,7 +80,12 @@ export function functionCallItem(id: string, call: EngineToolCall, status: Respo
 }
 
 export function responsesLogprobs(tokens: readonly TokenLogprob[]): ResponsesLogprob[] {
-  return tokens.map((t) => ({ token: t.token, logprob: t.logprob, bytes: t.bytes, top_logprobs: t.top.map((top) => ({ token: top.token, logprob: top.logprob, bytes: top.bytes })) }))
+  return tokens.map((t) => ({
+    token: t.token,
+    logprob: t.logprob,
+    bytes: t.bytes,
+    top_logprobs: t.top.map((top) => ({ token: top.token, logprob: top.logprob, bytes: top.bytes })),
+  }))
 }
 
 export function responsesUsage(usage: JobUsage): ResponsesUsage {

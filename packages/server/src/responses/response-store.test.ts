@@ -40,7 +40,9 @@ function response(id: string, previous: string | null, text: string): ResponsesR
   }
 }
 
-const input = (text: string) => [{ type: 'message' as const, id: `msg_in_${text.length}`, role: 'user' as const, status: 'completed' as const, content: [{ type: 'input_text' as const, text }] }]
+const input = (text: string) => [
+  { type: 'message' as const, id: `msg_in_${text.length}`, role: 'user' as const, status: 'completed' as const, content: [{ type: 'input_text' as const, text }] },
+]
 
 describe('ResponseStore', () => {
   it('keeps responses in the data directory database (0600 in a 0700 folder) and reads them back whole', async () => {
@@ -48,7 +50,14 @@ describe('ResponseStore', () => {
     dataDir = await openDataDir(dir)
     const store = new ResponseStore(dataDir.db, { retentionSeconds: 60, maxBytes: 1_000_000, clock: () => 100 })
     store.insert({ response: response('resp_a', null, 'Hello'), inputItems: input('Hi'), chain: [] })
-    expect(store.get('resp_a')).toEqual({ id: 'resp_a', previousResponseId: null, createdAt: 1, expiresAt: 160, response: response('resp_a', null, 'Hello'), inputItems: input('Hi') })
+    expect(store.get('resp_a')).toEqual({
+      id: 'resp_a',
+      previousResponseId: null,
+      createdAt: 1,
+      expiresAt: 160,
+      response: response('resp_a', null, 'Hello'),
+      inputItems: input('Hi'),
+    })
     expect(statSync(dir).mode & 0o777).toBe(0o700)
     expect(statSync(join(dir, 'batches.sqlite')).mode & 0o777).toBe(0o600)
   })

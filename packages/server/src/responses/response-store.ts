@@ -92,7 +92,9 @@ export class ResponseStore {
 
   /** A stored response not past its retention. */
   get(id: string): StoredResponse | undefined {
-    const row = this.db.prepare('SELECT id, previous_response_id, created_at, expires_at, input_items, response FROM responses WHERE id = ? AND expires_at > ?').get(id, this.now()) as Row | undefined
+    const row = this.db
+      .prepare('SELECT id, previous_response_id, created_at, expires_at, input_items, response FROM responses WHERE id = ? AND expires_at > ?')
+      .get(id, this.now()) as Row | undefined
     if (!row) return undefined
     return {
       id: row.id,

@@ -86,7 +86,9 @@ describe('POST /v1/responses', () => {
       instructions: 'Be brief.',
       max_output_tokens: 50,
       model: 'qwen3-vl-4b-instruct',
-      output: [{ type: 'message', id: expect.stringMatching(/^msg_/), role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: 'Hello world', annotations: [] }] }],
+      output: [
+        { type: 'message', id: expect.stringMatching(/^msg_/), role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: 'Hello world', annotations: [] }] },
+      ],
       parallel_tool_calls: true,
       previous_response_id: null,
       store: true,
@@ -114,7 +116,14 @@ describe('POST /v1/responses', () => {
     const response = await create({
       input: [
         { role: 'developer', content: 'Answer in JSON.' },
-        { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Which colour?' }, { type: 'input_image', image_url: pngUrl, detail: 'low' }] },
+        {
+          type: 'message',
+          role: 'user',
+          content: [
+            { type: 'input_text', text: 'Which colour?' },
+            { type: 'input_image', image_url: pngUrl, detail: 'low' },
+          ],
+        },
       ],
       text: { format: { type: 'json_schema', name: 'colour', schema, strict: true } },
     })
@@ -163,7 +172,13 @@ describe('POST /v1/responses', () => {
     expect(list[3]!.data).toMatchObject({ item_id: itemId, output_index: 0, content_index: 0, part: { type: 'output_text', text: '', annotations: [] } })
     expect(list.slice(4, 6).map((e) => e.data.delta)).toEqual(['Hello', ' world'])
     expect(list[6]!.data).toMatchObject({ item_id: itemId, text: 'Hello world', logprobs: [] })
-    expect(list[8]!.data.item).toEqual({ type: 'message', id: itemId, role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: 'Hello world', annotations: [] }] })
+    expect(list[8]!.data.item).toEqual({
+      type: 'message',
+      id: itemId,
+      role: 'assistant',
+      status: 'completed',
+      content: [{ type: 'output_text', text: 'Hello world', annotations: [] }],
+    })
     const completed = list[9]!.data.response
     expect(completed).toMatchObject({ status: 'completed', output: [list[8]!.data.item], usage: { input_tokens: 20, output_tokens: 2, total_tokens: 22 } })
     expect((await get(`/v1/responses/${completed.id}`)).json()).toEqual(completed)
@@ -179,7 +194,13 @@ describe('POST /v1/responses', () => {
     })
     const list = events((await create({ input: 'Hi', stream: true })).body)
     expect(list.slice(-2).map((e) => e.event)).toEqual(['error', 'response.failed'])
-    expect(list.at(-2)!.data).toEqual({ type: 'error', code: 'internal_error', message: 'The server had an error while processing your request.', param: null, sequence_number: list.length - 2 })
+    expect(list.at(-2)!.data).toEqual({
+      type: 'error',
+      code: 'internal_error',
+      message: 'The server had an error while processing your request.',
+      param: null,
+      sequence_number: list.length - 2,
+    })
     expect(list.at(-1)!.data.response).toMatchObject({ status: 'failed', error: { code: 'internal_error' }, output: [{ type: 'message', status: 'in_progress' }] })
     expect(list.map((e) => e.data.sequence_number)).toEqual(list.map((_, i) => i))
   })
@@ -198,8 +219,14 @@ describe('function tools', () => {
   it('offers the functions to the engine and answers a call as a function_call output item', async () => {
     const { engine } = await setup({ script: scripted(call) })
     const body = (await create({ input: 'Weather in Oslo?', tools, tool_choice: 'required', parallel_tool_calls: false })).json()
-    expect(engine.requests[0]!.tools).toEqual({ functions: [{ name: 'get_weather', description: 'Weather in a city', parameters: tools[0]!.parameters }], choice: 'required', parallel: false })
-    expect(body.output).toEqual([{ type: 'function_call', id: expect.stringMatching(/^fc_/), call_id: 'call_a', name: 'get_weather', arguments: '{"city":"Oslo"}', status: 'completed' }])
+    expect(engine.requests[0]!.tools).toEqual({
+      functions: [{ name: 'get_weather', description: 'Weather in a city', parameters: tools[0]!.parameters }],
+      choice: 'required',
+      parallel: false,
+    })
+    expect(body.output).toEqual([
+      { type: 'function_call', id: expect.stringMatching(/^fc_/), call_id: 'call_a', name: 'get_weather', arguments: '{"city":"Oslo"}', status: 'completed' },
+    ])
     expect(body).toMatchObject({ tool_choice: 'required', parallel_tool_calls: false, tools: [{ type: 'function', name: 'get_weather', strict: true }] })
   })
 
@@ -237,16 +264,39 @@ describe('function tools', () => {
 
   it('refuses a function_call_output that answers no call of the conversation', async () => {
     await setup()
-    const response = await create({ input: [{ role: 'user', content: 'Hi' }, { type: 'function_call_output', call_id: 'call_zzz', output: 'x' }] })
+    const response = await create({
+      input: [
+        { role: 'user', content: 'Hi' },
+        { type: 'function_call_output', call_id: 'call_zzz', output: 'x' },
+      ],
+    })
     expect(response.statusCode).toBe(400)
-    expect(response.json().error).toEqual({ type: 'invalid_request_error', code: 'invalid_value', param: 'input[1].call_id', message: 'input[1] answers the call "call_zzz", which no earlier function_call made' })
+    expect(response.json().error).toEqual({
+      type: 'invalid_request_error',
+      code: 'invalid_value',
+      param: 'input[1].call_id',
+      message: 'input[1] answers the call "call_zzz", which no earlier function_call made',
+    })
   })
 })
 
 describe('stored responses and conversations', () => {
   it('rebuilds the conversation from previous_response_id: earlier input and output, without the earlier instructions', async () => {
     const { engine } = await setup()
-    const first = (await create({ instructions: 'First rules.', input: [{ role: 'user', content: [{ type: 'input_text', text: 'What is this?' }, { type: 'input_image', image_url: pngUrl }] }] })).json()
+    const first = (
+      await create({
+        instructions: 'First rules.',
+        input: [
+          {
+            role: 'user',
+            content: [
+              { type: 'input_text', text: 'What is this?' },
+              { type: 'input_image', image_url: pngUrl },
+            ],
+          },
+        ],
+      })
+    ).json()
     engine.script = words(['Blue'])
     const second = (await create({ previous_response_id: first.id, instructions: 'Second rules.', input: 'Which colour?' })).json()
     expect(seen(engine.requests[1]!)).toEqual([
@@ -260,7 +310,13 @@ describe('stored responses and conversations', () => {
 
     const items = (await get(`/v1/responses/${third.json().id}/input_items`)).json()
     expect(items).toMatchObject({ object: 'list', has_more: false })
-    expect(items.data.map((item: { role: string; content: [{ text: string }] }) => `${item.role}:${item.content[0].text}`)).toEqual(['user:And now?', 'assistant:Blue', 'user:Which colour?', 'assistant:Hello world', 'user:What is this?'])
+    expect(items.data.map((item: { role: string; content: [{ text: string }] }) => `${item.role}:${item.content[0].text}`)).toEqual([
+      'user:And now?',
+      'assistant:Blue',
+      'user:Which colour?',
+      'assistant:Hello world',
+      'user:What is this?',
+    ])
     expect(items.data[4].content[1]).toEqual({ type: 'input_image', image_url: pngUrl, file_id: null, detail: 'auto' })
     const page = (await get(`/v1/responses/${third.json().id}/input_items?order=asc&limit=2&after=${items.data[4].id}`)).json()
     expect(page.data.map((item: { content: [{ text: string }] }) => item.content[0].text)).toEqual(['Hello world', 'Which colour?'])
@@ -272,7 +328,14 @@ describe('stored responses and conversations', () => {
     const first = (await create({ input: 'Pick a number', temperature: 0 })).json()
     const byId = await create({ previous_response_id: first.id, input: 'Another', temperature: 0 })
     expect(byId.headers['x-visto-cache']).toBe('miss')
-    const whole = await create({ input: [{ role: 'user', content: 'Pick a number' }, { role: 'assistant', content: 'Hello world' }, { role: 'user', content: 'Another' }], temperature: 0 })
+    const whole = await create({
+      input: [
+        { role: 'user', content: 'Pick a number' },
+        { role: 'assistant', content: 'Hello world' },
+        { role: 'user', content: 'Another' },
+      ],
+      temperature: 0,
+    })
     expect(whole.headers['x-visto-cache']).toBe('hit')
     // The same last turn after a different history is another request.
     const other = (await create({ input: 'Pick a colour', temperature: 0 })).json()
@@ -287,7 +350,12 @@ describe('stored responses and conversations', () => {
     expect((await get(`/v1/responses/${unstored.id}`)).statusCode).toBe(404)
     const refused = await create({ previous_response_id: unstored.id, input: 'Again' })
     expect(refused.statusCode).toBe(400)
-    expect(refused.json().error).toEqual({ type: 'invalid_request_error', code: 'previous_response_not_found', param: 'previous_response_id', message: `Previous response with id '${unstored.id}' not found.` })
+    expect(refused.json().error).toEqual({
+      type: 'invalid_request_error',
+      code: 'previous_response_not_found',
+      param: 'previous_response_id',
+      message: `Previous response with id '${unstored.id}' not found.`,
+    })
 
     const first = (await create({ input: 'Hi' })).json()
     const second = (await create({ previous_response_id: first.id, input: 'Again' })).json()
@@ -300,7 +368,9 @@ describe('stored responses and conversations', () => {
     expect((await get(`/v1/responses/${second.id}`)).statusCode).toBe(200)
     const broken = await create({ previous_response_id: second.id, input: 'More' })
     expect(broken.statusCode).toBe(400)
-    expect(broken.json().error.message).toBe(`Previous response with id '${second.id}' continues response '${first.id}', which was deleted or has expired; its conversation cannot be continued.`)
+    expect(broken.json().error.message).toBe(
+      `Previous response with id '${second.id}' continues response '${first.id}', which was deleted or has expired; its conversation cannot be continued.`,
+    )
   })
 
   it('forgets responses after --response-retention-hours, and continuing a conversation renews all of it', async () => {
@@ -339,15 +409,45 @@ describe('bad requests', () => {
     [{}, 'input', 'missing_required_parameter', 'input is required: a string, or a non-empty array of input items'],
     [{ input: [] }, 'input', 'invalid_type', 'input must be a string or a non-empty array of items, got an empty array'],
     [{ input: 5 }, 'input', 'invalid_type', 'input must be a string or a non-empty array of items, got a number'],
-    [{ input: [{ type: 'reasoning', summary: [] }] }, 'input[0].type', 'unsupported_value', 'input[0].type "reasoning" is not supported; input items are "message", "function_call" and "function_call_output"'],
+    [
+      { input: [{ type: 'reasoning', summary: [] }] },
+      'input[0].type',
+      'unsupported_value',
+      'input[0].type "reasoning" is not supported; input items are "message", "function_call" and "function_call_output"',
+    ],
     [{ input: [{ role: 'robot', content: 'x' }] }, 'input[0].role', 'invalid_value', 'input[0].role must be "user", "system", "developer" or "assistant", got "robot"'],
-    [{ input: [{ role: 'user', content: [{ type: 'input_audio' }] }] }, 'input[0].content[0].type', 'unsupported_content_type', 'Unsupported content part type "input_audio" in input[0].content[0]; supported types are "input_text", "input_image" and "input_file"'],
-    [{ input: [{ role: 'user', content: [{ type: 'input_image' }] }] }, 'input[0].content[0]', 'missing_required_parameter', 'input[0].content[0] needs exactly one of "image_url" (a data:image/...;base64 URL) and "file_id" (an uploaded image)'],
-    [{ input: [{ role: 'system', content: [{ type: 'input_image', image_url: 'data:,' }] }] }, 'input[0].content[0]', 'invalid_value', 'Images are only accepted in user messages and function_call_output; input[0].content[0] is in a system message'],
-    [{ input: [{ role: 'user', content: [{ type: 'input_file', file_url: 'https://x/a.pdf' }] }] }, 'input[0].content[0].file_url', 'unsupported_parameter', 'input[0].content[0].file_url is not supported: send the PDF inline as "file_data" (data:application/pdf;base64,...) or upload it and send "file_id"'],
+    [
+      { input: [{ role: 'user', content: [{ type: 'input_audio' }] }] },
+      'input[0].content[0].type',
+      'unsupported_content_type',
+      'Unsupported content part type "input_audio" in input[0].content[0]; supported types are "input_text", "input_image" and "input_file"',
+    ],
+    [
+      { input: [{ role: 'user', content: [{ type: 'input_image' }] }] },
+      'input[0].content[0]',
+      'missing_required_parameter',
+      'input[0].content[0] needs exactly one of "image_url" (a data:image/...;base64 URL) and "file_id" (an uploaded image)',
+    ],
+    [
+      { input: [{ role: 'system', content: [{ type: 'input_image', image_url: 'data:,' }] }] },
+      'input[0].content[0]',
+      'invalid_value',
+      'Images are only accepted in user messages and function_call_output; input[0].content[0] is in a system message',
+    ],
+    [
+      { input: [{ role: 'user', content: [{ type: 'input_file', file_url: 'https://x/a.pdf' }] }] },
+      'input[0].content[0].file_url',
+      'unsupported_parameter',
+      'input[0].content[0].file_url is not supported: send the PDF inline as "file_data" (data:application/pdf;base64,...) or upload it and send "file_id"',
+    ],
     [{ input: 'x', max_output_tokens: 0 }, 'max_output_tokens', 'invalid_value', `max_output_tokens must be from 1 to ${Number.MAX_SAFE_INTEGER}, got 0`],
     [{ input: 'x', temperature: 3 }, 'temperature', 'invalid_value', 'temperature must be at most 2, got 3'],
-    [{ input: 'x', text: { format: { type: 'json_schema', name: 'a' } } }, 'text.format.schema', 'missing_required_parameter', 'text.format.schema must be a JSON schema object, got undefined'],
+    [
+      { input: 'x', text: { format: { type: 'json_schema', name: 'a' } } },
+      'text.format.schema',
+      'missing_required_parameter',
+      'text.format.schema must be a JSON schema object, got undefined',
+    ],
     [{ input: 'x', tools: [{ type: 'web_search' }] }, 'tools[0].type', 'unsupported_value', 'tools[0].type "web_search" is not supported: this server offers function tools only'],
     [{ input: 'x', tools: [{ type: 'function', function: { name: 'a' } }] }, 'tools[0].name', 'missing_required_parameter', 'tools[0].name must be a string, got undefined'],
     [{ input: 'x', tool_choice: 'required' }, 'tool_choice', 'invalid_value', 'tool_choice needs tools: this request offers no functions to call'],
@@ -369,11 +469,16 @@ describe('bad requests', () => {
     const pick = <T>(options: T[]): T => options[Math.floor(random() * options.length)]!
     // Each optional field is left out more often than not, so that some requests get through to the engine.
     const sometimes = (value: () => unknown): unknown => (random() < 0.3 ? value() : undefined)
-    const junk = (): unknown => pick<unknown>([null, 0, -1, 1e308, '', 'x', [], {}, [[]], true, '\u0000', { type: 'input_image' }, { type: 'message' }, { type: 'function_call_output' }])
+    const junk = (): unknown =>
+      pick<unknown>([null, 0, -1, 1e308, '', 'x', [], {}, [[]], true, '\u0000', { type: 'input_image' }, { type: 'message' }, { type: 'function_call_output' }])
     const part = (): unknown =>
       pick<() => unknown>([
         () => ({ type: 'input_text', text: pick<unknown>(['hi', 5, null]) }),
-        () => ({ type: 'input_image', image_url: pick<unknown>([pngUrl, 'data:image/png;base64,AAAA', 'http://169.254.169.254/', 7, null]), detail: pick<unknown>([undefined, 'low', 'ultra']) }),
+        () => ({
+          type: 'input_image',
+          image_url: pick<unknown>([pngUrl, 'data:image/png;base64,AAAA', 'http://169.254.169.254/', 7, null]),
+          detail: pick<unknown>([undefined, 'low', 'ultra']),
+        }),
         () => ({ type: 'input_image', file_id: pick<unknown>(['file-x', 3]) }),
         () => ({ type: 'input_file', file_data: pick<unknown>(['data:application/pdf;base64,JVBERi0=', 'AAAA', 1]), filename: pick<unknown>([undefined, 'a.pdf', 2]) }),
         () => ({ type: pick<unknown>(['output_text', 'refusal', 'input_audio', 1]), text: 'x', refusal: 'no' }),
@@ -381,7 +486,10 @@ describe('bad requests', () => {
       ])()
     const item = (): unknown =>
       pick<() => unknown>([
-        () => ({ role: pick<unknown>(['user', 'user', 'assistant', 'system', 'developer', 'tool', 3]), content: pick<unknown>(['hello', [part()], [part(), part()], null, junk()]) }),
+        () => ({
+          role: pick<unknown>(['user', 'user', 'assistant', 'system', 'developer', 'tool', 3]),
+          content: pick<unknown>(['hello', [part()], [part(), part()], null, junk()]),
+        }),
         () => ({ type: 'function_call', call_id: pick<unknown>(['c1', 1]), name: pick<unknown>(['f', undefined]), arguments: pick<unknown>(['{}', {}]) }),
         () => ({ type: 'function_call_output', call_id: pick<unknown>(['c1', 'c2', undefined]), output: pick<unknown>(['ok', [part()], 5]) }),
         () => ({ type: pick<unknown>(['reasoning', 'item_reference', 'web_search_call', 0]) }),
@@ -394,8 +502,22 @@ describe('bad requests', () => {
         input: pick<unknown>(['Hi', [item()], [{ role: 'user', content: 'Hi' }, item()], [item(), item(), item()], junk()]),
         instructions: sometimes(() => pick<unknown>([undefined, 'Be brief', 5])),
         max_output_tokens: sometimes(() => pick<unknown>([undefined, 4, 0, 'x'])),
-        text: sometimes(() => pick<unknown>([undefined, { format: { type: 'json_schema', name: 'a', schema: pick<unknown>([{ type: 'object' }, [], { a: { a: { a: {} } } }]) } }, { format: { type: pick<unknown>(['text', 'json_object', 'xml']) } }, junk()])),
-        tools: sometimes(() => pick<unknown>([undefined, [{ type: 'function', name: 'f', parameters: pick<unknown>([{ type: 'object' }, 'x', { type: 'string', pattern: '(*x)' }]) }], [{ type: 'file_search' }], junk()])),
+        text: sometimes(() =>
+          pick<unknown>([
+            undefined,
+            { format: { type: 'json_schema', name: 'a', schema: pick<unknown>([{ type: 'object' }, [], { a: { a: { a: {} } } }]) } },
+            { format: { type: pick<unknown>(['text', 'json_object', 'xml']) } },
+            junk(),
+          ]),
+        ),
+        tools: sometimes(() =>
+          pick<unknown>([
+            undefined,
+            [{ type: 'function', name: 'f', parameters: pick<unknown>([{ type: 'object' }, 'x', { type: 'string', pattern: '(*x)' }]) }],
+            [{ type: 'file_search' }],
+            junk(),
+          ]),
+        ),
         tool_choice: sometimes(() => pick<unknown>([undefined, 'auto', 'required', { type: 'function', name: pick<unknown>(['f', 'g']) }, junk()])),
         previous_response_id: sometimes(() => pick<unknown>([undefined, undefined, stored, 'resp_nope', junk()])),
         store: sometimes(() => pick<unknown>([undefined, false, 'yes'])),
@@ -406,7 +528,9 @@ describe('bad requests', () => {
       if (response.statusCode >= 500) serverErrors.push(`case ${i}: ${response.statusCode} ${response.body} for ${JSON.stringify(body).slice(0, 400)}`)
       else if (response.statusCode !== 200) {
         refused++
-        expect(response.json()).toMatchObject({ error: { message: expect.any(String), type: expect.stringMatching(/^(invalid_request_error|not_found_error)$/), param: expect.any(String) } })
+        expect(response.json()).toMatchObject({
+          error: { message: expect.any(String), type: expect.stringMatching(/^(invalid_request_error|not_found_error)$/), param: expect.any(String) },
+        })
       }
     }
     expect(serverErrors).toEqual([])
@@ -419,6 +543,11 @@ describe('bad requests', () => {
     await setup()
     const response = await create({ input: [{ role: 'user', content: [{ type: 'input_image', file_id: 'file-nope' }] }] })
     expect(response.statusCode).toBe(400)
-    expect(response.json().error).toEqual({ type: 'invalid_request_error', code: 'file_not_found', param: 'input[0].content[0].file_id', message: 'Invalid image data in input[0].content[0]: no uploaded file has the id "file-nope"' })
+    expect(response.json().error).toEqual({
+      type: 'invalid_request_error',
+      code: 'file_not_found',
+      param: 'input[0].content[0].file_id',
+      message: 'Invalid image data in input[0].content[0]: no uploaded file has the id "file-nope"',
+    })
   })
 })

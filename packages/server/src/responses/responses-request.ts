@@ -127,7 +127,8 @@ function optionalBoolean(body: JsonObject, name: string): boolean | undefined {
 function optionalInteger(body: JsonObject, name: string, min: number, max: number): number | undefined {
   const value = body[name]
   if (value === undefined || value === null) return undefined
-  if (typeof value !== 'number' || !Number.isInteger(value)) fail(`${name} must be a whole number, got ${typeof value === 'number' ? value : describeJsonType(value)}`, name, 'invalid_type')
+  if (typeof value !== 'number' || !Number.isInteger(value))
+    fail(`${name} must be a whole number, got ${typeof value === 'number' ? value : describeJsonType(value)}`, name, 'invalid_type')
   if (value < min || value > max) fail(`${name} must be from ${min} to ${max}, got ${value}`, name)
   return value
 }
@@ -140,7 +141,8 @@ function parseMetadata(value: unknown): Record<string, string> {
   if (entries.length > 16) fail(`metadata has ${entries.length} keys, the limit is 16`, 'metadata')
   for (const [key, entry] of entries) {
     if (key.length > 64) fail(`metadata keys are at most 64 characters, got one of ${key.length}`, 'metadata')
-    if (typeof entry !== 'string' || entry.length > 512) fail(`metadata.${key.slice(0, 64)} must be a string of at most 512 characters`, `metadata.${key.slice(0, 64)}`, 'invalid_type')
+    if (typeof entry !== 'string' || entry.length > 512)
+      fail(`metadata.${key.slice(0, 64)} must be a string of at most 512 characters`, `metadata.${key.slice(0, 64)}`, 'invalid_type')
   }
   return value as Record<string, string>
 }
@@ -158,10 +160,18 @@ function parseTextFormat(text: unknown, limits: ChatRequestLimits): ResponsesTex
       return { type: 'json_object' }
     case 'json_schema': {
       const { name, schema, description, strict } = format
-      if (typeof name !== 'string' || !functionName.test(name)) fail('text.format.name must be 1 to 64 letters, digits, underscores or dashes', 'text.format.name', name === undefined ? 'missing_required_parameter' : 'invalid_value')
-      if (!isJsonObject(schema)) fail(`text.format.schema must be a JSON schema object, got ${describeJsonType(schema)}`, 'text.format.schema', schema === undefined ? 'missing_required_parameter' : 'invalid_type')
-      if (description !== undefined && description !== null && typeof description !== 'string') fail(`text.format.description must be a string, got ${describeJsonType(description)}`, 'text.format.description', 'invalid_type')
-      if (strict !== undefined && strict !== null && typeof strict !== 'boolean') fail(`text.format.strict must be a boolean, got ${describeJsonType(strict)}`, 'text.format.strict', 'invalid_type')
+      if (typeof name !== 'string' || !functionName.test(name))
+        fail('text.format.name must be 1 to 64 letters, digits, underscores or dashes', 'text.format.name', name === undefined ? 'missing_required_parameter' : 'invalid_value')
+      if (!isJsonObject(schema))
+        fail(
+          `text.format.schema must be a JSON schema object, got ${describeJsonType(schema)}`,
+          'text.format.schema',
+          schema === undefined ? 'missing_required_parameter' : 'invalid_type',
+        )
+      if (description !== undefined && description !== null && typeof description !== 'string')
+        fail(`text.format.description must be a string, got ${describeJsonType(description)}`, 'text.format.description', 'invalid_type')
+      if (strict !== undefined && strict !== null && typeof strict !== 'boolean')
+        fail(`text.format.strict must be a boolean, got ${describeJsonType(strict)}`, 'text.format.strict', 'invalid_type')
       checkResponseSchema(schema, { maxDepth: limits.maxSchemaDepth, maxBytes: limits.maxSchemaBytes }, 'text.format.schema')
       return { type: 'json_schema', name, schema, ...(typeof description === 'string' ? { description } : {}), strict: strict === true }
     }
@@ -171,14 +181,18 @@ function parseTextFormat(text: unknown, limits: ChatRequestLimits): ResponsesTex
 }
 
 /** Function tools in the Responses shape (`{type, name, parameters}`, flat); any other tool type is refused. */
-function parseTools(body: JsonObject, limits: ChatRequestLimits): { tools: ChatJobTools | undefined; echoTools: ResponsesFunctionTool[]; toolChoice: ResponsesToolChoice; parallel: boolean } {
+function parseTools(
+  body: JsonObject,
+  limits: ChatRequestLimits,
+): { tools: ChatJobTools | undefined; echoTools: ResponsesFunctionTool[]; toolChoice: ResponsesToolChoice; parallel: boolean } {
   const { tools } = body
   const parallelValue = body.parallel_tool_calls
   if (parallelValue !== undefined && parallelValue !== null && typeof parallelValue !== 'boolean') {
     fail(`parallel_tool_calls must be a boolean, got ${describeJsonType(parallelValue)}`, 'parallel_tool_calls', 'invalid_type')
   }
   const parallel = parallelValue !== false
-  if (tools !== undefined && tools !== null && !Array.isArray(tools)) fail(`tools must be an array of {"type": "function", "name": ...}, got ${describeJsonType(tools)}`, 'tools', 'invalid_type')
+  if (tools !== undefined && tools !== null && !Array.isArray(tools))
+    fail(`tools must be an array of {"type": "function", "name": ...}, got ${describeJsonType(tools)}`, 'tools', 'invalid_type')
   const list = Array.isArray(tools) ? tools : []
   if (list.length > maxTools) fail(`Too many tools: ${list.length} in this request, the limit is ${maxTools}`, 'tools', 'too_many_tools')
   const names = new Set<string>()
@@ -188,32 +202,50 @@ function parseTools(body: JsonObject, limits: ChatRequestLimits): { tools: ChatJ
     if (!isJsonObject(tool)) fail(`${at} must be an object {"type": "function", "name": ...}, got ${describeJsonType(tool)}`, at, 'invalid_type')
     if (tool.type !== 'function') {
       fail(
-        tool.type === undefined ? `${at}.type is missing; it must be "function"` : `${at}.type ${JSON.stringify(tool.type)} is not supported: this server offers function tools only`,
+        tool.type === undefined
+          ? `${at}.type is missing; it must be "function"`
+          : `${at}.type ${JSON.stringify(tool.type)} is not supported: this server offers function tools only`,
         `${at}.type`,
         tool.type === undefined ? 'missing_required_parameter' : 'unsupported_value',
       )
     }
     const { name, description, parameters, strict } = tool
-    if (typeof name !== 'string') fail(`${at}.name must be a string, got ${describeJsonType(name)}`, `${at}.name`, name === undefined ? 'missing_required_parameter' : 'invalid_type')
+    if (typeof name !== 'string')
+      fail(`${at}.name must be a string, got ${describeJsonType(name)}`, `${at}.name`, name === undefined ? 'missing_required_parameter' : 'invalid_type')
     if (!functionName.test(name)) fail(`${at}.name must be 1 to 64 letters, digits, underscores or dashes, got ${JSON.stringify(name).slice(0, 80)}`, `${at}.name`)
     if (names.has(name)) fail(`${at}.name "${name}" is offered twice; function names must be unique`, `${at}.name`)
     names.add(name)
-    if (description !== undefined && description !== null && typeof description !== 'string') fail(`${at}.description must be a string, got ${describeJsonType(description)}`, `${at}.description`, 'invalid_type')
-    if (parameters !== undefined && parameters !== null && !isJsonObject(parameters)) fail(`${at}.parameters must be a JSON schema object, got ${describeJsonType(parameters)}`, `${at}.parameters`, 'invalid_type')
-    if (strict !== undefined && strict !== null && typeof strict !== 'boolean') fail(`${at}.strict must be a boolean, got ${describeJsonType(strict)}`, `${at}.strict`, 'invalid_type')
+    if (description !== undefined && description !== null && typeof description !== 'string')
+      fail(`${at}.description must be a string, got ${describeJsonType(description)}`, `${at}.description`, 'invalid_type')
+    if (parameters !== undefined && parameters !== null && !isJsonObject(parameters))
+      fail(`${at}.parameters must be a JSON schema object, got ${describeJsonType(parameters)}`, `${at}.parameters`, 'invalid_type')
+    if (strict !== undefined && strict !== null && typeof strict !== 'boolean')
+      fail(`${at}.strict must be a boolean, got ${describeJsonType(strict)}`, `${at}.strict`, 'invalid_type')
     if (isJsonObject(parameters)) checkResponseSchema(parameters, { maxDepth: limits.maxSchemaDepth, maxBytes: limits.maxSchemaBytes }, `${at}.parameters`)
-    echoTools.push({ type: 'function', name, description: typeof description === 'string' ? description : null, parameters: isJsonObject(parameters) ? parameters : null, strict: strict ?? true })
+    echoTools.push({
+      type: 'function',
+      name,
+      description: typeof description === 'string' ? description : null,
+      parameters: isJsonObject(parameters) ? parameters : null,
+      strict: strict ?? true,
+    })
     return { name, ...(typeof description === 'string' ? { description } : {}), ...(isJsonObject(parameters) ? { parameters } : {}) }
   })
   const toolChoice = parseToolChoice(body.tool_choice, names)
-  return { tools: functions.length > 0 ? { functions, choice: typeof toolChoice === 'string' ? toolChoice : { name: toolChoice.name }, parallel } : undefined, echoTools, toolChoice, parallel }
+  return {
+    tools: functions.length > 0 ? { functions, choice: typeof toolChoice === 'string' ? toolChoice : { name: toolChoice.name }, parallel } : undefined,
+    echoTools,
+    toolChoice,
+    parallel,
+  }
 }
 
 function parseToolChoice(choice: unknown, names: ReadonlySet<string>): ResponsesToolChoice {
   if (choice === undefined || choice === null) return 'auto'
   if ((choice === 'required' || isJsonObject(choice)) && names.size === 0) fail('tool_choice needs tools: this request offers no functions to call', 'tool_choice')
   if (choice === 'none' || choice === 'auto' || choice === 'required') return choice
-  if (typeof choice === 'string') fail(`tool_choice must be "none", "auto", "required" or {"type": "function", "name": ...}, got ${JSON.stringify(choice).slice(0, 80)}`, 'tool_choice')
+  if (typeof choice === 'string')
+    fail(`tool_choice must be "none", "auto", "required" or {"type": "function", "name": ...}, got ${JSON.stringify(choice).slice(0, 80)}`, 'tool_choice')
   if (!isJsonObject(choice)) fail(`tool_choice must be a string or an object naming a function, got ${describeJsonType(choice)}`, 'tool_choice', 'invalid_type')
   if (choice.type !== 'function') fail(`tool_choice.type must be "function" (this server offers function tools only), got ${JSON.stringify(choice.type)}`, 'tool_choice.type')
   if (typeof choice.name !== 'string') fail('tool_choice.name must be the name of one of the tools', 'tool_choice.name', 'invalid_type')
@@ -226,13 +258,16 @@ function parseInput(input: unknown, limits: ChatRequestLimits): ResponsesStoredI
   if (typeof input === 'string') return [{ type: 'message', id: newId('msg_'), role: 'user', status: 'completed', content: [{ type: 'input_text', text: input }] }]
   if (!Array.isArray(input) || input.length === 0) {
     fail(
-      input === undefined ? 'input is required: a string, or a non-empty array of input items' : `input must be a string or a non-empty array of items, got ${Array.isArray(input) ? 'an empty array' : describeJsonType(input)}`,
+      input === undefined
+        ? 'input is required: a string, or a non-empty array of input items'
+        : `input must be a string or a non-empty array of items, got ${Array.isArray(input) ? 'an empty array' : describeJsonType(input)}`,
       'input',
       input === undefined ? 'missing_required_parameter' : 'invalid_type',
     )
   }
   // Checked before reading any item: a request of 500,000 tiny items costs nothing more.
-  if (input.length > limits.maxMessages) fail(`Too many input items: ${input.length} in this request, the limit is ${limits.maxMessages} (--max-messages)`, 'input', 'too_many_messages')
+  if (input.length > limits.maxMessages)
+    fail(`Too many input items: ${input.length} in this request, the limit is ${limits.maxMessages} (--max-messages)`, 'input', 'too_many_messages')
   return input.map((item: unknown, i: number) => parseItem(item, `input[${i}]`, limits))
 }
 
@@ -256,7 +291,12 @@ function parseItem(item: unknown, at: string, limits: ChatRequestLimits): Respon
       const callId = requiredString(item, 'call_id', at)
       const output = item.output
       if (typeof output === 'string') return { type: 'function_call_output', id: itemId(item, 'fco_'), call_id: callId, output, status: 'completed' }
-      if (!Array.isArray(output)) fail(`${at}.output must be a string or an array of input_text and input_image parts, got ${describeJsonType(output)}`, `${at}.output`, output === undefined ? 'missing_required_parameter' : 'invalid_type')
+      if (!Array.isArray(output))
+        fail(
+          `${at}.output must be a string or an array of input_text and input_image parts, got ${describeJsonType(output)}`,
+          `${at}.output`,
+          output === undefined ? 'missing_required_parameter' : 'invalid_type',
+        )
       const parts = parseParts(output, `${at}.output`, limits, 'tool')
       return { type: 'function_call_output', id: itemId(item, 'fco_'), call_id: callId, output: parts as ResponsesInputContent[], status: 'completed' }
     }
@@ -271,14 +311,19 @@ function parseItem(item: unknown, at: string, limits: ChatRequestLimits): Respon
 
 function requiredString(item: JsonObject, name: string, at: string): string {
   const value = item[name]
-  if (typeof value !== 'string') fail(`${at}.${name} must be a string, got ${describeJsonType(value)}`, `${at}.${name}`, value === undefined ? 'missing_required_parameter' : 'invalid_type')
+  if (typeof value !== 'string')
+    fail(`${at}.${name} must be a string, got ${describeJsonType(value)}`, `${at}.${name}`, value === undefined ? 'missing_required_parameter' : 'invalid_type')
   return value
 }
 
 function parseMessage(item: JsonObject, at: string, limits: ChatRequestLimits): ResponsesStoredItem {
   const role = item.role
   if (role !== 'user' && role !== 'system' && role !== 'developer' && role !== 'assistant') {
-    fail(`${at}.role must be "user", "system", "developer" or "assistant", got ${JSON.stringify(role)}`, `${at}.role`, role === undefined ? 'missing_required_parameter' : 'invalid_value')
+    fail(
+      `${at}.role must be "user", "system", "developer" or "assistant", got ${JSON.stringify(role)}`,
+      `${at}.role`,
+      role === undefined ? 'missing_required_parameter' : 'invalid_value',
+    )
   }
   const content = item.content
   if (role === 'assistant') {
@@ -298,7 +343,11 @@ function parseMessage(item: JsonObject, at: string, limits: ChatRequestLimits): 
       ? [{ type: 'input_text', text: content }]
       : Array.isArray(content)
         ? parseParts(content, `${at}.content`, limits, role === 'user' ? 'user' : 'system')
-        : fail(`${at}.content must be a string or an array of input_text, input_image and input_file parts, got ${describeJsonType(content)}`, `${at}.content`, content === undefined ? 'missing_required_parameter' : 'invalid_type')
+        : fail(
+            `${at}.content must be a string or an array of input_text, input_image and input_file parts, got ${describeJsonType(content)}`,
+            `${at}.content`,
+            content === undefined ? 'missing_required_parameter' : 'invalid_type',
+          )
   return { type: 'message', id: itemId(item, 'msg_'), role, status: 'completed', content: parts }
 }
 
@@ -314,7 +363,11 @@ function parseParts(parts: unknown[], at: string, limits: ChatRequestLimits, rol
   return parts.map((part: unknown, j: number): ResponsesInputContent => {
     const where = `${at}[${j}]`
     if (!isJsonObject(part) || typeof part.type !== 'string') {
-      fail(`${where} must be a content part with a "type" ("input_text", "input_image" or "input_file"), got ${isJsonObject(part) ? 'no valid "type"' : describeJsonType(part)}`, `${where}.type`, 'invalid_content')
+      fail(
+        `${where} must be a content part with a "type" ("input_text", "input_image" or "input_file"), got ${isJsonObject(part) ? 'no valid "type"' : describeJsonType(part)}`,
+        `${where}.type`,
+        'invalid_content',
+      )
     }
     switch (part.type) {
       case 'input_text':
@@ -328,24 +381,42 @@ function parseParts(parts: unknown[], at: string, limits: ChatRequestLimits, rol
         const imageUrl = optionalString(part, 'image_url', `${where}.image_url`)
         const fileId = optionalString(part, 'file_id', `${where}.file_id`)
         if ((imageUrl === undefined) === (fileId === undefined)) {
-          fail(`${where} needs exactly one of "image_url" (a data:image/...;base64 URL) and "file_id" (an uploaded image)`, where, imageUrl === undefined ? 'missing_required_parameter' : 'invalid_value')
+          fail(
+            `${where} needs exactly one of "image_url" (a data:image/...;base64 URL) and "file_id" (an uploaded image)`,
+            where,
+            imageUrl === undefined ? 'missing_required_parameter' : 'invalid_value',
+          )
         }
         const detail = part.detail ?? 'auto'
-        if (detail !== 'low' && detail !== 'high' && detail !== 'auto' && detail !== 'original') fail(`${where}.detail must be "low", "high", "auto" or "original", got ${JSON.stringify(detail)}`, `${where}.detail`)
+        if (detail !== 'low' && detail !== 'high' && detail !== 'auto' && detail !== 'original')
+          fail(`${where}.detail must be "low", "high", "auto" or "original", got ${JSON.stringify(detail)}`, `${where}.detail`)
         return { type: 'input_image', image_url: imageUrl ?? null, file_id: fileId ?? null, detail }
       }
       case 'input_file': {
         if (role !== 'user') fail(`Files are only accepted in user messages; ${where} is in ${role === 'tool' ? 'a function_call_output' : `${withArticle(role)} message`}`, where)
-        if (part.file_url !== undefined && part.file_url !== null) fail(`${where}.file_url is not supported: send the PDF inline as "file_data" (data:application/pdf;base64,...) or upload it and send "file_id"`, `${where}.file_url`, 'unsupported_parameter')
+        if (part.file_url !== undefined && part.file_url !== null)
+          fail(
+            `${where}.file_url is not supported: send the PDF inline as "file_data" (data:application/pdf;base64,...) or upload it and send "file_id"`,
+            `${where}.file_url`,
+            'unsupported_parameter',
+          )
         const fileData = optionalString(part, 'file_data', `${where}.file_data`)
         const fileId = optionalString(part, 'file_id', `${where}.file_id`)
         if ((fileData === undefined) === (fileId === undefined)) {
-          fail(`${where} needs exactly one of "file_data" (the PDF inline, as data:application/pdf;base64,...) and "file_id" (an uploaded file)`, where, fileData === undefined ? 'missing_required_parameter' : 'invalid_value')
+          fail(
+            `${where} needs exactly one of "file_data" (the PDF inline, as data:application/pdf;base64,...) and "file_id" (an uploaded file)`,
+            where,
+            fileData === undefined ? 'missing_required_parameter' : 'invalid_value',
+          )
         }
         const filename = optionalString(part, 'filename', `${where}.filename`)
         return { type: 'input_file', ...(fileData !== undefined ? { file_data: fileData } : { file_id: fileId! }), ...(filename !== undefined ? { filename } : {}) }
       }
     }
-    return fail(`Unsupported content part type "${part.type.slice(0, 40)}" in ${where}; supported types are "input_text", "input_image" and "input_file"`, `${where}.type`, 'unsupported_content_type')
+    return fail(
+      `Unsupported content part type "${part.type.slice(0, 40)}" in ${where}; supported types are "input_text", "input_image" and "input_file"`,
+      `${where}.type`,
+      'unsupported_content_type',
+    )
   })
 }

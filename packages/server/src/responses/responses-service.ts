@@ -99,7 +99,10 @@ export class ResponsesService {
       earlier.push({ responseId: found.id, items: [...found.inputItems, ...found.response.output] })
       // Every turn adds at least one message: a longer chain is over the message limit anyway.
       if (earlier.length > limit) {
-        throw new InvalidRequestError(`Too many messages: the conversation has over ${limit} (--max-messages); start a new one, or raise the limit`, { param: 'previous_response_id', code: 'too_many_messages' })
+        throw new InvalidRequestError(`Too many messages: the conversation has over ${limit} (--max-messages); start a new one, or raise the limit`, {
+          param: 'previous_response_id',
+          code: 'too_many_messages',
+        })
       }
       id = found.previousResponseId
     }
@@ -170,7 +173,8 @@ export class ResponsesService {
     const items = turns.flat()
     if (order === 'desc') items.reverse()
     const start = query.after === undefined || query.after === '' ? 0 : items.findIndex((item) => item.id === query.after) + 1
-    if (start === 0 && query.after) throw new InvalidRequestError(`after names no input item of this response: ${JSON.stringify(query.after.slice(0, 80))}`, { param: 'after', code: 'invalid_value' })
+    if (start === 0 && query.after)
+      throw new InvalidRequestError(`after names no input item of this response: ${JSON.stringify(query.after.slice(0, 80))}`, { param: 'after', code: 'invalid_value' })
     const data = items.slice(start, start + limit)
     return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: start + limit < items.length }
   }

@@ -40,7 +40,14 @@ describe('POST /v1/images/describe obeys --body-limit-mb', () => {
   it('refuses a form whose Content-Length is over the body limit with 413, though each image is under --max-image-mb', async () => {
     const { app } = await setup()
     const file = Buffer.alloc(700 * 1024, 1)
-    const response = await app.inject({ method: 'POST', url: '/v1/images/describe', ...multipartForm([{ name: 'image', filename: 'a.jpg', data: file }, { name: 'image', filename: 'b.jpg', data: file }]) })
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/images/describe',
+      ...multipartForm([
+        { name: 'image', filename: 'a.jpg', data: file },
+        { name: 'image', filename: 'b.jpg', data: file },
+      ]),
+    })
     expect(response.statusCode).toBe(413)
     expect(response.json()).toEqual(bodyTooLarge)
   })
@@ -48,7 +55,10 @@ describe('POST /v1/images/describe obeys --body-limit-mb', () => {
   it('counts a chunked upload (no Content-Length) as it streams in', async () => {
     const { app } = await setup()
     const file = Buffer.alloc(700 * 1024, 1)
-    const { payload, headers } = multipartForm([{ name: 'image', filename: 'a.jpg', data: file }, { name: 'image', filename: 'b.jpg', data: file }])
+    const { payload, headers } = multipartForm([
+      { name: 'image', filename: 'a.jpg', data: file },
+      { name: 'image', filename: 'b.jpg', data: file },
+    ])
     const stream = Readable.from([payload.subarray(0, 500_000), payload.subarray(500_000)])
     const response = await app.inject({ method: 'POST', url: '/v1/images/describe', headers, payload: stream })
     expect(response.statusCode).toBe(413)
@@ -57,15 +67,31 @@ describe('POST /v1/images/describe obeys --body-limit-mb', () => {
 
   it('refuses a file in an unknown field before buffering it (so not as an oversized image)', async () => {
     const { app } = await setup({ bodyLimitMb: 8 })
-    const response = await app.inject({ method: 'POST', url: '/v1/images/describe', ...multipartForm([{ name: 'attachment', filename: 'x.bin', data: Buffer.alloc(3 * 1024 * 1024) }]) })
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/images/describe',
+      ...multipartForm([{ name: 'attachment', filename: 'x.bin', data: Buffer.alloc(3 * 1024 * 1024) }]),
+    })
     expect(response.statusCode).toBe(400)
-    expect(response.json().error).toEqual({ message: 'Unexpected file field "attachment"; send images in "image" fields', type: 'invalid_request_error', param: 'attachment', code: 'unknown_field' })
+    expect(response.json().error).toEqual({
+      message: 'Unexpected file field "attachment"; send images in "image" fields',
+      type: 'invalid_request_error',
+      param: 'attachment',
+      code: 'unknown_field',
+    })
   })
 
   it('still describes an upload within the limits', async () => {
     const { app, admission } = await setup()
     const jpeg = await fixtures.jpeg(320, 240)
-    const response = await app.inject({ method: 'POST', url: '/v1/images/describe', ...multipartForm([{ name: 'image', filename: 'a.jpg', data: jpeg }, { name: 'prompt', value: 'hi' }]) })
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/images/describe',
+      ...multipartForm([
+        { name: 'image', filename: 'a.jpg', data: jpeg },
+        { name: 'prompt', value: 'hi' },
+      ]),
+    })
     expect(response.statusCode).toBe(200)
     expect(response.json().choices[0].message.content).toBe('Hello world')
     expect([admission.running, admission.queued, admission.reserved]).toEqual([0, 0, 0])
@@ -85,7 +111,17 @@ describe('image decoding counts toward admission', () => {
     }
     return { preparer, calls, open: () => open() }
   }
-  const withImage = { messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }] }] }
+  const withImage = {
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'hi' },
+          { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } },
+        ],
+      },
+    ],
+  }
 
   it('answers 503 with Retry-After when requests still decoding images fill every place', async () => {
     const gated = gatedPreparer()

@@ -44,7 +44,12 @@ async function setup(script: Script, options: Record<string, number | string | b
 }
 
 const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
-  app!.inject({ method: 'POST', url, payload: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', ...headers } })
+  app!.inject({
+    method: 'POST',
+    url,
+    payload: typeof body === 'string' ? body : JSON.stringify(body),
+    headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', ...headers },
+  })
 
 /** `event: x` / `data: {...}` frames, checking that each frame's name is its data's type. */
 function events(body: string): AnthropicStreamEvent[] {
@@ -117,13 +122,19 @@ describe('POST /v1/messages', () => {
       { type: 'content_block_start', index: 1, content_block: { type: 'tool_use', id: 'toolu_a', name: 'get_weather', input: {}, caller: { type: 'direct' } } },
       { type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: '{"city":"Oslo"}' } },
       { type: 'content_block_stop', index: 1 },
-      { type: 'message_delta', delta: { stop_reason: 'tool_use', stop_sequence: null, stop_details: null, container: null }, usage: { input_tokens: 12, output_tokens: 9, ...nullUsage } },
+      {
+        type: 'message_delta',
+        delta: { stop_reason: 'tool_use', stop_sequence: null, stop_details: null, container: null },
+        usage: { input_tokens: 12, output_tokens: 9, ...nullUsage },
+      },
       { type: 'message_stop' },
     ])
   })
 
   it('says which stop sequence ended the answer, and max_tokens when the limit did', async () => {
-    await setup(scripted([{ type: 'accepted' }, { type: 'text', text: 'one two' }, { type: 'done', finishReason: 'stop', promptTokens: 5, completionTokens: 2, stopSequence: 'three' }]))
+    await setup(
+      scripted([{ type: 'accepted' }, { type: 'text', text: 'one two' }, { type: 'done', finishReason: 'stop', promptTokens: 5, completionTokens: 2, stopSequence: 'three' }]),
+    )
     expect((await post('/v1/messages', { ...ask, stop_sequences: ['three'] })).json()).toMatchObject({ stop_reason: 'stop_sequence', stop_sequence: 'three' })
     const streamed = events((await post('/v1/messages', { ...ask, stop_sequences: ['three'], stream: true })).body)
     expect(streamed.at(-2)).toMatchObject({ type: 'message_delta', delta: { stop_reason: 'stop_sequence', stop_sequence: 'three' } })
@@ -153,7 +164,11 @@ describe('POST /v1/messages', () => {
 })
 
 describe("errors on the Anthropic routes, in Anthropic's shape", () => {
-  const anthropicError = (type: string, message: string | ReturnType<typeof expect.stringContaining>) => ({ type: 'error', error: { type, message }, request_id: expect.stringMatching(/^req_/) })
+  const anthropicError = (type: string, message: string | ReturnType<typeof expect.stringContaining>) => ({
+    type: 'error',
+    error: { type, message },
+    request_id: expect.stringMatching(/^req_/),
+  })
 
   it.each([
     ['no max_tokens', { ...ask, max_tokens: undefined }, 400, 'invalid_request_error', 'max_tokens is required: the most tokens the answer may have, a whole number of at least 1'],
@@ -217,7 +232,15 @@ describe('POST /v1/messages/count_tokens', () => {
     const body = {
       model: 'qwen3-vl-4b-instruct',
       system: 'Be brief.',
-      messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' } }, { type: 'text', text: 'What is it?' }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' } },
+            { type: 'text', text: 'What is it?' },
+          ],
+        },
+      ],
       tools: ask.tools,
       tool_choice: { type: 'tool', name: 'get_weather' },
     }
@@ -249,7 +272,8 @@ describe('HTTP fuzz of the Anthropic routes', () => {
     const seeds = await fuzzSeeds()
     const random = createRandom(1729)
     const pick = <T>(options: readonly T[]): T => options[Math.floor(random() * options.length)]!
-    const junk = (): unknown => pick<() => unknown>([() => null, () => 7, () => 'x', () => [], () => ({}), () => [[]], () => ({ type: 'text' }), () => true, () => '\u0000', () => -1])()
+    const junk = (): unknown =>
+      pick<() => unknown>([() => null, () => 7, () => 'x', () => [], () => ({}), () => [[]], () => ({ type: 'text' }), () => true, () => '\u0000', () => -1])()
     const imageSource = (url: string): unknown => {
       const match = /^data:([^;,]*);base64,(.*)$/s.exec(url)
       return match ? { type: 'base64', media_type: match[1] || 'image/png', data: match[2] } : { type: pick(['url', 'base64', 'file']), url, data: url, media_type: 'image/png' }
@@ -270,14 +294,26 @@ describe('HTTP fuzz of the Anthropic routes', () => {
         () => (request.system = junk()),
         () => (request.stop_sequences = junk()),
         () => (request.temperature = pick([2, -1, 'hot', null])),
-        () => (request.tools = pick([junk(), [{ name: 'f' }], [{ name: 'f', input_schema: pick([junk(), { type: 'string', pattern: '(*x)' }]) }], [{ type: 'bash_20250124', name: 'bash' }]])),
+        () =>
+          (request.tools = pick([
+            junk(),
+            [{ name: 'f' }],
+            [{ name: 'f', input_schema: pick([junk(), { type: 'string', pattern: '(*x)' }]) }],
+            [{ type: 'bash_20250124', name: 'bash' }],
+          ])),
         () => (request.tool_choice = pick([junk(), { type: 'any' }, { type: 'tool', name: pick(['f', 'nope', 5]) }, { type: 'auto', disable_parallel_tool_use: 'yes' }])),
         () =>
           (request.messages = [
             { role: 'assistant', content: [{ type: 'tool_use', id: pick(['t1', 5, '']), name: 'f', input: pick([{}, 'x', null]) }] },
             { role: 'user', content: [{ type: 'tool_result', tool_use_id: pick(['t1', 't2', 3]), content: pick([junk(), [image], 'ok']) }] },
           ]),
-        () => (message.content = [{ type: 'document', source: pick([junk(), { type: 'base64', media_type: 'application/pdf', data: pick(['JVBERi0xLjQK', '%%%', '']) }, { type: 'url', url: 'https://example.com/x.pdf' }]) }]),
+        () =>
+          (message.content = [
+            {
+              type: 'document',
+              source: pick([junk(), { type: 'base64', media_type: 'application/pdf', data: pick(['JVBERi0xLjQK', '%%%', '']) }, { type: 'url', url: 'https://example.com/x.pdf' }]),
+            },
+          ]),
       ]
       pick(slots)()
       return request
@@ -292,7 +328,11 @@ describe('HTTP fuzz of the Anthropic routes', () => {
       if (response.statusCode >= 500) serverErrors.push(`case ${i}: ${response.statusCode} ${response.body.slice(0, 300)}`)
       else if (response.statusCode !== 200) {
         refused++
-        expect(response.json(), `case ${i}`).toEqual({ type: 'error', error: { type: expect.stringMatching(/^(invalid_request_error|request_too_large|not_found_error)$/), message: expect.any(String) }, request_id: expect.any(String) })
+        expect(response.json(), `case ${i}`).toEqual({
+          type: 'error',
+          error: { type: expect.stringMatching(/^(invalid_request_error|request_too_large|not_found_error)$/), message: expect.any(String) },
+          request_id: expect.any(String),
+        })
       }
     }
     expect(serverErrors).toEqual([])

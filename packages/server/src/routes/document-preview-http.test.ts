@@ -82,7 +82,7 @@ describe('POST /v1/visto/document-preview', () => {
     expect(response.json().pages.map((p: { number: number }) => p.number)).toEqual([3])
   })
 
-  it('answers the page limit with the chat route\'s 400, before rendering anything', async () => {
+  it("answers the page limit with the chat route's 400, before rendering anything", async () => {
     const response = await preview({ file_data: pdfDataUrl(await textPdf(5)), detail: 'low' })
     expect(response.statusCode).toBe(400)
     expect(response.json()).toEqual({
@@ -139,7 +139,9 @@ describe('POST /v1/visto/document-preview', () => {
   })
 
   it('names the type of a file that is not a PDF', async () => {
-    const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#fff' } }).png().toBuffer()
+    const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#fff' } })
+      .png()
+      .toBuffer()
     const response = await preview({ file_data: `data:image/png;base64,${png.toString('base64')}` })
     expect(response.statusCode).toBe(400)
     expect(response.json()).toEqual({
@@ -157,7 +159,11 @@ describe('POST /v1/visto/document-preview', () => {
       [{}, 'file_data', 'file_data is required: the PDF as "data:application/pdf;base64,..."'],
       [{ file_data: 7 }, 'file_data', 'file_data must be a string, got 7'],
       [{ file_data: pdfDataUrl(threePages), detail: 'max' }, 'detail', 'detail must be "low", "auto" or "high", got "max"'],
-      [{ file_data: 'https://example.com/x.pdf' }, 'file_data', 'Invalid file data in the document: file_data must be a data:application/pdf;base64,... URL or bare base64, not a URL to fetch'],
+      [
+        { file_data: 'https://example.com/x.pdf' },
+        'file_data',
+        'Invalid file data in the document: file_data must be a data:application/pdf;base64,... URL or bare base64, not a URL to fetch',
+      ],
       [{ file_data: pdfDataUrl(threePages), pages: '0' }, 'pages', expect.stringMatching(/^Invalid file data in the document: pages "0": /)],
     ] as const) {
       const response = await preview(payload)

@@ -30,7 +30,9 @@ async function serve(script: Script, config: Parameters<typeof serveConfig>[0] =
 /** POSTs JSON and hands back the response unread, so a test decides when (and whether) to read it. */
 function post(url: URL, path: string, body: unknown, headers: Record<string, string> = {}): Promise<{ response: IncomingMessage; destroy: () => void }> {
   return new Promise((resolve, reject) => {
-    const request = httpRequest(new URL(path, url), { method: 'POST', headers: { 'content-type': 'application/json', ...headers } }, (response) => resolve({ response, destroy: () => request.destroy() }))
+    const request = httpRequest(new URL(path, url), { method: 'POST', headers: { 'content-type': 'application/json', ...headers } }, (response) =>
+      resolve({ response, destroy: () => request.destroy() }),
+    )
     request.on('error', reject)
     request.end(JSON.stringify(body))
   })
@@ -66,7 +68,9 @@ describe('a streamed chat answer on the wire', () => {
     expect(headers['x-visto-cache']).toBe('miss')
     const frames = (await readAll(response)).split('\n\n').filter(Boolean)
     expect(frames.at(-1)).toBe('data: [DONE]')
-    const text = frames.slice(0, -1).map((frame) => (JSON.parse(frame.replace(/^data: /, '')) as { choices: Array<{ delta: { content?: string } }> }).choices[0]?.delta.content ?? '')
+    const text = frames
+      .slice(0, -1)
+      .map((frame) => (JSON.parse(frame.replace(/^data: /, '')) as { choices: Array<{ delta: { content?: string } }> }).choices[0]?.delta.content ?? '')
     expect(text.join('')).toBe('Hello world')
   })
 

@@ -74,10 +74,7 @@ export function filesHandlers(service: FilesService) {
   const content = async (request: FastifyRequest<IdParams>, reply: FastifyReply) => {
     const file = service.get(request.params.file_id)
     const stream = service.storage.openRead(file.id)
-    return reply
-      .type('application/jsonl')
-      .header('content-disposition', contentDisposition(file.filename))
-      .send(stream)
+    return reply.type('application/jsonl').header('content-disposition', contentDisposition(file.filename)).send(stream)
   }
 
   const remove = async (request: FastifyRequest<IdParams>) => service.delete(request.params.file_id)

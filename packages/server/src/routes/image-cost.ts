@@ -50,32 +50,32 @@ export function imageCostHandler({ images, videos }: ImageCostDeps) {
       })
     }
     const data = list.map((item: unknown, index): ImageCost => {
-        const where = `images[${index}]`
-        if (item === null || typeof item !== 'object') throw new InvalidRequestError(`${where} must be an object`, { param: where, code: 'invalid_type' })
-        const { width, height, detail: requested = 'auto' } = item as { width?: unknown; height?: unknown; detail?: unknown }
-        if (typeof requested !== 'string' || !details.has(requested)) {
-          throw new InvalidRequestError(`${where}.detail must be "low", "auto" or "high", got ${JSON.stringify(requested)?.slice(0, 40)}`, {
-            param: `${where}.detail`,
-            code: 'invalid_value',
-          })
-        }
-        const detail = requested as ImageDetailLevel
-        const w = positiveSide(width, `${where}.width`)
-        const h = positiveSide(height, `${where}.height`)
-        const refusal = refusalFor(w, h, images)
-        if (refusal) return { object: 'image_cost', detail, source_width: w, source_height: h, error: refusal.message }
-        const cost = imageCost(w, h, detail, images)
-        return {
-          object: 'image_cost',
-          detail,
-          source_width: w,
-          source_height: h,
-          width: cost.width,
-          height: cost.height,
-          image_tokens: cost.imageTokens,
-          prompt_tokens: cost.promptTokens,
-        }
-      })
+      const where = `images[${index}]`
+      if (item === null || typeof item !== 'object') throw new InvalidRequestError(`${where} must be an object`, { param: where, code: 'invalid_type' })
+      const { width, height, detail: requested = 'auto' } = item as { width?: unknown; height?: unknown; detail?: unknown }
+      if (typeof requested !== 'string' || !details.has(requested)) {
+        throw new InvalidRequestError(`${where}.detail must be "low", "auto" or "high", got ${JSON.stringify(requested)?.slice(0, 40)}`, {
+          param: `${where}.detail`,
+          code: 'invalid_value',
+        })
+      }
+      const detail = requested as ImageDetailLevel
+      const w = positiveSide(width, `${where}.width`)
+      const h = positiveSide(height, `${where}.height`)
+      const refusal = refusalFor(w, h, images)
+      if (refusal) return { object: 'image_cost', detail, source_width: w, source_height: h, error: refusal.message }
+      const cost = imageCost(w, h, detail, images)
+      return {
+        object: 'image_cost',
+        detail,
+        source_width: w,
+        source_height: h,
+        width: cost.width,
+        height: cost.height,
+        image_tokens: cost.imageTokens,
+        prompt_tokens: cost.promptTokens,
+      }
+    })
     if (videoList === undefined) return { object: 'list', data }
     const signal = clientDisconnectSignal(reply)
     const costs: VideoCost[] = []
@@ -99,7 +99,10 @@ async function videoCost(item: unknown, where: string, videos: Videos, signal: A
   const spec = item as Record<string, unknown>
   const requested = spec.detail ?? 'auto'
   if (typeof requested !== 'string' || !details.has(requested)) {
-    throw new InvalidRequestError(`${where}.detail must be "low", "auto" or "high", got ${JSON.stringify(requested)?.slice(0, 40)}`, { param: `${where}.detail`, code: 'invalid_value' })
+    throw new InvalidRequestError(`${where}.detail must be "low", "auto" or "high", got ${JSON.stringify(requested)?.slice(0, 40)}`, {
+      param: `${where}.detail`,
+      code: 'invalid_value',
+    })
   }
   const detail = requested as ImageDetailLevel
   const duration = videoNumber(spec.duration, `${where}.duration`, (n) => n > 0 && n <= 86_400, 'a number of seconds above 0 and at most 86400')

@@ -97,7 +97,8 @@ export function imagesDescribeRoute(deps: ImagesDescribeDeps) {
       // The same checks a video_url part's fps and max_frames get (parseChatRequest).
       const fps = parseNumberField(fields, 'fps')
       const maxFrames = parseNumberField(fields, 'max_frames')
-      if (fps !== undefined && !(fps > 0 && fps <= 60)) throw new InvalidRequestError(`fps must be greater than 0 and at most 60 frames a second, got ${fps}`, { param: 'fps', code: 'invalid_value' })
+      if (fps !== undefined && !(fps > 0 && fps <= 60))
+        throw new InvalidRequestError(`fps must be greater than 0 and at most 60 frames a second, got ${fps}`, { param: 'fps', code: 'invalid_value' })
       if (maxFrames !== undefined && !(Number.isInteger(maxFrames) && maxFrames >= 4 && maxFrames <= maxVideoFramesPerPart)) {
         throw new InvalidRequestError(`max_frames must be a whole number from 4 to ${maxVideoFramesPerPart}, got ${maxFrames}`, { param: 'max_frames', code: 'invalid_value' })
       }
@@ -167,10 +168,13 @@ async function readForm(
         files.push(Buffer.concat(chunks))
       } else {
         if (!textFields.has(part.fieldname)) {
-          throw new InvalidRequestError(`Unknown form field "${part.fieldname}"; expected image, prompt, max_tokens, temperature, detail${maxPdfBytes === undefined ? '' : ', pages'}${maxVideoBytes === undefined ? '' : ', fps, max_frames'}`, {
-            param: part.fieldname,
-            code: 'unknown_field',
-          })
+          throw new InvalidRequestError(
+            `Unknown form field "${part.fieldname}"; expected image, prompt, max_tokens, temperature, detail${maxPdfBytes === undefined ? '' : ', pages'}${maxVideoBytes === undefined ? '' : ', fps, max_frames'}`,
+            {
+              param: part.fieldname,
+              code: 'unknown_field',
+            },
+          )
         }
         const value = String(part.value)
         count(Buffer.byteLength(value))
@@ -186,7 +190,8 @@ async function readForm(
             : `File too large in image[${files.length}]: over the per-file limit of ${formatBytes(Math.max(images.maxImageBytes, maxPdfBytes ?? 0, maxVideoBytes ?? 0))} (--max-image-mb for images, --max-pdf-mb for PDFs, --max-video-mb for videos)`,
           { param: `image[${files.length}]`, code: 'image_too_large' },
         ),
-      tooManyFiles: () => new InvalidRequestError(`Too many images: the limit is ${images.maxImagesPerRequest} per request (--max-images)`, { param: 'image', code: 'too_many_images' }),
+      tooManyFiles: () =>
+        new InvalidRequestError(`Too many images: the limit is ${images.maxImagesPerRequest} per request (--max-images)`, { param: 'image', code: 'too_many_images' }),
       tooManyFields: 'Too many form fields',
     })
   }

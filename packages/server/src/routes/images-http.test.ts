@@ -27,7 +27,6 @@ afterAll(async () => {
   await app.close()
 })
 
-
 function chat(body: unknown) {
   return app.inject({ method: 'POST', url: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(body) })
 }
@@ -131,11 +130,23 @@ describe('images over HTTP: POST /v1/chat/completions', () => {
         () => 'f',
         () => ({ type: 'function' }),
         () => ({ type: 'function', function: { name: pick(['', 'a b', 'x'.repeat(65), 7, null]) } }),
-        () => ({ type: 'function', function: { name: 'g', parameters: pick([[], 'x', { type: 'string', pattern: '(*x)' }, { $ref: 'http://x' }, { minLength: -1 }, { a: { a: { a: {} } } }]) } }),
+        () => ({
+          type: 'function',
+          function: { name: 'g', parameters: pick([[], 'x', { type: 'string', pattern: '(*x)' }, { $ref: 'http://x' }, { minLength: -1 }, { a: { a: { a: {} } } }]) },
+        }),
         () => ({ type: pick(['retrieval', 1, null]), function: valid.function }),
       ])()
-    const junkChoice = (): unknown => pick<unknown>([undefined, 'auto', 'none', 'required', 'sometimes', 3, [], {}, { type: 'function' }, { type: 'function', function: { name: pick(['f', 'nope', 5]) } }])
-    const junkCall = (): unknown => pick<unknown>([{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } }, { id: 1 }, { id: 'c1', function: { name: 'f', arguments: {} } }, 'call', null, { id: 'c1', type: 'x', function: {} }])
+    const junkChoice = (): unknown =>
+      pick<unknown>([undefined, 'auto', 'none', 'required', 'sometimes', 3, [], {}, { type: 'function' }, { type: 'function', function: { name: pick(['f', 'nope', 5]) } }])
+    const junkCall = (): unknown =>
+      pick<unknown>([
+        { id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } },
+        { id: 1 },
+        { id: 'c1', function: { name: 'f', arguments: {} } },
+        'call',
+        null,
+        { id: 'c1', type: 'x', function: {} },
+      ])
     const junkMessages = (): unknown[] => {
       const history: unknown[] = [{ role: 'user', content: 'hi' }]
       if (random() < 0.6) history.push({ role: 'assistant', content: pick([null, '', 'ok', 5]), tool_calls: pick([[junkCall()], junkCall(), [], undefined]) })
@@ -246,7 +257,15 @@ describe('images over HTTP: POST /v1/images/describe (multipart upload)', () => 
 
   it.each([
     ['no image', [{ name: 'prompt', value: 'x' }], 400, /^No image: send one or more files in the "image" field/],
-    ['an unknown field', [{ name: 'image', filename: 'a.jpg', data: Buffer.from([0xff, 0xd8, 0xff]) }, { name: 'promt', value: 'x' }], 400, /^Unknown form field "promt"/],
+    [
+      'an unknown field',
+      [
+        { name: 'image', filename: 'a.jpg', data: Buffer.from([0xff, 0xd8, 0xff]) },
+        { name: 'promt', value: 'x' },
+      ],
+      400,
+      /^Unknown form field "promt"/,
+    ],
     ['a bad max_tokens', [{ name: 'max_tokens', value: 'lots' }], 400, /^max_tokens must be a number, got "lots"$/],
     ['a bad detail', [{ name: 'detail', value: 'ultra' }], 400, /^detail must be "low", "high" or "auto", got "ultra"$/],
   ] as const)('refuses %s with a 400', async (_name, parts, status, message) => {
@@ -260,7 +279,10 @@ describe('images over HTTP: POST /v1/images/describe (multipart upload)', () => 
     ['max_tokens', '2.5', 'max_tokens must be a whole number, got 2.5'],
     ['temperature', '3', 'temperature must be at most 2, got 3'],
   ])("checks %s=%s as a chat body's field of that name is checked", async (name, value, message) => {
-    const response = await describeImages([{ name: 'image', filename: 'a.jpg', data: jpeg }, { name, value }])
+    const response = await describeImages([
+      { name: 'image', filename: 'a.jpg', data: jpeg },
+      { name, value },
+    ])
     expect(response.statusCode).toBe(400)
     expect(response.json().error).toEqual({ message, type: 'invalid_request_error', param: name, code: 'invalid_value' })
   })
@@ -292,7 +314,12 @@ describe('images over HTTP: POST /v1/images/describe (multipart upload)', () => 
     }
     expect([...statuses]).toEqual([400])
     const cut = await app.inject({ method: 'POST', url: '/v1/images/describe', headers, payload: payload.subarray(0, 120) })
-    expect(cut.json().error).toEqual({ message: 'Malformed multipart/form-data body: Unexpected end of multipart data', type: 'invalid_request_error', param: 'body', code: 'invalid_multipart' })
+    expect(cut.json().error).toEqual({
+      message: 'Malformed multipart/form-data body: Unexpected end of multipart data',
+      type: 'invalid_request_error',
+      param: 'body',
+      code: 'invalid_multipart',
+    })
     const noBoundary = await app.inject({ method: 'POST', url: '/v1/images/describe', headers: { 'content-type': 'multipart/form-data' }, payload: 'x' })
     expect(noBoundary.statusCode).toBe(400)
   })

@@ -17,12 +17,22 @@ describe('mapMultipartError', () => {
   it("answers the form's limits with the route's own words", () => {
     expect(body(mapMultipartError(withCode('FST_REQ_FILE_TOO_LARGE'), uploads))).toMatchObject({ param: 'image[0]', code: 'image_too_large' })
     expect(body(mapMultipartError(withCode('FST_FILES_LIMIT'), uploads))).toMatchObject({ param: 'image', code: 'too_many_images' })
-    expect(body(mapMultipartError(withCode('FST_PARTS_LIMIT'), uploads))).toEqual({ message: 'Too many form fields', type: 'invalid_request_error', param: 'body', code: 'too_many_fields' })
+    expect(body(mapMultipartError(withCode('FST_PARTS_LIMIT'), uploads))).toEqual({
+      message: 'Too many form fields',
+      type: 'invalid_request_error',
+      param: 'body',
+      code: 'too_many_fields',
+    })
   })
 
   it('counts extra files as extra fields where a route names no file limit', () => {
     for (const code of ['FST_FILES_LIMIT', 'FST_FIELDS_LIMIT', 'FST_PARTS_LIMIT']) {
-      expect(body(mapMultipartError(withCode(code), oneFile))).toEqual({ message: 'Too many form fields: send one "file" and "purpose"', type: 'invalid_request_error', param: 'body', code: 'too_many_fields' })
+      expect(body(mapMultipartError(withCode(code), oneFile))).toEqual({
+        message: 'Too many form fields: send one "file" and "purpose"',
+        type: 'invalid_request_error',
+        param: 'body',
+        code: 'too_many_fields',
+      })
     }
   })
 

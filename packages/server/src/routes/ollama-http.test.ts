@@ -28,7 +28,11 @@ async function setup(script?: Script, options: Record<string, number | string> =
 
 const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
   app!.inject({ method: 'POST', url, headers: { 'content-type': 'application/json', ...headers }, payload: typeof body === 'string' ? body : JSON.stringify(body) })
-const lines = (body: string) => body.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>)
+const lines = (body: string) =>
+  body
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
 
 function scripted(events: EngineEvent[]): Script {
   return async function* () {
@@ -37,14 +41,26 @@ function scripted(events: EngineEvent[]): Script {
 }
 
 const model = 'qwen3-vl-4b-instruct:latest'
-const stats = { total_duration: expect.any(Number), load_duration: expect.any(Number), prompt_eval_count: 20, prompt_eval_duration: expect.any(Number), eval_count: 2, eval_duration: expect.any(Number) }
+const stats = {
+  total_duration: expect.any(Number),
+  load_duration: expect.any(Number),
+  prompt_eval_count: 20,
+  prompt_eval_duration: expect.any(Number),
+  eval_count: 2,
+  eval_duration: expect.any(Number),
+}
 const isoTime = expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
 
 describe('POST /api/chat', () => {
   it('answers one object with the message, done_reason and statistics in nanoseconds', async () => {
     const engine = await setup()
     const png = (await fixtures.testImage(64, 48)).toString('base64')
-    const response = await post('/api/chat', { model, messages: [{ role: 'user', content: 'What is it?', images: [png] }], stream: false, options: { temperature: 0, num_predict: 16 } })
+    const response = await post('/api/chat', {
+      model,
+      messages: [{ role: 'user', content: 'What is it?', images: [png] }],
+      stream: false,
+      options: { temperature: 0, num_predict: 16 },
+    })
     expect(response.statusCode).toBe(200)
     expect(response.headers['content-type']).toBe('application/json; charset=utf-8')
     const body = response.json()
@@ -70,7 +86,7 @@ describe('POST /api/chat', () => {
     ])
   })
 
-  it("returns tool calls with their arguments as objects, streamed as a line per whole call", async () => {
+  it('returns tool calls with their arguments as objects, streamed as a line per whole call', async () => {
     const events: EngineEvent[] = [
       { type: 'accepted' },
       { type: 'tool_call', index: 0, id: 'call_a', name: 'get_weather' },
@@ -109,7 +125,12 @@ describe('POST /api/chat', () => {
   })
 
   it('carries logprobs with the text they scored', async () => {
-    const token = (text: string, logprob: number): TokenLogprob => ({ token: text, logprob, bytes: [...Buffer.from(text)], top: [{ token: text, logprob, bytes: [...Buffer.from(text)] }] })
+    const token = (text: string, logprob: number): TokenLogprob => ({
+      token: text,
+      logprob,
+      bytes: [...Buffer.from(text)],
+      top: [{ token: text, logprob, bytes: [...Buffer.from(text)] }],
+    })
     const engine = await setup(
       scripted([
         { type: 'accepted' },
@@ -119,7 +140,11 @@ describe('POST /api/chat', () => {
       ]),
     )
     const streamed = lines((await post('/api/chat', { model, messages: [{ role: 'user', content: 'x' }], logprobs: true, top_logprobs: 1 })).body)
-    expect(streamed[0]).toMatchObject({ message: { content: 'Hi' }, logprobs: [{ token: 'Hi', logprob: -0.5, bytes: [72, 105], top_logprobs: [{ token: 'Hi', logprob: -0.5, bytes: [72, 105] }] }], done: false })
+    expect(streamed[0]).toMatchObject({
+      message: { content: 'Hi' },
+      logprobs: [{ token: 'Hi', logprob: -0.5, bytes: [72, 105], top_logprobs: [{ token: 'Hi', logprob: -0.5, bytes: [72, 105] }] }],
+      done: false,
+    })
     expect(streamed[1]).toMatchObject({ done: true, done_reason: 'length', eval_count: 1 })
     expect(engine.requests[0]!.sampling.logprobs).toBe(1)
   })
@@ -146,13 +171,23 @@ describe('POST /api/chat', () => {
   })
 })
 
-describe("Ollama's errors: {\"error\": message} with the status", () => {
+describe('Ollama\'s errors: {"error": message} with the status', () => {
   it.each([
-    ['an unknown model', { model: 'llama3.2', messages: [{ role: 'user', content: 'x' }] }, 404, 'model "llama3.2" not found: this server serves qwen3-vl-4b-instruct:latest (Visto cannot pull models)'],
+    [
+      'an unknown model',
+      { model: 'llama3.2', messages: [{ role: 'user', content: 'x' }] },
+      404,
+      'model "llama3.2" not found: this server serves qwen3-vl-4b-instruct:latest (Visto cannot pull models)',
+    ],
     ['no model', { messages: [{ role: 'user', content: 'x' }] }, 400, 'model is required'],
     ['messages that are not a list', { model, messages: { role: 'user', content: 'x' } }, 400, 'messages must be an array of {role, content}, got an object'],
     ['messages without a user message', { model, messages: [{ role: 'assistant', content: 'x' }] }, 400, 'messages must contain at least one user message'],
-    ['a bad image', { model, messages: [{ role: 'user', content: 'x', images: ['bm90IGFuIGltYWdl'] }] }, 400, 'Invalid image data in messages[0].images[0]: unsupported image format: plain text; send JPEG, PNG, WebP, GIF, TIFF, AVIF, HEIC or BMP'],
+    [
+      'a bad image',
+      { model, messages: [{ role: 'user', content: 'x', images: ['bm90IGFuIGltYWdl'] }] },
+      400,
+      'Invalid image data in messages[0].images[0]: unsupported image format: plain text; send JPEG, PNG, WebP, GIF, TIFF, AVIF, HEIC or BMP',
+    ],
     ['think: true', { model, messages: [{ role: 'user', content: 'x' }], think: true }, 400, `"${model}" does not support thinking`],
   ])('POST /api/chat with %s', async (_label, body, status, error) => {
     const engine = await setup()
@@ -215,7 +250,12 @@ describe("Ollama's errors: {\"error\": message} with the status", () => {
 
   it("answers Ollama's routes that Visto does not serve with a 404 naming those it does", async () => {
     await setup()
-    for (const [method, url] of [['POST', '/api/pull'], ['POST', '/api/embed'], ['DELETE', '/api/delete'], ['GET', '/api/chat']] as const) {
+    for (const [method, url] of [
+      ['POST', '/api/pull'],
+      ['POST', '/api/embed'],
+      ['DELETE', '/api/delete'],
+      ['GET', '/api/chat'],
+    ] as const) {
       const response = await app!.inject({ method, url, payload: method === 'GET' ? undefined : { model } })
       expect(response.statusCode, url).toBe(404)
       expect(response.json()).toEqual({
@@ -275,7 +315,7 @@ describe('POST /api/generate', () => {
 })
 
 describe('GET /api/tags, POST /api/show, GET /api/ps, GET /api/version', () => {
-  it('lists, shows and reports the engine\'s models and the server\'s version', async () => {
+  it("lists, shows and reports the engine's models and the server's version", async () => {
     await setup()
     const tags = await app!.inject({ method: 'GET', url: '/api/tags' })
     expect(tags.json()).toEqual({
@@ -294,7 +334,9 @@ describe('GET /api/tags, POST /api/show, GET /api/ps, GET /api/version', () => {
     expect(shown.json()).toMatchObject({ capabilities: ['completion', 'vision', 'tools'], parameters: 'num_ctx 4096' })
     // Older clients send `name`.
     expect((await post('/api/show', { name: model })).statusCode).toBe(200)
-    expect((await post('/api/show', { model: 'llava' })).json()).toEqual({ error: 'model "llava" not found: this server serves qwen3-vl-4b-instruct:latest (Visto cannot pull models)' })
+    expect((await post('/api/show', { model: 'llava' })).json()).toEqual({
+      error: 'model "llava" not found: this server serves qwen3-vl-4b-instruct:latest (Visto cannot pull models)',
+    })
     expect((await post('/api/show', {})).json()).toEqual({ error: 'model is required' })
     const ps = await app!.inject({ method: 'GET', url: '/api/ps' })
     expect(ps.json().models.map((m: { name: string; context_length: number }) => [m.name, m.context_length])).toEqual([[model, 4096]])
@@ -304,14 +346,33 @@ describe('GET /api/tags, POST /api/show, GET /api/ps, GET /api/version', () => {
   })
 })
 
-describe('the HTTP fuzz of Ollama\'s routes', () => {
+describe("the HTTP fuzz of Ollama's routes", () => {
   it('survives hostile images and malformed bodies with zero 5xx, each refusal {"error": string}', async () => {
     await setup(undefined, { 'body-limit-mb': 8, 'max-images': 3 })
     const seeds = await fuzzSeeds()
     const random = createRandom(1111)
     const pick = <T>(options: readonly T[]): T => options[Math.floor(random() * options.length)]!
-    const junk = (): unknown => pick<() => unknown>([() => null, () => 42, () => 'x', () => [], () => ({}), () => [{}], () => true, () => -1, () => [null], () => ({ nested: { deep: [] } }), () => 'json', () => 1e308])()
-    const good = (): Record<string, unknown> => ({ model, messages: [{ role: 'user', content: 'hi', images: [fixtures.dataUrl(seeds[0]!.bytes).split(',')[1]] }], stream: random() < 0.5, options: { num_predict: 4 } })
+    const junk = (): unknown =>
+      pick<() => unknown>([
+        () => null,
+        () => 42,
+        () => 'x',
+        () => [],
+        () => ({}),
+        () => [{}],
+        () => true,
+        () => -1,
+        () => [null],
+        () => ({ nested: { deep: [] } }),
+        () => 'json',
+        () => 1e308,
+      ])()
+    const good = (): Record<string, unknown> => ({
+      model,
+      messages: [{ role: 'user', content: 'hi', images: [fixtures.dataUrl(seeds[0]!.bytes).split(',')[1]] }],
+      stream: random() < 0.5,
+      options: { num_predict: 4 },
+    })
     const mutate = (body: Record<string, unknown>): Record<string, unknown> => {
       const message = (body.messages as Array<Record<string, unknown>>)[0]!
       pick<() => void>([
@@ -360,7 +421,8 @@ describe('the HTTP fuzz of Ollama\'s routes', () => {
       if (response.statusCode >= 500) violations.push(`case ${i}: ${response.statusCode} ${response.body.slice(0, 200)}`)
       else if (response.statusCode !== 200) {
         const body = response.json() as Record<string, unknown>
-        if (Object.keys(body).length !== 1 || typeof body.error !== 'string' || body.error === '') violations.push(`case ${i}: ${response.statusCode} ${response.body.slice(0, 200)}`)
+        if (Object.keys(body).length !== 1 || typeof body.error !== 'string' || body.error === '')
+          violations.push(`case ${i}: ${response.statusCode} ${response.body.slice(0, 200)}`)
       }
     }
     expect(violations).toEqual([])

@@ -49,7 +49,8 @@ export function ollamaHandlers(deps: { chat: ChatCompletionsService; engine: Eng
 
   return {
     chat: async (request: FastifyRequest, reply: FastifyReply) => answer('chat', parseOllamaChat(request.body, engine.describe().models, chat.requestLimits), request, reply),
-    generate: async (request: FastifyRequest, reply: FastifyReply) => answer('generate', parseOllamaGenerate(request.body, engine.describe().models, chat.requestLimits), request, reply),
+    generate: async (request: FastifyRequest, reply: FastifyReply) =>
+      answer('generate', parseOllamaGenerate(request.body, engine.describe().models, chat.requestLimits), request, reply),
     tags: async (): Promise<OllamaTagsResponse> => catalog.tags(),
     ps: async (): Promise<OllamaPsResponse> => catalog.ps(),
     show: async (request: FastifyRequest): Promise<OllamaShowResponse> => {

@@ -33,7 +33,10 @@ function chat(content: unknown[]) {
 }
 
 function lastEngineContent() {
-  return engine.requests.at(-1)!.messages.flatMap((m) => m.content).map((p) => (p.type === 'text' ? p.text : `image ${p.image.width}x${p.image.height}`))
+  return engine.requests
+    .at(-1)!
+    .messages.flatMap((m) => m.content)
+    .map((p) => (p.type === 'text' ? p.text : `image ${p.image.width}x${p.image.height}`))
 }
 
 describe('PDF file parts over HTTP', () => {
@@ -92,9 +95,7 @@ describe('PDF file parts over HTTP', () => {
     const parts = Array.from({ length: 5 }, () => ({ type: 'file', file: { file_data: 'not even base64 $$$' } }))
     const response = await chat(parts)
     expect(response.statusCode).toBe(400)
-    expect(response.json().error.message).toBe(
-      'Too many PDF pages: 5 file parts in this request, each with at least one page; the limit is 4 pages per request (--max-pdf-pages)',
-    )
+    expect(response.json().error.message).toBe('Too many PDF pages: 5 file parts in this request, each with at least one page; the limit is 4 pages per request (--max-pdf-pages)')
   })
 
   it('answers the token budget with a 400', async () => {
@@ -116,7 +117,9 @@ describe('PDF file parts over HTTP', () => {
   })
 
   it('names the type of a non-PDF file', async () => {
-    const response = await chat([{ type: 'file', file: { filename: 'notes.txt', file_data: `data:text/plain;base64,${Buffer.from('just some notes, not a document format').toString('base64')}` } }])
+    const response = await chat([
+      { type: 'file', file: { filename: 'notes.txt', file_data: `data:text/plain;base64,${Buffer.from('just some notes, not a document format').toString('base64')}` } },
+    ])
     expect(response.statusCode).toBe(400)
     expect(response.json().error).toEqual({
       message: 'Invalid file data in messages[0].content[0]: unsupported file type: plain text; file parts take PDF documents',
@@ -217,17 +220,34 @@ describe('PDFs uploaded once, asked about by file_id', () => {
 
       const byId = await client.chat.completions.create({
         model: 'qwen3-vl-4b-instruct',
-        messages: [{ role: 'user', content: [{ type: 'text', text: 'Summarise.' }, { type: 'file', file: { file_id: uploaded.id } }] }],
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'Summarise.' },
+              { type: 'file', file: { file_id: uploaded.id } },
+            ],
+          },
+        ],
         max_tokens: 8,
       })
       expect(byId.choices[0]!.message.content).toBe('Hello world')
-      const pages = (request: (typeof scripted.requests)[number]) => request.messages.flatMap((m) => m.content).map((p) => (p.type === 'text' ? p.text : `${p.image.width}x${p.image.height}`))
+      const pages = (request: (typeof scripted.requests)[number]) =>
+        request.messages.flatMap((m) => m.content).map((p) => (p.type === 'text' ? p.text : `${p.image.width}x${p.image.height}`))
       const fromUpload = pages(scripted.requests.at(-1)!)
       expect(fromUpload.filter((part) => part.startsWith('Page '))).toEqual(['Page 1 of 3:', 'Page 2 of 3:', 'Page 3 of 3:'])
 
       await client.chat.completions.create({
         model: 'qwen3-vl-4b-instruct',
-        messages: [{ role: 'user', content: [{ type: 'text', text: 'Summarise.' }, { type: 'file', file: { filename: 'three.pdf', file_data: pdfDataUrl(threePages) } }] }],
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'Summarise.' },
+              { type: 'file', file: { filename: 'three.pdf', file_data: pdfDataUrl(threePages) } },
+            ],
+          },
+        ],
         max_tokens: 8,
       })
       expect(pages(scripted.requests.at(-1)!)).toEqual(fromUpload)

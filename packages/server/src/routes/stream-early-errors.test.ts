@@ -143,7 +143,11 @@ describe('a client that disconnects', () => {
     controller.abort()
     await until(() => admission.running === 0 && engine.aborted === 1, 'the slot to be released')
     await until(() => log.lines.some((line) => line.status === 499), 'the disconnect to be logged')
-    expect(log.lines.find((line) => line.status === 499)).toMatchObject({ level: LogLevel.info, code: 'client_closed_request', msg: 'client disconnected before the response was complete' })
+    expect(log.lines.find((line) => line.status === 499)).toMatchObject({
+      level: LogLevel.info,
+      code: 'client_closed_request',
+      msg: 'client disconnected before the response was complete',
+    })
     expect(errorLines(log.lines)).toEqual([])
     expect(log.lines.some((line) => line.status === 500 || (line.res as { statusCode?: number } | undefined)?.statusCode === 500)).toBe(false)
   })
@@ -151,7 +155,13 @@ describe('a client that disconnects', () => {
   it('half-way through sending its body is logged at info as 499, not as a 500', async () => {
     const { app, engine, log } = await setup(endless())
     const url = new URL(await app.listen({ port: 0, host: '127.0.0.1' }))
-    const sending = httpRequest({ host: url.hostname, port: url.port, path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': '1000' } })
+    const sending = httpRequest({
+      host: url.hostname,
+      port: url.port,
+      path: '/v1/chat/completions',
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': '1000' },
+    })
     sending.on('error', () => {})
     sending.write('{"messages": [')
     await new Promise((r) => setTimeout(r, 100))

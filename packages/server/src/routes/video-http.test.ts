@@ -34,11 +34,14 @@ function chat(content: unknown[], target = app) {
 const video = (url: string, extra: Record<string, unknown> = {}) => ({ type: 'video_url', video_url: { url, ...extra } })
 
 function lastEngineContent() {
-  return engine.requests.at(-1)!.messages.flatMap((m) => m.content).map((p) => (p.type === 'text' ? p.text : `image ${p.image.width}x${p.image.height}`))
+  return engine.requests
+    .at(-1)!
+    .messages.flatMap((m) => m.content)
+    .map((p) => (p.type === 'text' ? p.text : `image ${p.image.width}x${p.image.height}`))
 }
 
 describe.skipIf(!ffmpegAvailable)('video_url parts over HTTP', () => {
-  it('sends each pair of frames as one image after Qwen3-VL\'s timestamp, in place', async () => {
+  it("sends each pair of frames as one image after Qwen3-VL's timestamp, in place", async () => {
     const response = await chat([{ type: 'text', text: 'What happens?' }, video(videoDataUrl(await makeClip())), { type: 'text', text: 'Be brief.' }])
     expect(response.statusCode).toBe(200)
     // 3 s at 2 fps: frames at 0, 0.5 … 2.5 s; pairs stamped with their mean time.
@@ -61,7 +64,7 @@ describe.skipIf(!ffmpegAvailable)('video_url parts over HTTP', () => {
     expect(lastEngineContent().filter((part) => part.startsWith('<'))).toEqual(['<0.2 seconds>', '<1.2 seconds>', '<2.2 seconds>'])
   })
 
-  it('follows the part\'s fps, max_frames and detail', async () => {
+  it("follows the part's fps, max_frames and detail", async () => {
     const clip = await makeClip({ seconds: 4, width: 640, height: 480 })
     expect((await chat([video(videoDataUrl(clip), { fps: 1, detail: 'low' })])).statusCode).toBe(200)
     // 4 frames at 1 fps (the minimum), 256² px at "low".
@@ -104,10 +107,22 @@ describe.skipIf(!ffmpegAvailable)('video_url parts over HTTP', () => {
 
   it('answers image-cost with a refusal for a video over the limits, and 400 for bad fields', async () => {
     const response = await app.inject({ method: 'POST', url: '/v1/visto/image-cost', payload: { videos: [{ duration: 61, width: 640, height: 480 }] } })
-    expect(response.json().videos[0]).toEqual({ object: 'video_cost', detail: 'auto', duration: 61, source_width: 640, source_height: 480, error: 'a video of 61 s is over the limit of 60 s (--max-video-seconds)' })
+    expect(response.json().videos[0]).toEqual({
+      object: 'video_cost',
+      detail: 'auto',
+      duration: 61,
+      source_width: 640,
+      source_height: 480,
+      error: 'a video of 61 s is over the limit of 60 s (--max-video-seconds)',
+    })
     const bad = await app.inject({ method: 'POST', url: '/v1/visto/image-cost', payload: { videos: [{ duration: 5, width: 640, height: 480, max_frames: 2 }] } })
     expect(bad.statusCode).toBe(400)
-    expect(bad.json().error).toEqual({ message: 'videos[0].max_frames must be a whole number from 4 to 768, got 2', type: 'invalid_request_error', param: 'videos[0].max_frames', code: 'invalid_value' })
+    expect(bad.json().error).toEqual({
+      message: 'videos[0].max_frames must be a whole number from 4 to 768, got 2',
+      type: 'invalid_request_error',
+      param: 'videos[0].max_frames',
+      code: 'invalid_value',
+    })
   })
 
   it('previews a clip: a thumbnail and the cost of each image, as a chat request sends them', async () => {
@@ -135,7 +150,9 @@ describe.skipIf(!ffmpegAvailable)('video_url parts over HTTP', () => {
   })
 
   it('keeps an animated GIF an image (its first frame), and refuses one sent as a video', async () => {
-    const gif = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#3050d0' } }).gif().toBuffer()
+    const gif = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#3050d0' } })
+      .gif()
+      .toBuffer()
     const response = await chat([video(`data:image/gif;base64,${gif.toString('base64')}`)])
     expect(response.statusCode).toBe(400)
     expect(response.json().error).toEqual({
@@ -171,7 +188,11 @@ describe.skipIf(!ffmpegAvailable)('hostile and refused videos over HTTP: 400 or 
 
   it('refuses mislabelled data: an image, text, random bytes behind an MP4 header', async () => {
     const jpeg = (await testImage(32, 32)).toString('base64')
-    expect(await refusal([video(`data:video/mp4;base64,${jpeg}`)])).toMatchObject({ status: 400, code: 'unsupported_video_format', message: 'Invalid video data in messages[0].content[0]: unsupported video format: JPEG (send images as image_url parts); send MP4, MOV or WebM' })
+    expect(await refusal([video(`data:video/mp4;base64,${jpeg}`)])).toMatchObject({
+      status: 400,
+      code: 'unsupported_video_format',
+      message: 'Invalid video data in messages[0].content[0]: unsupported video format: JPEG (send images as image_url parts); send MP4, MOV or WebM',
+    })
     const junk = Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypisom\0\0\0\0isomiso2'), Buffer.alloc(4000, 0x5a)])
     expect(await refusal([video(videoDataUrl(junk))])).toMatchObject({ status: 400, code: 'corrupt_video' })
     // A WebM labelled MP4 is read as the WebM it is.
@@ -203,15 +224,29 @@ describe.skipIf(!ffmpegAvailable)('hostile and refused videos over HTTP: 400 or 
 
   it('refuses a video over --max-video-mb, empty data and a URL it may not fetch', async () => {
     const big = Buffer.concat([await makeClip(), Buffer.alloc(2 * 1024 * 1024)])
-    expect(await refusal([video(videoDataUrl(big))])).toMatchObject({ status: 413, code: 'video_too_large', message: expect.stringMatching(/over the per-video limit of 2 MiB \(--max-video-mb\)$/) })
+    expect(await refusal([video(videoDataUrl(big))])).toMatchObject({
+      status: 413,
+      code: 'video_too_large',
+      message: expect.stringMatching(/over the per-video limit of 2 MiB \(--max-video-mb\)$/),
+    })
     expect(await refusal([video('data:video/mp4;base64,')])).toMatchObject({ status: 400, code: 'empty_video' })
     expect(await refusal([video('https://example.com/clip.mp4')])).toMatchObject({ status: 400, code: 'remote_videos_disabled', param: 'messages[0].content[0].video_url.url' })
-    expect(await refusal([{ type: 'video_url', video_url: { file_id: 'file-abc' } }])).toMatchObject({ status: 400, code: 'file_uploads_disabled', param: 'messages[0].content[0].video_url.file_id' })
+    expect(await refusal([{ type: 'video_url', video_url: { file_id: 'file-abc' } }])).toMatchObject({
+      status: 400,
+      code: 'file_uploads_disabled',
+      param: 'messages[0].content[0].video_url.file_id',
+    })
   })
 
   it('refuses more videos than --max-videos before reading any', async () => {
     const part = video('data:video/mp4;base64,AAAA')
-    expect(await refusal([part, part, part])).toEqual({ status: 400, type: 'invalid_request_error', param: 'messages', code: 'too_many_videos', message: 'Too many videos: 3 in this request, the limit is 2 (--max-videos)' })
+    expect(await refusal([part, part, part])).toEqual({
+      status: 400,
+      type: 'invalid_request_error',
+      param: 'messages',
+      code: 'too_many_videos',
+      message: 'Too many videos: 3 in this request, the limit is 2 (--max-videos)',
+    })
   })
 
   it('says "install ffmpeg" when the server has none', async () => {
@@ -268,9 +303,12 @@ describe.skipIf(!ffmpegAvailable)('videos uploaded once, asked about by file_id'
       const client = new OpenAI({ baseURL, apiKey: 'unused', maxRetries: 0 })
       const clip = await makeClip()
       const uploaded = await client.files.create({ file: await toFile(clip, 'clip.mp4'), purpose: 'user_data' })
-      const ask = (part: unknown) =>
-        composed.app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { messages: [{ role: 'user', content: [part] }], max_tokens: 8 } })
-      const content = () => scripted.requests.at(-1)!.messages.flatMap((m) => m.content).map((p) => (p.type === 'text' ? p.text : `${p.image.width}x${p.image.height} ${p.image.data.length}`))
+      const ask = (part: unknown) => composed.app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { messages: [{ role: 'user', content: [part] }], max_tokens: 8 } })
+      const content = () =>
+        scripted.requests
+          .at(-1)!
+          .messages.flatMap((m) => m.content)
+          .map((p) => (p.type === 'text' ? p.text : `${p.image.width}x${p.image.height} ${p.image.data.length}`))
       expect((await ask({ type: 'video_url', video_url: { file_id: uploaded.id } })).statusCode).toBe(200)
       const fromUpload = content()
       expect(fromUpload.filter((part) => part.startsWith('<'))).toEqual(['<0.2 seconds>', '<1.2 seconds>', '<2.2 seconds>'])

@@ -41,7 +41,10 @@ export function videoPreviewHandler({ videos }: VideoPreviewDeps) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<VideoPreview> => {
     const body = request.body
     if (!isJsonObject(body)) {
-      throw new InvalidRequestError('The body must be a JSON object {"video_data": "data:video/mp4;base64,...", "detail", "fps", "max_frames"}', { param: null, code: 'invalid_type' })
+      throw new InvalidRequestError('The body must be a JSON object {"video_data": "data:video/mp4;base64,...", "detail", "fps", "max_frames"}', {
+        param: null,
+        code: 'invalid_type',
+      })
     }
     const videoData = body.video_data
     if (typeof videoData !== 'string') {

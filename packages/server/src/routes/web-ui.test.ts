@@ -128,7 +128,7 @@ describe('the web page shipped in packages/webui', () => {
     expect(response.body).toMatch(/export\s*\{\s*\w+ as default\s*\}/)
   })
 
-  it('serves from the page\'s folder only what a browser loads: its package.json, tsconfig.json, README and licence are 404', async () => {
+  it("serves from the page's folder only what a browser loads: its package.json, tsconfig.json, README and licence are 404", async () => {
     const app = await setup()
     for (const file of ['package.json', 'tsconfig.json', 'README.md', 'LICENSE']) {
       expect(existsSync(path.join(repoRoot, 'packages', 'webui', file)), file).toBe(true)

@@ -19,7 +19,15 @@ function refusal(body: unknown): { message: string; param: string | null; code: 
 
 describe('Anthropic Messages bodies into chat jobs', () => {
   it('maps system, sampling and stop_sequences, and requires nothing else', () => {
-    const job = parseAnthropicMessagesRequest({ ...ask, system: [{ type: 'text', text: 'Be brief.' }], temperature: 0.5, top_p: 0.9, top_k: 40, stop_sequences: ['END'], stream: true })
+    const job = parseAnthropicMessagesRequest({
+      ...ask,
+      system: [{ type: 'text', text: 'Be brief.' }],
+      temperature: 0.5,
+      top_p: 0.9,
+      top_k: 40,
+      stop_sequences: ['END'],
+      stream: true,
+    })
     expect(job).toEqual({
       model: 'm',
       messages: [
@@ -59,11 +67,25 @@ describe('Anthropic Messages bodies into chat jobs', () => {
     const prompt = parseAnthropicPrompt({
       messages: [
         { role: 'user', content: 'Zoom in.' },
-        { role: 'assistant', content: [{ type: 'thinking', thinking: '…', signature: 'x' }, { type: 'text', text: 'Zooming.' }, { type: 'tool_use', id: 'toolu_1', name: 'zoom', input: { corner: 'top-left' } }] },
+        {
+          role: 'assistant',
+          content: [
+            { type: 'thinking', thinking: '…', signature: 'x' },
+            { type: 'text', text: 'Zooming.' },
+            { type: 'tool_use', id: 'toolu_1', name: 'zoom', input: { corner: 'top-left' } },
+          ],
+        },
         {
           role: 'user',
           content: [
-            { type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'text', text: 'Here.' }, { type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } }] },
+            {
+              type: 'tool_result',
+              tool_use_id: 'toolu_1',
+              content: [
+                { type: 'text', text: 'Here.' },
+                { type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } },
+              ],
+            },
             { type: 'text', text: 'What now?' },
           ],
         },
@@ -86,7 +108,14 @@ describe('Anthropic Messages bodies into chat jobs', () => {
       },
       { role: 'user', parts: [{ type: 'text', text: 'What now?' }] },
       { role: 'assistant', parts: [], toolCalls: [{ id: 'toolu_2', name: 'zoom', arguments: '{}' }] },
-      { role: 'tool', toolCallId: 'toolu_2', parts: [{ type: 'text', text: 'Error: ' }, { type: 'text', text: 'out of range' }] },
+      {
+        role: 'tool',
+        toolCallId: 'toolu_2',
+        parts: [
+          { type: 'text', text: 'Error: ' },
+          { type: 'text', text: 'out of range' },
+        ],
+      },
     ])
     expect(prompt.tools).toEqual({
       functions: [{ name: 'zoom', description: 'Zoom in', parameters: { type: 'object', properties: { corner: { type: 'string' } } } }],
@@ -157,8 +186,22 @@ describe('Anthropic Messages bodies into chat jobs', () => {
     const limits = { ...defaultChatRequestLimits, maxMessages: 2, maxPartsPerMessage: 2, maxTextChars: 10 }
     const three = { ...ask, messages: [ask.messages[0], ask.messages[0], ask.messages[0]] }
     expect(() => parseAnthropicMessagesRequest(three, limits)).toThrow('Too many messages: 3 in this request, the limit is 2 (--max-messages)')
-    const blocks = { ...ask, messages: [{ role: 'user', content: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }, { type: 'text', text: 'c' }] }] }
+    const blocks = {
+      ...ask,
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'a' },
+            { type: 'text', text: 'b' },
+            { type: 'text', text: 'c' },
+          ],
+        },
+      ],
+    }
     expect(() => parseAnthropicMessagesRequest(blocks, limits)).toThrow('Too many content blocks: 3 in messages[0].content, the limit is 2 per message (--max-message-parts)')
-    expect(() => parseAnthropicMessagesRequest({ ...ask, system: 'a system prompt' }, limits)).toThrow('Too much text: over 10 characters in this request at system (--max-text-chars)')
+    expect(() => parseAnthropicMessagesRequest({ ...ask, system: 'a system prompt' }, limits)).toThrow(
+      'Too much text: over 10 characters in this request at system (--max-text-chars)',
+    )
   })
 })

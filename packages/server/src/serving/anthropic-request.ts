@@ -37,7 +37,8 @@ export function parseAnthropicMessagesRequest(body: unknown, limits: ChatRequest
     fail('max_tokens is required: the most tokens the answer may have, a whole number of at least 1', 'max_tokens', 'missing_required_parameter')
   }
   const maxTokens = number(fields, 'max_tokens', { integer: true, min: 1 })
-  if (fields.stream !== undefined && fields.stream !== null && typeof fields.stream !== 'boolean') fail(`stream must be a boolean, got ${describeJsonType(fields.stream)}`, 'stream', 'invalid_type')
+  if (fields.stream !== undefined && fields.stream !== null && typeof fields.stream !== 'boolean')
+    fail(`stream must be a boolean, got ${describeJsonType(fields.stream)}`, 'stream', 'invalid_type')
   return {
     ...prompt,
     sampling: {
@@ -55,7 +56,8 @@ export function parseAnthropicMessagesRequest(body: unknown, limits: ChatRequest
 /** `model`, `system`, `messages`, `tools` and `tool_choice`: a count_tokens body, or the prompt of a Messages body. */
 export function parseAnthropicPrompt(body: unknown, limits: ChatRequestLimits = defaultChatRequestLimits): AnthropicPrompt {
   if (!isJsonObject(body)) fail(`The request body must be a JSON object, got ${describeJsonType(body)}`, 'body', 'invalid_body')
-  if (body.model !== undefined && body.model !== null && typeof body.model !== 'string') fail(`model must be a string, got ${describeJsonType(body.model)}`, 'model', 'invalid_type')
+  if (body.model !== undefined && body.model !== null && typeof body.model !== 'string')
+    fail(`model must be a string, got ${describeJsonType(body.model)}`, 'model', 'invalid_type')
   const budget = new TextBudget(limits.maxTextChars)
   const messages: ChatJobMessage[] = []
   const system = parseSystem(body.system, budget)
@@ -63,12 +65,15 @@ export function parseAnthropicPrompt(body: unknown, limits: ChatRequestLimits = 
   const list = body.messages
   if (!Array.isArray(list) || list.length === 0) {
     fail(
-      list === undefined ? 'messages is required: a non-empty array of {role, content}' : `messages must be a non-empty array, got ${Array.isArray(list) ? 'an empty array' : describeJsonType(list)}`,
+      list === undefined
+        ? 'messages is required: a non-empty array of {role, content}'
+        : `messages must be a non-empty array, got ${Array.isArray(list) ? 'an empty array' : describeJsonType(list)}`,
       'messages',
       list === undefined ? 'missing_required_parameter' : 'invalid_type',
     )
   }
-  if (list.length > limits.maxMessages) fail(`Too many messages: ${list.length} in this request, the limit is ${limits.maxMessages} (--max-messages)`, 'messages', 'too_many_messages')
+  if (list.length > limits.maxMessages)
+    fail(`Too many messages: ${list.length} in this request, the limit is ${limits.maxMessages} (--max-messages)`, 'messages', 'too_many_messages')
   const reader = new ConversationReader(limits, budget)
   for (const [i, message] of list.entries()) messages.push(...reader.message(message, i))
   if (!messages.some((m) => m.role === 'user')) fail('messages must contain at least one user message', 'messages')
@@ -91,7 +96,8 @@ function stopSequences(value: unknown): string[] | undefined {
   if (!Array.isArray(value)) fail(`stop_sequences must be an array of strings, got ${describeJsonType(value)}`, 'stop_sequences', 'invalid_type')
   if (value.length > maxStopSequences) fail(`Too many stop_sequences: ${value.length}, the limit is ${maxStopSequences}`, 'stop_sequences')
   value.forEach((s: unknown, i: number) => {
-    if (typeof s !== 'string' || s === '') fail(`stop_sequences[${i}] must be a non-empty string, got ${typeof s === 'string' ? 'an empty string' : describeJsonType(s)}`, `stop_sequences[${i}]`)
+    if (typeof s !== 'string' || s === '')
+      fail(`stop_sequences[${i}] must be a non-empty string, got ${typeof s === 'string' ? 'an empty string' : describeJsonType(s)}`, `stop_sequences[${i}]`)
   })
   return value.length > 0 ? (value as string[]) : undefined
 }
@@ -133,7 +139,11 @@ class ConversationReader {
     if (typeof content === 'string') return [{ role, parts: [{ type: 'text', text: this.budget.take(content, `${at}.content`) }] }]
     if (!Array.isArray(content)) fail(`${at}.content must be a string or an array of content blocks, got ${describeJsonType(content)}`, `${at}.content`, 'invalid_content')
     if (content.length > this.limits.maxPartsPerMessage) {
-      fail(`Too many content blocks: ${content.length} in ${at}.content, the limit is ${this.limits.maxPartsPerMessage} per message (--max-message-parts)`, `${at}.content`, 'too_many_parts')
+      fail(
+        `Too many content blocks: ${content.length} in ${at}.content, the limit is ${this.limits.maxPartsPerMessage} per message (--max-message-parts)`,
+        `${at}.content`,
+        'too_many_parts',
+      )
     }
     if (role === 'system') return [{ role, parts: content.map((block: unknown, j: number) => textBlock(block, `${at}.content[${j}]`, this.budget)) }]
     if (role === 'assistant') return [this.assistant(content, at)]
@@ -158,8 +168,10 @@ class ConversationReader {
 
   private toolUse(block: JsonObject, where: string): EngineToolCall {
     const { id, name, input } = block
-    if (typeof id !== 'string' || id === '') fail(`${where}.id must be a non-empty string, got ${describeJsonType(id)}`, `${where}.id`, id === undefined ? 'missing_required_parameter' : 'invalid_type')
-    if (typeof name !== 'string') fail(`${where}.name must be a string, got ${describeJsonType(name)}`, `${where}.name`, name === undefined ? 'missing_required_parameter' : 'invalid_type')
+    if (typeof id !== 'string' || id === '')
+      fail(`${where}.id must be a non-empty string, got ${describeJsonType(id)}`, `${where}.id`, id === undefined ? 'missing_required_parameter' : 'invalid_type')
+    if (typeof name !== 'string')
+      fail(`${where}.name must be a string, got ${describeJsonType(name)}`, `${where}.name`, name === undefined ? 'missing_required_parameter' : 'invalid_type')
     if (!isJsonObject(input)) fail(`${where}.input must be an object (the call's arguments), got ${describeJsonType(input)}`, `${where}.input`, 'invalid_type')
     this.callIds.add(id)
     this.budget.take(name, `${where}.name`)
@@ -206,16 +218,26 @@ class ConversationReader {
 
   private toolResult(block: JsonObject, where: string): ChatJobMessage {
     const id = block.tool_use_id
-    if (typeof id !== 'string') fail(`${where}.tool_use_id must be a string naming the tool_use this result answers, got ${describeJsonType(id)}`, `${where}.tool_use_id`, id === undefined ? 'missing_required_parameter' : 'invalid_type')
+    if (typeof id !== 'string')
+      fail(
+        `${where}.tool_use_id must be a string naming the tool_use this result answers, got ${describeJsonType(id)}`,
+        `${where}.tool_use_id`,
+        id === undefined ? 'missing_required_parameter' : 'invalid_type',
+      )
     if (!this.callIds.has(id)) fail(`${where} answers the tool_use "${id.slice(0, 64)}", which no earlier assistant message made`, `${where}.tool_use_id`)
-    if (block.is_error !== undefined && block.is_error !== null && typeof block.is_error !== 'boolean') fail(`${where}.is_error must be a boolean, got ${describeJsonType(block.is_error)}`, `${where}.is_error`, 'invalid_type')
+    if (block.is_error !== undefined && block.is_error !== null && typeof block.is_error !== 'boolean')
+      fail(`${where}.is_error must be a boolean, got ${describeJsonType(block.is_error)}`, `${where}.is_error`, 'invalid_type')
     const content = block.content
     let parts: ChatJobPart[]
     if (content === undefined || content === null) parts = []
     else if (typeof content === 'string') parts = [{ type: 'text', text: this.budget.take(content, `${where}.content`) }]
     else if (Array.isArray(content)) {
       if (content.length > this.limits.maxPartsPerMessage) {
-        fail(`Too many content blocks: ${content.length} in ${where}.content, the limit is ${this.limits.maxPartsPerMessage} per message (--max-message-parts)`, `${where}.content`, 'too_many_parts')
+        fail(
+          `Too many content blocks: ${content.length} in ${where}.content, the limit is ${this.limits.maxPartsPerMessage} per message (--max-message-parts)`,
+          `${where}.content`,
+          'too_many_parts',
+        )
       }
       parts = content.map((inner: unknown, k: number) => {
         const innerWhere = `${where}.content[${k}]`
@@ -230,20 +252,29 @@ class ConversationReader {
 
 function blockType(block: unknown, where: string): string {
   if (!isJsonObject(block) || typeof block.type !== 'string') {
-    fail(`${where} must be a content block with a "type" ("text", "image", "document", "tool_use" or "tool_result"), got ${isJsonObject(block) ? 'no valid "type"' : describeJsonType(block)}`, `${where}.type`, 'invalid_content')
+    fail(
+      `${where} must be a content block with a "type" ("text", "image", "document", "tool_use" or "tool_result"), got ${isJsonObject(block) ? 'no valid "type"' : describeJsonType(block)}`,
+      `${where}.type`,
+      'invalid_content',
+    )
   }
   return block.type
 }
 
 function unsupported(type: string, where: string): never {
-  fail(`Unsupported content block type "${type.slice(0, 64)}" in ${where}; supported types are "text", "image", "document", "tool_use" and "tool_result"`, `${where}.type`, 'unsupported_content_type')
+  fail(
+    `Unsupported content block type "${type.slice(0, 64)}" in ${where}; supported types are "text", "image", "document", "tool_use" and "tool_result"`,
+    `${where}.type`,
+    'unsupported_content_type',
+  )
 }
 
 const articled = (type: string): string => (/^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`)
 
 function imageBlock(block: JsonObject, where: string): ChatJobImagePart {
   const source = block.source
-  if (!isJsonObject(source)) fail(`${where}.source must be an object {"type": "base64", "media_type", "data"} or {"type": "url", "url"}, got ${describeJsonType(source)}`, `${where}.source`, 'invalid_type')
+  if (!isJsonObject(source))
+    fail(`${where}.source must be an object {"type": "base64", "media_type", "data"} or {"type": "url", "url"}, got ${describeJsonType(source)}`, `${where}.source`, 'invalid_type')
   if (source.type === 'base64') {
     const mediaType = source.media_type
     if (typeof mediaType !== 'string' || !/^image\/[\w.+-]+$/i.test(mediaType)) {
@@ -257,21 +288,34 @@ function imageBlock(block: JsonObject, where: string): ChatJobImagePart {
     if (typeof source.url !== 'string') fail(`${where}.source.url must be a string, got ${describeJsonType(source.url)}`, `${where}.source.url`, 'invalid_type')
     return { type: 'image', url: source.url, detail: 'auto', where }
   }
-  fail(`${where}.source.type must be "base64" or "url", got ${JSON.stringify(source.type)?.slice(0, 64)}; Anthropic file ids are not served here, send the image inline`, `${where}.source.type`)
+  fail(
+    `${where}.source.type must be "base64" or "url", got ${JSON.stringify(source.type)?.slice(0, 64)}; Anthropic file ids are not served here, send the image inline`,
+    `${where}.source.type`,
+  )
 }
 
 function documentBlock(block: JsonObject, where: string, budget: TextBudget): ChatJobPart {
   const source = block.source
-  if (!isJsonObject(source)) fail(`${where}.source must be an object {"type": "base64", "media_type": "application/pdf", "data"}, got ${describeJsonType(source)}`, `${where}.source`, 'invalid_type')
+  if (!isJsonObject(source))
+    fail(`${where}.source must be an object {"type": "base64", "media_type": "application/pdf", "data"}, got ${describeJsonType(source)}`, `${where}.source`, 'invalid_type')
   const title = typeof block.title === 'string' ? block.title : undefined
   if (source.type === 'text') {
     if (typeof source.data !== 'string') fail(`${where}.source.data must be a string, got ${describeJsonType(source.data)}`, `${where}.source.data`, 'invalid_type')
     return { type: 'text', text: budget.take(title ? `${title}\n\n${source.data}` : source.data, `${where}.source.data`) }
   }
   if (source.type !== 'base64') fail(`${where}.source.type must be "base64" (a PDF) or "text", got ${JSON.stringify(source.type)?.slice(0, 64)}`, `${where}.source.type`)
-  if (source.media_type !== 'application/pdf') fail(`${where}.source.media_type must be "application/pdf", got ${JSON.stringify(source.media_type)?.slice(0, 64)}`, `${where}.source.media_type`)
+  if (source.media_type !== 'application/pdf')
+    fail(`${where}.source.media_type must be "application/pdf", got ${JSON.stringify(source.media_type)?.slice(0, 64)}`, `${where}.source.media_type`)
   if (typeof source.data !== 'string') fail(`${where}.source.data must be a base64 string, got ${describeJsonType(source.data)}`, `${where}.source.data`, 'invalid_type')
-  const file: ChatJobFilePart = { type: 'file', where, filename: title, fileData: `data:application/pdf;base64,${source.data}`, fileId: undefined, pages: undefined, detail: 'auto' }
+  const file: ChatJobFilePart = {
+    type: 'file',
+    where,
+    filename: title,
+    fileData: `data:application/pdf;base64,${source.data}`,
+    fileId: undefined,
+    pages: undefined,
+    detail: 'auto',
+  }
   return file
 }
 
@@ -279,7 +323,8 @@ function documentBlock(block: JsonObject, where: string, budget: TextBudget): Ch
 function parseTools(body: JsonObject, limits: ChatRequestLimits, budget: TextBudget): ChatJobTools | undefined {
   const { tools } = body
   const choice = parseToolChoice(body.tool_choice)
-  if (tools !== undefined && tools !== null && !Array.isArray(tools)) fail(`tools must be an array of {"name", "description", "input_schema"}, got ${describeJsonType(tools)}`, 'tools', 'invalid_type')
+  if (tools !== undefined && tools !== null && !Array.isArray(tools))
+    fail(`tools must be an array of {"name", "description", "input_schema"}, got ${describeJsonType(tools)}`, 'tools', 'invalid_type')
   if (!Array.isArray(tools) || tools.length === 0) {
     if (choice && (choice.type === 'any' || choice.type === 'tool')) fail('tool_choice needs tools: this request offers no tools to call', 'tool_choice')
     return undefined
@@ -290,15 +335,26 @@ function parseTools(body: JsonObject, limits: ChatRequestLimits, budget: TextBud
     const at = `tools[${i}]`
     if (!isJsonObject(tool)) fail(`${at} must be an object {"name", "description", "input_schema"}, got ${describeJsonType(tool)}`, at, 'invalid_type')
     if (tool.type !== undefined && tool.type !== null && tool.type !== 'custom') {
-      fail(`${at}.type is ${JSON.stringify(tool.type).slice(0, 64)}, a tool Anthropic's servers run; this server runs none: offer custom tools ({"name", "description", "input_schema"})`, `${at}.type`, 'unsupported_value')
+      fail(
+        `${at}.type is ${JSON.stringify(tool.type).slice(0, 64)}, a tool Anthropic's servers run; this server runs none: offer custom tools ({"name", "description", "input_schema"})`,
+        `${at}.type`,
+        'unsupported_value',
+      )
     }
     const { name, description, input_schema: schema } = tool
-    if (typeof name !== 'string') fail(`${at}.name must be a string, got ${describeJsonType(name)}`, `${at}.name`, name === undefined ? 'missing_required_parameter' : 'invalid_type')
+    if (typeof name !== 'string')
+      fail(`${at}.name must be a string, got ${describeJsonType(name)}`, `${at}.name`, name === undefined ? 'missing_required_parameter' : 'invalid_type')
     if (!toolName.test(name)) fail(`${at}.name must be 1 to 64 letters, digits, underscores or dashes, got ${JSON.stringify(name).slice(0, 80)}`, `${at}.name`)
     if (names.has(name)) fail(`${at}.name "${name}" is offered twice; tool names must be unique`, `${at}.name`)
     names.add(name)
-    if (description !== undefined && description !== null && typeof description !== 'string') fail(`${at}.description must be a string, got ${describeJsonType(description)}`, `${at}.description`, 'invalid_type')
-    if (!isJsonObject(schema)) fail(`${at}.input_schema must be a JSON schema object, got ${describeJsonType(schema)}`, `${at}.input_schema`, schema === undefined ? 'missing_required_parameter' : 'invalid_type')
+    if (description !== undefined && description !== null && typeof description !== 'string')
+      fail(`${at}.description must be a string, got ${describeJsonType(description)}`, `${at}.description`, 'invalid_type')
+    if (!isJsonObject(schema))
+      fail(
+        `${at}.input_schema must be a JSON schema object, got ${describeJsonType(schema)}`,
+        `${at}.input_schema`,
+        schema === undefined ? 'missing_required_parameter' : 'invalid_type',
+      )
     // It becomes a grammar, as a response_format schema does: the same limits.
     checkResponseSchema(schema, { maxDepth: limits.maxSchemaDepth, maxBytes: limits.maxSchemaBytes }, `${at}.input_schema`)
     budget.take(name, `${at}.name`)
@@ -332,7 +388,12 @@ function parseToolChoice(value: unknown): ToolChoice | undefined {
     case 'none':
       return { type: value.type, disableParallel }
     case 'tool':
-      if (typeof value.name !== 'string') fail(`tool_choice.name must be the name of one of the tools, got ${describeJsonType(value.name)}`, 'tool_choice.name', value.name === undefined ? 'missing_required_parameter' : 'invalid_type')
+      if (typeof value.name !== 'string')
+        fail(
+          `tool_choice.name must be the name of one of the tools, got ${describeJsonType(value.name)}`,
+          'tool_choice.name',
+          value.name === undefined ? 'missing_required_parameter' : 'invalid_type',
+        )
       return { type: 'tool', name: value.name, disableParallel }
     default:
       fail(`tool_choice.type must be "auto", "any", "tool" or "none", got ${JSON.stringify(value.type)?.slice(0, 64)}`, 'tool_choice.type')

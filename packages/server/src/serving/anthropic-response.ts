@@ -68,7 +68,8 @@ export function anthropicMessage(prepared: PreparedChat, result: JobResult): Ant
   const choice = result.choices[0]
   const content: AnthropicContentBlock[] = []
   if (choice && (choice.text !== '' || choice.toolCalls.length === 0)) content.push({ type: 'text', text: choice.text, citations: null })
-  for (const call of choice?.toolCalls ?? []) content.push({ type: 'tool_use', id: toolUseId(call.id), name: call.name, input: toolInput(call.arguments), caller: { type: 'direct' } })
+  for (const call of choice?.toolCalls ?? [])
+    content.push({ type: 'tool_use', id: toolUseId(call.id), name: call.name, input: toolInput(call.arguments), caller: { type: 'direct' } })
   return {
     id: messageId(prepared),
     type: 'message',
@@ -122,7 +123,11 @@ export async function* anthropicEvents(prepared: PreparedChat, events: AsyncGene
         case 'tool_call':
           yield* close()
           open = { kind: 'tool_use', arguments: '' }
-          yield { type: 'content_block_start', index: ++index, content_block: { type: 'tool_use', id: toolUseId(event.id), name: event.name, input: {}, caller: { type: 'direct' } } }
+          yield {
+            type: 'content_block_start',
+            index: ++index,
+            content_block: { type: 'tool_use', id: toolUseId(event.id), name: event.name, input: {}, caller: { type: 'direct' } },
+          }
           break
         case 'tool_call_arguments':
           if (open?.kind === 'tool_use') open.arguments += event.text
@@ -138,7 +143,14 @@ export async function* anthropicEvents(prepared: PreparedChat, events: AsyncGene
           yield {
             type: 'message_delta',
             delta: { stop_reason: stopReason(event), stop_sequence: event.stopSequence ?? null, stop_details: null, container: null },
-            usage: { input_tokens: promptTokens, output_tokens: completionTokens, cache_creation_input_tokens: null, cache_read_input_tokens: null, server_tool_use: null, output_tokens_details: null },
+            usage: {
+              input_tokens: promptTokens,
+              output_tokens: completionTokens,
+              cache_creation_input_tokens: null,
+              cache_read_input_tokens: null,
+              server_tool_use: null,
+              output_tokens_details: null,
+            },
           }
           yield { type: 'message_stop' }
           break

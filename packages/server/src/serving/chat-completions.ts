@@ -166,7 +166,10 @@ export class ChatCompletionsService {
       const model = this.resolveModel(job.model)
       const maxChoices = this.options.maxChoices ?? 1
       if ((job.n ?? 1) > maxChoices) {
-        throw new InvalidRequestError(`n is ${job.n}, the limit is ${maxChoices} choices per request (--max-n); send several requests instead`, { param: 'n', code: 'too_many_choices' })
+        throw new InvalidRequestError(`n is ${job.n}, the limit is ${maxChoices} choices per request (--max-n); send several requests instead`, {
+          param: 'n',
+          code: 'too_many_choices',
+        })
       }
       const imageCount = job.messages.reduce((n, m) => n + m.parts.filter((p) => p.type === 'image').length, 0)
       if (imageCount > this.options.maxImagesPerRequest) {
@@ -397,7 +400,8 @@ export class ChatCompletionsService {
             record.push(event)
             // A stop sequence is told (Anthropic's stop_sequence): the cache keeps the whole event.
             if (event.finishReason === 'tool_calls' || event.stopSequence !== undefined) plain = false
-            if (choice === choices - 1 && !signal.aborted) this.finished(prepared, plain ? { deltas, event } : { record, event }, usage.result().usage, { engineStarted, firstTokenAt })
+            if (choice === choices - 1 && !signal.aborted)
+              this.finished(prepared, plain ? { deltas, event } : { record, event }, usage.result().usage, { engineStarted, firstTokenAt })
           }
           yield event
         }
@@ -506,7 +510,12 @@ export class ChatCompletionsService {
    * their logprobs), the finish chunk; then usage for the whole request if asked.
    */
   private async *chunks(prepared: PreparedChat, events: AsyncGenerator<ChoiceEvent>): AsyncGenerator<ChatCompletionChunk> {
-    const chunk = (index: number, delta: ChatCompletionChunk['choices'][0]['delta'], finish: FinishReason | null, logprobs: TokenLogprob[] | undefined = undefined): ChatCompletionChunk => ({
+    const chunk = (
+      index: number,
+      delta: ChatCompletionChunk['choices'][0]['delta'],
+      finish: FinishReason | null,
+      logprobs: TokenLogprob[] | undefined = undefined,
+    ): ChatCompletionChunk => ({
       id: prepared.id,
       object: 'chat.completion.chunk',
       created: prepared.created,
@@ -616,7 +625,12 @@ function toOpenAiToolCall(call: EngineToolCall): ToolCall {
 
 function toOpenAiLogprobs(tokens: readonly TokenLogprob[]): ChoiceLogprobs {
   return {
-    content: tokens.map((t) => ({ token: t.token, logprob: t.logprob, bytes: t.bytes, top_logprobs: t.top.map((top) => ({ token: top.token, logprob: top.logprob, bytes: top.bytes })) })),
+    content: tokens.map((t) => ({
+      token: t.token,
+      logprob: t.logprob,
+      bytes: t.bytes,
+      top_logprobs: t.top.map((top) => ({ token: top.token, logprob: top.logprob, bytes: top.bytes })),
+    })),
     refusal: null,
   }
 }

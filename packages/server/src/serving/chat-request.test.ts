@@ -22,7 +22,13 @@ describe('parseChatRequest', () => {
     const parsed = parseChatRequest(sceneRequest)
     expect(parsed.model).toBe('qwen3-vl-4b-instruct')
     expect(parsed.messages).toEqual([
-      { role: 'user', parts: [{ type: 'text', text: '请详细描述这张图片中的场景' }, { type: 'image', url: image, detail: 'auto', where: 'messages[0].content[1]' }] },
+      {
+        role: 'user',
+        parts: [
+          { type: 'text', text: '请详细描述这张图片中的场景' },
+          { type: 'image', url: image, detail: 'auto', where: 'messages[0].content[1]' },
+        ],
+      },
     ])
     expect(parsed.sampling.maxTokens).toBe(1024)
     expect(parsed.sampling.temperature).toBe(0.3)
@@ -98,11 +104,27 @@ describe('parseChatRequest', () => {
 describe('parseChatRequest: file parts (PDF documents)', () => {
   const pdf = 'data:application/pdf;base64,JVBERi0xLjcK'
 
-  it('accepts OpenAI\'s file part with file_data, and Visto\'s pages and detail', () => {
+  it("accepts OpenAI's file part with file_data, and Visto's pages and detail", () => {
     const parsed = parseChatRequest({
-      messages: [{ role: 'user', content: [{ type: 'text', text: 'Summarise' }, { type: 'file', file: { filename: 'a.pdf', file_data: pdf, pages: '1-3,7', detail: 'low' } }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Summarise' },
+            { type: 'file', file: { filename: 'a.pdf', file_data: pdf, pages: '1-3,7', detail: 'low' } },
+          ],
+        },
+      ],
     })
-    expect(parsed.messages[0]!.parts[1]).toEqual({ type: 'file', where: 'messages[0].content[1]', filename: 'a.pdf', fileData: pdf, fileId: undefined, pages: '1-3,7', detail: 'low' })
+    expect(parsed.messages[0]!.parts[1]).toEqual({
+      type: 'file',
+      where: 'messages[0].content[1]',
+      filename: 'a.pdf',
+      fileData: pdf,
+      fileId: undefined,
+      pages: '1-3,7',
+      detail: 'low',
+    })
   })
 
   it('accepts file_id, detail defaulting to auto', () => {
@@ -111,39 +133,90 @@ describe('parseChatRequest: file parts (PDF documents)', () => {
   })
 
   it.each([
-    [{ type: 'file' }, 'messages[0].content[0].file must be an object with "file_data" (a data:application/pdf;base64 URL) or "file_id", got undefined', 'messages[0].content[0].file'],
-    [{ type: 'file', file: {} }, 'messages[0].content[0].file needs exactly one of "file_data" (the PDF inline, as data:application/pdf;base64,...) and "file_id" (an uploaded file)', 'messages[0].content[0].file'],
-    [{ type: 'file', file: { file_data: pdf, file_id: 'x' } }, 'messages[0].content[0].file needs exactly one of "file_data" (the PDF inline, as data:application/pdf;base64,...) and "file_id" (an uploaded file)', 'messages[0].content[0].file'],
+    [
+      { type: 'file' },
+      'messages[0].content[0].file must be an object with "file_data" (a data:application/pdf;base64 URL) or "file_id", got undefined',
+      'messages[0].content[0].file',
+    ],
+    [
+      { type: 'file', file: {} },
+      'messages[0].content[0].file needs exactly one of "file_data" (the PDF inline, as data:application/pdf;base64,...) and "file_id" (an uploaded file)',
+      'messages[0].content[0].file',
+    ],
+    [
+      { type: 'file', file: { file_data: pdf, file_id: 'x' } },
+      'messages[0].content[0].file needs exactly one of "file_data" (the PDF inline, as data:application/pdf;base64,...) and "file_id" (an uploaded file)',
+      'messages[0].content[0].file',
+    ],
     [{ type: 'file', file: { file_data: 12 } }, 'messages[0].content[0].file.file_data must be a string, got a number', 'messages[0].content[0].file.file_data'],
     [{ type: 'file', file: { file_data: pdf, pages: [1, 2] } }, 'messages[0].content[0].file.pages must be a string, got an array', 'messages[0].content[0].file.pages'],
-    [{ type: 'file', file: { file_data: pdf, detail: 'ultra' } }, 'messages[0].content[0].file.detail must be "low", "high" or "auto", got "ultra"', 'messages[0].content[0].file.detail'],
+    [
+      { type: 'file', file: { file_data: pdf, detail: 'ultra' } },
+      'messages[0].content[0].file.detail must be "low", "high" or "auto", got "ultra"',
+      'messages[0].content[0].file.detail',
+    ],
   ])('refuses a malformed file part %#', (part, message, param) => {
     expect(rejection({ messages: [{ role: 'user', content: [part] }] })).toEqual({ message, param, status: 400 })
   })
 
   it('refuses a file part outside user messages', () => {
-    const body = { messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: [{ type: 'file', file: { file_data: pdf } }] }] }
+    const body = {
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'assistant', content: [{ type: 'file', file: { file_data: pdf } }] },
+      ],
+    }
     expect(rejection(body).message).toBe('Files are only accepted in user messages; messages[1].content[0] is in an assistant message')
   })
 })
 
 describe('parseChatRequest: video_url parts', () => {
   const video = 'data:video/mp4;base64,AAAA'
-  const withVideo = (videoUrl: unknown, role = 'user') => ({ messages: [{ role, content: [{ type: 'video_url', video_url: videoUrl }, { type: 'text', text: 'What happens?' }] }] })
+  const withVideo = (videoUrl: unknown, role = 'user') => ({
+    messages: [
+      {
+        role,
+        content: [
+          { type: 'video_url', video_url: videoUrl },
+          { type: 'text', text: 'What happens?' },
+        ],
+      },
+    ],
+  })
 
-  it('accepts vLLM\'s video_url part, and Visto\'s fps, max_frames and detail', () => {
+  it("accepts vLLM's video_url part, and Visto's fps, max_frames and detail", () => {
     expect(parseChatRequest(withVideo({ url: video })).messages[0]!.parts[0]).toEqual({
-      type: 'video', where: 'messages[0].content[0]', url: video, fileId: undefined, fps: undefined, maxFrames: undefined, detail: 'auto',
+      type: 'video',
+      where: 'messages[0].content[0]',
+      url: video,
+      fileId: undefined,
+      fps: undefined,
+      maxFrames: undefined,
+      detail: 'auto',
     })
     expect(parseChatRequest(withVideo({ file_id: 'file-abc', fps: 0.5, max_frames: 16, detail: 'low' })).messages[0]!.parts[0]).toEqual({
-      type: 'video', where: 'messages[0].content[0]', url: undefined, fileId: 'file-abc', fps: 0.5, maxFrames: 16, detail: 'low',
+      type: 'video',
+      where: 'messages[0].content[0]',
+      url: undefined,
+      fileId: 'file-abc',
+      fps: 0.5,
+      maxFrames: 16,
+      detail: 'low',
     })
     expect(parseChatRequest(withVideo(video)).messages[0]!.parts[0]).toMatchObject({ type: 'video', url: video })
   })
 
   it.each([
-    [{}, 'messages[0].content[0].video_url', 'messages[0].content[0].video_url needs exactly one of "url" (the video inline, as data:video/mp4;base64,...) and "file_id" (an uploaded file)'],
-    [{ url: video, file_id: 'file-abc' }, 'messages[0].content[0].video_url', 'messages[0].content[0].video_url needs exactly one of "url" (the video inline, as data:video/mp4;base64,...) and "file_id" (an uploaded file)'],
+    [
+      {},
+      'messages[0].content[0].video_url',
+      'messages[0].content[0].video_url needs exactly one of "url" (the video inline, as data:video/mp4;base64,...) and "file_id" (an uploaded file)',
+    ],
+    [
+      { url: video, file_id: 'file-abc' },
+      'messages[0].content[0].video_url',
+      'messages[0].content[0].video_url needs exactly one of "url" (the video inline, as data:video/mp4;base64,...) and "file_id" (an uploaded file)',
+    ],
     [{ url: 7 }, 'messages[0].content[0].video_url.url', 'messages[0].content[0].video_url.url must be a string, got a number'],
     [{ url: video, fps: 0 }, 'messages[0].content[0].video_url.fps', 'messages[0].content[0].video_url.fps must be greater than 0 and at most 60 frames a second, got 0'],
     [{ url: video, fps: '2' }, 'messages[0].content[0].video_url.fps', 'messages[0].content[0].video_url.fps must be a number, got a string'],
@@ -157,7 +230,16 @@ describe('parseChatRequest: video_url parts', () => {
   })
 
   it('refuses a video outside user messages', () => {
-    const body = { messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: [{ type: 'video_url', video_url: { url: video } }] }] }
-    expect(rejection(body)).toEqual({ status: 400, param: 'messages[1].content[0]', message: 'Videos are only accepted in user messages; messages[1].content[0] is in an assistant message' })
+    const body = {
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'assistant', content: [{ type: 'video_url', video_url: { url: video } }] },
+      ],
+    }
+    expect(rejection(body)).toEqual({
+      status: 400,
+      param: 'messages[1].content[0]',
+      message: 'Videos are only accepted in user messages; messages[1].content[0] is in an assistant message',
+    })
   })
 })

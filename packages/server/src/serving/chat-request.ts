@@ -51,7 +51,11 @@ function parseContent(content: unknown, index: number, role: ChatJobMessage['rol
     fail(`content must be a string or array of content parts: ${at}.content is ${describeJsonType(content)}`, `${at}.content`, 'invalid_content')
   }
   if (content.length > limits.maxPartsPerMessage) {
-    fail(`Too many content parts: ${content.length} in ${at}.content, the limit is ${limits.maxPartsPerMessage} per message (--max-message-parts)`, `${at}.content`, 'too_many_parts')
+    fail(
+      `Too many content parts: ${content.length} in ${at}.content, the limit is ${limits.maxPartsPerMessage} per message (--max-message-parts)`,
+      `${at}.content`,
+      'too_many_parts',
+    )
   }
   return content.map((part, j): ChatJobPart => {
     const where = `${at}.content[${j}]`
@@ -89,7 +93,11 @@ function parseContent(content: unknown, index: number, role: ChatJobMessage['rol
       if (role !== 'user') fail(`Videos are only accepted in user messages; ${where} is in ${withArticle(role)} message`, `${where}`)
       return parseVideoPart(part.video_url, where)
     }
-    return fail(`Unsupported content part type "${part.type}" in ${where}; supported types are "text", "image_url", "video_url" and "file"`, `${where}.type`, 'unsupported_content_type')
+    return fail(
+      `Unsupported content part type "${part.type}" in ${where}; supported types are "text", "image_url", "video_url" and "file"`,
+      `${where}.type`,
+      'unsupported_content_type',
+    )
   })
 }
 
@@ -129,11 +137,16 @@ export const maxVideoFramesPerPart = 768
  */
 function parseVideoPart(video: unknown, where: string): ChatJobVideoPart {
   // Like image_url, a bare string is taken as the URL.
-  const spec: JsonObject = typeof video === 'string' ? { url: video } : isJsonObject(video) ? video : fail(
-    `${where}.video_url must be an object with a "url" (a data:video/mp4;base64 URL) or a "file_id", got ${describeJsonType(video)}`,
-    `${where}.video_url`,
-    'invalid_type',
-  )
+  const spec: JsonObject =
+    typeof video === 'string'
+      ? { url: video }
+      : isJsonObject(video)
+        ? video
+        : fail(
+            `${where}.video_url must be an object with a "url" (a data:video/mp4;base64 URL) or a "file_id", got ${describeJsonType(video)}`,
+            `${where}.video_url`,
+            'invalid_type',
+          )
   const optionalString = (name: string): string | undefined => {
     const value = spec[name]
     if (value === undefined || value === null) return undefined
@@ -152,7 +165,8 @@ function parseVideoPart(video: unknown, where: string): ChatJobVideoPart {
   const number = (name: string): number | undefined => {
     const value = spec[name]
     if (value === undefined || value === null) return undefined
-    if (typeof value !== 'number' || !Number.isFinite(value)) fail(`${where}.video_url.${name} must be a number, got ${describeJsonType(value)}`, `${where}.video_url.${name}`, 'invalid_type')
+    if (typeof value !== 'number' || !Number.isFinite(value))
+      fail(`${where}.video_url.${name} must be a number, got ${describeJsonType(value)}`, `${where}.video_url.${name}`, 'invalid_type')
     return value
   }
   const fps = number('fps')
@@ -203,8 +217,10 @@ export function parseSampling(fields: JsonObject, limits: ChatRequestLimits = de
     stop = fields.stop as string[]
   } else if (fields.stop !== undefined && fields.stop !== null) fail(`stop must be a string or an array of strings, got ${describeJsonType(fields.stop)}`, 'stop', 'invalid_type')
   const seed = optionalNumber(fields, 'seed', { integer: true })
-  if (fields.ignore_eos !== undefined && typeof fields.ignore_eos !== 'boolean') fail(`ignore_eos must be a boolean, got ${describeJsonType(fields.ignore_eos)}`, 'ignore_eos', 'invalid_type')
-  if (fields.logprobs !== undefined && fields.logprobs !== null && typeof fields.logprobs !== 'boolean') fail(`logprobs must be a boolean, got ${describeJsonType(fields.logprobs)}`, 'logprobs', 'invalid_type')
+  if (fields.ignore_eos !== undefined && typeof fields.ignore_eos !== 'boolean')
+    fail(`ignore_eos must be a boolean, got ${describeJsonType(fields.ignore_eos)}`, 'ignore_eos', 'invalid_type')
+  if (fields.logprobs !== undefined && fields.logprobs !== null && typeof fields.logprobs !== 'boolean')
+    fail(`logprobs must be a boolean, got ${describeJsonType(fields.logprobs)}`, 'logprobs', 'invalid_type')
   const topLogprobs = optionalNumber(fields, 'top_logprobs', { integer: true, min: 0, max: 20 })
   if (topLogprobs !== undefined && fields.logprobs !== true) fail('top_logprobs needs "logprobs": true', 'top_logprobs')
   return {
@@ -236,7 +252,9 @@ export function parseChatRequest(body: unknown, limits: ChatRequestLimits = defa
   }
   if (!Array.isArray(body.messages) || body.messages.length === 0) {
     fail(
-      body.messages === undefined ? 'messages is required: a non-empty array of {role, content}' : `messages must be a non-empty array, got ${Array.isArray(body.messages) ? 'an empty array' : describeJsonType(body.messages)}`,
+      body.messages === undefined
+        ? 'messages is required: a non-empty array of {role, content}'
+        : `messages must be a non-empty array, got ${Array.isArray(body.messages) ? 'an empty array' : describeJsonType(body.messages)}`,
       'messages',
       body.messages === undefined ? 'missing_required_parameter' : 'invalid_type',
     )
@@ -267,7 +285,11 @@ export function parseChatRequest(body: unknown, limits: ChatRequestLimits = defa
     if (role === 'tool') {
       const id = message.tool_call_id
       if (typeof id !== 'string') {
-        fail(`messages[${i}].tool_call_id must be a string naming the call this result answers, got ${describeJsonType(id)}`, `messages[${i}].tool_call_id`, id === undefined ? 'missing_required_parameter' : 'invalid_type')
+        fail(
+          `messages[${i}].tool_call_id must be a string naming the call this result answers, got ${describeJsonType(id)}`,
+          `messages[${i}].tool_call_id`,
+          id === undefined ? 'missing_required_parameter' : 'invalid_type',
+        )
       }
       if (!callIds.has(id)) {
         fail(`messages[${i}] answers the tool call "${id.slice(0, 64)}", which no earlier assistant message made`, `messages[${i}].tool_call_id`)
@@ -282,7 +304,8 @@ export function parseChatRequest(body: unknown, limits: ChatRequestLimits = defa
   const n = optionalNumber(body, 'n', { integer: true, min: 1 })
   const tools = parseTools(body, limits, budget)
 
-  if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') fail(`stream must be a boolean, got ${describeJsonType(body.stream)}`, 'stream', 'invalid_type')
+  if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean')
+    fail(`stream must be a boolean, got ${describeJsonType(body.stream)}`, 'stream', 'invalid_type')
   const streamOptions = body.stream_options
   if (streamOptions !== undefined && streamOptions !== null && !isJsonObject(streamOptions)) fail('stream_options must be an object', 'stream_options', 'invalid_type')
 

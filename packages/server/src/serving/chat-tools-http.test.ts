@@ -15,7 +15,12 @@ afterEach(async () => {
   app = undefined
 })
 
-const token = (text: string, logprob: number): TokenLogprob => ({ token: text, logprob, bytes: [...Buffer.from(text)], top: [{ token: text, logprob, bytes: [...Buffer.from(text)] }] })
+const token = (text: string, logprob: number): TokenLogprob => ({
+  token: text,
+  logprob,
+  bytes: [...Buffer.from(text)],
+  top: [{ token: text, logprob, bytes: [...Buffer.from(text)] }],
+})
 
 function scripted(events: EngineEvent[]): Script {
   return async function* () {

@@ -49,7 +49,12 @@ async function start(contextLength: number) {
 
 function chat(app: FastifyInstance, images: Buffer[], text = 'What is in these?') {
   const content = [{ type: 'text', text }, ...images.map((image) => ({ type: 'image_url', image_url: { url: `data:image/png;base64,${image.toString('base64')}` } }))]
-  return app.inject({ method: 'POST', url: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ messages: [{ role: 'user', content }], max_tokens: 4 }) })
+  return app.inject({
+    method: 'POST',
+    url: '/v1/chat/completions',
+    headers: { 'content-type': 'application/json' },
+    payload: JSON.stringify({ messages: [{ role: 'user', content }], max_tokens: 4 }),
+  })
 }
 
 async function imagesDecoded(app: FastifyInstance): Promise<number> {
@@ -62,7 +67,8 @@ describe('a request over the context, refused from its images’ headers', () =>
     const { app, engine } = await start(2048)
     const huge = blankPng(10_000, 10_000)
     expect(huge.length).toBeLessThan(200_000)
-    const cost = (await app.inject({ method: 'POST', url: '/v1/visto/image-cost', payload: { images: [{ width: 10_000, height: 10_000 }] } })).json().data[0].prompt_tokens as number
+    const cost = (await app.inject({ method: 'POST', url: '/v1/visto/image-cost', payload: { images: [{ width: 10_000, height: 10_000 }] } })).json().data[0]
+      .prompt_tokens as number
     const started = performance.now()
     const response = await chat(app, Array(8).fill(huge))
     const elapsedMs = performance.now() - started

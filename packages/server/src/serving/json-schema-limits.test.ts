@@ -37,8 +37,7 @@ describe('response_format schemas the grammar converter cannot take', () => {
 
   it('refuses repetition counts above 1000 (minItems, maxItems, minLength, maxLength), naming the keyword', () => {
     expect(refusal({ type: 'object', properties: { list: { type: 'array', minItems: 1_000_000 } } })).toEqual({
-      message:
-        "response_format.json_schema.schema.properties.list.minItems is 1000000; the engine's grammar cannot enforce a count above 1000. Lower it or leave it out",
+      message: "response_format.json_schema.schema.properties.list.minItems is 1000000; the engine's grammar cannot enforce a count above 1000. Lower it or leave it out",
       param: 'response_format.json_schema.schema.properties.list.minItems',
     })
     expect(refusal({ type: 'string', maxLength: 65536 }).param).toBe('response_format.json_schema.schema.maxLength')

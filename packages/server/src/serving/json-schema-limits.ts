@@ -32,7 +32,6 @@ const maxPatternLength = 4096
  */
 export const maxPatternRepetitionCost = 16
 
-
 export interface SchemaLimits {
   maxDepth: number
   maxBytes: number
@@ -273,7 +272,11 @@ export function checkResponseSchema(schema: JsonObject, limits: SchemaLimits, pa
       for (const keyword of integerBounds) {
         const value = node[keyword]
         if (value !== undefined && !Number.isSafeInteger(value)) {
-          refuse(`${path}.${keyword} of an integer must be a whole number within ±${Number.MAX_SAFE_INTEGER}, got ${JSON.stringify(value)}`, `${path}.${keyword}`, 'unsupported_schema')
+          refuse(
+            `${path}.${keyword} of an integer must be a whole number within ±${Number.MAX_SAFE_INTEGER}, got ${JSON.stringify(value)}`,
+            `${path}.${keyword}`,
+            'unsupported_schema',
+          )
         }
       }
       const low = typeof node.minimum === 'number' ? node.minimum : typeof node.exclusiveMinimum === 'number' ? node.exclusiveMinimum + 1 : undefined

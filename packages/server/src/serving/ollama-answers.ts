@@ -12,7 +12,13 @@ export type OllamaAnswer = OllamaChatResponse | OllamaGenerateResponse
  * One object of an answer: `message` (chat) or `response` (generate) holding `text`.
  * `created_at` is when it was written, as Ollama's.
  */
-function answerObject(endpoint: OllamaEndpoint, name: string, text: string, extra: { toolCalls?: OllamaToolCall[]; logprobs?: OllamaLogprob[] }, done: false | (Partial<OllamaStats> & { done_reason: OllamaStats['done_reason'] })): OllamaAnswer {
+function answerObject(
+  endpoint: OllamaEndpoint,
+  name: string,
+  text: string,
+  extra: { toolCalls?: OllamaToolCall[]; logprobs?: OllamaLogprob[] },
+  done: false | (Partial<OllamaStats> & { done_reason: OllamaStats['done_reason'] }),
+): OllamaAnswer {
   const head =
     endpoint === 'chat'
       ? { model: name, created_at: new Date().toISOString(), message: { role: 'assistant' as const, content: text, ...(extra.toolCalls ? { tool_calls: extra.toolCalls } : {}) } }
@@ -75,14 +81,25 @@ function toOllamaToolCall(call: EngineToolCall, index: number): OllamaToolCall {
 }
 
 function toOllamaLogprobs(tokens: readonly TokenLogprob[]): OllamaLogprob[] {
-  return tokens.map((t) => ({ token: t.token, logprob: t.logprob, bytes: t.bytes, top_logprobs: t.top.map((top) => ({ token: top.token, logprob: top.logprob, bytes: top.bytes })) }))
+  return tokens.map((t) => ({
+    token: t.token,
+    logprob: t.logprob,
+    bytes: t.bytes,
+    top_logprobs: t.top.map((top) => ({ token: top.token, logprob: top.logprob, bytes: top.bytes })),
+  }))
 }
 
 /**
  * A whole answer from a job's events (one choice: Ollama has no `n`), as the single
  * object of a non-streamed response. `startedAt`: when the service received the request.
  */
-export async function collectOllamaAnswer(endpoint: OllamaEndpoint, name: string, startedAt: number, events: AsyncIterable<ChoiceEvent>, withLogprobs: boolean): Promise<OllamaAnswer> {
+export async function collectOllamaAnswer(
+  endpoint: OllamaEndpoint,
+  name: string,
+  startedAt: number,
+  events: AsyncIterable<ChoiceEvent>,
+  withLogprobs: boolean,
+): Promise<OllamaAnswer> {
   const clock = new AnswerClock(startedAt)
   const assembler = new ChoiceAssembler(withLogprobs)
   for await (const event of events) {

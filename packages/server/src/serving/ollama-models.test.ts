@@ -63,11 +63,18 @@ describe('OllamaModelCatalog', () => {
       ],
       [],
     )
-    await writeGguf(mmproj, [['general.architecture', gguf.str('clip')], ['clip.vision.patch_size', gguf.u32(16)]], [])
+    await writeGguf(
+      mmproj,
+      [
+        ['general.architecture', gguf.str('clip')],
+        ['clip.vision.patch_size', gguf.u32(16)],
+      ],
+      [],
+    )
     return { model, mmproj }
   }
 
-  it('lists each id with the files\' size, quantisation, family and parameter count', async () => {
+  it("lists each id with the files' size, quantisation, family and parameter count", async () => {
     const files = await modelFiles()
     const catalog = new OllamaModelCatalog(new ScriptedEngine(undefined, { models: ids }), { files, startedAt })
     const { models } = await catalog.tags()

@@ -51,7 +51,8 @@ export function parseOllamaGenerate(body: unknown, models: readonly string[], li
   const { name, model } = parseModel(fields, models)
   const budget = new TextBudget(limits.maxTextChars)
   const common = parseCommon(fields, name, limits)
-  if (fields.raw === true) fail('raw is not supported: Visto always renders the prompt through the model\'s own chat template; send it without "raw"', 'raw', 'unsupported_parameter')
+  if (fields.raw === true)
+    fail('raw is not supported: Visto always renders the prompt through the model\'s own chat template; send it without "raw"', 'raw', 'unsupported_parameter')
   if (fields.raw !== undefined && fields.raw !== null && typeof fields.raw !== 'boolean') fail(`raw must be a boolean, got ${describeJsonType(fields.raw)}`, 'raw', 'invalid_type')
   for (const unsupported of ['suffix', 'template'] as const) {
     const value = fields[unsupported]
@@ -60,7 +61,7 @@ export function parseOllamaGenerate(body: unknown, models: readonly string[], li
     fail(
       unsupported === 'suffix'
         ? 'suffix is not supported: the model Visto serves does not fill in the middle; send the text before the gap as the prompt'
-        : 'template is not supported: Visto renders every prompt with the model\'s own chat template',
+        : "template is not supported: Visto renders every prompt with the model's own chat template",
       unsupported,
       'unsupported_parameter',
     )
@@ -101,7 +102,8 @@ function optionalString(fields: JsonObject, name: string): string | undefined {
 
 /** What chat and generate share: stream, format, options, keep_alive, think, logprobs. */
 function parseCommon(fields: JsonObject, name: string, limits: ChatRequestLimits): Pick<ChatJobRequest, 'sampling' | 'stream' | 'includeUsage'> {
-  if (fields.stream !== undefined && fields.stream !== null && typeof fields.stream !== 'boolean') fail(`stream must be a boolean, got ${describeJsonType(fields.stream)}`, 'stream', 'invalid_type')
+  if (fields.stream !== undefined && fields.stream !== null && typeof fields.stream !== 'boolean')
+    fail(`stream must be a boolean, got ${describeJsonType(fields.stream)}`, 'stream', 'invalid_type')
   const keepAlive = fields.keep_alive
   if (keepAlive !== undefined && keepAlive !== null && typeof keepAlive !== 'string' && (typeof keepAlive !== 'number' || !Number.isFinite(keepAlive))) {
     fail(`keep_alive must be a duration ("5m") or a number of seconds, got ${describeJsonType(keepAlive)}`, 'keep_alive', 'invalid_type')
@@ -121,7 +123,8 @@ function optionNumber(options: JsonObject, name: string, range: { min?: number; 
   if (value === undefined || value === null) return undefined
   if (typeof value !== 'number' || !Number.isFinite(value)) fail(`${param} must be a number, got ${describeJsonType(value)}`, param, 'invalid_type')
   if (range.integer && !Number.isInteger(value)) fail(`${param} must be a whole number, got ${value}`, param)
-  if (range.min !== undefined && (range.exclusiveMin ? value <= range.min : value < range.min)) fail(`${param} must be ${range.exclusiveMin ? 'greater than' : 'at least'} ${range.min}, got ${value}`, param)
+  if (range.min !== undefined && (range.exclusiveMin ? value <= range.min : value < range.min))
+    fail(`${param} must be ${range.exclusiveMin ? 'greater than' : 'at least'} ${range.min}, got ${value}`, param)
   if (range.max !== undefined && value > range.max) fail(`${param} must be at most ${range.max}, got ${value}`, param)
   return value
 }
@@ -135,7 +138,8 @@ export function parseSamplingOptions(fields: JsonObject, limits: ChatRequestLimi
   if (!isJsonObject(options)) fail(`options must be an object of model parameters, got ${describeJsonType(options)}`, 'options', 'invalid_type')
   // Ollama's -1 (until the model stops, its default) and -2 (until the context fills) both leave the server's default cap.
   const numPredict = optionNumber(options, 'num_predict', { integer: true })
-  if (numPredict !== undefined && numPredict < 1 && numPredict !== -1 && numPredict !== -2) fail(`options.num_predict must be at least 1 (or -1 for no limit of its own), got ${numPredict}`, 'options.num_predict')
+  if (numPredict !== undefined && numPredict < 1 && numPredict !== -1 && numPredict !== -2)
+    fail(`options.num_predict must be at least 1 (or -1 for no limit of its own), got ${numPredict}`, 'options.num_predict')
   // A negative seed is Ollama's "pick one at random".
   const seed = optionNumber(options, 'seed', { integer: true })
   let stop: string[] | undefined
@@ -145,7 +149,8 @@ export function parseSamplingOptions(fields: JsonObject, limits: ChatRequestLimi
     if (stopValue.length > maxStops || stopValue.some((s: unknown) => typeof s !== 'string')) fail(`options.stop must be an array of at most ${maxStops} strings`, 'options.stop')
     stop = stopValue.length > 0 ? (stopValue as string[]) : undefined
   } else if (stopValue !== undefined && stopValue !== null) fail(`options.stop must be an array of strings, got ${describeJsonType(stopValue)}`, 'options.stop', 'invalid_type')
-  if (fields.logprobs !== undefined && fields.logprobs !== null && typeof fields.logprobs !== 'boolean') fail(`logprobs must be a boolean, got ${describeJsonType(fields.logprobs)}`, 'logprobs', 'invalid_type')
+  if (fields.logprobs !== undefined && fields.logprobs !== null && typeof fields.logprobs !== 'boolean')
+    fail(`logprobs must be a boolean, got ${describeJsonType(fields.logprobs)}`, 'logprobs', 'invalid_type')
   const topLogprobs = optionalTopLogprobs(fields)
   if (topLogprobs !== undefined && topLogprobs > 0 && fields.logprobs !== true) fail('top_logprobs needs "logprobs": true', 'top_logprobs')
   return {
@@ -176,7 +181,8 @@ function optionalTopLogprobs(fields: JsonObject): number | undefined {
 function parseFormat(format: unknown, limits: ChatRequestLimits): Record<string, unknown> | undefined {
   if (format === undefined || format === null || format === '') return undefined
   if (format === 'json') return { type: 'object' }
-  if (!isJsonObject(format)) fail(`format must be "json" or a JSON schema object, got ${typeof format === 'string' ? JSON.stringify(format.slice(0, 40)) : describeJsonType(format)}`, 'format')
+  if (!isJsonObject(format))
+    fail(`format must be "json" or a JSON schema object, got ${typeof format === 'string' ? JSON.stringify(format.slice(0, 40)) : describeJsonType(format)}`, 'format')
   checkResponseSchema(format, { maxDepth: limits.maxSchemaDepth, maxBytes: limits.maxSchemaBytes }, 'format')
   return format
 }
@@ -186,7 +192,8 @@ const ROLES = new Set(['system', 'user', 'assistant', 'tool'])
 function parseMessages(value: unknown, limits: ChatRequestLimits, budget: TextBudget): ChatJobMessage[] {
   if (value === undefined || value === null) return []
   if (!Array.isArray(value)) fail(`messages must be an array of {role, content}, got ${describeJsonType(value)}`, 'messages', 'invalid_type')
-  if (value.length > limits.maxMessages) fail(`Too many messages: ${value.length} in this request, the limit is ${limits.maxMessages} (--max-messages)`, 'messages', 'too_many_messages')
+  if (value.length > limits.maxMessages)
+    fail(`Too many messages: ${value.length} in this request, the limit is ${limits.maxMessages} (--max-messages)`, 'messages', 'too_many_messages')
   // The calls made so far that no tool message has answered yet, oldest first.
   const openCalls: EngineToolCall[] = []
   const messages = value.map((message: unknown, i: number): ChatJobMessage => {
@@ -254,8 +261,10 @@ function parseToolCalls(value: unknown, at: string, budget: TextBudget): EngineT
     if (!isJsonObject(fn)) fail(`${where}.function must be an object with "name" and "arguments", got ${describeJsonType(fn)}`, `${where}.function`, 'invalid_type')
     if (typeof fn.name !== 'string') fail(`${where}.function.name must be a string, got ${describeJsonType(fn.name)}`, `${where}.function.name`, 'invalid_type')
     const args = fn.arguments ?? {}
-    if (!isJsonObject(args) && typeof args !== 'string') fail(`${where}.function.arguments must be an object, got ${describeJsonType(args)}`, `${where}.function.arguments`, 'invalid_type')
-    if (call.id !== undefined && call.id !== null && typeof call.id !== 'string') fail(`${where}.id must be a string, got ${describeJsonType(call.id)}`, `${where}.id`, 'invalid_type')
+    if (!isJsonObject(args) && typeof args !== 'string')
+      fail(`${where}.function.arguments must be an object, got ${describeJsonType(args)}`, `${where}.function.arguments`, 'invalid_type')
+    if (call.id !== undefined && call.id !== null && typeof call.id !== 'string')
+      fail(`${where}.id must be a string, got ${describeJsonType(call.id)}`, `${where}.id`, 'invalid_type')
     const text = typeof args === 'string' ? args : JSON.stringify(args)
     budget.take(fn.name, `${where}.function.name`)
     budget.take(text, `${where}.function.arguments`)
@@ -270,7 +279,8 @@ function parseImages(value: unknown, at: string, role: ChatJobMessage['role'], l
   if (!Array.isArray(value)) fail(`${at} must be an array of base64-encoded images, got ${describeJsonType(value)}`, at, 'invalid_type')
   if (value.length === 0) return []
   if (role !== 'user' && role !== 'tool') fail(`Images are only accepted in user and tool messages; ${at} is in ${withArticle(role)} message`, at)
-  if (value.length > limits.maxPartsPerMessage) fail(`Too many images: ${value.length} in ${at}, the limit is ${limits.maxPartsPerMessage} per message (--max-message-parts)`, at, 'too_many_parts')
+  if (value.length > limits.maxPartsPerMessage)
+    fail(`Too many images: ${value.length} in ${at}, the limit is ${limits.maxPartsPerMessage} per message (--max-message-parts)`, at, 'too_many_parts')
   return value.map((image: unknown, j: number): ChatJobPart => {
     const where = `${at}[${j}]`
     if (typeof image !== 'string') fail(`${where} must be a base64-encoded image string, got ${describeJsonType(image)}`, where, 'invalid_type')

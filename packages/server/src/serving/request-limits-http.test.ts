@@ -33,13 +33,23 @@ describe('request caps over HTTP', () => {
     const response = await post({ messages: Array.from({ length: 500_000 }, () => ({ role: 'user', content: 'a' })) })
     expect(response.statusCode).toBe(400)
     expect(response.json()).toEqual({
-      error: { message: 'Too many messages: 500000 in this request, the limit is 256 (--max-messages)', type: 'invalid_request_error', param: 'messages', code: 'too_many_messages' },
+      error: {
+        message: 'Too many messages: 500000 in this request, the limit is 256 (--max-messages)',
+        type: 'invalid_request_error',
+        param: 'messages',
+        code: 'too_many_messages',
+      },
     })
     expect(engine.requests.length).toBe(before)
   })
 
   it('refuses a text total over --max-text-chars', async () => {
-    const response = await post({ messages: [{ role: 'user', content: 'x'.repeat(600_000) }, { role: 'user', content: 'y'.repeat(600_000) }] })
+    const response = await post({
+      messages: [
+        { role: 'user', content: 'x'.repeat(600_000) },
+        { role: 'user', content: 'y'.repeat(600_000) },
+      ],
+    })
     expect(response.statusCode).toBe(400)
     expect(response.json().error).toEqual({
       message: 'Too much text: over 1000000 characters in this request at messages[1].content (--max-text-chars)',

@@ -20,7 +20,7 @@ function rejection(body: unknown, with_ = limits): { message: string; param: str
 const user = (content: unknown) => ({ role: 'user', content })
 
 describe('chat request caps', () => {
-  it('has the documented defaults, which are also the flags\' defaults', () => {
+  it("has the documented defaults, which are also the flags' defaults", () => {
     expect(defaultChatRequestLimits).toEqual({ maxMessages: 256, maxPartsPerMessage: 64, maxTextChars: 1_000_000, maxSchemaDepth: 32, maxSchemaBytes: 65536 })
     expect(chatRequestLimitsFrom(parseServeConfig([], {}))).toEqual(defaultChatRequestLimits)
   })
@@ -32,7 +32,17 @@ describe('chat request caps', () => {
 
   it('accepts a request exactly at every cap', () => {
     const parsed = parseChatRequest(
-      { messages: [user('abc'), user([{ type: 'text', text: 'de' }, { type: 'text', text: 'fgh' }]), user('ij')], response_format: { type: 'json_schema', json_schema: { schema: { type: 'object', properties: { a: { type: 'string' } } } } } },
+      {
+        messages: [
+          user('abc'),
+          user([
+            { type: 'text', text: 'de' },
+            { type: 'text', text: 'fgh' },
+          ]),
+          user('ij'),
+        ],
+        response_format: { type: 'json_schema', json_schema: { schema: { type: 'object', properties: { a: { type: 'string' } } } } },
+      },
       limits,
     )
     expect(parsed.messages).toHaveLength(3)
@@ -52,7 +62,11 @@ describe('chat request caps', () => {
   })
 
   it('refuses more content parts in one message than --max-message-parts', () => {
-    const parts = [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }, { type: 'text', text: 'c' }]
+    const parts = [
+      { type: 'text', text: 'a' },
+      { type: 'text', text: 'b' },
+      { type: 'text', text: 'c' },
+    ]
     expect(rejection({ messages: [user('x'), user(parts)] })).toEqual({
       message: 'Too many content parts: 3 in messages[1].content, the limit is 2 per message (--max-message-parts)',
       param: 'messages[1].content',
@@ -61,7 +75,17 @@ describe('chat request caps', () => {
   })
 
   it('counts text across all messages and parts against --max-text-chars', () => {
-    expect(rejection({ messages: [user('abcdef'), user([{ type: 'text', text: 'ghij' }, { type: 'text', text: 'k' }])] })).toEqual({
+    expect(
+      rejection({
+        messages: [
+          user('abcdef'),
+          user([
+            { type: 'text', text: 'ghij' },
+            { type: 'text', text: 'k' },
+          ]),
+        ],
+      }),
+    ).toEqual({
       message: 'Too much text: over 10 characters in this request at messages[1].content[1].text (--max-text-chars)',
       param: 'messages[1].content[1].text',
       code: 'too_much_text',

@@ -24,7 +24,15 @@ afterEach(async () => {
 const imageUrl = 'data:image/png;base64,iVBORw0KGgo='
 const question = {
   model: 'qwen3-vl-4b-instruct',
-  messages: [{ role: 'user', content: [{ type: 'text', text: '请详细描述这张图片中的场景' }, { type: 'image_url', image_url: { url: imageUrl } }] }],
+  messages: [
+    {
+      role: 'user',
+      content: [
+        { type: 'text', text: '请详细描述这张图片中的场景' },
+        { type: 'image_url', image_url: { url: imageUrl } },
+      ],
+    },
+  ],
   max_tokens: 64,
   temperature: 0,
 }
@@ -58,7 +66,10 @@ async function setup(options: { engine?: ScriptedEngine; mode?: ResponseCacheMod
 const post = (body: unknown, headers: Record<string, string> = {}) => app!.inject({ method: 'POST', url: '/v1/chat/completions', payload: body as object, headers })
 
 function sseData(body: string): string[] {
-  return body.split('\n\n').filter(Boolean).map((event) => event.replace(/^data: /, ''))
+  return body
+    .split('\n\n')
+    .filter(Boolean)
+    .map((event) => event.replace(/^data: /, ''))
 }
 
 /** Gate a script on a promise, to hold a generation open while the test does something. */
@@ -83,7 +94,20 @@ describe('response cache over HTTP', () => {
     expect(first.statusCode).toBe(200)
     expect(first.headers['x-visto-cache']).toBe('miss')
     // Same request, different JSON key order and base64 line breaks.
-    const again = { temperature: 0, max_tokens: 64, messages: [{ role: 'user', content: [{ type: 'text', text: '请详细描述这张图片中的场景' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0K\nGgo=' } }] }], model: 'qwen3-vl-4b-instruct' }
+    const again = {
+      temperature: 0,
+      max_tokens: 64,
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: '请详细描述这张图片中的场景' },
+            { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0K\nGgo=' } },
+          ],
+        },
+      ],
+      model: 'qwen3-vl-4b-instruct',
+    }
     const second = await post(again)
     expect(second.statusCode).toBe(200)
     expect(second.headers['x-visto-cache']).toBe('hit')
@@ -123,7 +147,15 @@ describe('response cache over HTTP', () => {
     const { engine } = await setup()
     const jpeg = await testImage(64, 48, 'jpeg')
     const upload = (data: Buffer) =>
-      app!.inject({ method: 'POST', url: '/v1/images/describe', ...multipartForm([{ name: 'image', filename: 'a.jpg', data }, { name: 'prompt', value: 'What is this?' }, { name: 'temperature', value: '0' }]) })
+      app!.inject({
+        method: 'POST',
+        url: '/v1/images/describe',
+        ...multipartForm([
+          { name: 'image', filename: 'a.jpg', data },
+          { name: 'prompt', value: 'What is this?' },
+          { name: 'temperature', value: '0' },
+        ]),
+      })
     const first = await upload(jpeg)
     expect([first.statusCode, first.headers['x-visto-cache']]).toEqual([200, 'miss'])
     const again = await upload(jpeg)
@@ -134,7 +166,18 @@ describe('response cache over HTTP', () => {
     const scraped = parsePrometheusText((await app!.inject({ method: 'GET', url: '/metrics' })).body)
     expect(sample(scraped, 'visto_images_total', { format: 'jpeg' })).toBe(1)
     expect((await upload(await testImage(64, 49, 'jpeg'))).headers['x-visto-cache']).toBe('miss')
-    const inline = await post({ messages: [{ role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: `data:image/jpeg;base64,${jpeg.toString('base64')}` } }] }], temperature: 0 })
+    const inline = await post({
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'What is this?' },
+            { type: 'image_url', image_url: { url: `data:image/jpeg;base64,${jpeg.toString('base64')}` } },
+          ],
+        },
+      ],
+      temperature: 0,
+    })
     expect(inline.headers['x-visto-cache']).toBe('hit')
     expect(engine.requests).toHaveLength(2)
   })
@@ -145,7 +188,12 @@ describe('response cache over HTTP', () => {
     engine.script = endless(10)
     const url = await app!.listen({ port: 0, host: '127.0.0.1' })
     const controller = new AbortController()
-    const busy = await fetch(`${url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ ...question, messages: [{ role: 'user', content: 'other' }], stream: true }), headers: { 'content-type': 'application/json' }, signal: controller.signal })
+    const busy = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      body: JSON.stringify({ ...question, messages: [{ role: 'user', content: 'other' }], stream: true }),
+      headers: { 'content-type': 'application/json' },
+      signal: controller.signal,
+    })
     expect(busy.status).toBe(200)
     engine.currentState = { status: 'loading', progress: 0.5, message: 'loading' }
     const hit = await fetch(`${url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify(question), headers: { 'content-type': 'application/json' } })
@@ -207,7 +255,12 @@ describe('response cache over HTTP', () => {
     const { engine, responseCache } = await setup({ engine: new ScriptedEngine(script) })
     const url = await app!.listen({ port: 0, host: '127.0.0.1' })
     const controller = new AbortController()
-    const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ ...question, stream: true }), headers: { 'content-type': 'application/json' }, signal: controller.signal })
+    const response = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      body: JSON.stringify({ ...question, stream: true }),
+      headers: { 'content-type': 'application/json' },
+      signal: controller.signal,
+    })
     const reader = response.body!.getReader()
     await reader.read()
     controller.abort()

@@ -12,7 +12,13 @@ function request(overrides: Record<string, unknown> = {}, image = `data:image/pn
     model: 'qwen3-vl-4b-instruct',
     messages: [
       { role: 'system', content: 'Be brief.' },
-      { role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: detail ? { url: image, detail } : { url: image } }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'What is this?' },
+          { type: 'image_url', image_url: detail ? { url: image, detail } : { url: image } },
+        ],
+      },
     ],
     temperature: 0,
     max_tokens: 64,
@@ -40,9 +46,51 @@ describe('response cache key', () => {
 
   it.each([
     ['the model', { model: 'other-model' }],
-    ['the user text', { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: [{ type: 'text', text: 'What is that?' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${base64}` } }] }] }],
-    ['the system text', { messages: [{ role: 'system', content: 'Be long.' }, { role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${base64}` } }] }] }],
-    ['a role', { messages: [{ role: 'user', content: 'Be brief.' }, { role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${base64}` } }] }] }],
+    [
+      'the user text',
+      {
+        messages: [
+          { role: 'system', content: 'Be brief.' },
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'What is that?' },
+              { type: 'image_url', image_url: { url: `data:image/png;base64,${base64}` } },
+            ],
+          },
+        ],
+      },
+    ],
+    [
+      'the system text',
+      {
+        messages: [
+          { role: 'system', content: 'Be long.' },
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'What is this?' },
+              { type: 'image_url', image_url: { url: `data:image/png;base64,${base64}` } },
+            ],
+          },
+        ],
+      },
+    ],
+    [
+      'a role',
+      {
+        messages: [
+          { role: 'user', content: 'Be brief.' },
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'What is this?' },
+              { type: 'image_url', image_url: { url: `data:image/png;base64,${base64}` } },
+            ],
+          },
+        ],
+      },
+    ],
     ['max_tokens', { max_tokens: 65 }],
     ['seed', { seed: 1 }],
     ['top_p', { top_p: 0.5 }],
@@ -80,7 +128,12 @@ describe('response cache key', () => {
     const sampling = { maxTokens: 64, temperature: 0 }
     const inline = (data: string) => parseChatRequest({ messages: [{ role: 'user', content: [{ type: 'file', file: { file_data: data, pages: '1' } }] }] })
     const uploaded = (bytes: Buffer) => ({
-      messages: [{ role: 'user' as const, parts: [{ type: 'file' as const, where: 'image[0]', filename: undefined, fileData: undefined, fileId: undefined, bytes, pages: '1', detail: 'auto' as const }] }],
+      messages: [
+        {
+          role: 'user' as const,
+          parts: [{ type: 'file' as const, where: 'image[0]', filename: undefined, fileData: undefined, fileId: undefined, bytes, pages: '1', detail: 'auto' as const }],
+        },
+      ],
     })
     const inlineKey = cache().keyFor('qwen3-vl-4b-instruct', inline(`data:application/pdf;base64,${pdf.toString('base64')}`), sampling)
     expect(inlineKey).toMatch(/^[0-9a-f]{64}$/)

@@ -148,7 +148,8 @@ export class ResponseCache {
         }
         if (part.type === 'file') {
           // Inline PDFs by their data as sent; a file behind an id may change, so it is never cached.
-          const digest = part.bytes !== undefined ? pdfDataUrlDigest(part.bytes) : part.fileData !== undefined ? createHash('sha256').update(part.fileData).digest('hex') : undefined
+          const digest =
+            part.bytes !== undefined ? pdfDataUrlDigest(part.bytes) : part.fileData !== undefined ? createHash('sha256').update(part.fileData).digest('hex') : undefined
           if (digest === undefined) return undefined
           parts.push(['file', digest, part.pages ?? null, part.detail])
           continue

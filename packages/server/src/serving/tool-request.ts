@@ -46,12 +46,15 @@ export function parseTools(body: JsonObject, limits: ChatRequestLimits, budget: 
   const functions = tools.map((tool: unknown, i: number): EngineFunction => {
     const at = `tools[${i}]`
     if (!isJsonObject(tool)) fail(`${at} must be an object {"type": "function", "function": {...}}, got ${describeJsonType(tool)}`, at, 'invalid_type')
-    if (tool.type !== 'function') fail(`${at}.type must be "function", got ${JSON.stringify(tool.type)}`, `${at}.type`, tool.type === undefined ? 'missing_required_parameter' : 'unsupported_value')
+    if (tool.type !== 'function')
+      fail(`${at}.type must be "function", got ${JSON.stringify(tool.type)}`, `${at}.type`, tool.type === undefined ? 'missing_required_parameter' : 'unsupported_value')
     const fn = tool.function
     if (!isJsonObject(fn)) fail(`${at}.function must be an object with a "name", got ${describeJsonType(fn)}`, `${at}.function`, 'invalid_type')
     const { name, description, parameters } = fn
-    if (typeof name !== 'string') fail(`${at}.function.name must be a string, got ${describeJsonType(name)}`, `${at}.function.name`, name === undefined ? 'missing_required_parameter' : 'invalid_type')
-    if (!functionName.test(name)) fail(`${at}.function.name must be 1 to 64 letters, digits, underscores or dashes, got ${JSON.stringify(name).slice(0, 80)}`, `${at}.function.name`)
+    if (typeof name !== 'string')
+      fail(`${at}.function.name must be a string, got ${describeJsonType(name)}`, `${at}.function.name`, name === undefined ? 'missing_required_parameter' : 'invalid_type')
+    if (!functionName.test(name))
+      fail(`${at}.function.name must be 1 to 64 letters, digits, underscores or dashes, got ${JSON.stringify(name).slice(0, 80)}`, `${at}.function.name`)
     if (names.has(name)) fail(`${at}.function.name "${name}" is offered twice; function names must be unique`, `${at}.function.name`)
     names.add(name)
     if (description !== undefined && description !== null && typeof description !== 'string') {
@@ -60,7 +63,8 @@ export function parseTools(body: JsonObject, limits: ChatRequestLimits, budget: 
     if (parameters !== undefined && parameters !== null && !isJsonObject(parameters)) {
       fail(`${at}.function.parameters must be a JSON schema object, got ${describeJsonType(parameters)}`, `${at}.function.parameters`, 'invalid_type')
     }
-    if (fn.strict !== undefined && fn.strict !== null && typeof fn.strict !== 'boolean') fail(`${at}.function.strict must be a boolean, got ${describeJsonType(fn.strict)}`, `${at}.function.strict`, 'invalid_type')
+    if (fn.strict !== undefined && fn.strict !== null && typeof fn.strict !== 'boolean')
+      fail(`${at}.function.strict must be a boolean, got ${describeJsonType(fn.strict)}`, `${at}.function.strict`, 'invalid_type')
     budget.take(name, `${at}.function.name`)
     if (typeof description === 'string') budget.take(description, `${at}.function.description`)
     if (isJsonObject(parameters)) {
@@ -78,7 +82,8 @@ export function parseTools(body: JsonObject, limits: ChatRequestLimits, budget: 
 
 function parseToolChoice(choice: unknown, names: ReadonlySet<string>): ChatJobTools['choice'] {
   if (choice === 'none' || choice === 'auto' || choice === 'required') return choice
-  if (typeof choice === 'string') fail(`tool_choice must be "none", "auto", "required" or {"type": "function", "function": {"name": ...}}, got ${JSON.stringify(choice).slice(0, 80)}`, 'tool_choice')
+  if (typeof choice === 'string')
+    fail(`tool_choice must be "none", "auto", "required" or {"type": "function", "function": {"name": ...}}, got ${JSON.stringify(choice).slice(0, 80)}`, 'tool_choice')
   if (!isJsonObject(choice)) fail(`tool_choice must be a string or an object naming a function, got ${describeJsonType(choice)}`, 'tool_choice', 'invalid_type')
   if (choice.type !== 'function') fail(`tool_choice.type must be "function", got ${JSON.stringify(choice.type)}`, 'tool_choice.type')
   const fn = choice.function
@@ -97,7 +102,8 @@ export function parseToolCalls(value: unknown, at: string, budget: TextTaker): E
   return value.map((call: unknown, j: number): EngineToolCall => {
     const where = `${at}.tool_calls[${j}]`
     if (!isJsonObject(call)) fail(`${where} must be an object {"id", "type": "function", "function": {"name", "arguments"}}, got ${describeJsonType(call)}`, where, 'invalid_type')
-    if (typeof call.id !== 'string') fail(`${where}.id must be a string, got ${describeJsonType(call.id)}`, `${where}.id`, call.id === undefined ? 'missing_required_parameter' : 'invalid_type')
+    if (typeof call.id !== 'string')
+      fail(`${where}.id must be a string, got ${describeJsonType(call.id)}`, `${where}.id`, call.id === undefined ? 'missing_required_parameter' : 'invalid_type')
     if (call.type !== undefined && call.type !== 'function') fail(`${where}.type must be "function", got ${JSON.stringify(call.type)}`, `${where}.type`, 'unsupported_value')
     const fn = call.function
     if (!isJsonObject(fn)) fail(`${where}.function must be an object with "name" and "arguments", got ${describeJsonType(fn)}`, `${where}.function`, 'invalid_type')

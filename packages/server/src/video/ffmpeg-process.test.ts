@@ -31,7 +31,7 @@ describe('runLimited', () => {
     expect(await runLimited('/nonexistent/visto-ffmpeg', ['-version'], limits)).toMatchObject({ kind: 'failed', failure: 'missing' })
   })
 
-  it.runIf(process.platform === 'linux')('caps the child\'s address space, and says an allocation failed', async () => {
+  it.runIf(process.platform === 'linux')("caps the child's address space, and says an allocation failed", async () => {
     // dd allocates its whole block at once: 128 MiB does not fit in 64 MiB, 1 MiB does.
     const capped = { ...limits, maxMemoryBytes: 64 * 1024 * 1024 }
     expect(await runLimited('dd', ['if=/dev/zero', 'bs=128M', 'count=1', 'of=/dev/null'], capped)).toMatchObject({ kind: 'failed', failure: 'memory' })
@@ -47,7 +47,7 @@ describe('ffmpegTools', () => {
 })
 
 describe('lastReason', () => {
-  it('keeps ffmpeg\'s last line, without the demuxer address or our temporary path', () => {
+  it("keeps ffmpeg's last line, without the demuxer address or our temporary path", () => {
     expect(lastReason('[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d0c8a1b2c0] moov atom not found\n/tmp/visto-video-Ab12/3f2a.video: Invalid data found when processing input\n')).toBe(
       'the video: Invalid data found when processing input',
     )

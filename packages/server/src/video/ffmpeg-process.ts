@@ -37,9 +37,7 @@ export interface ProcessLimits {
 
 export type ProcessFailure = 'missing' | 'timeout' | 'output' | 'memory' | 'exit' | 'aborted'
 
-export type ProcessResult =
-  | { kind: 'exited'; stdout: Buffer; stderr: string }
-  | { kind: 'failed'; failure: ProcessFailure; stderr: string; exitCode: number | null }
+export type ProcessResult = { kind: 'exited'; stdout: Buffer; stderr: string } | { kind: 'failed'; failure: ProcessFailure; stderr: string; exitCode: number | null }
 
 /** What ffmpeg prints when its allocations fail under the address-space cap. */
 const memoryPattern = /cannot allocate memory|out of memory|memory exhausted|failed to map segment|std::bad_alloc|ENOMEM|error while loading shared libraries/i
@@ -107,7 +105,12 @@ export function runLimited(command: string, args: readonly string[], limits: Pro
 export function lastReason(stderr: string): string {
   const lines = stderr
     .split('\n')
-    .map((line) => line.replace(/^\[[^\]]*@ 0x[0-9a-f]+\]\s*/i, '').replace(/[^\x20-\x7e]/g, '').trim())
+    .map((line) =>
+      line
+        .replace(/^\[[^\]]*@ 0x[0-9a-f]+\]\s*/i, '')
+        .replace(/[^\x20-\x7e]/g, '')
+        .trim(),
+    )
     .filter((line) => line !== '' && !/^(conversion failed|exiting normally)/i.test(line))
   // Paths to our temporary file say nothing to the client.
   const line = (lines.at(-1) ?? '').replace(/\/[^\s:]*visto-video-[^\s:]*/g, 'the video')

@@ -7,10 +7,19 @@ const rules = videoFrameRules(2048)
 const auto = { fps: undefined, maxFrames: undefined, detail: 'auto' as const }
 
 describe('timestampLabel', () => {
-  it('writes Qwen3-VL\'s <{t:.1f} seconds>, rounding exact ties to even as Python does', () => {
+  it("writes Qwen3-VL's <{t:.1f} seconds>, rounding exact ties to even as Python does", () => {
     // Python: f"<{0.25:.1f} seconds>" is "<0.2 seconds>", 0.75 → 0.8, 1.25 → 1.2, 2.5 stays.
     expect([0, 0.25, 0.75, 1.25, 1.75, 2.5, 0.05, 0.15, 12.349, 599.75].map(timestampLabel)).toEqual([
-      '<0.0 seconds>', '<0.2 seconds>', '<0.8 seconds>', '<1.2 seconds>', '<1.8 seconds>', '<2.5 seconds>', '<0.1 seconds>', '<0.1 seconds>', '<12.3 seconds>', '<599.8 seconds>',
+      '<0.0 seconds>',
+      '<0.2 seconds>',
+      '<0.8 seconds>',
+      '<1.2 seconds>',
+      '<1.8 seconds>',
+      '<2.5 seconds>',
+      '<0.1 seconds>',
+      '<0.1 seconds>',
+      '<12.3 seconds>',
+      '<599.8 seconds>',
     ])
   })
 })
@@ -45,7 +54,7 @@ describe('planFrames', () => {
     expect(plan.pairs.at(-1)).toEqual({ first: 4, second: 4, seconds: 2, label: '<2.0 seconds>' })
   })
 
-  it('caps a short clip\'s frames at the detail level\'s size', () => {
+  it("caps a short clip's frames at the detail level's size", () => {
     const hd = { durationSeconds: 4, width: 1920, height: 1080 }
     const sizes = (['low', 'auto', 'high'] as const).map((detail) => {
       const plan = planFrames(hd, { ...auto, detail }, rules, qwen3VlGeometry)

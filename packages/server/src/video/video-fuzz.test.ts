@@ -32,7 +32,18 @@ describe.skipIf(!ffmpegAvailable)('video fuzz over HTTP', () => {
       const response = await app.inject({
         method: 'POST',
         url: '/v1/chat/completions',
-        payload: { messages: [{ role: 'user', content: [{ type: 'video_url', video_url: { url: testCase.url } }, { type: 'text', text: 'What happens?' }] }], max_tokens: 4 },
+        payload: {
+          messages: [
+            {
+              role: 'user',
+              content: [
+                { type: 'video_url', video_url: { url: testCase.url } },
+                { type: 'text', text: 'What happens?' },
+              ],
+            },
+          ],
+          max_tokens: 4,
+        },
       })
       statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1)
       expect(isAllowedVideoStatus(response.statusCode), `case ${index} (${testCase.label}): HTTP ${response.statusCode} ${response.body.slice(0, 300)}`).toBe(true)

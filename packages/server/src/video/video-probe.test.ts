@@ -6,7 +6,7 @@ const probe = (stream: Record<string, unknown> | undefined, format: Record<strin
   parseProbe(JSON.stringify({ streams: stream ? [stream] : [], format }))
 
 describe('parseProbe', () => {
-  it('reads codec, size and duration, the stream\'s duration first', () => {
+  it("reads codec, size and duration, the stream's duration first", () => {
     expect(probe({ codec_name: 'h264', width: 160, height: 120, duration: '2.900000', sample_aspect_ratio: '1:1' })).toEqual({
       kind: 'video',
       video: { container: 'mov,mp4,m4a,3gp,3g2,mj2', codec: 'h264', codedWidth: 160, codedHeight: 120, width: 160, height: 120, durationSeconds: 2.9, declaredSeconds: 3 },
@@ -20,13 +20,17 @@ describe('parseProbe', () => {
     expect(probe({ codec_name: 'h264', width: 640, height: 480, tags: { rotate: '270' } })).toMatchObject({ video: { width: 480, height: 640 } })
   })
 
-  it('takes the container\'s duration, or none, when the stream declares none', () => {
+  it("takes the container's duration, or none, when the stream declares none", () => {
     expect(probe({ codec_name: 'vp9', width: 64, height: 64 }, { format_name: 'matroska,webm', duration: '4.5' })).toMatchObject({ video: { durationSeconds: 4.5 } })
-    expect(probe({ codec_name: 'vp9', width: 64, height: 64 }, { format_name: 'matroska,webm' })).toMatchObject({ video: { durationSeconds: undefined, declaredSeconds: undefined } })
+    expect(probe({ codec_name: 'vp9', width: 64, height: 64 }, { format_name: 'matroska,webm' })).toMatchObject({
+      video: { durationSeconds: undefined, declaredSeconds: undefined },
+    })
   })
 
   it('keeps the longest declared duration for the limit', () => {
-    expect(probe({ codec_name: 'h264', width: 64, height: 64, duration: '3' }, { duration: '4294967040' })).toMatchObject({ video: { durationSeconds: 3, declaredSeconds: 4294967040 } })
+    expect(probe({ codec_name: 'h264', width: 64, height: 64, duration: '3' }, { duration: '4294967040' })).toMatchObject({
+      video: { durationSeconds: 3, declaredSeconds: 4294967040 },
+    })
   })
 
   it('says when there is no video stream or no usable size', () => {
@@ -56,7 +60,9 @@ describe('sniffVideoContainer', () => {
     expect(sniffVideoContainer(ftyp('avif'))).toBeNull()
     expect(sniffVideoContainer(Buffer.from([0xff, 0xd8, 0xff, 0xe0]))).toBeNull()
     expect(notAVideo(Buffer.from([0xff, 0xd8, 0xff, 0xe0]))).toBe('unsupported video format: JPEG (send images as image_url parts); send MP4, MOV or WebM')
-    expect(notAVideo(Buffer.from('GIF89a\x01\x00\x01\x00', 'latin1'))).toBe('GIF is read as an image (its first frame): send it as an image_url part, or convert the animation to MP4 or WebM')
+    expect(notAVideo(Buffer.from('GIF89a\x01\x00\x01\x00', 'latin1'))).toBe(
+      'GIF is read as an image (its first frame): send it as an image_url part, or convert the animation to MP4 or WebM',
+    )
     expect(notAVideo(Buffer.from([0x00, 0x9c, 0xfe, 0x01, 0x80]))).toBe('unsupported video format: unrecognised data (only 5 bytes); send MP4, MOV or WebM')
     expect(notAVideo(Buffer.from('hello'))).toBe('unsupported video format: plain text; send MP4, MOV or WebM')
   })

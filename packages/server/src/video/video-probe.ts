@@ -31,15 +31,23 @@ export const allowedDemuxers = 'mov,mp4,m4a,3gp,3g2,mj2,matroska,webm'
  */
 export function probeArgs(file: string): string[] {
   return [
-    '-v', 'error',
+    '-v',
+    'error',
     '-hide_banner',
-    '-protocol_whitelist', 'file',
-    '-format_whitelist', allowedDemuxers,
-    '-probesize', String(16 * 1024 * 1024),
-    '-analyzeduration', String(10_000_000),
-    '-select_streams', 'v:0',
-    '-show_entries', 'format=format_name,duration:stream=codec_name,width,height,duration,sample_aspect_ratio:stream_side_data=rotation:stream_tags=rotate',
-    '-of', 'json',
+    '-protocol_whitelist',
+    'file',
+    '-format_whitelist',
+    allowedDemuxers,
+    '-probesize',
+    String(16 * 1024 * 1024),
+    '-analyzeduration',
+    String(10_000_000),
+    '-select_streams',
+    'v:0',
+    '-show_entries',
+    'format=format_name,duration:stream=codec_name,width,height,duration,sample_aspect_ratio:stream_side_data=rotation:stream_tags=rotate',
+    '-of',
+    'json',
     file,
   ]
 }
@@ -50,13 +58,19 @@ export function probeArgs(file: string): string[] {
  */
 export function lastPacketArgs(file: string): string[] {
   return [
-    '-v', 'error',
+    '-v',
+    'error',
     '-hide_banner',
-    '-protocol_whitelist', 'file',
-    '-format_whitelist', allowedDemuxers,
-    '-select_streams', 'v:0',
-    '-show_entries', 'packet=pts_time,duration_time',
-    '-of', 'csv=p=0',
+    '-protocol_whitelist',
+    'file',
+    '-format_whitelist',
+    allowedDemuxers,
+    '-select_streams',
+    'v:0',
+    '-show_entries',
+    'packet=pts_time,duration_time',
+    '-of',
+    'csv=p=0',
     file,
   ]
 }

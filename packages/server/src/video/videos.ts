@@ -73,7 +73,11 @@ export function videoFrameRules(budgetTokens: number): FrameRules {
 }
 
 /** The options `visto serve` runs with: its flags, and the image pipeline's geometry, slots and remote policy. */
-export function videoOptionsFrom(config: ServeConfig, images: ImagePipelineOptions, extra: { files?: FileLookup | undefined; countTextTokens?: TextTokenCounter | undefined } = {}): VideoOptions {
+export function videoOptionsFrom(
+  config: ServeConfig,
+  images: ImagePipelineOptions,
+  extra: { files?: FileLookup | undefined; countTextTokens?: TextTokenCounter | undefined } = {},
+): VideoOptions {
   return {
     tools: ffmpegTools(config.ffmpeg),
     maxVideoBytes: Math.round(config['max-video-mb'] * MiB),
@@ -158,7 +162,11 @@ export class Videos {
     if (part.bytes !== undefined) return this.checkBytes(part.bytes, part)
     if (part.fileId !== undefined) {
       if (!this.options.files) {
-        throw this.invalid(part, 'file_id is not supported: uploaded files are not enabled on this server; send the video inline as "url": "data:video/mp4;base64,..."', 'file_uploads_disabled')
+        throw this.invalid(
+          part,
+          'file_id is not supported: uploaded files are not enabled on this server; send the video inline as "url": "data:video/mp4;base64,..."',
+          'file_uploads_disabled',
+        )
       }
       const bytes = await this.options.files(part.fileId)
       if (bytes === undefined) throw this.invalid(part, `no uploaded file has the id ${JSON.stringify(part.fileId.slice(0, 80))}`, 'file_not_found')
@@ -171,7 +179,10 @@ export class Videos {
     if (scheme === 'data') {
       const comma = url.indexOf(',')
       if (comma < 0 || comma > 256) throw this.invalid(part, 'malformed data URL: no "," separates the header from the data', 'invalid_base64')
-      const params = url.slice(5, comma).split(';').map((p) => p.trim().toLowerCase())
+      const params = url
+        .slice(5, comma)
+        .split(';')
+        .map((p) => p.trim().toLowerCase())
       if (!params.includes('base64')) throw this.invalid(part, 'the data URL must be base64 (data:video/mp4;base64,...)', 'invalid_base64')
       payload = url.slice(comma + 1)
     } else if (scheme === 'http' || scheme === 'https') {
@@ -216,10 +227,13 @@ export class Videos {
   private failure(part: ChatJobVideoPart, failure: ProcessFailure, stderr: string, doing: 'read' | 'decode'): Error {
     switch (failure) {
       case 'missing':
-        return new InvalidRequestError('This server cannot read video: install ffmpeg (e.g. apt-get install ffmpeg, brew install ffmpeg) or point --ffmpeg at it, then restart Visto', {
-          param: paramFor(part),
-          code: 'video_unavailable',
-        })
+        return new InvalidRequestError(
+          'This server cannot read video: install ffmpeg (e.g. apt-get install ffmpeg, brew install ffmpeg) or point --ffmpeg at it, then restart Visto',
+          {
+            param: paramFor(part),
+            code: 'video_unavailable',
+          },
+        )
       case 'timeout':
         return this.invalid(part, `the video took too long to ${doing}: over ${this.options.timeoutSeconds} s (--video-timeout-seconds)`, 'video_timeout')
       case 'memory':
@@ -272,7 +286,11 @@ export class Videos {
       signal,
     )
     if (probed.declaredSeconds > this.options.maxSeconds) {
-      throw this.tooLarge(part, `the video lasts ${formatSeconds(probed.declaredSeconds)}, over the limit of ${formatSeconds(this.options.maxSeconds)} (--max-video-seconds)`, 'video_too_long')
+      throw this.tooLarge(
+        part,
+        `the video lasts ${formatSeconds(probed.declaredSeconds)}, over the limit of ${formatSeconds(this.options.maxSeconds)} (--max-video-seconds)`,
+        'video_too_long',
+      )
     }
     let plan: FramePlan
     try {
@@ -291,7 +309,11 @@ export class Videos {
   private checkFrame(part: ChatJobVideoPart, video: ProbedVideo): void {
     const pixels = video.codedWidth * video.codedHeight
     if (pixels > this.options.maxFramePixels) {
-      throw this.tooLarge(part, `its frames are ${video.codedWidth}x${video.codedHeight} (${formatPixels(pixels)}), over the limit of ${formatPixels(this.options.maxFramePixels)} a frame`, 'video_too_many_pixels')
+      throw this.tooLarge(
+        part,
+        `its frames are ${video.codedWidth}x${video.codedHeight} (${formatPixels(pixels)}), over the limit of ${formatPixels(this.options.maxFramePixels)} a frame`,
+        'video_too_many_pixels',
+      )
     }
     const ratio = aspectRatioOf(video.width, video.height)
     if (ratio > maxAspectRatio) {
@@ -303,7 +325,11 @@ export class Videos {
    * What a video of this duration and displayed size costs, for this part's `fps`,
    * `max_frames` and `detail`: its images, their markers and its timestamp texts.
    */
-  async cost(source: { durationSeconds: number; width: number; height: number }, request: Pick<ChatJobVideoPart, 'fps' | 'maxFrames' | 'detail'>, signal?: AbortSignal): Promise<VideoCost> {
+  async cost(
+    source: { durationSeconds: number; width: number; height: number },
+    request: Pick<ChatJobVideoPart, 'fps' | 'maxFrames' | 'detail'>,
+    signal?: AbortSignal,
+  ): Promise<VideoCost> {
     const plan = planFrames(source, this.frameRequest(request), this.options.frames, this.options.geometry())
     const labels = plan.pairs.map((pair) => pair.label)
     let labelTokens: number[] | undefined
@@ -355,7 +381,11 @@ export class Videos {
     // A stream a little shorter than its container says (audio outlasting video) misses its
     // last sample times: the last frame stands in. Missing more than that is a broken file.
     if (frames.length === 0 || wanted - frames.length > Math.max(2, Math.floor(wanted / 10))) {
-      throw this.invalid(part, `truncated or corrupt video: ${frames.length} of the ${wanted} frames sampled over its ${formatSeconds(video.probed.durationSeconds)} could be decoded`, 'truncated_video')
+      throw this.invalid(
+        part,
+        `truncated or corrupt video: ${frames.length} of the ${wanted} frames sampled over its ${formatSeconds(video.probed.durationSeconds)} could be decoded`,
+        'truncated_video',
+      )
     }
     while (frames.length < wanted) frames.push(frames.at(-1)!)
     return plan.pairs.map((pair) => averageFrames(frames[pair.first]!, frames[pair.second]!))
@@ -381,7 +411,13 @@ export class Videos {
     const size = { width: Math.max(2, Math.round((plan.width * scale) / 2) * 2), height: Math.max(2, Math.round((plan.height * scale) / 2) * 2) }
     const images = await this.pairImages(video, size, signal)
     configureSharp()
-    return Promise.all(images.map((rgb) => sharp(rgb, { raw: { width: size.width, height: size.height, channels: 3 } }).jpeg({ quality: 70 }).toBuffer()))
+    return Promise.all(
+      images.map((rgb) =>
+        sharp(rgb, { raw: { width: size.width, height: size.height, channels: 3 } })
+          .jpeg({ quality: 70 })
+          .toBuffer(),
+      ),
+    )
   }
 }
 

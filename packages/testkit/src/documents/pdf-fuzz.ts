@@ -23,7 +23,10 @@ function replaceRandomMatch(bytes: Buffer, pattern: RegExp, random: () => number
   if (matches.length === 0) return { bytes, what: 'no match' }
   const match = pick(random, matches)
   const replacement = replace(match[0])
-  return { bytes: Buffer.from(text.slice(0, match.index) + replacement + text.slice(match.index! + match[0].length), 'latin1'), what: `${JSON.stringify(match[0].slice(0, 30))}->${JSON.stringify(replacement.slice(0, 30))}` }
+  return {
+    bytes: Buffer.from(text.slice(0, match.index) + replacement + text.slice(match.index! + match[0].length), 'latin1'),
+    what: `${JSON.stringify(match[0].slice(0, 30))}->${JSON.stringify(replacement.slice(0, 30))}`,
+  }
 }
 
 const mutations: Mutation[] = [
@@ -82,7 +85,11 @@ export function pdfFuzzCase(seeds: readonly { name: string; bytes: Buffer }[], i
   const labels = [base.name]
   const rounds = 1 + Math.floor(random() * 3)
   for (let i = 0; i < rounds; i++) {
-    const mutated = pick(random, mutations)(bytes, random, seeds.map((s) => s.bytes))
+    const mutated = pick(random, mutations)(
+      bytes,
+      random,
+      seeds.map((s) => s.bytes),
+    )
     bytes = mutated.bytes
     labels.push(mutated.label)
   }

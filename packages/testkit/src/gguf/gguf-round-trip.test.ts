@@ -47,10 +47,7 @@ const everyValueType: GgufMetadata = [
   ['t.array.bool', gguf.bools([true, false, true])],
   ['t.array.string', gguf.strings(['a', '', 'ĠĊ', '<think>'])],
   ['t.array.empty', gguf.strings([])],
-  [
-    't.array.nested',
-    { type: 'array', itemType: 'array', items: [gguf.strings(['x']), { type: 'array', itemType: 'uint8', items: [9] }] },
-  ],
+  ['t.array.nested', { type: 'array', itemType: 'array', items: [gguf.strings(['x']), { type: 'array', itemType: 'uint8', items: [9] }] }],
 ]
 
 function encode(type: GgmlTypeName, values: Float32Array): Uint8Array {

@@ -8,10 +8,7 @@ describe('Q8_0', () => {
     // amax 16, so d = 16/127 = 0.125984…, whose nearest half is 0x3008 (0.125 + 8·2^-13);
     // q = roundf(x · 127/16), halves away from zero (±63.5 → ±64).
     const x = Float32Array.from({ length: 32 }, (_, j) => j - 16)
-    const q = [
-      -127, -119, -111, -103, -95, -87, -79, -71, -64, -56, -48, -40, -32, -24, -16, -8,
-      0, 8, 16, 24, 32, 40, 48, 56, 64, 71, 79, 87, 95, 103, 111, 119,
-    ]
+    const q = [-127, -119, -111, -103, -95, -87, -79, -71, -64, -56, -48, -40, -32, -24, -16, -8, 0, 8, 16, 24, 32, 40, 48, 56, 64, 71, 79, 87, 95, 103, 111, 119]
     const block = new Uint8Array(Q8_0_BLOCK_BYTES)
     quantizeQ8_0(x, block)
     expect([...block]).toEqual([0x08, 0x30, ...q.map((v) => v & 0xff)])

@@ -144,22 +144,43 @@ function decodeScalar(source: ChunkedSource, type: Exclude<GgufScalarType, 'stri
   const b = source.buffer
   const p = source.take(scalarSizes[type])
   switch (type) {
-    case 'uint8': return b.readUInt8(p)
-    case 'int8': return b.readInt8(p)
-    case 'uint16': return b.readUInt16LE(p)
-    case 'int16': return b.readInt16LE(p)
-    case 'uint32': return b.readUInt32LE(p)
-    case 'int32': return b.readInt32LE(p)
-    case 'float32': return b.readFloatLE(p)
-    case 'float64': return b.readDoubleLE(p)
-    case 'uint64': return b.readBigUInt64LE(p)
-    case 'int64': return b.readBigInt64LE(p)
-    case 'bool': return b.readUInt8(p) !== 0
+    case 'uint8':
+      return b.readUInt8(p)
+    case 'int8':
+      return b.readInt8(p)
+    case 'uint16':
+      return b.readUInt16LE(p)
+    case 'int16':
+      return b.readInt16LE(p)
+    case 'uint32':
+      return b.readUInt32LE(p)
+    case 'int32':
+      return b.readInt32LE(p)
+    case 'float32':
+      return b.readFloatLE(p)
+    case 'float64':
+      return b.readDoubleLE(p)
+    case 'uint64':
+      return b.readBigUInt64LE(p)
+    case 'int64':
+      return b.readBigInt64LE(p)
+    case 'bool':
+      return b.readUInt8(p) !== 0
   }
 }
 
 const scalarSizes: Record<Exclude<GgufScalarType, 'string'>, number> = {
-  uint8: 1, int8: 1, bool: 1, uint16: 2, int16: 2, uint32: 4, int32: 4, float32: 4, uint64: 8, int64: 8, float64: 8,
+  uint8: 1,
+  int8: 1,
+  bool: 1,
+  uint16: 2,
+  int16: 2,
+  uint32: 4,
+  int32: 4,
+  float32: 4,
+  uint64: 8,
+  int64: 8,
+  float64: 8,
 }
 
 const CHUNK_BYTES = 1 << 20

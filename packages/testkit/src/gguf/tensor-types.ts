@@ -28,9 +28,7 @@ export const tensorTypes: Record<GgmlTypeName, TensorTypeInfo> = {
   Q8_0: { blockWeights: Q8_0_BLOCK_WEIGHTS, blockBytes: Q8_0_BLOCK_BYTES, encode: quantizeQ8_0 },
 }
 
-const namesByCode = new Map<number, GgmlTypeName>(
-  Object.entries(GgmlType).map(([name, code]) => [code, name as GgmlTypeName]),
-)
+const namesByCode = new Map<number, GgmlTypeName>(Object.entries(GgmlType).map(([name, code]) => [code, name as GgmlTypeName]))
 
 export function ggmlTypeName(code: number): GgmlTypeName | undefined {
   return namesByCode.get(code)

@@ -51,9 +51,7 @@ export type GgufValue = GgufScalar | GgufArray
 /** Key/value pairs in file order (the order is part of a byte-identical file). */
 export type GgufMetadata = ReadonlyArray<readonly [key: string, value: GgufValue]>
 
-const typeNamesByCode = new Map<number, GgufValueTypeName>(
-  Object.entries(GgufValueType).map(([name, code]) => [code, name as GgufValueTypeName]),
-)
+const typeNamesByCode = new Map<number, GgufValueTypeName>(Object.entries(GgufValueType).map(([name, code]) => [code, name as GgufValueTypeName]))
 
 export function valueTypeName(code: number): GgufValueTypeName | undefined {
   return typeNamesByCode.get(code)

@@ -35,12 +35,7 @@ export interface WriteGgufOptions {
 }
 
 /** Writes a complete GGUF file to `path` and returns its size in bytes. */
-export async function writeGguf(
-  path: string,
-  metadata: GgufMetadata,
-  tensors: readonly GgufTensorSource[],
-  options: WriteGgufOptions = {},
-): Promise<number> {
+export async function writeGguf(path: string, metadata: GgufMetadata, tensors: readonly GgufTensorSource[], options: WriteGgufOptions = {}): Promise<number> {
   const alignment = alignmentOf(metadata)
   const layout = layoutTensors(tensors, alignment)
   const header = encodeHeader(metadata, tensors, layout.offsets)
@@ -190,10 +185,19 @@ const utf8 = new TextEncoder()
 
 function scalarSize(type: string): number {
   switch (type) {
-    case 'uint8': case 'int8': case 'bool': return 1
-    case 'uint16': case 'int16': return 2
-    case 'uint32': case 'int32': case 'float32': return 4
-    default: return 8
+    case 'uint8':
+    case 'int8':
+    case 'bool':
+      return 1
+    case 'uint16':
+    case 'int16':
+      return 2
+    case 'uint32':
+    case 'int32':
+    case 'float32':
+      return 4
+    default:
+      return 8
   }
 }
 

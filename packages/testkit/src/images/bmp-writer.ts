@@ -79,8 +79,7 @@ function encodeRows(options: BmpWriteOptions): Buffer {
         data[row + x * 4 + 2] = red
         data[row + x * 4 + 3] = options.writeAlpha ? alpha : 0
       } else if (bitsPerPixel === 32 || bitsPerPixel === 16) {
-        const value =
-          (packMask(red, masks.red) | packMask(green, masks.green) | packMask(blue, masks.blue) | packMask(alpha, masks.alpha ?? 0)) >>> 0
+        const value = (packMask(red, masks.red) | packMask(green, masks.green) | packMask(blue, masks.blue) | packMask(alpha, masks.alpha ?? 0)) >>> 0
         if (bitsPerPixel === 32) data.writeUInt32LE(value, row + x * 4)
         else data.writeUInt16LE(value & 0xffff, row + x * 2)
       } else {

@@ -44,7 +44,11 @@ describe('image fuzz cases', () => {
 
 describe('fuzz verdicts', () => {
   it('accepts only a 400/413 API error with an image message as a refusal', () => {
-    expect(classifyFailure(new FakeApiError(400, 'invalid_image', 'Invalid image data in messages[0]: truncated'), FakeApiError)).toEqual({ kind: 'refused', status: 400, code: 'invalid_image' })
+    expect(classifyFailure(new FakeApiError(400, 'invalid_image', 'Invalid image data in messages[0]: truncated'), FakeApiError)).toEqual({
+      kind: 'refused',
+      status: 400,
+      code: 'invalid_image',
+    })
     expect(classifyFailure(new FakeApiError(413, null, 'Image too large in messages[0]: 9 MB'), FakeApiError)).toEqual({ kind: 'refused', status: 413, code: null })
     expect(classifyFailure(new TypeError('x is undefined'), FakeApiError)).toEqual({ kind: 'violation', reason: 'not an ApiError: TypeError: x is undefined' })
     expect(classifyFailure(new FakeApiError(500, null, 'Invalid image data in x'), FakeApiError)).toEqual({ kind: 'violation', reason: 'status 500: Invalid image data in x' })

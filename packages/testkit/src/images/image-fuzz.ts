@@ -179,12 +179,18 @@ export function fuzzCase(seeds: readonly FuzzSeed[], index: number, seed: number
     default: {
       const shapes = [
         () => `data:image/png;base64,${randomBytes(random, 40).toString('latin1')}`,
-        () => `data:;base64,${randomBytes(random, 30).toString('base64').slice(0, 1 + Math.floor(random() * 39))}`,
+        () =>
+          `data:;base64,${randomBytes(random, 30)
+            .toString('base64')
+            .slice(0, 1 + Math.floor(random() * 39))}`,
         () => `data:image/jpeg;base64,${'='.repeat(1 + Math.floor(random() * 4))}`,
         () => `data:image/jpeg,${encodeURIComponent(randomBytes(random, 50).toString('latin1'))}`,
         () => randomBytes(random, 80).toString('latin1'),
         () => `${pick(random, ['javascript', 'ftp', 'file', 'blob', 'gopher'])}:${randomBytes(random, 10).toString('hex')}`,
-        () => `data:image/png;base64,${randomBytes(random, 60).toString('base64').replace(/[A-Z]/g, () => pick(random, ['%', '!', ' ', '\u00e9', '.']))}`,
+        () =>
+          `data:image/png;base64,${randomBytes(random, 60)
+            .toString('base64')
+            .replace(/[A-Z]/g, () => pick(random, ['%', '!', ' ', '\u00e9', '.']))}`,
       ]
       return { label: `malformed image URL shape`, url: pick(random, shapes)() }
     }

@@ -21,7 +21,9 @@ function solid(width: number, height: number, colour: Colour) {
 
 /** Left half `left`, right half `right`: orientation and cropping mistakes show. */
 export async function twoHalves(width: number, height: number, left: Colour, right: Colour): Promise<Buffer> {
-  const half = await solid(Math.ceil(width / 2), height, right).png().toBuffer()
+  const half = await solid(Math.ceil(width / 2), height, right)
+    .png()
+    .toBuffer()
   return solid(width, height, left)
     .composite([{ input: half, left: Math.floor(width / 2), top: 0 }])
     .png()
@@ -83,15 +85,21 @@ export async function transparentPng(width: number, height: number): Promise<Buf
 }
 
 export async function webp(width: number, height: number): Promise<Buffer> {
-  return sharp(await twoHalves(width, height, red, blue)).webp({ quality: 90 }).toBuffer()
+  return sharp(await twoHalves(width, height, red, blue))
+    .webp({ quality: 90 })
+    .toBuffer()
 }
 
 export async function avif(width: number, height: number): Promise<Buffer> {
-  return sharp(await twoHalves(width, height, red, blue)).avif({ quality: 70, effort: 0 }).toBuffer()
+  return sharp(await twoHalves(width, height, red, blue))
+    .avif({ quality: 70, effort: 0 })
+    .toBuffer()
 }
 
 export async function tiff(width: number, height: number): Promise<Buffer> {
-  return sharp(await twoHalves(width, height, red, blue)).tiff().toBuffer()
+  return sharp(await twoHalves(width, height, red, blue))
+    .tiff()
+    .toBuffer()
 }
 
 /** Two pages/frames stacked vertically: the first `first`, the second `second`. */

@@ -13,7 +13,7 @@ describe('byte-level vocabulary', () => {
     expect(new Set(BYTE_TO_CHAR).size).toBe(256)
   })
 
-  it('puts the printable bytes first, then the rest, as Qwen\'s first 256 ids', () => {
+  it("puts the printable bytes first, then the rest, as Qwen's first 256 ids", () => {
     expect(BYTE_TOKEN_ORDER.slice(0, 3)).toEqual([0x21, 0x22, 0x23])
     expect(BYTE_TOKEN_ORDER[93]).toBe(0x7e)
     expect(BYTE_TOKEN_ORDER[94]).toBe(0xa1)
@@ -21,7 +21,7 @@ describe('byte-level vocabulary', () => {
     expect([...BYTE_TOKEN_ORDER].sort((a, b) => a - b)).toEqual(Array.from({ length: 256 }, (_, i) => i))
   })
 
-  it('lays out the 4B vocabulary with Qwen\'s added tokens at their real ids and [PADn] after them', () => {
+  it("lays out the 4B vocabulary with Qwen's added tokens at their real ids and [PADn] after them", () => {
     const vocab = buildVocabulary(151936, 151643)
     expect(vocab.tokens).toHaveLength(151936)
     expect(vocab.types).toHaveLength(151936)

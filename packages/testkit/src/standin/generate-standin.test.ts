@@ -36,7 +36,7 @@ describe('generateStandin', () => {
     expect(again.modelBytes).toBe(a.length)
   })
 
-  it('types the text model keys exactly as llama.cpp\'s qwen3vl loader requires', () => {
+  it("types the text model keys exactly as llama.cpp's qwen3vl loader requires", () => {
     expect(meta(model, 'general.architecture')).toEqual({ type: 'string', value: 'qwen3vl' })
     expect(meta(model, 'general.file_type')).toEqual({ type: 'uint32', value: 1 })
     expect(meta(model, 'qwen3vl.rope.dimension_sections')).toEqual({ type: 'array', itemType: 'int32', items: [4, 2, 2, 0] })
@@ -86,7 +86,7 @@ describe('generateStandin', () => {
 })
 
 describe('the qwen3-vl-4b preset', () => {
-  it('has Qwen3-VL-4B-Instruct\'s real dimensions', () => {
+  it("has Qwen3-VL-4B-Instruct's real dimensions", () => {
     const { text, vision } = STANDIN_PRESETS['qwen3-vl-4b']
     expect(text).toMatchObject({ hidden: 2560, layers: 36, heads: 32, kvHeads: 8, headDim: 128, feedForward: 9728, vocabSize: 151936 })
     expect(text.ropeSections).toEqual([24, 20, 20, 0])

@@ -76,11 +76,7 @@ export function mmprojTensors(preset: StandinPreset, quant: MmprojQuant): Planne
     )
   }
   for (const d of v.deepstackLayers) {
-    tensors.push(
-      ...norm(`v.deepstack.${d}.norm`, merged),
-      ...dense(`v.deepstack.${d}.fc1`, merged, merged),
-      ...dense(`v.deepstack.${d}.fc2`, merged, out),
-    )
+    tensors.push(...norm(`v.deepstack.${d}.norm`, merged), ...dense(`v.deepstack.${d}.fc1`, merged, merged), ...dense(`v.deepstack.${d}.fc2`, merged, out))
   }
   tensors.push(...norm('v.post_ln', h), ...dense('mm.0', merged, merged), ...dense('mm.2', merged, out))
   return tensors

@@ -72,9 +72,7 @@ export function textModelTensors(preset: StandinPreset, quant: TextQuant, vocab:
   const kvWidth = t.kvHeads * t.headDim
   const ones = { kind: 'constant', value: 1 } as const
   const linear = (fanIn: number) => ({ kind: 'uniform', scale: 1 / Math.sqrt(fanIn) }) as const
-  const tensors: PlannedTensor[] = [
-    { name: 'token_embd.weight', shape: [t.hidden, t.vocabSize], type: w, init: { kind: 'uniform', scale: 1 } },
-  ]
+  const tensors: PlannedTensor[] = [{ name: 'token_embd.weight', shape: [t.hidden, t.vocabSize], type: w, init: { kind: 'uniform', scale: 1 } }]
   for (let i = 0; i < t.layers; i++) {
     const b = `blk.${i}`
     tensors.push(

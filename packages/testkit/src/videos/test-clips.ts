@@ -69,7 +69,16 @@ async function encode(options: ClipOptions): Promise<Buffer> {
   const { seconds = 3, width = 160, height = 120, rate = 10, codec = 'h264', container = 'mp4' } = options
   const source = options.source ?? 'testsrc'
   const file = join(workDir(), `clip-${made.size}-${Math.random().toString(36).slice(2)}.${container}`)
-  const args = ['-v', 'error', '-y', '-f', 'lavfi', '-i', `${source}${source.includes('=') ? ':' : '='}duration=${seconds}:size=${width}x${height}:rate=${rate}`, ...encoders[codec]]
+  const args = [
+    '-v',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    `${source}${source.includes('=') ? ':' : '='}duration=${seconds}:size=${width}x${height}:rate=${rate}`,
+    ...encoders[codec],
+  ]
   if (options.faststart) args.push('-movflags', '+faststart')
   if (options.live) args.push('-f', 'webm', '-live', '1')
   args.push(file)

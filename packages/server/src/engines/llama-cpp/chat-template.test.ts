@@ -12,7 +12,14 @@ describe('ChatTemplate with tools (Qwen3-VL template)', () => {
         { role: 'system', content: [{ type: 'text', text: 'Be brief.' }] },
         { role: 'user', content: [{ type: 'text', text: 'Zoom in.' }] },
         { role: 'assistant', content: [], toolCalls: [{ id: 'call_1', name: 'zoom', arguments: '{"corner": "top-left"}' }] },
-        { role: 'tool', toolCallId: 'call_1', content: [{ type: 'text', text: 'Zoomed:' }, { type: 'image', image }] },
+        {
+          role: 'tool',
+          toolCallId: 'call_1',
+          content: [
+            { type: 'text', text: 'Zoomed:' },
+            { type: 'image', image },
+          ],
+        },
       ],
       '<__media__>',
       [{ name: 'zoom', description: 'Zoom in.', parameters: { type: 'object', properties: { corner: { type: 'string' } } } }],

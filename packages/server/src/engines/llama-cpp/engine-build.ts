@@ -39,7 +39,12 @@ const PATCH_MARKER = '.visto-patches'
 const PATCH_DIR = fileURLToPath(new URL('../../../engine-patches/', import.meta.url))
 
 export function enginePatches(): { files: string[]; hash: string } {
-  const files = existsSync(PATCH_DIR) ? readdirSync(PATCH_DIR).filter((f) => f.endsWith('.patch')).sort().map((f) => path.join(PATCH_DIR, f)) : []
+  const files = existsSync(PATCH_DIR)
+    ? readdirSync(PATCH_DIR)
+        .filter((f) => f.endsWith('.patch'))
+        .sort()
+        .map((f) => path.join(PATCH_DIR, f))
+    : []
   const hash = createHash('sha256')
   for (const file of files) hash.update(path.basename(file)).update(readFileSync(file))
   return { files, hash: hash.digest('hex').slice(0, 16) }

@@ -1,12 +1,5 @@
 import { readSseData } from '@visto/protocol'
-import {
-  ApiError,
-  ContextLengthExceededError,
-  EngineUnavailableError,
-  InternalServerError,
-  InvalidRequestError,
-  UpstreamError,
-} from '../../errors.js'
+import { ApiError, ContextLengthExceededError, EngineUnavailableError, InternalServerError, InvalidRequestError, UpstreamError } from '../../errors.js'
 import type { Engine, EngineEvent, EngineInfo, EngineHistory, EngineRequest, EngineState, TokenLogprob } from '../engine.js'
 import { fetchOnceMore } from '../fetch-once-more.js'
 import { imageTokensOf, qwen3VlGeometry, type VisionGeometry } from '../vision-geometry.js'

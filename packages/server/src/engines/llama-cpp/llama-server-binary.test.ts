@@ -46,6 +46,8 @@ describe('locateLlamaServer', () => {
   })
 
   it('says how to get an engine when there is none and building is not allowed', async () => {
-    await expect(locateLlamaServer({ cacheDir: emptyCache(), env: { PATH: '' }, build: false })).rejects.toThrow(/Run `npx visto engine build` \(needs git, cmake and a C\+\+ compiler\)/)
+    await expect(locateLlamaServer({ cacheDir: emptyCache(), env: { PATH: '' }, build: false })).rejects.toThrow(
+      /Run `npx visto engine build` \(needs git, cmake and a C\+\+ compiler\)/,
+    )
   })
 })

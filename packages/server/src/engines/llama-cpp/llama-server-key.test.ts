@@ -45,7 +45,11 @@ async function run(env: Record<string, string | undefined>, options: { imageCach
       () => undefined,
       (error: Error) => error,
     )
-    return { child, started, seen: JSON.parse(await readFile(report, 'utf8')) as { args: string[]; key: string; keyFile: string | null; imageCacheMb: string | null; vistoVariables: string[] } }
+    return {
+      child,
+      started,
+      seen: JSON.parse(await readFile(report, 'utf8')) as { args: string[]; key: string; keyFile: string | null; imageCacheMb: string | null; vistoVariables: string[] },
+    }
   } finally {
     for (const name of Object.keys(added)) delete process.env[name]
   }

@@ -89,11 +89,16 @@ export class LlamaServerProcess extends EventEmitter {
   args(): string[] {
     const o = this.options
     const args = [
-      '--model', o.modelPath,
-      '--host', '127.0.0.1',
-      '--port', String(this.port),
-      '--parallel', String(o.parallel),
-      '--ctx-size', String(o.contextLength * o.parallel),
+      '--model',
+      o.modelPath,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(this.port),
+      '--parallel',
+      String(o.parallel),
+      '--ctx-size',
+      String(o.contextLength * o.parallel),
       '--no-webui',
       '--metrics',
     ]

@@ -24,7 +24,14 @@ describe('readMmprojGeometry', () => {
 
   it("falls back to Qwen3-VL's values for what the file does not say", async () => {
     const path = join(scratch(), 'bare.gguf')
-    await writeGguf(path, [['general.architecture', gguf.str('clip')], ['clip.vision.patch_size', gguf.u32(14)]], [])
+    await writeGguf(
+      path,
+      [
+        ['general.architecture', gguf.str('clip')],
+        ['clip.vision.patch_size', gguf.u32(14)],
+      ],
+      [],
+    )
     expect(await readMmprojGeometry(path)).toEqual({ ...qwen3VlGeometry, patchSize: 14 })
   })
 

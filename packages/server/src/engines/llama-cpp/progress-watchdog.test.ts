@@ -1,7 +1,13 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { ProgressTracker, ProgressWatchdog, slotProgress, type SlotProgress } from './progress-watchdog.js'
 
-const busy = (id: number, taskId: number, promptTokensProcessed: number, tokensDecoded: number): SlotProgress => ({ id, processing: true, taskId, promptTokensProcessed, tokensDecoded })
+const busy = (id: number, taskId: number, promptTokensProcessed: number, tokensDecoded: number): SlotProgress => ({
+  id,
+  processing: true,
+  taskId,
+  promptTokensProcessed,
+  tokensDecoded,
+})
 const idle = (id: number): SlotProgress => ({ id, processing: false })
 
 describe('ProgressTracker', () => {

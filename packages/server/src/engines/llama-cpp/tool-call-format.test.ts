@@ -20,7 +20,10 @@ describe('ToolCallParser (Qwen3-VL <tool_call> format)', () => {
   it('splits text and a call, wherever the stream cuts the tags', () => {
     for (const pieces of everySplit(oneCall)) {
       const { events, calls } = parse(pieces)
-      const text = events.filter((e) => e.type === 'text').map((e) => (e as { text: string }).text).join('')
+      const text = events
+        .filter((e) => e.type === 'text')
+        .map((e) => (e as { text: string }).text)
+        .join('')
       expect(text).toBe('Let me look.')
       expect(events.filter((e) => e.type !== 'text')).toEqual([
         { type: 'tool_call', index: 0, id: 'call_0', name: 'get_weather' },
@@ -52,12 +55,20 @@ describe('ToolCallParser (Qwen3-VL <tool_call> format)', () => {
     expect(resembles[0]).toEqual({ type: 'text', text: 'a' })
     expect(resembles.map((e) => (e as { text: string }).text).join('')).toBe('a <toolbox> b')
     const notJson = 'x<tool_call>not json</tool_call>y'
-    expect(parse([notJson]).events.map((e) => (e as { text: string }).text).join('')).toBe(notJson)
+    expect(
+      parse([notJson])
+        .events.map((e) => (e as { text: string }).text)
+        .join(''),
+    ).toBe(notJson)
     expect(parse(['<tool_call>{"arguments": {}}</tool_call>']).calls).toBe(0)
   })
 
   it('passes plain text through unchanged, trailing space included, when no call comes', () => {
-    expect(parse(['Hello ', 'world \n']).events.map((e) => (e as { text: string }).text).join('')).toBe('Hello world \n')
+    expect(
+      parse(['Hello ', 'world \n'])
+        .events.map((e) => (e as { text: string }).text)
+        .join(''),
+    ).toBe('Hello world \n')
   })
 
   it('reads a call the prompt opened, which ends without its closing tag (tool_choice required)', () => {
@@ -93,7 +104,9 @@ describe('toolCallSchema', () => {
   })
 
   it('allows any of the functions for required, a function without parameters taking any object', () => {
-    const schema = toolCallSchema({ functions, choice: 'required', parallel: true }) as { anyOf: Array<{ properties: { name: unknown; arguments: { properties?: { item: unknown } } } }> }
+    const schema = toolCallSchema({ functions, choice: 'required', parallel: true }) as {
+      anyOf: Array<{ properties: { name: unknown; arguments: { properties?: { item: unknown } } } }>
+    }
     expect(schema.anyOf.map((v) => v.properties.name)).toEqual([{ const: 'a' }, { const: 'b' }])
     expect(schema.anyOf[0]!.properties.arguments.properties!.item).toEqual({ $ref: '#/anyOf/0/properties/arguments/$defs/item' })
     expect(schema.anyOf[1]!.properties.arguments).toEqual({ type: 'object' })

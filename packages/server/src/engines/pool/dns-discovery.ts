@@ -21,12 +21,7 @@ export function urlForAddress(url: string, address: string): string {
  * leaving are picked up at the next resolution. A URL whose host is already an address
  * is one engine. An engine keeps its id (its URL) while its address stays listed.
  */
-export function dnsMembership(options: {
-  urls: readonly string[]
-  intervalMs: number
-  create: (url: string) => PoolableEngine
-  resolve?: HostResolver
-}): MembershipSource {
+export function dnsMembership(options: { urls: readonly string[]; intervalMs: number; create: (url: string) => PoolableEngine; resolve?: HostResolver }): MembershipSource {
   const resolve = options.resolve ?? systemResolver
   const known = new Map<string, PoolMember>()
   return {

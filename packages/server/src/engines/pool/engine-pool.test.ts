@@ -13,7 +13,15 @@ const request = (messages: EngineRequest['messages'], model = 'qwen3-vl-4b-instr
   sampling: { maxTokens: 8 },
 })
 const withImage = (bytes: string) =>
-  request([{ role: 'user', content: [{ type: 'text', text: 'What?' }, { type: 'image', image: { data: Buffer.from(bytes), mime: 'image/png', width: 32, height: 32 } }] }])
+  request([
+    {
+      role: 'user',
+      content: [
+        { type: 'text', text: 'What?' },
+        { type: 'image', image: { data: Buffer.from(bytes), mime: 'image/png', width: 32, height: 32 } },
+      ],
+    },
+  ])
 const textOnly = request([{ role: 'user', content: [{ type: 'text', text: 'Hi' }] }])
 
 async function collect(events: AsyncIterable<EngineEvent>): Promise<EngineEvent[]> {
@@ -117,7 +125,9 @@ describe('the engine pool', () => {
     expect(error).toBeInstanceOf(EngineUnavailableError)
     expect((error as EngineUnavailableError).status).toBe(503)
     expect((error as EngineUnavailableError).headers['retry-after']).toBe('1')
-    expect((error as Error).message).toBe('No engine can take the request: all 2 engines are out (e0: The model is not ready: loading.; e1: The model is not ready: loading.). Retry shortly.')
+    expect((error as Error).message).toBe(
+      'No engine can take the request: all 2 engines are out (e0: The model is not ready: loading.; e1: The model is not ready: loading.). Retry shortly.',
+    )
     engines[1]!.currentState = { status: 'ready' }
     await p.probeAll()
     expect(p.poolStatus()[1]!.state).toBe('open')
@@ -197,7 +207,13 @@ describe('the engine pool', () => {
   it('routes by model when its engines serve different ones', async () => {
     const a = Object.assign(new ScriptedEngine(words(['a'])), { servedModel: () => 'model-a' })
     const b = Object.assign(new ScriptedEngine(words(['b'])), { servedModel: () => 'model-b' })
-    const p = new EnginePool([{ id: 'a', engine: a }, { id: 'b', engine: b }], { routing: 'affinity', modelAliases: ['default'] })
+    const p = new EnginePool(
+      [
+        { id: 'a', engine: a },
+        { id: 'b', engine: b },
+      ],
+      { routing: 'affinity', modelAliases: ['default'] },
+    )
     await p.start()
     expect(p.describe().models).toEqual(['default', 'model-a', 'model-b'])
     await collect(p.generate(request(textOnly.messages, 'model-b'), new AbortController().signal))

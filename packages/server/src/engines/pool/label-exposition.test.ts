@@ -5,7 +5,12 @@ describe('labelling several engines’ metrics', () => {
   it('labels each sample with its engine and keeps each HELP and TYPE once, before the samples', () => {
     const one = '# HELP x_total Tokens.\n# TYPE x_total counter\nx_total 5\n# TYPE y gauge\ny{slot="0"} 1\n'
     const two = '# HELP x_total Tokens.\n# TYPE x_total counter\nx_total 7\n# TYPE y gauge\ny{slot="0"} 2\n'
-    expect(labelExposition([{ label: 'a', text: one }, { label: 'http://b"', text: two }])).toBe(
+    expect(
+      labelExposition([
+        { label: 'a', text: one },
+        { label: 'http://b"', text: two },
+      ]),
+    ).toBe(
       [
         '# HELP x_total Tokens.',
         '# TYPE x_total counter',

@@ -33,6 +33,13 @@ describe('the routing key', () => {
   })
 
   it('has no key for a first text-only question', () => {
-    expect(routingKey({ messages: [{ role: 'system', content: [text('Be brief.')] }, { role: 'user', content: [text('Hi')] }] })).toBeUndefined()
+    expect(
+      routingKey({
+        messages: [
+          { role: 'system', content: [text('Be brief.')] },
+          { role: 'user', content: [text('Hi')] },
+        ],
+      }),
+    ).toBeUndefined()
   })
 })

@@ -74,12 +74,18 @@ describe('affinity routing', () => {
   })
 
   it('bounds the work an engine was given lately by its share of the pool’s plus the constant', () => {
-    const pool = (own: number): RoutableEngine[] => [{ id: 'a', load: 0, slots: 1, work: 0, recentWork: own }, ...['b', 'c', 'd'].map((id) => ({ id, load: 0, slots: 1, work: 0, recentWork: 30 }))]
+    const pool = (own: number): RoutableEngine[] => [
+      { id: 'a', load: 0, slots: 1, work: 0, recentWork: own },
+      ...['b', 'c', 'd'].map((id) => ({ id, load: 0, slots: 1, work: 0, recentWork: 30 })),
+    ]
     // Share with the new one: (own + 90 + 2) / 4; the bound 1.1 × share + 10 ≥ own + 2 up to own = 45.9.
     expect(withinBalanceBound(pool(45)[0]!, pool(45), image, bound)).toBe(true)
     expect(withinBalanceBound(pool(46)[0]!, pool(46), image, bound)).toBe(false)
     // A bigger engine takes a bigger share.
-    const mixed = [{ id: 'big', load: 0, slots: 3, recentWork: 60 }, { id: 'small', load: 0, slots: 1, recentWork: 60 }]
+    const mixed = [
+      { id: 'big', load: 0, slots: 3, recentWork: 60 },
+      { id: 'small', load: 0, slots: 1, recentWork: 60 },
+    ]
     expect(withinBalanceBound(mixed[0]!, mixed, image, { ...bound, constant: 0 })).toBe(true)
     expect(withinBalanceBound(mixed[1]!, mixed, image, { ...bound, constant: 0 })).toBe(false)
   })
@@ -133,7 +139,11 @@ describe('affinity routing', () => {
   })
 
   it('goes to the least busy engine when every one is beyond a tight bound', () => {
-    const engines = [{ id: 'a', load: 5, slots: 1, work: 9 }, { id: 'b', load: 2, slots: 1, work: 3 }, { id: 'c', load: 4, slots: 1, work: 6 }]
+    const engines = [
+      { id: 'a', load: 5, slots: 1, work: 9 },
+      { id: 'b', load: 2, slots: 1, work: 3 },
+      { id: 'c', load: 4, slots: 1, work: 6 },
+    ]
     const choice = chooseEngines(engines, 'image:x', { ...withImage(), bound: { queue: 0, factor: 0, constant: 0 } })
     expect(choice.order[0]).toBe('b')
     expect([...choice.order].sort()).toEqual(['a', 'b', 'c'])
@@ -153,7 +163,11 @@ describe('affinity routing', () => {
   })
 
   it('sends key-less requests by power-of-two-choices: the less busy of two sampled engines', () => {
-    const engines = [{ id: 'a', load: 1, slots: 1, work: 9 }, { id: 'b', load: 0, slots: 1, work: 0 }, { id: 'c', load: 3, slots: 1, work: 5 }]
+    const engines = [
+      { id: 'a', load: 1, slots: 1, work: 9 },
+      { id: 'b', load: 0, slots: 1, work: 0 },
+      { id: 'c', load: 3, slots: 1, work: 5 },
+    ]
     // random 0 → first sample a; then 0.99 → the second is the last of the remaining: c, lighter in work though not in requests.
     const samples = [0, 0.99]
     const choice = chooseEngines(engines, undefined, { mode: 'affinity', counter: 0, random: () => samples.shift()! })
@@ -163,7 +177,11 @@ describe('affinity routing', () => {
   })
 
   it('never sends a key-less request to the most loaded of three when sampling two', () => {
-    const engines = [{ id: 'a', load: 9, slots: 1 }, { id: 'b', load: 0, slots: 1 }, { id: 'c', load: 5, slots: 1 }]
+    const engines = [
+      { id: 'a', load: 9, slots: 1 },
+      { id: 'b', load: 0, slots: 1 },
+      { id: 'c', load: 5, slots: 1 },
+    ]
     const random = seeded(7)
     for (let i = 0; i < 200; i++) expect(chooseEngines(engines, undefined, { mode: 'affinity', counter: i, random }).order[0]).not.toBe('a')
   })
@@ -181,7 +199,11 @@ describe('content-blind routing', () => {
   })
 
   it('least-loaded takes the engine with the fewest requests per slot, equal ones in turn', () => {
-    const engines = [{ id: 'a', load: 4, slots: 4 }, { id: 'b', load: 2, slots: 1 }, { id: 'c', load: 1, slots: 2 }]
+    const engines = [
+      { id: 'a', load: 4, slots: 4 },
+      { id: 'b', load: 2, slots: 1 },
+      { id: 'c', load: 1, slots: 2 },
+    ]
     expect(chooseEngines(engines, 'image:x', { mode: 'least-loaded', counter: 0, random: Math.random }).order).toEqual(['c', 'a', 'b'])
     const even = idle(['a', 'b', 'c'])
     expect([0, 1, 2].map((counter) => chooseEngines(even, undefined, { mode: 'least-loaded', counter, random: Math.random }).order[0])).toEqual(['a', 'b', 'c'])

@@ -135,7 +135,10 @@ function workPerSlot(engine: RoutableEngine): number {
 
 /** Stable sort of engines by `measure`, smallest first: equal ones keep their given order. */
 function sortedBy(engines: readonly RoutableEngine[], measure: (engine: RoutableEngine) => number): RoutableEngine[] {
-  return engines.map((engine, index) => ({ engine, index })).sort((a, b) => measure(a.engine) - measure(b.engine) || a.index - b.index).map((e) => e.engine)
+  return engines
+    .map((engine, index) => ({ engine, index }))
+    .sort((a, b) => measure(a.engine) - measure(b.engine) || a.index - b.index)
+    .map((e) => e.engine)
 }
 
 /** What the request costs `engine`: less where its key is held. */
@@ -179,7 +182,16 @@ export function chooseEngines(engines: readonly RoutableEngine[], key: string | 
     if (second >= first) second++
     const pair = engines.length === 1 ? [engines[0]!] : [engines[first]!, engines[second]!]
     const [best] = sortedBy(pair, workPerSlot)
-    return { order: [best!.id, ...sortedBy(engines.filter((e) => e !== best), workPerSlot).map((e) => e.id)], reason: 'balanced' }
+    return {
+      order: [
+        best!.id,
+        ...sortedBy(
+          engines.filter((e) => e !== best),
+          workPerSlot,
+        ).map((e) => e.id),
+      ],
+      reason: 'balanced',
+    }
   }
   const byId = new Map(engines.map((e) => [e.id, e]))
   const hashOrder = rendezvousOrder(
