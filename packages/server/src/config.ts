@@ -56,7 +56,7 @@ export const serveOptions = {
   'upstream-discovery': { kind: 'string', default: 'static', choices: ['static', 'dns'], description: 'With --engine openai: static uses the URLs as given; dns resolves each URL’s host name again and again, every address an engine (a Kubernetes headless Service).' },
   'upstream-discovery-seconds': { kind: 'number', default: 10, min: 0.1, description: 'With --upstream-discovery dns: how often the names are resolved again.' },
   'upstream-probe-seconds': { kind: 'number', default: 5, min: 0.05, description: 'With several engines: how often each is health-checked, and how long a failing one stays out before it is tried again (doubling, up to 30 s).' },
-  replicas: { kind: 'int', default: 1, min: 1, max: 64, description: 'With --engine llama.cpp: llama-server children behind one endpoint, each with --parallel slots (default: one per --devices entry, else 1).' },
+  replicas: { kind: 'int', default: 1, min: 1, max: 64, description: 'With --engine llama.cpp: llama-server children behind one endpoint, each with --parallel slots; with --devices and no --replicas, one per device.' },
   devices: { kind: 'string', description: 'With --replicas: the GPUs to pin the children to, comma-separated (child i gets CUDA_VISIBLE_DEVICES=devices[i mod n]).' },
   routing: { kind: 'string', default: 'affinity', choices: ['affinity', 'least-loaded', 'round-robin'], description: 'With several engines: affinity sends an image (and a conversation) to the same engine, for its caches, within a load bound; least-loaded or round-robin ignore content.' },
   'llama-server': { kind: 'string', description: 'Path to a llama-server binary (default: PATH, then Visto’s own cached build).' },
