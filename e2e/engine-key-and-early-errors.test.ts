@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { LlamaCppEngine } from '../packages/server/src/engines/llama-cpp/llama-cpp-engine.js'
 import type { RunningServer } from '../packages/server/src/main.js'
+import { llamaServerPid } from '../test-support/engine-process.js'
 import { startTinyServer } from '../test-support/in-process-server.js'
 
 let server: RunningServer
@@ -20,7 +20,7 @@ function post(body: unknown): Promise<Response> {
 
 describe.runIf(process.platform === 'linux')('the private llama-server’s API key', () => {
   it('is not on its command line, yet guards it, and requests through Visto still work', async () => {
-    const pid = (server.engine as LlamaCppEngine).enginePid()!
+    const pid = llamaServerPid()
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
     const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')
     const key = environ.find((entry) => entry.startsWith('LLAMA_API_KEY='))?.slice('LLAMA_API_KEY='.length)

@@ -3,11 +3,10 @@ import sharp from 'sharp'
 import { dataUrl, testImage } from '@visto/testkit/images/test-images'
 import { parseServeConfig } from '../packages/server/src/config.js'
 import type { PoolMemberStatus } from '../packages/server/src/engines/engine.js'
-import type { LlamaCppEngine } from '../packages/server/src/engines/llama-cpp/llama-cpp-engine.js'
-import type { EnginePool } from '../packages/server/src/engines/pool/engine-pool.js'
 import { startServer, type RunningServer } from '../packages/server/src/main.js'
 import { startTinyServer } from '../test-support/in-process-server.js'
 import { freshDataDir } from '../test-support/data-dir.js'
+import { announcedPort, llamaServerPid } from '../test-support/engine-process.js'
 import { startLlamaServers, type TestLlamaServer } from '../test-support/llama-server-fleet.js'
 import { parsePrometheusText, sample } from '../test-support/prometheus-text.js'
 
@@ -233,7 +232,10 @@ describe('--upstream-url A,B,C: three llama-servers behind one endpoint', () => 
 
 describe('--replicas 2: two supervised llama-server children behind one endpoint', () => {
   it('serves from both, takes a crashed child out and back in once its supervisor restarted it', async () => {
-    const server = await startTinyServer(['--replicas', '2', '--upstream-probe-seconds', '0.2', '--response-cache-mb', '0'])
+    const engineLog: string[] = []
+    const server = await startTinyServer(['--replicas', '2', '--upstream-probe-seconds', '0.2', '--response-cache-mb', '0'], 'printable', {
+      engineLog: (line) => engineLog.push(line),
+    })
     try {
       const h = await health(server)
       expect(h.capacity).toBe(4)
@@ -246,8 +248,7 @@ describe('--replicas 2: two supervised llama-server children behind one endpoint
       const spread = (await health(server)).engines.map((e) => e.requests)
       expect(spread.every((n) => n > 0)).toBe(true)
 
-      const child = (server.engine as EnginePool).engines()[0]!.engine as LlamaCppEngine
-      process.kill(child.enginePid()!, 'SIGKILL')
+      process.kill(llamaServerPid({ port: announcedPort(engineLog, 'replica-0') }), 'SIGKILL')
       await waitFor(server, 'the crashed replica to be taken out', (s) => s.engines[0]!.state === 'open' && s.capacity === 2)
       expect((await ask(server, 'Still there?', undefined)).status).toBe(200)
       await waitFor(server, 'the restarted replica to be back', (s) => s.engines[0]!.state === 'closed' && s.capacity === 4, 60_000)

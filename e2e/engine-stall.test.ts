@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LlamaCppEngine } from '../packages/server/src/engines/llama-cpp/llama-cpp-engine.js'
 import type { RunningServer } from '../packages/server/src/main.js'
 import { dataUrl, testImage } from '@visto/testkit/images/test-images'
+import { engineRequestsProcessing, llamaServerPid } from '../test-support/engine-process.js'
 import { startTinyServer } from '../test-support/in-process-server.js'
 import { captureLog, LogLevel } from '../test-support/log-capture.js'
 import { describeSceneRequest } from '../test-support/requests.js'
@@ -67,7 +68,7 @@ describe('the engine progress watchdog', () => {
 
   it('reports a SIGSTOPped engine unavailable, fails its requests with 503, restarts it, and serves the next request', async () => {
     const engine = server.engine as LlamaCppEngine
-    const pid = engine.enginePid()!
+    const pid = llamaServerPid()
     const long = { max_tokens: 6000, ignore_eos: true }
     const whole = post(describeSceneRequest(jpeg256, long))
     const streamed = await post(describeSceneRequest(jpeg256, { ...long, stream: true }))
@@ -76,8 +77,8 @@ describe('the engine progress watchdog', () => {
     const decoder = new TextDecoder()
     let text = decoder.decode((await reader.read()).value, { stream: true })
     // Both requests are generating when the engine stops.
-    for (let i = 0; i < 250 && (await engine.busySlots()) < 2; i++) await new Promise((r) => setTimeout(r, 20))
-    expect(await engine.busySlots()).toBe(2)
+    for (let i = 0; i < 250 && (await engineRequestsProcessing(server.url)) < 2; i++) await new Promise((r) => setTimeout(r, 20))
+    expect(await engineRequestsProcessing(server.url)).toBe(2)
 
     const health = watchHealth()
     const stoppedAt = Date.now()
@@ -128,7 +129,7 @@ describe('the engine progress watchdog', () => {
     for (const sample of health.samples) expect(sample.status).toBe(sample.body.status === 'ok' ? 200 : 503)
     const unavailable = health.samples.find((s) => s.body.status === 'unavailable')!
     expect(unavailable.message).toMatch(new RegExp(`^llama-server made no progress for \\d+ s \\(--engine-stall-seconds ${stallSeconds}\\); restarting( in 1 s)?$`))
-    expect(engine.enginePid()).not.toBe(pid)
+    expect(llamaServerPid()).not.toBe(pid)
     expect(engine.history().restarts).toBe(1)
 
     const next = await post(describeSceneRequest(jpeg256, { max_tokens: 4 }))

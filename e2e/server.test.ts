@@ -1,8 +1,8 @@
 import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { LlamaCppEngine } from '../packages/server/src/engines/llama-cpp/llama-cpp-engine.js'
 import type { RunningServer } from '../packages/server/src/main.js'
 import { dataUrl, testImage } from '@visto/testkit/images/test-images'
+import { engineRequestsProcessing, llamaServerPid } from '../test-support/engine-process.js'
 import { pythonJsonDumps } from '../test-support/python-json.js'
 import { startTinyServer } from '../test-support/in-process-server.js'
 import { describeSceneRequest } from '../test-support/requests.js'
@@ -115,13 +115,12 @@ describe('the real engine on the tiny stand-in', () => {
     const reader = response.body!.getReader()
     let received = ''
     while (!received.includes('"content":"') || received.split('data: ').length < 4) received += new TextDecoder().decode((await reader.read()).value)
-    const engine = server.engine as LlamaCppEngine
-    expect(await engine.busySlots(), received.slice(-600)).toBe(1)
+    expect(await engineRequestsProcessing(server.url), received.slice(-600)).toBe(1)
     controller.abort()
     let busy = 1
     for (let i = 0; i < 50 && busy > 0; i++) {
       await new Promise((r) => setTimeout(r, 50))
-      busy = await engine.busySlots()
+      busy = await engineRequestsProcessing(server.url)
     }
     expect(busy).toBe(0)
   })
@@ -198,8 +197,7 @@ describe('the real engine on the tiny stand-in', () => {
 
 describe('engine supervision', () => {
   it('fails in-flight requests at once with 503 when llama-server dies, then restarts it', async () => {
-    const engine = server.engine as LlamaCppEngine
-    const pid = engine.enginePid()!
+    const pid = llamaServerPid()
     // A stream proves the request is in flight when the engine dies: its headers are out.
     const inFlight = await post(describeSceneRequest(jpeg256, { stream: true, max_tokens: 1900, ignore_eos: true }))
     const reader = inFlight.body!.getReader()
@@ -221,7 +219,7 @@ describe('engine supervision', () => {
       status = (await fetch(`${server.url}/health`)).status
     }
     expect(status).toBe(200)
-    expect(engine.enginePid()).not.toBe(pid)
+    expect(llamaServerPid()).not.toBe(pid)
     expect((await post(describeSceneRequest(jpeg256, { max_tokens: 4 }))).status).toBe(200)
   })
 })

@@ -2,8 +2,7 @@
 // What the page knows: the conversation so far, the attachments waiting in the composer,
 // the server's model and speed. One object, shared by the modules that read and change it.
 
-/** The model asked for until the server has named its own. */
-export const FALLBACK_MODEL = 'qwen3-vl-4b-instruct'
+import { DEFAULT_MODEL_ID } from '@visto/protocol'
 
 /**
  * @typedef {'low' | 'auto' | 'high'} Detail
@@ -38,7 +37,7 @@ export const state = {
   codeApi: /** @type {CodeApi} */ ('chat'),
 }
 
-/** The model a request names: the server's own once known. */
+/** The model a request names: the server's own once known, the default id until then. */
 export function modelId() {
-  return state.model ?? FALLBACK_MODEL
+  return state.model ?? DEFAULT_MODEL_ID
 }

@@ -95,7 +95,7 @@ export const serveOptions = {
     default: 1,
     min: 1,
     max: 64,
-    description: 'With --engine llama.cpp: llama-server children behind one endpoint, each with --parallel slots (default: one per --devices entry, else 1).',
+    description: 'With --engine llama.cpp: llama-server children behind one endpoint, each with --parallel slots; with --devices and no --replicas, one per device.',
   },
   devices: { kind: 'string', description: 'With --replicas: the GPUs to pin the children to, comma-separated (child i gets CUDA_VISIBLE_DEVICES=devices[i mod n]).' },
   routing: {

@@ -449,17 +449,6 @@ export class LlamaCppEngine implements Engine {
       return undefined
     }
   }
-
-  /** How many llama-server slots are generating right now (operations and tests). */
-  async busySlots(): Promise<number> {
-    const slots = (await this.call('/slots', { method: 'GET' }).then((r) => r.json())) as Array<{ is_processing?: boolean }>
-    return slots.filter((slot) => slot.is_processing).length
-  }
-
-  /** Test hook: the child's pid, to simulate a crash. */
-  enginePid(): number | undefined {
-    return this.process.pid
-  }
 }
 
 /** llama-server's entry as ours, with `top` alternatives (it sends at least one). */

@@ -72,11 +72,6 @@ export class LlamaServerProcess extends EventEmitter {
     return `http://127.0.0.1:${this.port}`
   }
 
-  /** The running child's pid (undefined when none runs). */
-  get pid(): number | undefined {
-    return this.child?.pid
-  }
-
   state(): EngineState {
     return this.currentState
   }

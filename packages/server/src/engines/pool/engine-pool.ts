@@ -427,11 +427,6 @@ export class EnginePool implements Engine {
     }))
   }
 
-  /** The member engines themselves (tests and operations: a replica's pid). */
-  engines(): ReadonlyArray<PoolMember> {
-    return this.list.map((m) => ({ id: m.id, engine: m.engine }))
-  }
-
   history(): EngineHistory {
     const histories = this.list.map((m) => m.engine.history?.()).filter((h): h is EngineHistory => h !== undefined)
     const loads = histories.map((h) => h.lastLoadSeconds).filter((s): s is number => s !== undefined)
