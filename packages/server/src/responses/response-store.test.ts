@@ -73,6 +73,26 @@ describe('ResponseStore', () => {
     expect(['resp_2', 'resp_3', 'resp_huge'].map((id) => store.get(id) !== undefined)).toEqual([false, false, true])
   })
 
+  it('keeps its count of stored bytes equal to the table through inserts, evictions, deletes, expiry and a reopen', async () => {
+    dataDir = await openDataDir(freshDataDir())
+    let now = 100
+    const store = new ResponseStore(dataDir.db, { retentionSeconds: 60, maxBytes: 12_000, clock: () => now })
+    const summed = () => dataDir!.db.prepare('SELECT COALESCE(SUM(bytes), 0) FROM responses').pluck().get() as number
+    for (let i = 0; i < 8; i++) {
+      store.insert({ response: response(`resp_${i}`, null, 'ok'), inputItems: input('z'.repeat(1000 * (i + 1))), chain: [] })
+      expect(store.totalBytes()).toBe(summed())
+    }
+    expect(store.delete('resp_7')).toBe(true)
+    expect(store.delete('resp_7')).toBe(false)
+    expect(store.totalBytes()).toBe(summed())
+    store.insert({ response: response('resp_small', null, 'ok'), inputItems: input('s'), chain: [] })
+    now = 1000
+    store.insert({ response: response('resp_new', null, 'ok'), inputItems: input('n'), chain: [] })
+    expect(store.deleteExpired()).toBe(1)
+    expect(store.totalBytes()).toBe(summed())
+    expect(new ResponseStore(dataDir.db, { retentionSeconds: 60, maxBytes: 12_000, clock: () => now }).totalBytes()).toBe(summed())
+  })
+
   it('renews the whole conversation a new response continues, and sweeps what has expired', async () => {
     dataDir = await openDataDir(freshDataDir())
     let now = 100
