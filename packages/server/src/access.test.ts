@@ -1,4 +1,4 @@
-import { connect } from 'node:net'
+import { rawExchange } from '../../../test-support/raw-http.js'
 import type { FastifyInstance } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ScriptedEngine } from '../../../test-support/scripted-engine.js'
@@ -340,26 +340,6 @@ describe('other web pages and DNS rebinding', () => {
     expect(() => serveConfig({ 'cors-origins': 'not an origin' })).toThrow(/--cors-origins: not an origin/)
   })
 })
-
-/** Writes `request` on a raw socket (so headers go exactly as written) and resolves with the status line, headers and body. */
-function rawExchange(port: number, request: string): Promise<{ status: string; headers: string; body: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.write(request))
-    let received = ''
-    socket.setEncoding('utf8')
-    socket.on('data', (chunk: string) => {
-      received += chunk
-      const end = received.indexOf('\r\n\r\n')
-      const length = /content-length: (\d+)/i.exec(received)
-      if (end >= 0 && length && received.length >= end + 4 + Number(length[1])) socket.end()
-    })
-    socket.on('close', () => {
-      const [head = '', body = ''] = received.split('\r\n\r\n')
-      resolve({ status: head.split('\r\n')[0]!, headers: head, body })
-    })
-    socket.on('error', reject)
-  })
-}
 
 describe('Host header and request-target form, on the wire', () => {
   it('answers 400 in the envelope, with x-request-id, to a Host that is not one well-formed host[:port]', async () => {
