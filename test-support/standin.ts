@@ -16,6 +16,7 @@ import { writeGguf } from '@visto/testkit/gguf/writer'
 import { mmprojMetadata, mmprojTensors } from '@visto/testkit/standin/mmproj'
 import { STANDIN_PRESETS, type VisionDimensions } from '@visto/testkit/standin/presets'
 import { tensorSource } from '@visto/testkit/standin/tensor-plan'
+import { freshDataDir } from './data-dir.js'
 
 export interface StandinPair {
   dir: string
@@ -83,4 +84,27 @@ export async function writeTinyMmproj(path: string, vision: Partial<VisionDimens
     mmprojTensors(preset, 'f16').map((t) => tensorSource(t, DEFAULT_STANDIN_SEED)),
   )
   return path
+}
+
+/**
+ * `visto serve` flags for the tiny stand-in on `port`, in a fresh data directory: what every
+ * real-engine test server starts with (in this process or spawned), before its own flags.
+ */
+export function tinyServeArgs(standin: StandinPair, port: number, logLevel: string): string[] {
+  return [
+    '--port',
+    String(port),
+    '--model',
+    standin.model,
+    '--mmproj',
+    standin.mmproj,
+    '--ctx-size',
+    '2048',
+    '--threads',
+    '2',
+    '--log-level',
+    logLevel,
+    '--data-dir',
+    freshDataDir(),
+  ]
 }

@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { freePort } from '../packages/server/src/engines/llama-cpp/llama-server-process.js'
 import { serveWithFailpoint, vistoBin } from './paths.js'
-import { freshDataDir } from './data-dir.js'
-import { ensureTinyStandin } from './standin.js'
+import { ensureTinyStandin, tinyServeArgs } from './standin.js'
 
 export interface SpawnedVisto {
   baseURL: string
@@ -32,24 +31,7 @@ export async function startVisto(
   const standin = await ensureTinyStandin()
   const port = await freePort()
   const entry = options.failpoint ? [serveWithFailpoint, options.failpoint] : [vistoBin, 'serve']
-  const args = [
-    ...entry,
-    '--port',
-    String(port),
-    '--model',
-    standin.model,
-    '--mmproj',
-    standin.mmproj,
-    '--ctx-size',
-    '2048',
-    '--threads',
-    '2',
-    '--log-level',
-    'warn',
-    '--data-dir',
-    freshDataDir(),
-    ...extraArgs,
-  ]
+  const args = [...entry, ...tinyServeArgs(standin, port, 'warn'), ...extraArgs]
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
   let output = ''
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()))
