@@ -210,18 +210,7 @@ export function responsesPythonCode(turns, target) {
 
 /** @param {Turn[]} turns @param {Target} target */
 export function responsesJavascriptCode(turns, target) {
-  const names = imageFileNames(turns)
-  const images = distinctImages(turns)
-  const variable = variables(images, (kind, n) => `${kind}${n ?? ''}`)
-  /** @type {string[]} */
-  const lines = []
-  if (images.length) lines.push("import fs from 'node:fs'")
-  lines.push("import OpenAI from 'openai'", '')
-  lines.push(`const client = new OpenAI({ baseURL: ${jsString(`${target.baseUrl}/v1`)}, apiKey: ${target.needsKey ? 'process.env.VISTO_API_KEY' : "'unused'"} })`)
-  for (const image of images) lines.push(`const ${variable(image)} = fs.readFileSync(${jsString(fileName(names, image))}).toString('base64')`)
-  const body = responsesPayload(turns, target, (_i, image) => new Raw(`\`data:${image.mime};base64,\${${variable(image)}}\``))
-  lines.push('', `const response = await client.responses.create(${literal(body, 'javascript')})`, 'console.log(response.output_text)')
-  return `${lines.join('\n')}\n`
+  return openAiJavascript(turns, target, responsesPayload, (body) => [`const response = await client.responses.create(${body})`, 'console.log(response.output_text)'])
 }
 
 /** @param {Turn[]} turns @param {Target} target */
@@ -302,6 +291,20 @@ function curlFor(turns, target, path, makeBody) {
 
 /** @param {Turn[]} turns @param {Target} target */
 export function javascriptCode(turns, target) {
+  return openAiJavascript(turns, target, payload, (body) => [
+    `const completion = await client.chat.completions.create(${body})`,
+    'console.log(completion.choices[0].message.content)',
+  ])
+}
+
+/**
+ * A program with the official `openai` package: the images read from their files, the body
+ * `makeBody` writes, then `call(body)`'s lines (the API call and what it prints).
+ * @param {Turn[]} turns @param {Target} target
+ * @param {(turns: Turn[], target: Target, imageUrl: (index: number, image: ImageRef) => Raw | string) => unknown} makeBody
+ * @param {(body: string) => string[]} call
+ */
+function openAiJavascript(turns, target, makeBody, call) {
   const names = imageFileNames(turns)
   const images = distinctImages(turns)
   const variable = variables(images, (kind, n) => `${kind}${n ?? ''}`)
@@ -311,8 +314,8 @@ export function javascriptCode(turns, target) {
   lines.push("import OpenAI from 'openai'", '')
   lines.push(`const client = new OpenAI({ baseURL: ${jsString(`${target.baseUrl}/v1`)}, apiKey: ${target.needsKey ? 'process.env.VISTO_API_KEY' : "'unused'"} })`)
   for (const image of images) lines.push(`const ${variable(image)} = fs.readFileSync(${jsString(fileName(names, image))}).toString('base64')`)
-  const body = payload(turns, target, (_i, image) => new Raw(`\`data:${image.mime};base64,\${${variable(image)}}\``))
-  lines.push('', `const completion = await client.chat.completions.create(${literal(body, 'javascript')})`, 'console.log(completion.choices[0].message.content)')
+  const body = makeBody(turns, target, (_i, image) => new Raw(`\`data:${image.mime};base64,\${${variable(image)}}\``))
+  lines.push('', ...call(literal(body, 'javascript')))
   return `${lines.join('\n')}\n`
 }
 
