@@ -22,7 +22,10 @@ function fuzz(args: string[]): Promise<{ code: number | null; stdout: string; st
 
 describe('the HTTP fuzz with the attacks of issue 18', () => {
   it('holds every attack, with no 5xx and no stall, and the server still answers', async () => {
-    const { code, stdout, stderr } = await fuzz(['--http', '--cases', '100', '--seed', '18', '--concurrency', '2', '--json'])
+    // /health may lag while another test file keeps the second core busy (263 ms was seen
+    // beside the engine tests); 1 s still catches every stall these attacks once caused
+    // (1.4 to 16 s). The tighter 250 ms default is for `npm run fuzz` on its own.
+    const { code, stdout, stderr } = await fuzz(['--http', '--cases', '100', '--seed', '18', '--concurrency', '2', '--max-stall-ms', '1000', '--json'])
     const report = JSON.parse(stdout) as { violations: number; firstViolations: string[]; attacks: Array<{ label: string; wrong?: string; slowestHealthMs: number }> }
     expect(report.firstViolations, stderr).toEqual([])
     expect(report.violations).toBe(0)
