@@ -221,4 +221,46 @@ describe('the engine pool', () => {
     expect([a.requests.length, b.requests.length]).toEqual([1, 1])
     await p.close()
   })
+
+  it('counts tokens on an engine of the request’s model without generating, when every engine can count', async () => {
+    const counter = (model: string, prompt: number) =>
+      Object.assign(new ScriptedEngine(words([model])), {
+        servedModel: () => model,
+        counted: 0,
+        async countPromptTokens(this: { counted: number }) {
+          this.counted++
+          return prompt
+        },
+        async countTextTokens(texts: readonly string[]) {
+          return texts.map((t) => t.length)
+        },
+      })
+    const a = counter('model-a', 11)
+    const b = counter('model-b', 22)
+    const p = new EnginePool(
+      [
+        { id: 'a', engine: a },
+        { id: 'b', engine: b },
+      ],
+      { routing: 'affinity', modelAliases: ['default'] },
+    )
+    await p.start()
+    expect(await p.countPromptTokens!(request(textOnly.messages, 'model-b'), new AbortController().signal)).toBe(22)
+    expect(await p.countPromptTokens!(request(textOnly.messages, 'default'), new AbortController().signal)).toBe(11)
+    expect(await p.countTextTokens!(['abc', 'de'])).toEqual([3, 2])
+    expect([a.counted, b.counted, a.requests.length, b.requests.length]).toEqual([1, 1, 0, 0])
+    await p.close()
+  })
+
+  it('has no token counting when an engine cannot count or engines are discovered, so counting takes a slot', async () => {
+    const { pool: plain } = pool(2)
+    expect([plain.countPromptTokens, plain.countTextTokens]).toEqual([undefined, undefined])
+    const counting = Object.assign(new ScriptedEngine(words(['x'])), { countPromptTokens: async () => 1, countTextTokens: async () => [1] })
+    const discovered = new EnginePool([{ id: 'a', engine: counting }], {
+      routing: 'affinity',
+      modelAliases: ['default'],
+      membership: { list: async () => [{ id: 'a', engine: counting }], intervalMs: 60_000 },
+    })
+    expect(discovered.countPromptTokens).toBeUndefined()
+  })
 })

@@ -132,6 +132,8 @@ export class EnginePool implements Engine {
   private readonly now: () => number
   private readonly random: () => number
   private probing: Promise<void> | undefined
+  countPromptTokens?: Engine['countPromptTokens']
+  countTextTokens?: Engine['countTextTokens']
 
   constructor(
     initial: readonly PoolMember[],
@@ -140,6 +142,22 @@ export class EnginePool implements Engine {
     this.now = options.now ?? Date.now
     this.random = options.random ?? Math.random
     for (const member of initial) this.add(member)
+    // Serving counts a prompt without a slot only where the engine can count it. That holds
+    // for a pool only when every engine it will ever have can: a fixed pool of such engines
+    // (--replicas of Visto's build). A pool that discovers engines, or holds one that cannot
+    // count, has neither, so counting runs one token in a slot as it would on such an engine.
+    if (!options.membership && initial.length > 0 && initial.every((m) => m.engine.countPromptTokens && m.engine.countTextTokens)) {
+      this.countPromptTokens = (request, signal) => this.countingEngine(request.model).countPromptTokens!(request, signal)
+      this.countTextTokens = (texts, signal) => this.countingEngine(undefined).countTextTokens!(texts, signal)
+    }
+  }
+
+  /** An available engine of the model's group (the first group without a model), least busy first: counting costs it no slot. */
+  private countingEngine(model: string | undefined): PoolableEngine {
+    const group = model === undefined ? ([...this.groups().values()][0] ?? []) : this.groupFor(model)
+    const available = group.filter((m) => m.available).sort((a, b) => a.inFlight - b.inFlight)
+    if (available[0]) return available[0].engine
+    throw new EngineUnavailableError(`No engine${model === undefined ? '' : ` serving "${model}"`} is available to count tokens. Retry shortly.`, { retryAfterSeconds: 5 })
   }
 
   private add({ id, engine }: PoolMember): Member {
