@@ -9,6 +9,7 @@ import { registerRoutes } from './routes/route-table.js'
 import type { ImagePreparer } from './serving/chat-completions.js'
 import { freshDataDir } from '../../../test-support/data-dir.js'
 import { listRoutes } from '../../../test-support/route-list.js'
+import { closeApp } from '../../../test-support/close-app.js'
 
 const KEY = 'sk-visto-access-test'
 const placeholderImage: ImagePreparer = async () => ({ data: Buffer.from('png'), mime: 'image/png', width: 32, height: 32 })
@@ -38,7 +39,7 @@ const PUBLIC_ROUTES = new Set([
 
 let apps: FastifyInstance[] = []
 afterEach(async () => {
-  await Promise.all(apps.map((app) => app.close()))
+  await Promise.all(apps.map((app) => closeApp(app)))
   apps = []
 })
 

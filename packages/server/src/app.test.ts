@@ -6,6 +6,7 @@ import { EngineUnavailableError, InvalidImageError } from './errors.js'
 import type { ImagePreparer } from './serving/chat-completions.js'
 import { endless, ScriptedEngine, throwing, words } from '../../../test-support/scripted-engine.js'
 import { describeSceneRequest } from '../../../test-support/requests.js'
+import { closeApp } from '../../../test-support/close-app.js'
 
 const acceptAnyImage: ImagePreparer = async (url, where) => {
   if (url.includes('broken')) throw new InvalidImageError(`Invalid image data in ${where}: truncated JPEG`, { param: `${where}.image_url.url` })
@@ -16,7 +17,7 @@ const sceneRequest = describeSceneRequest('data:image/jpeg;base64,AAAA')
 
 let app: FastifyInstance | undefined
 afterEach(async () => {
-  await app?.close()
+  await closeApp(app)
   app = undefined
 })
 
@@ -267,7 +268,7 @@ describe('GET /v1/models', () => {
     try {
       for (const { app } of servers) expect((await app.inject({ method: 'GET', url: '/v1/models' })).json().data[0].created).toBe(Math.floor(startedAt / 1000))
     } finally {
-      await Promise.all(servers.map(({ app }) => app.close()))
+      await Promise.all(servers.map(({ app }) => closeApp(app)))
     }
   })
 })

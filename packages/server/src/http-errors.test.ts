@@ -6,6 +6,7 @@ import { ScriptedEngine } from '../../../test-support/scripted-engine.js'
 import { createHttpApp } from './app.js'
 import { composeServer } from './compose.js'
 import { serveConfig } from './config.js'
+import { closeApp } from '../../../test-support/close-app.js'
 
 /**
  * Requests Node's HTTP parser or fastify refuse before any route runs, and a response
@@ -15,7 +16,7 @@ import { serveConfig } from './config.js'
 
 let apps: FastifyInstance[] = []
 afterEach(async () => {
-  await Promise.all(apps.map((app) => app.close()))
+  await Promise.all(apps.map((app) => closeApp(app)))
   apps = []
 })
 

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { endless, ScriptedEngine, words, type Script } from '../../../../test-support/scripted-engine.js'
 import { parsePrometheusText, sample } from '../../../../test-support/prometheus-text.js'
 import { fileLines, requestLine, startBatchHarness, waitForBatch, type BatchHarness, type HarnessOptions } from '../../../../test-support/batch-harness.js'
+import { closeApp } from '../../../../test-support/close-app.js'
 
 const harnesses: BatchHarness[] = []
 afterEach(async () => {
@@ -373,7 +374,7 @@ describe('a server without its own data directory', () => {
         })
       }
     } finally {
-      await app.close()
+      await closeApp(app)
     }
   })
 })

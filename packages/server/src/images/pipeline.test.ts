@@ -8,6 +8,7 @@ import { ScriptedEngine } from '../../../../test-support/scripted-engine.js'
 import { composeServer } from '../compose.js'
 import { serveConfig } from '../config.js'
 import { defaultImagePipelineOptions, prepareImage, prepareImageBytes, type ImagePipelineOptions } from './pipeline.js'
+import { closeApp } from '../../../../test-support/close-app.js'
 
 const where = 'messages[0].content[1]'
 const options = defaultImagePipelineOptions
@@ -356,7 +357,7 @@ describe('prepareImage: concurrency', () => {
       await Promise.all([0, 1].map((i) => prepareImage(photo, `messages[0].content[${i}]`, images)))
       return { limit: slots.limit, events, peak }
     } finally {
-      await app.close()
+      await closeApp(app)
     }
   }
 

@@ -5,6 +5,7 @@ import { composeServer } from '../compose.js'
 import { serveConfig } from '../config.js'
 import { defaultImagePipelineOptions, prepareImage, type ImagePipelineOptions } from './pipeline.js'
 import { captureLog, LogLevel } from '../../../../test-support/log-capture.js'
+import { closeApp } from '../../../../test-support/close-app.js'
 
 const images: ImagePipelineOptions = {
   ...defaultImagePipelineOptions,
@@ -22,7 +23,7 @@ beforeAll(async () => {
   app = (await composeServer(config, { engine, logger: log.logger, prepareImage: (url, where, detail, signal) => prepareImage(url, where, images, detail, signal) })).app
 })
 afterAll(async () => {
-  await app.close()
+  await closeApp(app)
 })
 
 describe('a remote image URL that resolves to an internal address', () => {

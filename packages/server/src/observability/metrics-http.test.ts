@@ -11,6 +11,7 @@ import { endless, ScriptedEngine, words } from '../../../../test-support/scripte
 import { parsePrometheusText, sample } from '../../../../test-support/prometheus-text.js'
 import { testImage } from '@visto/testkit/images/test-images'
 import { multipartForm } from '../../../../test-support/requests.js'
+import { closeApp } from '../../../../test-support/close-app.js'
 
 // GET /metrics and GET /v1/visto/stats: scrape, make requests, scrape again, compare.
 // The engine is scripted (token counts are fixed), so every delta is exact.
@@ -18,7 +19,7 @@ import { multipartForm } from '../../../../test-support/requests.js'
 let app: FastifyInstance | undefined
 let metrics: ServerMetrics | undefined
 afterEach(async () => {
-  await app?.close()
+  await closeApp(app)
   metrics?.close()
   app = undefined
 })
@@ -190,7 +191,7 @@ describe('GET /metrics', () => {
     expect((await app!.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(401)
     expect((await app!.inject({ method: 'GET', url: '/v1/visto/stats' })).statusCode).toBe(401)
     expect((await app!.inject({ method: 'GET', url: '/metrics', headers: { authorization: 'Bearer sekrit' } })).statusCode).toBe(200)
-    await app!.close()
+    await closeApp(app)
     metrics!.close()
     await setup({ apiKey: 'sekrit', metricsPublic: true })
     expect((await app!.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(200)

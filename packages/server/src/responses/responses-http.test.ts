@@ -9,6 +9,7 @@ import { freshDataDir } from '../../../../test-support/data-dir.js'
 import { fixturesDir } from '../../../../test-support/paths.js'
 import { ScriptedEngine, words, type Script } from '../../../../test-support/scripted-engine.js'
 import { createRandom } from '@visto/testkit/images/image-fuzz'
+import { closeApp } from '../../../../test-support/close-app.js'
 
 // The Responses API over HTTP with a scripted engine: request mapping into the chat job,
 // the response object, the event sequence, storage and conversations. The model's own
@@ -17,7 +18,7 @@ import { createRandom } from '@visto/testkit/images/image-fuzz'
 let app: FastifyInstance | undefined
 let closeData: (() => void) | undefined
 afterEach(async () => {
-  await app?.close()
+  await closeApp(app)
   closeData?.()
   app = undefined
   closeData = undefined

@@ -7,10 +7,11 @@ import { composeServer } from '../compose.js'
 import { serveConfig } from '../config.js'
 import type { ImagePreparer } from '../serving/chat-completions.js'
 import { multipartForm } from '../../../../test-support/requests.js'
+import { closeApp } from '../../../../test-support/close-app.js'
 
 let app: FastifyInstance | undefined
 afterEach(async () => {
-  await app?.close()
+  await closeApp(app)
   app = undefined
 })
 

@@ -10,6 +10,7 @@ import { serveConfig } from '../config.js'
 import type { EngineEvent, EngineRequest } from '../engines/engine.js'
 import { EngineUnavailableError } from '../errors.js'
 import type { ImagePreparer } from '../serving/chat-completions.js'
+import { closeApp } from '../../../../test-support/close-app.js'
 
 // How chat jobs become Anthropic messages and event streams, and how every error on these
 // routes takes Anthropic's shape. The engine is scripted: this is the serving side's
@@ -23,7 +24,7 @@ void asSdkEvent
 
 let app: FastifyInstance | undefined
 afterEach(async () => {
-  await app?.close()
+  await closeApp(app)
   app = undefined
 })
 
@@ -138,7 +139,7 @@ describe('POST /v1/messages', () => {
     expect((await post('/v1/messages', { ...ask, stop_sequences: ['three'] })).json()).toMatchObject({ stop_reason: 'stop_sequence', stop_sequence: 'three' })
     const streamed = events((await post('/v1/messages', { ...ask, stop_sequences: ['three'], stream: true })).body)
     expect(streamed.at(-2)).toMatchObject({ type: 'message_delta', delta: { stop_reason: 'stop_sequence', stop_sequence: 'three' } })
-    await app!.close()
+    await closeApp(app)
     await setup(scripted([{ type: 'accepted' }, { type: 'done', finishReason: 'length', promptTokens: 5, completionTokens: 0 }]))
     // An answer with nothing in it still has its text block, streamed or not.
     expect((await post('/v1/messages', ask)).json()).toMatchObject({ stop_reason: 'max_tokens', content: [{ type: 'text', text: '' }] })

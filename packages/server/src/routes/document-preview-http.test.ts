@@ -6,6 +6,7 @@ import { ScriptedEngine } from '../../../../test-support/scripted-engine.js'
 import { composeServer } from '../compose.js'
 import { serveConfig } from '../config.js'
 import type { VisionGeometry } from '../engines/vision-geometry.js'
+import { closeApp } from '../../../../test-support/close-app.js'
 
 // The scripted engine stands in only for generation: reading, limits and rendering are real.
 let app: FastifyInstance
@@ -22,7 +23,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  await app.close()
+  await closeApp(app)
   await keyed.close()
 })
 

@@ -7,12 +7,13 @@ import { serveConfig } from '../config.js'
 import { InvalidRequestError, type ApiError } from '../errors.js'
 import { clientDisconnectSignal } from './client-disconnect.js'
 import { namedEventFrame, sendEventStream } from './event-stream.js'
+import { closeApp } from '../../../../test-support/close-app.js'
 
 // Streams over real sockets: what a browser or a slow client sees on the wire.
 
 let app: FastifyInstance | undefined
 afterEach(async () => {
-  await app?.close()
+  await closeApp(app)
   app = undefined
 })
 

@@ -6,10 +6,11 @@ import { serveConfig } from '../config.js'
 import { defaultImagePipelineOptions, prepareImage } from '../images/pipeline.js'
 import { ScriptedEngine } from '../../../../test-support/scripted-engine.js'
 import { qwen3VlGeometry, type VisionGeometry } from '../engines/vision-geometry.js'
+import { closeApp } from '../../../../test-support/close-app.js'
 
 let app: FastifyInstance | undefined
 afterEach(async () => {
-  await app?.close()
+  await closeApp(app)
   app = undefined
 })
 
@@ -59,7 +60,7 @@ describe('POST /v1/visto/image-cost', () => {
         height: prepared.height,
         image_tokens: prepared.imageTokens,
       })
-      await app.close()
+      await closeApp(app)
     }
   })
 

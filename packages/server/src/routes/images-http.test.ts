@@ -9,6 +9,7 @@ import { prepareImage, prepareImageBytes, type ImagePipelineOptions } from '../i
 import { writeBmp } from '@visto/testkit/images/bmp-writer'
 import * as fixtures from '@visto/testkit/images/test-images'
 import { describeSceneRequest, multipartForm, type FormPart } from '../../../../test-support/requests.js'
+import { closeApp } from '../../../../test-support/close-app.js'
 
 let images: ImagePipelineOptions
 let app: FastifyInstance
@@ -24,7 +25,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  await app.close()
+  await closeApp(app)
 })
 
 function chat(body: unknown) {

@@ -9,6 +9,7 @@ import { composeServer } from '../compose.js'
 import { serveConfig } from '../config.js'
 import type { EngineEvent, TokenLogprob } from '../engines/engine.js'
 import { ContextLengthExceededError, EngineUnavailableError } from '../errors.js'
+import { closeApp } from '../../../../test-support/close-app.js'
 
 // Ollama's API over HTTP with a scripted engine: how requests become jobs and answers
 // become Ollama's objects, streams and errors. The real engine and the official `ollama`
@@ -16,7 +17,7 @@ import { ContextLengthExceededError, EngineUnavailableError } from '../errors.js
 
 let app: FastifyInstance | undefined
 afterEach(async () => {
-  await app?.close()
+  await closeApp(app)
   app = undefined
 })
 

@@ -12,6 +12,7 @@ import { Admission } from '../serving/admission.js'
 import { ChatCompletionsService } from '../serving/chat-completions.js'
 import { parseChatRequest } from '../serving/chat-request.js'
 import { multipartForm } from '../../../../test-support/requests.js'
+import { closeApp } from '../../../../test-support/close-app.js'
 
 // The scripted engine stands in only for generation: reading, limits and rendering are real.
 let app: FastifyInstance
@@ -25,7 +26,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  await app.close()
+  await closeApp(app)
 })
 
 function chat(content: unknown[]) {
@@ -260,7 +261,7 @@ describe('PDFs uploaded once, asked about by file_id', () => {
       expect(missing.statusCode).toBe(400)
       expect(missing.json().error).toMatchObject({ code: 'file_not_found', message: expect.stringContaining('no uploaded file has the id "file-nope"') })
     } finally {
-      await composed.app.close()
+      await closeApp(composed.app)
       composed.dataDir?.close()
     }
   })

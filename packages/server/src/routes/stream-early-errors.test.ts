@@ -7,12 +7,13 @@ import { serveConfig } from '../config.js'
 import type { EngineEvent } from '../engines/engine.js'
 import { ContextLengthExceededError, InvalidRequestError } from '../errors.js'
 import { captureLog, LogLevel, type LogLine } from '../../../../test-support/log-capture.js'
+import { closeApp } from '../../../../test-support/close-app.js'
 
 const question = { model: 'qwen3-vl-4b-instruct', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 16 }
 
 let app: FastifyInstance | undefined
 afterEach(async () => {
-  await app?.close()
+  await closeApp(app)
   app = undefined
 })
 

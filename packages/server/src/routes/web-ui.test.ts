@@ -9,10 +9,11 @@ import { serveConfig } from '../config.js'
 import type { StaticRoots } from './web-ui.js'
 import { ScriptedEngine } from '../../../../test-support/scripted-engine.js'
 import { repoRoot } from '../../../../test-support/paths.js'
+import { closeApp } from '../../../../test-support/close-app.js'
 
 let app: FastifyInstance | undefined
 afterEach(async () => {
-  await app?.close()
+  await closeApp(app)
   app = undefined
 })
 

@@ -4,6 +4,7 @@ import { composeServer } from '../compose.js'
 import { serveConfig } from '../config.js'
 import type { EngineEvent, TokenLogprob } from '../engines/engine.js'
 import { ScriptedEngine, type Script } from '../../../../test-support/scripted-engine.js'
+import { closeApp } from '../../../../test-support/close-app.js'
 
 // How tool calls, logprobs and several choices become OpenAI responses and chunks. The
 // engine is scripted: this is the serving side's assembly, not the model's behaviour
@@ -11,7 +12,7 @@ import { ScriptedEngine, type Script } from '../../../../test-support/scripted-e
 
 let app: FastifyInstance | undefined
 afterEach(async () => {
-  await app?.close()
+  await closeApp(app)
   app = undefined
 })
 

@@ -6,6 +6,7 @@ import { parsePrometheusText } from '../../../../test-support/prometheus-text.js
 import { ScriptedEngine, words } from '../../../../test-support/scripted-engine.js'
 import { composeServer } from '../compose.js'
 import { serveConfig } from '../config.js'
+import { closeApp } from '../../../../test-support/close-app.js'
 
 /**
  * Eight 100 MP images used to be decoded (17 s) before the engine refused the prompt as
@@ -15,7 +16,7 @@ import { serveConfig } from '../config.js'
 
 let app: FastifyInstance | undefined
 afterEach(async () => {
-  await app?.close()
+  await closeApp(app)
   app = undefined
 })
 

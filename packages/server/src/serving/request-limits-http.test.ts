@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ScriptedEngine } from '../../../../test-support/scripted-engine.js'
 import { composeServer } from '../compose.js'
 import { serveConfig } from '../config.js'
+import { closeApp } from '../../../../test-support/close-app.js'
 
 let app: FastifyInstance
 let engine: ScriptedEngine
@@ -20,7 +21,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  await app.close()
+  await closeApp(app)
 })
 
 function post(body: unknown) {

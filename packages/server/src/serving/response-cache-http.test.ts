@@ -9,6 +9,7 @@ import { endless, ScriptedEngine, words, type Script } from '../../../../test-su
 import { parsePrometheusText, sample } from '../../../../test-support/prometheus-text.js'
 import { testImage } from '@visto/testkit/images/test-images'
 import { multipartForm } from '../../../../test-support/requests.js'
+import { closeApp } from '../../../../test-support/close-app.js'
 
 // The response cache through HTTP. The engine is scripted: what is tested is which
 // requests reach it, not what it says.
@@ -16,7 +17,7 @@ import { multipartForm } from '../../../../test-support/requests.js'
 let app: FastifyInstance | undefined
 let metrics: ServerMetrics | undefined
 afterEach(async () => {
-  await app?.close()
+  await closeApp(app)
   metrics?.close()
   app = undefined
 })
@@ -211,7 +212,7 @@ describe('response cache over HTTP', () => {
     // An explicit seed makes a sampled answer reproducible, so it is cached.
     await post({ ...sampled, seed: 7 })
     expect((await post({ ...sampled, seed: 7 })).headers['x-visto-cache']).toBe('hit')
-    await app!.close()
+    await closeApp(app)
     const all = await setup({ mode: 'all' })
     await post(sampled)
     expect((await post(sampled)).headers['x-visto-cache']).toBe('hit')
