@@ -2,7 +2,9 @@ import { defineConfig } from 'vitest/config'
 
 // One layout rule per layer:
 // - unit: co-located `packages/*/src/**/*.test.ts` — in-process, with scripted engines and
-//   servers at most; no llama-server, no Chromium (`npm run test:unit`, seconds).
+//   servers at most; no llama-server, no Chromium, no spawned CLI (`npm run test:unit`).
+// - fuzz: co-located `packages/*/src/**/*-fuzz.test.ts` — in-process too, thousands of
+//   generated hostile inputs each; `npm test` runs them, `npm run test:unit` does not.
 // - e2e: `e2e/*.test.ts` — the real llama-server on the tiny stand-in, spawned servers and
 //   CLIs, installed packages, the page in Chromium.
 export default defineConfig({
@@ -15,7 +17,10 @@ export default defineConfig({
     // The JSON report lets .ci/run print one plain "N passed, N failed" line.
     reporters: ['default', ['json', { outputFile: 'node_modules/.cache/vitest-report.json' }]],
     projects: [
-      { extends: true, test: { name: 'unit', include: ['packages/*/src/**/*.test.ts'] } },
+      // One process runs many unit files (no per-file module reload): they restore what they
+      // stub, and the suite is dominated by start-up costs otherwise.
+      { extends: true, test: { name: 'unit', include: ['packages/*/src/**/*.test.ts'], exclude: ['**/*-fuzz.test.ts'], isolate: false } },
+      { extends: true, test: { name: 'fuzz', include: ['packages/*/src/**/*-fuzz.test.ts'] } },
       { extends: true, test: { name: 'e2e', include: ['e2e/**/*.test.ts'] } },
     ],
   },

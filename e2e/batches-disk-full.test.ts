@@ -6,9 +6,9 @@ import { join } from 'node:path'
 import type OpenAI from 'openai'
 import { toFile } from 'openai'
 import { afterEach, describe, expect, it } from 'vitest'
-import { fileLines, requestLine, startBatchHarness, waitForBatch, type BatchHarness } from '../../../../test-support/batch-harness.js'
-import { parsePrometheusText, sample } from '../../../../test-support/prometheus-text.js'
-import { ScriptedEngine, words } from '../../../../test-support/scripted-engine.js'
+import { fileLines, requestLine, startBatchHarness, waitForBatch, type BatchHarness } from '../test-support/batch-harness.js'
+import { parsePrometheusText, sample } from '../test-support/prometheus-text.js'
+import { ScriptedEngine, words } from '../test-support/scripted-engine.js'
 
 /**
  * A full disk pauses batch work and never discards a generation (issue 18): the result

@@ -3,10 +3,10 @@ import { readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { apiError, chunk, ok, refusedUrl, sse, startScriptedServer, type ScriptedServer } from '../../../../test-support/scripted-server.js'
-import { fixturesDir } from '../../../../test-support/paths.js'
-import { runCli } from '../../../../test-support/run-cli.js'
-import { ffmpegAvailable, makeClip } from '../../../../test-support/videos.js'
+import { apiError, chunk, ok, refusedUrl, sse, startScriptedServer, type ScriptedServer } from '../test-support/scripted-server.js'
+import { fixturesDir } from '../test-support/paths.js'
+import { runCli } from '../test-support/run-cli.js'
+import { ffmpegAvailable, makeClip } from '../test-support/videos.js'
 
 const png = join(fixturesDir, 'tiny.png')
 const jpg = join(fixturesDir, 'tiny.jpg')

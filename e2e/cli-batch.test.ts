@@ -2,11 +2,11 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { apiError, delayed, json, completion, startScriptedServer, type Handler, type ScriptedServer } from '../../../../test-support/scripted-server.js'
-import { parseCsv } from '../results-file.js'
-import { fixturesDir } from '../../../../test-support/paths.js'
-import { textPdf } from '../../../../test-support/pdfs.js'
-import { runCli, startCli } from '../../../../test-support/run-cli.js'
+import { apiError, delayed, json, completion, startScriptedServer, type Handler, type ScriptedServer } from '../test-support/scripted-server.js'
+import { parseCsv } from '../packages/cli/src/results-file.js'
+import { fixturesDir } from '../test-support/paths.js'
+import { textPdf } from '../test-support/pdfs.js'
+import { runCli, startCli } from '../test-support/run-cli.js'
 
 const fixtures = fixturesDir
 

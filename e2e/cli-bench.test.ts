@@ -1,8 +1,8 @@
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { apiError, chunk, delayed, ok, refusedUrl, sse, startScriptedServer, type ScriptedServer } from '../../../../test-support/scripted-server.js'
-import { fixturesDir } from '../../../../test-support/paths.js'
-import { runCli } from '../../../../test-support/run-cli.js'
+import { apiError, chunk, delayed, ok, refusedUrl, sse, startScriptedServer, type ScriptedServer } from '../test-support/scripted-server.js'
+import { fixturesDir } from '../test-support/paths.js'
+import { runCli } from '../test-support/run-cli.js'
 
 const png = join(fixturesDir, 'tiny.png')
 

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { apiError, chunk, ok, refusedUrl, sse, startScriptedServer, type ScriptedServer } from '../../../../test-support/scripted-server.js'
-import { fixturesDir, repoRoot } from '../../../../test-support/paths.js'
-import { runCli } from '../../../../test-support/run-cli.js'
+import { apiError, chunk, ok, refusedUrl, sse, startScriptedServer, type ScriptedServer } from '../test-support/scripted-server.js'
+import { fixturesDir, repoRoot } from '../test-support/paths.js'
+import { runCli } from '../test-support/run-cli.js'
 
 const png = join(fixturesDir, 'tiny.png')
 const gif = join(fixturesDir, 'tiny.gif')

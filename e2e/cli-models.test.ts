@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import { fakeGguf, FakeHub } from '../../../../test-support/fake-hub.js'
-import { runCli } from '../../../../test-support/run-cli.js'
+import { fakeGguf, FakeHub } from '../test-support/fake-hub.js'
+import { runCli } from '../test-support/run-cli.js'
 
 const REPO = 'Qwen/Qwen3-VL-4B-Instruct-GGUF'
 const MODEL = 'Qwen3VL-4B-Instruct-Q4_K_M.gguf'

@@ -2,11 +2,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { textPdf } from '../../../../test-support/pdfs.js'
-import { apiError, json, completion, ok, startScriptedServer, type ScriptedServer } from '../../../../test-support/scripted-server.js'
-import { OCR_PROMPT, stripFence } from './ocr.js'
-import { fixturesDir } from '../../../../test-support/paths.js'
-import { runCli } from '../../../../test-support/run-cli.js'
+import { textPdf } from '../test-support/pdfs.js'
+import { apiError, json, completion, ok, startScriptedServer, type ScriptedServer } from '../test-support/scripted-server.js'
+import { OCR_PROMPT, stripFence } from '../packages/cli/src/commands/ocr.js'
+import { fixturesDir } from '../test-support/paths.js'
+import { runCli } from '../test-support/run-cli.js'
 
 const png = join(fixturesDir, 'tiny.png')
 const jpg = join(fixturesDir, 'tiny.jpg')

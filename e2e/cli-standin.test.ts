@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { readGgufMetadata } from '@visto/testkit/gguf/reader'
 import { metadataValue } from '@visto/testkit/gguf/values'
-import { runCli } from '../../../../test-support/run-cli.js'
+import { runCli } from '../test-support/run-cli.js'
 
 let dir: string
 beforeAll(async () => {

@@ -2,9 +2,10 @@ import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isAllowedVideoStatus, videoFuzzCase } from '@visto/testkit/videos/video-fuzz'
 import { ffmpegAvailable, noFfmpegReason, videoFuzzSeeds } from '@visto/testkit/videos/test-clips'
-import { ScriptedEngine } from '../../../../test-support/scripted-engine.js'
-import { composeServer } from '../compose.js'
-import { serveConfig } from '../config.js'
+import { ScriptedEngine } from '../test-support/scripted-engine.js'
+import { composeServer } from '../packages/server/src/compose.js'
+import { serveConfig } from '../packages/server/src/config.js'
+import { closeApp } from '../test-support/close-app.js'
 
 // A bounded run for every `npm test`; scripts/fuzz-images.js --http runs as many as you like.
 const cases = Number(process.env.VISTO_VIDEO_FUZZ_CASES ?? 48)
@@ -21,7 +22,7 @@ beforeAll(async () => {
   app = (await composeServer(serveConfig({ 'video-timeout-seconds': 20 }), { engine: new ScriptedEngine() })).app
 })
 afterAll(async () => {
-  await app?.close()
+  await closeApp(app)
 })
 
 describe.skipIf(!ffmpegAvailable)('video fuzz over HTTP', () => {

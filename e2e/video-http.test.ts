@@ -5,11 +5,12 @@ import { join } from 'node:path'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { testImage } from '@visto/testkit/images/test-images'
-import { multipartForm } from '../../../../test-support/requests.js'
-import { ScriptedEngine } from '../../../../test-support/scripted-engine.js'
-import { ffmpegAvailable, makeClip, noFfmpegReason, videoDataUrl, withDeclaredDuration } from '../../../../test-support/videos.js'
-import { composeServer } from '../compose.js'
-import { serveConfig } from '../config.js'
+import { multipartForm } from '../test-support/requests.js'
+import { ScriptedEngine } from '../test-support/scripted-engine.js'
+import { ffmpegAvailable, makeClip, noFfmpegReason, videoDataUrl, withDeclaredDuration } from '../test-support/videos.js'
+import { composeServer } from '../packages/server/src/compose.js'
+import { serveConfig } from '../packages/server/src/config.js'
+import { closeApp } from '../test-support/close-app.js'
 
 // The scripted engine stands in only for generation: probing, limits and decoding are the real ffmpeg.
 let app: FastifyInstance
@@ -24,7 +25,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  await app?.close()
+  await closeApp(app)
 })
 
 function chat(content: unknown[], target = app) {
@@ -295,7 +296,7 @@ describe.skipIf(!ffmpegAvailable)('hostile and refused videos over HTTP: 400 or 
 describe.skipIf(!ffmpegAvailable)('videos uploaded once, asked about by file_id', () => {
   it('reads a clip uploaded with purpose user_data as the inline one, and names an unknown id', async () => {
     const { default: OpenAI, toFile } = await import('openai')
-    const { freshDataDir } = await import('../../../../test-support/data-dir.js')
+    const { freshDataDir } = await import('../test-support/data-dir.js')
     const scripted = new ScriptedEngine()
     const composed = await composeServer(serveConfig({ 'body-limit-mb': 8 }), { engine: scripted, data: { dir: freshDataDir() } })
     try {
@@ -323,7 +324,7 @@ describe.skipIf(!ffmpegAvailable)('videos uploaded once, asked about by file_id'
         code: 'file_not_found',
       })
     } finally {
-      await composed.app.close()
+      await closeApp(composed.app)
       await composed.dataDir?.close()
     }
   })

@@ -4,10 +4,11 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { ScriptedEngine, type Script } from '../../../test-support/scripted-engine.js'
 import { composeServer } from './compose.js'
 import { serveConfig } from './config.js'
+import { closeApp } from '../../../test-support/close-app.js'
 
 let app: FastifyInstance | undefined
 afterEach(async () => {
-  await app?.close()
+  await closeApp(app)
   app = undefined
 })
 
@@ -63,13 +64,15 @@ describe('--body-timeout-seconds: receiving a request has a time limit, generati
   })
 
   it('lets a generation run past the body timeout, streamed and not', async () => {
-    const { port } = await listen(1, slowWords(12, 250))
+    // 0.3 s to receive a request (Node checks every 100 ms); each generation takes 1.2 s.
+    const { port } = await listen(0.3, slowWords(12, 100))
     const url = `http://127.0.0.1:${port}/v1/chat/completions`
-    const plain = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(article) })
+    const [plain, streamed] = await Promise.all([
+      fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(article) }),
+      fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...article, stream: true }) }),
+    ])
     expect(plain.status).toBe(200)
     expect((await plain.json()).choices[0].message.content).toBe('x'.repeat(12))
-
-    const streamed = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...article, stream: true }) })
     expect(streamed.status).toBe(200)
     const text = await streamed.text()
     expect(text.endsWith('data: [DONE]\n\n')).toBe(true)
