@@ -60,8 +60,9 @@ wait_healthy() { # URL SECONDS → prints the seconds it took (counted from $3, 
 }
 
 step "tools (podman, runc, debootstrap)"
+# type -P: `podman` is also the function above, which command -v would report as present.
 need=()
-for tool in podman runc catatonit debootstrap fuse-overlayfs slirp4netns podman-compose curl; do command -v "$tool" >/dev/null || need+=("$tool"); done
+for tool in podman runc catatonit debootstrap fuse-overlayfs slirp4netns podman-compose curl; do type -P "$tool" >/dev/null || need+=("$tool"); done
 dpkg -s uidmap >/dev/null 2>&1 || need+=(uidmap)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
