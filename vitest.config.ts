@@ -2,11 +2,12 @@ import { defineConfig } from 'vitest/config'
 
 // One layout rule per layer:
 // - unit: co-located `packages/*/src/**/*.test.ts` — in-process, with scripted engines and
-//   servers at most; no llama-server, no Chromium, no spawned CLI (`npm run test:unit`).
+//   servers at most; no child process, no llama-server, no Chromium (`npm run test:unit`).
 // - fuzz: co-located `packages/*/src/**/*-fuzz.test.ts` — in-process too, thousands of
 //   generated hostile inputs each; `npm test` runs them, `npm run test:unit` does not.
-// - e2e: `e2e/*.test.ts` — the real llama-server on the tiny stand-in, spawned servers and
-//   CLIs, installed packages, the page in Chromium.
+// - e2e: `e2e/*.test.ts` — whatever starts a process or a browser: the real llama-server on
+//   the tiny stand-in, spawned servers and CLIs, ffmpeg, a mounted tmpfs, installed packages,
+//   the page in Chromium.
 export default defineConfig({
   test: {
     // Engine tests spawn llama-server; two cores are all CI has.

@@ -154,8 +154,9 @@ export class EnginePool implements Engine {
 
   /** An available engine of the model's group (the first group without a model), least busy first: counting costs it no slot. */
   private countingEngine(model: string | undefined): PoolableEngine {
-    const group = model === undefined ? ([...this.groups().values()][0] ?? []) : this.groupFor(model)
-    const available = group.filter((m) => m.available).sort((a, b) => a.inFlight - b.inFlight)
+    const available = this.groupFor(model)
+      .filter((m) => m.available)
+      .sort((a, b) => a.inFlight - b.inFlight)
     if (available[0]) return available[0].engine
     throw new EngineUnavailableError(`No engine${model === undefined ? '' : ` serving "${model}"`} is available to count tokens. Retry shortly.`, { retryAfterSeconds: 5 })
   }
@@ -294,11 +295,11 @@ export class EnginePool implements Engine {
     return groups
   }
 
-  /** The engines a request for `model` may go to: its group, or the first group for one of --model-alias. */
-  private groupFor(model: string): Member[] {
+  /** The engines a request for `model` may go to: its group, or the first group for one of --model-alias or for no model. */
+  private groupFor(model: string | undefined): Member[] {
     const groups = this.groups()
-    const named = groups.get(model)
-    if (named && !this.options.modelAliases.includes(model)) return named
+    const named = model === undefined || this.options.modelAliases.includes(model) ? undefined : groups.get(model)
+    if (named) return named
     return [...groups.values()][0] ?? []
   }
 
