@@ -4,8 +4,9 @@
  *
  * The same streamed image requests go through Visto's HTTP API and straight to the
  * llama-server child Visto started (its own /v1/chat/completions), at several
- * concurrency levels; llama-bench on the same file and threads gives the engine's
- * ceiling; scripts/bench-images.js (when present) adds image preprocessing numbers and
+ * concurrency levels; then the same question through each API Visto speaks (chat
+ * completions, Responses, Anthropic, Ollama) on that engine; llama-bench on the same file
+ * and threads gives the engine's ceiling; scripts/bench-images.js (when present) adds image preprocessing numbers and
  * scripts/bench-cache.js response-cache hits per second and /metrics scrape time;
  * scripts/bench-embedding-cache.js what the engine's image embedding cache saves.
  * Everything lands in docs/benchmarks.md. Imports the built code: run `npx tsc -b` first.
@@ -31,7 +32,7 @@ const QUESTION = 'Describe this image in one sentence.'
 const help = `Usage: npm run bench -- [options]   (or: node scripts/bench.js [options])
 
 Compares Visto's HTTP API with the llama-server it supervises (same prompts, same
-engine), runs llama-bench on the same model and threads, and writes docs/benchmarks.md.
+engine), each of Visto's APIs with chat completions on that engine, runs llama-bench on the same model and threads, and writes docs/benchmarks.md.
 Needs the built code (npx tsc -b) and the engine (npx visto engine build).
 
 Model: --model/--mmproj when given, else the full-size stand-in in
@@ -45,6 +46,10 @@ ${FULL_STANDIN_DIR} when present, else a tiny stand-in generated on the fly.
   --threads N           engine and llama-bench threads (default: CPU count, ${os.cpus().length})
   --image-size N        square test image side in px (default 256, a multiple of 32)
   --bench-reps N        llama-bench repetitions (default 3)
+  --api-concurrency LIST  the API adapters' phase (chat completions, Responses,
+                        Anthropic, Ollama on the same engine): default 1,4 (quick: 1);
+                        "none" skips it
+  --api-requests N      per API and level (default max(6, 2×c); quick 2)
   --no-llama-bench      skip llama-bench     --no-images   skip scripts/bench-images.js
   --out FILE            default docs/benchmarks.md
   -h, --help`
@@ -75,6 +80,8 @@ function parseOptions(argv) {
         threads: { type: 'string' },
         'image-size': { type: 'string' },
         'bench-reps': { type: 'string' },
+        'api-concurrency': { type: 'string' },
+        'api-requests': { type: 'string' },
         'no-llama-bench': { type: 'boolean' },
         'no-images': { type: 'boolean' },
         out: { type: 'string' },
@@ -93,8 +100,12 @@ function parseOptions(argv) {
   const concurrency = (values.concurrency ?? (quick ? '1,2' : '1,4,8')).split(',').map((s) => positiveInt('concurrency', s.trim()))
   const imageSize = positiveInt('image-size', values['image-size'] ?? '256')
   if (imageSize % 32 !== 0) fail('--image-size must be a multiple of 32 (Qwen3-VL aligns image sides to 32 px; anything else would be resized by Visto only)')
+  const apiConcurrencyRaw = values['api-concurrency'] ?? (quick ? '1' : '1,4')
+  const apiConcurrency = apiConcurrencyRaw === 'none' ? [] : apiConcurrencyRaw.split(',').map((s) => positiveInt('api-concurrency', s.trim()))
   return {
     quick,
+    apiConcurrency,
+    apiRequests: values['api-requests'] === undefined ? undefined : positiveInt('api-requests', values['api-requests']),
     model: values.model && resolve(values.model),
     mmproj: values.mmproj && resolve(values.mmproj),
     concurrency,
@@ -199,12 +210,140 @@ function chatBody(imageDataUrl, phase, index, maxTokens) {
   }
 }
 
+/** The fixed-width tag that keeps one request's prompt prefix its own (see chatBody). */
+const jobTag = (phase, index) => `Job ${String(phase).padStart(3, '0')}-${String(index).padStart(3, '0')}.`
+const base64Of = (dataUrl) => dataUrl.slice(dataUrl.indexOf(',') + 1)
+
+/**
+ * The same question about the same kind of image in each API's own words, for the API
+ * adapters' phase. No `ignore_eos` (only chat and Responses have it): the stand-ins never
+ * emit an end token, so every answer runs to its token limit anyway (the report shows
+ * each API's completion tokens per request, so a model that stops early shows up).
+ */
+const apiBodies = {
+  chat: (image, phase, index, maxTokens) => ({
+    model: MODEL_ALIAS,
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: jobTag(phase, index) },
+          { type: 'image_url', image_url: { url: image } },
+          { type: 'text', text: QUESTION },
+        ],
+      },
+    ],
+    stream: true,
+    stream_options: { include_usage: true },
+    max_tokens: maxTokens,
+    temperature: 0,
+    seed: 7,
+  }),
+  responses: (store) => (image, phase, index, maxTokens) => ({
+    model: MODEL_ALIAS,
+    input: [
+      {
+        role: 'user',
+        content: [
+          { type: 'input_text', text: jobTag(phase, index) },
+          { type: 'input_image', image_url: image },
+          { type: 'input_text', text: QUESTION },
+        ],
+      },
+    ],
+    stream: true,
+    store,
+    max_output_tokens: maxTokens,
+    temperature: 0,
+    seed: 7,
+  }),
+  anthropic: (image, phase, index, maxTokens) => ({
+    model: MODEL_ALIAS,
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: jobTag(phase, index) },
+          { type: 'image', source: { type: 'base64', media_type: 'image/jpeg', data: base64Of(image) } },
+          { type: 'text', text: QUESTION },
+        ],
+      },
+    ],
+    stream: true,
+    max_tokens: maxTokens,
+    temperature: 0,
+  }),
+  ollama: (image, phase, index, maxTokens) => ({
+    model: MODEL_ALIAS,
+    messages: [{ role: 'user', content: `${jobTag(phase, index)} ${QUESTION}`, images: [base64Of(image)] }],
+    stream: true,
+    options: { temperature: 0, num_predict: maxTokens, seed: 7 },
+  }),
+}
+
+/**
+ * How each API streams, read into one shape: the text of a delta, token counts, an error,
+ * and the end of the answer. Chat completions and the Responses and Anthropic APIs stream
+ * server-sent events (`data:` lines of JSON); Ollama streams one JSON object per line.
+ */
+const wireFormats = {
+  chat: {
+    framing: 'sse',
+    read(chunk) {
+      if (chunk === '[DONE]') return { done: true }
+      if (chunk.error) return { error: JSON.stringify(chunk.error) }
+      const delta = chunk.choices?.[0]?.delta
+      return {
+        text: (delta?.content ?? '') + (delta?.reasoning_content ?? ''),
+        promptTokens: chunk.usage?.prompt_tokens,
+        completionTokens: chunk.usage?.completion_tokens,
+        // llama-server's own endpoint reports its timings (the direct path only).
+        timings: chunk.timings,
+      }
+    },
+  },
+  responses: {
+    framing: 'sse',
+    read(event) {
+      if (event.type === 'error' || event.type === 'response.failed') return { error: JSON.stringify(event.error ?? event.response?.error) }
+      if (event.type === 'response.output_text.delta') return { text: event.delta }
+      // An answer cut at max_output_tokens ends "incomplete", as OpenAI's does.
+      if (event.type === 'response.completed' || event.type === 'response.incomplete') {
+        const usage = event.response?.usage
+        return { done: true, promptTokens: usage?.input_tokens, completionTokens: usage?.output_tokens }
+      }
+      return {}
+    },
+  },
+  anthropic: {
+    framing: 'sse',
+    read(event) {
+      if (event.type === 'error') return { error: JSON.stringify(event.error) }
+      if (event.type === 'content_block_delta' && event.delta?.type === 'text_delta') return { text: event.delta.text }
+      // message_start's usage is a placeholder; the counts come with the last delta.
+      if (event.type === 'message_delta') return { promptTokens: event.usage?.input_tokens, completionTokens: event.usage?.output_tokens }
+      if (event.type === 'message_stop') return { done: true }
+      return {}
+    },
+  },
+  ollama: {
+    framing: 'ndjson',
+    read(line) {
+      if (line.error) return { error: JSON.stringify(line.error) }
+      if (line.done) return { done: true, text: line.message?.content, promptTokens: line.prompt_eval_count, completionTokens: line.eval_count }
+      return { text: line.message?.content }
+    },
+  },
+}
+
 /** Sends one streamed request; times the first content delta and the end. */
 async function timedRequest(target, body) {
+  const wire = wireFormats[target.wire ?? 'chat']
   const started = performance.now()
   let firstContentAt
   let deltas = 0
-  let usage
+  let promptTokens
+  let completionTokens
   let timings
   try {
     const response = await fetch(target.url(), {
@@ -223,33 +362,34 @@ async function timedRequest(target, body) {
     for await (const bytes of response.body) {
       buffered += decoder.decode(bytes, { stream: true })
       for (let newline = buffered.indexOf('\n'); newline >= 0; newline = buffered.indexOf('\n')) {
-        const line = buffered.slice(0, newline).trim()
+        let line = buffered.slice(0, newline).trim()
         buffered = buffered.slice(newline + 1)
-        if (!line.startsWith('data:')) continue
-        const data = line.slice(5).trim()
-        if (data === '[DONE]') {
-          done = true
-          continue
+        if (wire.framing === 'sse') {
+          if (!line.startsWith('data:')) continue
+          line = line.slice(5).trim()
         }
-        let chunk
-        try {
-          chunk = JSON.parse(data)
-        } catch {
-          continue
+        if (line === '') continue
+        let chunk = line
+        if (line !== '[DONE]') {
+          try {
+            chunk = JSON.parse(line)
+          } catch {
+            continue
+          }
         }
-        if (chunk.error) return { ok: false, error: `stream error: ${JSON.stringify(chunk.error).slice(0, 200)}` }
-        const delta = chunk.choices?.[0]?.delta
-        const text = (delta?.content ?? '') + (delta?.reasoning_content ?? '')
-        if (text.length > 0) {
+        const event = wire.read(chunk)
+        if (event.error) return { ok: false, error: `stream error: ${event.error.slice(0, 200)}` }
+        if (event.text) {
           deltas++
           firstContentAt ??= performance.now()
         }
-        if (chunk.usage) usage = chunk.usage
-        // llama-server's own endpoint reports its timings (the direct path only).
-        if (chunk.timings) timings = chunk.timings
+        promptTokens = event.promptTokens ?? promptTokens
+        completionTokens = event.completionTokens ?? completionTokens
+        timings = event.timings ?? timings
+        if (event.done) done = true
       }
     }
-    if (!done) return { ok: false, error: 'stream ended without [DONE]' }
+    if (!done) return { ok: false, error: 'stream ended before its last event' }
   } catch (error) {
     return { ok: false, error: error instanceof Error ? error.message : String(error) }
   }
@@ -258,8 +398,8 @@ async function timedRequest(target, body) {
     ok: true,
     latencyMs: ended - started,
     ttftMs: firstContentAt === undefined ? undefined : firstContentAt - started,
-    completionTokens: usage?.completion_tokens ?? deltas,
-    promptTokens: usage?.prompt_tokens,
+    completionTokens: completionTokens ?? deltas,
+    promptTokens,
     enginePromptPerS: timings?.prompt_per_second,
     engineGenerationPerS: timings?.predicted_per_second,
   }
@@ -274,7 +414,7 @@ async function runRound(target, images, phase, firstIndex, size, concurrency, ma
   const results = await Promise.all(
     Array.from({ length: size }, async (_, k) => {
       const index = firstIndex + k
-      const result = await timedRequest(target, chatBody(images[index], phase, index, maxTokens))
+      const result = await timedRequest(target, (target.body ?? chatBody)(images[index], phase, index, maxTokens))
       progress(`  ${target.name} c=${concurrency}: request ${index + 1} ${result.ok ? `in ${(result.latencyMs / 1000).toFixed(1)} s` : `FAILED: ${result.error}`}`)
       return result
     }),
@@ -504,6 +644,54 @@ function llamaBenchTable(result) {
   return `\`${result.command}\`\n\n${lines.join('\n')}`
 }
 
+function apiTable(apiLevels) {
+  const lines = [
+    '| API | route | concurrency | ok/sent | requests/s | ÷ chat completions | TTFT p50 s | mean latency s | engine s/req | outside engine s/req | outside engine − chat | ÷ chat, engine time equalised | prompt tok/req | completion tok/req | load avg |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ]
+  for (const { concurrency, apis } of apiLevels) {
+    const chat = apis[0]
+    const engineTimes = apis.map((a) => (outsideS(a) === undefined ? undefined : a.engineSlotS)).filter((t) => t !== undefined)
+    const engineS = mean(engineTimes)
+    for (const a of apis) {
+      // The requests/s ratio if the engine had spent the same time on every API's requests.
+      const equalised = engineS === undefined || outsideS(a) === undefined || outsideS(chat) === undefined ? undefined : (engineS + outsideS(chat)) / (engineS + outsideS(a))
+      lines.push(
+        `| ${a.name} | \`${a.route}\` | ${concurrency} | ${a.ok}/${a.total} | ${fmt(a.requestsPerS, 3)} | ${ratio(a.requestsPerS, chat.requestsPerS)} | ${fmt(a.ttftP50S)} | ` +
+          `${fmt(a.meanLatencyS)} | ${fmt(a.engineSlotS)} | ${outside(a)} | ${signedMs(outsideS(a), outsideS(chat))} | ${equalised === undefined ? '–' : `${equalised.toFixed(3)}×`} | ` +
+          `${fmt(a.promptTokens, 0)} | ${fmt(a.completionTokens, 0)} | ${fmt(a.loadAfter, 1)} |`,
+      )
+    }
+  }
+  return lines.join('\n')
+}
+
+function apiSection(r) {
+  if (r.apiLevels.length === 0) return '_Not run: --api-concurrency none._'
+  const errors = r.apiLevels.flatMap((l) => l.apis.flatMap((a) => a.errors.map((e) => `- ${a.name}, concurrency ${l.concurrency}: ${e}`)))
+  return `The same streamed question about a distinct ${r.imageSize}×${r.imageSize} JPEG through each API Visto speaks, on the same server and engine as above (\`max_tokens\` ${r.maxTokens} in each API's own field, temperature 0, no \`ignore_eos\`: the stand-ins never end early). The APIs take turns in every round, their order rotating and reversing from round to round; one unmeasured warm-up request each.
+
+${apiTable(r.apiLevels)}
+${errors.length > 0 ? `\nFailed requests:\n\n${errors.join('\n')}\n` : ''}
+**÷ chat completions** is the plain ratio of requests per second, and carries the engine's own run-to-run swing (the engine s/req column). **Outside engine − chat** is what an adapter adds to a request beyond chat completions' own cost (latency minus the engine's slot time, as above), and **÷ chat, engine time equalised** the requests/s ratio that cost gives when every API's requests take the engine the same time (the mean over the APIs at that level). A stored response also commits its row to SQLite before the answer's last event. The HTTP layer's section below measures the same adapters on an engine that answers at once.`
+}
+
+/**
+ * The sections of an earlier report that this script does not write (measurements recorded
+ * by hand from the focused scripts: grammar cost, routing, video …), kept in their place
+ * before "How to read this" instead of being lost when the report is regenerated.
+ */
+function withCarriedSections(report, previous) {
+  if (previous === undefined) return report
+  const sections = (markdown) => markdown.split(/^(?=## )/m).slice(1)
+  const heading = (section) => section.slice(0, section.indexOf('\n')).trim()
+  const written = new Set(sections(report).map(heading))
+  const carried = sections(previous).filter((section) => !written.has(heading(section)))
+  if (carried.length === 0) return report
+  const at = report.indexOf('\n## How to read this')
+  return `${report.slice(0, at).trimEnd()}\n\n${carried.map((c) => c.trimEnd()).join('\n\n')}\n${report.slice(at)}`
+}
+
 function renderReport(r) {
   const errorNotes = r.levels.flatMap((l) =>
     [
@@ -537,6 +725,10 @@ ${engineTimings(r.levels)}
 ${errorNotes.length > 0 ? `\nFailed requests:\n\n${errorNotes.join('\n')}\n` : ''}
 Visto's image pipeline alone (decode, normalise, re-encode one ${r.imageSize}×${r.imageSize} JPEG in-process, mean of ${r.pipeline.count}): ${fmt(r.pipeline.meanMs, 1)} ms.
 
+## API adapters on the same engine
+
+${apiSection(r)}
+
 ## llama.cpp's ceiling (llama-bench, same model file and threads, text only)
 
 ${llamaBenchTable(r.llamaBench)}
@@ -569,6 +761,68 @@ ${r.embeddingCacheBench.skipped ? `_Not run: ${r.embeddingCacheBench.skipped}_` 
 
 Both targets run on the same llama-server process with the same images, so the **Visto ÷ direct** ratios are Visto's own cost: parsing the request, decoding and re-encoding each image with sharp, rendering the chat template, and relaying the stream. A ratio near 1.00× means the engine dominates, as it should; on the same CPU cores Visto's image work competes with the engine's threads. Because the machine is shared, the engine's own speed swings from run to run (see the load column), and that moves every time-based column on both sides. The steadier measure of Visto's cost is therefore **outside engine s/req**: a request's latency minus the time llama-server itself reports for that request's slot (prompt, image encoder and generation, from its log), i.e. the time spent in HTTP, JSON, image handling, templating and streaming; **outside engine Visto − direct** is what Visto adds per request. **TTFT** (time to the first content token) includes the vision encoder and prompt processing, so it is the number images move most; **completion tok/s** is generated tokens per wall-clock second over the whole level (all streams together), and **per-stream tok/s** the decode speed one client sees. The direct path renders the prompt with llama-server's own template and Visto with its own, so prompt token counts can differ by a few tokens (see the prompt tok/req column). **llama-bench** measures the engine alone on text (no image encoder, no HTTP) and is the ceiling: direct generation at concurrency 1 should come close to its tg figure, and prompt-heavy requests cannot beat its pp figure per token. The models are stand-ins with random weights and real shapes: speed matches the real model of the same shape, the text does not. Percentiles are nearest-rank (each is a time some request really took), so with fewer than 20 requests a level's p95 is its slowest request; rerun before drawing fine conclusions.
 `
+}
+
+// ---------------------------------------------------------------- API adapters
+
+/**
+ * The API adapters' phase: the same streamed image question through chat completions,
+ * the Responses API (unstored and stored), Anthropic's Messages API and Ollama's chat, on
+ * the same server and engine. Every request gets an image of its own (the engine's
+ * embedding cache would otherwise answer the second API's image from the first's), and
+ * the APIs take turns in every round, their order rotating and reversing from round to
+ * round so drift on a shared machine falls on all of them alike.
+ */
+async function runApiPhase({ server, slotTimes, options, firstImage, firstPhase }) {
+  if (options.apiConcurrency.length === 0) return []
+  const targets = [
+    { name: 'chat completions', path: '/v1/chat/completions', wire: 'chat', body: apiBodies.chat },
+    { name: 'Responses API, store: false', path: '/v1/responses', wire: 'responses', body: apiBodies.responses(false) },
+    { name: 'Responses API, stored', path: '/v1/responses', wire: 'responses', body: apiBodies.responses(true) },
+    { name: "Anthropic's Messages API", path: '/v1/messages', wire: 'anthropic', body: apiBodies.anthropic },
+    { name: "Ollama's chat API", path: '/api/chat', wire: 'ollama', body: apiBodies.ollama },
+  ].map((t) => ({ ...t, url: () => `${server.url}${t.path}`, headers: () => ({}) }))
+  let nextImage = firstImage
+  let phase = firstPhase
+  const imagesFor = async (count) => {
+    const images = []
+    for (let i = 0; i < count; i++) images.push(`data:image/jpeg;base64,${(await testImage(nextImage++, options.imageSize)).toString('base64')}`)
+    return images
+  }
+  for (const target of targets) {
+    progress(`API phase: warm-up request via ${target.name}`)
+    const [image] = await imagesFor(1)
+    const warm = await timedRequest(target, target.body(image, phase++, 0, options.maxTokens))
+    if (!warm.ok) throw new Error(`warm-up via ${target.name} failed: ${warm.error}`)
+    await slotTimes.take(1)
+  }
+  const levels = []
+  let roundNumber = 0
+  for (const concurrency of options.apiConcurrency) {
+    const count = options.apiRequests ?? (options.quick ? 2 : Math.max(6, 2 * concurrency))
+    progress(`API phase, concurrency ${concurrency}: ${count} requests per API in rounds of ${concurrency}`)
+    const collected = []
+    for (const target of targets) collected.push({ target, images: await imagesFor(count), results: [], wallMs: 0, engineMs: [], engineIncomplete: false })
+    for (let first = 0; first < count; first += concurrency) {
+      const size = Math.min(concurrency, count - first)
+      const order = collected.map((_, i) => collected[(i + roundNumber) % collected.length])
+      if (roundNumber % 2 === 1) order.reverse()
+      roundNumber++
+      for (const entry of order) {
+        const round = await runRound(entry.target, entry.images, phase++, first, size, concurrency, options.maxTokens)
+        const slots = await slotTimes.take(round.results.filter((r) => r.ok).length)
+        entry.results.push(...round.results)
+        entry.wallMs += round.wallMs
+        if (slots === undefined) entry.engineIncomplete = true
+        else entry.engineMs.push(...slots)
+      }
+    }
+    levels.push({
+      concurrency,
+      apis: collected.map((e) => ({ name: e.target.name, route: `POST ${e.target.path}`, ...summarise(e.results, e.wallMs, e.engineIncomplete ? [] : e.engineMs) })),
+    })
+  }
+  return levels
 }
 
 // ---------------------------------------------------------------- main
@@ -606,6 +860,7 @@ async function main() {
   const warmupImage = images.pop()
   const pipeline = await measurePipeline(images)
 
+  const dataDir = await mkdtemp(join(os.tmpdir(), 'visto-bench-data-'))
   const { parseServeConfig } = await import('../packages/server/dist/config.js')
   const { startServer } = await import('../packages/server/dist/main.js')
   const serveArgs = [
@@ -625,6 +880,9 @@ async function main() {
     'silent',
     '--response-cache',
     'off',
+    // Stored responses (the API phase) go to a folder of the run's own, not the user's data.
+    '--data-dir',
+    dataDir,
   ]
   progress(`starting Visto in-process (${serveArgs.join(' ')})`)
   const loadStarted = performance.now()
@@ -641,6 +899,7 @@ async function main() {
   process.once('SIGTERM', interrupted)
 
   const levels = []
+  let apiLevels = []
   let loadSeconds
   try {
     await server.ready
@@ -688,10 +947,12 @@ async function main() {
         direct: summarise(collected.direct.results, collected.direct.wallMs, collected.direct.engineIncomplete ? [] : collected.direct.engineMs),
       })
     }
+    apiLevels = await runApiPhase({ server, slotTimes, options, firstImage: maxCount, firstPhase: phase })
   } finally {
     progress('stopping Visto')
     await server.shutdown()
     process.off('exit', killEngine)
+    await rm(dataDir, { recursive: true, force: true })
   }
 
   const llamaBench = options.llamaBench ? await runLlamaBench(engine.path, model.model, options.threads, options.benchReps) : { skipped: '--no-llama-bench' }
@@ -721,6 +982,7 @@ async function main() {
     imageSize: options.imageSize,
     maxTokens: options.maxTokens,
     levels,
+    apiLevels,
     loadSeconds,
     pipeline,
     llamaBench,
@@ -732,9 +994,9 @@ async function main() {
     embeddingCacheBench,
   })
   await mkdir(dirname(options.out), { recursive: true })
-  await writeFile(options.out, report)
+  await writeFile(options.out, withCarriedSections(report, existsSync(options.out) ? readFileSync(options.out, 'utf8') : undefined))
   process.stdout.write(
-    `\n${throughputTable(levels)}\n\nVisto ÷ direct:\n\n${ratioTable(levels)}\n\nllama-bench:\n\n${llamaBenchTable(llamaBench)}\n\n` +
+    `\n${throughputTable(levels)}\n\nVisto ÷ direct:\n\n${ratioTable(levels)}\n\n${apiLevels.length > 0 ? `API adapters:\n\n${apiTable(apiLevels)}\n\n` : ''}llama-bench:\n\n${llamaBenchTable(llamaBench)}\n\n` +
       `Image preprocessing:\n\n${imageBench.skipped ? `Not run: ${imageBench.skipped}` : imageBench.markdown}\n\n` +
       `HTTP layer:\n\n${httpBench.skipped ? `Not run: ${httpBench.skipped}` : httpBench.markdown}\n\nWrote ${relative(process.cwd(), options.out) || options.out}\n`,
   )
