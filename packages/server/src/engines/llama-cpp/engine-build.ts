@@ -29,6 +29,11 @@ export interface BuildOptions {
 }
 
 const STAMP = 'visto-build.json'
+/**
+ * Bumped when the way we build changes (flags, not patches: those have their own hash), so
+ * builds cached by an earlier recipe are rebuilt. 2: no AMX kernels (see cmakeFlags).
+ */
+export const BUILD_RECIPE = 2
 const PATCH_MARKER = '.visto-patches'
 
 /**
@@ -52,8 +57,8 @@ export function enginePatches(): { files: string[]; hash: string } {
 
 function stampMatches(buildDir: string): boolean {
   try {
-    const stamp = JSON.parse(readFileSync(path.join(buildDir, STAMP), 'utf8')) as { patches?: string }
-    return stamp.patches === enginePatches().hash
+    const stamp = JSON.parse(readFileSync(path.join(buildDir, STAMP), 'utf8')) as { patches?: string; recipe?: number }
+    return stamp.patches === enginePatches().hash && stamp.recipe === BUILD_RECIPE
   } catch {
     return false
   }
@@ -66,7 +71,17 @@ export function detectFlavor(): EngineFlavor {
   return hasNvcc && hasGpu ? 'cuda' : 'cpu'
 }
 
-export function cmakeFlags(flavor: EngineFlavor, env: NodeJS.ProcessEnv = process.env): string[] {
+/**
+ * -march=native turns on ggml's AMX matrix kernels on Intel Xeons from Sapphire Rapids on,
+ * and in this llama.cpp they crash: llama-bench and llama-server die with SIGSEGV in
+ * ggml_backend_amx_mul_mat on the first prompt of a Q4_0 model (reproduced on a 2-core
+ * Xeon VM with amx_int8; llama.cpp issue 20824 reports the same for Q4_K_M, and PR 16315
+ * wrong results for Q4_0/Q4_1). Everything else -march=native enables (AVX-512, VNNI)
+ * stays. GCC and Clang honour an explicit -mno-… whatever its place beside -march.
+ */
+const NO_AMX = '-mno-amx-tile -mno-amx-int8 -mno-amx-bf16'
+
+export function cmakeFlags(flavor: EngineFlavor, env: NodeJS.ProcessEnv = process.env, arch: string = process.arch): string[] {
   const flags = [
     '-DCMAKE_BUILD_TYPE=Release',
     // Native code for this CPU: the whole point of building instead of using prebuilt binaries.
@@ -82,6 +97,7 @@ export function cmakeFlags(flavor: EngineFlavor, env: NodeJS.ProcessEnv = proces
     '-DLLAMA_OPENSSL=OFF',
     '-DLLAMA_CURL=OFF',
   ]
+  if (arch === 'x64') flags.push(`-DCMAKE_C_FLAGS=${NO_AMX}`, `-DCMAKE_CXX_FLAGS=${NO_AMX}`)
   if (flavor === 'cuda') flags.push('-DGGML_CUDA=ON')
   // With GGML_NATIVE, llama.cpp compiles CUDA for the GPUs it sees, so a build without one
   // (an image build) must name the architectures. CMake's own CUDAARCHS comes too late for
@@ -218,7 +234,7 @@ export async function buildEngine(options: BuildOptions): Promise<EngineBuild> {
     if (!existsSync(build.llamaServer)) throw new Error(`The build finished but ${build.llamaServer} is missing.`)
     writeFileSync(
       path.join(build.buildDir, STAMP),
-      JSON.stringify({ key: build.key, flavor, nodeLlamaCpp: source.packageVersion, tag: source.tag, patches: patches.hash, flags, builtAt: new Date().toISOString() }, null, 2),
+      JSON.stringify({ key: build.key, flavor, nodeLlamaCpp: source.packageVersion, tag: source.tag, patches: patches.hash, recipe: BUILD_RECIPE, flags, builtAt: new Date().toISOString() }, null, 2),
     )
     return build
   } finally {

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { enginePatches, engineRoot, findCachedBuild } from './engine-build.js'
+import { BUILD_RECIPE, enginePatches, engineRoot, findCachedBuild } from './engine-build.js'
 import { locateLlamaServer } from './llama-server-binary.js'
 
 function fakeBinary(dir: string, exitCode = 0): string {
@@ -34,14 +34,17 @@ describe('locateLlamaServer', () => {
     expect(await locateLlamaServer({ cacheDir: emptyCache(), env: { PATH: `${broken}:${good}` }, build: false })).toEqual({ path: expected, origin: 'path' })
   })
 
-  it('then the cached build, which counts only once its stamp is written for the current patches', async () => {
+  it('then the cached build, which counts only once its stamp is written for the current patches and build recipe', async () => {
     const cacheDir = emptyCache()
     const buildDir = path.join(engineRoot(cacheDir), 'build-cpu')
     const binary = fakeBinary(path.join(buildDir, 'bin'))
     expect(findCachedBuild(cacheDir, 'cpu')).toBeUndefined()
-    writeFileSync(path.join(buildDir, 'visto-build.json'), JSON.stringify({ patches: 'from-an-older-visto' }))
+    writeFileSync(path.join(buildDir, 'visto-build.json'), JSON.stringify({ patches: 'from-an-older-visto', recipe: BUILD_RECIPE }))
     expect(findCachedBuild(cacheDir, 'cpu')).toBeUndefined()
+    // Built with the current patches by an earlier recipe (the flags changed): built again.
     writeFileSync(path.join(buildDir, 'visto-build.json'), JSON.stringify({ patches: enginePatches().hash }))
+    expect(findCachedBuild(cacheDir, 'cpu')).toBeUndefined()
+    writeFileSync(path.join(buildDir, 'visto-build.json'), JSON.stringify({ patches: enginePatches().hash, recipe: BUILD_RECIPE }))
     expect(findCachedBuild(cacheDir, 'cpu')?.llamaServer).toBe(binary)
   })
 
