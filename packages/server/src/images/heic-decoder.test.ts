@@ -1,31 +1,16 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import * as fixtures from '@visto/testkit/images/test-images'
+import { fixturesDir } from '../../../../test-support/paths.js'
 import { ApiError } from '../errors.js'
-import { createRandom } from '@visto/testkit/images/image-fuzz'
 import { defaultImagePipelineOptions, prepareImage, prepareImageBytes } from './pipeline.js'
 
 /**
  * 64x48, left half red and right half blue, HEVC-coded: written once with libheif's
- * heif-enc (x265), 911 bytes. No encoder ships on npm, so this one is inlined.
+ * heif-enc (x265), 911 bytes. No encoder ships on npm, so the file is committed.
  */
-const heic = Buffer.from(
-  [
-    'AAAAHGZ0eXBoZWljAAAAAG1pZjFoZWljbWlhZgAAAvxtZXRhAAAAAAAAACFoZGxyAAAAAAAAAABwaWN0AAAAAAAAAAAAAAAAAAAA',
-    'AA5waXRtAAAAAAACAAAAGGlkYXQAAAAAAEAAMAAAAAAAQAAwAAAAYGlsb2MBAAAAREAABAABAAAAAAAAAyAAAQAAAAAAAABcAAIA',
-    'AQAAAAAAAAABAAAAAAAAAAgAAwAAAAAAAAN8AAEAAAAAAAAAEwAEAAEAAAAAAAAAAQAAAAgAAAAIAAAAYmlpbmYAAAAAAAQAAAAV',
-    'aW5mZQIAAAEAAQAAaHZjMQAAAAAVaW5mZQIAAAAAAgAAZ3JpZAAAAAAVaW5mZQIAAAEAAwAAaHZjMQAAAAAVaW5mZQIAAAAABAAA',
-    'Z3JpZAAAAAGxaXBycAAAAYRpcGNvAAAAdmh2Y0MBA3AAAAAAAAAAAAAe8AD8/fj4AAAPAyAAAQAYQAEMAf//A3AAAAMAkAAAAwAA',
-    'AwAeugJAIQABACpCAQEDcAAAAwCQAAADAAADAB6gIIEFlurkprm4EBAwIAAAAwAgAAADACEiAAEABkQBwXPAiQAAABRpc3BlAAAA',
-    'AAAAAEAAAABAAAAAFGlzcGUAAAAAAAAAQAAAADAAAAAQcGl4aQAAAAADCAgIAAAAcWh2Y0MBBAgAAAAAAAAAAAAe8AD8/Pj4AAAP',
-    'AyAAAQAXQAEMAf//BAgAAAMAn/gAAAMAAB66AkAhAAEAJkIBAQQIAAADAJ/4AAADAAAewIIEFlurkprmwIAAAAMAgAAAAwCEIgAB',
-    'AAZEAcFzwIkAAAAUaXNwZQAAAAAAAABAAAAAQAAAABRpc3BlAAAAAAAAAEAAAAAwAAAADnBpeGkAAAAAAQgAAAAnYXV4QwAAAAB1',
-    'cm46bXBlZzpoZXZjOjIwMTU6YXV4aWQ6MQAAAAAlaXBtYQAAAAAAAAAEAAECgQIAAgIDhAADAoUGAAQDB4iJAAAANmlyZWYAAAAA',
-    'AAAADmRpbWcAAgABAAEAAAAOZGltZwAEAAEAAwAAAA5hdXhsAAQAAQACAAAAd21kYXQAAABYKAGvE4D4EOGn//wUqP/3Ws8Pyyd5',
-    'if/2NxEf0qcv/zmgju723/hvoYvWtayf7iRS9sIdibG6H8f2/goERcE5mYOkIMx0YXEQRsWpJJ/EuO6s8uqtneuH7gAAAA8oAa4n',
-    '59y33/+aL3nAK+A=',
-  ].join(''),
-  'base64',
-)
+const heic = readFileSync(join(fixturesDir, 'tiny.heic'))
 
 describe('HEIC through libheif-js', () => {
   it('decodes an iPhone-style HEIC labelled image/jpeg, colours intact', async () => {
@@ -51,23 +36,4 @@ describe('HEIC through libheif-js', () => {
     expect((error as ApiError).status).toBe(400)
     expect((error as ApiError).message).toMatch(/^Invalid image data in image\[0\]: truncated or corrupt HEIC \(.+\)$/)
   })
-
-  it('answers every cut and mutated HEIC with an image or a 400, never another error', async () => {
-    const random = createRandom(7)
-    const outcomes: string[] = []
-    for (let i = 0; i < 24; i++) {
-      const bytes = Buffer.from(i % 2 === 0 ? heic.subarray(0, Math.floor(random() * heic.length)) : heic)
-      if (i % 2 === 1) for (let flip = 0; flip < 4; flip++) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256)
-      try {
-        await prepareImageBytes(bytes, 'image[0]', defaultImagePipelineOptions)
-        outcomes.push('ok')
-      } catch (error) {
-        expect(error).toBeInstanceOf(ApiError)
-        expect((error as ApiError).status).toBe(400)
-        expect((error as ApiError).message).toMatch(/^Invalid image data in image\[0\]: /)
-        outcomes.push('refused')
-      }
-    }
-    expect(outcomes).toContain('refused')
-  }, 60_000)
 })
