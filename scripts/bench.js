@@ -669,7 +669,7 @@ function apiTable(apiLevels) {
 function apiSection(r) {
   if (r.apiLevels.length === 0) return '_Not run: --api-concurrency none._'
   const errors = r.apiLevels.flatMap((l) => l.apis.flatMap((a) => a.errors.map((e) => `- ${a.name}, concurrency ${l.concurrency}: ${e}`)))
-  return `The same streamed question about a distinct ${r.imageSize}×${r.imageSize} JPEG through each API Visto speaks, on the same server and engine as above (\`max_tokens\` ${r.maxTokens} in each API's own field, temperature 0, no \`ignore_eos\`: the stand-ins never end early). The APIs take turns in every round, their order rotating and reversing from round to round; one unmeasured warm-up request each.
+  return `The same streamed question about a distinct ${r.imageSize}×${r.imageSize} JPEG through each API Visto speaks, on the same server and engine as above (\`max_tokens\` ${r.maxTokens} in each API's own field, temperature 0, no \`ignore_eos\`: the stand-ins never end early). The APIs take turns, each order twice in a row (llama-server's rounds alternate fast and slow whatever is sent, so an API's two turns fall on one of each), the order rotating between pairs; one unmeasured warm-up request each.
 
 ${apiTable(r.apiLevels)}
 ${errors.length > 0 ? `\nFailed requests:\n\n${errors.join('\n')}\n` : ''}
@@ -770,8 +770,11 @@ Both targets run on the same llama-server process with the same images, so the *
  * the Responses API (unstored and stored), Anthropic's Messages API and Ollama's chat, on
  * the same server and engine. Every request gets an image of its own (the engine's
  * embedding cache would otherwise answer the second API's image from the first's), and
- * the APIs take turns in every round, their order rotating and reversing from round to
- * round so drift on a shared machine falls on all of them alike.
+ * the APIs take turns. llama-server's rounds alternate fast and slow whatever is sent (rounds
+ * of 4 on 8 slots: 24-26 s, then 37-38 s, then 24-26 s …, 2026-12-02; emptying the slots
+ * before each round did not change it), so each order runs twice in a row: with five APIs
+ * an API's second turn falls on the other parity from its first. The order rotates between
+ * those pairs, so drift on a shared machine falls on all of them alike.
  */
 async function runApiPhase({ server, slotTimes, options, firstImage, firstPhase }) {
   if (options.apiConcurrency.length === 0) return []
@@ -797,6 +800,8 @@ async function runApiPhase({ server, slotTimes, options, firstImage, firstPhase 
     await slotTimes.take(1)
   }
   const levels = []
+  // Counts turns of the whole order; an odd number of APIs makes the pairs balance (see above).
+  if (targets.length % 2 === 0) throw new Error('the API phase balances fast and slow rounds only with an odd number of APIs')
   let roundNumber = 0
   for (const concurrency of options.apiConcurrency) {
     const count = options.apiRequests ?? (options.quick ? 2 : Math.max(6, 2 * concurrency))
@@ -805,8 +810,8 @@ async function runApiPhase({ server, slotTimes, options, firstImage, firstPhase 
     for (const target of targets) collected.push({ target, images: await imagesFor(count), results: [], wallMs: 0, engineMs: [], engineIncomplete: false })
     for (let first = 0; first < count; first += concurrency) {
       const size = Math.min(concurrency, count - first)
-      const order = collected.map((_, i) => collected[(i + roundNumber) % collected.length])
-      if (roundNumber % 2 === 1) order.reverse()
+      const shift = Math.floor(roundNumber / 2)
+      const order = collected.map((_, i) => collected[(i + shift) % collected.length])
       roundNumber++
       for (const entry of order) {
         const round = await runRound(entry.target, entry.images, phase++, first, size, concurrency, options.maxTokens)
