@@ -234,7 +234,11 @@ export async function buildEngine(options: BuildOptions): Promise<EngineBuild> {
     if (!existsSync(build.llamaServer)) throw new Error(`The build finished but ${build.llamaServer} is missing.`)
     writeFileSync(
       path.join(build.buildDir, STAMP),
-      JSON.stringify({ key: build.key, flavor, nodeLlamaCpp: source.packageVersion, tag: source.tag, patches: patches.hash, recipe: BUILD_RECIPE, flags, builtAt: new Date().toISOString() }, null, 2),
+      JSON.stringify(
+        { key: build.key, flavor, nodeLlamaCpp: source.packageVersion, tag: source.tag, patches: patches.hash, recipe: BUILD_RECIPE, flags, builtAt: new Date().toISOString() },
+        null,
+        2,
+      ),
     )
     return build
   } finally {
