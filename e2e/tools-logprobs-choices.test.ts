@@ -176,7 +176,17 @@ describe('logprobs and n on the real engine', () => {
     const stream = await client.chat.completions.create({ model, messages: ask, max_tokens: 6, ...untilMax, temperature: 0, logprobs: true, top_logprobs: 2, stream: true }, fresh)
     const streamed = []
     for await (const chunk of stream) streamed.push(...(chunk.choices[0]?.logprobs?.content ?? []))
-    expect(streamed).toEqual(content)
+    // The same tokens and alternatives; the values agree to rounding only: the second request
+    // reuses the engine's prompt cache, so its matrices run in other batch shapes, and a
+    // build without AMX kernels (x64) rounds differently between them in the fourth digit.
+    const shape = (entries: typeof content) => entries.map((t) => ({ token: t.token, bytes: t.bytes, alternatives: t.top_logprobs.map((a) => a.token) }))
+    expect(shape(streamed)).toEqual(shape(content))
+    // Within 1 % (0.01 near zero): −6.9757 against −6.9792 was seen.
+    const near = (got: number, want: number) => expect(Math.abs(got - want)).toBeLessThanOrEqual(0.01 * Math.max(1, Math.abs(want)))
+    for (const [i, token] of streamed.entries()) {
+      near(token.logprob, content[i]!.logprob)
+      for (const [j, alternative] of token.top_logprobs.entries()) near(alternative.logprob, content[i]!.top_logprobs[j]!.logprob)
+    }
   })
 
   it('n: 2 gives two choices in one request, usage summed, streamed too; over --max-n is a 400', async () => {
