@@ -188,6 +188,9 @@ async function testImage(index, size) {
  * keeps one phase from reusing another phase's image work, while the images themselves
  * stay identical for Visto and direct. The tag has a fixed width, so token counts match.
  */
+/** The fixed-width tag that keeps one request's prompt prefix its own (see chatBody). */
+const jobTag = (phase, index) => `Job ${String(phase).padStart(3, '0')}-${String(index).padStart(3, '0')}.`
+
 function chatBody(imageDataUrl, phase, index, maxTokens) {
   return {
     model: MODEL_ALIAS,
@@ -195,7 +198,7 @@ function chatBody(imageDataUrl, phase, index, maxTokens) {
       {
         role: 'user',
         content: [
-          { type: 'text', text: `Job ${String(phase).padStart(3, '0')}-${String(index).padStart(3, '0')}.` },
+          { type: 'text', text: jobTag(phase, index) },
           { type: 'image_url', image_url: { url: imageDataUrl } },
           { type: 'text', text: QUESTION },
         ],
@@ -210,8 +213,6 @@ function chatBody(imageDataUrl, phase, index, maxTokens) {
   }
 }
 
-/** The fixed-width tag that keeps one request's prompt prefix its own (see chatBody). */
-const jobTag = (phase, index) => `Job ${String(phase).padStart(3, '0')}-${String(index).padStart(3, '0')}.`
 const base64Of = (dataUrl) => dataUrl.slice(dataUrl.indexOf(',') + 1)
 
 /**
@@ -221,24 +222,10 @@ const base64Of = (dataUrl) => dataUrl.slice(dataUrl.indexOf(',') + 1)
  * each API's completion tokens per request, so a model that stops early shows up).
  */
 const apiBodies = {
-  chat: (image, phase, index, maxTokens) => ({
-    model: MODEL_ALIAS,
-    messages: [
-      {
-        role: 'user',
-        content: [
-          { type: 'text', text: jobTag(phase, index) },
-          { type: 'image_url', image_url: { url: image } },
-          { type: 'text', text: QUESTION },
-        ],
-      },
-    ],
-    stream: true,
-    stream_options: { include_usage: true },
-    max_tokens: maxTokens,
-    temperature: 0,
-    seed: 7,
-  }),
+  chat: (image, phase, index, maxTokens) => {
+    const { ignore_eos, ...body } = chatBody(image, phase, index, maxTokens)
+    return body
+  },
   responses: (store) => (image, phase, index, maxTokens) => ({
     model: MODEL_ALIAS,
     input: [
@@ -447,6 +434,24 @@ class EngineSlotTimes {
     const taken = this.samples.slice(this.consumed).map((s) => s.ms)
     this.consumed = this.samples.length
     return taken.length === expected ? taken : undefined
+  }
+}
+
+/** One target's rounds at one level: their results, wall time and engine slot times (all or none). */
+class RoundTally {
+  results = []
+  wallMs = 0
+  engineMs = []
+  engineIncomplete = false
+  async add(round, slotTimes) {
+    const slots = await slotTimes.take(round.results.filter((r) => r.ok).length)
+    this.results.push(...round.results)
+    this.wallMs += round.wallMs
+    if (slots === undefined) this.engineIncomplete = true
+    else this.engineMs.push(...slots)
+  }
+  summary() {
+    return summarise(this.results, this.wallMs, this.engineIncomplete ? [] : this.engineMs)
   }
 }
 
@@ -785,6 +790,8 @@ async function runApiPhase({ server, slotTimes, options, firstImage, firstPhase 
     { name: "Anthropic's Messages API", path: '/v1/messages', wire: 'anthropic', body: apiBodies.anthropic },
     { name: "Ollama's chat API", path: '/api/chat', wire: 'ollama', body: apiBodies.ollama },
   ].map((t) => ({ ...t, url: () => `${server.url}${t.path}`, headers: () => ({}) }))
+  // An odd number of APIs is what makes the pairs of turns balance (see above).
+  if (targets.length % 2 === 0) throw new Error('the API phase balances fast and slow rounds only with an odd number of APIs')
   let nextImage = firstImage
   let phase = firstPhase
   const imagesFor = async (count) => {
@@ -800,31 +807,24 @@ async function runApiPhase({ server, slotTimes, options, firstImage, firstPhase 
     await slotTimes.take(1)
   }
   const levels = []
-  // Counts turns of the whole order; an odd number of APIs makes the pairs balance (see above).
-  if (targets.length % 2 === 0) throw new Error('the API phase balances fast and slow rounds only with an odd number of APIs')
   let roundNumber = 0
   for (const concurrency of options.apiConcurrency) {
     const count = options.apiRequests ?? (options.quick ? 2 : Math.max(6, 2 * concurrency))
     progress(`API phase, concurrency ${concurrency}: ${count} requests per API in rounds of ${concurrency}`)
     const collected = []
-    for (const target of targets) collected.push({ target, images: await imagesFor(count), results: [], wallMs: 0, engineMs: [], engineIncomplete: false })
+    for (const target of targets) collected.push({ target, images: await imagesFor(count), tally: new RoundTally() })
     for (let first = 0; first < count; first += concurrency) {
       const size = Math.min(concurrency, count - first)
       const shift = Math.floor(roundNumber / 2)
       const order = collected.map((_, i) => collected[(i + shift) % collected.length])
       roundNumber++
       for (const entry of order) {
-        const round = await runRound(entry.target, entry.images, phase++, first, size, concurrency, options.maxTokens)
-        const slots = await slotTimes.take(round.results.filter((r) => r.ok).length)
-        entry.results.push(...round.results)
-        entry.wallMs += round.wallMs
-        if (slots === undefined) entry.engineIncomplete = true
-        else entry.engineMs.push(...slots)
+        await entry.tally.add(await runRound(entry.target, entry.images, phase++, first, size, concurrency, options.maxTokens), slotTimes)
       }
     }
     levels.push({
       concurrency,
-      apis: collected.map((e) => ({ name: e.target.name, route: `POST ${e.target.path}`, ...summarise(e.results, e.wallMs, e.engineIncomplete ? [] : e.engineMs) })),
+      apis: collected.map((e) => ({ name: e.target.name, route: `POST ${e.target.path}`, ...e.tally.summary() })),
     })
   }
   return levels
@@ -932,24 +932,19 @@ async function main() {
     let vistoFirst = true
     for (const concurrency of options.concurrency) {
       const count = countFor(concurrency)
-      const collected = { visto: { results: [], wallMs: 0, engineMs: [] }, direct: { results: [], wallMs: 0, engineMs: [] } }
+      const collected = { visto: new RoundTally(), direct: new RoundTally() }
       progress(`concurrency ${concurrency}: ${count} requests per target in rounds of ${concurrency}`)
       for (let first = 0; first < count; first += concurrency) {
         const size = Math.min(concurrency, count - first)
         for (const key of vistoFirst ? ['visto', 'direct'] : ['direct', 'visto']) {
-          const round = await runRound(targets[key], images, phase++, first, size, concurrency, options.maxTokens)
-          const slots = await slotTimes.take(round.results.filter((r) => r.ok).length)
-          collected[key].results.push(...round.results)
-          collected[key].wallMs += round.wallMs
-          if (slots === undefined) collected[key].engineIncomplete = true
-          else collected[key].engineMs.push(...slots)
+          await collected[key].add(await runRound(targets[key], images, phase++, first, size, concurrency, options.maxTokens), slotTimes)
         }
         vistoFirst = !vistoFirst
       }
       levels.push({
         concurrency,
-        visto: summarise(collected.visto.results, collected.visto.wallMs, collected.visto.engineIncomplete ? [] : collected.visto.engineMs),
-        direct: summarise(collected.direct.results, collected.direct.wallMs, collected.direct.engineIncomplete ? [] : collected.direct.engineMs),
+        visto: collected.visto.summary(),
+        direct: collected.direct.summary(),
       })
     }
     apiLevels = await runApiPhase({ server, slotTimes, options, firstImage: maxCount, firstPhase: phase })
