@@ -8,6 +8,7 @@ import { prefixLlamaCppMetrics } from './llama-cpp-metrics.js'
 import { LlamaServerProcess, type LlamaServerProcessOptions } from './llama-server-process.js'
 import { readMmprojGeometry } from './mmproj-geometry.js'
 import { ProgressWatchdog, slotProgress } from './progress-watchdog.js'
+import { SlotPicker } from './slot-picker.js'
 import { FORCED_CALL_PREFIX, TOOL_CALL_CLOSE, ToolCallParser, toolCallSchema } from './tool-call-format.js'
 
 export interface LlamaCppEngineOptions extends LlamaServerProcessOptions {
@@ -71,8 +72,11 @@ export class LlamaCppEngine implements Engine {
   private watchdog: ProgressWatchdog | undefined
   /** Why the current child was killed, when it was killed for a stall. */
   private stallReason: string | undefined
+  /** Keeps busy slots together (see SlotPicker); one per engine, as the slot count outlives a restarted child. */
+  private readonly slots: SlotPicker
 
   constructor(private readonly options: LlamaCppEngineOptions) {
+    this.slots = new SlotPicker(options.parallel)
     this.process = this.createProcess()
   }
 
@@ -309,6 +313,28 @@ export class LlamaCppEngine implements Engine {
       parse_special: false,
     }
     const processGone = this.generation.signal
+    let slot: number
+    try {
+      slot = await this.slots.take(AbortSignal.any([signal, processGone]))
+    } catch (error) {
+      throw this.translateFailure(error, signal, processGone)
+    }
+    try {
+      yield* this.completionOnSlot({ ...body, id_slot: slot }, forced, request, signal, processGone)
+    } finally {
+      this.slots.give(slot)
+    }
+  }
+
+  private async *completionOnSlot(
+    body: Record<string, unknown>,
+    forced: boolean,
+    request: EngineRequest,
+    signal: AbortSignal,
+    processGone: AbortSignal,
+  ): AsyncGenerator<EngineEvent> {
+    const s = request.sampling
+    const tools = request.tools
     const combined = AbortSignal.any([signal, processGone])
     let response: Response
     try {
