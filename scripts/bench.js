@@ -49,7 +49,7 @@ ${FULL_STANDIN_DIR} when present, else a tiny stand-in generated on the fly.
   --api-concurrency LIST  the API adapters' phase (chat completions, Responses,
                         Anthropic, Ollama on the same engine): default 1,4 (quick: 1);
                         "none" skips it
-  --api-requests N      per API and level (default max(6, 2×c); quick 2)
+  --api-requests N      per API and level (default max(10, 4×c); quick 2)
   --no-llama-bench      skip llama-bench     --no-images   skip scripts/bench-images.js
   --out FILE            default docs/benchmarks.md
   -h, --help`
@@ -217,24 +217,42 @@ const base64Of = (dataUrl) => dataUrl.slice(dataUrl.indexOf(',') + 1)
 
 /**
  * The same question about the same kind of image in each API's own words, for the API
- * adapters' phase. No `ignore_eos` (only chat and Responses have it): the stand-ins never
- * emit an end token, so every answer runs to its token limit anyway (the report shows
- * each API's completion tokens per request, so a model that stops early shows up).
+ * adapters' phase. Every API gets the same prompt: the image first, then one text of tag
+ * and question, because that is the only shape Ollama's messages have (`images` beside
+ * `content`, which the adapter renders image first). With chat's tag-image-question order
+ * Ollama's prompt differed by a token and a position, which is the engine's cost, not the
+ * adapter's. Each request has an image of its own, so no tag is needed ahead of it.
+ * No `ignore_eos` (only chat and Responses have it): the stand-ins never emit an end
+ * token, so every answer runs to its token limit anyway (the report shows each API's
+ * completion tokens per request, so a model that stops early shows up).
  */
+const apiText = (phase, index) => `${jobTag(phase, index)} ${QUESTION}`
 const apiBodies = {
-  chat: (image, phase, index, maxTokens) => {
-    const { ignore_eos, ...body } = chatBody(image, phase, index, maxTokens)
-    return body
-  },
+  chat: (image, phase, index, maxTokens) => ({
+    model: MODEL_ALIAS,
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'image_url', image_url: { url: image } },
+          { type: 'text', text: apiText(phase, index) },
+        ],
+      },
+    ],
+    stream: true,
+    stream_options: { include_usage: true },
+    max_tokens: maxTokens,
+    temperature: 0,
+    seed: 7,
+  }),
   responses: (store) => (image, phase, index, maxTokens) => ({
     model: MODEL_ALIAS,
     input: [
       {
         role: 'user',
         content: [
-          { type: 'input_text', text: jobTag(phase, index) },
           { type: 'input_image', image_url: image },
-          { type: 'input_text', text: QUESTION },
+          { type: 'input_text', text: apiText(phase, index) },
         ],
       },
     ],
@@ -250,9 +268,8 @@ const apiBodies = {
       {
         role: 'user',
         content: [
-          { type: 'text', text: jobTag(phase, index) },
           { type: 'image', source: { type: 'base64', media_type: 'image/jpeg', data: base64Of(image) } },
-          { type: 'text', text: QUESTION },
+          { type: 'text', text: apiText(phase, index) },
         ],
       },
     ],
@@ -262,7 +279,7 @@ const apiBodies = {
   }),
   ollama: (image, phase, index, maxTokens) => ({
     model: MODEL_ALIAS,
-    messages: [{ role: 'user', content: `${jobTag(phase, index)} ${QUESTION}`, images: [base64Of(image)] }],
+    messages: [{ role: 'user', content: apiText(phase, index), images: [base64Of(image)] }],
     stream: true,
     options: { temperature: 0, num_predict: maxTokens, seed: 7 },
   }),
@@ -674,7 +691,7 @@ function apiTable(apiLevels) {
 function apiSection(r) {
   if (r.apiLevels.length === 0) return '_Not run: --api-concurrency none._'
   const errors = r.apiLevels.flatMap((l) => l.apis.flatMap((a) => a.errors.map((e) => `- ${a.name}, concurrency ${l.concurrency}: ${e}`)))
-  return `The same streamed question about a distinct ${r.imageSize}×${r.imageSize} JPEG through each API Visto speaks, on the same server and engine as above (\`max_tokens\` ${r.maxTokens} in each API's own field, temperature 0, no \`ignore_eos\`: the stand-ins never end early). The APIs take turns, each order twice in a row (llama-server's rounds alternate fast and slow whatever is sent, so an API's two turns fall on one of each), the order rotating between pairs; one unmeasured warm-up request each.
+  return `The same streamed question about a distinct ${r.imageSize}×${r.imageSize} JPEG through each API Visto speaks, on the same server and engine as above, as the same prompt (the image, then one text: Ollama's messages have no other shape; \`max_tokens\` ${r.maxTokens} in each API's own field, temperature 0, no \`ignore_eos\`: the stand-ins never end early). The APIs take turns, each order twice in a row, the order rotating between pairs, so drift on the shared machine falls on all of them alike; one unmeasured warm-up request each.
 
 ${apiTable(r.apiLevels)}
 ${errors.length > 0 ? `\nFailed requests:\n\n${errors.join('\n')}\n` : ''}
@@ -764,7 +781,7 @@ ${r.embeddingCacheBench.skipped ? `_Not run: ${r.embeddingCacheBench.skipped}_` 
 
 ## How to read this
 
-Both targets run on the same llama-server process with the same images, so the **Visto ÷ direct** ratios are Visto's own cost: parsing the request, decoding and re-encoding each image with sharp, rendering the chat template, and relaying the stream. A ratio near 1.00× means the engine dominates, as it should; on the same CPU cores Visto's image work competes with the engine's threads. Because the machine is shared, the engine's own speed swings from run to run (see the load column), and that moves every time-based column on both sides. The steadier measure of Visto's cost is therefore **outside engine s/req**: a request's latency minus the time llama-server itself reports for that request's slot (prompt, image encoder and generation, from its log), i.e. the time spent in HTTP, JSON, image handling, templating and streaming; **outside engine Visto − direct** is what Visto adds per request. **TTFT** (time to the first content token) includes the vision encoder and prompt processing, so it is the number images move most; **completion tok/s** is generated tokens per wall-clock second over the whole level (all streams together), and **per-stream tok/s** the decode speed one client sees. The direct path renders the prompt with llama-server's own template and Visto with its own, so prompt token counts can differ by a few tokens (see the prompt tok/req column). **llama-bench** measures the engine alone on text (no image encoder, no HTTP) and is the ceiling: direct generation at concurrency 1 should come close to its tg figure, and prompt-heavy requests cannot beat its pp figure per token. The models are stand-ins with random weights and real shapes: speed matches the real model of the same shape, the text does not. Percentiles are nearest-rank (each is a time some request really took), so with fewer than 20 requests a level's p95 is its slowest request; rerun before drawing fine conclusions.
+Both targets run on the same llama-server process with the same images, so the **Visto ÷ direct** ratios are Visto's own cost: parsing the request, decoding and re-encoding each image with sharp, rendering the chat template, and relaying the stream. A ratio near 1.00× means the engine dominates, as it should; on the same CPU cores Visto's image work competes with the engine's threads. One difference is not overhead but a choice: Visto names the slot each request takes (the lowest free one), while the direct requests leave it to llama-server, whose least-recently-used choice scatters fewer requests than slots, and a batch on scattered slots decodes slower (its attention spans the empty slots between them); so between 1 and the slot count, Visto can beat direct. Because the machine is shared, the engine's own speed swings from run to run (see the load column), and that moves every time-based column on both sides. The steadier measure of Visto's cost is therefore **outside engine s/req**: a request's latency minus the time llama-server itself reports for that request's slot (prompt, image encoder and generation, from its log), i.e. the time spent in HTTP, JSON, image handling, templating and streaming; **outside engine Visto − direct** is what Visto adds per request. **TTFT** (time to the first content token) includes the vision encoder and prompt processing, so it is the number images move most; **completion tok/s** is generated tokens per wall-clock second over the whole level (all streams together), and **per-stream tok/s** the decode speed one client sees. The direct path renders the prompt with llama-server's own template and Visto with its own, so prompt token counts can differ by a few tokens (see the prompt tok/req column). **llama-bench** measures the engine alone on text (no image encoder, no HTTP) and is the ceiling: direct generation at concurrency 1 should come close to its tg figure, and prompt-heavy requests cannot beat its pp figure per token. The models are stand-ins with random weights and real shapes: speed matches the real model of the same shape, the text does not. Percentiles are nearest-rank (each is a time some request really took), so with fewer than 20 requests a level's p95 is its slowest request; rerun before drawing fine conclusions.
 `
 }
 
@@ -775,11 +792,11 @@ Both targets run on the same llama-server process with the same images, so the *
  * the Responses API (unstored and stored), Anthropic's Messages API and Ollama's chat, on
  * the same server and engine. Every request gets an image of its own (the engine's
  * embedding cache would otherwise answer the second API's image from the first's), and
- * the APIs take turns. llama-server's rounds alternate fast and slow whatever is sent (rounds
- * of 4 on 8 slots: 24-26 s, then 37-38 s, then 24-26 s …, 2026-12-02; emptying the slots
- * before each round did not change it), so each order runs twice in a row: with five APIs
- * an API's second turn falls on the other parity from its first. The order rotates between
- * those pairs, so drift on a shared machine falls on all of them alike.
+ * the APIs take turns, each order twice in a row, the order rotating between pairs, so
+ * drift on a shared machine falls on all of them alike. (Before Visto named the engine's
+ * slots, rounds of 4 on 8 slots alternated 24 s and 37 s whatever was sent, as
+ * llama-server's own choice scattered them: see SlotPicker. A pair of turns put one of
+ * each on every API.)
  */
 async function runApiPhase({ server, slotTimes, options, firstImage, firstPhase }) {
   if (options.apiConcurrency.length === 0) return []
@@ -809,7 +826,7 @@ async function runApiPhase({ server, slotTimes, options, firstImage, firstPhase 
   const levels = []
   let roundNumber = 0
   for (const concurrency of options.apiConcurrency) {
-    const count = options.apiRequests ?? (options.quick ? 2 : Math.max(6, 2 * concurrency))
+    const count = options.apiRequests ?? (options.quick ? 2 : Math.max(10, 4 * concurrency))
     progress(`API phase, concurrency ${concurrency}: ${count} requests per API in rounds of ${concurrency}`)
     const collected = []
     for (const target of targets) collected.push({ target, images: await imagesFor(count), tally: new RoundTally() })
