@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningServer } from '../packages/server/src/main.js'
+import { dataUrl, testImage } from '@visto/testkit/images/test-images'
 import { startTinyServer } from '../test-support/in-process-server.js'
 
 // llama-server left to itself takes the least recently used slot, which scatters the busy
@@ -15,14 +16,26 @@ afterAll(async () => {
   await server?.shutdown()
 })
 
-async function ask(text: string): Promise<number> {
+async function chat(messages: unknown[]): Promise<{ status: number; promptTokens: number }> {
   const response = await fetch(`${server.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ messages: [{ role: 'user', content: text }], max_tokens: 4, temperature: 0 }),
+    body: JSON.stringify({ messages, max_tokens: 4, temperature: 0 }),
   })
-  await response.text()
-  return response.status
+  const body = (await response.json()) as { usage?: { prompt_tokens: number } }
+  return { status: response.status, promptTokens: body.usage?.prompt_tokens ?? 0 }
+}
+
+async function ask(text: string): Promise<number> {
+  return (await chat([{ role: 'user', content: text }])).status
+}
+
+/** The prompt tokens llama-server evaluated (not taken from a cache) for the tasks since `from`. */
+function promptTokensEvaluated(from: number): number[] {
+  return engineLog.slice(from).flatMap((line) => {
+    const match = /prompt eval time =\s*[\d.]+ ms \/\s*(\d+) tokens/.exec(line)
+    return match ? [Number(match[1])] : []
+  })
 }
 
 /** The slots llama-server launched tasks on since `from` (its log index). */
@@ -44,5 +57,42 @@ describe('slot choice on the supervised llama-server', () => {
     expect(await Promise.all(['One of two.', 'Two of two.'].map(ask))).toEqual([200, 200])
     expect(slotsLaunched(from).sort()).toEqual([0, 1])
     expect(engineLog.slice(from).some((line) => line.includes('selected slot by id'))).toBe(true)
+  }, 60_000)
+
+  it("reuses a conversation's cached prompt after another conversation took its slot", async () => {
+    const photo = dataUrl(await testImage(320, 240))
+    const first = [
+      {
+        role: 'user',
+        content: [
+          { type: 'image_url', image_url: { url: photo } },
+          { type: 'text', text: 'What is this?' },
+        ],
+      },
+    ]
+    const opened = await chat(first)
+    expect(opened.status).toBe(200)
+    // Another conversation runs on slot 0 in between, so the follow-up finds slot 0 holding it.
+    expect(
+      (
+        await chat([
+          {
+            role: 'user',
+            content: [
+              { type: 'image_url', image_url: { url: dataUrl(await testImage(300, 200)) } },
+              { type: 'text', text: 'And this?' },
+            ],
+          },
+        ])
+      ).status,
+    ).toBe(200)
+    const from = engineLog.length
+    const followUp = await chat([...first, { role: 'assistant', content: 'A thing.' }, { role: 'user', content: 'Which colour?' }])
+    expect(followUp.status).toBe(200)
+    expect(slotsLaunched(from)).toEqual([0])
+    // llama-server brought the first turn back from its host-memory prompt cache: only the new turn was evaluated.
+    const [evaluated] = promptTokensEvaluated(from)
+    expect(evaluated).toBeLessThanOrEqual(followUp.promptTokens - opened.promptTokens)
+    expect(evaluated).toBeGreaterThan(0)
   }, 60_000)
 })
