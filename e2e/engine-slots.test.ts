@@ -73,19 +73,16 @@ describe('slot choice on the supervised llama-server', () => {
     const opened = await chat(first)
     expect(opened.status).toBe(200)
     // Another conversation runs on slot 0 in between, so the follow-up finds slot 0 holding it.
-    expect(
-      (
-        await chat([
-          {
-            role: 'user',
-            content: [
-              { type: 'image_url', image_url: { url: dataUrl(await testImage(300, 200)) } },
-              { type: 'text', text: 'And this?' },
-            ],
-          },
-        ])
-      ).status,
-    ).toBe(200)
+    const other = await chat([
+      {
+        role: 'user',
+        content: [
+          { type: 'image_url', image_url: { url: dataUrl(await testImage(300, 200)) } },
+          { type: 'text', text: 'And this?' },
+        ],
+      },
+    ])
+    expect(other.status).toBe(200)
     const from = engineLog.length
     const followUp = await chat([...first, { role: 'assistant', content: 'A thing.' }, { role: 'user', content: 'Which colour?' }])
     expect(followUp.status).toBe(200)

@@ -228,23 +228,14 @@ const base64Of = (dataUrl) => dataUrl.slice(dataUrl.indexOf(',') + 1)
  */
 const apiText = (phase, index) => `${jobTag(phase, index)} ${QUESTION}`
 const apiBodies = {
-  chat: (image, phase, index, maxTokens) => ({
-    model: MODEL_ALIAS,
-    messages: [
-      {
-        role: 'user',
-        content: [
-          { type: 'image_url', image_url: { url: image } },
-          { type: 'text', text: apiText(phase, index) },
-        ],
-      },
-    ],
-    stream: true,
-    stream_options: { include_usage: true },
-    max_tokens: maxTokens,
-    temperature: 0,
-    seed: 7,
-  }),
+  chat: (image, phase, index, maxTokens) => {
+    const { ignore_eos, ...body } = chatBody(image, phase, index, maxTokens)
+    const content = [
+      { type: 'image_url', image_url: { url: image } },
+      { type: 'text', text: apiText(phase, index) },
+    ]
+    return { ...body, messages: [{ role: 'user', content }] }
+  },
   responses: (store) => (image, phase, index, maxTokens) => ({
     model: MODEL_ALIAS,
     input: [

@@ -274,17 +274,29 @@ export class LlamaCppEngine implements Engine {
   async *generate(request: EngineRequest, signal: AbortSignal): AsyncGenerator<EngineEvent> {
     await this.health()
     const work = this.watchdog?.begin(request.requestId)
+    let slot: number | undefined
     try {
-      for await (const event of this.completion(request, signal)) {
+      slot = await this.takeSlot(signal)
+      for await (const event of this.completion(request, slot, signal)) {
         work?.progressed()
         yield event
       }
     } finally {
       work?.end()
+      if (slot !== undefined) this.slots.give(slot)
     }
   }
 
-  private async *completion(request: EngineRequest, signal: AbortSignal): AsyncGenerator<EngineEvent> {
+  private async takeSlot(signal: AbortSignal): Promise<number> {
+    const processGone = this.generation.signal
+    try {
+      return await this.slots.take(AbortSignal.any([signal, processGone]))
+    } catch (error) {
+      throw this.translateFailure(error, signal, processGone)
+    }
+  }
+
+  private async *completion(request: EngineRequest, slot: number, signal: AbortSignal): AsyncGenerator<EngineEvent> {
     const tools = request.tools
     const { prompt, forced } = this.renderPrompt(request)
     const images = request.messages.flatMap((m) => m.content.flatMap((p) => (p.type === 'image' ? [p.image.data.toString('base64')] : [])))
@@ -311,30 +323,9 @@ export class LlamaCppEngine implements Engine {
       n_probs: s.logprobs === undefined ? undefined : Math.max(1, s.logprobs),
       // We render the template ourselves, so special tokens in user text must stay text.
       parse_special: false,
+      id_slot: slot,
     }
     const processGone = this.generation.signal
-    let slot: number
-    try {
-      slot = await this.slots.take(AbortSignal.any([signal, processGone]))
-    } catch (error) {
-      throw this.translateFailure(error, signal, processGone)
-    }
-    try {
-      yield* this.completionOnSlot({ ...body, id_slot: slot }, forced, request, signal, processGone)
-    } finally {
-      this.slots.give(slot)
-    }
-  }
-
-  private async *completionOnSlot(
-    body: Record<string, unknown>,
-    forced: boolean,
-    request: EngineRequest,
-    signal: AbortSignal,
-    processGone: AbortSignal,
-  ): AsyncGenerator<EngineEvent> {
-    const s = request.sampling
-    const tools = request.tools
     const combined = AbortSignal.any([signal, processGone])
     let response: Response
     try {

@@ -17,7 +17,7 @@
  */
 export class SlotPicker {
   private readonly busy: boolean[]
-  private readonly waiting: Array<{ resolve: (slot: number) => void; reject: (reason: unknown) => void; signal?: AbortSignal; onAbort: () => void }> = []
+  private readonly waiting: Array<{ resolve: (slot: number) => void; signal?: AbortSignal; onAbort: () => void }> = []
 
   constructor(readonly slotCount: number) {
     if (!Number.isInteger(slotCount) || slotCount < 1) throw new RangeError(`slotCount must be a positive integer, got ${slotCount}`)
@@ -39,7 +39,6 @@ export class SlotPicker {
     return new Promise<number>((resolve, reject) => {
       const waiter = {
         resolve,
-        reject,
         signal,
         onAbort: () => {
           const at = this.waiting.indexOf(waiter)
