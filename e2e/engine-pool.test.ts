@@ -3,6 +3,7 @@ import sharp from 'sharp'
 import { dataUrl, testImage } from '@visto/testkit/images/test-images'
 import { parseServeConfig } from '../packages/server/src/config.js'
 import type { PoolMemberStatus } from '../packages/server/src/engines/engine.js'
+import { imageCacheMbPerEngine, usableMemoryBytes } from '../packages/server/src/engines/llama-cpp/image-cache-size.js'
 import { startServer, type RunningServer } from '../packages/server/src/main.js'
 import { startTinyServer } from '../test-support/in-process-server.js'
 import { freshDataDir } from '../test-support/data-dir.js'
@@ -247,6 +248,12 @@ describe('--replicas 2: two supervised llama-server children behind one endpoint
       expect(statuses.map((r) => r.status)).toEqual(Array(8).fill(200))
       const spread = (await health(server)).engines.map((e) => e.requests)
       expect(spread.every((n) => n > 0)).toBe(true)
+      // The children share this machine's memory, so the auto-sized embedding cache is split between them.
+      const metrics = parsePrometheusText(await (await fetch(`${server.url}/metrics`)).text())
+      const halfOfAuto = imageCacheMbPerEngine('auto', usableMemoryBytes(), 2)
+      for (const upstream of ['replica-0', 'replica-1']) {
+        expect(sample(metrics, 'visto_engine_llamacpp_image_cache_capacity_bytes', { upstream })).toBe(halfOfAuto * 1024 * 1024)
+      }
 
       process.kill(llamaServerPid({ port: announcedPort(engineLog, 'replica-0') }), 'SIGKILL')
       await waitFor(server, 'the crashed replica to be taken out', (s) => s.engines[0]!.state === 'open' && s.capacity === 2)

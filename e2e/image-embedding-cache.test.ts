@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningServer } from '../packages/server/src/main.js'
 import type { LlamaServerProcess } from '../packages/server/src/engines/llama-cpp/llama-server-process.js'
+import { imageCacheMbPerEngine, usableMemoryBytes } from '../packages/server/src/engines/llama-cpp/image-cache-size.js'
 import { dataUrl, png, testImage } from '@visto/testkit/images/test-images'
 import { parsePrometheusText, sample } from '../test-support/prometheus-text.js'
 import { startTinyServer } from '../test-support/in-process-server.js'
@@ -141,6 +142,18 @@ describe('the image embedding cache in the engine', () => {
     const afterSecond = (await scrape(withCache)).samples
     expect(sample(afterSecond, HITS) - sample(afterFirst, HITS)).toBe(1)
     expect(sample(afterSecond, MISSES) - sample(before, MISSES)).toBe(sample(afterFirst, MISSES) - sample(before, MISSES))
+  })
+
+  it('gets an eighth of the memory, at most 4096 MiB, by default', async () => {
+    const byDefault = await startTinyServer(['--response-cache-mb', '0'])
+    try {
+      const { samples } = await scrape(byDefault)
+      const mb = imageCacheMbPerEngine('auto', usableMemoryBytes())
+      expect(mb).toBe(Math.min(4096, Math.floor(usableMemoryBytes() / 8 / 1024 / 1024)))
+      expect(sample(samples, 'visto_engine_llamacpp_image_cache_capacity_bytes')).toBe(mb * 1024 * 1024)
+    } finally {
+      await byDefault.shutdown()
+    }
   })
 
   it('counts nothing with --image-cache-mb 0', async () => {

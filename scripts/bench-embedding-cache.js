@@ -169,7 +169,7 @@ process.stdout.write(
     `"Vision encoder" is the engine's own time for it ("vision encoder: … in X ms", from Visto's patch); "engine prompt" is llama-server's prompt eval time (encoder plus decoding every prompt token, image tokens included).\n\n` +
     `| image embedding cache | prompt tokens | first question: TTFT s | vision encoder (share of TTFT) | engine prompt s | second question: TTFT s | vision encoder | engine prompt s | second ÷ first |\n` +
     `|---|---:|---:|---:|---:|---:|---|---:|---:|\n` +
-    `${row('off (`--image-cache-mb 0`)', off)}\n${row('on (default 256 MiB)', on)}\n\n` +
+    `${row('off (`--image-cache-mb 0`)', off)}\n${row('on (256 MiB, the default until 2026-12-03)', on)}\n\n` +
     `With the cache on, the second question was a hit (${on.hits} hit${on.hits === 1 ? '' : 's'}); the photo's embeddings take ${(on.bytes / 1024 / 1024).toFixed(1)} MiB of the cache.\n`,
 )
 process.exit(0)

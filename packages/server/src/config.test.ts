@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { batchConcurrency, ConfigError, describeNonDefaults, parseServeConfig, replicaCount, serveHelp, upstreamUrls } from './config.js'
+import { batchConcurrency, ConfigError, describeNonDefaults, imageCacheSetting, parseServeConfig, replicaCount, serveHelp, upstreamUrls } from './config.js'
 
 describe('serve config', () => {
   it('separates every option in --help from its description, in one column', () => {
@@ -98,6 +98,18 @@ describe('serve config', () => {
     expect(replicaCount(parseServeConfig(['--devices', '0,1,2'], {}))).toBe(3)
     expect(replicaCount(parseServeConfig(['--devices', '0,1', '--replicas', '4'], {}))).toBe(4)
     expect(() => parseServeConfig(['--routing', 'random'], {})).toThrow('--routing must be one of affinity, least-loaded, round-robin, got "random"')
+  })
+
+  it('takes --image-cache-mb as auto (the default) or MiB, 0 included, and refuses anything else', () => {
+    expect(imageCacheSetting(parseServeConfig([], {})['image-cache-mb'])).toBe('auto')
+    expect(imageCacheSetting(parseServeConfig(['--image-cache-mb', '0'], {})['image-cache-mb'])).toBe(0)
+    expect(imageCacheSetting(parseServeConfig(['--image-cache-mb', '0.1'], {})['image-cache-mb'])).toBe(0.1)
+    expect(imageCacheSetting(parseServeConfig([], { VISTO_IMAGE_CACHE_MB: '512' })['image-cache-mb'])).toBe(512)
+    for (const bad of ['-1', 'lots', ' ', 'Infinity']) {
+      expect(() => parseServeConfig([`--image-cache-mb=${bad}`], {})).toThrow(
+        new ConfigError(`--image-cache-mb must be auto or a number of MiB (0 turns the cache off), got "${bad}"`),
+      )
+    }
   })
 
   it('takes --batch-concurrency as auto (the default: every engine slot) or a whole number, and refuses anything else', () => {

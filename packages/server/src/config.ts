@@ -176,11 +176,10 @@ export const serveOptions = {
     description: 'Which answers are cached: deterministic ones (temperature 0 or a seed), all (sampled ones too), or off.',
   },
   'image-cache-mb': {
-    kind: 'number',
-    default: 256,
-    min: 0,
+    kind: 'string',
+    default: 'auto',
     description:
-      'Memory for recent images’ embeddings inside the engine (LRU), in MiB, so another question about the same image skips the vision encoder; 0 turns it off. Needs Visto’s own llama-server build; others ignore it.',
+      'Memory for recent images’ embeddings inside the engine (LRU), in MiB, so another question about the same image skips the vision encoder: auto = an eighth of the memory this process may use, at most 4096 (shared by --replicas), or a number; 0 turns it off. Needs Visto’s own llama-server build; others ignore it.',
   },
   'metrics-public': { kind: 'boolean', default: false, description: 'Serve GET /metrics without the API key (for a Prometheus that cannot send one).' },
   'drain-seconds': { kind: 'number', default: 30, min: 0, description: 'On SIGINT/SIGTERM, how long in-flight requests may finish.' },
@@ -298,6 +297,7 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
     )
   }
   batchConcurrency(config['batch-concurrency'] as string)
+  imageCacheSetting(config['image-cache-mb'] as string)
   try {
     parseOriginList(config['cors-origins'] as string | undefined)
   } catch (error) {
@@ -320,6 +320,14 @@ export function batchConcurrency(value: string): number | 'auto' {
   const count = Number(value)
   if (!/^\d+$/.test(value.trim()) || count < 1 || count > 1024) throw new ConfigError(`--batch-concurrency must be auto or a whole number from 1 to 1024, got "${value}"`)
   return count
+}
+
+/** --image-cache-mb as given: auto, or MiB (≥ 0). */
+export function imageCacheSetting(value: string): number | 'auto' {
+  if (value.trim() === 'auto') return 'auto'
+  const mb = Number(value)
+  if (value.trim() === '' || !Number.isFinite(mb) || mb < 0) throw new ConfigError(`--image-cache-mb must be auto or a number of MiB (0 turns the cache off), got "${value}"`)
+  return mb
 }
 
 /** --devices as a list: "0,1" → ["0", "1"]. */

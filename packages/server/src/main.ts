@@ -3,8 +3,9 @@ import { join } from 'node:path'
 import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { BatchSystem } from './batches/batch-system.js'
 import { composeServer } from './compose.js'
-import { describeNonDefaults, parseDevices, replicaCount, upstreamUrls, type ServeConfig } from './config.js'
+import { describeNonDefaults, imageCacheSetting, parseDevices, replicaCount, upstreamUrls, type ServeConfig } from './config.js'
 import type { Engine } from './engines/engine.js'
+import { autoImageCacheCeilingMb, imageCacheMbPerEngine, usableMemoryBytes } from './engines/llama-cpp/image-cache-size.js'
 import { LlamaCppEngine } from './engines/llama-cpp/llama-cpp-engine.js'
 import { locateLlamaServer } from './engines/llama-cpp/llama-server-binary.js'
 import { OpenAiUpstreamEngine } from './engines/openai-upstream-engine.js'
@@ -39,12 +40,21 @@ export interface ServeIo {
   logger?: FastifyServerOptions['logger']
 }
 
-function poolOptions(config: ServeConfig, aliases: string[], io: ServeIo): EnginePoolOptions {
+/**
+ * The embedding cache of each engine in a pool, in MiB, as far as this server can know:
+ * its own children's, or for engines elsewhere the size given, else the auto size of an
+ * engine on a machine with memory to spare (auto's ceiling), which is what pool boxes have.
+ */
+function upstreamImageCacheMb(config: ServeConfig): number {
+  const setting = imageCacheSetting(config['image-cache-mb'])
+  return setting === 'auto' ? autoImageCacheCeilingMb : setting
+}
+
+function poolOptions(config: ServeConfig, aliases: string[], io: ServeIo, imageCacheMb: number): EnginePoolOptions {
   const probeMs = Math.round(config['upstream-probe-seconds'] * 1000)
   return {
     routing: config.routing as RoutingMode,
-    // The engines' embedding caches are taken to be the size this server's own would be.
-    cacheEntries: mirrorEntriesFor(config['image-cache-mb']),
+    cacheEntries: mirrorEntriesFor(imageCacheMb),
     modelAliases: aliases,
     contextLength: config['ctx-size'],
     probeIntervalMs: probeMs,
@@ -78,13 +88,13 @@ async function createEngine(
     const urls = upstreamUrls(config['upstream-url'])
     if (config['upstream-discovery'] === 'dns') {
       const membership = dnsMembership({ urls, intervalMs: Math.round(config['upstream-discovery-seconds'] * 1000), create: upstream, resolve: hooks.resolveHost })
-      return { engine: new EnginePool([], { ...poolOptions(config, aliases, io), membership }) }
+      return { engine: new EnginePool([], { ...poolOptions(config, aliases, io, upstreamImageCacheMb(config)), membership }) }
     }
     if (urls.length === 1) return { engine: upstream(urls[0]!) }
     return {
       engine: new EnginePool(
         urls.map((url): PoolMember => ({ id: redactUrlCredentials(url).replace(/\/+$/, ''), engine: upstream(url) })),
-        poolOptions(config, aliases, io),
+        poolOptions(config, aliases, io, upstreamImageCacheMb(config)),
       ),
     }
   }
@@ -102,6 +112,8 @@ async function createEngine(
   const replicas = replicaCount(config)
   const devices = parseDevices(config.devices)
   // Children on the CPU share its cores rather than each taking all of them.
+  const imageCacheMb = imageCacheMbPerEngine(imageCacheSetting(config['image-cache-mb']), usableMemoryBytes(), replicas)
+  io.log(`image embedding cache: ${imageCacheMb} MiB${replicas > 1 ? ' per child' : ''}`)
   const threads = config.threads ?? (replicas > 1 && devices.length === 0 ? Math.max(1, Math.floor(availableParallelism() / replicas)) : undefined)
   const replica = (index: number) =>
     new LlamaCppEngine({
@@ -113,7 +125,7 @@ async function createEngine(
       parallel: config.parallel,
       threads,
       gpuLayers: config['gpu-layers'],
-      imageCacheMb: config['image-cache-mb'],
+      imageCacheMb,
       stallSeconds: config['engine-stall-seconds'],
       reportError: (message, details) => serverLog()?.error(details, message),
       ...(devices.length > 0 ? { extraEnv: { CUDA_VISIBLE_DEVICES: devices[index % devices.length]! } } : {}),
@@ -125,7 +137,7 @@ async function createEngine(
   return {
     engine: new EnginePool(
       Array.from({ length: replicas }, (_, i): PoolMember => ({ id: `replica-${i}`, engine: replica(i) })),
-      poolOptions(config, aliases, io),
+      poolOptions(config, aliases, io, imageCacheMb),
     ),
     modelFiles,
   }

@@ -1,5 +1,6 @@
 import { ApiError, EngineUnavailableError, NotFoundError, OverloadedError } from '../../errors.js'
 import type { Engine, EngineEvent, EngineHistory, EngineInfo, EngineRequest, EngineState, PoolMemberStatus } from '../engine.js'
+import { autoImageCacheCeilingMb } from '../llama-cpp/image-cache-size.js'
 import { CircuitBreaker, defaultBreakerOptions, type BreakerOptions } from './circuit-breaker.js'
 import { qwen3VlGeometry } from '../vision-geometry.js'
 import { labelExposition } from './label-exposition.js'
@@ -38,7 +39,7 @@ export interface EnginePoolOptions {
   bound?: LoadBound
   /**
    * How many images each engine's embedding cache holds: the size of the router's mirror of
-   * it (KeyMirror). Default: what the default --image-cache-mb holds.
+   * it (KeyMirror). Default: what an auto-sized cache holds on a machine with memory to spare.
    */
   cacheEntries?: number
   /** How long work routed to an engine keeps counting as recent (DecayingSum's time constant), in ms. */
@@ -166,8 +167,7 @@ export class EnginePool implements Engine {
       id,
       engine,
       this.options.breaker ?? defaultBreakerOptions,
-      // Without a size: what the default --image-cache-mb (256) holds.
-      new KeyMirror(this.options.cacheEntries ?? mirrorEntriesFor(256)),
+      new KeyMirror(this.options.cacheEntries ?? mirrorEntriesFor(autoImageCacheCeilingMb)),
       new DecayingSum(this.options.recentWorkMs ?? defaultRecentWorkSeconds * 1000),
     )
     this.members.set(id, member)
