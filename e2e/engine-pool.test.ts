@@ -189,6 +189,73 @@ describe('--upstream-url A,B,C: three llama-servers behind one endpoint', () => 
     for (const count of counts) expect(count).toBeGreaterThanOrEqual(5)
   })
 
+  it('sends a follow-up to the engine that answered its conversation, which evaluates only the new turn, even when the photo’s own engine is back', async () => {
+    const photo = dataUrl(await distinctImage(77), 'image/png')
+    const turn = (question: string, history: Array<{ role: string; content: unknown }> = []) =>
+      fetch(`${server.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          messages: [
+            ...history,
+            {
+              role: 'user',
+              content:
+                history.length > 0
+                  ? question
+                  : [
+                      { type: 'image_url', image_url: { url: photo } },
+                      { type: 'text', text: question },
+                    ],
+            },
+          ],
+          max_tokens: 4,
+          temperature: 0,
+        }),
+      })
+    const answered = async (response: Response) => {
+      expect(response.status).toBe(200)
+      const body = (await response.json()) as { choices: Array<{ message: { content: string } }>; usage: { prompt_tokens: number } }
+      return { text: body.choices[0]!.message.content, promptTokens: body.usage.prompt_tokens }
+    }
+    // A stopped engine has counted nothing.
+    const countersOf = (engine: TestLlamaServer) => counters(engine).catch(() => ({ promptTokens: 0, hits: 0, misses: 0 }))
+    const evaluated = async (run: () => Promise<Response>) => {
+      const before = await Promise.all(engines.map(countersOf))
+      const result = await answered(await run())
+      const after = await Promise.all(engines.map(countersOf))
+      return { ...result, moved: after.map((c, i) => c.promptTokens - before[i]!.promptTokens) }
+    }
+    // One conversation finds the photo's own engine.
+    const opening = (question: string) => ({
+      role: 'user',
+      content: [
+        { type: 'image_url', image_url: { url: photo } },
+        { type: 'text', text: question },
+      ],
+    })
+    const first = await evaluated(() => turn('What is this?'))
+    const own = first.moved.findIndex((n) => n > 0)
+    expect(first.moved.filter((n) => n > 0)).toHaveLength(1)
+    // While that engine is down, another conversation about the photo starts elsewhere.
+    const ownId = `${engines[own]!.url}/v1`
+    await engines[own]!.kill()
+    await waitFor(server, 'the photo’s engine to be out', (h) => h.engines.find((e) => e.id === ownId)!.state === 'open')
+    const other = await evaluated(() => turn('How many colours?'))
+    const elsewhere = other.moved.findIndex((n) => n > 0)
+    expect(elsewhere).not.toBe(own)
+    await engines[own]!.start()
+    await waitFor(server, 'the photo’s engine to be back', (h) => h.engines.find((e) => e.id === ownId)!.state === 'closed')
+    // Its follow-up returns to where its first turn's KV cache is, not to the photo's engine, and only the new turn is evaluated.
+    const followUp = await evaluated(() => turn('And which one is the largest?', [opening('How many colours?'), { role: 'assistant', content: other.text }]))
+    expect(followUp.moved.map((n) => n > 0)).toEqual(engines.map((_, i) => i === elsewhere))
+    expect(followUp.moved[elsewhere]!).toBeLessThan(followUp.promptTokens - other.promptTokens + 8)
+    // The first conversation's engine restarted and lost it: its follow-up goes by the photo again.
+    const lost = await evaluated(() => turn('Is it bright?', [opening('What is this?'), { role: 'assistant', content: first.text }]))
+    expect(lost.moved[own]!).toBeGreaterThan(0)
+    expect(lost.moved.filter((n) => n > 0)).toHaveLength(1)
+  })
+
   it('loses no request that had not started streaming when an engine is killed under load, and takes it back once restarted', async () => {
     const victim = engines[1]!
     const victimId = `${victim.url}/v1`

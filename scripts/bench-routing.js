@@ -7,20 +7,30 @@
 // embeddings take 40.5 MiB, so an engine's auto-sized --image-cache-mb holds 101 of them on a
 // machine with 32 GiB or more (4096 MiB, auto's ceiling), the engine boxes a pool is made of.
 // Each engine runs one request at a time (one slot, as measured), first come first served.
-// The routing policy and the router's memory of each engine (an LRU mirror of its embedding
-// cache, the work routed to it lately) are the server's own
-// (packages/server/dist/engines/pool/routing-policy.js, routing-memory.js); the work the
+// A follow-up on the engine that answered its conversation's previous turn finds that turn's
+// KV cache there (in its slot, or in llama-server's host-memory prompt cache, --cache-ram,
+// 8192 MiB by default, at 144 KiB a token on Qwen3-VL-4B: 36 layers × 8 KV heads × 128 × K
+// and V × f16) and evaluates only its new turn, as e2e/engine-slots.test.ts shows on the real
+// engine; anywhere else it evaluates its whole history, and its image too unless cached.
+// The routing policy and the router's memory (per engine an LRU mirror of its embedding
+// cache and the work routed to it lately; per conversation the engine of its latest turn)
+// are the server's own (packages/server/dist/engines/pool/routing-policy.js,
+// routing-memory.js); the work the
 // router sees an engine hold is the service time of the requests routed to it and not yet
 // finished, as the pool counts it, not their remaining time, which the pool cannot know.
 //
 // The trace: conversations arrive as a Poisson process; each is about one image drawn from
 // a Zipf-popular catalogue and has a first question plus a geometric number of follow-ups,
-// each some think time after the previous answer was due. A request's hit or miss is decided
-// when it is routed, against its engine's LRU of images (FIFO service makes that the order
-// the engine encodes them in).
+// each some think time after the previous answer was due; a follow-up's prompt holds the
+// whole conversation so far, as a chat API's requests do. A request's hit or miss is decided
+// when it is routed, against its engine's KV and LRU of images (FIFO service makes that the
+// order the engine meets them in). A hit is a request that skips the vision encoder: its
+// image's embeddings are cached, or its conversation's KV cache already holds the image.
 import { parseArgs } from 'node:util'
 const { chooseEngines, defaultLoadBound } = await import('../packages/server/dist/engines/pool/routing-policy.js')
-const { DecayingSum, KeyMirror, defaultRecentWorkSeconds, mirrorEntriesFor, photoEmbeddingMiB } = await import('../packages/server/dist/engines/pool/routing-memory.js')
+const { ConversationMemory, DecayingSum, KeyMirror, defaultConversationMemory, defaultRecentWorkSeconds, mirrorEntriesFor, photoEmbeddingMiB } = await import(
+  '../packages/server/dist/engines/pool/routing-memory.js'
+)
 const { autoImageCacheCeilingMb } = await import('../packages/server/dist/engines/llama-cpp/image-cache-size.js')
 
 const { values } = parseArgs({
@@ -32,6 +42,8 @@ const { values } = parseArgs({
     'follow-ups': { type: 'string', default: '1.5' },
     utilisation: { type: 'string', default: '0.7' },
     'cache-mb': { type: 'string', default: String(autoImageCacheCeilingMb) },
+    'kv-cache-mb': { type: 'string', default: '8192' },
+    'conversation-memory': { type: 'string', default: String(defaultConversationMemory) },
     queue: { type: 'string', default: String(defaultLoadBound.queue) },
     factor: { type: 'string', default: String(defaultLoadBound.factor) },
     constant: { type: 'string', default: String(defaultLoadBound.constant) },
@@ -56,11 +68,14 @@ const ANSWER_TOKENS = 64
 const PHOTO_MIB = photoEmbeddingMiB
 const CACHE_IMAGES = mirrorEntriesFor(Number(values['cache-mb']))
 const THINK_S = [20, 120]
-// A request's service on an engine holding its image, and on one that encodes it first; the
-// router's estimate of a request's cost is exact here.
+// A turn's new tokens after the first: the previous answer and the next question.
+const QUESTION_TOKENS = 20
+const TURN_TOKENS = ANSWER_TOKENS + QUESTION_TOKENS
+const KV_KIB_PER_TOKEN = (36 * 8 * 128 * 2 * 2) / 1024
+const KV_TOKENS = Math.floor((Number(values['kv-cache-mb']) * 1024) / KV_KIB_PER_TOKEN)
+// A first question's service on an engine holding its image, and on one that encodes it first.
 const HIT_S = PROMPT_TOKENS / PREFILL_TOKENS_PER_S + ANSWER_TOKENS / DECODE_TOKENS_PER_S
 const missService = ENCODE_S + HIT_S
-const cost = { hit: HIT_S, miss: missService }
 // A miss that waits for nothing: what any policy's p95 is at least when over 5 % of requests are first sights.
 const MISS_TTFT_S = ENCODE_S + PROMPT_TOKENS / PREFILL_TOKENS_PER_S
 
@@ -75,7 +90,7 @@ function random(seed) {
   }
 }
 
-/** The trace: requests sorted by arrival time, each { at, image }. */
+/** The trace: requests sorted by arrival time, each { at, image, conversation, turn }. */
 function trace(rand) {
   const weights = Array.from({ length: CATALOGUE }, (_, i) => 1 / (i + 1) ** ZIPF)
   const total = weights.reduce((a, b) => a + b, 0)
@@ -105,11 +120,12 @@ function trace(rand) {
     at += -Math.log(1 - rand()) / rate
     const image = pick()
     let t = at
-    requests.push({ at: t, image })
+    let turn = 0
+    requests.push({ at: t, image, conversation: c, turn })
     // Geometric number of follow-ups with mean FOLLOW_UPS.
     while (rand() < FOLLOW_UPS / (1 + FOLLOW_UPS)) {
       t += missService + THINK_S[0] + rand() * (THINK_S[1] - THINK_S[0])
-      requests.push({ at: t, image })
+      requests.push({ at: t, image, conversation: c, turn: ++turn })
     }
   }
   return requests.sort((a, b) => a.at - b.at)
@@ -117,6 +133,27 @@ function trace(rand) {
 
 function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]
+}
+
+/** A conversation's KV cache on an engine: true when it holds `conversation` (its previous turn), which then takes `tokens`, most recently used. */
+function kvTouch(kv, conversation, tokens) {
+  const held = kv.entries.has(conversation)
+  if (held) kv.tokens -= kv.entries.get(conversation)
+  kv.entries.delete(conversation)
+  if (tokens > KV_TOKENS) return held
+  kv.entries.set(conversation, tokens)
+  kv.tokens += tokens
+  for (const [oldest, size] of kv.entries) {
+    if (kv.tokens <= KV_TOKENS) break
+    kv.entries.delete(oldest)
+    kv.tokens -= size
+  }
+  return held
+}
+
+/** The prompt tokens of a request: its image, first question and every earlier turn. */
+function promptTokens(request) {
+  return PROMPT_TOKENS + request.turn * TURN_TOKENS
 }
 
 /** An LRU of `capacity` images: true when `image` was in it. */
@@ -135,13 +172,16 @@ function simulate(mode, requests, rand) {
     head: 0,
     work: 0,
     cache: new Map(),
+    kv: { entries: new Map(), tokens: 0 },
     mirror: new KeyMirror(CACHE_IMAGES),
     recent: new DecayingSum(RECENT_S),
     busy: 0,
   }))
   const byId = new Map(engines.map((e) => [e.id, e]))
+  const conversations = new ConversationMemory(Number(values['conversation-memory']))
   const ttfts = []
   let hits = 0
+  let kvHits = 0
   let spills = 0
   let spillsToHolders = 0
   let counter = 0
@@ -151,19 +191,33 @@ function simulate(mode, requests, rand) {
       while (e.head < e.held.length && e.held[e.head].end <= request.at) e.work -= e.held[e.head++].service
     }
     const view = engines.map((e) => ({ id: e.id, load: e.held.length - e.head, slots: 1, work: e.work, recentWork: e.recent.valueAt(request.at), holdsKey: e.mirror.has(key) }))
-    const choice = chooseEngines(view, mode === 'affinity' ? key : undefined, { mode, bound, counter: counter++, random: rand, cost })
+    // The router's estimate of what the request costs each engine, exact but for a KV cache
+    // the engine evicted since (the router remembers where each conversation went, not that).
+    const full = promptTokens(request) / PREFILL_TOKENS_PER_S + ANSWER_TOKENS / DECODE_TOKENS_PER_S
+    const resume = KV_TOKENS > 0 ? TURN_TOKENS / PREFILL_TOKENS_PER_S + ANSWER_TOKENS / DECODE_TOKENS_PER_S : full
+    const requestCost = { hit: full, miss: ENCODE_S + full, resume }
+    const resumer = request.turn > 0 ? conversations.engineOf(`conversation:${request.conversation}`) : undefined
+    for (const v of view) v.holdsConversation = v.id === resumer
+    const choice = chooseEngines(view, mode === 'affinity' ? key : undefined, { mode, bound, counter: counter++, random: rand, cost: requestCost })
     const engine = byId.get(choice.order[0])
+    conversations.record(`conversation:${request.conversation}`, engine.id)
     if (choice.reason === 'spill') {
       spills++
       if (engine.mirror.has(key)) spillsToHolders++
     }
     // The engine's own cache decides the hit; the mirror is what the router knows of it
     // (the same here: with first-come-first-served engines it encodes in routing order).
-    const hit = lruTouch(engine.cache, request.image, CACHE_IMAGES)
+    // Where its previous turn's KV is, the image is already in the prompt: the embedding cache
+    // is not consulted. Elsewhere the image is encoded unless cached.
+    const tokens = promptTokens(request)
+    const kvHit = request.turn > 0 && kvTouch(engine.kv, request.conversation, tokens + ANSWER_TOKENS)
+    if (request.turn === 0) kvTouch(engine.kv, request.conversation, tokens + ANSWER_TOKENS)
+    const hit = kvHit || lruTouch(engine.cache, request.image, CACHE_IMAGES)
     engine.mirror.record(key)
     if (hit) hits++
+    if (kvHit) kvHits++
     const start = Math.max(request.at, engine.freeAt)
-    const prompt = (hit ? 0 : ENCODE_S) + PROMPT_TOKENS / PREFILL_TOKENS_PER_S
+    const prompt = kvHit ? TURN_TOKENS / PREFILL_TOKENS_PER_S : (hit ? 0 : ENCODE_S) + tokens / PREFILL_TOKENS_PER_S
     const service = prompt + ANSWER_TOKENS / DECODE_TOKENS_PER_S
     engine.freeAt = start + service
     engine.held.push({ end: engine.freeAt, service })
@@ -177,9 +231,11 @@ function simulate(mode, requests, rand) {
   const mean = busy.reduce((a, b) => a + b, 0) / busy.length
   return {
     hitRate: hits / requests.length,
+    kvHitRate: kvHits / requests.length,
     p50: percentile(ttfts, 0.5),
     p95: percentile(ttfts, 0.95),
     maxOverMean: Math.max(...busy) / mean,
+    busyShare: mean / Math.max(...engines.map((e) => e.freeAt)),
     spills: spills / requests.length,
     spillsToHolders: spills === 0 ? 0 : spillsToHolders / spills,
   }
@@ -212,7 +268,7 @@ function ceilings(requests) {
 const requests = trace(random(Number(values.seed)))
 const { infinite, firstSight, shared, unbounded } = ceilings(requests)
 console.log(
-  `${ENGINES} engines, 1 slot each, ${CACHE_IMAGES} photos of cache each (${values['cache-mb']} MiB ÷ ${PHOTO_MIB} MiB); ${requests.length} requests in ${CONVERSATIONS} conversations ` +
+  `${ENGINES} engines, 1 slot each, ${CACHE_IMAGES} photos of cache each (${values['cache-mb']} MiB ÷ ${PHOTO_MIB} MiB), KV cache for ${KV_TOKENS} tokens each (${values['kv-cache-mb']} MiB); ${requests.length} requests in ${CONVERSATIONS} conversations ` +
     `(Zipf ${ZIPF} over ${CATALOGUE} images, ${FOLLOW_UPS} follow-ups on average), utilisation target ${UTILISATION}; ` +
     `affinity bound: outstanding ≤ ${bound.queue} × a hit's service, recent work (${RECENT_S} s) ≤ ${bound.factor} × fair share + ${bound.constant} hits' service`,
 )
@@ -220,18 +276,22 @@ console.log(
   `hit rate of one infinite shared cache ${infinite.toFixed(3)} (${(firstSight * 100).toFixed(1)} % of requests are an image's first sight, each a miss of TTFT ≥ ${MISS_TTFT_S.toFixed(1)} s); ` +
     `of one LRU of all ${ENGINES * CACHE_IMAGES} photos ${shared.toFixed(3)} (${(shared / infinite).toFixed(2)} ×); of affinity with no load bound ${unbounded.toFixed(3)} (${(unbounded / infinite).toFixed(2)} ×)`,
 )
-console.log('| routing | encoder-cache hit rate | ÷ infinite shared cache | TTFT p50 s | TTFT p95 s | max ÷ mean engine load | spilled (to an engine holding the image) |')
-console.log('|---|---:|---:|---:|---:|---:|---:|')
+console.log(
+  '| routing | encoder-cache hit rate | ÷ infinite shared cache | of which from the KV cache | TTFT p50 s | TTFT p95 s | engines busy | max ÷ mean engine load | spilled (to an engine holding the image) |',
+)
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|')
 const results = {}
 for (const mode of ['round-robin', 'least-loaded', 'affinity']) {
   const r = simulate(mode, requests, random(Number(values.seed) + 1))
   results[mode] = r
   const spilled = mode === 'affinity' ? `${(r.spills * 100).toFixed(1)} % (${(r.spillsToHolders * 100).toFixed(0)} %)` : '–'
-  console.log(`| ${mode} | ${r.hitRate.toFixed(3)} | ${(r.hitRate / infinite).toFixed(2)} | ${r.p50.toFixed(1)} | ${r.p95.toFixed(1)} | ${r.maxOverMean.toFixed(2)} | ${spilled} |`)
+  console.log(
+    `| ${mode} | ${r.hitRate.toFixed(3)} | ${(r.hitRate / infinite).toFixed(2)} | ${r.kvHitRate.toFixed(3)} | ${r.p50.toFixed(1)} | ${r.p95.toFixed(1)} | ${(r.busyShare * 100).toFixed(0)} % | ${r.maxOverMean.toFixed(2)} | ${spilled} |`,
+  )
 }
 // Every miss takes at least MISS_TTFT_S, so a policy whose misses are over 5 % of requests
 // has a p95 of at least that, whatever it routes; below it only by missing less than that.
 const affinityMisses = 1 - results.affinity.hitRate
 console.log(
-  `affinity misses ${(affinityMisses * 100).toFixed(1)} % of requests: ${affinityMisses > 0.05 ? `over 5 %, so its p95 cannot go below a miss that waits for nothing (${MISS_TTFT_S.toFixed(1)} s); it beats the others' p95 only where they queue` : 'under 5 %, so its p95 is an answer from cache'}`,
+  `affinity misses ${(affinityMisses * 100).toFixed(1)} % of requests: ${affinityMisses > 0.05 ? `over 5 %, so its p95 is at least a first sight's that waited for nothing (${MISS_TTFT_S.toFixed(1)} s); the others' are higher where their misses are follow-ups that read their history again, or wait` : 'under 5 %, so its p95 is an answer from cache'}`,
 )

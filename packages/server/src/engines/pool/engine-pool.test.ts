@@ -204,6 +204,49 @@ describe('the engine pool', () => {
     await p.close()
   })
 
+  it('sends a follow-up back to the engine that answered its conversation, though the photo’s own engine is idle, until that engine fails', async () => {
+    const { pool: p, engines } = pool(3, {}, 1)
+    await p.start()
+    const held: Array<() => void> = []
+    const holding: Script = async function* () {
+      yield { type: 'accepted' }
+      await new Promise<void>((resolve) => held.push(resolve))
+      yield { type: 'done', finishReason: 'stop', promptTokens: 1, completionTokens: 0 }
+    }
+    for (const engine of engines) engine.script = holding
+    const ids = ['e0', 'e1', 'e2']
+    const order = rendezvousOrder(routingKey(withImage('photo'))!, ids)
+    const at = (id: string) => engines[ids.indexOf(id)]!
+    const photo = { type: 'image' as const, image: { data: Buffer.from('photo'), mime: 'image/png', width: 32, height: 32 } }
+    const opening = { role: 'user' as const, content: [photo, { type: 'text' as const, text: 'Count them.' }] }
+    const followUp = (n: number) =>
+      request([opening, { role: 'assistant', content: [{ type: 'text', text: 'Three.' }] }, { role: 'user', content: [{ type: 'text', text: `And ${n}?` }] }])
+    // The photo's engine is busy encoding it for one conversation, so another conversation's first turn goes elsewhere.
+    const first = collect(p.generate(withImage('photo'), new AbortController().signal))
+    await new Promise((r) => setTimeout(r, 10))
+    const opened = collect(p.generate(request([opening]), new AbortController().signal))
+    await new Promise((r) => setTimeout(r, 10))
+    expect([at(order[0]!).requests.length, at(order[1]!).requests.length]).toEqual([1, 1])
+    while (held.length > 0) held.shift()!()
+    await Promise.all([first, opened])
+    for (const engine of engines) engine.script = words(['ok'])
+    // Everything idle now: the follow-ups still go where their conversation's KV cache is.
+    for (let n = 0; n < 3; n++) await collect(p.generate(followUp(n), new AbortController().signal))
+    expect([at(order[0]!).requests.length, at(order[1]!).requests.length]).toEqual([1, 4])
+    // That engine fails once: the retry answers elsewhere, and the conversation follows the engine that answered.
+    at(order[1]!).script = failing
+    const counts = () => engines.map((e) => e.requests.length)
+    const beforeFailure = counts()
+    expect((await collect(p.generate(followUp(3), new AbortController().signal))).map((e) => e.type)).toEqual(['accepted', 'text', 'done'])
+    const answeredBy = ids.filter((id, i) => id !== order[1] && counts()[i]! > beforeFailure[i]!)
+    expect(answeredBy).toHaveLength(1)
+    at(order[1]!).script = words(['ok'])
+    await collect(p.generate(followUp(4), new AbortController().signal))
+    expect(at(answeredBy[0]!).requests.length - beforeFailure[ids.indexOf(answeredBy[0]!)]!).toBe(2)
+    expect(at(order[1]!).requests.length).toBe(5)
+    await p.close()
+  })
+
   it('routes by model when its engines serve different ones', async () => {
     const a = Object.assign(new ScriptedEngine(words(['a'])), { servedModel: () => 'model-a' })
     const b = Object.assign(new ScriptedEngine(words(['b'])), { servedModel: () => 'model-b' })

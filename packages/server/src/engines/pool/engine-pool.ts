@@ -4,8 +4,8 @@ import { autoImageCacheCeilingMb } from '../llama-cpp/image-cache-size.js'
 import { CircuitBreaker, defaultBreakerOptions, type BreakerOptions } from './circuit-breaker.js'
 import { qwen3VlGeometry } from '../vision-geometry.js'
 import { labelExposition } from './label-exposition.js'
-import { routingKey } from './routing-key.js'
-import { DecayingSum, KeyMirror, defaultRecentWorkSeconds, mirrorEntriesFor } from './routing-memory.js'
+import { routingKeys } from './routing-key.js'
+import { ConversationMemory, DecayingSum, KeyMirror, defaultConversationMemory, defaultRecentWorkSeconds, mirrorEntriesFor } from './routing-memory.js'
 import { chooseEngines, defaultLoadBound, type LoadBound, type RequestCost, type RoutingMode } from './routing-policy.js'
 
 /**
@@ -124,6 +124,8 @@ function describeError(error: unknown): string {
 export class EnginePool implements Engine {
   readonly id = 'pool'
   private readonly members = new Map<string, Member>()
+  /** Which engine answered each conversation's latest turn (affinity routing). */
+  private readonly conversations = new ConversationMemory(defaultConversationMemory)
   private counter = 0
   private probeTimer: NodeJS.Timeout | undefined
   private membershipTimer: NodeJS.Timeout | undefined
@@ -172,6 +174,12 @@ export class EnginePool implements Engine {
     )
     this.members.set(id, member)
     return member
+  }
+
+  /** The engine failed, restarted or left: what the router believed it cached may be gone. */
+  private forgetCaches(member: Member): void {
+    member.mirror.forget()
+    this.conversations.forgetEngine(member.id)
   }
 
   private get list(): Member[] {
@@ -241,7 +249,7 @@ export class EnginePool implements Engine {
       const wasIn = state !== 'open'
       member.breaker.probeFailed(this.now(), describeError(error))
       // Whatever comes back may be a restarted engine with an empty cache.
-      member.mirror.forget()
+      this.forgetCaches(member)
       if (wasIn) this.options.log?.(`[visto] engine ${member.id} taken out: ${describeError(error)}`)
     }
   }
@@ -261,6 +269,7 @@ export class EnginePool implements Engine {
       if (ids.has(member.id)) continue
       member.removed = true
       this.members.delete(member.id)
+      this.conversations.forgetEngine(member.id)
       this.options.log?.(`[visto] engine ${member.id} left the pool`)
       void member.engine.close()
     }
@@ -356,8 +365,9 @@ export class EnginePool implements Engine {
       throw new EngineUnavailableError(`No engine serving "${request.model}" is available. Retry shortly.`, { retryAfterSeconds: 5 })
     }
     const byId = new Map(candidates.map((m) => [m.id, m]))
-    const key = this.options.routing === 'affinity' ? routingKey(request) : undefined
+    const { key, conversation, followUp } = this.options.routing === 'affinity' ? routingKeys(request) : { key: undefined, conversation: undefined, followUp: false }
     const cost = requestCost(key)
+    const resumer = conversation !== undefined && key !== undefined && followUp ? this.conversations.engineOf(conversation) : undefined
     const now = this.now()
     const choice = chooseEngines(
       candidates.map((m) => ({
@@ -367,6 +377,7 @@ export class EnginePool implements Engine {
         work: m.work,
         recentWork: m.recentWork.valueAt(now),
         holdsKey: key !== undefined && m.mirror.has(key),
+        holdsConversation: m.id === resumer,
       })),
       key,
       { mode: this.options.routing, bound: this.options.bound ?? defaultLoadBound, counter: this.counter++, random: this.random, cost },
@@ -379,8 +390,9 @@ export class EnginePool implements Engine {
     for (let attempt = 0; attempt < attempts.length; attempt++) {
       const member = attempts[attempt]!
       let answered = false
-      const work = key !== undefined && member.mirror.has(key) ? cost.hit : cost.miss
+      const work = key !== undefined && (member.mirror.has(key) || member.id === resumer) ? cost.hit : cost.miss
       if (key !== undefined) member.mirror.record(key)
+      if (key !== undefined && conversation !== undefined) this.conversations.record(conversation, member.id)
       member.work += work
       member.recentWork.add(work, this.now())
       member.inFlight++
@@ -409,7 +421,7 @@ export class EnginePool implements Engine {
         // A busy engine is not a broken one; a broken one may have lost what it cached.
         if (!(error instanceof OverloadedError)) {
           member.breaker.failed(this.now(), describeError(error))
-          member.mirror.forget()
+          this.forgetCaches(member)
         }
         this.capacityMayHaveChanged()
         const next = attempts[attempt + 1]

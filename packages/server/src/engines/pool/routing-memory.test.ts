@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { DecayingSum, KeyMirror, mirrorEntriesFor } from './routing-memory.js'
+import { ConversationMemory, DecayingSum, KeyMirror, mirrorEntriesFor } from './routing-memory.js'
 
 describe('the mirror of an engine’s embedding cache', () => {
   it('holds the most recently routed keys, dropping the least recently used past its capacity', () => {
@@ -46,5 +46,34 @@ describe('recent work', () => {
     const sum = new DecayingSum(100)
     sum.add(5, 1000)
     expect(sum.valueAt(900)).toBe(5)
+  })
+})
+
+describe('the conversation memory', () => {
+  it('remembers the engine of each conversation’s latest turn, the most recent ones only', () => {
+    const memory = new ConversationMemory(2)
+    memory.record('c1', 'a')
+    memory.record('c2', 'b')
+    memory.record('c1', 'c')
+    expect(memory.engineOf('c1')).toBe('c')
+    memory.record('c3', 'a')
+    // c2 was the least recently routed.
+    expect([memory.engineOf('c1'), memory.engineOf('c2'), memory.engineOf('c3')]).toEqual(['c', undefined, 'a'])
+    expect(memory.size).toBe(2)
+  })
+
+  it('forgets the conversations of an engine that failed, and none of the others', () => {
+    const memory = new ConversationMemory(10)
+    memory.record('c1', 'a')
+    memory.record('c2', 'b')
+    memory.record('c3', 'a')
+    memory.forgetEngine('a')
+    expect([memory.engineOf('c1'), memory.engineOf('c2'), memory.engineOf('c3')]).toEqual([undefined, 'b', undefined])
+  })
+
+  it('remembers nothing with no capacity', () => {
+    const memory = new ConversationMemory(0)
+    memory.record('c1', 'a')
+    expect(memory.engineOf('c1')).toBeUndefined()
   })
 })

@@ -76,9 +76,51 @@ export class DecayingSum {
 
 /**
  * How long work routed to an engine keeps counting toward its recent work: e⁻¹ of it after
- * two hours. Long against one request (a photo is a minute on a CPU), so an engine's figure
- * is its share of many requests; short enough that a photo that stopped being popular stops
- * weighing on its engines within hours. Chosen with `npm run bench:routing` (at one hour the
- * busiest of 64 simulated engines did 1.31 × the mean work, at two 1.21 ×, at four 1.16 ×).
+ * four hours. Long against one request (a photo is a minute on a CPU), so an engine's figure
+ * is its share of many requests and the bound's constant a small part of it; short enough
+ * that a photo that stopped being popular stops weighing on its engines within hours.
+ * Chosen with `npm run bench:routing`: with follow-ups returning to their conversation's
+ * engine, the busiest of 64 simulated engines did 1.32 × the mean work at two hours and
+ * 1.22 × at four, at the same hit rate (docs/benchmarks.md).
  */
-export const defaultRecentWorkSeconds = 7200
+export const defaultRecentWorkSeconds = 14_400
+
+/**
+ * Which engine answered each conversation's latest turn, for the most recent `capacity`
+ * conversations: where the next turn finds its KV cache (in the slot, or in llama-server's
+ * host-memory prompt cache) and evaluates only what is new. Approximate as KeyMirror is:
+ * the engine may have evicted it since.
+ */
+export class ConversationMemory {
+  private readonly engines = new Map<string, string>()
+
+  constructor(readonly capacity: number) {}
+
+  engineOf(conversation: string): string | undefined {
+    return this.engines.get(conversation)
+  }
+
+  /** `engine` answered a turn of `conversation`. */
+  record(conversation: string, engine: string): void {
+    if (this.capacity <= 0) return
+    this.engines.delete(conversation)
+    this.engines.set(conversation, engine)
+    while (this.engines.size > this.capacity) this.engines.delete(this.engines.keys().next().value!)
+  }
+
+  /** `engine` failed, restarted or left: the conversations it held are gone from it. */
+  forgetEngine(engine: string): void {
+    for (const [conversation, holder] of this.engines) if (holder === engine) this.engines.delete(conversation)
+  }
+
+  get size(): number {
+    return this.engines.size
+  }
+}
+
+/**
+ * How many conversations the router remembers the engine of: 65,536 (a few MiB of keys),
+ * far more than a pool's engines keep KV caches for (llama-server's --cache-ram default,
+ * 8 GiB, holds about 50 photo conversations on Qwen3-VL-4B).
+ */
+export const defaultConversationMemory = 65_536

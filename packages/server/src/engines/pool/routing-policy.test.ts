@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest'
-import { chooseEngines, defaultLoadBound, hash53, rendezvousOrder, withinBalanceBound, withinQueueBound, type RoutableEngine, type RoutingContext } from './routing-policy.js'
+import {
+  chooseEngines,
+  costOn,
+  defaultLoadBound,
+  hash53,
+  rendezvousOrder,
+  withinBalanceBound,
+  withinQueueBound,
+  type RoutableEngine,
+  type RoutingContext,
+} from './routing-policy.js'
 
 const idle = (ids: string[], slots = 2): RoutableEngine[] => ids.map((id) => ({ id, load: 0, slots }))
 const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']
@@ -88,6 +98,28 @@ describe('affinity routing', () => {
     ]
     expect(withinBalanceBound(mixed[0]!, mixed, image, { ...bound, constant: 0 })).toBe(true)
     expect(withinBalanceBound(mixed[1]!, mixed, image, { ...bound, constant: 0 })).toBe(false)
+  })
+
+  it('sends a follow-up to the engine that answered its conversation before the image’s own engine, and to the image’s own when that one is beyond the bound', () => {
+    const order = rendezvousOrder('image:photo', ids)
+    const resumer = order[3]!
+    const pool = (resumerWork: number): RoutableEngine[] =>
+      ids.map((id) => ({ id, load: 0, slots: 1, work: id === resumer ? resumerWork : 0, holdsKey: id === order[0] || id === resumer, holdsConversation: id === resumer }))
+    const resumed = chooseEngines(pool(0), 'image:photo', { ...withImage(), bound })
+    expect(resumed).toMatchObject({ reason: 'affinity', preferred: resumer })
+    expect(resumed.order.slice(0, 2)).toEqual([resumer, order[0]])
+    // Busy with two answers from cache: the follow-up goes to the image's own engine instead.
+    const moved = chooseEngines(pool(2), 'image:photo', { ...withImage(), bound })
+    expect(moved).toMatchObject({ reason: 'spill', preferred: resumer })
+    expect(moved.order[0]).toBe(order[0])
+  })
+
+  it('costs a request least where its conversation is, then where its key is', () => {
+    const cost = { hit: 2, miss: 5, resume: 1 }
+    expect(costOn({ id: 'a', load: 0, slots: 1, holdsKey: true, holdsConversation: true }, cost)).toBe(1)
+    expect(costOn({ id: 'a', load: 0, slots: 1, holdsKey: true }, cost)).toBe(2)
+    expect(costOn({ id: 'a', load: 0, slots: 1 }, cost)).toBe(5)
+    expect(costOn({ id: 'a', load: 0, slots: 1, holdsConversation: true }, { hit: 2, miss: 5 })).toBe(2)
   })
 
   it('spills a busy engine’s image to an engine already holding it before the next engine in hash order', () => {

@@ -10,8 +10,10 @@
  *   and adding or removing an engine moves only the keys that engine owned. When that
  *   engine is beyond the load bound, the request goes first to another engine that already
  *   holds the key (a popular image so gets copied onto a few engines, and no more), then to
- *   the next in its hash order. A key-less request (text, no history) goes by
- *   power-of-two-choices on work.
+ *   the next in its hash order. A follow-up goes before all of these to the engine that
+ *   answered its conversation's previous turn, which holds that turn's KV cache: a popular
+ *   image's conversations are spread over its engines, and each must find its own again.
+ *   A key-less request (text, no history) goes by power-of-two-choices on work.
  * - `least-loaded`: the engine with the fewest requests per slot.
  * - `round-robin`: each engine in turn.
  */
@@ -35,12 +37,19 @@ export interface RoutableEngine {
   recentWork?: number
   /** Whether it holds the request's key, as far as the router knows (KeyMirror). */
   holdsKey?: boolean
+  /** Whether it answered the previous turn of the request's conversation (ConversationMemory). */
+  holdsConversation?: boolean
 }
 
-/** What a request is estimated to cost an engine that holds its key, and one that does not (it encodes the image). */
+/**
+ * What a request is estimated to cost an engine that holds its key, and one that does not
+ * (it encodes the image); and the engine that holds its conversation (it evaluates only
+ * the new turn), `hit` when not given.
+ */
 export interface RequestCost {
   hit: number
   miss: number
+  resume?: number
 }
 
 const unitCost: RequestCost = { hit: 1, miss: 1 }
@@ -76,12 +85,12 @@ export interface RoutingChoice {
   /** Engines to try, best first: the first answers, the next takes a retry. */
   order: string[]
   /**
-   * `affinity`: the key's own engine; `spill`: its engine was over the load bound, so another
+   * `affinity`: the engine of the request's conversation, else the key's own; `spill`: that engine was over the load bound, so another
    * (one holding the key, else the next in hash order); `balanced`: no key,
    * power-of-two-choices; or the mode's name.
    */
   reason: 'affinity' | 'spill' | 'balanced' | 'least-loaded' | 'round-robin'
-  /** Affinity: the engine the key hashes to first, whether or not it took the request. */
+  /** Affinity: the engine of the request's conversation, else the one its key hashes to first, whether or not it took the request. */
   preferred?: string
 }
 
@@ -141,8 +150,9 @@ function sortedBy(engines: readonly RoutableEngine[], measure: (engine: Routable
     .map((e) => e.engine)
 }
 
-/** What the request costs `engine`: less where its key is held. */
+/** What the request costs `engine`: less where its key is held, least where its conversation is. */
 export function costOn(engine: RoutableEngine, cost: RequestCost): number {
+  if (engine.holdsConversation) return cost.resume ?? cost.hit
   return engine.holdsKey ? cost.hit : cost.miss
 }
 
@@ -199,12 +209,13 @@ export function chooseEngines(engines: readonly RoutableEngine[], key: string | 
     engines.map((e) => e.id),
   ).map((id) => byId.get(id)!)
   const [preferred, ...others] = hashOrder as [RoutableEngine, ...RoutableEngine[]]
-  // Its own engine first, then those already holding the key (the least busy first), then the rest in hash order.
+  // Where its conversation is, then its own engine, then those already holding the key (the least busy first), then the rest in hash order.
+  const resumer = hashOrder.find((e) => e.holdsConversation)
   const holders = sortedBy(
-    others.filter((e) => e.holdsKey),
+    others.filter((e) => e.holdsKey && e !== resumer),
     workPerSlot,
   )
-  const candidates = [preferred, ...holders, ...others.filter((e) => !e.holdsKey)]
+  const candidates = [...(resumer ? [resumer] : []), ...(preferred === resumer ? [] : [preferred]), ...holders, ...others.filter((e) => !e.holdsKey && e !== resumer)]
   const bound = context.bound ?? defaultLoadBound
   const cost = context.cost ?? unitCost
   const fitsQueue = (e: RoutableEngine): boolean => withinQueueBound(e, cost, bound)
@@ -214,9 +225,10 @@ export function chooseEngines(engines: readonly RoutableEngine[], key: string | 
     candidates.find(fitsQueue) ??
     // Every engine is beyond the bound (only when it is tight): the least busy takes it.
     sortedBy(candidates, workPerSlot)[0]!
+  const first = resumer ?? preferred
   return {
     order: [chosen, ...candidates.filter((e) => e !== chosen)].map((e) => e.id),
-    reason: chosen === preferred ? 'affinity' : 'spill',
-    preferred: preferred.id,
+    reason: chosen === first ? 'affinity' : 'spill',
+    preferred: first.id,
   }
 }
