@@ -52,14 +52,20 @@ export function announcedPort(engineLog: string[], replica: string): number {
 
 /**
  * How many requests llama-server is generating right now, as Visto's /metrics passes on
- * llama-server's own gauge (it counts the slots that are processing).
+ * llama-server's own gauge (it counts the slots that are processing). A scrape that finds
+ * the series missing is tried again for a while: Visto leaves the engine's series out when
+ * llama-server does not answer its own /metrics within 2 s, which a fully loaded machine
+ * (the whole suite at once) can make it miss now and then.
  */
 export async function engineRequestsProcessing(serverUrl: string, headers: Record<string, string> = {}): Promise<number> {
-  const response = await fetch(`${serverUrl}/metrics`, { headers })
-  if (response.status !== 200) throw new Error(`GET /metrics answered ${response.status}: ${await response.text()}`)
-  const samples = parsePrometheusText(await response.text())
-  if (!samples.has('visto_engine_llamacpp_requests_processing')) throw new Error('/metrics carries no visto_engine_llamacpp_requests_processing: is the engine ready?')
-  return sample(samples, 'visto_engine_llamacpp_requests_processing')
+  for (let attempt = 0; ; attempt++) {
+    const response = await fetch(`${serverUrl}/metrics`, { headers })
+    if (response.status !== 200) throw new Error(`GET /metrics answered ${response.status}: ${await response.text()}`)
+    const samples = parsePrometheusText(await response.text())
+    if (samples.has('visto_engine_llamacpp_requests_processing')) return sample(samples, 'visto_engine_llamacpp_requests_processing')
+    if (attempt >= 5) throw new Error('/metrics carries no visto_engine_llamacpp_requests_processing: is the engine ready?')
+    await new Promise((r) => setTimeout(r, 200))
+  }
 }
 
 function readProc(path: string): string {
