@@ -199,9 +199,11 @@ describe('engine supervision', () => {
   it('fails in-flight requests at once with 503 when llama-server dies, then restarts it', async () => {
     const pid = llamaServerPid()
     // A stream proves the request is in flight when the engine dies: its headers are out.
-    const inFlight = await post(describeSceneRequest(jpeg256, { stream: true, max_tokens: 1900, ignore_eos: true }))
+    const inFlight = await post(describeSceneRequest(jpeg256, { stream: true, max_tokens: 8000, ignore_eos: true }))
     // Killed as soon as the headers are here (the engine accepted the prompt): waiting for a
-    // chunk first let the tiny model finish the whole answer before the kill on a loaded machine.
+    // chunk first let the tiny model finish the whole answer before the kill on a loaded machine,
+    // and so did 1,900 tokens once with the whole suite running (the server shares this
+    // process's event loop, so the headers can be seen late); 8,000 take seconds.
     process.kill(pid, 'SIGKILL')
     const reader = inFlight.body!.getReader()
     const decoder = new TextDecoder()
