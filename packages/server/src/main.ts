@@ -111,9 +111,9 @@ async function createEngine(
   io.log(`engine: ${binary.path} (${binary.origin})`)
   const replicas = replicaCount(config)
   const devices = parseDevices(config.devices)
-  // Children on the CPU share its cores rather than each taking all of them.
   const imageCacheMb = imageCacheMbPerEngine(imageCacheSetting(config['image-cache-mb']), usableMemoryBytes(), replicas)
   io.log(`image embedding cache: ${imageCacheMb} MiB${replicas > 1 ? ' per child' : ''}`)
+  // Children on the CPU share its cores rather than each taking all of them.
   const threads = config.threads ?? (replicas > 1 && devices.length === 0 ? Math.max(1, Math.floor(availableParallelism() / replicas)) : undefined)
   const replica = (index: number) =>
     new LlamaCppEngine({

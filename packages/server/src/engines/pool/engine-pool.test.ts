@@ -247,6 +247,23 @@ describe('the engine pool', () => {
     await p.close()
   })
 
+  it('sends the follow-up of a first text-only question, which went by load, to the engine that answered it', async () => {
+    const opening = { role: 'user' as const, content: [{ type: 'text' as const, text: 'Tell me about Lisbon.' }] }
+    const followUp = (n: number) =>
+      request([opening, { role: 'assistant', content: [{ type: 'text', text: 'A city.' }] }, { role: 'user', content: [{ type: 'text', text: `More ${n}?` }] }])
+    // Power-of-two-choices samples an engine other than the one the conversation's prefix hashes to.
+    const ids = Array.from({ length: 8 }, (_, i) => `e${i}`)
+    const byPrefix = ids.indexOf(rendezvousOrder(routingKey(followUp(0))!, ids)[0]!)
+    const sampled = (byPrefix + 3) % 8
+    const { pool: p, engines } = pool(8, { random: () => (sampled + 0.5) / 8 })
+    await p.start()
+    await collect(p.generate(request([opening]), new AbortController().signal))
+    expect(engines[sampled]!.requests).toHaveLength(1)
+    for (let n = 0; n < 5; n++) await collect(p.generate(followUp(n), new AbortController().signal))
+    expect(engines.map((e) => e.requests.length)).toEqual(engines.map((_, i) => (i === sampled ? 6 : 0)))
+    await p.close()
+  })
+
   it('routes by model when its engines serve different ones', async () => {
     const a = Object.assign(new ScriptedEngine(words(['a'])), { servedModel: () => 'model-a' })
     const b = Object.assign(new ScriptedEngine(words(['b'])), { servedModel: () => 'model-b' })

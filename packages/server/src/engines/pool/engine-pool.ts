@@ -392,7 +392,8 @@ export class EnginePool implements Engine {
       let answered = false
       const work = key !== undefined && (member.mirror.has(key) || member.id === resumer) ? cost.hit : cost.miss
       if (key !== undefined) member.mirror.record(key)
-      if (key !== undefined && conversation !== undefined) this.conversations.record(conversation, member.id)
+      // A first text-only question has no key, but its follow-up should still find its KV cache.
+      if (conversation !== undefined) this.conversations.record(conversation, member.id)
       member.work += work
       member.recentWork.add(work, this.now())
       member.inFlight++
