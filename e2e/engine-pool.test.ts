@@ -141,11 +141,12 @@ describe('--upstream-url A,B,C: three llama-servers behind one endpoint', () => 
     await server?.shutdown()
   })
 
-  it('lists every engine in /v1/health with the slots each reports', async () => {
+  it('lists every engine in /v1/health with the slots and embedding cache each reports', async () => {
     const h = await health(server)
     expect(h.status).toBe('ok')
     expect(h.capacity).toBe(6)
-    expect(h.engines.map((e) => [e.id, e.state, e.slots])).toEqual(engines.map((e) => [`${e.url}/v1`, 'closed', 2]))
+    // 256 MiB each at their /metrics: 6 photos, where this server's own auto size would have it assume 101.
+    expect(h.engines.map((e) => [e.id, e.state, e.slots, e.imageCacheEntries])).toEqual(engines.map((e) => [`${e.url}/v1`, 'closed', 2, 6]))
   })
 
   it('sends the same image, asked ten times, to one engine, which answers from its embedding cache', async () => {

@@ -77,7 +77,8 @@ export async function startLlamaServers(count: number, options: { hosts?: string
     '--metrics',
     '--no-webui',
   ]
-  const env = { ...process.env, LLAMA_ARG_IMAGE_CACHE_MB: '16' }
+  // 256 MiB: what the router's mirror reads as 6 photos (each engine reports it at /metrics).
+  const env = { ...process.env, LLAMA_ARG_IMAGE_CACHE_MB: '256' }
   const shared = options.samePort ? await freePort() : undefined
   const servers: TestLlamaServer[] = []
   for (let i = 0; i < count; i++) servers.push(new TestLlamaServer(options.hosts?.[i] ?? '127.0.0.1', shared ?? (await freePort()), args, env, binary.path))

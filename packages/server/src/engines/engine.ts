@@ -138,6 +138,12 @@ export interface EngineInfo {
    */
   geometry: VisionGeometry
   kind: string
+  /**
+   * How many bytes its image embedding cache may hold, when that is known (a supervised
+   * child's --image-cache-mb; what an engine elsewhere reports): what a pool sizes its
+   * mirror of that cache by.
+   */
+  imageCacheBytes?: number
 }
 
 export type EngineState = { status: 'loading'; progress: number; message: string } | { status: 'ready' } | { status: 'unavailable'; message: string }
@@ -167,6 +173,8 @@ export interface PoolMemberStatus {
   ejections: number
   affinityHits: number
   affinitySpills: number
+  /** How many images the router takes its embedding cache to hold (its mirror's size). */
+  imageCacheEntries: number
 }
 
 /**

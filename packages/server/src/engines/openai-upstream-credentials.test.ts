@@ -10,10 +10,10 @@ afterEach(async () => {
   upstream = undefined
 })
 
-/** A minimal OpenAI-compatible upstream that records each request's authorization. */
+/** A minimal OpenAI-compatible upstream that records each request's path and authorization. */
 async function startUpstream(seen: Array<string | undefined>): Promise<string> {
   upstream = createServer((request: IncomingMessage, response) => {
-    seen.push(request.headers.authorization)
+    seen.push(`${request.url} ${request.headers.authorization}`)
     response.setHeader('content-type', 'application/json')
     response.end(JSON.stringify({ object: 'list', data: [{ id: 'upstream-model' }] }))
   })
@@ -30,7 +30,9 @@ describe('--upstream-url with credentials', () => {
     const engine = new OpenAiUpstreamEngine({ ...options, baseUrl: `http://us%40er:s3cret@${host}/v1` })
     await engine.start()
     expect(engine.state()).toEqual({ status: 'ready' })
-    expect(seen).toEqual([`Basic ${Buffer.from('us@er:s3cret').toString('base64')}`])
+    // The model list, then the metrics an engine may report its embedding cache in: both with the credentials.
+    const basic = `Basic ${Buffer.from('us@er:s3cret').toString('base64')}`
+    expect(seen).toEqual([`/v1/models ${basic}`, `/metrics ${basic}`])
     expect(engine.displayUrl).toBe(`http://${host}/v1`)
   })
 
@@ -38,7 +40,7 @@ describe('--upstream-url with credentials', () => {
     const seen: Array<string | undefined> = []
     const host = await startUpstream(seen)
     await new OpenAiUpstreamEngine({ ...options, baseUrl: `http://user:pass@${host}/v1`, apiKey: 'sk-up' }).start()
-    expect(seen).toEqual(['Bearer sk-up'])
+    expect(seen).toEqual(['/v1/models Bearer sk-up', '/metrics Bearer sk-up'])
   })
 
   it('keeps the credentials out of the unavailable state and the 503 message while unreachable', async () => {

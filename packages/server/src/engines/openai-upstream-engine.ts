@@ -44,6 +44,9 @@ export class OpenAiUpstreamEngine implements Engine {
   readonly displayUrl: string
   private parallel: number
   private slotsRead = false
+  /** Its embedding cache's size, when it reports one (readImageCache). */
+  private imageCacheBytes: number | undefined
+  private imageCacheRead = false
 
   constructor(private readonly options: OpenAiUpstreamOptions) {
     this.upstreamModel = options.upstreamModel
@@ -94,8 +97,12 @@ export class OpenAiUpstreamEngine implements Engine {
       this.upstreamModel ??= list.data?.[0]?.id
       if (!this.upstreamModel) throw new Error('the upstream lists no models')
       if (this.options.readSlots && !this.slotsRead) await this.readSlots()
+      if (!this.imageCacheRead) await this.readImageCache()
       this.currentState = { status: 'ready' }
     } catch (error) {
+      // What comes back may be the engine restarted with other settings: read them again then.
+      this.slotsRead = false
+      this.imageCacheRead = false
       const reason = redactUrlCredentials((error as Error).message)
       this.currentState = { status: 'unavailable', message: `upstream ${this.displayUrl} unreachable: ${reason}` }
       throw new EngineUnavailableError(this.currentState.message)
@@ -119,6 +126,26 @@ export class OpenAiUpstreamEngine implements Engine {
     }
   }
 
+  /**
+   * Visto's llama-server build reports its embedding cache's size at GET /metrics (beside
+   * /v1, when it runs with --metrics), and a Visto passes on its engines'; other servers say
+   * nothing, and a pool assumes a size for them.
+   */
+  private async readImageCache(): Promise<void> {
+    this.imageCacheRead = true
+    try {
+      const root = this.baseUrl.replace(/\/v1$/, '')
+      const response = await this.fetch(`${root}/metrics`, { headers: this.headers(), signal: AbortSignal.timeout(5000) })
+      if (!response.ok) {
+        await response.body?.cancel()
+        return
+      }
+      this.imageCacheBytes = reportedImageCacheBytes(await response.text())
+    } catch {
+      // No metrics there: the pool's assumption it is.
+    }
+  }
+
   /** The model id the upstream serves (its first in GET /models, or the one configured). */
   servedModel(): string | undefined {
     return this.upstreamModel
@@ -132,6 +159,7 @@ export class OpenAiUpstreamEngine implements Engine {
       vision: true,
       geometry: this.options.geometry ?? qwen3VlGeometry,
       kind: 'openai-upstream',
+      ...(this.imageCacheBytes !== undefined ? { imageCacheBytes: this.imageCacheBytes } : {}),
     }
   }
 
@@ -270,4 +298,23 @@ function upstreamTools(request: EngineRequest): Record<string, unknown> {
 /** An id for a call the upstream sent none for, unique within the request. */
 function requestIdSuffix(requestId: string, index: number): string {
   return `${requestId.replace(/[^A-Za-z0-9]/g, '').slice(-16)}${index}`
+}
+
+/**
+ * The embedding cache capacity a Prometheus text reports, in bytes: llama-server's own
+ * gauge (Visto's build), else the sum of a Visto's per-engine ones; undefined when neither
+ * is there.
+ */
+export function reportedImageCacheBytes(text: string): number | undefined {
+  for (const name of ['llamacpp:image_cache_capacity_bytes', 'visto_engine_llamacpp_image_cache_capacity_bytes']) {
+    let total: number | undefined
+    for (const line of text.split('\n')) {
+      const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})?\s+(\S+)/.exec(line)
+      if (match?.[1] !== name) continue
+      const value = Number(match[2])
+      if (Number.isFinite(value) && value >= 0) total = (total ?? 0) + value
+    }
+    if (total !== undefined) return total
+  }
+  return undefined
 }

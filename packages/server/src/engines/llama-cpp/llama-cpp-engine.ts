@@ -177,6 +177,7 @@ export class LlamaCppEngine implements Engine {
       vision: this.options.mmprojPath !== undefined,
       geometry: this.geometry,
       kind: 'llama.cpp',
+      ...(this.options.imageCacheMb !== undefined ? { imageCacheBytes: Math.floor(this.options.imageCacheMb * 1024 * 1024) } : {}),
     }
   }
 

@@ -264,6 +264,25 @@ describe('the engine pool', () => {
     await p.close()
   })
 
+  it('sizes its mirror of each engine’s embedding cache by what the engine says, else by the assumed size', async () => {
+    const photoBytes = 40.5 * 1024 * 1024
+    const small = new ScriptedEngine(words(['ok']), { imageCacheBytes: 2 * photoBytes })
+    const silent = new ScriptedEngine(words(['ok']))
+    const p = new EnginePool(
+      [
+        { id: 'small', engine: small },
+        { id: 'silent', engine: silent },
+      ],
+      { routing: 'affinity', modelAliases: ['qwen3-vl-4b-instruct'], cacheEntries: 7 },
+    )
+    await p.start()
+    expect(p.poolStatus().map((m) => [m.id, m.imageCacheEntries])).toEqual([
+      ['small', 2],
+      ['silent', 7],
+    ])
+    await p.close()
+  })
+
   it('routes by model when its engines serve different ones', async () => {
     const a = Object.assign(new ScriptedEngine(words(['a'])), { servedModel: () => 'model-a' })
     const b = Object.assign(new ScriptedEngine(words(['b'])), { servedModel: () => 'model-b' })

@@ -103,6 +103,12 @@ class Member {
   get slots(): number {
     return this.engine.describe().parallel
   }
+
+  /** Sizes the mirror as the engine says its cache is, when it says (else the pool's assumption stands). */
+  syncMirror(): void {
+    const bytes = this.engine.describe().imageCacheBytes
+    if (bytes !== undefined) this.mirror.resize(mirrorEntriesFor(bytes / (1024 * 1024)))
+  }
 }
 
 /** Worth another engine: it never reached a model (refused, died, 5xx) or the engine was busy. A 4xx is the request's own fault. */
@@ -369,6 +375,7 @@ export class EnginePool implements Engine {
     const cost = requestCost(key)
     const resumer = conversation !== undefined && key !== undefined && followUp ? this.conversations.engineOf(conversation) : undefined
     const now = this.now()
+    for (const m of candidates) m.syncMirror()
     const choice = chooseEngines(
       candidates.map((m) => ({
         id: m.id,
@@ -442,6 +449,7 @@ export class EnginePool implements Engine {
 
   /** Each engine's figures, in configuration order. */
   poolStatus(): PoolMemberStatus[] {
+    for (const m of this.list) m.syncMirror()
     return this.list.map((m) => ({
       id: m.id,
       model: m.model,
@@ -456,6 +464,7 @@ export class EnginePool implements Engine {
       ejections: m.breaker.ejections,
       affinityHits: m.affinityHits,
       affinitySpills: m.affinitySpills,
+      imageCacheEntries: m.mirror.capacity,
     }))
   }
 

@@ -49,6 +49,20 @@ describe('recent work', () => {
   })
 })
 
+describe('the key mirror, resized', () => {
+  it('drops the least recently routed keys beyond the size an engine reports, and keeps to it', () => {
+    const mirror = new KeyMirror(4)
+    for (const key of ['a', 'b', 'c', 'd']) mirror.record(key)
+    mirror.resize(2)
+    expect([mirror.has('a'), mirror.has('b'), mirror.has('c'), mirror.has('d')]).toEqual([false, false, true, true])
+    mirror.record('e')
+    expect([mirror.size, mirror.has('c'), mirror.capacity]).toEqual([2, false, 2])
+    mirror.resize(0)
+    mirror.record('f')
+    expect(mirror.size).toBe(0)
+  })
+})
+
 describe('the conversation memory', () => {
   it('remembers the engine of each conversation’s latest turn, the most recent ones only', () => {
     const memory = new ConversationMemory(2)

@@ -27,7 +27,17 @@ export function mirrorEntriesFor(imageCacheMb: number): number {
 export class KeyMirror {
   private readonly keys = new Map<string, true>()
 
-  constructor(readonly capacity: number) {}
+  constructor(private entries: number) {}
+
+  get capacity(): number {
+    return this.entries
+  }
+
+  /** The engine says its cache holds `capacity` images: the least recent beyond that are dropped. */
+  resize(capacity: number): void {
+    this.entries = Math.max(0, capacity)
+    while (this.keys.size > this.entries) this.keys.delete(this.keys.keys().next().value!)
+  }
 
   has(key: string): boolean {
     return this.keys.has(key)
@@ -35,10 +45,10 @@ export class KeyMirror {
 
   /** The engine was sent `key`: it holds it now, as its most recently used. */
   record(key: string): void {
-    if (this.capacity <= 0) return
+    if (this.entries <= 0) return
     this.keys.delete(key)
     this.keys.set(key, true)
-    while (this.keys.size > this.capacity) this.keys.delete(this.keys.keys().next().value!)
+    while (this.keys.size > this.entries) this.keys.delete(this.keys.keys().next().value!)
   }
 
   /** The engine failed or restarted: whatever it cached may be gone. */
