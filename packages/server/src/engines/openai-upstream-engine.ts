@@ -3,6 +3,7 @@ import { type ApiError, ContextLengthExceededError, EngineUnavailableError, Inva
 import type { Engine, EngineEvent, EngineInfo, EngineRequest, EngineState } from './engine.js'
 import { redactUrlCredentials, splitUrlCredentials } from '../redact.js'
 import { fetchOnceMore } from './fetch-once-more.js'
+import { sampleLine } from './pool/label-exposition.js'
 import { qwen3VlGeometry, type VisionGeometry } from './vision-geometry.js'
 
 export interface OpenAiUpstreamOptions {
@@ -109,16 +110,21 @@ export class OpenAiUpstreamEngine implements Engine {
     }
   }
 
-  /** llama-server says how many slots it has at GET /props (beside /v1, not under it); other servers keep `parallel`. */
+  /** GET `path` beside /v1 (not under it), where llama-server and Visto say more about themselves; undefined unless it answers 2xx. */
+  private async getBesideApi(path: string): Promise<Response | undefined> {
+    const root = this.baseUrl.replace(/\/v1$/, '')
+    const response = await this.fetch(`${root}${path}`, { headers: this.headers(), signal: AbortSignal.timeout(5000) })
+    if (response.ok) return response
+    await response.body?.cancel()
+    return undefined
+  }
+
+  /** llama-server says how many slots it has at GET /props; other servers keep `parallel`. */
   private async readSlots(): Promise<void> {
     this.slotsRead = true
     try {
-      const root = this.baseUrl.replace(/\/v1$/, '')
-      const response = await this.fetch(`${root}/props`, { headers: this.headers(), signal: AbortSignal.timeout(5000) })
-      if (!response.ok) {
-        await response.body?.cancel()
-        return
-      }
+      const response = await this.getBesideApi('/props')
+      if (!response) return
       const slots = ((await response.json()) as { total_slots?: unknown }).total_slots
       if (typeof slots === 'number' && Number.isInteger(slots) && slots > 0) this.parallel = slots
     } catch {
@@ -127,20 +133,15 @@ export class OpenAiUpstreamEngine implements Engine {
   }
 
   /**
-   * Visto's llama-server build reports its embedding cache's size at GET /metrics (beside
-   * /v1, when it runs with --metrics), and a Visto passes on its engines'; other servers say
-   * nothing, and a pool assumes a size for them.
+   * Visto's llama-server build reports its embedding cache's size at GET /metrics (when it
+   * runs with --metrics), and a Visto passes on its engines'; other servers say nothing,
+   * and a pool assumes a size for them.
    */
   private async readImageCache(): Promise<void> {
     this.imageCacheRead = true
     try {
-      const root = this.baseUrl.replace(/\/v1$/, '')
-      const response = await this.fetch(`${root}/metrics`, { headers: this.headers(), signal: AbortSignal.timeout(5000) })
-      if (!response.ok) {
-        await response.body?.cancel()
-        return
-      }
-      this.imageCacheBytes = reportedImageCacheBytes(await response.text())
+      const response = await this.getBesideApi('/metrics')
+      if (response) this.imageCacheBytes = reportedImageCacheBytes(await response.text())
     } catch {
       // No metrics there: the pool's assumption it is.
     }
@@ -309,9 +310,9 @@ export function reportedImageCacheBytes(text: string): number | undefined {
   for (const name of ['llamacpp:image_cache_capacity_bytes', 'visto_engine_llamacpp_image_cache_capacity_bytes']) {
     let total: number | undefined
     for (const line of text.split('\n')) {
-      const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})?\s+(\S+)/.exec(line)
-      if (match?.[1] !== name) continue
-      const value = Number(match[2])
+      const sample = sampleLine(line)
+      if (sample?.name !== name) continue
+      const value = Number(sample.rest.split(/\s+/)[0])
       if (Number.isFinite(value) && value >= 0) total = (total ?? 0) + value
     }
     if (total !== undefined) return total

@@ -104,7 +104,7 @@ class Member {
     return this.engine.describe().parallel
   }
 
-  /** Sizes the mirror as the engine says its cache is, when it says (else the pool's assumption stands). */
+  /** Sizes the mirror as the engine says its cache is, when it says (else the pool's assumption stands): on admission and after each passed probe. */
   syncMirror(): void {
     const bytes = this.engine.describe().imageCacheBytes
     if (bytes !== undefined) this.mirror.resize(mirrorEntriesFor(bytes / (1024 * 1024)))
@@ -223,6 +223,7 @@ export class EnginePool implements Engine {
 
   /** A member that just started or passed its first probe serves at once. */
   private admit(member: Member): void {
+    member.syncMirror()
     member.breaker.admit()
     this.capacityMayHaveChanged()
   }
@@ -249,6 +250,8 @@ export class EnginePool implements Engine {
       if (member.engine.probe) await member.engine.probe()
       else await member.engine.health()
       const wasOut = state === 'open'
+      // A probe may have read the engine's settings again (an upstream re-reads them after a failure).
+      member.syncMirror()
       member.breaker.probePassed(this.now())
       if (wasOut && member.breaker.available) this.options.log?.(`[visto] engine ${member.id} answers again: back in the pool`)
     } catch (error) {
@@ -375,7 +378,6 @@ export class EnginePool implements Engine {
     const cost = requestCost(key)
     const resumer = conversation !== undefined && key !== undefined && followUp ? this.conversations.engineOf(conversation) : undefined
     const now = this.now()
-    for (const m of candidates) m.syncMirror()
     const choice = chooseEngines(
       candidates.map((m) => ({
         id: m.id,
@@ -449,7 +451,6 @@ export class EnginePool implements Engine {
 
   /** Each engine's figures, in configuration order. */
   poolStatus(): PoolMemberStatus[] {
-    for (const m of this.list) m.syncMirror()
     return this.list.map((m) => ({
       id: m.id,
       model: m.model,

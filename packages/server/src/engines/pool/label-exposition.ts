@@ -25,12 +25,12 @@ export function labelExposition(sources: ReadonlyArray<{ label: string; text: st
         if (!lines.some((l) => l.startsWith(`# ${comment[1]} `))) lines.push(line)
         continue
       }
-      const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(.*)$/.exec(line)
+      const sample = sampleLine(line)
       if (!sample) continue
-      const [, name, labels, rest] = sample
+      const { name, labels, rest } = sample
       const inner = labels ? labels.slice(1, -1) : ''
       const merged = `upstream="${value}"${inner ? `,${inner}` : ''}`
-      samples.get(family(metricFamily(name!, meta)))!.push(`${name}{${merged}} ${rest}`)
+      samples.get(family(metricFamily(name, meta)))!.push(`${name}{${merged}} ${rest}`)
     }
   }
   const out: string[] = []
@@ -43,4 +43,10 @@ function metricFamily(name: string, meta: Map<string, string[]>): string {
   if (meta.has(name)) return name
   const base = name.replace(/_(bucket|sum|count|total)$/, '')
   return meta.has(base) ? base : name
+}
+
+/** One sample line of a Prometheus text: its metric name, its `{…}` labels if any, and the value (and timestamp) after them. */
+export function sampleLine(line: string): { name: string; labels: string | undefined; rest: string } | undefined {
+  const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(.*)$/.exec(line)
+  return match ? { name: match[1]!, labels: match[2], rest: match[3]! } : undefined
 }

@@ -26,13 +26,17 @@ export function routingKey(request: Pick<EngineRequest, 'messages'>): string | u
  */
 export function routingKeys(request: Pick<EngineRequest, 'messages'>): { key: string | undefined; conversation: string | undefined; followUp: boolean } {
   const prefix = createHash('sha256')
+  // The text-only conversations' key hashes the same messages' text in its own (older) format.
+  const textPrefix = createHash('sha256')
   let firstImage: string | undefined
   let hasUser = false
   for (const message of request.messages) {
     if (message.role === 'assistant') break
     for (const part of message.content) {
-      if (part.type === 'text') prefix.update(`${message.role}\u0000text\u0000${part.text}\u0000`)
-      else if (part.type === 'image') {
+      if (part.type === 'text') {
+        prefix.update(`${message.role}\u0000text\u0000${part.text}\u0000`)
+        textPrefix.update(`${message.role}\u0000${part.text}\u0000`)
+      } else if (part.type === 'image') {
         const digest = createHash('sha256').update(part.image.data).digest('hex')
         firstImage ??= digest
         prefix.update(`${message.role}\u0000image\u0000${digest}\u0000`)
@@ -48,7 +52,7 @@ export function routingKeys(request: Pick<EngineRequest, 'messages'>): { key: st
   if (firstImage === undefined) firstImage = laterImage(request.messages)
   if (firstImage !== undefined) return { key: `image:${firstImage}`, conversation, followUp }
   if (!followUp) return { key: undefined, conversation, followUp }
-  return { key: `prefix:${textPrefixHash(request.messages)}`, conversation, followUp }
+  return { key: `prefix:${textPrefix.digest('hex')}`, conversation, followUp }
 }
 
 /** The sha256 of the first image past the leading prefix (one sent in a later turn), if any. */
@@ -59,16 +63,6 @@ function laterImage(messages: readonly EngineMessage[]): string | undefined {
     }
   }
   return undefined
-}
-
-function textPrefixHash(messages: readonly EngineMessage[]): string {
-  const hash = createHash('sha256')
-  for (const message of messages) {
-    if (message.role === 'assistant') break
-    for (const part of message.content) if (part.type === 'text') hash.update(`${message.role}\u0000${part.text}\u0000`)
-    if (message.role === 'user') break
-  }
-  return hash.digest('hex')
 }
 
 function hasHistory(messages: readonly EngineMessage[]): boolean {
