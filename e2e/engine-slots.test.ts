@@ -38,6 +38,24 @@ function promptTokensEvaluated(from: number): number[] {
   })
 }
 
+/**
+ * Waits until llama-server's log has every task it started end (its `stop processing`
+ * line, which follows the task's timings), and at least `tasks` tasks started since
+ * `from`. The log reaches Visto through a pipe, after the HTTP answer can: read at once,
+ * a task's lines can land after the next request began, and be taken for that one's.
+ * Returns where the log ends then.
+ */
+async function logCaughtUp(from = 0, tasks = 0): Promise<number> {
+  const count = (lines: string[], text: string) => lines.filter((line) => line.includes(text)).length
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    const launched = count(engineLog, 'launch_slot_')
+    if (count(engineLog.slice(from), 'launch_slot_') >= tasks && count(engineLog, 'stop processing') >= launched) return engineLog.length
+    if (Date.now() > deadline) throw new Error(`llama-server's log did not catch up: ${engineLog.slice(-20).join('\n')}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
 /** The slots llama-server launched tasks on since `from` (its log index). */
 function slotsLaunched(from: number): number[] {
   return engineLog.slice(from).flatMap((line) => {
@@ -48,13 +66,15 @@ function slotsLaunched(from: number): number[] {
 
 describe('slot choice on the supervised llama-server', () => {
   it('runs one request after another on slot 0, and concurrent ones on the lowest slots', async () => {
-    let from = engineLog.length
+    let from = await logCaughtUp()
     for (const text of ['First question?', 'A second, different one.', 'And a third.']) expect(await ask(text)).toBe(200)
+    await logCaughtUp(from, 3)
     // llama-server's own choice starts on the last slot (all unused, ties go to the highest id) and stays there by prompt similarity: 3, 3, 3.
     expect(slotsLaunched(from)).toEqual([0, 0, 0])
 
-    from = engineLog.length
+    from = await logCaughtUp()
     expect(await Promise.all(['One of two.', 'Two of two.'].map(ask))).toEqual([200, 200])
+    await logCaughtUp(from, 2)
     expect(slotsLaunched(from).sort()).toEqual([0, 1])
     expect(engineLog.slice(from).some((line) => line.includes('selected slot by id'))).toBe(true)
   }, 60_000)
@@ -83,9 +103,10 @@ describe('slot choice on the supervised llama-server', () => {
       },
     ])
     expect(other.status).toBe(200)
-    const from = engineLog.length
+    const from = await logCaughtUp()
     const followUp = await chat([...first, { role: 'assistant', content: 'A thing.' }, { role: 'user', content: 'Which colour?' }])
     expect(followUp.status).toBe(200)
+    await logCaughtUp(from, 1)
     expect(slotsLaunched(from)).toEqual([0])
     // llama-server brought the first turn back from its host-memory prompt cache: only the new turn was evaluated.
     const [evaluated] = promptTokensEvaluated(from)
